@@ -1,0 +1,29 @@
+//! One module per subcommand.
+
+pub mod export;
+pub mod inspect;
+
+use std::path::PathBuf;
+
+use clap::Args;
+use cruciate_volume::{ReadOptions, Volume, read_paths};
+
+/// The exam to read, shared by every command that reads one.
+#[derive(Debug, Args)]
+pub struct ExamArgs {
+    /// A DICOM folder, zip or file(s), a NIfTI .nii/.nii.gz, an .npy or a KneeMRI .pck.
+    /// Several files are read as one DICOM series.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Read this DICOM series (SeriesInstanceUID) instead of the one chosen automatically.
+    #[arg(long, value_name = "UID")]
+    pub series: Option<String>,
+}
+
+impl ExamArgs {
+    /// Reads the exam.
+    pub fn read(&self) -> anyhow::Result<Volume> {
+        let options = ReadOptions { series_uid: self.series.clone() };
+        Ok(read_paths(&self.paths, &options)?)
+    }
+}

@@ -1,0 +1,49 @@
+//! `cruciate`: read, inspect and export knee MRI exams.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cruciate reads knee MRI exams (DICOM, NIfTI, MRNet .npy, KneeMRI .pck) for ACL grading.
+#[derive(Debug, Parser)]
+#[command(name = "cruciate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print an exam's format, plane, shape, spacing and intensity range.
+    Inspect(commands::inspect::InspectArgs),
+    /// Write every slice of an exam as an 8-bit PNG, plus a montage.
+    Export(commands::export::ExportArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => commands::inspect::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("cruciate: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Readers turn a third-party decoder's panic into an error; keep its report out of the
+    // user's terminal unless they ask for debug output.
+    std::panic::set_hook(Box::new(|info| tracing::debug!("recovered panic: {info}")));
+}

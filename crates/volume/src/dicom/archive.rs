@@ -1,0 +1,100 @@
+//! Where DICOM instances come from: folders walked recursively and zip archives, both with
+//! limits on what they may expand to.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use crate::detect::{Sniffed, sniff};
+use crate::error::{ErrorKind, ReadError, Result};
+use crate::limits;
+
+/// A DICOM file's name and bytes.
+pub(crate) type NamedBytes = (PathBuf, Vec<u8>);
+
+fn is_dicom(bytes: &[u8]) -> bool {
+    matches!(sniff(bytes), Sniffed::Dicom | Sniffed::DicomNoPreamble)
+}
+
+/// Every DICOM file below `root` (others are skipped), in path order.
+pub(crate) fn folder_files(root: &Path) -> Result<Vec<NamedBytes>> {
+    let mut pending = vec![root.to_path_buf()];
+    let mut paths = Vec::new();
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| ReadError::new(&dir, ErrorKind::Io(e)))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ReadError::new(&dir, ErrorKind::Io(e)))?;
+            let kind = entry.file_type().map_err(|e| ReadError::new(entry.path(), ErrorKind::Io(e)))?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                paths.push(entry.path());
+            }
+            if paths.len() > limits::MAX_FOLDER_FILES {
+                return Err(ReadError::new(
+                    root,
+                    ErrorKind::Limit(format!("more than {} files below the folder", limits::MAX_FOLDER_FILES)),
+                ));
+            }
+        }
+    }
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(&path).map_err(|e| ReadError::new(&path, ErrorKind::Io(e)))?;
+        if is_dicom(&bytes) {
+            out.push((path, bytes));
+        } else {
+            tracing::debug!(path = %path.display(), "skipped: not DICOM");
+        }
+    }
+    Ok(out)
+}
+
+/// Every DICOM entry of the zip archive in `bytes`, named `archive.zip!entry`.
+pub(crate) fn zip_entries(path: &Path, bytes: &[u8]) -> Result<Vec<NamedBytes>> {
+    let err = |kind| ReadError::new(path, kind);
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| err(ErrorKind::invalid(format!("bad zip archive: {e}"))))?;
+    if archive.is_empty() {
+        return Err(err(ErrorKind::Empty("empty zip archive".into())));
+    }
+    if archive.len() > limits::MAX_ZIP_ENTRIES {
+        return Err(err(ErrorKind::Limit(format!(
+            "zip archive has {} entries, more than {}",
+            archive.len(),
+            limits::MAX_ZIP_ENTRIES
+        ))));
+    }
+    let mut budget = limits::MAX_ZIP_BYTES;
+    let too_big = || err(ErrorKind::Limit(format!("zip archive expands past {} bytes", limits::MAX_ZIP_BYTES)));
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| err(ErrorKind::invalid(format!("zip entry {i}: {e}"))))?;
+        if !entry.is_file() {
+            continue;
+        }
+        if entry.size() > budget {
+            return Err(too_big());
+        }
+        let entry_name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry{i}"));
+        let name = PathBuf::from(format!("{}!{entry_name}", path.display()));
+        let mut data = Vec::new();
+        (&mut entry)
+            .take(budget + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| ReadError::new(&name, ErrorKind::invalid(format!("cannot unzip: {e}"))))?;
+        if data.len() as u64 > budget {
+            return Err(too_big());
+        }
+        budget -= data.len() as u64;
+        if is_dicom(&data) {
+            out.push((name, data));
+        }
+    }
+    if out.is_empty() {
+        return Err(err(ErrorKind::Empty(format!("zip archive holds no DICOM files ({} entries)", archive.len()))));
+    }
+    Ok(out)
+}

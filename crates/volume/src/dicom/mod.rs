@@ -1,0 +1,74 @@
+//! DICOM series: from a folder, a zip archive, one file or a list of files, to one volume.
+//!
+//! Instances are grouped by SeriesInstanceUID. The series read is the one named by
+//! [`ReadOptions::series_uid`], else the sagittal one (judged from ImageOrientationPatient;
+//! a proton-density fat-suppressed SeriesDescription wins among several), else the largest.
+//! Frames (single-frame instances and the frames of multi-frame ones, with positions from the
+//! per-frame functional groups) are ordered by position along the slice normal, or by
+//! InstanceNumber when positions are missing; RescaleSlope / RescaleIntercept are applied.
+//!
+//! Transfer syntaxes: implicit and explicit VR little endian, explicit big endian, deflated,
+//! RLE lossless, JPEG baseline / extended / lossless (pure Rust), plus JPEG 2000 (feature
+//! `jpeg2000`, pure Rust OpenJPEG port) and JPEG-LS (feature `jpegls`, CharLS). Anything else
+//! is refused with "unsupported transfer syntax NAME (UID)".
+
+mod archive;
+mod instance;
+mod pixels;
+mod series;
+
+use std::path::{Path, PathBuf};
+
+pub use pixels::{apply_rescale, to_grey};
+pub use series::pd_fs_score;
+
+use crate::error::{ErrorKind, ReadError, Result};
+use crate::read::ReadOptions;
+use crate::volume::Volume;
+use instance::Instance;
+
+fn read_instances(named: Vec<archive::NamedBytes>, source: &Path, options: &ReadOptions) -> Result<Volume> {
+    let single = named.len() == 1;
+    let mut instances = Vec::with_capacity(named.len());
+    for (path, bytes) in named {
+        match Instance::parse(&path, &bytes) {
+            Ok(inst) => instances.push(inst),
+            // One unreadable file among many is skipped; alone, it is the answer.
+            Err(e) if !single => tracing::warn!("skipped {e}"),
+            Err(e) => return Err(e),
+        }
+    }
+    let groups = series::group(instances, source)?;
+    let (chosen, notes) = series::choose(groups, options, source)?;
+    series::assemble(chosen, notes, source)
+}
+
+/// Reads the DICOM series in a folder (searched recursively).
+pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
+    let files = archive::folder_files(root)?;
+    if files.is_empty() {
+        return Err(ReadError::new(root, ErrorKind::Empty("no DICOM files in the folder".into())));
+    }
+    read_instances(files, root, options)
+}
+
+/// Reads the DICOM series in a zip archive held in `bytes`.
+pub fn read_zip(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Volume> {
+    read_instances(archive::zip_entries(path, bytes)?, path, options)
+}
+
+/// Reads one DICOM file (single- or multi-frame) held in `bytes`.
+pub fn read_single(path: &Path, bytes: Vec<u8>, options: &ReadOptions) -> Result<Volume> {
+    read_instances(vec![(path.to_path_buf(), bytes)], path, options)
+}
+
+/// Reads a list of DICOM files as one series (or chooses among the series they form).
+pub fn read_file_list(paths: &[PathBuf], options: &ReadOptions) -> Result<Volume> {
+    let mut named = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|e| ReadError::new(path, ErrorKind::Io(e)))?;
+        named.push((path.clone(), bytes));
+    }
+    let source = paths.first().and_then(|p| p.parent()).unwrap_or(Path::new("."));
+    read_instances(named, source, options)
+}

@@ -1,0 +1,52 @@
+//! numpy `.npy` arrays: MRNet's exams (uint8 `[slices, 256, 256]`) and any 3-D integer or
+//! float array.
+//!
+//! The header is parsed by `npyz`; the data is converted to f32 by the same code that serves
+//! NIfTI and KneeMRI pickles. MRNet keeps one file per plane in folders named `sagittal`,
+//! `coronal` and `axial`: the plane is taken from that folder name when present.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use crate::elements::{ElementType, RawArray};
+use crate::error::{ErrorKind, ReadError, Result};
+use crate::geometry::Plane;
+use crate::volume::{Format, SourceMetadata, Volume};
+
+/// Reads a `.npy` file held in `bytes`.
+pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
+    let err = |kind| ReadError::new(path, kind);
+    let file = npyz::NpyFile::new(Cursor::new(bytes))
+        .map_err(|e| err(ErrorKind::invalid(format!("bad npy header: {e}"))))?;
+    let descr = match file.dtype() {
+        npyz::DType::Plain(ty) => ty.to_string(),
+        other => {
+            return Err(err(ErrorKind::invalid(format!(
+                "structured dtype {} is not an image",
+                other.descr()
+            ))));
+        }
+    };
+    let element = ElementType::from_numpy(&descr)
+        .ok_or_else(|| err(ErrorKind::invalid(format!("dtype {descr} is not an integer or float type"))))?;
+    let shape = file.shape().to_vec();
+    let fortran_order = file.order() == npyz::Order::Fortran;
+    let start = file.into_inner().position() as usize;
+    let raw = RawArray { shape: &shape, element, fortran_order, bytes: &bytes[start..] };
+    let (data, shape3) = raw.to_volume_data().map_err(err)?;
+    let mut meta = SourceMetadata::new(Format::Npy, path.display().to_string());
+    meta.stored_type = Some(element.name());
+    let mut volume = Volume::new(data, shape3, meta)
+        .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
+    if let Some(plane) = plane_from_folder(path) {
+        volume.plane = plane;
+        volume.meta.notes.push(format!("plane {plane} taken from the folder name"));
+    }
+    Ok(volume)
+}
+
+/// MRNet's convention: `.../sagittal/0000.npy`.
+fn plane_from_folder(path: &Path) -> Option<Plane> {
+    let folder = path.parent()?.file_name()?.to_str()?;
+    Plane::from_name(folder)
+}

@@ -1,0 +1,208 @@
+//! The `Volume` type: one exam as f32 voxels with its geometry and provenance.
+
+use serde::Serialize;
+
+use crate::geometry::{Orientation, Plane};
+
+/// The file format a volume was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// A DICOM series (Part 10 files, a folder or a zip of them).
+    Dicom,
+    /// NIfTI-1 (`.nii`, `.nii.gz`).
+    Nifti1,
+    /// NIfTI-2.
+    Nifti2,
+    /// A numpy `.npy` array (MRNet's layout among others).
+    Npy,
+    /// A KneeMRI `.pck`: a pickled numpy array.
+    KneeMriPickle,
+    /// Made in memory (synthetic exams, tests).
+    Memory,
+}
+
+impl Format {
+    /// The name printed by `cruciate inspect`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Dicom => "dicom",
+            Format::Nifti1 => "nifti-1",
+            Format::Nifti2 => "nifti-2",
+            Format::Npy => "npy",
+            Format::KneeMriPickle => "kneemri-pck",
+            Format::Memory => "memory",
+        }
+    }
+}
+
+/// Where a volume came from: what its file says about the acquisition and the patient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceMetadata {
+    /// The format it was read from.
+    pub format: Format,
+    /// The path given to the reader.
+    pub path: String,
+    /// DICOM Modality (`MR`, `CT`...), when known.
+    pub modality: Option<String>,
+    /// SeriesDescription (DICOM) or `descrip` (NIfTI), when present.
+    pub series_description: Option<String>,
+    /// Scanner manufacturer, when present.
+    pub manufacturer: Option<String>,
+    /// Magnetic field strength in tesla, when present.
+    pub field_strength_t: Option<f64>,
+    /// Patient identifier, when present.
+    pub patient_id: Option<String>,
+    /// Study identifier (DICOM StudyInstanceUID, KneeMRI examId), when present.
+    pub study_id: Option<String>,
+    /// Series identifier (DICOM SeriesInstanceUID, KneeMRI serieNo), when present.
+    pub series_id: Option<String>,
+    /// The element type stored in the file (`uint16`, `float32`...).
+    pub stored_type: Option<String>,
+    /// Things the reader did that a user should know (a 4-D file cut to its first volume,
+    /// a series chosen among several, an inverted MONOCHROME1 image).
+    pub notes: Vec<String>,
+}
+
+impl SourceMetadata {
+    /// Metadata with only the format and path known.
+    pub fn new(format: Format, path: impl Into<String>) -> Self {
+        Self {
+            format,
+            path: path.into(),
+            modality: None,
+            series_description: None,
+            manufacturer: None,
+            field_strength_t: None,
+            patient_id: None,
+            study_id: None,
+            series_id: None,
+            stored_type: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// A box of voxels, half-open on each axis: slices `s0..s1`, rows `r0..r1`, columns `c0..c1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RoiBox {
+    /// First slice.
+    pub s0: usize,
+    /// One past the last slice.
+    pub s1: usize,
+    /// First row.
+    pub r0: usize,
+    /// One past the last row.
+    pub r1: usize,
+    /// First column.
+    pub c0: usize,
+    /// One past the last column.
+    pub c1: usize,
+}
+
+impl RoiBox {
+    /// The box cut to a volume of `shape`, or `None` when nothing of it lies inside.
+    pub fn clamp_to(&self, shape: [usize; 3]) -> Option<Self> {
+        let b = Self {
+            s0: self.s0.min(shape[0]),
+            s1: self.s1.min(shape[0]),
+            r0: self.r0.min(shape[1]),
+            r1: self.r1.min(shape[1]),
+            c0: self.c0.min(shape[2]),
+            c1: self.c1.min(shape[2]),
+        };
+        (b.s0 < b.s1 && b.r0 < b.r1 && b.c0 < b.c1).then_some(b)
+    }
+
+    /// The box's centre slice (rounded down).
+    pub fn centre_slice(&self) -> usize {
+        (self.s0 + self.s1.saturating_sub(1)) / 2
+    }
+}
+
+/// One exam: f32 voxels `[slices, rows, cols]` in row-major order, with geometry and provenance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Volume {
+    /// Voxels, slice after slice, each slice row after row.
+    #[serde(skip)]
+    pub data: Vec<f32>,
+    /// `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+    /// Voxel spacing in mm: `[between slices, between rows, between columns]`.
+    pub spacing: [f64; 3],
+    /// Place in patient space, when the file says.
+    pub orientation: Option<Orientation>,
+    /// The acquisition plane.
+    pub plane: Plane,
+    /// A region of interest known from the source (KneeMRI metadata, synthetic ground truth).
+    pub roi: Option<RoiBox>,
+    /// Where it came from.
+    pub meta: SourceMetadata,
+}
+
+impl Volume {
+    /// A volume from voxels and shape, with unit spacing and no orientation; `None` when the
+    /// voxel count does not match the shape.
+    pub fn new(data: Vec<f32>, shape: [usize; 3], meta: SourceMetadata) -> Option<Self> {
+        (data.len() == shape.iter().product::<usize>()).then_some(Self {
+            data,
+            shape,
+            spacing: [1.0; 3],
+            orientation: None,
+            plane: Plane::Unknown,
+            roi: None,
+            meta,
+        })
+    }
+
+    /// Number of slices.
+    pub fn slices(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Rows per slice.
+    pub fn rows(&self) -> usize {
+        self.shape[1]
+    }
+
+    /// Columns per slice.
+    pub fn cols(&self) -> usize {
+        self.shape[2]
+    }
+
+    /// The voxels of slice `s` (`rows * cols` values), or `None` past the last slice.
+    pub fn slice(&self, s: usize) -> Option<&[f32]> {
+        let n = self.shape[1] * self.shape[2];
+        self.data.get(s * n..(s + 1) * n)
+    }
+
+    /// Sets the orientation and derives the plane from it.
+    pub fn with_orientation(mut self, orientation: Orientation) -> Self {
+        self.plane = orientation.plane();
+        self.orientation = Some(orientation);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_checks_the_voxel_count_and_slices_index_the_data() {
+        let meta = SourceMetadata::new(Format::Memory, "mem");
+        assert!(Volume::new(vec![0.0; 5], [1, 2, 3], meta.clone()).is_none());
+        let v = Volume::new((0..12).map(|x| x as f32).collect(), [2, 2, 3], meta).unwrap();
+        assert_eq!(v.slice(1).unwrap(), &[6., 7., 8., 9., 10., 11.]);
+        assert!(v.slice(2).is_none());
+    }
+
+    #[test]
+    fn roi_boxes_clamp_to_the_volume() {
+        let b = RoiBox { s0: 1, s1: 9, r0: 2, r1: 4, c0: 0, c1: 100 };
+        let c = b.clamp_to([5, 10, 10]).unwrap();
+        assert_eq!((c.s1, c.c1), (5, 10));
+        assert_eq!(c.centre_slice(), 2);
+        assert!(RoiBox { s0: 7, s1: 9, ..b }.clamp_to([5, 10, 10]).is_none());
+    }
+}
