@@ -1,1 +1,21 @@
-//! placeholder
+//! Preprocessing: from a read [`Volume`](cruciate_volume::Volume) to what a model takes.
+//!
+//! Small pure functions, one concern each:
+//! - [`intensity`]: percentile clipping with z-scoring, and MRNet's reference normalisation
+//!   (min-max to `[0, 255]`, then `(x - 58.09) / 49.73`);
+//! - [`resample`]: resizing slices to a model's input size (bilinear; antialiased when shrinking);
+//! - [`slices`]: choosing the `n` central slices, or the `n` around a region of interest;
+//! - [`roi`]: cropping to a region of interest with a margin;
+//! - [`channels`]: repeating grey slices into the 3 channels of ImageNet backbones.
+
+pub mod channels;
+pub mod intensity;
+pub mod resample;
+pub mod roi;
+pub mod slices;
+
+pub use channels::repeat_channels;
+pub use intensity::{MRNET_MEAN, MRNET_STD, mrnet_normalize, percentile_zscore};
+pub use resample::{resize_slice, resize_volume};
+pub use roi::crop_roi;
+pub use slices::{SliceRange, central_slices, select_slices, slices_around};

@@ -1,8 +1,8 @@
 //! Slices and montages as 8-bit grey PNG, windowed for viewing.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::atomic::write_atomically;
 use crate::stats::percentiles;
 use crate::volume::Volume;
 
@@ -62,14 +62,6 @@ pub enum ExportError {
         /// The system error.
         source: std::io::Error,
     },
-    /// The PNG encoder refused the picture.
-    #[error("{}: PNG encoding failed: {message}", path.display())]
-    Png {
-        /// The file.
-        path: PathBuf,
-        /// The encoder's message.
-        message: String,
-    },
 }
 
 /// Slice `s` of `volume` windowed to 8 bits, or `None` past the last slice.
@@ -96,31 +88,17 @@ pub fn montage(volume: &Volume, window: Window, columns: usize) -> GreyImage {
     GreyImage { width, height: grid_rows * h, pixels }
 }
 
-/// Writes `image` as a PNG at `path`, through a temporary file so that no half-written file
-/// is ever left under the final name.
+/// Writes `image` as a PNG at `path`; no half-written file is ever left under that name.
 pub fn write_png(path: &Path, image: &GreyImage) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io { path: path.to_path_buf(), source };
-    let png = |e: png::EncodingError| ExportError::Png { path: path.to_path_buf(), message: e.to_string() };
-    let tmp = path.with_extension("png.partial");
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let result = (|| {
-        let mut writer = std::io::BufWriter::new(file);
-        {
-            let mut encoder = png::Encoder::new(&mut writer, image.width as u32, image.height as u32);
-            encoder.set_color(png::ColorType::Grayscale);
-            encoder.set_depth(png::BitDepth::Eight);
-            let mut w = encoder.write_header().map_err(png)?;
-            w.write_image_data(&image.pixels).map_err(png)?;
-            w.finish().map_err(png)?;
-        }
-        writer.flush().map_err(io)?;
-        writer.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_atomically(path, |writer| {
+        let mut encoder = png::Encoder::new(writer, image.width as u32, image.height as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut w = encoder.write_header().map_err(std::io::Error::other)?;
+        w.write_image_data(&image.pixels).map_err(std::io::Error::other)?;
+        w.finish().map_err(std::io::Error::other)
+    })
+    .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
 }
 
 /// What [`export_volume`] wrote.

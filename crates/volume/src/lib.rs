@@ -18,6 +18,7 @@
 //! [`export`] writes slices and montages as 8-bit PNG; [`stats`] gives the intensity summary that
 //! `cruciate inspect` prints.
 
+pub mod atomic;
 pub mod detect;
 pub mod dicom;
 mod elements;
@@ -36,5 +37,6 @@ mod volume;
 pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
 pub use geometry::{Orientation, Plane};
+pub use limits::Limits;
 pub use read::{ReadOptions, read_path, read_paths};
 pub use volume::{Format, RoiBox, SourceMetadata, Volume};

@@ -2,14 +2,25 @@
 
 /// Most voxels one volume may hold (2^31: 8 GiB of f32).
 pub const MAX_VOXELS: u64 = 1 << 31;
-/// Most bytes a gzip stream may expand to.
-pub const MAX_GUNZIP_BYTES: u64 = 4 << 30;
-/// Most bytes all entries of a zip archive may expand to together.
-pub const MAX_ZIP_BYTES: u64 = 4 << 30;
-/// Most entries a zip archive may hold.
-pub const MAX_ZIP_ENTRIES: usize = 20_000;
-/// Most files a DICOM folder walk looks at.
-pub const MAX_FOLDER_FILES: usize = 100_000;
+
+/// How far a reader may let an archive or folder expand before refusing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes a gzip stream may expand to.
+    pub gunzip_bytes: u64,
+    /// Most bytes all entries of a zip archive may expand to together.
+    pub zip_bytes: u64,
+    /// Most entries a zip archive may hold.
+    pub zip_entries: usize,
+    /// Most files a DICOM folder walk looks at.
+    pub folder_files: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { gunzip_bytes: 4 << 30, zip_bytes: 4 << 30, zip_entries: 20_000, folder_files: 100_000 }
+    }
+}
 
 /// The voxel count of `shape`, or `None` when it overflows or passes [`MAX_VOXELS`].
 pub fn voxel_count(shape: &[u64]) -> Option<usize> {

@@ -281,3 +281,56 @@ fn apply_affine(volume: &mut Volume, affine: [[f64; 4]; 3]) {
     // The k axis, not row x column: a sheared affine still stacks its slices along k.
     volume.plane = crate::geometry::Plane::from_normal(slice);
 }
+
+/// Writes `volume` as a NIfTI-1 file of float32 voxels with an sform from its orientation
+/// (the default sagittal geometry when it has none); gzipped when `path` ends in `.gz`.
+pub fn write(path: &Path, volume: &Volume) -> std::io::Result<()> {
+    let o = volume.orientation.unwrap_or_else(crate::dicom::default_sagittal);
+    let [slice_mm, row_mm, col_mm] = volume.spacing;
+    let ras = |v: [f64; 3]| [-v[0], -v[1], v[2]];
+    let axes = [ras(o.row_direction), ras(o.column_direction), ras(o.slice_direction)];
+    let steps = [col_mm, row_mm, slice_mm];
+    let origin = ras(o.origin);
+    let mut h = vec![0u8; 352];
+    let put = |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(&mut h, 0, &348i32.to_le_bytes());
+    let dims = [3, volume.cols(), volume.rows(), volume.slices(), 1, 1, 1, 1];
+    for (i, d) in dims.iter().enumerate() {
+        put(&mut h, 40 + 2 * i, &(*d as i16).to_le_bytes());
+    }
+    put(&mut h, 70, &16i16.to_le_bytes());
+    put(&mut h, 72, &32i16.to_le_bytes());
+    let pixdim = [1.0, col_mm, row_mm, slice_mm, 1.0, 1.0, 1.0, 1.0];
+    for (i, p) in pixdim.iter().enumerate() {
+        put(&mut h, 76 + 4 * i, &(*p as f32).to_le_bytes());
+    }
+    put(&mut h, 108, &352f32.to_le_bytes());
+    put(&mut h, 123, &[2]); // xyzt_units: mm
+    let descrip = volume.meta.series_description.as_deref().unwrap_or("");
+    let descrip = &descrip.as_bytes()[..descrip.len().min(79)];
+    put(&mut h, 148, descrip);
+    put(&mut h, 254, &1i16.to_le_bytes()); // sform_code: scanner
+    for row in 0..3 {
+        let values = [axes[0][row] * steps[0], axes[1][row] * steps[1], axes[2][row] * steps[2], origin[row]];
+        for (c, v) in values.iter().enumerate() {
+            put(&mut h, 280 + 16 * row + 4 * c, &(*v as f32).to_le_bytes());
+        }
+    }
+    put(&mut h, 344, b"n+1\0");
+    let mut body = h;
+    body.reserve(volume.data.len() * 4);
+    for v in &volume.data {
+        body.extend_from_slice(&v.to_le_bytes());
+    }
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    crate::atomic::write_atomically(path, |w| {
+        use std::io::Write;
+        if gz {
+            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+            enc.write_all(&body)?;
+            enc.finish().map(|_| ())
+        } else {
+            w.write_all(&body)
+        }
+    })
+}

@@ -50,3 +50,15 @@ fn plane_from_folder(path: &Path) -> Option<Plane> {
     let folder = path.parent()?.file_name()?.to_str()?;
     Plane::from_name(folder)
 }
+
+/// Writes `volume` as an MRNet-style uint8 `.npy` of shape `[slices, rows, cols]`; values are
+/// rounded and clamped to `0..=255` (scale them first).
+pub fn write_u8(path: &Path, volume: &Volume) -> std::io::Result<()> {
+    let shape = volume.shape.map(|d| d as u64);
+    crate::atomic::write_atomically(path, |w| {
+        use npyz::WriterBuilder;
+        let mut writer = npyz::WriteOptions::<u8>::new().default_dtype().shape(&shape).writer(w).begin_nd()?;
+        writer.extend(volume.data.iter().map(|&v| if v.is_finite() { v.round().clamp(0.0, 255.0) as u8 } else { 0 }))?;
+        writer.finish()
+    })
+}

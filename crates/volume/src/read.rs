@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
 use crate::volume::Volume;
-use crate::{dicom, kneemri, limits, nifti, npy};
+use crate::limits::Limits;
+use crate::{dicom, kneemri, nifti, npy};
 
 /// Choices a user can make about what to read.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     /// Read this DICOM series (SeriesInstanceUID) instead of choosing one.
     pub series_uid: Option<String>,
+    /// How far archives and folders may expand.
+    pub limits: Limits,
 }
 
 /// Reads the exam at `path`: a DICOM folder, a zip of DICOM files, or one file of any
@@ -39,7 +42,7 @@ pub fn read_bytes(path: &Path, bytes: Vec<u8>, options: &ReadOptions) -> Result<
     let kind = sniff(&bytes);
     match kind {
         Sniffed::Gzip => {
-            let inner = gunzip(path, &bytes)?;
+            let inner = gunzip(path, &bytes, options.limits.gunzip_bytes)?;
             match sniff(&inner) {
                 Sniffed::Gzip | Sniffed::Zip => Err(ReadError::new(
                     path,
@@ -80,17 +83,14 @@ fn unrecognised(path: &Path, bytes: &[u8], kind: Sniffed) -> ReadError {
     ReadError::new(path, ErrorKind::UnknownFormat(message))
 }
 
-fn gunzip(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+fn gunzip(path: &Path, bytes: &[u8], limit: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(limits::MAX_GUNZIP_BYTES + 1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(limit + 1);
     decoder.read_to_end(&mut out).map_err(|e| {
         ReadError::new(path, ErrorKind::Truncated(format!("gzip stream is damaged: {e}")))
     })?;
-    if out.len() as u64 > limits::MAX_GUNZIP_BYTES {
-        return Err(ReadError::new(
-            path,
-            ErrorKind::Limit(format!("gzip expands past {} bytes", limits::MAX_GUNZIP_BYTES)),
-        ));
+    if out.len() as u64 > limit {
+        return Err(ReadError::new(path, ErrorKind::Limit(format!("gzip expands past {limit} bytes"))));
     }
     Ok(out)
 }

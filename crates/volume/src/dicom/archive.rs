@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
-use crate::limits;
+use crate::limits::Limits;
 
 /// A DICOM file's name and bytes.
 pub(crate) type NamedBytes = (PathBuf, Vec<u8>);
@@ -16,7 +16,7 @@ fn is_dicom(bytes: &[u8]) -> bool {
 }
 
 /// Every DICOM file below `root` (others are skipped), in path order.
-pub(crate) fn folder_files(root: &Path) -> Result<Vec<NamedBytes>> {
+pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedBytes>> {
     let mut pending = vec![root.to_path_buf()];
     let mut paths = Vec::new();
     while let Some(dir) = pending.pop() {
@@ -29,10 +29,10 @@ pub(crate) fn folder_files(root: &Path) -> Result<Vec<NamedBytes>> {
             } else if kind.is_file() {
                 paths.push(entry.path());
             }
-            if paths.len() > limits::MAX_FOLDER_FILES {
+            if paths.len() > limits.folder_files {
                 return Err(ReadError::new(
                     root,
-                    ErrorKind::Limit(format!("more than {} files below the folder", limits::MAX_FOLDER_FILES)),
+                    ErrorKind::Limit(format!("more than {} files below the folder", limits.folder_files)),
                 ));
             }
         }
@@ -51,22 +51,22 @@ pub(crate) fn folder_files(root: &Path) -> Result<Vec<NamedBytes>> {
 }
 
 /// Every DICOM entry of the zip archive in `bytes`, named `archive.zip!entry`.
-pub(crate) fn zip_entries(path: &Path, bytes: &[u8]) -> Result<Vec<NamedBytes>> {
+pub(crate) fn zip_entries(path: &Path, bytes: &[u8], limits: &Limits) -> Result<Vec<NamedBytes>> {
     let err = |kind| ReadError::new(path, kind);
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| err(ErrorKind::invalid(format!("bad zip archive: {e}"))))?;
     if archive.is_empty() {
         return Err(err(ErrorKind::Empty("empty zip archive".into())));
     }
-    if archive.len() > limits::MAX_ZIP_ENTRIES {
+    if archive.len() > limits.zip_entries {
         return Err(err(ErrorKind::Limit(format!(
             "zip archive has {} entries, more than {}",
             archive.len(),
-            limits::MAX_ZIP_ENTRIES
+            limits.zip_entries
         ))));
     }
-    let mut budget = limits::MAX_ZIP_BYTES;
-    let too_big = || err(ErrorKind::Limit(format!("zip archive expands past {} bytes", limits::MAX_ZIP_BYTES)));
+    let mut budget = limits.zip_bytes;
+    let too_big = || err(ErrorKind::Limit(format!("zip archive expands past {} bytes", limits.zip_bytes)));
     let mut out = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive

@@ -149,8 +149,19 @@ impl Instance {
     }
 }
 
+/// A parser error as a read error; running out of bytes is reported as truncation.
+fn parse_error(path: &Path, e: &dyn std::error::Error) -> ReadError {
+    let message = one_line(e);
+    let short = ["failed to fill whole buffer", "Premature", "UnexpectedEof", "unexpected end"];
+    if short.iter().any(|s| message.contains(s)) {
+        ReadError::new(path, ErrorKind::Truncated(message))
+    } else {
+        ReadError::new(path, ErrorKind::Invalid(message))
+    }
+}
+
 fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
-    let err = |e: &dyn std::error::Error| ReadError::new(path, ErrorKind::invalid(one_line(e)));
+    let err = |e: &dyn std::error::Error| parse_error(path, e);
     match sniff(bytes) {
         Sniffed::Dicom => OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
@@ -167,7 +178,7 @@ fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
 /// A data set with no meta group: bare group 0002 first (a meta group without preamble), or
 /// group 0008 onwards in a transfer syntax guessed from the first element.
 fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
-    let err = |e: &dyn std::error::Error| ReadError::new(path, ErrorKind::invalid(one_line(e)));
+    let err = |e: &dyn std::error::Error| parse_error(path, e);
     let group_le = u16::from_le_bytes([bytes[0], bytes[1]]);
     if group_le == 0x0002 {
         return OpenFileOptions::new()

@@ -16,11 +16,13 @@ mod archive;
 mod instance;
 mod pixels;
 mod series;
+mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use pixels::{apply_rescale, to_grey};
 pub use series::pd_fs_score;
+pub use write::{SeriesInfo, WriteError, default_sagittal, uid_from_seed, write_series};
 
 use crate::error::{ErrorKind, ReadError, Result};
 use crate::read::ReadOptions;
@@ -45,7 +47,7 @@ fn read_instances(named: Vec<archive::NamedBytes>, source: &Path, options: &Read
 
 /// Reads the DICOM series in a folder (searched recursively).
 pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
-    let files = archive::folder_files(root)?;
+    let files = archive::folder_files(root, &options.limits)?;
     if files.is_empty() {
         return Err(ReadError::new(root, ErrorKind::Empty("no DICOM files in the folder".into())));
     }
@@ -54,7 +56,7 @@ pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
 
 /// Reads the DICOM series in a zip archive held in `bytes`.
 pub fn read_zip(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Volume> {
-    read_instances(archive::zip_entries(path, bytes)?, path, options)
+    read_instances(archive::zip_entries(path, bytes, &options.limits)?, path, options)
 }
 
 /// Reads one DICOM file (single- or multi-frame) held in `bytes`.
