@@ -42,7 +42,11 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     // Readers turn a third-party decoder's panic into an error; keep its report out of the
     // user's terminal unless they ask for debug output.
     std::panic::set_hook(Box::new(|info| tracing::debug!("recovered panic: {info}")));

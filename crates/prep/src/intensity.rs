@@ -14,7 +14,11 @@ pub fn mrnet_normalize(data: &[f32]) -> Vec<f32> {
     let range = hi - lo;
     data.iter()
         .map(|&v| {
-            let scaled = if range > 0.0 { (v - lo) / range * 255.0 } else { 0.0 };
+            let scaled = if range > 0.0 {
+                (v - lo) / range * 255.0
+            } else {
+                0.0
+            };
             (scaled - MRNET_MEAN) / MRNET_STD
         })
         .collect()
@@ -26,7 +30,16 @@ pub fn percentile_zscore(data: &[f32], low: f64, high: f64) -> Vec<f32> {
     let Some([lo, hi]) = percentiles(data, [low, high]) else {
         return vec![0.0; data.len()];
     };
-    let clipped: Vec<f32> = data.iter().map(|&v| if v.is_finite() { v.clamp(lo, hi) } else { f32::NAN }).collect();
+    let clipped: Vec<f32> = data
+        .iter()
+        .map(|&v| {
+            if v.is_finite() {
+                v.clamp(lo, hi)
+            } else {
+                f32::NAN
+            }
+        })
+        .collect();
     let finite = clipped.iter().filter(|v| v.is_finite());
     let n = finite.clone().count().max(1) as f64;
     let mean = finite.clone().map(|&v| v as f64).sum::<f64>() / n;
@@ -34,7 +47,13 @@ pub fn percentile_zscore(data: &[f32], low: f64, high: f64) -> Vec<f32> {
     let std = var.sqrt();
     clipped
         .iter()
-        .map(|&v| if v.is_finite() && std > 0.0 { ((v as f64 - mean) / std) as f32 } else { 0.0 })
+        .map(|&v| {
+            if v.is_finite() && std > 0.0 {
+                ((v as f64 - mean) / std) as f32
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -42,7 +61,9 @@ fn finite_range(data: &[f32]) -> (f32, f32) {
     let (lo, hi) = data
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
     if lo > hi { (0.0, 0.0) } else { (lo, hi) }
 }
 

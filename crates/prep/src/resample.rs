@@ -36,7 +36,13 @@ fn weights(src: usize, dst: usize) -> Vec<(usize, Vec<f32>)> {
 ///
 /// # Panics
 /// When `slice.len() != rows * cols` (a caller's bug, not bad input).
-pub fn resize_slice(slice: &[f32], rows: usize, cols: usize, out_rows: usize, out_cols: usize) -> Vec<f32> {
+pub fn resize_slice(
+    slice: &[f32],
+    rows: usize,
+    cols: usize,
+    out_rows: usize,
+    out_cols: usize,
+) -> Vec<f32> {
     assert_eq!(slice.len(), rows * cols, "slice length must be rows * cols");
     if (rows, cols) == (out_rows, out_cols) {
         return slice.to_vec();
@@ -73,7 +79,11 @@ pub fn resize_volume(volume: &Volume, rows: usize, cols: usize) -> Volume {
     let mut out = volume.clone();
     out.data = data;
     out.shape = [volume.slices(), rows, cols];
-    out.spacing = [volume.spacing[0], volume.spacing[1] * fr, volume.spacing[2] * fc];
+    out.spacing = [
+        volume.spacing[0],
+        volume.spacing[1] * fr,
+        volume.spacing[2] * fc,
+    ];
     out.roi = volume.roi.and_then(|b| {
         let scale = |v: usize, f: f64| (v as f64 / f).round() as usize;
         cruciate_volume::RoiBox {
@@ -98,8 +108,16 @@ mod tests {
         let s: Vec<f32> = (0..12).map(|v| v as f32).collect();
         assert_eq!(resize_slice(&s, 3, 4, 3, 4), s);
         let flat = vec![5.0; 64];
-        assert!(resize_slice(&flat, 8, 8, 3, 5).iter().all(|&v| (v - 5.0).abs() < 1e-5));
-        assert!(resize_slice(&flat, 8, 8, 17, 13).iter().all(|&v| (v - 5.0).abs() < 1e-5));
+        assert!(
+            resize_slice(&flat, 8, 8, 3, 5)
+                .iter()
+                .all(|&v| (v - 5.0).abs() < 1e-5)
+        );
+        assert!(
+            resize_slice(&flat, 8, 8, 17, 13)
+                .iter()
+                .all(|&v| (v - 5.0).abs() < 1e-5)
+        );
     }
 
     #[test]
@@ -128,7 +146,14 @@ mod tests {
         let meta = SourceMetadata::new(Format::Memory, "t");
         let mut v = Volume::new(vec![1.0; 2 * 8 * 8], [2, 8, 8], meta).unwrap();
         v.spacing = [3.0, 0.5, 0.5];
-        v.roi = Some(cruciate_volume::RoiBox { s0: 0, s1: 2, r0: 2, r1: 6, c0: 4, c1: 8 });
+        v.roi = Some(cruciate_volume::RoiBox {
+            s0: 0,
+            s1: 2,
+            r0: 2,
+            r1: 6,
+            c0: 4,
+            c1: 8,
+        });
         let out = resize_volume(&v, 4, 4);
         assert_eq!(out.shape, [2, 4, 4]);
         assert_eq!(out.spacing, [3.0, 1.0, 1.0]);

@@ -18,7 +18,9 @@ pub fn central_slices(total: usize, n: usize) -> SliceRange {
 /// The `n` slices around slice `centre`, shifted to stay inside `0..total`.
 pub fn slices_around(total: usize, centre: usize, n: usize) -> SliceRange {
     let n = n.min(total);
-    let start = centre.saturating_sub(n.saturating_sub(1) / 2).min(total - n);
+    let start = centre
+        .saturating_sub(n.saturating_sub(1) / 2)
+        .min(total - n);
     start..start + n
 }
 
@@ -38,7 +40,12 @@ pub fn select_slices(volume: &Volume, range: SliceRange) -> Volume {
     }
     out.roi = volume.roi.and_then(|b| {
         let shift = |v: usize| v.saturating_sub(start);
-        cruciate_volume::RoiBox { s0: shift(b.s0), s1: shift(b.s1), ..b }.clamp_to(out.shape)
+        cruciate_volume::RoiBox {
+            s0: shift(b.s0),
+            s1: shift(b.s1),
+            ..b
+        }
+        .clamp_to(out.shape)
     });
     out
 }
@@ -68,7 +75,14 @@ mod tests {
     fn selection_keeps_data_roi_and_origin_consistent() {
         let meta = SourceMetadata::new(Format::Memory, "t");
         let mut v = Volume::new((0..5 * 4).map(|x| x as f32).collect(), [5, 2, 2], meta).unwrap();
-        v.roi = Some(RoiBox { s0: 2, s1: 4, r0: 0, r1: 1, c0: 0, c1: 2 });
+        v.roi = Some(RoiBox {
+            s0: 2,
+            s1: 4,
+            r0: 0,
+            r1: 1,
+            c0: 0,
+            c1: 2,
+        });
         let o = cruciate_volume::Orientation {
             row_direction: [0., 1., 0.],
             column_direction: [0., 0., -1.],

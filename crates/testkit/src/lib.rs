@@ -16,7 +16,11 @@ pub fn workspace_root() -> PathBuf {
 pub fn fixtures_root() -> Option<PathBuf> {
     let value = std::env::var_os("CRUCIATE_FIXTURES")?;
     let path = PathBuf::from(value);
-    Some(if path.is_absolute() { path } else { workspace_root().join(path) })
+    Some(if path.is_absolute() {
+        path
+    } else {
+        workspace_root().join(path)
+    })
 }
 
 /// The fixture at `relative` below the fixture folder.

@@ -16,7 +16,10 @@ pub fn write_atomically(
         let mut writer = BufWriter::new(std::fs::File::create(&tmp)?);
         fill(&mut writer)?;
         writer.flush()?;
-        writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(sniff(b"PK\x05\x06"), Sniffed::Zip);
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nxxxx"), Sniffed::Png);
         assert_eq!(sniff(&[0x80, 2, b']']), Sniffed::Pickle);
-        assert_eq!(sniff(&[0x08, 0x00, 0x05, 0x00, b'C', b'S']), Sniffed::DicomNoPreamble);
+        assert_eq!(
+            sniff(&[0x08, 0x00, 0x05, 0x00, b'C', b'S']),
+            Sniffed::DicomNoPreamble
+        );
         assert_eq!(sniff(b"hello world"), Sniffed::Unknown);
         assert_eq!(sniff(b""), Sniffed::Unknown);
     }

@@ -29,7 +29,11 @@ impl ElementType {
             ElementKind::Int | ElementKind::Uint => matches!(bytes, 1 | 2 | 4 | 8),
             ElementKind::Float => matches!(bytes, 4 | 8),
         };
-        ok.then_some(Self { kind, bytes, big_endian })
+        ok.then_some(Self {
+            kind,
+            bytes,
+            big_endian,
+        })
     }
 
     /// Parses a numpy type string such as `<u2`, `>f4`, `|u1`, `b1`.
@@ -64,7 +68,11 @@ impl ElementType {
     pub fn decode(&self, raw: &[u8], count: usize) -> Option<Vec<f32>> {
         let needed = count.checked_mul(self.bytes)?;
         let raw = raw.get(..needed)?;
-        Some(raw.chunks_exact(self.bytes).map(|b| self.decode_one(b)).collect())
+        Some(
+            raw.chunks_exact(self.bytes)
+                .map(|b| self.decode_one(b))
+                .collect(),
+        )
     }
 
     fn decode_one(&self, b: &[u8]) -> f32 {
@@ -93,10 +101,19 @@ mod tests {
     #[test]
     fn parses_numpy_type_strings() {
         let t = ElementType::from_numpy("<u2").unwrap();
-        assert_eq!((t.kind, t.bytes, t.big_endian), (ElementKind::Uint, 2, false));
+        assert_eq!(
+            (t.kind, t.bytes, t.big_endian),
+            (ElementKind::Uint, 2, false)
+        );
         let t = ElementType::from_numpy(">f4").unwrap();
-        assert_eq!((t.kind, t.bytes, t.big_endian), (ElementKind::Float, 4, true));
-        assert_eq!(ElementType::from_numpy("|b1").unwrap().kind, ElementKind::Uint);
+        assert_eq!(
+            (t.kind, t.bytes, t.big_endian),
+            (ElementKind::Float, 4, true)
+        );
+        assert_eq!(
+            ElementType::from_numpy("|b1").unwrap().kind,
+            ElementKind::Uint
+        );
         assert!(ElementType::from_numpy("<c8").is_none());
         assert!(ElementType::from_numpy("<f2").is_none());
         assert!(ElementType::from_numpy("").is_none());
@@ -105,7 +122,10 @@ mod tests {
     #[test]
     fn decodes_signed_and_big_endian_values() {
         let t = ElementType::new(ElementKind::Int, 2, true).unwrap();
-        assert_eq!(t.decode(&[0xff, 0xfe, 0x01, 0x00], 2).unwrap(), vec![-2.0, 256.0]);
+        assert_eq!(
+            t.decode(&[0xff, 0xfe, 0x01, 0x00], 2).unwrap(),
+            vec![-2.0, 256.0]
+        );
         let t = ElementType::new(ElementKind::Int, 1, false).unwrap();
         assert_eq!(t.decode(&[0x80, 0x7f], 2).unwrap(), vec![-128.0, 127.0]);
         let t = ElementType::new(ElementKind::Float, 8, false).unwrap();
@@ -127,7 +147,7 @@ pub(crate) struct RawArray<'a> {
 impl RawArray<'_> {
     /// The array as f32 voxels `[slices, rows, cols]`: 3-D arrays as they are, 2-D arrays as one
     /// slice, leading axes of length 1 dropped.
-    pub fn to_volume_data(&self) -> std::result::Result<(Vec<f32>, [usize; 3]), crate::ErrorKind> {
+    pub fn into_volume_data(self) -> std::result::Result<(Vec<f32>, [usize; 3]), crate::ErrorKind> {
         use crate::ErrorKind;
         let mut dims: Vec<u64> = self.shape.to_vec();
         while dims.len() > 3 && dims[0] == 1 {
@@ -143,10 +163,14 @@ impl RawArray<'_> {
                 )));
             }
         };
-        let count = crate::limits::voxel_count(&shape3)
-            .ok_or_else(|| ErrorKind::Limit(format!("array of shape {:?} is too large", self.shape)))?;
+        let count = crate::limits::voxel_count(&shape3).ok_or_else(|| {
+            ErrorKind::Limit(format!("array of shape {:?} is too large", self.shape))
+        })?;
         if count == 0 {
-            return Err(ErrorKind::Empty(format!("array of shape {:?} holds no voxels", self.shape)));
+            return Err(ErrorKind::Empty(format!(
+                "array of shape {:?} holds no voxels",
+                self.shape
+            )));
         }
         let values = self.element.decode(self.bytes, count).ok_or_else(|| {
             ErrorKind::Truncated(format!(
@@ -158,7 +182,11 @@ impl RawArray<'_> {
             ))
         })?;
         let [s, r, c] = shape3.map(|d| d as usize);
-        let data = if self.fortran_order { fortran_to_c(&values, [s, r, c]) } else { values };
+        let data = if self.fortran_order {
+            fortran_to_c(&values, [s, r, c])
+        } else {
+            values
+        };
         Ok((data, [s, r, c]))
     }
 }
@@ -184,8 +212,13 @@ mod raw_tests {
         // numpy: np.arange(6).reshape(1,2,3) in Fortran order stores 0,3,1,4,2,5.
         let bytes: Vec<u8> = [0u8, 3, 1, 4, 2, 5].to_vec();
         let element = ElementType::new(ElementKind::Uint, 1, false).unwrap();
-        let raw = RawArray { shape: &[1, 2, 3], element, fortran_order: true, bytes: &bytes };
-        let (data, shape) = raw.to_volume_data().unwrap();
+        let raw = RawArray {
+            shape: &[1, 2, 3],
+            element,
+            fortran_order: true,
+            bytes: &bytes,
+        };
+        let (data, shape) = raw.into_volume_data().unwrap();
         assert_eq!(shape, [1, 2, 3]);
         assert_eq!(data, vec![0., 1., 2., 3., 4., 5.]);
     }
@@ -193,14 +226,40 @@ mod raw_tests {
     #[test]
     fn wrong_ranks_and_short_data_are_refused() {
         let element = ElementType::new(ElementKind::Uint, 1, false).unwrap();
-        let raw = RawArray { shape: &[4], element, fortran_order: false, bytes: &[0; 4] };
-        assert!(raw.to_volume_data().is_err());
-        let raw = RawArray { shape: &[2, 2, 2], element, fortran_order: false, bytes: &[0; 7] };
-        assert!(matches!(raw.to_volume_data(), Err(crate::ErrorKind::Truncated(_))));
-        let raw = RawArray { shape: &[1, 1, 3, 2], element, fortran_order: false, bytes: &[0; 6] };
-        assert_eq!(raw.to_volume_data().unwrap().1, [1, 3, 2]);
+        let raw = RawArray {
+            shape: &[4],
+            element,
+            fortran_order: false,
+            bytes: &[0; 4],
+        };
+        assert!(raw.into_volume_data().is_err());
+        let raw = RawArray {
+            shape: &[2, 2, 2],
+            element,
+            fortran_order: false,
+            bytes: &[0; 7],
+        };
+        assert!(matches!(
+            raw.into_volume_data(),
+            Err(crate::ErrorKind::Truncated(_))
+        ));
+        let raw = RawArray {
+            shape: &[1, 1, 3, 2],
+            element,
+            fortran_order: false,
+            bytes: &[0; 6],
+        };
+        assert_eq!(raw.into_volume_data().unwrap().1, [1, 3, 2]);
         let huge = [1u64 << 40, 1 << 40, 1 << 40];
-        let raw = RawArray { shape: &huge, element, fortran_order: false, bytes: &[] };
-        assert!(matches!(raw.to_volume_data(), Err(crate::ErrorKind::Limit(_))));
+        let raw = RawArray {
+            shape: &huge,
+            element,
+            fortran_order: false,
+            bytes: &[],
+        };
+        assert!(matches!(
+            raw.into_volume_data(),
+            Err(crate::ErrorKind::Limit(_))
+        ));
     }
 }

@@ -16,7 +16,10 @@ pub struct ReadError {
 impl ReadError {
     /// An error about `path`.
     pub fn new(path: impl AsRef<Path>, kind: ErrorKind) -> Self {
-        Self { path: path.as_ref().to_path_buf(), kind }
+        Self {
+            path: path.as_ref().to_path_buf(),
+            kind,
+        }
     }
 }
 

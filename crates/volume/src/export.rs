@@ -19,14 +19,25 @@ impl Window {
     /// The window spanning the 1st to 99th percentile of `data` (unit width if flat).
     pub fn from_percentiles(data: &[f32]) -> Self {
         let [lo, hi] = percentiles(data, [1.0, 99.0]).unwrap_or([0.0, 1.0]);
-        Self { centre: (lo + hi) / 2.0, width: (hi - lo).max(f32::EPSILON) }
+        Self {
+            centre: (lo + hi) / 2.0,
+            width: (hi - lo).max(f32::EPSILON),
+        }
     }
 
     /// Parses `C,W` as typed after `--window`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (c, w) = text.split_once(',').ok_or("expected CENTRE,WIDTH such as 400,800")?;
-        let centre: f32 = c.trim().parse().map_err(|_| format!("centre {c:?} is not a number"))?;
-        let width: f32 = w.trim().parse().map_err(|_| format!("width {w:?} is not a number"))?;
+        let (c, w) = text
+            .split_once(',')
+            .ok_or("expected CENTRE,WIDTH such as 400,800")?;
+        let centre: f32 = c
+            .trim()
+            .parse()
+            .map_err(|_| format!("centre {c:?} is not a number"))?;
+        let width: f32 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("width {w:?} is not a number"))?;
         if !(centre.is_finite() && width.is_finite() && width > 0.0) {
             return Err("window width must be a positive number".into());
         }
@@ -36,7 +47,11 @@ impl Window {
     /// `v` as an 8-bit grey level.
     pub fn apply(&self, v: f32) -> u8 {
         let t = (v - (self.centre - self.width / 2.0)) / self.width;
-        if t.is_nan() { 0 } else { (t.clamp(0.0, 1.0) * 255.0).round() as u8 }
+        if t.is_nan() {
+            0
+        } else {
+            (t.clamp(0.0, 1.0) * 255.0).round() as u8
+        }
     }
 }
 
@@ -67,7 +82,11 @@ pub enum ExportError {
 /// Slice `s` of `volume` windowed to 8 bits, or `None` past the last slice.
 pub fn slice_image(volume: &Volume, s: usize, window: Window) -> Option<GreyImage> {
     let slice = volume.slice(s)?;
-    Some(GreyImage { width: volume.cols(), height: volume.rows(), pixels: slice.iter().map(|&v| window.apply(v)).collect() })
+    Some(GreyImage {
+        width: volume.cols(),
+        height: volume.rows(),
+        pixels: slice.iter().map(|&v| window.apply(v)).collect(),
+    })
 }
 
 /// All slices tiled left to right, top to bottom, in a grid `columns` wide.
@@ -78,14 +97,20 @@ pub fn montage(volume: &Volume, window: Window, columns: usize) -> GreyImage {
     let width = columns * w;
     let mut pixels = vec![0u8; grid_rows * h * width];
     for s in 0..volume.slices() {
-        let Some(img) = slice_image(volume, s, window) else { continue };
+        let Some(img) = slice_image(volume, s, window) else {
+            continue;
+        };
         let (gy, gx) = (s / columns, s % columns);
         for r in 0..h {
             let at = (gy * h + r) * width + gx * w;
             pixels[at..at + w].copy_from_slice(&img.pixels[r * w..(r + 1) * w]);
         }
     }
-    GreyImage { width, height: grid_rows * h, pixels }
+    GreyImage {
+        width,
+        height: grid_rows * h,
+        pixels,
+    }
 }
 
 /// Writes `image` as a PNG at `path`; no half-written file is ever left under that name.
@@ -95,10 +120,14 @@ pub fn write_png(path: &Path, image: &GreyImage) -> Result<(), ExportError> {
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
         let mut w = encoder.write_header().map_err(std::io::Error::other)?;
-        w.write_image_data(&image.pixels).map_err(std::io::Error::other)?;
+        w.write_image_data(&image.pixels)
+            .map_err(std::io::Error::other)?;
         w.finish().map_err(std::io::Error::other)
     })
-    .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+    .map_err(|source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// What [`export_volume`] wrote.
@@ -113,8 +142,15 @@ pub struct ExportSummary {
 }
 
 /// Writes every slice as `slice_NNN.png` and all of them as `montage.png` into `out_dir`.
-pub fn export_volume(volume: &Volume, out_dir: &Path, window: Option<Window>) -> Result<ExportSummary, ExportError> {
-    std::fs::create_dir_all(out_dir).map_err(|source| ExportError::Io { path: out_dir.to_path_buf(), source })?;
+pub fn export_volume(
+    volume: &Volume,
+    out_dir: &Path,
+    window: Option<Window>,
+) -> Result<ExportSummary, ExportError> {
+    std::fs::create_dir_all(out_dir).map_err(|source| ExportError::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
     let window = window.unwrap_or_else(|| Window::from_percentiles(&volume.data));
     let mut slices = Vec::with_capacity(volume.slices());
     for s in 0..volume.slices() {
@@ -127,7 +163,11 @@ pub fn export_volume(volume: &Volume, out_dir: &Path, window: Option<Window>) ->
     let columns = (volume.slices() as f64).sqrt().ceil() as usize;
     let montage_path = out_dir.join("montage.png");
     write_png(&montage_path, &montage(volume, window, columns))?;
-    Ok(ExportSummary { slices, montage: montage_path, window })
+    Ok(ExportSummary {
+        slices,
+        montage: montage_path,
+        window,
+    })
 }
 
 #[cfg(test)]
@@ -137,13 +177,21 @@ mod tests {
 
     fn ramp(shape: [usize; 3]) -> Volume {
         let n = shape.iter().product::<usize>();
-        Volume::new((0..n).map(|v| v as f32).collect(), shape, SourceMetadata::new(Format::Memory, "ramp")).unwrap()
+        Volume::new(
+            (0..n).map(|v| v as f32).collect(),
+            shape,
+            SourceMetadata::new(Format::Memory, "ramp"),
+        )
+        .unwrap()
     }
 
     #[test]
     fn windows_map_to_the_8_bit_range() {
         let w = Window::parse("100, 200").unwrap();
-        assert_eq!((w.apply(0.0), w.apply(100.0), w.apply(200.0), w.apply(1e9)), (0, 128, 255, 255));
+        assert_eq!(
+            (w.apply(0.0), w.apply(100.0), w.apply(200.0), w.apply(1e9)),
+            (0, 128, 255, 255)
+        );
         assert_eq!(w.apply(f32::NAN), 0);
         assert!(Window::parse("100").is_err());
         assert!(Window::parse("1,-5").is_err());
@@ -153,10 +201,24 @@ mod tests {
     #[test]
     fn montage_tiles_slices_in_reading_order() {
         let v = ramp([3, 2, 2]);
-        let m = montage(&v, Window { centre: 5.5, width: 11.0 }, 2);
+        let m = montage(
+            &v,
+            Window {
+                centre: 5.5,
+                width: 11.0,
+            },
+            2,
+        );
         assert_eq!((m.width, m.height), (4, 4));
         // Slice 1 (values 4..8) sits top right; the unused bottom-right tile stays black.
-        assert_eq!(m.pixels[2], Window { centre: 5.5, width: 11.0 }.apply(4.0));
+        assert_eq!(
+            m.pixels[2],
+            Window {
+                centre: 5.5,
+                width: 11.0
+            }
+            .apply(4.0)
+        );
         assert_eq!(m.pixels[15], 0);
     }
 
@@ -166,9 +228,17 @@ mod tests {
         let v = ramp([4, 3, 5]);
         let summary = export_volume(&v, dir.path(), None).unwrap();
         assert_eq!(summary.slices.len(), 4);
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&summary.montage).unwrap()));
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&summary.montage).unwrap(),
+        ));
         let reader = decoder.read_info().unwrap();
         assert_eq!((reader.info().width, reader.info().height), (10, 6));
-        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().path().to_string_lossy().ends_with(".partial")));
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".partial"))
+        );
     }
 }

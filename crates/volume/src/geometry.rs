@@ -28,11 +28,14 @@ impl Plane {
         let Some(n) = unit(normal) else {
             return Plane::Unknown;
         };
-        let (axis, largest) = n
-            .iter()
-            .map(|c| c.abs())
-            .enumerate()
-            .fold((0, 0.0), |best, (i, c)| if c > best.1 { (i, c) } else { best });
+        let (axis, largest) =
+            n.iter()
+                .map(|c| c.abs())
+                .enumerate()
+                .fold(
+                    (0, 0.0),
+                    |best, (i, c)| if c > best.1 { (i, c) } else { best },
+                );
         if largest < 0.8 {
             return Plane::Oblique;
         }
@@ -86,7 +89,12 @@ impl Orientation {
         let row = unit([iop[0], iop[1], iop[2]])?;
         let column = unit([iop[3], iop[4], iop[5]])?;
         let slice = unit(cross(row, column))?;
-        Some(Self { row_direction: row, column_direction: column, slice_direction: slice, origin })
+        Some(Self {
+            row_direction: row,
+            column_direction: column,
+            slice_direction: slice,
+            origin,
+        })
     }
 
     /// The acquisition plane: the one the slice normal (row x column) points out of.
@@ -97,7 +105,11 @@ impl Orientation {
 
 /// `a x b`.
 pub fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 /// `a . b`.

@@ -86,7 +86,10 @@ pub fn read_pck(path: &Path, bytes: &[u8]) -> Result<Volume> {
     let err = |kind| ReadError::new(path, kind);
     let array = load_numpy_array(bytes).map_err(|e| err(ErrorKind::invalid(e)))?;
     let element = ElementType::from_numpy(&array.descr).ok_or_else(|| {
-        err(ErrorKind::invalid(format!("dtype {} is not an integer or float type", array.descr)))
+        err(ErrorKind::invalid(format!(
+            "dtype {} is not an integer or float type",
+            array.descr
+        )))
     })?;
     let raw = RawArray {
         shape: &array.shape,
@@ -94,13 +97,16 @@ pub fn read_pck(path: &Path, bytes: &[u8]) -> Result<Volume> {
         fortran_order: array.fortran_order,
         bytes: &array.data,
     };
-    let (data, shape) = raw.to_volume_data().map_err(err)?;
+    let (data, shape) = raw.into_volume_data().map_err(err)?;
     let mut meta = SourceMetadata::new(Format::KneeMriPickle, path.display().to_string());
     meta.stored_type = Some(element.name());
     let mut volume = Volume::new(data, shape, meta)
         .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
     volume.plane = Plane::Sagittal;
-    volume.meta.notes.push("plane sagittal: every KneeMRI volume is sagittal PD-FS".into());
+    volume
+        .meta
+        .notes
+        .push("plane sagittal: every KneeMRI volume is sagittal PD-FS".into());
     attach_metadata(path, &mut volume);
     Ok(volume)
 }

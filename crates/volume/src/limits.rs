@@ -18,7 +18,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { gunzip_bytes: 4 << 30, zip_bytes: 4 << 30, zip_entries: 20_000, folder_files: 100_000 }
+        Self {
+            gunzip_bytes: 4 << 30,
+            zip_bytes: 4 << 30,
+            zip_entries: 20_000,
+            folder_files: 100_000,
+        }
     }
 }
 

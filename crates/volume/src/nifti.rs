@@ -59,7 +59,9 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn raw<const N: usize>(&self, at: usize) -> [u8; N] {
-        let mut b: [u8; N] = self.bytes[at..at + N].try_into().expect("header length checked");
+        let mut b: [u8; N] = self.bytes[at..at + N]
+            .try_into()
+            .expect("header length checked");
         if self.big_endian {
             b.reverse();
         }
@@ -90,7 +92,9 @@ impl Fields<'_> {
 impl Header {
     /// Parses a NIfTI-1 or NIfTI-2 header from the start of `bytes`.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Self, ErrorKind> {
-        let head = bytes.get(..4).ok_or_else(|| ErrorKind::Truncated("no NIfTI header".into()))?;
+        let head = bytes
+            .get(..4)
+            .ok_or_else(|| ErrorKind::Truncated("no NIfTI header".into()))?;
         let size_le = i32::from_le_bytes(head.try_into().expect("4 bytes"));
         let size_be = i32::from_be_bytes(head.try_into().expect("4 bytes"));
         let (size, big_endian) = match (size_le, size_be) {
@@ -105,13 +109,19 @@ impl Header {
             )));
         }
         let f = Fields { bytes, big_endian };
-        if size == 348 { Self::parse_v1(&f) } else { Self::parse_v2(&f) }
+        if size == 348 {
+            Self::parse_v1(&f)
+        } else {
+            Self::parse_v2(&f)
+        }
     }
 
     fn parse_v1(f: &Fields) -> std::result::Result<Self, ErrorKind> {
         let magic = &f.bytes[344..348];
         if magic != b"n+1\0" && magic != b"ni1\0" {
-            return Err(ErrorKind::invalid("348-byte header without NIfTI-1 magic (Analyze 7.5?)"));
+            return Err(ErrorKind::invalid(
+                "348-byte header without NIfTI-1 magic (Analyze 7.5?)",
+            ));
         }
         Ok(Self {
             version: 1,
@@ -190,14 +200,31 @@ impl Header {
         let a2 = 1.0 - (b * b + c * c + d * d);
         let a = if a2 > 0.0 { a2.sqrt() } else { 0.0 };
         let r = [
-            [a * a + b * b - c * c - d * d, 2. * (b * c - a * d), 2. * (b * d + a * c)],
-            [2. * (b * c + a * d), a * a + c * c - b * b - d * d, 2. * (c * d - a * b)],
-            [2. * (b * d - a * c), 2. * (c * d + a * b), a * a + d * d - c * c - b * b],
+            [
+                a * a + b * b - c * c - d * d,
+                2. * (b * c - a * d),
+                2. * (b * d + a * c),
+            ],
+            [
+                2. * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2. * (c * d - a * b),
+            ],
+            [
+                2. * (b * d - a * c),
+                2. * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
         ];
         let qfac = if self.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
         let scale = [self.pixdim[1], self.pixdim[2], self.pixdim[3] * qfac];
         std::array::from_fn(|row| {
-            [r[row][0] * scale[0], r[row][1] * scale[1], r[row][2] * scale[2], self.qoffset[row]]
+            [
+                r[row][0] * scale[0],
+                r[row][1] * scale[1],
+                r[row][2] * scale[2],
+                self.qoffset[row],
+            ]
         })
     }
 }
@@ -214,17 +241,25 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
     }
     let rank = header.dim[0];
     if !(1..=7).contains(&rank) {
-        return Err(err(ErrorKind::invalid(format!("dim[0] = {rank} is not a rank from 1 to 7"))));
+        return Err(err(ErrorKind::invalid(format!(
+            "dim[0] = {rank} is not a rank from 1 to 7"
+        ))));
     }
     let dims = &header.dim[1..=rank as usize];
     if let Some(bad) = dims.iter().find(|&&d| d < 1) {
-        return Err(err(ErrorKind::invalid(format!("axis length {bad} in dim {:?}", dims))));
+        return Err(err(ErrorKind::invalid(format!(
+            "axis length {bad} in dim {:?}",
+            dims
+        ))));
     }
     let axis = |i: usize| dims.get(i).copied().unwrap_or(1) as u64;
     let (nx, ny, nz) = (axis(0), axis(1), axis(2));
     let extra: u64 = dims.iter().skip(3).map(|&d| d as u64).product();
     let element = header.element_type().ok_or_else(|| {
-        err(ErrorKind::invalid(format!("datatype {} is not a scalar number type", header.datatype)))
+        err(ErrorKind::invalid(format!(
+            "datatype {} is not a scalar number type",
+            header.datatype
+        )))
     })?;
     let offset = header.vox_offset;
     let min_offset = if header.version == 1 { 348.0 } else { 540.0 };
@@ -235,18 +270,29 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
         ))));
     }
     let shape = [nz, ny, nx];
-    let raw = RawArray { shape: &shape, element, fortran_order: false, bytes: &bytes[offset as usize..] };
-    let (mut data, shape) = raw.to_volume_data().map_err(err)?;
+    let raw = RawArray {
+        shape: &shape,
+        element,
+        fortran_order: false,
+        bytes: &bytes[offset as usize..],
+    };
+    let (mut data, shape) = raw.into_volume_data().map_err(err)?;
     if header.scl_slope != 0.0 && header.scl_slope.is_finite() && header.scl_inter.is_finite() {
         let (slope, inter) = (header.scl_slope as f32, header.scl_inter as f32);
         data.iter_mut().for_each(|v| *v = *v * slope + inter);
     }
-    let format = if header.version == 1 { Format::Nifti1 } else { Format::Nifti2 };
+    let format = if header.version == 1 {
+        Format::Nifti1
+    } else {
+        Format::Nifti2
+    };
     let mut meta = SourceMetadata::new(format, path.display().to_string());
     meta.stored_type = Some(element.name());
     meta.series_description = Some(header.descrip.clone()).filter(|d| !d.is_empty());
     if extra > 1 {
-        meta.notes.push(format!("{rank}-D file with {extra} volumes: the first volume was read"));
+        meta.notes.push(format!(
+            "{rank}-D file with {extra} volumes: the first volume was read"
+        ));
     }
     let mut volume = Volume::new(data, shape, meta)
         .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
@@ -258,7 +304,10 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
     if let Some(affine) = header.affine() {
         apply_affine(&mut volume, affine);
     } else {
-        volume.meta.notes.push("no qform or sform: orientation unknown".into());
+        volume
+            .meta
+            .notes
+            .push("no qform or sform: orientation unknown".into());
     }
     Ok(volume)
 }
@@ -270,13 +319,20 @@ fn apply_affine(volume: &mut Volume, affine: [[f64; 4]; 3]) {
     let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
     let (i_axis, j_axis, k_axis) = (column(0), column(1), column(2));
     let (Some(row), Some(col), Some(slice)) = (unit(i_axis), unit(j_axis), unit(k_axis)) else {
-        volume.meta.notes.push("degenerate affine: orientation unknown".into());
+        volume
+            .meta
+            .notes
+            .push("degenerate affine: orientation unknown".into());
         return;
     };
     volume.spacing = [norm(k_axis), norm(j_axis), norm(i_axis)];
     let origin = lps([affine[0][3], affine[1][3], affine[2][3]]);
-    let orientation =
-        Orientation { row_direction: row, column_direction: col, slice_direction: slice, origin };
+    let orientation = Orientation {
+        row_direction: row,
+        column_direction: col,
+        slice_direction: slice,
+        origin,
+    };
     volume.orientation = Some(orientation);
     // The k axis, not row x column: a sheared affine still stacks its slices along k.
     volume.plane = crate::geometry::Plane::from_normal(slice);
@@ -285,14 +341,21 @@ fn apply_affine(volume: &mut Volume, affine: [[f64; 4]; 3]) {
 /// Writes `volume` as a NIfTI-1 file of float32 voxels with an sform from its orientation
 /// (the default sagittal geometry when it has none); gzipped when `path` ends in `.gz`.
 pub fn write(path: &Path, volume: &Volume) -> std::io::Result<()> {
-    let o = volume.orientation.unwrap_or_else(crate::dicom::default_sagittal);
+    let o = volume
+        .orientation
+        .unwrap_or_else(crate::dicom::default_sagittal);
     let [slice_mm, row_mm, col_mm] = volume.spacing;
     let ras = |v: [f64; 3]| [-v[0], -v[1], v[2]];
-    let axes = [ras(o.row_direction), ras(o.column_direction), ras(o.slice_direction)];
+    let axes = [
+        ras(o.row_direction),
+        ras(o.column_direction),
+        ras(o.slice_direction),
+    ];
     let steps = [col_mm, row_mm, slice_mm];
     let origin = ras(o.origin);
     let mut h = vec![0u8; 352];
-    let put = |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    let put =
+        |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
     put(&mut h, 0, &348i32.to_le_bytes());
     let dims = [3, volume.cols(), volume.rows(), volume.slices(), 1, 1, 1, 1];
     for (i, d) in dims.iter().enumerate() {
@@ -311,7 +374,12 @@ pub fn write(path: &Path, volume: &Volume) -> std::io::Result<()> {
     put(&mut h, 148, descrip);
     put(&mut h, 254, &1i16.to_le_bytes()); // sform_code: scanner
     for row in 0..3 {
-        let values = [axes[0][row] * steps[0], axes[1][row] * steps[1], axes[2][row] * steps[2], origin[row]];
+        let values = [
+            axes[0][row] * steps[0],
+            axes[1][row] * steps[1],
+            axes[2][row] * steps[2],
+            origin[row],
+        ];
         for (c, v) in values.iter().enumerate() {
             put(&mut h, 280 + 16 * row + 4 * c, &(*v as f32).to_le_bytes());
         }

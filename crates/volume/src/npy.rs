@@ -27,20 +27,31 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
             ))));
         }
     };
-    let element = ElementType::from_numpy(&descr)
-        .ok_or_else(|| err(ErrorKind::invalid(format!("dtype {descr} is not an integer or float type"))))?;
+    let element = ElementType::from_numpy(&descr).ok_or_else(|| {
+        err(ErrorKind::invalid(format!(
+            "dtype {descr} is not an integer or float type"
+        )))
+    })?;
     let shape = file.shape().to_vec();
     let fortran_order = file.order() == npyz::Order::Fortran;
     let start = file.into_inner().position() as usize;
-    let raw = RawArray { shape: &shape, element, fortran_order, bytes: &bytes[start..] };
-    let (data, shape3) = raw.to_volume_data().map_err(err)?;
+    let raw = RawArray {
+        shape: &shape,
+        element,
+        fortran_order,
+        bytes: &bytes[start..],
+    };
+    let (data, shape3) = raw.into_volume_data().map_err(err)?;
     let mut meta = SourceMetadata::new(Format::Npy, path.display().to_string());
     meta.stored_type = Some(element.name());
     let mut volume = Volume::new(data, shape3, meta)
         .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
     if let Some(plane) = plane_from_folder(path) {
         volume.plane = plane;
-        volume.meta.notes.push(format!("plane {plane} taken from the folder name"));
+        volume
+            .meta
+            .notes
+            .push(format!("plane {plane} taken from the folder name"));
     }
     Ok(volume)
 }
@@ -57,8 +68,18 @@ pub fn write_u8(path: &Path, volume: &Volume) -> std::io::Result<()> {
     let shape = volume.shape.map(|d| d as u64);
     crate::atomic::write_atomically(path, |w| {
         use npyz::WriterBuilder;
-        let mut writer = npyz::WriteOptions::<u8>::new().default_dtype().shape(&shape).writer(w).begin_nd()?;
-        writer.extend(volume.data.iter().map(|&v| if v.is_finite() { v.round().clamp(0.0, 255.0) as u8 } else { 0 }))?;
+        let mut writer = npyz::WriteOptions::<u8>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(w)
+            .begin_nd()?;
+        writer.extend(volume.data.iter().map(|&v| {
+            if v.is_finite() {
+                v.round().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            }
+        }))?;
         writer.finish()
     })
 }

@@ -84,7 +84,13 @@ struct Object {
 
 /// Reads the numpy array pickled whole in `bytes`.
 pub fn load_numpy_array(bytes: &[u8]) -> Result<PickledArray, PickleError> {
-    let root = Machine { bytes, pos: 0, stack: Vec::new(), memo: Vec::new() }.run()?;
+    let root = Machine {
+        bytes,
+        pos: 0,
+        stack: Vec::new(),
+        memo: Vec::new(),
+    }
+    .run()?;
     array_from(&root)
 }
 
@@ -113,19 +119,26 @@ impl<'a> Machine<'a> {
     }
 
     fn len_u64(&mut self) -> Result<usize, PickleError> {
-        usize::try_from(u64::from_le_bytes(self.le()?)).map_err(|_| PickleError::Truncated(self.pos))
+        usize::try_from(u64::from_le_bytes(self.le()?))
+            .map_err(|_| PickleError::Truncated(self.pos))
     }
 
     fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.bytes[self.pos..];
-        let n = rest.iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.bytes.len()))?;
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(PickleError::Truncated(self.bytes.len()))?;
         let text = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(text)
     }
 
     fn malformed(&self, what: &'static str) -> PickleError {
-        PickleError::Malformed { pos: self.pos, what }
+        PickleError::Malformed {
+            pos: self.pos,
+            what,
+        }
     }
 
     fn pop(&mut self) -> Result<Value, PickleError> {
@@ -155,7 +168,11 @@ impl<'a> Machine<'a> {
         if key >= MAX_ITEMS {
             return Err(PickleError::Limit("memo key too large"));
         }
-        let top = self.stack.last().cloned().ok_or_else(|| self.malformed("memo of empty stack"))?;
+        let top = self
+            .stack
+            .last()
+            .cloned()
+            .ok_or_else(|| self.malformed("memo of empty stack"))?;
         if self.memo.len() <= key {
             self.memo.resize(key + 1, None);
         }
@@ -263,7 +280,11 @@ impl<'a> Machine<'a> {
                     self.push(Value::List(Rc::new(items)))?
                 }
                 b'a' | b'e' => {
-                    let items = if op == b'a' { vec![self.pop()?] } else { self.pop_to_mark()? };
+                    let items = if op == b'a' {
+                        vec![self.pop()?]
+                    } else {
+                        self.pop_to_mark()?
+                    };
                     match self.stack.last_mut() {
                         Some(Value::List(list)) => Rc::make_mut(list).extend(items),
                         _ => return Err(self.malformed("APPEND to a non-list")),
@@ -328,7 +349,8 @@ impl<'a> Machine<'a> {
                 b'R' | 0x81 => {
                     let args = self.pop()?;
                     let class = self.pop()?;
-                    let v = reduce(class, args).map_err(|what| PickleError::Malformed { pos, what })?;
+                    let v =
+                        reduce(class, args).map_err(|what| PickleError::Malformed { pos, what })?;
                     self.push(v)?
                 }
                 b'b' => {
@@ -352,7 +374,11 @@ fn long_from_le(raw: &[u8]) -> Option<i64> {
     if raw.len() > 8 {
         return None;
     }
-    let fill = if raw[raw.len() - 1] & 0x80 != 0 { 0xff } else { 0 };
+    let fill = if raw[raw.len() - 1] & 0x80 != 0 {
+        0xff
+    } else {
+        0
+    };
     let mut buf = [fill; 8];
     buf[..raw.len()].copy_from_slice(raw);
     Some(i64::from_le_bytes(buf))
@@ -368,13 +394,19 @@ fn reduce(class: Value, args: Value) -> Result<Value, &'static str> {
         return match items.first() {
             Some(Value::Str(s)) => s
                 .chars()
-                .map(|c| u8::try_from(c as u32).map_err(|_| "_codecs.encode of a non-latin1 string"))
+                .map(|c| {
+                    u8::try_from(c as u32).map_err(|_| "_codecs.encode of a non-latin1 string")
+                })
                 .collect::<Result<Vec<u8>, _>>()
                 .map(|b| Value::Bytes(b.into())),
             _ => Err("_codecs.encode without a string"),
         };
     }
-    Ok(Value::Object(Rc::new(Object { class, args, state: None })))
+    Ok(Value::Object(Rc::new(Object {
+        class,
+        args,
+        state: None,
+    })))
 }
 
 fn not_array(what: impl Into<String>) -> PickleError {
@@ -396,8 +428,17 @@ fn array_from(root: &Value) -> Result<PickledArray, PickleError> {
     let Some(Value::Tuple(state)) = &obj.state else {
         return Err(not_array("array without state"));
     };
-    let [_version, Value::Tuple(shape), Value::Object(dtype), fortran, data] = state.as_slice() else {
-        return Err(not_array("array state is not (version, shape, dtype, fortran, data)"));
+    let [
+        _version,
+        Value::Tuple(shape),
+        Value::Object(dtype),
+        fortran,
+        data,
+    ] = state.as_slice()
+    else {
+        return Err(not_array(
+            "array state is not (version, shape, dtype, fortran, data)",
+        ));
     };
     let shape = shape
         .iter()
@@ -410,7 +451,12 @@ fn array_from(root: &Value) -> Result<PickledArray, PickleError> {
     let Value::Bytes(data) = data else {
         return Err(not_array("array data is not raw bytes (an object array?)"));
     };
-    Ok(PickledArray { shape, descr: dtype_descr(dtype)?, fortran_order, data: data.clone() })
+    Ok(PickledArray {
+        shape,
+        descr: dtype_descr(dtype)?,
+        fortran_order,
+        data: data.clone(),
+    })
 }
 
 fn dtype_descr(dtype: &Object) -> Result<String, PickleError> {
@@ -441,10 +487,22 @@ mod tests {
     #[test]
     fn truncated_and_garbage_streams_give_errors() {
         assert_eq!(load_numpy_array(&[]), Err(PickleError::Truncated(0)));
-        assert!(matches!(load_numpy_array(&[0x80, 2, b'N', b'.']), Err(PickleError::NotAnArray(_))));
-        assert!(matches!(load_numpy_array(&[0x80, 2, b'.']), Err(PickleError::Malformed { .. })));
-        assert!(matches!(load_numpy_array(&[0x80, 2, b'P']), Err(PickleError::Unsupported { .. })));
-        assert!(matches!(load_numpy_array(&[0x80, 2, b'h', 9]), Err(PickleError::Malformed { .. })));
+        assert!(matches!(
+            load_numpy_array(&[0x80, 2, b'N', b'.']),
+            Err(PickleError::NotAnArray(_))
+        ));
+        assert!(matches!(
+            load_numpy_array(&[0x80, 2, b'.']),
+            Err(PickleError::Malformed { .. })
+        ));
+        assert!(matches!(
+            load_numpy_array(&[0x80, 2, b'P']),
+            Err(PickleError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            load_numpy_array(&[0x80, 2, b'h', 9]),
+            Err(PickleError::Malformed { .. })
+        ));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
-use crate::volume::Volume;
 use crate::limits::Limits;
+use crate::volume::Volume;
 use crate::{dicom, kneemri, nifti, npy};
 
 /// Choices a user can make about what to read.
@@ -31,7 +31,10 @@ pub fn read_path(path: &Path, options: &ReadOptions) -> Result<Volume> {
 /// Reads several files as one DICOM series (or, for a single path, as [`read_path`] does).
 pub fn read_paths(paths: &[PathBuf], options: &ReadOptions) -> Result<Volume> {
     match paths {
-        [] => Err(ReadError::new("", ErrorKind::Empty("no input files given".into()))),
+        [] => Err(ReadError::new(
+            "",
+            ErrorKind::Empty("no input files given".into()),
+        )),
         [one] => read_path(one, options),
         many => dicom::read_file_list(many, options),
     }
@@ -67,7 +70,11 @@ pub fn read_bytes(path: &Path, bytes: Vec<u8>, options: &ReadOptions) -> Result<
 }
 
 fn unrecognised(path: &Path, bytes: &[u8], kind: Sniffed) -> ReadError {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let claimed = match ext.as_str() {
         "dcm" | "dicom" | "ima" => Some("DICOM"),
         "nii" | "gz" | "hdr" => Some("NIfTI"),
@@ -75,7 +82,11 @@ fn unrecognised(path: &Path, bytes: &[u8], kind: Sniffed) -> ReadError {
         "pck" | "pkl" | "pickle" => Some("pickle"),
         _ => None,
     };
-    let what = if bytes.is_empty() { "an empty file" } else { kind.describe() };
+    let what = if bytes.is_empty() {
+        "an empty file"
+    } else {
+        kind.describe()
+    };
     let message = match claimed {
         Some(format) => format!("named .{ext} but holds {what}, not {format} content"),
         None => format!("{what}, not a medical volume"),
@@ -87,10 +98,16 @@ fn gunzip(path: &Path, bytes: &[u8], limit: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(limit + 1);
     decoder.read_to_end(&mut out).map_err(|e| {
-        ReadError::new(path, ErrorKind::Truncated(format!("gzip stream is damaged: {e}")))
+        ReadError::new(
+            path,
+            ErrorKind::Truncated(format!("gzip stream is damaged: {e}")),
+        )
     })?;
     if out.len() as u64 > limit {
-        return Err(ReadError::new(path, ErrorKind::Limit(format!("gzip expands past {limit} bytes"))));
+        return Err(ReadError::new(
+            path,
+            ErrorKind::Limit(format!("gzip expands past {limit} bytes")),
+        ));
     }
     Ok(out)
 }

@@ -25,8 +25,18 @@ pub fn intensity_stats(data: &[f32]) -> Option<IntensityStats> {
     }
     let mean = finite.iter().map(|&v| v as f64).sum::<f64>() / finite.len() as f64;
     let [p01, p99] = percentiles_in_place(&mut finite, [1.0, 99.0]);
-    let (min, max) = finite.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-    Some(IntensityStats { min, max, mean, p01, p99 })
+    let (min, max) = finite
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    Some(IntensityStats {
+        min,
+        max,
+        mean,
+        p01,
+        p99,
+    })
 }
 
 /// Percentiles (0..=100, linear interpolation between order statistics as numpy's default)

@@ -199,7 +199,14 @@ mod tests {
 
     #[test]
     fn roi_boxes_clamp_to_the_volume() {
-        let b = RoiBox { s0: 1, s1: 9, r0: 2, r1: 4, c0: 0, c1: 100 };
+        let b = RoiBox {
+            s0: 1,
+            s1: 9,
+            r0: 2,
+            r1: 4,
+            c0: 0,
+            c1: 100,
+        };
         let c = b.clamp_to([5, 10, 10]).unwrap();
         assert_eq!((c.s1, c.c1), (5, 10));
         assert_eq!(c.centre_slice(), 2);

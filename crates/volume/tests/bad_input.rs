@@ -7,11 +7,18 @@ use cruciate_volume::{ErrorKind, ReadError, ReadOptions, read_path};
 
 fn refuse(path: &Path) -> ReadError {
     match read_path(path, &ReadOptions::default()) {
-        Ok(v) => panic!("{} was read ({:?}) but should be refused", path.display(), v.shape),
+        Ok(v) => panic!(
+            "{} was read ({:?}) but should be refused",
+            path.display(),
+            v.shape
+        ),
         Err(e) => {
             let text = e.to_string();
             assert!(!text.contains('\n'), "error is not one line: {text}");
-            assert!(text.starts_with(&path.display().to_string()), "error does not name the file: {text}");
+            assert!(
+                text.starts_with(&path.display().to_string()),
+                "error does not name the file: {text}"
+            );
             e
         }
     }
@@ -23,13 +30,17 @@ fn refuse_fixture(relative: &str) -> Option<ReadError> {
 
 #[test]
 fn truncated_dicom() {
-    let Some(e) = refuse_fixture("dicom/pydicom/test_files/MR_truncated.dcm") else { return };
+    let Some(e) = refuse_fixture("dicom/pydicom/test_files/MR_truncated.dcm") else {
+        return;
+    };
     assert!(matches!(e.kind, ErrorKind::Truncated(_)), "{e}");
 }
 
 #[test]
 fn truncated_copy_of_a_good_file() {
-    let Some(src) = fixture("dicom/pydicom/test_files/MR_small.dcm") else { return };
+    let Some(src) = fixture("dicom/pydicom/test_files/MR_small.dcm") else {
+        return;
+    };
     let bytes = std::fs::read(src).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for cut in [200, 700, bytes.len() - 100] {
@@ -41,25 +52,36 @@ fn truncated_copy_of_a_good_file() {
 
 #[test]
 fn bad_vr() {
-    let Some(e) = refuse_fixture("dicom/pydicom/test_files/badVR.dcm") else { return };
+    let Some(e) = refuse_fixture("dicom/pydicom/test_files/badVR.dcm") else {
+        return;
+    };
     assert!(e.to_string().contains("NumberOfFrames"), "{e}");
 }
 
 #[test]
 fn no_pixel_data() {
-    let Some(e) = refuse_fixture("dicom/pydicom/test_files/rtplan.dcm") else { return };
-    assert!(e.to_string().contains("no pixel data (Modality RTPLAN"), "{e}");
+    let Some(e) = refuse_fixture("dicom/pydicom/test_files/rtplan.dcm") else {
+        return;
+    };
+    assert!(
+        e.to_string().contains("no pixel data (Modality RTPLAN"),
+        "{e}"
+    );
 }
 
 #[test]
 fn dicomdir() {
-    let Some(e) = refuse_fixture("dicom/pydicom/test_files/dicomdirtests/DICOMDIR") else { return };
+    let Some(e) = refuse_fixture("dicom/pydicom/test_files/dicomdirtests/DICOMDIR") else {
+        return;
+    };
     assert!(e.to_string().contains("DICOMDIR"), "{e}");
 }
 
 #[test]
 fn structured_report() {
-    let Some(e) = refuse_fixture("dicom/pydicom/test_files/test-SR.dcm") else { return };
+    let Some(e) = refuse_fixture("dicom/pydicom/test_files/test-SR.dcm") else {
+        return;
+    };
     assert!(e.to_string().contains("Structured Report"), "{e}");
 }
 
@@ -71,11 +93,17 @@ fn png_renamed_dcm() {
     {
         let mut enc = png::Encoder::new(&mut png, 2, 2);
         enc.set_color(png::ColorType::Grayscale);
-        enc.write_header().unwrap().write_image_data(&[0, 1, 2, 3]).unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&[0, 1, 2, 3])
+            .unwrap();
     }
     std::fs::write(&path, png).unwrap();
     let e = refuse(&path);
-    assert!(e.to_string().contains("named .dcm but holds a PNG picture"), "{e}");
+    assert!(
+        e.to_string().contains("named .dcm but holds a PNG picture"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -89,22 +117,30 @@ fn empty_file() {
 #[test]
 fn header_only_nifti() {
     for name in ["nifti1.hdr", "nifti2.hdr"] {
-        let Some(e) = refuse_fixture(&format!("nifti/nibabel/{name}")) else { return };
+        let Some(e) = refuse_fixture(&format!("nifti/nibabel/{name}")) else {
+            return;
+        };
         assert!(e.to_string().contains("header-only NIfTI"), "{e}");
     }
-    let Some(e) = refuse_fixture("nifti/nibabel/analyze.hdr") else { return };
+    let Some(e) = refuse_fixture("nifti/nibabel/analyze.hdr") else {
+        return;
+    };
     assert!(e.to_string().contains("Analyze"), "{e}");
 }
 
 #[test]
 fn truncated_nifti_and_gzip() {
-    let Some(src) = fixture("nifti/nibabel/anatomical.nii") else { return };
+    let Some(src) = fixture("nifti/nibabel/anatomical.nii") else {
+        return;
+    };
     let bytes = std::fs::read(src).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.nii");
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(refuse(&path).kind, ErrorKind::Truncated(_)));
-    let Some(gz) = fixture("nifti/nibabel/example4d.nii.gz") else { return };
+    let Some(gz) = fixture("nifti/nibabel/example4d.nii.gz") else {
+        return;
+    };
     let bytes = std::fs::read(gz).unwrap();
     let path = dir.path().join("cut.nii.gz");
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
@@ -114,7 +150,11 @@ fn truncated_nifti_and_gzip() {
 #[test]
 fn truncated_npy_and_pickle() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["kneemri-format/vol0_uint16_p2.pck", "kneemri-format/vol3_int32_p4.pck", "parity/mrnet-s1/volume_u8.npy"] {
+    for name in [
+        "kneemri-format/vol0_uint16_p2.pck",
+        "kneemri-format/vol3_int32_p4.pck",
+        "parity/mrnet-s1/volume_u8.npy",
+    ] {
         let Some(src) = fixture(name) else { return };
         let bytes = std::fs::read(src).unwrap();
         let ext = Path::new(name).extension().unwrap().to_str().unwrap();
@@ -135,5 +175,8 @@ fn folder_without_images() {
 
 #[test]
 fn missing_file() {
-    assert!(matches!(refuse(Path::new("/no/such/exam.nii")).kind, ErrorKind::Io(_)));
+    assert!(matches!(
+        refuse(Path::new("/no/such/exam.nii")).kind,
+        ErrorKind::Io(_)
+    ));
 }

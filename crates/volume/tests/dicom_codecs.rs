@@ -10,7 +10,9 @@ fn read(relative: &str) -> Option<Volume> {
 }
 
 fn assert_same_pixels(original: &str, twin: &str) {
-    let (Some(a), Some(b)) = (read(original), read(twin)) else { return };
+    let (Some(a), Some(b)) = (read(original), read(twin)) else {
+        return;
+    };
     assert_eq!(a.shape, b.shape, "{twin}: shape");
     assert_eq!(a.data, b.data, "{twin}: pixels differ from {original}");
     assert_eq!(a.spacing, b.spacing, "{twin}: spacing");
@@ -23,8 +25,15 @@ const EMRI: &str = "dicom/pydicom-data/emri_small.dcm";
 fn mr_small_is_64_by_64_with_known_range() {
     let Some(v) = read(MR) else { return };
     assert_eq!(v.shape, [1, 64, 64]);
-    let (lo, hi) = v.data.iter().fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-    assert_eq!((lo, hi), (127.0, 2145.0), "pydicom: MR_small pixel_array min/max");
+    let (lo, hi) = v
+        .data
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    assert_eq!(
+        (lo, hi),
+        (127.0, 2145.0),
+        "pydicom: MR_small pixel_array min/max"
+    );
     assert_eq!(v.meta.modality.as_deref(), Some("MR"));
 }
 
@@ -63,47 +72,89 @@ fn jpeg_ls_lossless() {
 fn jpeg_2000_lossless() {
     assert_same_pixels(MR, "dicom/pydicom/test_files/MR_small_jp2klossless.dcm");
     assert_same_pixels(EMRI, "dicom/pydicom-data/emri_small_jpeg_2k_lossless.dcm");
-    assert_same_pixels("dicom/pydicom-data/MR2_UNCR.dcm", "dicom/pydicom-data/MR2_J2KR.dcm");
+    assert_same_pixels(
+        "dicom/pydicom-data/MR2_UNCR.dcm",
+        "dicom/pydicom-data/MR2_J2KR.dcm",
+    );
 }
 
 #[cfg(feature = "jpeg2000")]
 #[test]
 fn jpeg_2000_lossy_stays_close() {
-    let (Some(a), Some(b)) = (read("dicom/pydicom-data/MR2_UNCI.dcm"), read("dicom/pydicom-data/MR2_J2KI.dcm"))
-    else {
+    let (Some(a), Some(b)) = (
+        read("dicom/pydicom-data/MR2_UNCI.dcm"),
+        read("dicom/pydicom-data/MR2_J2KI.dcm"),
+    ) else {
         return;
     };
     assert_eq!(a.shape, b.shape);
-    let err: f64 = a.data.iter().zip(&b.data).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
-    let norm: f64 = a.data.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    assert!(err / norm < 0.05, "lossy JPEG 2000 relative error {}", err / norm);
+    let err: f64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = a
+        .data
+        .iter()
+        .map(|x| (*x as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        err / norm < 0.05,
+        "lossy JPEG 2000 relative error {}",
+        err / norm
+    );
 }
 
 #[test]
 fn jpeg_lossless_process_14() {
     // The same RGB picture, uncompressed and JPEG lossless (gdcm), then turned grey alike.
-    assert_same_pixels("dicom/pydicom-data/SC_rgb.dcm", "dicom/pydicom/test_files/SC_rgb_jpeg_gdcm.dcm");
-    let Some(v) = read("dicom/pydicom-data/JPEG-LL.dcm") else { return };
+    assert_same_pixels(
+        "dicom/pydicom-data/SC_rgb.dcm",
+        "dicom/pydicom/test_files/SC_rgb_jpeg_gdcm.dcm",
+    );
+    let Some(v) = read("dicom/pydicom-data/JPEG-LL.dcm") else {
+        return;
+    };
     assert_eq!(v.shape, [1, 1024, 256]);
-    assert!(v.data.iter().any(|&x| x != v.data[0]), "decoded image is flat");
+    assert!(
+        v.data.iter().any(|&x| x != v.data[0]),
+        "decoded image is flat"
+    );
 }
 
 #[test]
 fn rle_colour_matches_uncompressed_colour() {
-    assert_same_pixels("dicom/pydicom-data/SC_rgb.dcm", "dicom/pydicom/test_files/SC_rgb_rle.dcm");
-    assert_same_pixels("dicom/pydicom-data/SC_rgb_2frame.dcm", "dicom/pydicom/test_files/SC_rgb_rle_2frame.dcm");
+    assert_same_pixels(
+        "dicom/pydicom-data/SC_rgb.dcm",
+        "dicom/pydicom/test_files/SC_rgb_rle.dcm",
+    );
+    assert_same_pixels(
+        "dicom/pydicom-data/SC_rgb_2frame.dcm",
+        "dicom/pydicom/test_files/SC_rgb_rle_2frame.dcm",
+    );
 }
 
 #[test]
 fn jpeg_baseline_colour_becomes_grey() {
-    let Some(v) = read("dicom/pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm") else { return };
+    let Some(v) = read("dicom/pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm") else {
+        return;
+    };
     assert_eq!(v.shape, [1, 100, 100]);
-    assert!(v.meta.notes.iter().any(|n| n.contains("converted to grey")), "{:?}", v.meta.notes);
+    assert!(
+        v.meta.notes.iter().any(|n| n.contains("converted to grey")),
+        "{:?}",
+        v.meta.notes
+    );
 }
 
 #[test]
 fn deflated_explicit_little_endian() {
-    let Some(v) = read("dicom/pydicom/test_files/image_dfl.dcm") else { return };
+    let Some(v) = read("dicom/pydicom/test_files/image_dfl.dcm") else {
+        return;
+    };
     assert_eq!(v.shape, [1, 512, 512]);
     assert!(v.data.iter().any(|&x| x > 0.0));
 }
@@ -124,7 +175,9 @@ fn gzipped_dicom_file_is_opened() {
 #[test]
 fn rescale_slope_and_intercept_are_applied() {
     // CT_small: RescaleSlope 1, RescaleIntercept -1024 (pydicom); stored min 128.
-    let Some(v) = read("dicom/pydicom/test_files/CT_small.dcm") else { return };
+    let Some(v) = read("dicom/pydicom/test_files/CT_small.dcm") else {
+        return;
+    };
     let lo = v.data.iter().copied().fold(f32::MAX, f32::min);
     assert_eq!(lo, 128.0 - 1024.0);
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use cruciate_volume::dicom::{SeriesInfo, default_sagittal, uid_from_seed, write_series};
 use cruciate_volume::{
-    ErrorKind, Format, Limits, Orientation, Plane, ReadOptions, SourceMetadata, Volume, read_path, read_paths,
+    ErrorKind, Format, Limits, Orientation, Plane, ReadOptions, SourceMetadata, Volume, read_path,
+    read_paths,
 };
 
 fn info(seed: u64, description: &str) -> SeriesInfo {
@@ -23,14 +24,19 @@ fn info(seed: u64, description: &str) -> SeriesInfo {
 
 /// A volume whose every voxel value encodes its (slice, row, col), offset to go negative.
 fn coded(shape: [usize; 3], orientation: Orientation) -> Volume {
-    let data = (0..shape.iter().product::<usize>()).map(|i| i as f32 * 3.0 - 100.0).collect();
+    let data = (0..shape.iter().product::<usize>())
+        .map(|i| i as f32 * 3.0 - 100.0)
+        .collect();
     let mut v = Volume::new(data, shape, SourceMetadata::new(Format::Memory, "coded")).unwrap();
     v.spacing = [3.5, 0.5, 0.4];
     v.with_orientation(orientation)
 }
 
 fn sagittal() -> Orientation {
-    Orientation { origin: [10.0, -20.0, 30.0], ..default_sagittal() }
+    Orientation {
+        origin: [10.0, -20.0, 30.0],
+        ..default_sagittal()
+    }
 }
 
 fn axial() -> Orientation {
@@ -98,15 +104,28 @@ fn the_sagittal_pd_fat_suppressed_series_is_chosen_among_several() {
     let v = read(dir.path());
     assert_eq!(v.meta.series_id.as_deref(), Some(pd.as_str()));
     assert_eq!(v.shape[0], 4);
-    assert!(v.meta.notes.iter().any(|n| n.contains("3 series found")), "{:?}", v.meta.notes);
+    assert!(
+        v.meta.notes.iter().any(|n| n.contains("3 series found")),
+        "{:?}",
+        v.meta.notes
+    );
 
-    let chosen = ReadOptions { series_uid: Some(ax.clone()), ..ReadOptions::default() };
+    let chosen = ReadOptions {
+        series_uid: Some(ax.clone()),
+        ..ReadOptions::default()
+    };
     let v = read_path(dir.path(), &chosen).unwrap();
     assert_eq!((v.shape[0], v.plane), (9, Plane::Axial));
 
-    let missing = ReadOptions { series_uid: Some("1.2.3".into()), ..ReadOptions::default() };
+    let missing = ReadOptions {
+        series_uid: Some("1.2.3".into()),
+        ..ReadOptions::default()
+    };
     let err = read_path(dir.path(), &missing).unwrap_err().to_string();
-    assert!(err.contains("no series 1.2.3") && err.contains(&ax), "{err}");
+    assert!(
+        err.contains("no series 1.2.3") && err.contains(&ax),
+        "{err}"
+    );
 }
 
 #[test]
@@ -124,7 +143,10 @@ fn slices_of_different_sizes_in_one_series_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let same = info(14, "SAG PD FS");
     write_series(&coded([2, 4, 4], sagittal()), &dir.path().join("a"), &same).unwrap();
-    let other = Orientation { origin: [50.0, 0.0, 0.0], ..sagittal() };
+    let other = Orientation {
+        origin: [50.0, 0.0, 0.0],
+        ..sagittal()
+    };
     let mut odd = coded([1, 5, 4], other);
     odd.spacing[0] = 3.5;
     write_series(&odd, &dir.path().join("b"), &same).unwrap();
@@ -136,11 +158,16 @@ fn slices_of_different_sizes_in_one_series_are_refused() {
 fn zip_folder(folder: &Path, zip_path: &Path) -> usize {
     let file = std::fs::File::create(zip_path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()).collect();
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in &entries {
-        zip.start_file(p.file_name().unwrap().to_string_lossy(), options).unwrap();
+        zip.start_file(p.file_name().unwrap().to_string_lossy(), options)
+            .unwrap();
         zip.write_all(&std::fs::read(p).unwrap()).unwrap();
     }
     zip.finish().unwrap();
@@ -163,23 +190,51 @@ fn a_zip_of_the_series_reads_like_the_folder() {
 fn zip_limits_on_entries_and_expanded_size_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let series = dir.path().join("series");
-    write_series(&coded([5, 16, 16], sagittal()), &series, &info(16, "SAG PD FS")).unwrap();
+    write_series(
+        &coded([5, 16, 16], sagittal()),
+        &series,
+        &info(16, "SAG PD FS"),
+    )
+    .unwrap();
     let zip_path = dir.path().join("exam.zip");
     zip_folder(&series, &zip_path);
-    let few_entries = ReadOptions { limits: Limits { zip_entries: 3, ..Limits::default() }, ..ReadOptions::default() };
+    let few_entries = ReadOptions {
+        limits: Limits {
+            zip_entries: 3,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
     let err = read_path(&zip_path, &few_entries).unwrap_err();
-    assert!(matches!(err.kind, ErrorKind::Limit(_)) && err.to_string().contains("5 entries"), "{err}");
-    let few_bytes = ReadOptions { limits: Limits { zip_bytes: 2000, ..Limits::default() }, ..ReadOptions::default() };
+    assert!(
+        matches!(err.kind, ErrorKind::Limit(_)) && err.to_string().contains("5 entries"),
+        "{err}"
+    );
+    let few_bytes = ReadOptions {
+        limits: Limits {
+            zip_bytes: 2000,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
     let err = read_path(&zip_path, &few_bytes).unwrap_err();
-    assert!(matches!(err.kind, ErrorKind::Limit(_)) && err.to_string().contains("expands past"), "{err}");
+    assert!(
+        matches!(err.kind, ErrorKind::Limit(_)) && err.to_string().contains("expands past"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_empty_zip_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let zip_path = dir.path().join("empty.zip");
-    zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap()).finish().unwrap();
+    zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap())
+        .finish()
+        .unwrap();
     let err = read_path(&zip_path, &ReadOptions::default()).unwrap_err();
     assert!(err.to_string().contains("empty zip archive"), "{err}");
-    assert!(err.to_string().starts_with(&zip_path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().starts_with(&zip_path.display().to_string()),
+        "{err}"
+    );
 }

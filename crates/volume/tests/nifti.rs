@@ -20,7 +20,9 @@ fn sum(v: &Volume) -> f64 {
 
 #[test]
 fn anatomical_big_endian_int16_is_33_by_41_by_25() {
-    let Some(v) = read("anatomical.nii") else { return };
+    let Some(v) = read("anatomical.nii") else {
+        return;
+    };
     assert_eq!(v.meta.format, Format::Nifti1);
     assert_eq!((v.cols(), v.rows(), v.slices()), (33, 41, 25));
     assert_eq!(at(&v, 1, 2, 3), 9798.0);
@@ -30,21 +32,32 @@ fn anatomical_big_endian_int16_is_33_by_41_by_25() {
     assert_eq!(v.meta.stored_type.as_deref(), Some("int16"));
     // nibabel: axis codes L, A, S; in LPS: +x, -y, +z.
     let o = v.orientation.unwrap();
-    assert!(o.row_direction[0] > 0.99 && o.column_direction[1] < -0.99 && o.slice_direction[2] > 0.99, "{o:?}");
+    assert!(
+        o.row_direction[0] > 0.99 && o.column_direction[1] < -0.99 && o.slice_direction[2] > 0.99,
+        "{o:?}"
+    );
 }
 
 #[test]
 fn example4d_gives_its_first_volume_and_says_so() {
-    let Some(v) = read("example4d.nii.gz") else { return };
+    let Some(v) = read("example4d.nii.gz") else {
+        return;
+    };
     assert_eq!((v.cols(), v.rows(), v.slices()), (128, 96, 24));
     assert_eq!(sum(&v), 50_994_397.0);
-    assert!(v.meta.notes.iter().any(|n| n.contains("first volume")), "{:?}", v.meta.notes);
+    assert!(
+        v.meta.notes.iter().any(|n| n.contains("first volume")),
+        "{:?}",
+        v.meta.notes
+    );
     assert!((v.spacing[0] - 2.2).abs() < 1e-5);
 }
 
 #[test]
 fn nifti2_reads_like_nifti1() {
-    let Some(v) = read("example_nifti2.nii.gz") else { return };
+    let Some(v) = read("example_nifti2.nii.gz") else {
+        return;
+    };
     assert_eq!(v.meta.format, Format::Nifti2);
     assert_eq!((v.cols(), v.rows(), v.slices()), (32, 20, 12));
     assert_eq!(at(&v, 1, 2, 3), 367.0);
@@ -53,7 +66,9 @@ fn nifti2_reads_like_nifti1() {
 
 #[test]
 fn float32_big_endian_with_reoriented_affine() {
-    let Some(v) = read("reoriented_anat_moved.nii") else { return };
+    let Some(v) = read("reoriented_anat_moved.nii") else {
+        return;
+    };
     assert_eq!((v.cols(), v.rows(), v.slices()), (21, 26, 22));
     assert!((sum(&v) - 32_739_769.449).abs() < 5.0, "{}", sum(&v));
     assert_eq!(v.spacing, [4.0, 4.0, 4.0]);

@@ -18,8 +18,12 @@ fn every_kneemri_pickle_matches_its_expected_npy() {
         ("vol4_float32_p2", "float32"),
     ];
     for (name, dtype) in cases {
-        let Some(pck) = read(&format!("kneemri-format/{name}.pck")) else { return };
-        let Some(npy) = read(&format!("kneemri-format/{name}.expected.npy")) else { return };
+        let Some(pck) = read(&format!("kneemri-format/{name}.pck")) else {
+            return;
+        };
+        let Some(npy) = read(&format!("kneemri-format/{name}.expected.npy")) else {
+            return;
+        };
         assert_eq!(pck.meta.format, Format::KneeMriPickle);
         assert_eq!(npy.meta.format, Format::Npy);
         assert_eq!(pck.shape, npy.shape, "{name}");
@@ -31,16 +35,34 @@ fn every_kneemri_pickle_matches_its_expected_npy() {
 
 #[test]
 fn metadata_csv_beside_a_pickle_gives_its_roi() {
-    let Some(v) = read("kneemri-format/vol1_int16_p3.pck") else { return };
+    let Some(v) = read("kneemri-format/vol1_int16_p3.pck") else {
+        return;
+    };
     // metadata.csv: roiX 12 (column), roiY 6 (row), roiZ 2 (slice), height 8, width 9, depth 2.
-    assert_eq!(v.roi, Some(RoiBox { s0: 2, s1: 4, r0: 6, r1: 14, c0: 12, c1: 21 }));
+    assert_eq!(
+        v.roi,
+        Some(RoiBox {
+            s0: 2,
+            s1: 4,
+            r0: 6,
+            r1: 14,
+            c0: 12,
+            c1: 21
+        })
+    );
     assert_eq!(v.meta.study_id.as_deref(), Some("1001"));
-    assert!(v.meta.notes.iter().any(|n| n.contains("aclDiagnosis 1")), "{:?}", v.meta.notes);
+    assert!(
+        v.meta.notes.iter().any(|n| n.contains("aclDiagnosis 1")),
+        "{:?}",
+        v.meta.notes
+    );
 }
 
 #[test]
 fn metadata_csv_reads_every_row() {
-    let Some(path) = fixture("kneemri-format/metadata.csv") else { return };
+    let Some(path) = fixture("kneemri-format/metadata.csv") else {
+        return;
+    };
     let rows = cruciate_volume::kneemri::read_metadata(&path).unwrap();
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[2].volume_filename, "vol2_uint16_p4.pck");
@@ -49,10 +71,16 @@ fn metadata_csv_reads_every_row() {
 
 #[test]
 fn mrnet_npy_is_uint8_slices_of_256() {
-    let Some(v) = read("parity/mrnet-s1/volume_u8.npy") else { return };
+    let Some(v) = read("parity/mrnet-s1/volume_u8.npy") else {
+        return;
+    };
     assert_eq!(v.shape, [10, 256, 256]);
     assert_eq!(v.meta.stored_type.as_deref(), Some("uint8"));
-    assert!(v.data.iter().all(|&x| (0.0..=255.0).contains(&x) && x.fract() == 0.0));
+    assert!(
+        v.data
+            .iter()
+            .all(|&x| (0.0..=255.0).contains(&x) && x.fract() == 0.0)
+    );
 }
 
 #[test]

@@ -60,17 +60,33 @@ pub fn report(v: &Volume) -> serde_json::Value {
 }
 
 fn print_text(v: &Volume, r: &serde_json::Value) {
-    let opt = |key: &str| r[key].as_str().map(str::to_string).unwrap_or_else(|| "-".into());
+    let opt = |key: &str| {
+        r[key]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| "-".into())
+    };
     let num = |key: &str| r[key].as_f64().map_or("-".into(), |x| format!("{x:.6}"));
     println!("path         {}", v.meta.path);
     println!("format       {}", v.meta.format.as_str());
     println!("plane        {}", v.plane);
-    println!("shape        {} slices x {} rows x {} cols", v.slices(), v.rows(), v.cols());
+    println!(
+        "shape        {} slices x {} rows x {} cols",
+        v.slices(),
+        v.rows(),
+        v.cols()
+    );
     println!(
         "spacing      {:.4} x {:.4} x {:.4} mm (slice x row x col)",
         v.spacing[0], v.spacing[1], v.spacing[2]
     );
-    println!("intensity    min {}  max {}  p1 {}  p99 {}", num("min"), num("max"), num("p01"), num("p99"));
+    println!(
+        "intensity    min {}  max {}  p1 {}  p99 {}",
+        num("min"),
+        num("max"),
+        num("p01"),
+        num("p99")
+    );
     println!("stored type  {}", opt("stored_type"));
     println!("series       {}", opt("series_description"));
     println!("modality     {}", opt("modality"));

@@ -23,7 +23,10 @@ pub struct ExamArgs {
 impl ExamArgs {
     /// Reads the exam.
     pub fn read(&self) -> anyhow::Result<Volume> {
-        let options = ReadOptions { series_uid: self.series.clone(), ..ReadOptions::default() };
+        let options = ReadOptions {
+            series_uid: self.series.clone(),
+            ..ReadOptions::default()
+        };
         Ok(read_paths(&self.paths, &options)?)
     }
 }

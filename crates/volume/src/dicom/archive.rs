@@ -20,10 +20,13 @@ pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedByte
     let mut pending = vec![root.to_path_buf()];
     let mut paths = Vec::new();
     while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| ReadError::new(&dir, ErrorKind::Io(e)))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| ReadError::new(&dir, ErrorKind::Io(e)))?;
         for entry in entries {
             let entry = entry.map_err(|e| ReadError::new(&dir, ErrorKind::Io(e)))?;
-            let kind = entry.file_type().map_err(|e| ReadError::new(entry.path(), ErrorKind::Io(e)))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| ReadError::new(entry.path(), ErrorKind::Io(e)))?;
             if kind.is_dir() {
                 pending.push(entry.path());
             } else if kind.is_file() {
@@ -32,7 +35,10 @@ pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedByte
             if paths.len() > limits.folder_files {
                 return Err(ReadError::new(
                     root,
-                    ErrorKind::Limit(format!("more than {} files below the folder", limits.folder_files)),
+                    ErrorKind::Limit(format!(
+                        "more than {} files below the folder",
+                        limits.folder_files
+                    )),
                 ));
             }
         }
@@ -66,7 +72,12 @@ pub(crate) fn zip_entries(path: &Path, bytes: &[u8], limits: &Limits) -> Result<
         ))));
     }
     let mut budget = limits.zip_bytes;
-    let too_big = || err(ErrorKind::Limit(format!("zip archive expands past {} bytes", limits.zip_bytes)));
+    let too_big = || {
+        err(ErrorKind::Limit(format!(
+            "zip archive expands past {} bytes",
+            limits.zip_bytes
+        )))
+    };
     let mut out = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive
@@ -78,7 +89,10 @@ pub(crate) fn zip_entries(path: &Path, bytes: &[u8], limits: &Limits) -> Result<
         if entry.size() > budget {
             return Err(too_big());
         }
-        let entry_name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry{i}"));
+        let entry_name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("entry{i}"));
         let name = PathBuf::from(format!("{}!{entry_name}", path.display()));
         let mut data = Vec::new();
         (&mut entry)
@@ -94,7 +108,10 @@ pub(crate) fn zip_entries(path: &Path, bytes: &[u8], limits: &Limits) -> Result<
         }
     }
     if out.is_empty() {
-        return Err(err(ErrorKind::Empty(format!("zip archive holds no DICOM files ({} entries)", archive.len()))));
+        return Err(err(ErrorKind::Empty(format!(
+            "zip archive holds no DICOM files ({} entries)",
+            archive.len()
+        ))));
     }
     Ok(out)
 }

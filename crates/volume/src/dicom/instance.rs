@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::meta::FileMetaTableBuilder;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
+use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
@@ -53,7 +53,10 @@ pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
 /// Runs third-party decoding code, turning a panic on malformed input into an error.
 pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(ReadError::new(path, ErrorKind::invalid(format!("{what} failed on malformed data"))))
+        Err(ReadError::new(
+            path,
+            ErrorKind::invalid(format!("{what} failed on malformed data")),
+        ))
     })
 }
 
@@ -78,11 +81,15 @@ impl Instance {
                 .find_map(|g| first_item(g, seq).and_then(|item| floats(item, tag)))
         };
         let orientation = floats(&obj, tags::IMAGE_ORIENTATION_PATIENT)
-            .or_else(|| in_groups(tags::PLANE_ORIENTATION_SEQUENCE, tags::IMAGE_ORIENTATION_PATIENT))
+            .or_else(|| {
+                in_groups(
+                    tags::PLANE_ORIENTATION_SEQUENCE,
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                )
+            })
             .and_then(|v| v.try_into().ok());
-        let measure = |tag| {
-            floats(&obj, tag).or_else(|| in_groups(tags::PIXEL_MEASURES_SEQUENCE, tag))
-        };
+        let measure =
+            |tag| floats(&obj, tag).or_else(|| in_groups(tags::PIXEL_MEASURES_SEQUENCE, tag));
         let pixel_spacing = measure(tags::PIXEL_SPACING)
             .and_then(|v| <[f64; 2]>::try_from(v).ok())
             .filter(|s| s.iter().all(|x| x.is_finite() && *x > 0.0));
@@ -90,8 +97,11 @@ impl Instance {
             .or_else(|| measure(tags::SLICE_THICKNESS))
             .and_then(|v| v.first().copied())
             .filter(|x| x.is_finite() && *x > 0.0);
-        let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
-        let own_position = floats(&obj, tags::IMAGE_POSITION_PATIENT).and_then(|v| v.try_into().ok());
+        let frames = int(&obj, tags::NUMBER_OF_FRAMES)
+            .unwrap_or(1)
+            .clamp(1, u32::MAX as i64) as u32;
+        let own_position =
+            floats(&obj, tags::IMAGE_POSITION_PATIENT).and_then(|v| v.try_into().ok());
         let positions = (0..frames as usize)
             .map(|f| {
                 per_frame
@@ -107,7 +117,9 @@ impl Instance {
             series_uid: text(&obj, tags::SERIES_INSTANCE_UID),
             instance_number: int(&obj, tags::INSTANCE_NUMBER),
             rows: int(&obj, tags::ROWS).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
-            cols: int(&obj, tags::COLUMNS).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            cols: int(&obj, tags::COLUMNS)
+                .unwrap_or(0)
+                .clamp(0, u32::MAX as i64) as u32,
             frames,
             orientation,
             pixel_spacing,
@@ -124,7 +136,11 @@ impl Instance {
 
     /// Why this instance is not an image (for messages).
     pub fn why_not_an_image(&self) -> String {
-        let class = self.obj.meta().media_storage_sop_class_uid().trim_end_matches('\0');
+        let class = self
+            .obj
+            .meta()
+            .media_storage_sop_class_uid()
+            .trim_end_matches('\0');
         let modality = text(&self.obj, tags::MODALITY).unwrap_or_else(|| "none".into());
         if class == DICOMDIR_CLASS {
             "a DICOMDIR (media index), not an image: give the folder that holds the images".into()
@@ -152,7 +168,12 @@ impl Instance {
 /// A parser error as a read error; running out of bytes is reported as truncation.
 fn parse_error(path: &Path, e: &dyn std::error::Error) -> ReadError {
     let message = one_line(e);
-    let short = ["failed to fill whole buffer", "Premature", "UnexpectedEof", "unexpected end"];
+    let short = [
+        "failed to fill whole buffer",
+        "Premature",
+        "UnexpectedEof",
+        "unexpected end",
+    ];
     if short.iter().any(|s| message.contains(s)) {
         ReadError::new(path, ErrorKind::Truncated(message))
     } else {
@@ -186,7 +207,9 @@ fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
             .from_reader(bytes)
             .map_err(|e| err(&e));
     }
-    let explicit = bytes.get(4..6).is_some_and(|vr| vr.iter().all(u8::is_ascii_uppercase));
+    let explicit = bytes
+        .get(4..6)
+        .is_some_and(|vr| vr.iter().all(u8::is_ascii_uppercase));
     let big_endian = group_le != 0x0008;
     let ts_uid = match (explicit, big_endian) {
         (true, true) => "1.2.840.10008.1.2.2", // explicit VR big endian (retired, still met)
@@ -194,9 +217,13 @@ fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
         (false, _) => uids::IMPLICIT_VR_LITTLE_ENDIAN,
     };
     let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
-        ReadError::new(path, ErrorKind::invalid("transfer syntax registry lacks the basic syntaxes"))
+        ReadError::new(
+            path,
+            ErrorKind::invalid("transfer syntax registry lacks the basic syntaxes"),
+        )
     })?;
-    let dataset = InMemDicomObject::read_dataset_with_ts(Cursor::new(bytes), ts).map_err(|e| err(&e))?;
+    let dataset =
+        InMemDicomObject::read_dataset_with_ts(Cursor::new(bytes), ts).map_err(|e| err(&e))?;
     dataset
         .with_meta(
             FileMetaTableBuilder::new()

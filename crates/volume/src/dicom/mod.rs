@@ -29,7 +29,11 @@ use crate::read::ReadOptions;
 use crate::volume::Volume;
 use instance::Instance;
 
-fn read_instances(named: Vec<archive::NamedBytes>, source: &Path, options: &ReadOptions) -> Result<Volume> {
+fn read_instances(
+    named: Vec<archive::NamedBytes>,
+    source: &Path,
+    options: &ReadOptions,
+) -> Result<Volume> {
     let single = named.len() == 1;
     let mut instances = Vec::with_capacity(named.len());
     for (path, bytes) in named {
@@ -49,14 +53,21 @@ fn read_instances(named: Vec<archive::NamedBytes>, source: &Path, options: &Read
 pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
     let files = archive::folder_files(root, &options.limits)?;
     if files.is_empty() {
-        return Err(ReadError::new(root, ErrorKind::Empty("no DICOM files in the folder".into())));
+        return Err(ReadError::new(
+            root,
+            ErrorKind::Empty("no DICOM files in the folder".into()),
+        ));
     }
     read_instances(files, root, options)
 }
 
 /// Reads the DICOM series in a zip archive held in `bytes`.
 pub fn read_zip(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Volume> {
-    read_instances(archive::zip_entries(path, bytes, &options.limits)?, path, options)
+    read_instances(
+        archive::zip_entries(path, bytes, &options.limits)?,
+        path,
+        options,
+    )
 }
 
 /// Reads one DICOM file (single- or multi-frame) held in `bytes`.
@@ -71,6 +82,9 @@ pub fn read_file_list(paths: &[PathBuf], options: &ReadOptions) -> Result<Volume
         let bytes = std::fs::read(path).map_err(|e| ReadError::new(path, ErrorKind::Io(e)))?;
         named.push((path.clone(), bytes));
     }
-    let source = paths.first().and_then(|p| p.parent()).unwrap_or(Path::new("."));
+    let source = paths
+        .first()
+        .and_then(|p| p.parent())
+        .unwrap_or(Path::new("."));
     read_instances(named, source, options)
 }

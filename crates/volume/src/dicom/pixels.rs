@@ -25,11 +25,18 @@ pub(crate) struct DecodedFrames {
 
 /// Fails with "unsupported transfer syntax NAME (UID)" when no enabled decoder reads it.
 pub(crate) fn check_transfer_syntax(inst: &Instance) -> Result<()> {
-    let uid = inst.obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+    let uid = inst
+        .obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' ']);
     let unsupported = |name: &str| {
         ReadError::new(
             &inst.path,
-            ErrorKind::UnsupportedTransferSyntax { name: name.to_string(), uid: uid.to_string() },
+            ErrorKind::UnsupportedTransferSyntax {
+                name: name.to_string(),
+                uid: uid.to_string(),
+            },
         )
     };
     match TransferSyntaxRegistry.get(uid) {
@@ -48,7 +55,11 @@ pub(crate) fn decode(inst: &Instance) -> Result<DecodedFrames> {
             .obj
             .decode_pixel_data()
             .map_err(|e| err(format!("cannot decode pixel data: {}", one_line(&e))))?;
-        let ts_uid = inst.obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+        let ts_uid = inst
+            .obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches(['\0', ' ']);
         let options = ConvertOptions::new().with_modality_lut(ModalityLutOption::None);
         // dicom-pixeldata converts 8- and 16-bit interleaved samples; 32-bit values and planar
         // colour in little-endian files are read from the decoded bytes here.
@@ -103,7 +114,11 @@ fn raw_values(decoded: &DecodedPixelData, big_endian_file: bool) -> Option<Vec<f
     }
     let bytes = decoded.data();
     let signed = decoded.pixel_representation() == PixelRepresentation::Signed;
-    let kind = if signed { ElementKind::Int } else { ElementKind::Uint };
+    let kind = if signed {
+        ElementKind::Int
+    } else {
+        ElementKind::Uint
+    };
     let element = match decoded.bits_allocated() {
         bits @ (8 | 16 | 32) => ElementType::new(kind, bits as usize / 8, false)?,
         _ => return None,
@@ -132,7 +147,13 @@ pub fn to_grey(raw: &[f32], samples: usize, planar: bool, luma_first: bool) -> V
         return raw.to_vec();
     }
     let pixels = raw.len() / samples;
-    let sample = |p: usize, s: usize| if planar { raw[s * pixels + p] } else { raw[p * samples + s] };
+    let sample = |p: usize, s: usize| {
+        if planar {
+            raw[s * pixels + p]
+        } else {
+            raw[p * samples + s]
+        }
+    };
     (0..pixels)
         .map(|p| {
             if luma_first || samples < 3 {

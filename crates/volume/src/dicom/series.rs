@@ -43,7 +43,8 @@ impl Series {
         format!(
             "{} ({}, {}, {} slices)",
             self.uid,
-            self.description().unwrap_or_else(|| "no description".into()),
+            self.description()
+                .unwrap_or_else(|| "no description".into()),
             self.plane(),
             self.frame_count()
         )
@@ -56,8 +57,14 @@ pub fn pd_fs_score(description: &str) -> u32 {
     let words: Vec<&str> = d.split(|c: char| !c.is_ascii_alphanumeric()).collect();
     let has = |w: &str| words.contains(&w);
     let pd = has("PD") || d.contains("PROTON") || d.contains("PDW") || d.contains("PD_");
-    let fs = has("FS") || d.contains("FATSAT") || d.contains("FAT SAT") || d.contains("SPAIR")
-        || d.contains("SPIR") || d.contains("FS_") || d.contains("_FS") || d.contains("FATSUP");
+    let fs = has("FS")
+        || d.contains("FATSAT")
+        || d.contains("FAT SAT")
+        || d.contains("SPAIR")
+        || d.contains("SPIR")
+        || d.contains("FS_")
+        || d.contains("_FS")
+        || d.contains("FATSUP");
     2 * pd as u32 + fs as u32
 }
 
@@ -71,7 +78,10 @@ pub(crate) fn group(instances: Vec<Instance>, source: &std::path::Path) -> Resul
             refusal.get_or_insert_with(|| (inst.path.clone(), inst.why_not_an_image()));
             continue;
         }
-        let uid = inst.series_uid.clone().unwrap_or_else(|| "(no SeriesInstanceUID)".into());
+        let uid = inst
+            .series_uid
+            .clone()
+            .unwrap_or_else(|| "(no SeriesInstanceUID)".into());
         by_uid.entry(uid).or_default().push(inst);
     }
     if by_uid.is_empty() {
@@ -79,12 +89,17 @@ pub(crate) fn group(instances: Vec<Instance>, source: &std::path::Path) -> Resul
             Some((path, why)) if total == 1 => ReadError::new(path, ErrorKind::NotAnImage(why)),
             Some((_, why)) => ReadError::new(
                 source,
-                ErrorKind::NotAnImage(format!("none of {total} DICOM files is an image (first: {why})")),
+                ErrorKind::NotAnImage(format!(
+                    "none of {total} DICOM files is an image (first: {why})"
+                )),
             ),
             None => ReadError::new(source, ErrorKind::Empty("no DICOM files found".into())),
         });
     }
-    Ok(by_uid.into_iter().map(|(uid, instances)| Series { uid, instances }).collect())
+    Ok(by_uid
+        .into_iter()
+        .map(|(uid, instances)| Series { uid, instances })
+        .collect())
 }
 
 /// Picks the series to read: the one asked for, else the sagittal one (a PD fat-suppressed
@@ -109,7 +124,9 @@ pub(crate) fn choose(
         let score = s.description().map_or(0, |d| pd_fs_score(&d));
         (sagittal, score, s.frame_count())
     };
-    let best = (0..series.len()).max_by_key(|&i| key(&series[i])).expect("group returns at least one series");
+    let best = (0..series.len())
+        .max_by_key(|&i| key(&series[i]))
+        .expect("group returns at least one series");
     let count = series.len();
     let chosen = series.swap_remove(best);
     let mut notes = Vec::new();
@@ -132,10 +149,18 @@ struct Frame {
 }
 
 /// Stacks the frames of a series in order along the slice normal and decodes them.
-pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::Path) -> Result<Volume> {
+pub(crate) fn assemble(
+    series: Series,
+    notes: Vec<String>,
+    source: &std::path::Path,
+) -> Result<Volume> {
     let first = series.first();
     let (rows, cols) = (first.rows, first.cols);
-    if let Some(odd) = series.instances.iter().find(|i| (i.rows, i.cols) != (rows, cols)) {
+    if let Some(odd) = series
+        .instances
+        .iter()
+        .find(|i| (i.rows, i.cols) != (rows, cols))
+    {
         return Err(ReadError::new(
             &odd.path,
             ErrorKind::Inconsistent(format!(
@@ -148,15 +173,25 @@ pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::P
             )),
         ));
     }
-    let voxels = crate::limits::voxel_count(&[series.frame_count() as u64, rows as u64, cols as u64])
-        .ok_or_else(|| ReadError::new(source, ErrorKind::Limit("series has too many voxels".into())))?;
+    let voxels =
+        crate::limits::voxel_count(&[series.frame_count() as u64, rows as u64, cols as u64])
+            .ok_or_else(|| {
+                ReadError::new(
+                    source,
+                    ErrorKind::Limit("series has too many voxels".into()),
+                )
+            })?;
     let orientation = series.orientation();
     let mut frames: Vec<Frame> = series
         .instances
         .iter()
         .enumerate()
         .flat_map(|(i, inst)| {
-            (0..inst.frames as usize).map(move |f| Frame { instance: i, index: f, position: inst.positions[f] })
+            (0..inst.frames as usize).map(move |f| Frame {
+                instance: i,
+                index: f,
+                position: inst.positions[f],
+            })
         })
         .collect();
     let mut slice_gap = first.slice_gap;
@@ -170,12 +205,17 @@ pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::P
             slice_gap = median_gap(&along).or(slice_gap);
         }
         _ => {
-            let numbers: Vec<i64> = series.instances.iter().map(|i| i.instance_number.unwrap_or(0)).collect();
+            let numbers: Vec<i64> = series
+                .instances
+                .iter()
+                .map(|i| i.instance_number.unwrap_or(0))
+                .collect();
             frames.sort_by_key(|f| (numbers[f.instance], f.index));
         }
     }
     let mut data = Vec::with_capacity(voxels);
-    let mut decoded: Vec<Option<Vec<Vec<f32>>>> = (0..series.instances.len()).map(|_| None).collect();
+    let mut decoded: Vec<Option<Vec<Vec<f32>>>> =
+        (0..series.instances.len()).map(|_| None).collect();
     let mut monochrome1 = false;
     let mut colour = None;
     for frame in &frames {
@@ -185,11 +225,16 @@ pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::P
             colour = colour.or(d.colour);
             decoded[frame.instance] = Some(d.frames);
         }
-        let pixels = decoded[frame.instance].as_ref().and_then(|fs| fs.get(frame.index));
+        let pixels = decoded[frame.instance]
+            .as_ref()
+            .and_then(|fs| fs.get(frame.index));
         let pixels = pixels.ok_or_else(|| {
             ReadError::new(
                 &series.instances[frame.instance].path,
-                ErrorKind::Truncated(format!("frame {} is missing from the pixel data", frame.index + 1)),
+                ErrorKind::Truncated(format!(
+                    "frame {} is missing from the pixel data",
+                    frame.index + 1
+                )),
             )
         })?;
         data.extend_from_slice(pixels);
@@ -197,14 +242,20 @@ pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::P
     let mut meta = metadata(&series, source, notes);
     if monochrome1 {
         invert(&mut data);
-        meta.notes.push("MONOCHROME1: intensities inverted so that bright means high signal".into());
+        meta.notes
+            .push("MONOCHROME1: intensities inverted so that bright means high signal".into());
     }
     if let Some(model) = colour {
-        meta.notes.push(format!("colour image ({model}) converted to grey"));
+        meta.notes
+            .push(format!("colour image ({model}) converted to grey"));
     }
     let shape = [frames.len(), rows as usize, cols as usize];
-    let mut volume = Volume::new(data, shape, meta)
-        .ok_or_else(|| ReadError::new(source, ErrorKind::invalid("voxel count does not match the shape")))?;
+    let mut volume = Volume::new(data, shape, meta).ok_or_else(|| {
+        ReadError::new(
+            source,
+            ErrorKind::invalid("voxel count does not match the shape"),
+        )
+    })?;
     let [row_mm, col_mm] = first.pixel_spacing.unwrap_or([1.0, 1.0]);
     volume.spacing = [slice_gap.unwrap_or(1.0), row_mm, col_mm];
     if let Some(mut o) = orientation {
@@ -215,7 +266,11 @@ pub(crate) fn assemble(series: Series, notes: Vec<String>, source: &std::path::P
 }
 
 fn invert(data: &mut [f32]) {
-    let (lo, hi) = data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = data
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
     data.iter_mut().for_each(|v| *v = lo + hi - *v);
 }
 
@@ -229,12 +284,10 @@ fn metadata(series: &Series, source: &std::path::Path, notes: Vec<String>) -> So
     meta.patient_id = first.text(tags::PATIENT_ID);
     meta.study_id = first.text(tags::STUDY_INSTANCE_UID);
     meta.series_id = first.series_uid.clone();
-    meta.stored_type = first
-        .number(tags::BITS_ALLOCATED)
-        .map(|bits| {
-            let signed = first.number(tags::PIXEL_REPRESENTATION) == Some(1.0);
-            format!("{}int{}", if signed { "" } else { "u" }, bits)
-        });
+    meta.stored_type = first.number(tags::BITS_ALLOCATED).map(|bits| {
+        let signed = first.number(tags::PIXEL_REPRESENTATION) == Some(1.0);
+        format!("{}int{}", if signed { "" } else { "u" }, bits)
+    });
     meta.notes = notes;
     meta
 }

@@ -64,16 +64,29 @@ pub fn default_sagittal() -> Orientation {
 }
 
 /// Writes `volume` into `dir` as `IM0001.dcm`, `IM0002.dcm`, ... and returns the paths.
-pub fn write_series(volume: &Volume, dir: &Path, info: &SeriesInfo) -> Result<Vec<PathBuf>, WriteError> {
-    let fail = |path: &Path, message: String| WriteError { path: path.to_path_buf(), message };
+pub fn write_series(
+    volume: &Volume,
+    dir: &Path,
+    info: &SeriesInfo,
+) -> Result<Vec<PathBuf>, WriteError> {
+    let fail = |path: &Path, message: String| WriteError {
+        path: path.to_path_buf(),
+        message,
+    };
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e.to_string()))?;
     let o = volume.orientation.unwrap_or_else(default_sagittal);
     let (lo, hi) = volume
         .data
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-    let (lo, hi) = if lo > hi { (0.0, 0.0) } else { (lo as f64, hi as f64) };
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let (lo, hi) = if lo > hi {
+        (0.0, 0.0)
+    } else {
+        (lo as f64, hi as f64)
+    };
     let slope = if hi > lo { (hi - lo) / 65535.0 } else { 1.0 };
     let mut paths = Vec::with_capacity(volume.slices());
     for s in 0..volume.slices() {
@@ -81,10 +94,18 @@ pub fn write_series(volume: &Volume, dir: &Path, info: &SeriesInfo) -> Result<Ve
         let slice = volume.slice(s).expect("s < slices");
         let pixels: Vec<u16> = slice
             .iter()
-            .map(|&v| if v.is_finite() { ((v as f64 - lo) / slope).round().clamp(0.0, 65535.0) as u16 } else { 0 })
+            .map(|&v| {
+                if v.is_finite() {
+                    ((v as f64 - lo) / slope).round().clamp(0.0, 65535.0) as u16
+                } else {
+                    0
+                }
+            })
             .collect();
         let step = volume.spacing[0] * s as f64;
-        let position: Vec<f64> = (0..3).map(|a| o.origin[a] + o.slice_direction[a] * step).collect();
+        let position: Vec<f64> = (0..3)
+            .map(|a| o.origin[a] + o.slice_direction[a] * step)
+            .collect();
         let obj = slice_object(volume, info, s, &o, &position, pixels, (slope, lo));
         let file = obj
             .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
@@ -109,37 +130,107 @@ fn slice_object(
     let mut put = |tag, vr, value: PrimitiveValue| {
         obj.put(DataElement::new(tag, vr, value));
     };
-    let ds = |v: f64| format!("{:.6}", v).trim_end_matches('0').trim_end_matches('.').to_string();
+    let ds = |v: f64| {
+        format!("{:.6}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    };
     let ds_multi = |vs: &[f64]| vs.iter().map(|&v| ds(v)).collect::<Vec<_>>().join("\\");
-    let iop: Vec<f64> = o.row_direction.iter().chain(&o.column_direction).copied().collect();
+    let iop: Vec<f64> = o
+        .row_direction
+        .iter()
+        .chain(&o.column_direction)
+        .copied()
+        .collect();
     put(tags::SOP_CLASS_UID, VR::UI, uids::MR_IMAGE_STORAGE.into());
-    put(tags::SOP_INSTANCE_UID, VR::UI, format!("{}.{}", info.series_uid, s + 1).into());
-    put(tags::STUDY_INSTANCE_UID, VR::UI, info.study_uid.clone().into());
-    put(tags::SERIES_INSTANCE_UID, VR::UI, info.series_uid.clone().into());
-    put(tags::FRAME_OF_REFERENCE_UID, VR::UI, format!("{}.0", info.study_uid).into());
+    put(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        format!("{}.{}", info.series_uid, s + 1).into(),
+    );
+    put(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        info.study_uid.clone().into(),
+    );
+    put(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        info.series_uid.clone().into(),
+    );
+    put(
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        format!("{}.0", info.study_uid).into(),
+    );
     put(tags::MODALITY, VR::CS, "MR".into());
     put(tags::PATIENT_ID, VR::LO, info.patient_id.clone().into());
     put(tags::PATIENT_NAME, VR::PN, info.patient_name.clone().into());
-    put(tags::SERIES_DESCRIPTION, VR::LO, info.description.clone().into());
+    put(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        info.description.clone().into(),
+    );
     put(tags::MANUFACTURER, VR::LO, info.manufacturer.clone().into());
-    put(tags::MAGNETIC_FIELD_STRENGTH, VR::DS, ds(info.field_strength_t).into());
+    put(
+        tags::MAGNETIC_FIELD_STRENGTH,
+        VR::DS,
+        ds(info.field_strength_t).into(),
+    );
     put(tags::SERIES_NUMBER, VR::IS, "1".into());
     put(tags::INSTANCE_NUMBER, VR::IS, (s + 1).to_string().into());
-    put(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, ds_multi(&iop).into());
-    put(tags::IMAGE_POSITION_PATIENT, VR::DS, ds_multi(position).into());
+    put(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        ds_multi(&iop).into(),
+    );
+    put(
+        tags::IMAGE_POSITION_PATIENT,
+        VR::DS,
+        ds_multi(position).into(),
+    );
     put(tags::SLICE_THICKNESS, VR::DS, ds(volume.spacing[0]).into());
-    put(tags::SPACING_BETWEEN_SLICES, VR::DS, ds(volume.spacing[0]).into());
-    put(tags::PIXEL_SPACING, VR::DS, ds_multi(&volume.spacing[1..]).into());
+    put(
+        tags::SPACING_BETWEEN_SLICES,
+        VR::DS,
+        ds(volume.spacing[0]).into(),
+    );
+    put(
+        tags::PIXEL_SPACING,
+        VR::DS,
+        ds_multi(&volume.spacing[1..]).into(),
+    );
     put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
-    put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2".into());
-    put(tags::ROWS, VR::US, PrimitiveValue::from(volume.rows() as u16));
-    put(tags::COLUMNS, VR::US, PrimitiveValue::from(volume.cols() as u16));
+    put(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2".into(),
+    );
+    put(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(volume.rows() as u16),
+    );
+    put(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(volume.cols() as u16),
+    );
     put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
     put(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16));
     put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16));
-    put(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16));
+    put(
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(0u16),
+    );
     put(tags::RESCALE_SLOPE, VR::DS, format!("{slope:.10e}").into());
-    put(tags::RESCALE_INTERCEPT, VR::DS, format!("{intercept:.10e}").into());
+    put(
+        tags::RESCALE_INTERCEPT,
+        VR::DS,
+        format!("{intercept:.10e}").into(),
+    );
     put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into()));
     obj
 }
