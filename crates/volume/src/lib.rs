@@ -38,5 +38,5 @@ pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
 pub use geometry::{Orientation, Plane};
 pub use limits::Limits;
-pub use read::{ReadOptions, read_path, read_paths};
+pub use read::{ReadOptions, read_bytes, read_path, read_paths};
 pub use volume::{Format, RoiBox, SourceMetadata, Volume};

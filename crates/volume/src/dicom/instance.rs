@@ -11,6 +11,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::preflight;
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
 
@@ -183,11 +184,15 @@ fn parse_error(path: &Path, e: &dyn std::error::Error) -> ReadError {
 
 fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     let err = |e: &dyn std::error::Error| parse_error(path, e);
+    let refuse = |message: String| ReadError::new(path, ErrorKind::Truncated(message));
     match sniff(bytes) {
-        Sniffed::Dicom => OpenFileOptions::new()
+        Sniffed::Dicom => {
+            preflight::check(bytes.get(132..).unwrap_or_default(), None).map_err(refuse)?;
+            OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .from_reader(&bytes[128..])
-            .map_err(|e| err(&e)),
+            .map_err(|e| err(&e))
+        }
         Sniffed::DicomNoPreamble => parse_bare(path, bytes),
         other => Err(ReadError::new(
             path,
@@ -201,7 +206,9 @@ fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
 fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     let err = |e: &dyn std::error::Error| parse_error(path, e);
     let group_le = u16::from_le_bytes([bytes[0], bytes[1]]);
+    let refuse = |message: String| ReadError::new(path, ErrorKind::Truncated(message));
     if group_le == 0x0002 {
+        preflight::check(bytes, None).map_err(refuse)?;
         return OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .from_reader(bytes)
@@ -216,6 +223,7 @@ fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
         (true, false) => uids::EXPLICIT_VR_LITTLE_ENDIAN,
         (false, _) => uids::IMPLICIT_VR_LITTLE_ENDIAN,
     };
+    preflight::check(bytes, Some(ts_uid)).map_err(refuse)?;
     let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
         ReadError::new(
             path,

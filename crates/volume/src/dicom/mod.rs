@@ -15,6 +15,7 @@
 mod archive;
 mod instance;
 mod pixels;
+mod preflight;
 mod series;
 mod write;
 

@@ -1,0 +1,147 @@
+//! A walk over element headers before handing bytes to the DICOM parser.
+//!
+//! dicom-rs reserves memory for each element's declared length before reading its value, so a
+//! few bytes claiming a 4 GiB value make it allocate 4 GiB. This walk checks every defined
+//! length (nested sequences and items included) against the bytes that remain, and refuses the
+//! file before parsing when one overshoots. Deflated data sets are inflated by the parser and
+//! only their meta group is checked here.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+
+/// Checks the data set in `bytes` (starting at the first element, after any preamble).
+/// `bare_syntax` is the transfer syntax of a data set that has no meta group.
+pub(crate) fn check(bytes: &[u8], bare_syntax: Option<&str>) -> Result<(), String> {
+    let mut walker = Walker { bytes, pos: 0 };
+    let syntax = match bare_syntax {
+        Some(ts) => ts.to_string(),
+        None => walker.walk_meta()?,
+    };
+    if syntax == DEFLATED {
+        return Ok(());
+    }
+    let explicit = syntax != IMPLICIT_LE;
+    let big_endian = syntax == EXPLICIT_BE;
+    walker.walk(explicit, big_endian, |_| true)
+}
+
+struct Walker<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+/// VRs whose explicit header has a 4-byte length after two reserved bytes.
+fn long_form(vr: &[u8]) -> bool {
+    matches!(vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+}
+
+impl Walker<'_> {
+    fn u16(&self, at: usize, big_endian: bool) -> u16 {
+        let b = [self.bytes[at], self.bytes[at + 1]];
+        if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+    }
+
+    fn u32(&self, at: usize, big_endian: bool) -> u32 {
+        let b = [self.bytes[at], self.bytes[at + 1], self.bytes[at + 2], self.bytes[at + 3]];
+        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    }
+
+    /// Walks the explicit little-endian meta group and returns its transfer syntax UID.
+    fn walk_meta(&mut self) -> Result<String, String> {
+        let mut syntax = None;
+        self.walk(true, false, |w| {
+            if w.pos + 8 > w.bytes.len() || w.u16(w.pos, false) != 0x0002 {
+                return false;
+            }
+            if w.u16(w.pos + 2, false) == 0x0010 {
+                let len = w.u16(w.pos + 6, false) as usize;
+                if let Some(v) = w.bytes.get(w.pos + 8..w.pos + 8 + len) {
+                    syntax = Some(String::from_utf8_lossy(v).trim_end_matches(['\0', ' ']).to_string());
+                }
+            }
+            true
+        })?;
+        Ok(syntax.unwrap_or_default())
+    }
+
+    /// Steps over elements while `keep_going` says so, entering sequences and items.
+    fn walk(&mut self, explicit: bool, big_endian: bool, mut keep_going: impl FnMut(&Self) -> bool) -> Result<(), String> {
+        // Inside encapsulated pixel data, items are compressed fragments to step over whole.
+        let mut in_fragments = false;
+        while self.pos + 8 <= self.bytes.len() && keep_going(self) {
+            let group = self.u16(self.pos, big_endian);
+            let element = self.u16(self.pos + 2, big_endian);
+            let tag = Tag(group, element);
+            let remaining = |header: usize| self.bytes.len().saturating_sub(self.pos + header);
+            if group == 0xFFFE {
+                // Item, item delimiter, sequence delimiter: 4-byte length, content follows.
+                let len = self.u32(self.pos + 4, big_endian);
+                if element == 0xE000 && len != u32::MAX && len as usize > remaining(8) {
+                    return Err(format!("item at byte {} claims {len} bytes, only {} remain", self.pos, remaining(8)));
+                }
+                if element == 0xE0DD {
+                    in_fragments = false;
+                }
+                let skip = if in_fragments && element == 0xE000 { len as usize } else { 0 };
+                self.pos += 8 + skip;
+                continue;
+            }
+            let (header, len, is_sequence) = if explicit {
+                let vr = &self.bytes[self.pos + 4..self.pos + 6];
+                if long_form(vr) {
+                    if self.pos + 12 > self.bytes.len() {
+                        return Ok(());
+                    }
+                    (12, self.u32(self.pos + 8, big_endian), vr == b"SQ")
+                } else {
+                    (8, self.u16(self.pos + 6, big_endian) as u32, false)
+                }
+            } else {
+                let vr = StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed());
+                (8, self.u32(self.pos + 4, big_endian), vr == Some(VR::SQ))
+            };
+            if len == u32::MAX || is_sequence {
+                // Undefined length (sequence or encapsulated pixel data), or a sequence whose
+                // items are walked in turn.
+                if len != u32::MAX && len as usize > remaining(header) {
+                    return Err(format!("sequence {tag} claims {len} bytes, only {} remain", remaining(header)));
+                }
+                in_fragments = len == u32::MAX && tag == Tag(0x7FE0, 0x0010);
+                self.pos += header;
+                continue;
+            }
+            if len as usize > remaining(header) {
+                return Err(format!("element {tag} claims {len} bytes, only {} remain", remaining(header)));
+            }
+            self.pos += header + len as usize;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlong_element_is_caught_before_parsing() {
+        // (0008,0016) UI, implicit VR LE, length 0xFFFFFFF0 with 4 bytes of data.
+        let mut bytes = vec![0x08, 0x00, 0x16, 0x00];
+        bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        bytes.extend_from_slice(b"1.2\0");
+        let err = check(&bytes, Some(IMPLICIT_LE)).unwrap_err();
+        assert!(err.contains("(0008,0016)") && err.contains("claims"), "{err}");
+    }
+
+    #[test]
+    fn well_formed_elements_pass() {
+        let mut bytes = vec![0x08, 0x00, 0x16, 0x00, b'U', b'I', 4, 0];
+        bytes.extend_from_slice(b"1.2\0");
+        assert!(check(&bytes, Some("1.2.840.10008.1.2.1")).is_ok());
+    }
+}
