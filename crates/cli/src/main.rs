@@ -20,6 +20,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Write every slice of an exam as an 8-bit PNG, plus a montage.
     Export(commands::export::ExportArgs),
+    /// Generate a synthetic knee dataset (phantoms with known ACL grades) and its manifest.
+    Synth(commands::synth::SynthArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Synth(args) => commands::synth::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod inspect;
+pub mod synth;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,9 @@
 //! anterior translation. The ACL lives in [`super::ligament`].
 
 use super::ligament::Acl;
-use super::shapes::{P2, along_across, distance, ellipse_level, rotate, segment_distance, value_noise};
+use super::shapes::{
+    P2, along_across, distance, ellipse_level, rotate, segment_distance, value_noise,
+};
 use super::tissue::*;
 
 /// One knee's anatomy and pathology, drawn once per exam.
@@ -77,7 +79,9 @@ impl Knee {
         }
         let t = self.to_tibia(q);
         let ax = x.abs();
-        let texture = |scale: f32, seed: u32| value_noise(q[0] / scale, q[1] / scale, self.texture_seed ^ seed);
+        let texture = |scale: f32, seed: u32| {
+            value_noise(q[0] / scale, q[1] / scale, self.texture_seed ^ seed)
+        };
         if let Some(s) = self.pcl(q, x) {
             return Sample::of(s);
         }
@@ -103,7 +107,12 @@ impl Knee {
             let septa = if texture(2.0, 7) > 0.55 { 0.12 } else { 0.0 };
             return Sample::of(HOFFA + septa);
         }
-        if self.in_notch(x) && q[0] > -22.0 && q[0] < 14.0 && q[1] > -4.0 && q[1] < self.condyle_radius {
+        if self.in_notch(x)
+            && q[0] > -22.0
+            && q[0] < 14.0
+            && q[1] > -4.0
+            && q[1] < self.condyle_radius
+        {
             return Sample::of(NOTCH + 0.04 * texture(1.5, 11));
         }
         Sample::of(self.soft_tissue(q, x, &texture))
@@ -124,7 +133,10 @@ impl Knee {
             let s = k as f32 / 8.0;
             let a = (1.0 - s) * (1.0 - s);
             let b = 2.0 * (1.0 - s) * s;
-            let point = [a * p0[0] + b * c[0] + s * s * p2[0], a * p0[1] + b * c[1] + s * s * p2[1]];
+            let point = [
+                a * p0[0] + b * c[0] + s * s * p2[0],
+                a * p0[1] + b * c[1] + s * s * p2[1],
+            ];
             best = best.min(segment_distance(q, prev, point));
             prev = point;
         }
@@ -175,12 +187,19 @@ impl Knee {
         let d = distance(q, centre);
         let in_shaft = q[1] > centre[1] && q[0].abs() < 13.0 + (q[1] - centre[1]).min(0.0);
         let roof = [-19.0, centre[1] + 1.0];
-        let roof_end = [roof[0] + self.roof_angle.cos(), roof[1] - self.roof_angle.sin()];
+        let roof_end = [
+            roof[0] + self.roof_angle.cos(),
+            roof[1] - self.roof_angle.sin(),
+        ];
         let (_, above_roof) = along_across(q, roof, roof_end);
         let notch = self.in_notch(x) && above_roof < 0.0 && q[1] < centre[1] + 2.0;
         let in_condyle = d < radius && !notch && ax < 44.0 + self.notch_half_width;
         if in_shaft || in_condyle {
-            let rim = if in_shaft && !in_condyle { 13.0 - q[0].abs() } else { radius - d };
+            let rim = if in_shaft && !in_condyle {
+                13.0 - q[0].abs()
+            } else {
+                radius - d
+            };
             let on_roof = self.in_notch(x) && above_roof.abs() < 1.3 && d < radius;
             if rim < 1.3 || on_roof {
                 return Some(CORTEX);
@@ -191,7 +210,8 @@ impl Knee {
             return Some(MARROW + 0.05 * texture(1.0, 1));
         }
         let cartilage_side = q[1] < centre[1] + 6.0 || (q[0] > 8.0 && q[1] < centre[1] + 18.0);
-        (!self.in_notch(x) && d >= radius && d < radius + 2.4 && cartilage_side).then_some(CARTILAGE)
+        (!self.in_notch(x) && d >= radius && d < radius + 2.4 && cartilage_side)
+            .then_some(CARTILAGE)
     }
 
     fn tibia(&self, t: P2, x: f32, texture: &dyn Fn(f32, u32) -> f32) -> Option<f32> {
@@ -199,10 +219,22 @@ impl Knee {
         if ax > 44.0 + self.notch_half_width * 0.5 {
             return None;
         }
-        let spine = if self.in_notch(x) && t[0] > -5.0 && t[0] < 7.0 { 2.0 - (t[0] - 1.0).abs() / 3.0 } else { 0.0 };
+        let spine = if self.in_notch(x) && t[0] > -5.0 && t[0] < 7.0 {
+            2.0 - (t[0] - 1.0).abs() / 3.0
+        } else {
+            0.0
+        };
         let top = -3.5 + spine.max(0.0) - 0.004 * t[0] * t[0];
-        let (back, front) = if t[1] > -30.0 { (-24.0, 22.0 + 3.0 * ((t[1] + 30.0) / 26.0).min(1.0)) } else { (-18.0, 14.0) };
-        let tuberosity = if t[1] < -18.0 && t[1] > -34.0 { 4.0 } else { 0.0 };
+        let (back, front) = if t[1] > -30.0 {
+            (-24.0, 22.0 + 3.0 * ((t[1] + 30.0) / 26.0).min(1.0))
+        } else {
+            (-18.0, 14.0)
+        };
+        let tuberosity = if t[1] < -18.0 && t[1] > -34.0 {
+            4.0
+        } else {
+            0.0
+        };
         let inside = t[1] < top && t[0] > back && t[0] < front + tuberosity;
         if inside {
             let rim = (top - t[1]).min(t[0] - back).min(front + tuberosity - t[0]);
@@ -220,15 +252,24 @@ impl Knee {
 
     fn fluid(&self, q: P2, t: P2, ax: f32) -> Option<f32> {
         let e = self.effusion;
-        let pouch = ax < 25.0 && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], -0.1) < 1.0;
-        let recess = (5.0..30.0).contains(&ax) && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], 0.0) < 1.0;
-        let joint = ax > self.notch_half_width && t[1] > -1.6 && t[1] < -1.0 + 0.8 * e && t[0].abs() < 20.0;
+        let pouch = ax < 25.0
+            && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], -0.1) < 1.0;
+        let recess = (5.0..30.0).contains(&ax)
+            && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], 0.0) < 1.0;
+        let joint =
+            ax > self.notch_half_width && t[1] > -1.6 && t[1] < -1.0 + 0.8 * e && t[0].abs() < 20.0;
         (pouch || recess || joint).then_some(FLUID)
     }
 
     fn soft_tissue(&self, q: P2, x: f32, texture: &dyn Fn(f32, u32) -> f32) -> f32 {
         let width = (1.0 - (x / 62.0).powi(2)).max(0.0).sqrt();
-        let front = if q[1] > 30.0 { 42.0 } else if q[1] > -10.0 { 40.0 } else { 32.0 };
+        let front = if q[1] > 30.0 {
+            42.0
+        } else if q[1] > -10.0 {
+            40.0
+        } else {
+            32.0
+        };
         let (back, front) = (-48.0 * width, front * width);
         let edge = (q[0] - back).min(front - q[0]);
         if edge < 0.0 {
@@ -241,7 +282,9 @@ impl Knee {
             return FAT;
         }
         let popliteal = q[0] < -24.0 && q[1].abs() < 16.0 && q[0] > -40.0;
-        let muscle = (q[0] < -22.0 && !popliteal) || (q[0] > 22.0 && q[1] > 48.0) || (q[0] > 16.0 && q[1] < -26.0);
+        let muscle = (q[0] < -22.0 && !popliteal)
+            || (q[0] > 22.0 && q[1] > 48.0)
+            || (q[0] > 16.0 && q[1] < -26.0);
         if muscle {
             let fibres = 0.04 * value_noise(q[0] / 6.0, q[1] / 1.2, self.texture_seed ^ 13);
             MUSCLE + fibres + 0.02 * texture(3.0, 17)

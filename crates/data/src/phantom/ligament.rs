@@ -65,7 +65,8 @@ impl Acl {
             return None;
         }
         let (_, across) = along_across(q, a, b);
-        let stripe = ((across * std::f32::consts::TAU / 1.8 + self.stripe_phase).sin() - 0.55).max(0.0);
+        let stripe =
+            ((across * std::f32::consts::TAU / 1.8 + self.stripe_phase).sin() - 0.55).max(0.0);
         Some(base + 0.08 * stripe)
     }
 
@@ -75,7 +76,9 @@ impl Acl {
         let sag = 1.2 * (std::f32::consts::PI * along.clamp(0.0, 1.0)).sin();
         let across = across + sag;
         let inside = (0.0..=1.0).contains(&along) && across.abs() < self.radius
-            || segment_distance(q, a, b) < self.radius && along.is_finite() && !(0.0..=1.0).contains(&along);
+            || segment_distance(q, a, b) < self.radius
+                && along.is_finite()
+                && !(0.0..=1.0).contains(&along);
         if !inside {
             return None;
         }
@@ -84,7 +87,8 @@ impl Acl {
         if torn {
             return Some(self.lesion_signal + 0.08 * value_noise(q[0], q[1], self.seed));
         }
-        let stripe = ((across * std::f32::consts::TAU / 1.8 + self.stripe_phase).sin() - 0.55).max(0.0);
+        let stripe =
+            ((across * std::f32::consts::TAU / 1.8 + self.stripe_phase).sin() - 0.55).max(0.0);
         Some(LIGAMENT + 0.08 * stripe)
     }
 
@@ -92,7 +96,11 @@ impl Acl {
         let axis = [b[0] - a[0], b[1] - a[1]];
         let length = (axis[0] * axis[0] + axis[1] * axis[1]).sqrt();
         // Proximal stump: turned flatter than the roof.
-        let turned = rotate([a[0] + axis[0] * 0.35, a[1] + axis[1] * 0.35], a, self.stump_turn);
+        let turned = rotate(
+            [a[0] + axis[0] * 0.35, a[1] + axis[1] * 0.35],
+            a,
+            self.stump_turn,
+        );
         if let Some(s) = self.fibres(q, a, turned, self.radius * 0.9, LIGAMENT + 0.03) {
             return Some(s);
         }

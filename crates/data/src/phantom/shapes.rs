@@ -53,7 +53,9 @@ pub fn value_noise(u: f32, v: f32, seed: u32) -> f32 {
 }
 
 fn lattice(a: i32, b: i32, seed: u32) -> f32 {
-    let mut x = (a as u32).wrapping_mul(0x8da6_b343) ^ (b as u32).wrapping_mul(0xd816_3841) ^ seed.wrapping_mul(0xcb1a_b31f);
+    let mut x = (a as u32).wrapping_mul(0x8da6_b343)
+        ^ (b as u32).wrapping_mul(0xd816_3841)
+        ^ seed.wrapping_mul(0xcb1a_b31f);
     x ^= x >> 15;
     x = x.wrapping_mul(0x2c1b_3c6d);
     x ^= x >> 12;

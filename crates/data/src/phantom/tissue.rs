@@ -26,6 +26,6 @@ pub const FLUID: f32 = 0.90;
 /// Hoffa's infrapatellar fat pad (suppressed).
 pub const HOFFA: f32 = 0.12;
 /// Synovium and fat in the intercondylar notch.
-pub const NOTCH: f32 = 0.17;
+pub const NOTCH: f32 = 0.27;
 /// Bone marrow oedema (bruise).
 pub const BRUISE: f32 = 0.60;

@@ -189,9 +189,9 @@ fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
         Sniffed::Dicom => {
             preflight::check(bytes.get(132..).unwrap_or_default(), None).map_err(refuse)?;
             OpenFileOptions::new()
-            .read_preamble(ReadPreamble::Never)
-            .from_reader(&bytes[128..])
-            .map_err(|e| err(&e))
+                .read_preamble(ReadPreamble::Never)
+                .from_reader(&bytes[128..])
+                .map_err(|e| err(&e))
         }
         Sniffed::DicomNoPreamble => parse_bare(path, bytes),
         other => Err(ReadError::new(

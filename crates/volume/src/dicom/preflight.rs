@@ -37,18 +37,46 @@ struct Walker<'a> {
 
 /// VRs whose explicit header has a 4-byte length after two reserved bytes.
 fn long_form(vr: &[u8]) -> bool {
-    matches!(vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+    matches!(
+        vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
 }
 
 impl Walker<'_> {
     fn u16(&self, at: usize, big_endian: bool) -> u16 {
         let b = [self.bytes[at], self.bytes[at + 1]];
-        if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
     }
 
     fn u32(&self, at: usize, big_endian: bool) -> u32 {
-        let b = [self.bytes[at], self.bytes[at + 1], self.bytes[at + 2], self.bytes[at + 3]];
-        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        let b = [
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ];
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     }
 
     /// Walks the explicit little-endian meta group and returns its transfer syntax UID.
@@ -61,7 +89,11 @@ impl Walker<'_> {
             if w.u16(w.pos + 2, false) == 0x0010 {
                 let len = w.u16(w.pos + 6, false) as usize;
                 if let Some(v) = w.bytes.get(w.pos + 8..w.pos + 8 + len) {
-                    syntax = Some(String::from_utf8_lossy(v).trim_end_matches(['\0', ' ']).to_string());
+                    syntax = Some(
+                        String::from_utf8_lossy(v)
+                            .trim_end_matches(['\0', ' '])
+                            .to_string(),
+                    );
                 }
             }
             true
@@ -70,7 +102,12 @@ impl Walker<'_> {
     }
 
     /// Steps over elements while `keep_going` says so, entering sequences and items.
-    fn walk(&mut self, explicit: bool, big_endian: bool, mut keep_going: impl FnMut(&Self) -> bool) -> Result<(), String> {
+    fn walk(
+        &mut self,
+        explicit: bool,
+        big_endian: bool,
+        mut keep_going: impl FnMut(&Self) -> bool,
+    ) -> Result<(), String> {
         // Inside encapsulated pixel data, items are compressed fragments to step over whole.
         let mut in_fragments = false;
         while self.pos + 8 <= self.bytes.len() && keep_going(self) {
@@ -82,12 +119,20 @@ impl Walker<'_> {
                 // Item, item delimiter, sequence delimiter: 4-byte length, content follows.
                 let len = self.u32(self.pos + 4, big_endian);
                 if element == 0xE000 && len != u32::MAX && len as usize > remaining(8) {
-                    return Err(format!("item at byte {} claims {len} bytes, only {} remain", self.pos, remaining(8)));
+                    return Err(format!(
+                        "item at byte {} claims {len} bytes, only {} remain",
+                        self.pos,
+                        remaining(8)
+                    ));
                 }
                 if element == 0xE0DD {
                     in_fragments = false;
                 }
-                let skip = if in_fragments && element == 0xE000 { len as usize } else { 0 };
+                let skip = if in_fragments && element == 0xE000 {
+                    len as usize
+                } else {
+                    0
+                };
                 self.pos += 8 + skip;
                 continue;
             }
@@ -109,14 +154,20 @@ impl Walker<'_> {
                 // Undefined length (sequence or encapsulated pixel data), or a sequence whose
                 // items are walked in turn.
                 if len != u32::MAX && len as usize > remaining(header) {
-                    return Err(format!("sequence {tag} claims {len} bytes, only {} remain", remaining(header)));
+                    return Err(format!(
+                        "sequence {tag} claims {len} bytes, only {} remain",
+                        remaining(header)
+                    ));
                 }
                 in_fragments = len == u32::MAX && tag == Tag(0x7FE0, 0x0010);
                 self.pos += header;
                 continue;
             }
             if len as usize > remaining(header) {
-                return Err(format!("element {tag} claims {len} bytes, only {} remain", remaining(header)));
+                return Err(format!(
+                    "element {tag} claims {len} bytes, only {} remain",
+                    remaining(header)
+                ));
             }
             self.pos += header + len as usize;
         }
@@ -135,7 +186,10 @@ mod tests {
         bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         bytes.extend_from_slice(b"1.2\0");
         let err = check(&bytes, Some(IMPLICIT_LE)).unwrap_err();
-        assert!(err.contains("(0008,0016)") && err.contains("claims"), "{err}");
+        assert!(
+            err.contains("(0008,0016)") && err.contains("claims"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,249 @@
+//! `manifest.csv`: one row per exam with its path, label, split and ACL box.
+
+use std::path::{Path, PathBuf};
+
+use cruciate_volume::RoiBox;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Errors of datasets: manifests that cannot be read or written, exams that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The system error.
+        source: std::io::Error,
+    },
+    /// A manifest row breaks the format.
+    #[error("{}: line {line}: {message}", path.display())]
+    Row {
+        /// The manifest.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An exam could not be written.
+    #[error("{0}")]
+    Write(String),
+}
+
+/// Which part of a dataset an exam belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Used to fit the model.
+    Train,
+    /// Used to choose epochs and hyperparameters.
+    Valid,
+    /// Held out for the final figures.
+    Test,
+}
+
+/// One exam of a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRow {
+    /// Unique exam identifier.
+    pub exam_id: String,
+    /// Path of the exam, relative to the manifest's folder (or absolute).
+    pub path: String,
+    /// ACL grade 0..=3 (0 healthy, 1 minor strain, 2 partial rupture, 3 complete rupture).
+    pub label: u8,
+    /// Train, valid or test.
+    pub split: Split,
+    /// The ACL's voxel box, `s0 s1 r0 r1 c0 c1` (half-open), when known.
+    #[serde(serialize_with = "roi_to_text", deserialize_with = "roi_from_text")]
+    pub roi: Option<RoiBox>,
+}
+
+fn roi_to_text<S: Serializer>(roi: &Option<RoiBox>, s: S) -> Result<S::Ok, S::Error> {
+    match roi {
+        Some(b) => s.serialize_str(&format!(
+            "{} {} {} {} {} {}",
+            b.s0, b.s1, b.r0, b.r1, b.c0, b.c1
+        )),
+        None => s.serialize_str(""),
+    }
+}
+
+fn roi_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RoiBox>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let n: Vec<usize> = text
+        .split_whitespace()
+        .map(|v| v.parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| serde::de::Error::custom(format!("roi {text:?} is not six whole numbers")))?;
+    let [s0, s1, r0, r1, c0, c1] = n[..] else {
+        return Err(serde::de::Error::custom(format!(
+            "roi {text:?} needs six numbers: s0 s1 r0 r1 c0 c1"
+        )));
+    };
+    if s0 >= s1 || r0 >= r1 || c0 >= c1 {
+        return Err(serde::de::Error::custom(format!(
+            "roi {text:?} is empty (each start must be below its end)"
+        )));
+    }
+    Ok(Some(RoiBox {
+        s0,
+        s1,
+        r0,
+        r1,
+        c0,
+        c1,
+    }))
+}
+
+/// A manifest and the folder its relative paths start from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest's folder.
+    pub root: PathBuf,
+    /// Its exams, in file order.
+    pub rows: Vec<ManifestRow>,
+}
+
+impl Manifest {
+    /// Reads `path`, checking labels (0..=3) and unique exam ids.
+    pub fn read(path: &Path) -> Result<Self, DataError> {
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(file);
+        let mut rows = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, row) in reader.deserialize::<ManifestRow>().enumerate() {
+            let line = i + 2;
+            let bad = |message: String| DataError::Row {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            let row = row.map_err(|e| bad(e.to_string()))?;
+            if row.label > 3 {
+                return Err(bad(format!("label {} is not a grade 0..3", row.label)));
+            }
+            if !seen.insert(row.exam_id.clone()) {
+                return Err(bad(format!("exam_id {} appears twice", row.exam_id)));
+            }
+            rows.push(row);
+        }
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Self { root, rows })
+    }
+
+    /// Writes the manifest as `path` (atomically).
+    pub fn write(&self, path: &Path) -> Result<(), DataError> {
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        cruciate_volume::atomic::write_atomically(path, |w| {
+            let mut writer = csv::Writer::from_writer(w);
+            for row in &self.rows {
+                writer.serialize(row).map_err(std::io::Error::other)?;
+            }
+            writer.flush()
+        })
+        .map_err(io)
+    }
+
+    /// Where an exam's file is.
+    pub fn resolve(&self, row: &ManifestRow) -> PathBuf {
+        let p = Path::new(&row.path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// The rows of one split.
+    pub fn split(&self, split: Split) -> impl Iterator<Item = &ManifestRow> {
+        self.rows.iter().filter(move |r| r.split == split)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_round_trip_and_resolve_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.csv");
+        let rows = vec![
+            ManifestRow {
+                exam_id: "00001".into(),
+                path: "exams/00001.npy".into(),
+                label: 3,
+                split: Split::Valid,
+                roi: Some(RoiBox {
+                    s0: 1,
+                    s1: 3,
+                    r0: 4,
+                    r1: 9,
+                    c0: 5,
+                    c1: 7,
+                }),
+            },
+            ManifestRow {
+                exam_id: "00002".into(),
+                path: "/abs/x.nii".into(),
+                label: 0,
+                split: Split::Train,
+                roi: None,
+            },
+        ];
+        Manifest {
+            root: dir.path().into(),
+            rows: rows.clone(),
+        }
+        .write(&path)
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(
+                "exam_id,path,label,split,roi\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7\n"
+            ),
+            "{text}"
+        );
+        let back = Manifest::read(&path).unwrap();
+        assert_eq!(back.rows, rows);
+        assert_eq!(
+            back.resolve(&back.rows[0]),
+            dir.path().join("exams/00001.npy")
+        );
+        assert_eq!(back.resolve(&back.rows[1]), PathBuf::from("/abs/x.nii"));
+        assert_eq!(back.split(Split::Train).count(), 1);
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let cases = [
+            ("a,x.npy,7,train,\n", "label 7"),
+            ("a,x.npy,1,holdout,\n", "line 2"),
+            ("a,x.npy,1,train,1 2 3\n", "six numbers"),
+            (
+                "a,x.npy,1,train,\nb,y.npy,0,test,\na,z.npy,0,test,\n",
+                "appears twice",
+            ),
+        ];
+        for (body, expected) in cases {
+            std::fs::write(&path, format!("exam_id,path,label,split,roi\n{body}")).unwrap();
+            let err = Manifest::read(&path).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+}

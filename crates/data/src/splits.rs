@@ -1,0 +1,95 @@
+//! Class counts and stratified splits, deterministic for a seed.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::manifest::Split;
+
+/// The study's grade counts (462 healthy, 88 minor strain, 59 partial, 152 complete).
+pub const STUDY_COUNTS: [usize; 4] = [462, 88, 59, 152];
+
+/// `n` labels in the proportions of `weights` (largest remainder), shuffled with `seed`.
+pub fn labels_in_proportion(n: usize, weights: &[usize], seed: u64) -> Vec<u8> {
+    let total: usize = weights.iter().sum();
+    let exact: Vec<f64> = weights
+        .iter()
+        .map(|&w| n as f64 * w as f64 / total.max(1) as f64)
+        .collect();
+    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    for &k in order.iter().cycle().take(n - counts.iter().sum::<usize>()) {
+        counts[k] += 1;
+    }
+    let mut labels: Vec<u8> = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &c)| std::iter::repeat_n(k as u8, c))
+        .collect();
+    labels.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    labels
+}
+
+/// A split for each item, stratified by label: within each label, `valid` and `test` fractions
+/// (rounded) go to those splits and the rest to train.
+pub fn stratified_splits(labels: &[u8], valid: f64, test: f64, seed: u64) -> Vec<Split> {
+    let mut out = vec![Split::Train; labels.len()];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut classes: Vec<u8> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        let n_valid = (members.len() as f64 * valid).round() as usize;
+        let n_test = ((members.len() as f64 * test).round() as usize).min(members.len() - n_valid);
+        for (k, &i) in members.iter().enumerate() {
+            out[i] = if k < n_valid {
+                Split::Valid
+            } else if k < n_valid + n_test {
+                Split::Test
+            } else {
+                Split::Train
+            };
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn study_proportions_are_kept_exactly_when_they_divide() {
+        let labels = labels_in_proportion(761, &STUDY_COUNTS, 1);
+        let count = |k| labels.iter().filter(|&&l| l == k).count();
+        assert_eq!([count(0), count(1), count(2), count(3)], STUDY_COUNTS);
+        assert_ne!(
+            labels[..20],
+            labels_in_proportion(761, &STUDY_COUNTS, 2)[..20]
+        );
+        assert_eq!(labels, labels_in_proportion(761, &STUDY_COUNTS, 1));
+        let small = labels_in_proportion(10, &[1, 1, 1, 1], 3);
+        assert_eq!(small.len(), 10);
+    }
+
+    #[test]
+    fn splits_are_stratified() {
+        let labels: Vec<u8> = (0..160).map(|i| (i % 4) as u8).collect();
+        let splits = stratified_splits(&labels, 0.15, 0.15, 9);
+        for class in 0..4u8 {
+            let of = |s| {
+                (0..160)
+                    .filter(|&i| labels[i] == class && splits[i] == s)
+                    .count()
+            };
+            assert_eq!(
+                (of(Split::Train), of(Split::Valid), of(Split::Test)),
+                (28, 6, 6),
+                "class {class}"
+            );
+        }
+    }
+}
