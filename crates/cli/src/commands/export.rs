@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use cruciate_volume::export::{Window, export_volume};
 
@@ -19,11 +19,30 @@ pub struct ExportArgs {
     /// Display window as CENTRE,WIDTH; default: the 1st to 99th percentile.
     #[arg(long, value_name = "C,W", value_parser = Window::parse, allow_hyphen_values = true)]
     window: Option<Window>,
+    /// Export only slices FIRST..END (0-based, END excluded), e.g. the key slices of an exam.
+    #[arg(long, value_name = "FIRST..END", value_parser = parse_slice_range)]
+    slices: Option<std::ops::Range<usize>>,
+}
+
+fn parse_slice_range(text: &str) -> Result<std::ops::Range<usize>, String> {
+    let (a, b) = text.split_once("..").ok_or("expected FIRST..END, such as 10..14")?;
+    let a: usize = a.trim().parse().map_err(|_| format!("{a:?} is not a slice index"))?;
+    let b: usize = b.trim().parse().map_err(|_| format!("{b:?} is not a slice index"))?;
+    if a >= b {
+        return Err(format!("slice range {a}..{b} is empty"));
+    }
+    Ok(a..b)
 }
 
 /// Runs `cruciate export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
-    let volume = args.exam.read()?;
+    let mut volume = args.exam.read()?;
+    if let Some(range) = &args.slices {
+        if range.end > volume.slices() {
+            bail!("--slices {}..{} runs past the exam's {} slices", range.start, range.end, volume.slices());
+        }
+        volume = cruciate_prep::select_slices(&volume, range.clone());
+    }
     let summary = export_volume(&volume, &args.out, args.window).context("export failed")?;
     println!(
         "wrote {} slices and {} (window centre {:.2}, width {:.2})",
