@@ -16,6 +16,7 @@ use crate::volume::{Format, SourceMetadata, Volume};
 /// Reads a `.npy` file held in `bytes`.
 pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
     let err = |kind| ReadError::new(path, kind);
+    check_header(bytes).map_err(|m| err(ErrorKind::invalid(m)))?;
     let file = npyz::NpyFile::new(Cursor::new(bytes))
         .map_err(|e| err(ErrorKind::invalid(format!("bad npy header: {e}"))))?;
     let descr = match file.dtype() {
@@ -54,6 +55,27 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
             .push(format!("plane {plane} taken from the folder name"));
     }
     Ok(volume)
+}
+
+/// Refuses headers that are not a flat `{'descr': .., 'fortran_order': .., 'shape': (..)}`
+/// before npyz parses them: its Python-literal parser takes exponential time on deeply nested
+/// brackets (found by fuzzing), and structured dtypes (lists) are not images anyway.
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let version = bytes.get(6).copied().ok_or("truncated npy header")?;
+    let (len, start): (usize, usize) = match version {
+        1 => (u16::from_le_bytes([bytes.get(8).copied().unwrap_or(0), bytes.get(9).copied().unwrap_or(0)]) as usize, 10),
+        2 | 3 => {
+            let b: [u8; 4] = bytes.get(8..12).ok_or("truncated npy header")?.try_into().map_err(|_| "truncated npy header")?;
+            (u32::from_le_bytes(b) as usize, 12)
+        }
+        v => return Err(format!("npy format version {v} is not 1, 2 or 3")),
+    };
+    let header = bytes.get(start..start.saturating_add(len)).ok_or("truncated npy header")?;
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if count(b'[') > 0 || count(b'{') != 1 || count(b'(') > 1 {
+        return Err("npy header is not a plain {descr, fortran_order, shape} dictionary (structured dtype?)".into());
+    }
+    Ok(())
 }
 
 /// MRNet's convention: `.../sagittal/0000.npy`.

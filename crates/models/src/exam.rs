@@ -1,0 +1,77 @@
+//! Exam models: a backbone on every slice, global average pooling per slice, pooling over the
+//! slices and a classification head (MRNet: AlexNet features, max over slices, `Linear(256, K)`).
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::backbone::Backbone;
+
+/// How slice features become one exam feature vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlicePooling {
+    /// Element-wise maximum over slices (MRNet).
+    #[default]
+    Max,
+    /// Mean over slices.
+    Mean,
+    /// A learned softmax weighting of the slices.
+    Attention,
+}
+
+/// What an exam model computes, kept for explanations (CAM, Grad-CAM, slice importance).
+#[derive(Debug, Clone)]
+pub struct ExamOutput {
+    /// Class scores before softmax, `[1, K]`.
+    pub logits: Tensor<2>,
+    /// Per-slice pooled features, `[S, C]`.
+    pub slice_features: Tensor<2>,
+    /// The backbone's last feature maps, `[S, C, h, w]`.
+    pub activations: Tensor<4>,
+}
+
+/// A backbone, slice pooling and a linear head over `K` classes.
+#[derive(Module, Debug)]
+pub struct ExamModel {
+    /// The per-slice feature extractor.
+    pub backbone: Backbone,
+    /// Slice scoring for attention pooling.
+    pub attention: Option<Linear>,
+    /// The classifier, `Linear(C, K)` (MRNet's `classifier`).
+    pub head: Linear,
+    #[module(skip)]
+    pooling: SlicePooling,
+}
+
+impl ExamModel {
+    /// A model over `backbone` whose feature maps have `channels` channels, for `classes` classes.
+    pub fn new(backbone: Backbone, channels: usize, classes: usize, pooling: SlicePooling, device: &Device) -> Self {
+        Self {
+            backbone,
+            attention: (pooling == SlicePooling::Attention).then(|| LinearConfig::new(channels, 1).init(device)),
+            head: LinearConfig::new(channels, classes).init(device),
+            pooling,
+        }
+    }
+
+    /// The slice pooling in use.
+    pub fn pooling(&self) -> SlicePooling {
+        self.pooling
+    }
+
+    /// `[S, 3, H, W]` slices of one exam to its logits and intermediate results.
+    pub fn forward(&self, slices: Tensor<4>) -> ExamOutput {
+        let activations = self.backbone.forward(slices);
+        let [s, c, _, _] = activations.dims();
+        let slice_features = activations.clone().mean_dim(3).mean_dim(2).reshape([s, c]);
+        let pooled = match (self.pooling, &self.attention) {
+            (SlicePooling::Attention, Some(score)) => {
+                let weights = softmax(score.forward(slice_features.clone()), 0);
+                (slice_features.clone() * weights).sum_dim(0)
+            }
+            (SlicePooling::Mean, _) => slice_features.clone().mean_dim(0),
+            _ => slice_features.clone().max_dim(0),
+        };
+        ExamOutput { logits: self.head.forward(pooled), slice_features, activations }
+    }
+}
