@@ -47,6 +47,11 @@ pub fn load_torchvision<M: Module + ModuleSnapshot>(
     remaps: &[(String, String)],
 ) -> Result<LoadReport, WeightsError> {
     let read_err = |message: String| WeightsError::Read { path: path.to_path_buf(), message };
+    // The stores report shape mismatches as a failed validation of the whole file.
+    let store_err = |message: String| match message.strip_prefix("Validation failed: ") {
+        Some(problems) => WeightsError::Mismatch { path: path.to_path_buf(), problems: problems.replace('\n', " ") },
+        None => read_err(message),
+    };
     if !path.is_file() {
         return Err(read_err("no such file".into()));
     }
@@ -62,13 +67,13 @@ pub fn load_torchvision<M: Module + ModuleSnapshot>(
         for (from, to) in remaps {
             store = store.with_key_remapping(from, to.clone());
         }
-        module.load_from(&mut store).map_err(|e| read_err(e.to_string()))?
+        module.load_from(&mut store).map_err(|e| store_err(e.to_string()))?
     } else {
         let mut store = PytorchStore::from_file(path).allow_partial(true).map_indices_contiguous(!explicit);
         for (from, to) in remaps {
             store = store.with_key_remapping(from, to.clone());
         }
-        module.load_from(&mut store).map_err(|e| read_err(e.to_string()))?
+        module.load_from(&mut store).map_err(|e| store_err(e.to_string()))?
     };
     let mut problems: Vec<String> = result.missing.iter().map(|(key, _)| format!("missing {key}")).collect();
     problems.extend(result.errors.iter().map(|e| e.to_string()));
