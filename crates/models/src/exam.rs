@@ -45,10 +45,17 @@ pub struct ExamModel {
 
 impl ExamModel {
     /// A model over `backbone` whose feature maps have `channels` channels, for `classes` classes.
-    pub fn new(backbone: Backbone, channels: usize, classes: usize, pooling: SlicePooling, device: &Device) -> Self {
+    pub fn new(
+        backbone: Backbone,
+        channels: usize,
+        classes: usize,
+        pooling: SlicePooling,
+        device: &Device,
+    ) -> Self {
         Self {
             backbone,
-            attention: (pooling == SlicePooling::Attention).then(|| LinearConfig::new(channels, 1).init(device)),
+            attention: (pooling == SlicePooling::Attention)
+                .then(|| LinearConfig::new(channels, 1).init(device)),
             head: LinearConfig::new(channels, classes).init(device),
             pooling,
         }
@@ -72,6 +79,44 @@ impl ExamModel {
             (SlicePooling::Mean, _) => slice_features.clone().mean_dim(0),
             _ => slice_features.clone().max_dim(0),
         };
-        ExamOutput { logits: self.head.forward(pooled), slice_features, activations }
+        ExamOutput {
+            logits: self.head.forward(pooled),
+            slice_features,
+            activations,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackboneKind;
+
+    #[test]
+    fn pooling_variants_give_one_score_per_class() {
+        let device = Device::flex();
+        let slices = Tensor::random(
+            [5, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        for pooling in [
+            SlicePooling::Max,
+            SlicePooling::Mean,
+            SlicePooling::Attention,
+        ] {
+            let model = ExamModel::new(BackboneKind::Small.init(&device), 128, 4, pooling, &device);
+            let out = model.forward(slices.clone());
+            assert_eq!(out.logits.dims(), [1, 4]);
+            assert_eq!(out.slice_features.dims(), [5, 128]);
+            assert_eq!(out.activations.dims(), [5, 128, 4, 4]);
+            if pooling == SlicePooling::Max {
+                // MRNet: the head sees the element-wise maximum over slices.
+                let pooled = out.slice_features.max_dim(0);
+                let direct = model.head.forward(pooled);
+                let diff = (direct - out.logits).abs().max().into_scalar::<f32>();
+                assert!(diff < 1e-6);
+            }
+        }
     }
 }

@@ -6,11 +6,18 @@ use burn::prelude::*;
 /// Inverse-frequency class weights normalised so that the most frequent class weighs 1.
 pub fn inverse_frequency_weights(counts: &[usize]) -> Vec<f32> {
     let max = counts.iter().copied().max().unwrap_or(1).max(1) as f32;
-    counts.iter().map(|&c| if c == 0 { 0.0 } else { max / c as f32 }).collect()
+    counts
+        .iter()
+        .map(|&c| if c == 0 { 0.0 } else { max / c as f32 })
+        .collect()
 }
 
 /// Mean weighted cross entropy of `logits` `[N, K]` against integer `targets` `[N]`.
-pub fn weighted_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, weights: Option<&[f32]>) -> Tensor<1> {
+pub fn weighted_cross_entropy(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    weights: Option<&[f32]>,
+) -> Tensor<1> {
     let device = logits.device();
     CrossEntropyLossConfig::new()
         .with_weights(weights.map(<[f32]>::to_vec))

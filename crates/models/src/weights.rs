@@ -46,10 +46,16 @@ pub fn load_torchvision<M: Module + ModuleSnapshot>(
     path: &Path,
     remaps: &[(String, String)],
 ) -> Result<LoadReport, WeightsError> {
-    let read_err = |message: String| WeightsError::Read { path: path.to_path_buf(), message };
+    let read_err = |message: String| WeightsError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
     // The stores report shape mismatches as a failed validation of the whole file.
     let store_err = |message: String| match message.strip_prefix("Validation failed: ") {
-        Some(problems) => WeightsError::Mismatch { path: path.to_path_buf(), problems: problems.replace('\n', " ") },
+        Some(problems) => WeightsError::Mismatch {
+            path: path.to_path_buf(),
+            problems: problems.replace('\n', " "),
+        },
         None => read_err(message),
     };
     if !path.is_file() {
@@ -67,21 +73,37 @@ pub fn load_torchvision<M: Module + ModuleSnapshot>(
         for (from, to) in remaps {
             store = store.with_key_remapping(from, to.clone());
         }
-        module.load_from(&mut store).map_err(|e| store_err(e.to_string()))?
+        module
+            .load_from(&mut store)
+            .map_err(|e| store_err(e.to_string()))?
     } else {
-        let mut store = PytorchStore::from_file(path).allow_partial(true).map_indices_contiguous(!explicit);
+        let mut store = PytorchStore::from_file(path)
+            .allow_partial(true)
+            .map_indices_contiguous(!explicit);
         for (from, to) in remaps {
             store = store.with_key_remapping(from, to.clone());
         }
-        module.load_from(&mut store).map_err(|e| store_err(e.to_string()))?
+        module
+            .load_from(&mut store)
+            .map_err(|e| store_err(e.to_string()))?
     };
-    let mut problems: Vec<String> = result.missing.iter().map(|(key, _)| format!("missing {key}")).collect();
+    let mut problems: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(key, _)| format!("missing {key}"))
+        .collect();
     problems.extend(result.errors.iter().map(|e| e.to_string()));
     if !problems.is_empty() {
-        return Err(WeightsError::Mismatch { path: path.to_path_buf(), problems: problems.join("; ") });
+        return Err(WeightsError::Mismatch {
+            path: path.to_path_buf(),
+            problems: problems.join("; "),
+        });
     }
     if !result.unused.is_empty() {
         tracing::info!(file = %path.display(), "ignored {} keys the model has no place for: {}", result.unused.len(), result.unused.join(", "));
     }
-    Ok(LoadReport { applied: result.applied.len(), ignored: result.unused.clone() })
+    Ok(LoadReport {
+        applied: result.applied.len(),
+        ignored: result.unused.clone(),
+    })
 }

@@ -63,14 +63,26 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
 fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
     let version = bytes.get(6).copied().ok_or("truncated npy header")?;
     let (len, start): (usize, usize) = match version {
-        1 => (u16::from_le_bytes([bytes.get(8).copied().unwrap_or(0), bytes.get(9).copied().unwrap_or(0)]) as usize, 10),
+        1 => (
+            u16::from_le_bytes([
+                bytes.get(8).copied().unwrap_or(0),
+                bytes.get(9).copied().unwrap_or(0),
+            ]) as usize,
+            10,
+        ),
         2 | 3 => {
-            let b: [u8; 4] = bytes.get(8..12).ok_or("truncated npy header")?.try_into().map_err(|_| "truncated npy header")?;
+            let b: [u8; 4] = bytes
+                .get(8..12)
+                .ok_or("truncated npy header")?
+                .try_into()
+                .map_err(|_| "truncated npy header")?;
             (u32::from_le_bytes(b) as usize, 12)
         }
         v => return Err(format!("npy format version {v} is not 1, 2 or 3")),
     };
-    let header = bytes.get(start..start.saturating_add(len)).ok_or("truncated npy header")?;
+    let header = bytes
+        .get(start..start.saturating_add(len))
+        .ok_or("truncated npy header")?;
     let count = |c: u8| header.iter().filter(|&&b| b == c).count();
     if count(b'[') > 0 || count(b'{') != 1 || count(b'(') > 1 {
         return Err("npy header is not a plain {descr, fortran_order, shape} dictionary (structured dtype?)".into());

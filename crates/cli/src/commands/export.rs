@@ -25,9 +25,17 @@ pub struct ExportArgs {
 }
 
 fn parse_slice_range(text: &str) -> Result<std::ops::Range<usize>, String> {
-    let (a, b) = text.split_once("..").ok_or("expected FIRST..END, such as 10..14")?;
-    let a: usize = a.trim().parse().map_err(|_| format!("{a:?} is not a slice index"))?;
-    let b: usize = b.trim().parse().map_err(|_| format!("{b:?} is not a slice index"))?;
+    let (a, b) = text
+        .split_once("..")
+        .ok_or("expected FIRST..END, such as 10..14")?;
+    let a: usize = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a slice index"))?;
+    let b: usize = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a slice index"))?;
     if a >= b {
         return Err(format!("slice range {a}..{b} is empty"));
     }
@@ -39,7 +47,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let mut volume = args.exam.read()?;
     if let Some(range) = &args.slices {
         if range.end > volume.slices() {
-            bail!("--slices {}..{} runs past the exam's {} slices", range.start, range.end, volume.slices());
+            bail!(
+                "--slices {}..{} runs past the exam's {} slices",
+                range.start,
+                range.end,
+                volume.slices()
+            );
         }
         volume = cruciate_prep::select_slices(&volume, range.clone());
     }

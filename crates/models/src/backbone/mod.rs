@@ -76,7 +76,10 @@ impl BackboneKind {
     pub fn channels(&self) -> usize {
         match self {
             BackboneKind::AlexNet => AlexNetFeatures::CHANNELS,
-            BackboneKind::Vgg16 | BackboneKind::Vgg16Bn | BackboneKind::Vgg19 | BackboneKind::Vgg19Bn => Vgg::CHANNELS,
+            BackboneKind::Vgg16
+            | BackboneKind::Vgg16Bn
+            | BackboneKind::Vgg19
+            | BackboneKind::Vgg19Bn => Vgg::CHANNELS,
             BackboneKind::ResNet18 => ResNet::channels(ResNetDepth::ResNet18),
             BackboneKind::ResNet50 => ResNet::channels(ResNetDepth::ResNet50),
             BackboneKind::SqueezeNet => SqueezeNet::CHANNELS,

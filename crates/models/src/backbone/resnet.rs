@@ -147,7 +147,9 @@ impl ResNet {
 
     /// `[N, 3, H, W]` to `[N, C, H/32, W/32]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.pool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut x = self
+            .pool
+            .forward(relu(self.bn1.forward(self.conv1.forward(x))));
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
             for block in stage {
                 x = block.forward(x);

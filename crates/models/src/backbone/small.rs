@@ -34,7 +34,11 @@ impl SmallCnn {
             norms.push(batch_norm(device, w));
             cin = w;
         }
-        Self { convs, norms, pool: max_pool(2, 2, 0, false) }
+        Self {
+            convs,
+            norms,
+            pool: max_pool(2, 2, 0, false),
+        }
     }
 
     /// `[N, 3, H, W]` to `[N, 128, H/16, W/16]`.

@@ -29,7 +29,13 @@ impl Fire {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let s = relu(self.squeeze.forward(x));
-        Tensor::cat(vec![relu(self.expand1x1.forward(s.clone())), relu(self.expand3x3.forward(s))], 1)
+        Tensor::cat(
+            vec![
+                relu(self.expand1x1.forward(s.clone())),
+                relu(self.expand3x3.forward(s)),
+            ],
+            1,
+        )
     }
 }
 
@@ -49,10 +55,22 @@ impl SqueezeNet {
 
     /// A randomly initialised network.
     pub fn new(device: &Device) -> Self {
-        let spec = [(64, 16, 64), (128, 16, 64), (128, 32, 128), (256, 32, 128), (256, 48, 192), (384, 48, 192), (384, 64, 256), (512, 64, 256)];
+        let spec = [
+            (64, 16, 64),
+            (128, 16, 64),
+            (128, 32, 128),
+            (256, 32, 128),
+            (256, 48, 192),
+            (384, 48, 192),
+            (384, 64, 256),
+            (512, 64, 256),
+        ];
         Self {
             stem: conv(device, 3, 64, 3, 2, 0, true),
-            fires: spec.iter().map(|&(cin, s, e)| Fire::new(device, cin, s, e)).collect(),
+            fires: spec
+                .iter()
+                .map(|&(cin, s, e)| Fire::new(device, cin, s, e))
+                .collect(),
             pool: max_pool(3, 2, 0, true),
         }
     }

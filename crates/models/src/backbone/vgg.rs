@@ -61,7 +61,12 @@ impl Vgg {
             }
             block_ends.push(convs.len() - 1);
         }
-        Self { convs, norms, block_ends, pool: max_pool(2, 2, 0, false) }
+        Self {
+            convs,
+            norms,
+            block_ends,
+            pool: max_pool(2, 2, 0, false),
+        }
     }
 
     /// `[N, 3, H, W]` to `[N, 512, H/32, W/32]`.
@@ -86,10 +91,16 @@ impl Vgg {
         let mut idx = 0;
         let mut out = Vec::new();
         for k in 0..self.convs.len() {
-            out.push((format!(r"^features\.{idx}\.(weight|bias)$"), format!("convs.{k}.$1")));
+            out.push((
+                format!(r"^features\.{idx}\.(weight|bias)$"),
+                format!("convs.{k}.$1"),
+            ));
             idx += 1;
             if with_bn {
-                out.push((format!(r"^features\.{idx}\.(weight|bias|running_mean|running_var)$"), format!("norms.{k}.$1")));
+                out.push((
+                    format!(r"^features\.{idx}\.(weight|bias|running_mean|running_var)$"),
+                    format!("norms.{k}.$1"),
+                ));
                 idx += 1;
             }
             idx += 1; // ReLU
