@@ -104,6 +104,9 @@ impl BackboneKind {
 }
 
 /// A per-slice feature extractor.
+// One backbone is built per model: the size of the enum does not matter, and boxing a variant
+// would hide its parameters from the Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     /// AlexNet features.
