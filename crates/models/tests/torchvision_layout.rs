@@ -135,7 +135,7 @@ fn write_safetensors(path: &Path, keys: &Keys) {
         header.insert(name.clone(), serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}));
     }
     let mut text = serde_json::to_vec(&serde_json::Value::Object(header)).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();
