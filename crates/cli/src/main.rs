@@ -22,6 +22,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Generate a synthetic knee dataset (phantoms with known ACL grades) and its manifest.
     Synth(commands::synth::SynthArgs),
+    /// Time MRNet forward and training step, VGG16 forward and phantom generation.
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

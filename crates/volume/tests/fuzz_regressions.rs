@@ -8,8 +8,12 @@ use std::path::Path;
 use cruciate_volume::{ReadOptions, read_path};
 
 fn refuse(name: &str, expected: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz").join(name);
-    let err = read_path(&path, &ReadOptions::default()).expect_err(name).to_string();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(name);
+    let err = read_path(&path, &ReadOptions::default())
+        .expect_err(name)
+        .to_string();
     assert!(err.contains(expected), "{name}: {err}");
     assert!(!err.contains('\n'));
 }
@@ -21,8 +25,14 @@ fn huge_declared_element_length() {
 
 #[test]
 fn rle_segment_overrunning_its_frame() {
-    refuse("dicom-rle-segment-overrun.dcm", "pixel decoder failed on malformed data");
-    refuse("dicom-rle-overrun-2.dcm", "pixel decoder failed on malformed data");
+    refuse(
+        "dicom-rle-segment-overrun.dcm",
+        "pixel decoder failed on malformed data",
+    );
+    refuse(
+        "dicom-rle-overrun-2.dcm",
+        "pixel decoder failed on malformed data",
+    );
 }
 
 #[test]

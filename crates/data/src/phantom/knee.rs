@@ -6,7 +6,8 @@
 
 use super::ligament::Acl;
 use super::shapes::{
-    P2, along_across, distance, ellipse_level, rotate, segment_distance, value_noise,
+    P2, TURN_0, Turn, along_across, distance, ellipse_level, rotate_by, segment_distance,
+    value_noise,
 };
 use super::tissue::*;
 
@@ -33,6 +34,21 @@ pub struct Knee {
     pub acl: Acl,
     /// Seed of the tissue texture.
     pub texture_seed: u32,
+    /// Per-exam constants of the hot path, filled by [`Knee::prepared`].
+    pub(crate) cache: Cache,
+}
+
+/// Geometry that is the same for every pixel of an exam.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cache {
+    /// `(sin, cos)` of the flexion.
+    flexion: (f32, f32),
+    /// Tibial tuberosity in the femoral frame.
+    tuberosity: P2,
+    /// The PCL's centre line in the femoral frame.
+    pcl: [P2; 9],
+    /// The ACL's tibial attachment in the femoral frame.
+    acl_tibial: P2,
 }
 
 /// What a point of the model is.
@@ -51,17 +67,59 @@ impl Sample {
 }
 
 const JOINT: P2 = [0.0, 0.0];
+// `(sin, cos)` of the fixed tilts of the drawn ellipses (radians in the names).
+const TURN_HOFFA: Turn = (-0.295_520_2, 0.955_336_5); // -0.3
+const TURN_PATELLA: Turn = (0.198_669_33, 0.980_066_6); // 0.2
+const TURN_BRUISE: Turn = (0.295_520_2, 0.955_336_5); // 0.3
+const TURN_POUCH: Turn = (-0.099_833_42, 0.995_004_2); // -0.1
 
 impl Knee {
+    /// The knee with its per-exam constants computed: call once after setting the fields.
+    pub fn prepared(mut self) -> Self {
+        let (s, c) = self.flexion.sin_cos();
+        self.cache.flexion = (s, c);
+        self.cache.tuberosity = self.from_tibia([24.0, -30.0]);
+        self.cache.acl_tibial = self.from_tibia(self.acl.tibial);
+        // A curved "hockey stick": femoral attachment high in the notch on the medial condyle,
+        // down and back to the posterior tibia (a quadratic Bezier, 8 segments).
+        let p0 = [-2.0, 14.0];
+        let p2 = self.from_tibia([-21.0, -13.0]);
+        let c1 = [-6.0 - self.pcl_buckle, 0.5 + self.pcl_buckle * 0.6];
+        self.cache.pcl = std::array::from_fn(|k| {
+            let t = k as f32 / 8.0;
+            let (a, b) = ((1.0 - t) * (1.0 - t), 2.0 * (1.0 - t) * t);
+            [
+                a * p0[0] + b * c1[0] + t * t * p2[0],
+                a * p0[1] + b * c1[1] + t * t * p2[1],
+            ]
+        });
+        self
+    }
+
+    /// The ACL's tibial attachment in the femoral frame.
+    pub fn acl_tibial_attachment(&self) -> P2 {
+        self.cache.acl_tibial
+    }
+
     /// A femoral-frame point in the tibial frame.
     pub fn to_tibia(&self, q: P2) -> P2 {
-        rotate([q[0] - self.tibial_shift, q[1]], JOINT, self.flexion)
+        let (s, c) = self.sin_cos_flexion();
+        rotate_by([q[0] - self.tibial_shift, q[1]], JOINT, (s, c))
     }
 
     /// A tibial-frame point in the femoral frame.
     pub fn from_tibia(&self, t: P2) -> P2 {
-        let p = rotate(t, JOINT, -self.flexion);
+        let (s, c) = self.sin_cos_flexion();
+        let p = rotate_by(t, JOINT, (-s, c));
         [p[0] + self.tibial_shift, p[1]]
+    }
+
+    fn sin_cos_flexion(&self) -> (f32, f32) {
+        if self.cache.flexion == (0.0, 0.0) {
+            self.flexion.sin_cos()
+        } else {
+            self.cache.flexion
+        }
     }
 
     fn condyle_centre(&self) -> P2 {
@@ -103,7 +161,7 @@ impl Knee {
         if let Some(s) = self.fluid(q, t, ax) {
             return Sample::of(s);
         }
-        if ax < 22.0 && ellipse_level(q, [17.0, 0.0], [9.0, 11.0], -0.3) < 1.0 {
+        if ax < 22.0 && ellipse_level(q, [17.0, 0.0], [9.0, 11.0], TURN_HOFFA) < 1.0 {
             let septa = if texture(2.0, 7) > 0.55 { 0.12 } else { 0.0 };
             return Sample::of(HOFFA + septa);
         }
@@ -157,8 +215,7 @@ impl Knee {
         if ax < 18.0 && segment_distance(q, [36.0, 90.0], [33.0, 50.0]) < 3.2 {
             return Some(TENDON);
         }
-        let tuberosity = self.from_tibia([24.0, -30.0]);
-        if ax < 14.0 && segment_distance(q, [31.0, 15.0], tuberosity) < 2.6 {
+        if ax < 14.0 && segment_distance(q, [31.0, 15.0], self.cache.tuberosity) < 2.6 {
             return Some(TENDON);
         }
         None
@@ -169,7 +226,7 @@ impl Knee {
             return None;
         }
         let centre = [30.0, 33.0];
-        let level = ellipse_level(q, centre, [7.5, 18.0], 0.2);
+        let level = ellipse_level(q, centre, [7.5, 18.0], TURN_PATELLA);
         if level < 0.78 {
             return Some(MARROW + 0.04 * texture(1.2, 3));
         }
@@ -204,7 +261,10 @@ impl Knee {
             if rim < 1.3 || on_roof {
                 return Some(CORTEX);
             }
-            if self.bruises && x < -14.0 && ellipse_level(q, [6.0, 5.0], [8.0, 5.0], 0.3) < 1.0 {
+            if self.bruises
+                && x < -14.0
+                && ellipse_level(q, [6.0, 5.0], [8.0, 5.0], TURN_BRUISE) < 1.0
+            {
                 return Some(BRUISE + 0.05 * texture(1.5, 5));
             }
             return Some(MARROW + 0.05 * texture(1.0, 1));
@@ -241,7 +301,10 @@ impl Knee {
             if rim < 1.3 {
                 return Some(CORTEX);
             }
-            if self.bruises && x < -12.0 && ellipse_level(t, [-16.0, -9.0], [8.0, 5.0], 0.0) < 1.0 {
+            if self.bruises
+                && x < -12.0
+                && ellipse_level(t, [-16.0, -9.0], [8.0, 5.0], TURN_0) < 1.0
+            {
                 return Some(BRUISE + 0.05 * texture(1.5, 6));
             }
             return Some(MARROW + 0.05 * texture(1.0, 2));
@@ -253,9 +316,9 @@ impl Knee {
     fn fluid(&self, q: P2, t: P2, ax: f32) -> Option<f32> {
         let e = self.effusion;
         let pouch = ax < 25.0
-            && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], -0.1) < 1.0;
+            && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], TURN_POUCH) < 1.0;
         let recess = (5.0..30.0).contains(&ax)
-            && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], 0.0) < 1.0;
+            && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], TURN_0) < 1.0;
         let joint =
             ax > self.notch_half_width && t[1] > -1.6 && t[1] < -1.0 + 0.8 * e && t[0].abs() < 20.0;
         (pouch || recess || joint).then_some(FLUID)

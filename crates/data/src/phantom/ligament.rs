@@ -50,7 +50,7 @@ impl Acl {
             return None;
         }
         let f = self.femoral;
-        let t = knee.from_tibia(self.tibial);
+        let t = knee.acl_tibial_attachment();
         match self.grade {
             0 => self.fibres(q, f, t, self.radius, LIGAMENT),
             1 => self.fibres(q, f, t, self.radius * self.thickening, self.strain_signal),
@@ -116,7 +116,12 @@ impl Acl {
         // The torn mass of oedema and haemorrhage in the notch.
         let middle = [a[0] + axis[0] * 0.55, a[1] + axis[1] * 0.55 + 1.0];
         let angle = axis[1].atan2(axis[0]);
-        let level = ellipse_level(q, middle, [length * 0.28, self.radius * 1.7], angle);
+        let level = ellipse_level(
+            q,
+            middle,
+            [length * 0.28, self.radius * 1.7],
+            angle.sin_cos(),
+        );
         (level < 1.0).then(|| {
             let blotch = 0.1 * value_noise(q[0] / 1.5, q[1] / 1.5, self.seed);
             (self.lesion_signal + blotch).min(FLUID)

@@ -38,7 +38,7 @@ use cruciate_volume::{Format, Orientation, Plane, RoiBox, SourceMetadata, Volume
 use knee::Knee;
 use ligament::Acl;
 use scanner::Scanner;
-use shapes::{P2, rotate};
+use shapes::{P2, rotate_by};
 
 /// How hard the grades are to tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,15 +158,17 @@ fn draw_knee(rng: &mut ChaCha8Rng, grade: u8, difficulty: Difficulty) -> Knee {
             seed: rng.random(),
         },
         texture_seed: rng.random(),
+        cache: Default::default(),
     };
     knee.acl.tibial = knee.to_tibia(tibial_f);
-    knee
+    knee.prepared()
 }
 
 /// Pixel-to-knee mapping of one exam: field of view, rotation, translation, scale, side.
 struct Placement {
     pixel_mm: f32,
-    rotation: f32,
+    /// `(sin, cos)` of minus the in-plane rotation.
+    unrotate: (f32, f32),
     shift: P2,
     scale: f32,
     mirror: bool,
@@ -180,10 +182,10 @@ impl Placement {
             -(c as f32 + 0.5 - half) * self.pixel_mm,
             -(r as f32 + 0.5 - half) * self.pixel_mm,
         ];
-        let q = rotate(
+        let q = rotate_by(
             [image[0] - self.shift[0], image[1] - self.shift[1]],
             [0.0, 0.0],
-            -self.rotation,
+            self.unrotate,
         );
         [q[0] / self.scale, q[1] / self.scale]
     }
@@ -199,7 +201,7 @@ pub fn generate(spec: &ExamSpec) -> Phantom {
     let spacing = rng.random_range(3.0..4.0f32);
     let placement = Placement {
         pixel_mm: rng.random_range(125.0..150.0f32) / size as f32,
-        rotation: rng.random_range(-0.14..0.14f32),
+        unrotate: (-rng.random_range(-0.14..0.14f32)).sin_cos(),
         shift: [
             rng.random_range(-8.0..8.0f32),
             rng.random_range(-8.0..8.0f32),

@@ -5,7 +5,11 @@ pub type P2 = [f32; 2];
 
 /// `p` rotated by `angle` radians (counter-clockwise) about `centre`.
 pub fn rotate(p: P2, centre: P2, angle: f32) -> P2 {
-    let (s, c) = angle.sin_cos();
+    rotate_by(p, centre, angle.sin_cos())
+}
+
+/// `p` rotated about `centre` by the angle whose `(sin, cos)` is given (for hot loops).
+pub fn rotate_by(p: P2, centre: P2, (s, c): (f32, f32)) -> P2 {
     let (du, dv) = (p[0] - centre[0], p[1] - centre[1]);
     [centre[0] + c * du - s * dv, centre[1] + s * du + c * dv]
 }
@@ -28,9 +32,20 @@ pub fn segment_distance(p: P2, a: P2, b: P2) -> f32 {
     ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
 }
 
-/// `(p - centre)` in units of an ellipse with semi-axes `axes` rotated by `angle`: below 1 inside.
-pub fn ellipse_level(p: P2, centre: P2, axes: P2, angle: f32) -> f32 {
-    let q = rotate(p, centre, -angle);
+/// `(sin, cos)` of an angle, for shapes drawn in hot loops.
+pub type Turn = (f32, f32);
+
+/// No rotation.
+pub const TURN_0: Turn = (0.0, 1.0);
+
+/// `(p - centre)` in units of an ellipse with semi-axes `axes` turned by `turn` (the `(sin, cos)`
+/// of its angle): below 1 inside.
+pub fn ellipse_level(p: P2, centre: P2, axes: P2, turn: Turn) -> f32 {
+    let q = if turn == TURN_0 {
+        p
+    } else {
+        rotate_by(p, centre, (-turn.0, turn.1))
+    };
     let (du, dv) = ((q[0] - centre[0]) / axes[0], (q[1] - centre[1]) / axes[1]);
     du * du + dv * dv
 }
@@ -73,8 +88,10 @@ mod tests {
         let (t, across) = along_across([1.0, 1.0], [0.0, 0.0], [2.0, 0.0]);
         assert_eq!((t, across), (0.5, 1.0));
         assert_eq!(segment_distance([3.0, 0.0], [0.0, 0.0], [2.0, 0.0]), 1.0);
-        assert!(ellipse_level([0.0, 1.9], [0.0, 0.0], [1.0, 2.0], 0.0) < 1.0);
-        assert!(ellipse_level([1.9, 0.0], [0.0, 0.0], [1.0, 2.0], 0.0) > 1.0);
+        assert!(ellipse_level([0.0, 1.9], [0.0, 0.0], [1.0, 2.0], TURN_0) < 1.0);
+        assert!(ellipse_level([1.9, 0.0], [0.0, 0.0], [1.0, 2.0], TURN_0) > 1.0);
+        let quarter = std::f32::consts::FRAC_PI_2.sin_cos();
+        assert!(ellipse_level([1.9, 0.0], [0.0, 0.0], [1.0, 2.0], quarter) < 1.0);
         let r = rotate([1.0, 0.0], [0.0, 0.0], std::f32::consts::FRAC_PI_2);
         assert!((r[0]).abs() < 1e-6 && (r[1] - 1.0).abs() < 1e-6);
     }
