@@ -1,5 +1,6 @@
 //! Inputs the fuzzers found (`fuzz/`), kept so that each stays a prompt, one-line error:
-//! a 4 GiB element length (caught by the DICOM preflight walk), an RLE segment that overruns
+//! 4 GiB element lengths (caught by the DICOM preflight walk, which the parser would allocate
+//! and touch), an RLE segment that overruns
 //! its frame (a panic inside dicom-rs's decoder, caught by the reader), and an npy header of
 //! nested brackets (exponential time in npyz's header parser, refused before it).
 
@@ -21,6 +22,11 @@ fn refuse(name: &str, expected: &str) {
 #[test]
 fn huge_declared_element_length() {
     refuse("dicom-4gib-element-length.dcm", "claims");
+    // An unknown VR is read as UN, with a 4-byte length: 4 GiB here, touched by the parser.
+    refuse(
+        "dicom-unknown-vr-4gib-length.dcm",
+        "element (0000,0000) claims 4294770684 bytes",
+    );
 }
 
 #[test]

@@ -35,24 +35,15 @@ struct Walker<'a> {
     pos: usize,
 }
 
-/// VRs whose explicit header has a 4-byte length after two reserved bytes.
-fn long_form(vr: &[u8]) -> bool {
-    matches!(
-        vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
-    )
+/// VRs whose explicit header has a 2-byte length. Every other VR, unknown ones included (the
+/// parser reads those as UN), has two reserved bytes and a 4-byte length.
+const SHORT_FORM: [&[u8; 2]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+    b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+];
+
+fn short_form(vr: &[u8]) -> bool {
+    SHORT_FORM.iter().any(|v| v.as_slice() == vr)
 }
 
 impl Walker<'_> {
@@ -138,7 +129,7 @@ impl Walker<'_> {
             }
             let (header, len, is_sequence) = if explicit {
                 let vr = &self.bytes[self.pos + 4..self.pos + 6];
-                if long_form(vr) {
+                if !short_form(vr) {
                     if self.pos + 12 > self.bytes.len() {
                         return Ok(());
                     }
