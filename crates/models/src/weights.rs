@@ -64,25 +64,26 @@ pub fn load_torchvision<M: Module + ModuleSnapshot>(
     let bytes_head = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
     // safetensors: an 8-byte little-endian header length, then a JSON header.
     let is_safetensors = bytes_head.get(8) == Some(&b'{');
-    let explicit = !remaps.is_empty();
+    let map_indices = remaps.is_empty();
+    // Both stores take the same settings, through inherent (not trait) methods.
+    macro_rules! configured {
+        ($store:expr) => {
+            remaps.iter().fold(
+                $store
+                    .allow_partial(true)
+                    .map_indices_contiguous(map_indices),
+                |store, (from, to)| store.with_key_remapping(from, to.clone()),
+            )
+        };
+    }
     let result = if is_safetensors {
-        let mut store = SafetensorsStore::from_file(path)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .allow_partial(true)
-            .map_indices_contiguous(!explicit);
-        for (from, to) in remaps {
-            store = store.with_key_remapping(from, to.clone());
-        }
+        let mut store =
+            configured!(SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter));
         module
             .load_from(&mut store)
             .map_err(|e| store_err(e.to_string()))?
     } else {
-        let mut store = PytorchStore::from_file(path)
-            .allow_partial(true)
-            .map_indices_contiguous(!explicit);
-        for (from, to) in remaps {
-            store = store.with_key_remapping(from, to.clone());
-        }
+        let mut store = configured!(PytorchStore::from_file(path));
         module
             .load_from(&mut store)
             .map_err(|e| store_err(e.to_string()))?

@@ -44,19 +44,7 @@ fn need(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let file = npyz::NpyFile::new(std::fs::File::open(path).unwrap()).unwrap();
-    let shape = file.shape().iter().map(|&d| d as usize).collect();
-    let data = match file.dtype().descr().trim_matches('\'') {
-        "<f8" => file
-            .into_vec::<f64>()
-            .unwrap()
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        "<f4" => file.into_vec::<f32>().unwrap(),
-        other => panic!("{}: unexpected dtype {other}", path.display()),
-    };
-    (shape, data)
+    cruciate_testkit::read_npy_f32(path)
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
@@ -78,21 +66,7 @@ fn assert_within(
     tolerance: f64,
 ) {
     assert_eq!(ours.0, theirs.0, "{what}: shape");
-    let diff: f64 = ours
-        .1
-        .iter()
-        .zip(&theirs.1)
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = theirs
-        .1
-        .iter()
-        .map(|b| (*b as f64).powi(2))
-        .sum::<f64>()
-        .sqrt()
-        .max(1e-30);
-    let rel = diff / norm;
+    let rel = cruciate_testkit::relative_l2(&ours.1, &theirs.1);
     eprintln!("{what}: relative L2 error {rel:.2e}");
     assert!(
         rel < tolerance,

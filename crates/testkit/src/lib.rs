@@ -41,3 +41,52 @@ pub fn fixture(relative: &str) -> Option<PathBuf> {
     );
     Some(path)
 }
+
+/// Relative L2 error `|a - b| / |b|` of `ours` against a reference, in f64.
+///
+/// # Panics
+/// When the lengths differ.
+pub fn relative_l2(ours: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(
+        ours.len(),
+        reference.len(),
+        "compared arrays differ in length"
+    );
+    let diff: f64 = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = reference
+        .iter()
+        .map(|b| (*b as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    diff / norm.max(1e-30)
+}
+
+/// A float32 or float64 `.npy` file as its shape and f32 values.
+///
+/// # Panics
+/// When the file cannot be read or holds another dtype (a broken fixture fails the test).
+pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    let data = match npy.dtype().descr().trim_matches('\'') {
+        "<f8" => npy
+            .into_vec::<f64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        "<f4" => npy.into_vec::<f32>().unwrap(),
+        other => panic!(
+            "{}: dtype {other} is not float32 or float64",
+            path.display()
+        ),
+    };
+    (shape, data)
+}
