@@ -3,8 +3,7 @@
 //! dicom-rs reserves memory for each element's declared length before reading its value, so a
 //! few bytes claiming a 4 GiB value make it allocate 4 GiB. This walk checks every defined
 //! length (nested sequences and items included) against the bytes that remain, and refuses the
-//! file before parsing when one overshoots. Deflated data sets are inflated by the parser and
-//! only their meta group is checked here.
+//! file before parsing when one overshoots. Deflated data sets are inflated here first.
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::{Tag, VR};
@@ -23,11 +22,35 @@ pub(crate) fn check(bytes: &[u8], bare_syntax: Option<&str>) -> Result<(), Strin
         None => walker.walk_meta()?,
     };
     if syntax == DEFLATED {
-        return Ok(());
+        // The data set after the meta group is one raw deflate stream of explicit LE elements.
+        let inflated = inflate(&bytes[walker.pos.min(bytes.len())..])?;
+        return Walker {
+            bytes: &inflated,
+            pos: 0,
+        }
+        .walk(true, false, |_| true);
     }
     let explicit = syntax != IMPLICIT_LE;
     let big_endian = syntax == EXPLICIT_BE;
     walker.walk(explicit, big_endian, |_| true)
+}
+
+/// Most bytes a deflated data set may inflate to.
+const MAX_INFLATED: u64 = 1 << 30;
+
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("deflated data set is damaged: {e}"))?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(format!(
+            "deflated data set inflates past {MAX_INFLATED} bytes"
+        ));
+    }
+    Ok(out)
 }
 
 struct Walker<'a> {
