@@ -130,11 +130,14 @@ impl Walker<'_> {
             let tag = Tag(group, element);
             let remaining = |header: usize| self.bytes.len().saturating_sub(self.pos + header);
             if group == 0xFFFE {
-                // Item, item delimiter, sequence delimiter: 4-byte length, content follows.
+                // Item (E000), item delimiter (E00D), sequence delimiter (E0DD): a 4-byte
+                // length and no VR. Any other element of this group is read the same way,
+                // with its value.
                 let len = self.u32(self.pos + 4, big_endian);
-                if element == 0xE000 && len != u32::MAX && len as usize > remaining(8) {
+                let delimiter = matches!(element, 0xE00D | 0xE0DD);
+                if !delimiter && len != u32::MAX && len as usize > remaining(8) {
                     return Err(format!(
-                        "item at byte {} claims {len} bytes, only {} remain",
+                        "item ({group:04X},{element:04X}) at byte {} claims {len} bytes, only {} remain",
                         self.pos,
                         remaining(8)
                     ));
@@ -142,11 +145,13 @@ impl Walker<'_> {
                 if element == 0xE0DD {
                     in_fragments = false;
                 }
-                let skip = if in_fragments && element == 0xE000 {
-                    len as usize
-                } else {
-                    0
-                };
+                let is_item = element == 0xE000;
+                let skip =
+                    if (in_fragments && is_item) || (!is_item && !delimiter && len != u32::MAX) {
+                        len as usize
+                    } else {
+                        0
+                    };
                 self.pos += 8 + skip;
                 continue;
             }
