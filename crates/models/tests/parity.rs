@@ -155,6 +155,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
     let loss = weighted_cross_entropy(out.logits, target, Some(&meta.class_weights));
     let ours = values(loss.clone()).1[0] as f64;
     let rel = (ours - meta.loss).abs() / meta.loss.abs();
+    eprintln!("loss: relative error {rel:.2e}");
     assert!(
         rel < TOLERANCE,
         "loss {ours} vs {} (relative error {rel:.2e})",
