@@ -174,3 +174,62 @@ fn bad_window_and_bad_input_exit_with_2_and_one_line() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn synth_writes_a_manifest_and_exams_the_readers_take() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let o = cruciate(&[
+        "synth",
+        "--out",
+        dir,
+        "--exams",
+        "4",
+        "--size",
+        "64",
+        "--slices",
+        "8..10",
+        "--seed",
+        "3",
+        "--balance",
+        "equal",
+        "--format",
+        "nifti",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("synthetic"),
+        "phantom output must say it is synthetic"
+    );
+    let manifest = std::fs::read_to_string(out.path().join("manifest.csv")).unwrap();
+    let rows: Vec<&str> = manifest.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4);
+    let first = rows[0].split(',').nth(1).unwrap();
+    let o = cruciate(&[
+        "inspect",
+        "--json",
+        out.path().join(first).to_str().unwrap(),
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (r["plane"].as_str(), r["rows"].as_u64()),
+        (Some("sagittal"), Some(64))
+    );
+    let bad = cruciate(&["synth", "--out", dir, "--slices", "9..3"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn bench_reports_every_measurement() {
+    let o = cruciate(&["bench", "--slices", "1", "--repeat", "1", "--exams", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for what in [
+        "MRNet forward",
+        "MRNet training step",
+        "VGG16 features forward",
+        "synth rate",
+    ] {
+        assert!(text.contains(what), "{what} missing from:\n{text}");
+    }
+}
