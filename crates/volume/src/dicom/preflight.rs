@@ -65,6 +65,16 @@ const SHORT_FORM: [&[u8; 2]; 21] = [
     b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
+/// Bytes per value of the VRs the parser reads as binary numbers (1 for the others).
+fn number_size(vr: VR) -> usize {
+    match vr {
+        VR::US | VR::SS | VR::OW => 2,
+        VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    }
+}
+
 fn short_form(vr: &[u8]) -> bool {
     SHORT_FORM.iter().any(|v| v.as_slice() == vr)
 }
@@ -155,20 +165,22 @@ impl Walker<'_> {
                 self.pos += 8 + skip;
                 continue;
             }
-            let (header, len, is_sequence) = if explicit {
-                let vr = &self.bytes[self.pos + 4..self.pos + 6];
-                if !short_form(vr) {
+            let (header, len, vr) = if explicit {
+                let code = [self.bytes[self.pos + 4], self.bytes[self.pos + 5]];
+                let vr = VR::from_binary(code);
+                if !short_form(&code) {
                     if self.pos + 12 > self.bytes.len() {
                         return Ok(());
                     }
-                    (12, self.u32(self.pos + 8, big_endian), vr == b"SQ")
+                    (12, self.u32(self.pos + 8, big_endian), vr)
                 } else {
-                    (8, self.u16(self.pos + 6, big_endian) as u32, false)
+                    (8, self.u16(self.pos + 6, big_endian) as u32, vr)
                 }
             } else {
                 let vr = StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed());
-                (8, self.u32(self.pos + 4, big_endian), vr == Some(VR::SQ))
+                (8, self.u32(self.pos + 4, big_endian), vr)
             };
+            let is_sequence = vr == Some(VR::SQ);
             if len == u32::MAX || is_sequence {
                 // Undefined length (sequence or encapsulated pixel data), or a sequence whose
                 // items are walked in turn.
@@ -188,7 +200,10 @@ impl Walker<'_> {
                     remaining(header)
                 ));
             }
-            self.pos += header + len as usize;
+            // The parser reads binary numbers whole: a length that is not a multiple of the
+            // number's size leaves the remainder to be read as the next element's header.
+            let unit = vr.map_or(1, number_size);
+            self.pos += header + len as usize - len as usize % unit;
         }
         Ok(())
     }
