@@ -25,17 +25,7 @@ pub struct ExportArgs {
 }
 
 fn parse_slice_range(text: &str) -> Result<std::ops::Range<usize>, String> {
-    let (a, b) = text
-        .split_once("..")
-        .ok_or("expected FIRST..END, such as 10..14")?;
-    let a: usize = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("{a:?} is not a slice index"))?;
-    let b: usize = b
-        .trim()
-        .parse()
-        .map_err(|_| format!("{b:?} is not a slice index"))?;
+    let (a, b) = super::parse_bounds(text, "FIRST..END, such as 10..14")?;
     if a >= b {
         return Err(format!("slice range {a}..{b} is empty"));
     }

@@ -32,3 +32,16 @@ impl ExamArgs {
         Ok(read_paths(&self.paths, &options)?)
     }
 }
+
+/// Two whole numbers written `A..B` on the command line; `example` shows the form in errors.
+pub fn parse_bounds(text: &str, example: &str) -> Result<(usize, usize), String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected {example}"))?;
+    let number = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{t:?} is not a whole number"))
+    };
+    Ok((number(a)?, number(b)?))
+}

@@ -68,17 +68,7 @@ pub struct SynthArgs {
 }
 
 fn parse_range(text: &str) -> Result<(usize, usize), String> {
-    let (a, b) = text
-        .split_once("..")
-        .ok_or("expected MIN..MAX, such as 24..36")?;
-    let a: usize = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("{a:?} is not a whole number"))?;
-    let b: usize = b
-        .trim()
-        .parse()
-        .map_err(|_| format!("{b:?} is not a whole number"))?;
+    let (a, b) = super::parse_bounds(text, "MIN..MAX, such as 24..36")?;
     if a == 0 || a > b {
         return Err(format!("slice range {a}..{b} must have 1 <= MIN <= MAX"));
     }
