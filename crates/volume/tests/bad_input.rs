@@ -180,3 +180,15 @@ fn missing_file() {
         ErrorKind::Io(_)
     ));
 }
+
+#[test]
+fn folder_of_unreadable_dicom_files_gives_the_first_reason() {
+    let Some(truncated) = fixture("dicom/pydicom/test_files/MR_truncated.dcm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&truncated, dir.path().join("a.dcm")).unwrap();
+    std::fs::copy(&truncated, dir.path().join("b.dcm")).unwrap();
+    let e = read_path(dir.path(), &ReadOptions::default()).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Truncated(_)), "{e}");
+}

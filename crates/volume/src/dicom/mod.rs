@@ -35,15 +35,21 @@ fn read_instances(
     source: &Path,
     options: &ReadOptions,
 ) -> Result<Volume> {
-    let single = named.len() == 1;
     let mut instances = Vec::with_capacity(named.len());
+    let mut first_error = None;
     for (path, bytes) in named {
         match Instance::parse(&path, &bytes) {
             Ok(inst) => instances.push(inst),
-            // One unreadable file among many is skipped; alone, it is the answer.
-            Err(e) if !single => tracing::warn!("skipped {e}"),
-            Err(e) => return Err(e),
+            // One unreadable file among many is skipped (and logged); if none can be read,
+            // the first reason is the answer.
+            Err(e) => {
+                tracing::warn!("skipped {e}");
+                first_error.get_or_insert(e);
+            }
         }
+    }
+    if let (true, Some(e)) = (instances.is_empty(), first_error) {
+        return Err(e);
     }
     let groups = series::group(instances, source)?;
     let (chosen, notes) = series::choose(groups, options, source)?;
