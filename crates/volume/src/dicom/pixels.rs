@@ -46,9 +46,45 @@ pub(crate) fn check_transfer_syntax(inst: &Instance) -> Result<()> {
     }
 }
 
+/// RLE Lossless.
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// Refuses RLE frames whose header declares more than the 15 segments the standard allows:
+/// dicom-rs sizes a buffer from that count before checking it (found by fuzzing).
+fn check_rle_headers(inst: &Instance) -> Result<()> {
+    let fragments = inst
+        .obj
+        .get(dicom_dictionary_std::tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments());
+    for fragment in fragments.unwrap_or_default() {
+        let Some(head) = fragment.get(..4) else {
+            continue;
+        };
+        let segments = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        if segments > 15 {
+            return Err(ReadError::new(
+                &inst.path,
+                ErrorKind::invalid(format!(
+                    "RLE frame declares {segments} segments; at most 15 are allowed"
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes every frame of `inst`.
 pub(crate) fn decode(inst: &Instance) -> Result<DecodedFrames> {
     check_transfer_syntax(inst)?;
+    if inst
+        .obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        == RLE_LOSSLESS
+    {
+        check_rle_headers(inst)?;
+    }
     let err = |message: String| ReadError::new(&inst.path, ErrorKind::invalid(message));
     guarded(&inst.path, "pixel decoder", || {
         let decoded = inst
