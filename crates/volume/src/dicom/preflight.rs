@@ -65,6 +65,11 @@ const SHORT_FORM: [&[u8; 2]; 21] = [
     b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
+/// The VR the standard dictionary gives `tag`.
+fn dictionary_vr(tag: Tag) -> Option<VR> {
+    StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed())
+}
+
 /// Bytes per value of the VRs the parser reads as binary numbers (1 for the others).
 fn number_size(vr: VR) -> usize {
     match vr {
@@ -167,7 +172,9 @@ impl Walker<'_> {
             }
             let (header, len, vr) = if explicit {
                 let code = [self.bytes[self.pos + 4], self.bytes[self.pos + 5]];
-                let vr = VR::from_binary(code);
+                // Bytes that are no VR keep the 4-byte length form, and the parser reads the
+                // value with the dictionary's VR.
+                let vr = VR::from_binary(code).or_else(|| dictionary_vr(tag));
                 if !short_form(&code) {
                     if self.pos + 12 > self.bytes.len() {
                         return Ok(());
@@ -177,8 +184,7 @@ impl Walker<'_> {
                     (8, self.u16(self.pos + 6, big_endian) as u32, vr)
                 }
             } else {
-                let vr = StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed());
-                (8, self.u32(self.pos + 4, big_endian), vr)
+                (8, self.u32(self.pos + 4, big_endian), dictionary_vr(tag))
             };
             let is_sequence = vr == Some(VR::SQ);
             if len == u32::MAX || is_sequence {
