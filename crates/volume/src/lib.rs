@@ -18,6 +18,7 @@
 //! [`export`] writes slices and montages as 8-bit PNG; [`stats`] gives the intensity summary that
 //! `cruciate inspect` prints.
 
+mod alloc_cap;
 pub mod atomic;
 pub mod detect;
 pub mod dicom;
@@ -34,6 +35,7 @@ mod read;
 pub mod stats;
 mod volume;
 
+pub use alloc_cap::CappedAllocator;
 pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
 pub use geometry::{Orientation, Plane};
