@@ -2,7 +2,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-/// As in the `cruciate` binary: no single allocation above 1 GiB.
+/// As in the `cruciate` binary: no single allocation above 2 GiB.
 #[global_allocator]
 static ALLOCATOR: cruciate_volume::CappedAllocator = cruciate_volume::CappedAllocator;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// No single allocation above 1 GiB: the backstop against hostile declared lengths.
+/// No single allocation above 2 GiB: the backstop against hostile declared lengths.
 #[global_allocator]
 static ALLOCATOR: cruciate_volume::CappedAllocator = cruciate_volume::CappedAllocator;
 

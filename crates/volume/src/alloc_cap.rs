@@ -6,7 +6,7 @@
 //! reading of malformed data so far (fuzzing keeps finding divergences). Installed in a binary,
 //! this allocator is the backstop: an allocation over [`CappedAllocator::CAP`] fails, which
 //! dicom-rs (`try_reserve`) reports as an ordinary read error. Legitimate exams are far below the
-//! cap (a 40 x 512 x 512 f32 volume is 42 MB; [`crate::limits::MAX_VOXELS`] is 1 GiB of f32).
+//! cap (a 40 x 512 x 512 f32 volume is 42 MB; [`crate::limits::MAX_VOXELS`] is 2 GiB of f32).
 //!
 //! ```ignore
 //! #[global_allocator]
@@ -19,8 +19,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 pub struct CappedAllocator;
 
 impl CappedAllocator {
-    /// Largest single allocation, in bytes (1 GiB).
-    pub const CAP: usize = 1 << 30;
+    /// Largest single allocation, in bytes (2 GiB).
+    pub const CAP: usize = 2 << 30;
 }
 
 // SAFETY: every call is forwarded to `System` unchanged, except requests above the cap, which
