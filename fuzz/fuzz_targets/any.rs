@@ -2,10 +2,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-/// As in the `cruciate` binary: no single allocation above 2 GiB.
-#[global_allocator]
-static ALLOCATOR: cruciate_volume::CappedAllocator = cruciate_volume::CappedAllocator;
-
 fuzz_target!(|data: &[u8]| {
     quiet_caught_panics();
     let _ = cruciate_volume::read_bytes(std::path::Path::new("fuzz"), data.to_vec(), &Default::default());

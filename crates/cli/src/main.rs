@@ -6,10 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// No single allocation above 2 GiB: the backstop against hostile declared lengths.
-#[global_allocator]
-static ALLOCATOR: cruciate_volume::CappedAllocator = cruciate_volume::CappedAllocator;
-
 /// Cruciate reads knee MRI exams (DICOM, NIfTI, MRNet .npy, KneeMRI .pck) for ACL grading.
 #[derive(Debug, Parser)]
 #[command(name = "cruciate", version, about, long_about = None)]

@@ -18,7 +18,6 @@
 //! [`export`] writes slices and montages as 8-bit PNG; [`stats`] gives the intensity summary that
 //! `cruciate inspect` prints.
 
-mod alloc_cap;
 pub mod atomic;
 pub mod detect;
 pub mod dicom;
@@ -35,7 +34,6 @@ mod read;
 pub mod stats;
 mod volume;
 
-pub use alloc_cap::CappedAllocator;
 pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
 pub use geometry::{Orientation, Plane};

@@ -1,7 +1,7 @@
 //! Safety limits that keep a hostile or broken file from exhausting memory.
 
-/// Most voxels one volume may hold (2^29: 2 GiB of f32).
-pub const MAX_VOXELS: u64 = 1 << 29;
+/// Most voxels one volume may hold (2^31: 8 GiB of f32).
+pub const MAX_VOXELS: u64 = 1 << 31;
 
 /// How far a reader may let an archive or folder expand before refusing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
