@@ -146,7 +146,7 @@ impl Knee {
         if ax > self.notch_half_width + 1.5 && ax < 40.0 && self.in_meniscus(t) {
             return Sample::of(MENISCUS);
         }
-        if let Some(s) = self.tendons(q, t, ax) {
+        if let Some(s) = self.tendons(q, ax) {
             return Sample::of(s);
         }
         if let Some(s) = self.patella(q, ax, &texture) {
@@ -210,8 +210,7 @@ impl Knee {
         wedge(-14.0, -25.0, 6.5) || wedge(13.0, 22.0, 5.0)
     }
 
-    fn tendons(&self, q: P2, t: P2, ax: f32) -> Option<f32> {
-        let _ = t;
+    fn tendons(&self, q: P2, ax: f32) -> Option<f32> {
         if ax < 18.0 && segment_distance(q, [36.0, 90.0], [33.0, 50.0]) < 3.2 {
             return Some(TENDON);
         }
