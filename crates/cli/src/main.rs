@@ -24,6 +24,12 @@ enum Command {
     Synth(commands::synth::SynthArgs),
     /// Time MRNet forward and training step, VGG16 forward and phantom generation.
     Bench(commands::bench::BenchArgs),
+    /// Train an exam model on a manifest into a run folder (resumes a killed run).
+    Train(commands::train::TrainArgs),
+    /// Grade one exam with a trained run.
+    Predict(commands::predict::PredictArgs),
+    /// Patient-level stratified k-fold cross-validation.
+    Cv(commands::train::CvArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +40,9 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
+        Command::Cv(args) => commands::train::run_cv(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,7 +56,7 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cruciate_train=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -37,6 +37,9 @@ fn every_subcommand_has_help() {
         vec!["--help"],
         vec!["inspect", "--help"],
         vec!["export", "--help"],
+        vec!["train", "--help"],
+        vec!["predict", "--help"],
+        vec!["cv", "--help"],
     ] {
         let o = cruciate(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));

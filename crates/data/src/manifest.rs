@@ -57,6 +57,20 @@ pub struct ManifestRow {
     /// The ACL's voxel box, `s0 s1 r0 r1 c0 c1` (half-open), when known.
     #[serde(serialize_with = "roi_to_text", deserialize_with = "roi_from_text")]
     pub roi: Option<RoiBox>,
+    /// The patient the exam belongs to, when several exams share one (optional column; empty
+    /// means the exam is its own patient). Cross-validation keeps a patient's exams together.
+    #[serde(default)]
+    pub patient: Option<String>,
+}
+
+impl ManifestRow {
+    /// The patient identifier: the `patient` column, else the exam id.
+    pub fn patient_id(&self) -> &str {
+        self.patient
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.exam_id)
+    }
 }
 
 fn roi_to_text<S: Serializer>(roi: &Option<RoiBox>, s: S) -> Result<S::Ok, S::Error> {
@@ -195,6 +209,7 @@ mod tests {
                     c0: 5,
                     c1: 7,
                 }),
+                patient: Some("p1".into()),
             },
             ManifestRow {
                 exam_id: "00002".into(),
@@ -202,6 +217,7 @@ mod tests {
                 label: 0,
                 split: Split::Train,
                 roi: None,
+                patient: None,
             },
         ];
         Manifest {
@@ -213,7 +229,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(
-                "exam_id,path,label,split,roi\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7\n"
+                "exam_id,path,label,split,roi,patient\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1\n"
             ),
             "{text}"
         );
@@ -225,6 +241,11 @@ mod tests {
         );
         assert_eq!(back.resolve(&back.rows[1]), PathBuf::from("/abs/x.nii"));
         assert_eq!(back.split(Split::Train).count(), 1);
+        assert_eq!(back.rows[0].patient_id(), "p1");
+        assert_eq!(back.rows[1].patient_id(), "00002");
+        // Manifests without the patient column still read.
+        std::fs::write(&path, "exam_id,path,label,split,roi\na,x.npy,1,train,\n").unwrap();
+        assert_eq!(Manifest::read(&path).unwrap().rows[0].patient, None);
     }
 
     #[test]

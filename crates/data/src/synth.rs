@@ -118,6 +118,7 @@ pub fn synthesize(
                 label: phantom.grade,
                 split,
                 roi: Some(phantom.roi),
+                patient: None,
             })
         })
         .collect::<Result<Vec<_>, DataError>>()?;

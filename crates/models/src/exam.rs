@@ -1,9 +1,9 @@
 //! Exam models: a backbone on every slice, global average pooling per slice, pooling over the
 //! slices and a classification head (MRNet: AlexNet features, max over slices, `Linear(256, K)`).
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{elu, gelu, leaky_relu, relu, softmax};
 
 use crate::backbone::Backbone;
 
@@ -17,6 +17,43 @@ pub enum SlicePooling {
     Mean,
     /// A learned softmax weighting of the slices.
     Attention,
+}
+
+/// The non-linearity of a head's hidden layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeadActivation {
+    /// `max(0, x)`.
+    #[default]
+    Relu,
+    /// `max(0.01 x, x)`.
+    LeakyRelu,
+    /// `x` above 0, `exp(x) - 1` below.
+    Elu,
+    /// Gaussian error linear unit.
+    Gelu,
+}
+
+impl HeadActivation {
+    fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            HeadActivation::Relu => relu(x),
+            HeadActivation::LeakyRelu => leaky_relu(x, 0.01),
+            HeadActivation::Elu => elu(x, 1.0),
+            HeadActivation::Gelu => gelu(x),
+        }
+    }
+}
+
+/// The classification head: MRNet's single `Linear(C, K)` by default, or a hidden layer with an
+/// activation; dropout before the last layer in both cases.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HeadConfig {
+    /// Width of the hidden layer; 0 for none (MRNet).
+    pub hidden: usize,
+    /// Activation after the hidden layer.
+    pub activation: HeadActivation,
+    /// Dropout probability on the pooled features (and the hidden layer's output).
+    pub dropout: f64,
 }
 
 /// What an exam model computes, kept for explanations (CAM, Grad-CAM, slice importance).
@@ -37,14 +74,20 @@ pub struct ExamModel {
     pub backbone: Backbone,
     /// Slice scoring for attention pooling.
     pub attention: Option<Linear>,
-    /// The classifier, `Linear(C, K)` (MRNet's `classifier`).
+    /// Optional hidden layer of the head.
+    pub hidden: Option<Linear>,
+    /// The classifier, `Linear(C or hidden, K)` (MRNet's `classifier`).
     pub head: Linear,
+    dropout: Dropout,
     #[module(skip)]
     pooling: SlicePooling,
+    #[module(skip)]
+    activation: HeadActivation,
 }
 
 impl ExamModel {
-    /// A model over `backbone` whose feature maps have `channels` channels, for `classes` classes.
+    /// A model over `backbone` whose feature maps have `channels` channels, for `classes` classes,
+    /// with MRNet's head (one linear layer, no dropout).
     pub fn new(
         backbone: Backbone,
         channels: usize,
@@ -52,13 +95,53 @@ impl ExamModel {
         pooling: SlicePooling,
         device: &Device,
     ) -> Self {
+        Self::with_head(
+            backbone,
+            channels,
+            classes,
+            pooling,
+            HeadConfig::default(),
+            device,
+        )
+    }
+
+    /// As [`ExamModel::new`] with the head described by `head`.
+    pub fn with_head(
+        backbone: Backbone,
+        channels: usize,
+        classes: usize,
+        pooling: SlicePooling,
+        head: HeadConfig,
+        device: &Device,
+    ) -> Self {
+        let hidden =
+            (head.hidden > 0).then(|| LinearConfig::new(channels, head.hidden).init(device));
+        let last_in = if head.hidden > 0 {
+            head.hidden
+        } else {
+            channels
+        };
         Self {
             backbone,
             attention: (pooling == SlicePooling::Attention)
                 .then(|| LinearConfig::new(channels, 1).init(device)),
-            head: LinearConfig::new(channels, classes).init(device),
+            hidden,
+            head: LinearConfig::new(last_in, classes).init(device),
+            dropout: DropoutConfig::new(head.dropout).init(),
             pooling,
+            activation: head.activation,
         }
+    }
+
+    /// Class scores of pooled features `[N, C]` (or of single slices' features).
+    pub fn classify(&self, pooled: Tensor<2>) -> Tensor<2> {
+        let mut x = self.dropout.forward(pooled);
+        if let Some(hidden) = &self.hidden {
+            x = self
+                .dropout
+                .forward(self.activation.apply(hidden.forward(x)));
+        }
+        self.head.forward(x)
     }
 
     /// The slice pooling in use.
@@ -80,7 +163,7 @@ impl ExamModel {
             _ => slice_features.clone().max_dim(0),
         };
         ExamOutput {
-            logits: self.head.forward(pooled),
+            logits: self.classify(pooled),
             slice_features,
             activations,
         }

@@ -9,10 +9,13 @@
 //! - [`loss`]: class-weighted cross entropy as PyTorch computes it.
 
 pub mod backbone;
+pub mod device;
 pub mod exam;
+pub mod keras_onnx;
 pub mod loss;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneKind};
-pub use exam::{ExamModel, ExamOutput, SlicePooling};
+pub use device::default_device;
+pub use exam::{ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling};
 pub use weights::{WeightsError, load_torchvision};

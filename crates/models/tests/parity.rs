@@ -128,7 +128,7 @@ fn mrnet(dir: &Path, weights: &str, classes: usize, device: &Device) -> ExamMode
 fn parity_mrnet_features_logits_loss_and_gradients() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = Device::flex().autodiff();
+    let device = cruciate_models::default_device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -211,7 +211,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
 fn parity_pth_and_safetensors_weights_give_the_same_logits() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = Device::flex();
+    let device = cruciate_models::default_device();
     let input = tensor4(&need(&dir, "input.npy"), &device);
     let a = mrnet(
         &dir,
@@ -235,7 +235,7 @@ fn parity_vgg16_features_and_pooled_features() {
         eprintln!("skipped: this parity fixture has no VGG16 files");
         return;
     }
-    let device = Device::flex();
+    let device = cruciate_models::default_device();
     let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let remaps = vgg.torchvision_remaps();
     let report = load_torchvision(&mut vgg, &weights, &remaps).unwrap();
@@ -258,7 +258,7 @@ fn parity_vgg16_features_and_pooled_features() {
 #[test]
 fn wrong_weights_are_refused_with_the_keys_listed() {
     let Some(dir) = fixture_dir() else { return };
-    let device = Device::flex();
+    let device = cruciate_models::default_device();
     // VGG16 weights into AlexNet: shapes differ.
     let mut alexnet = AlexNetFeatures::new(&device);
     let err = load_torchvision(

@@ -85,9 +85,10 @@ fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
 /// Runs `cruciate bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let repeat = args.repeat.max(1);
-    let device = Device::flex();
+    let device = cruciate_models::default_device();
     println!(
-        "cruciate bench on Burn Flex (CPU), {} threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
+        "cruciate bench on {}, {} CPU threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
+        cruciate_models::device::device_name(),
         rayon::current_num_threads()
     );
     println!("{:<44} {:>10} {:>10}", "what", "ms", "GFLOP/s");
@@ -137,21 +138,39 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         &train_device,
     );
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
-    let step = time_ms(repeat, || {
+    // Where a step's time goes: forward (recording the graph), backward, optimiser update.
+    let mut phases = [0.0f64; 3];
+    for run in 0..=repeat {
+        // The first step warms up and is not counted.
+        let weight = if run == 0 { 0.0 } else { 1.0 };
+        let mut clock = |phase: usize, since: Instant| {
+            let _ = train_device.sync();
+            phases[phase] += weight * since.elapsed().as_secs_f64() * 1000.0;
+            Instant::now()
+        };
         let model = trained
             .take()
             .expect("the model is put back after each step");
+        let t = Instant::now();
         let loss =
             weighted_cross_entropy(model.forward(exam_ad.clone()).logits, target.clone(), None);
+        let t = clock(0, t);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t = clock(1, t);
         trained = Some(optimizer.step(1e-5, model, grads));
-    });
+        clock(2, t);
+    }
+    let [fwd, bwd, opt] = phases.map(|p| p / repeat as f64);
+    let step = fwd + bwd + opt;
     // Backward costs about twice the forward: three times the forward work in all.
     report(
         &format!("MRNet training step (Adam), {} slices", args.slices),
         step,
         3.0 * mrnet_gflop,
     );
+    report("  of which forward with autodiff", fwd, mrnet_gflop);
+    report("  of which backward", bwd, 2.0 * mrnet_gflop);
+    report("  of which Adam update", opt, 0.0);
 
     let vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);

@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod export;
 pub mod inspect;
+pub mod predict;
 pub mod synth;
+pub mod train;
 
 use std::path::PathBuf;
 

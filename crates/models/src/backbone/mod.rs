@@ -1,6 +1,7 @@
 //! Per-slice feature extractors: `[N, 3, H, W]` images to `[N, C, h, w]` feature maps.
 
 mod alexnet;
+mod freeze;
 mod layers;
 mod resnet;
 mod small;

@@ -1,0 +1,245 @@
+//! On-the-fly MRI augmentation of a training exam: one random in-plane geometry for all its
+//! slices (flip, rotation, translation, zoom) and intensity changes the scanner could produce
+//! (gamma, global scale, Gaussian noise, a smooth bias field, motion ghosting), each drawn with
+//! its own probability. Works on 0..255 intensities before standardisation.
+//!
+//! Written here rather than taken from a crate: no Rust crate offers MRI-specific corruptions
+//! (TorchIO's bias field and ghosting are the models), and the geometric part is a few lines of
+//! inverse mapping with bilinear sampling.
+
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Normal};
+
+use crate::config::AugmentConfig;
+
+/// Augments `data`, `[slices, rows, cols]` of 0..255 intensities, in place.
+pub fn augment<R: Rng>(data: &mut [f32], shape: [usize; 3], config: &AugmentConfig, rng: &mut R) {
+    let [s, rows, cols] = shape;
+    let hit = |p: f64, rng: &mut R| p > 0.0 && rng.random::<f64>() < p;
+    let flip = hit(config.flip, rng);
+    let angle = if hit(config.rotate, rng) {
+        rng.random_range(-1.0..=1.0) * config.rotate_degrees.to_radians()
+    } else {
+        0.0
+    };
+    let (mut ty, mut tx) = (0.0, 0.0);
+    if hit(config.translate, rng) {
+        ty = rng.random_range(-1.0..=1.0) * config.translate_fraction * rows as f64;
+        tx = rng.random_range(-1.0..=1.0) * config.translate_fraction * cols as f64;
+    }
+    let zoom = if hit(config.scale, rng) {
+        1.0 + rng.random_range(-1.0..=1.0) * config.scale_range
+    } else {
+        1.0
+    };
+    if flip || angle != 0.0 || tx != 0.0 || ty != 0.0 || zoom != 1.0 {
+        let warp = Warp::new(rows, cols, angle, zoom, ty, tx, flip);
+        for slice in data.chunks_exact_mut(rows * cols).take(s) {
+            warp.apply(slice);
+        }
+    }
+    if hit(config.gamma, rng) {
+        let g = 1.0 + rng.random_range(-1.0..=1.0) * config.gamma_range;
+        for v in data.iter_mut() {
+            *v = 255.0 * (v.max(0.0) / 255.0).powf(g as f32);
+        }
+    }
+    if hit(config.intensity, rng) {
+        let a = (1.0 + rng.random_range(-1.0..=1.0) * config.intensity_range) as f32;
+        data.iter_mut().for_each(|v| *v *= a);
+    }
+    if hit(config.bias_field, rng) {
+        bias_field(data, shape, config.bias_strength, rng);
+    }
+    if hit(config.ghosting, rng) {
+        let strength = rng.random_range(0.3..=1.0) * config.ghost_strength;
+        let ghosts = rng.random_range(1..=3usize);
+        ghosting(data, shape, strength as f32, ghosts);
+    }
+    if hit(config.noise, rng) && config.noise_std > 0.0 {
+        let normal = Normal::new(0.0, config.noise_std).expect("positive deviation");
+        data.iter_mut()
+            .for_each(|v| *v += normal.sample(rng) as f32);
+    }
+}
+
+/// An in-plane similarity transform about the image centre (inverse-mapped).
+struct Warp {
+    rows: usize,
+    cols: usize,
+    /// Output pixel to input pixel: `src = m * (dst - centre - t) + centre`.
+    m: [f64; 4],
+    t: [f64; 2],
+}
+
+impl Warp {
+    fn new(rows: usize, cols: usize, angle: f64, zoom: f64, ty: f64, tx: f64, flip: bool) -> Self {
+        let (sin, cos) = angle.sin_cos();
+        let f = if flip { -1.0 } else { 1.0 };
+        // Inverse of rotate-then-zoom, with the column axis mirrored when flipping.
+        let m = [cos / zoom, sin / zoom * f, -sin / zoom, cos / zoom * f];
+        Self {
+            rows,
+            cols,
+            m,
+            t: [ty, tx],
+        }
+    }
+
+    fn apply(&self, slice: &mut [f32]) {
+        let src = slice.to_vec();
+        let (cy, cx) = (
+            (self.rows as f64 - 1.0) / 2.0,
+            (self.cols as f64 - 1.0) / 2.0,
+        );
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                let (y, x) = (r as f64 - cy - self.t[0], c as f64 - cx - self.t[1]);
+                let sy = self.m[0] * y + self.m[1] * x + cy;
+                let sx = self.m[2] * y + self.m[3] * x + cx;
+                slice[r * self.cols + c] = bilinear(&src, self.rows, self.cols, sy, sx);
+            }
+        }
+    }
+}
+
+/// Bilinear sample with zero outside the image.
+fn bilinear(src: &[f32], rows: usize, cols: usize, y: f64, x: f64) -> f32 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = ((y - y0) as f32, (x - x0) as f32);
+    let at = |yy: f64, xx: f64| -> f32 {
+        if yy < 0.0 || xx < 0.0 || yy >= rows as f64 || xx >= cols as f64 {
+            0.0
+        } else {
+            src[yy as usize * cols + xx as usize]
+        }
+    };
+    let top = at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1.0) * fx;
+    let bottom = at(y0 + 1.0, x0) * (1.0 - fx) + at(y0 + 1.0, x0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Multiplies by `exp(p(u, v))` for a random quadratic `p` with coefficients up to `strength`.
+fn bias_field<R: Rng>(data: &mut [f32], shape: [usize; 3], strength: f64, rng: &mut R) {
+    let [_, rows, cols] = shape;
+    let k: Vec<f64> = (0..5)
+        .map(|_| rng.random_range(-1.0..=1.0) * strength)
+        .collect();
+    let field: Vec<f32> = (0..rows * cols)
+        .map(|i| {
+            let u = 2.0 * (i / cols) as f64 / (rows.max(2) - 1) as f64 - 1.0;
+            let v = 2.0 * (i % cols) as f64 / (cols.max(2) - 1) as f64 - 1.0;
+            (k[0] * u + k[1] * v + k[2] * u * u + k[3] * v * v + k[4] * u * v).exp() as f32
+        })
+        .collect();
+    for slice in data.chunks_exact_mut(rows * cols) {
+        slice.iter_mut().zip(&field).for_each(|(v, f)| *v *= f);
+    }
+}
+
+/// Adds `ghosts` faint copies shifted by `rows / (ghosts + 1)` along the rows (the phase-encoding
+/// direction of a sagittal knee series), the signature of periodic motion.
+fn ghosting(data: &mut [f32], shape: [usize; 3], strength: f32, ghosts: usize) {
+    let [_, rows, cols] = shape;
+    for slice in data.chunks_exact_mut(rows * cols) {
+        let src = slice.to_vec();
+        for g in 1..=ghosts {
+            let shift = g * rows / (ghosts + 1);
+            let weight = strength / g as f32;
+            for r in 0..rows {
+                let from = (r + rows - shift) % rows;
+                for c in 0..cols {
+                    slice[r * cols + c] += weight * src[from * cols + c];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn blob() -> (Vec<f32>, [usize; 3]) {
+        let shape = [2, 32, 32];
+        let mut data = vec![0.0; 2 * 32 * 32];
+        for s in 0..2 {
+            for r in 8..14 {
+                for c in 4..10 {
+                    data[s * 1024 + r * 32 + c] = 200.0;
+                }
+            }
+        }
+        (data, shape)
+    }
+
+    fn centroid_col(slice: &[f32]) -> f64 {
+        let total: f64 = slice.iter().map(|&v| v as f64).sum();
+        slice
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i % 32) as f64 * v as f64)
+            .sum::<f64>()
+            / total
+    }
+
+    #[test]
+    fn nothing_happens_with_all_probabilities_zero() {
+        let (mut data, shape) = blob();
+        let before = data.clone();
+        augment(
+            &mut data,
+            shape,
+            &AugmentConfig::default(),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
+        assert_eq!(data, before);
+    }
+
+    #[test]
+    fn flip_mirrors_columns_and_is_the_same_on_every_slice() {
+        let (mut data, shape) = blob();
+        let config = AugmentConfig {
+            flip: 1.0,
+            ..AugmentConfig::default()
+        };
+        augment(&mut data, shape, &config, &mut ChaCha8Rng::seed_from_u64(1));
+        // Blob columns 4..10 (centre 6.5) go to 22..28 (centre 24.5).
+        assert!((centroid_col(&data[..1024]) - 24.5).abs() < 1e-6);
+        assert_eq!(data[..1024], data[1024..]);
+    }
+
+    #[test]
+    fn each_augmentation_changes_the_image_and_is_seeded() {
+        let full = AugmentConfig {
+            rotate: 1.0,
+            translate: 1.0,
+            scale: 1.0,
+            gamma: 1.0,
+            intensity: 1.0,
+            noise: 1.0,
+            bias_field: 1.0,
+            ghosting: 1.0,
+            ..AugmentConfig::default()
+        };
+        let run = |seed| {
+            let (mut data, shape) = blob();
+            augment(
+                &mut data,
+                shape,
+                &full,
+                &mut ChaCha8Rng::seed_from_u64(seed),
+            );
+            data
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+        assert_ne!(run(3), blob().0);
+        // Ghosting alone puts signal in rows the blob never touched.
+        let (mut data, shape) = blob();
+        ghosting(&mut data, shape, 0.2, 1);
+        assert!(data[24 * 32 + 6] > 0.0);
+    }
+}

@@ -1,0 +1,206 @@
+//! The exam model as Burn's Learner trains it: a training step (class-weighted cross entropy,
+//! optional L1 penalty, a stop on a non-finite loss) and a validation step.
+
+use std::sync::{Arc, Mutex};
+
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use burn::train::metric::{AccuracyInput, Adaptor, ConfusionStatsInput, LossInput};
+use burn::train::{InferenceStep, Interrupter, ItemLazy, TrainOutput, TrainStep};
+use cruciate_models::ExamModel;
+use cruciate_models::loss::weighted_cross_entropy;
+
+use crate::loader::ExamBatch;
+
+/// Stops training at the first non-finite loss and remembers where it happened.
+#[derive(Clone, Default)]
+pub struct NanGuard {
+    interrupter: Option<Interrupter>,
+    tripped: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for NanGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NanGuard")
+            .field("tripped", &self.tripped())
+            .finish()
+    }
+}
+
+impl NanGuard {
+    /// A guard that stops through `interrupter`.
+    pub fn new(interrupter: Interrupter) -> Self {
+        Self {
+            interrupter: Some(interrupter),
+            tripped: Arc::default(),
+        }
+    }
+
+    /// Where the loss stopped being finite, if it did.
+    pub fn tripped(&self) -> Option<String> {
+        self.tripped.lock().map(|t| t.clone()).unwrap_or(None)
+    }
+
+    fn trip(&self, message: String) {
+        if let Ok(mut slot) = self.tripped.lock() {
+            slot.get_or_insert(message.clone());
+        }
+        if let Some(i) = &self.interrupter {
+            i.stop(Some(&message));
+        }
+    }
+}
+
+/// An exam model with what its training step needs.
+#[derive(Module, Debug)]
+pub struct ExamClassifier {
+    /// The network.
+    pub model: ExamModel,
+    #[module(skip)]
+    class_weights: Option<Vec<f32>>,
+    #[module(skip)]
+    l1: f64,
+    #[module(skip)]
+    guard: NanGuard,
+}
+
+impl ExamClassifier {
+    /// Wraps `model` with the loss's class weights, an L1 factor and a guard.
+    pub fn new(
+        model: ExamModel,
+        class_weights: Option<Vec<f32>>,
+        l1: f64,
+        guard: NanGuard,
+    ) -> Self {
+        Self {
+            model,
+            class_weights,
+            l1,
+            guard,
+        }
+    }
+
+    fn outputs(&self, batch: &ExamBatch) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.model.forward(batch.slices.clone()).logits;
+        let loss = weighted_cross_entropy(
+            logits.clone(),
+            batch.targets.clone(),
+            self.class_weights.as_deref(),
+        );
+        (logits, loss)
+    }
+}
+
+/// Sum of absolute values of every trained float parameter.
+fn l1_norm(module: &ExamModel) -> Option<Tensor<1>> {
+    struct Sum(Option<Tensor<1>>);
+    impl ModuleVisitor for Sum {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.is_require_grad() {
+                let s = param.val().abs().sum();
+                self.0 = Some(match self.0.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut sum = Sum(None);
+    module.visit(&mut sum);
+    sum.0
+}
+
+/// A step's loss, scores and targets for Burn's metrics.
+pub struct ExamClassification {
+    /// Loss of the step, `[1]`.
+    pub loss: Tensor<1>,
+    /// Logits `[1, K]`.
+    pub logits: Tensor<2>,
+    /// Class `[1]`.
+    pub targets: Tensor<1, Int>,
+}
+
+impl ItemLazy for ExamClassification {
+    fn sync(self) -> Result<Self, burn_std::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+            logits: self.logits.without_autodiff(),
+            targets: self.targets.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for ExamClassification {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl Adaptor<AccuracyInput> for ExamClassification {
+    fn adapt(&self) -> AccuracyInput {
+        AccuracyInput::new(self.logits.clone(), self.targets.clone())
+    }
+}
+
+/// Healthy vs injured, whatever the task: scores `[P(healthy), P(injured)]`, so that Burn's AUROC
+/// reports the study's binary AUC for grade models too.
+impl Adaptor<ConfusionStatsInput> for ExamClassification {
+    fn adapt(&self) -> ConfusionStatsInput {
+        let [n, k] = self.logits.dims();
+        let probs = softmax(self.logits.clone(), 1);
+        let healthy = probs.clone().slice([0..n, 0..1]);
+        let injured = probs.slice([0..n, 1..k]).sum_dim(1);
+        let targets = self.targets.clone().greater_elem(0).int().one_hot(2).bool();
+        ConfusionStatsInput::new(Tensor::cat(vec![healthy, injured], 1), targets)
+    }
+}
+
+impl TrainStep for ExamClassifier {
+    type Input = ExamBatch;
+    type Output = ExamClassification;
+
+    fn step(&self, batch: ExamBatch) -> TrainOutput<ExamClassification> {
+        let (logits, mut loss) = self.outputs(&batch);
+        if self.l1 > 0.0
+            && let Some(norm) = l1_norm(&self.model)
+        {
+            loss = loss + norm * self.l1;
+        }
+        let value = loss.clone().into_scalar::<f32>();
+        let item = |loss: Tensor<1>| ExamClassification {
+            loss,
+            logits: logits.clone(),
+            targets: batch.targets.clone(),
+        };
+        if !value.is_finite() {
+            let (epoch, position) = batch.position;
+            self.guard.trip(format!(
+                "loss is {value} at epoch {epoch}, batch {position} (exam {})",
+                batch.exam_id
+            ));
+            return TrainOutput {
+                grads: GradientsParams::new(),
+                item: item(loss.detach()),
+            };
+        }
+        let grads = loss.backward();
+        TrainOutput::new(self, grads, item(loss))
+    }
+}
+
+impl InferenceStep for ExamClassifier {
+    type Input = ExamBatch;
+    type Output = ExamClassification;
+
+    fn step(&self, batch: ExamBatch) -> ExamClassification {
+        let (logits, loss) = self.outputs(&batch);
+        ExamClassification {
+            loss,
+            logits,
+            targets: batch.targets,
+        }
+    }
+}

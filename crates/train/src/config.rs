@@ -1,0 +1,539 @@
+//! Run configuration: every hyperparameter of a training run, read from TOML, overridable from
+//! the command line (`--set optim.lr=3e-4`), and written back into the run folder as used.
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// A whole training run's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Network and task.
+    pub model: ModelConfig,
+    /// How exams become network inputs.
+    pub data: DataConfig,
+    /// Optimiser and regularisation.
+    pub optim: OptimConfig,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleConfig,
+    /// Epochs, batches, seed, class balance, early stopping.
+    pub train: LoopConfig,
+    /// On-the-fly augmentation of training exams.
+    pub augment: AugmentConfig,
+}
+
+/// What is predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Healthy (grade 0) vs injured (grades 1..3 merged, as in the study).
+    #[default]
+    Binary,
+    /// The four grades 0..3.
+    Grade,
+}
+
+impl Task {
+    /// Number of classes.
+    pub fn classes(self) -> usize {
+        match self {
+            Task::Binary => 2,
+            Task::Grade => 4,
+        }
+    }
+
+    /// The class of an ACL grade.
+    pub fn class_of(self, grade: u8) -> usize {
+        match self {
+            Task::Binary => usize::from(grade > 0),
+            Task::Grade => grade as usize,
+        }
+    }
+
+    /// Class names for reports.
+    pub fn class_names(self) -> &'static [&'static str] {
+        match self {
+            Task::Binary => &["healthy", "injured"],
+            Task::Grade => &[
+                "healthy",
+                "minor strain",
+                "partial rupture",
+                "complete rupture",
+            ],
+        }
+    }
+}
+
+/// How the backbone is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Fine-tune when `--weights` is given, otherwise from scratch.
+    #[default]
+    Auto,
+    /// Start from `--weights` and train all layers except the first `freeze_blocks`.
+    Finetune,
+    /// Random initialisation, all layers trained.
+    Scratch,
+    /// Backbone from `--weights` kept fixed; only the head learns.
+    Frozen,
+}
+
+/// Pooling over slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Element-wise max (MRNet).
+    #[default]
+    Max,
+    /// Mean.
+    Mean,
+    /// Learned attention weights.
+    Attention,
+}
+
+/// Head activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// ReLU.
+    #[default]
+    Relu,
+    /// Leaky ReLU (slope 0.01).
+    Leakyrelu,
+    /// ELU.
+    Elu,
+    /// GELU.
+    Gelu,
+}
+
+/// Network and task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `mrnet`, `vgg16`, `vgg19`, `resnet18`, `resnet50`, `squeezenet`, `small` (and the
+    /// batch-norm VGGs `vgg16_bn`, `vgg19_bn`).
+    pub name: String,
+    /// Binary or grade.
+    pub task: Task,
+    /// Fine-tune, scratch or frozen.
+    pub mode: Mode,
+    /// Blocks of the backbone kept fixed when fine-tuning (see `Backbone::freeze_first`).
+    pub freeze_blocks: usize,
+    /// Pooling over slices.
+    pub pooling: Pooling,
+    /// Hidden width of the head; 0 for MRNet's single linear layer.
+    pub hidden: usize,
+    /// Activation of the hidden layer.
+    pub activation: Activation,
+    /// Dropout before the head's layers.
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            name: "small".into(),
+            task: Task::Binary,
+            mode: Mode::Auto,
+            freeze_blocks: 0,
+            pooling: Pooling::Max,
+            hidden: 0,
+            activation: Activation::Relu,
+            dropout: 0.0,
+        }
+    }
+}
+
+/// Which slices feed the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// The central `slices` slices, whole in-plane field of view.
+    #[default]
+    Central,
+    /// Crop to the exam's ACL box (manifest `roi`) with a margin, slices around its centre.
+    Roi,
+}
+
+/// How exams become network inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Slices per exam (fewer when the exam has fewer).
+    pub slices: usize,
+    /// In-plane size after resampling (square).
+    pub size: usize,
+    /// Central slices or the ACL region.
+    pub selection: Selection,
+    /// Margin around the ROI in voxels (in-plane), for `selection = "roi"`.
+    pub roi_margin: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            slices: 16,
+            size: 128,
+            selection: Selection::Central,
+            roi_margin: 16,
+        }
+    }
+}
+
+/// Optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam (weight decay as an L2 penalty in the gradient, as PyTorch's Adam).
+    #[default]
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+    /// RMSProp.
+    Rmsprop,
+}
+
+/// Optimiser and regularisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Which optimiser.
+    pub optimizer: Optimizer,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Momentum (SGD, RMSProp).
+    pub momentum: f64,
+    /// Weight decay (L2 penalty; decoupled for AdamW).
+    pub weight_decay: f64,
+    /// L1 penalty on all trained weights, added to the loss.
+    pub l1: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: Optimizer::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            l1: 0.0,
+        }
+    }
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Fixed.
+    Constant,
+    /// Multiply by `gamma` every `step_epochs` epochs.
+    Step,
+    /// Cosine annealing from `lr` to `min_lr` over the run.
+    Cosine,
+    /// Multiply by `gamma` every epoch (applied smoothly per step).
+    Exponential,
+    /// Multiply by `factor` when the validation loss has not improved for `patience` epochs
+    /// (MRNet's ReduceLROnPlateau).
+    #[default]
+    Plateau,
+}
+
+/// Learning-rate schedule settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Which schedule.
+    pub kind: Schedule,
+    /// Step: epochs between decays.
+    pub step_epochs: usize,
+    /// Step / exponential: decay factor per step / per epoch.
+    pub gamma: f64,
+    /// Cosine / plateau: lower bound.
+    pub min_lr: f64,
+    /// Plateau: epochs without improvement before a decay.
+    pub patience: usize,
+    /// Plateau: decay factor.
+    pub factor: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            kind: Schedule::Plateau,
+            step_epochs: 10,
+            gamma: 0.5,
+            min_lr: 1e-6,
+            patience: 3,
+            factor: 0.3,
+        }
+    }
+}
+
+/// How class imbalance is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Class weights in the loss, inverse to the training frequencies.
+    #[default]
+    Weights,
+    /// A sampler that draws every class equally often (with replacement); plain loss.
+    Sampler,
+    /// Neither.
+    None,
+}
+
+/// The validation figure that picks the best epoch and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Lowest validation loss.
+    #[default]
+    ValidLoss,
+    /// Highest validation AUC (injured vs healthy).
+    ValidAuc,
+}
+
+/// Epochs, batches, seed, class balance, early stopping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopConfig {
+    /// Epochs at most.
+    pub epochs: usize,
+    /// Exams per optimiser step (gradients accumulated over this many exams).
+    pub batch_size: usize,
+    /// Seed of initialisation, shuffling, augmentation and dropout.
+    pub seed: u64,
+    /// Class weights, balanced sampler or neither.
+    pub balance: Balance,
+    /// What picks the best checkpoint and stops early.
+    pub monitor: Monitor,
+    /// Stop after this many epochs without improvement of `monitor`; 0 never stops early.
+    pub early_stopping: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 1,
+            seed: 0,
+            balance: Balance::Weights,
+            monitor: Monitor::ValidLoss,
+            early_stopping: 0,
+        }
+    }
+}
+
+/// Augmentation probabilities (0 = off) and strengths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Probability of an in-plane left-right flip.
+    pub flip: f64,
+    /// Probability of an in-plane rotation of up to `rotate_degrees`.
+    pub rotate: f64,
+    /// Largest rotation, degrees.
+    pub rotate_degrees: f64,
+    /// Probability of a translation of up to `translate_fraction` of the image.
+    pub translate: f64,
+    /// Largest translation, fraction of the side.
+    pub translate_fraction: f64,
+    /// Probability of a zoom by a factor within `1 ± scale_range`.
+    pub scale: f64,
+    /// Largest relative zoom.
+    pub scale_range: f64,
+    /// Probability of a gamma change within `1 ± gamma_range`.
+    pub gamma: f64,
+    /// Largest relative gamma change.
+    pub gamma_range: f64,
+    /// Probability of an intensity scaling within `1 ± intensity_range`.
+    pub intensity: f64,
+    /// Largest relative intensity change.
+    pub intensity_range: f64,
+    /// Probability of Gaussian noise.
+    pub noise: f64,
+    /// Noise standard deviation, in 0..255 intensity units.
+    pub noise_std: f64,
+    /// Probability of a smooth multiplicative bias field.
+    pub bias_field: f64,
+    /// Largest bias-field amplitude (fraction of intensity).
+    pub bias_strength: f64,
+    /// Probability of motion ghosting (faint shifted replicas along the phase direction).
+    pub ghosting: f64,
+    /// Largest ghost intensity relative to the image.
+    pub ghost_strength: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            flip: 0.0,
+            rotate: 0.0,
+            rotate_degrees: 10.0,
+            translate: 0.0,
+            translate_fraction: 0.08,
+            scale: 0.0,
+            scale_range: 0.1,
+            gamma: 0.0,
+            gamma_range: 0.3,
+            intensity: 0.0,
+            intensity_range: 0.15,
+            noise: 0.0,
+            noise_std: 6.0,
+            bias_field: 0.0,
+            bias_strength: 0.3,
+            ghosting: 0.0,
+            ghost_strength: 0.15,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file and applies `key=value` overrides (`optim.lr=3e-4`).
+    pub fn load(
+        path: Option<&std::path::Path>,
+        overrides: &[String],
+    ) -> Result<TrainConfig, TrainError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| TrainError::Config(format!("{}: {e}", p.display())))?,
+            None => String::new(),
+        };
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("config: {}", one_line(&e.to_string()))))?;
+        for item in overrides {
+            set_dotted(&mut table, item)?;
+        }
+        let config: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| TrainError::Config(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects values no run can use.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if cruciate_models::BackboneKind::from_name(backbone_name(&self.model.name)).is_none() {
+            return bad(format!(
+                "unknown model {:?} (mrnet, vgg16, vgg16_bn, vgg19, vgg19_bn, resnet18, resnet50, squeezenet, small)",
+                self.model.name
+            ));
+        }
+        if self.data.slices == 0 || self.data.size < 32 {
+            return bad("data.slices must be at least 1 and data.size at least 32".into());
+        }
+        if self.train.epochs == 0 || self.train.batch_size == 0 {
+            return bad("train.epochs and train.batch_size must be at least 1".into());
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return bad(format!("optim.lr must be positive, got {}", self.optim.lr));
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            return bad(format!(
+                "model.dropout must be in [0, 1), got {}",
+                self.model.dropout
+            ));
+        }
+        let a = &self.augment;
+        for (name, p) in [
+            ("flip", a.flip),
+            ("rotate", a.rotate),
+            ("translate", a.translate),
+            ("scale", a.scale),
+            ("gamma", a.gamma),
+            ("intensity", a.intensity),
+            ("noise", a.noise),
+            ("bias_field", a.bias_field),
+            ("ghosting", a.ghosting),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("augment.{name} is a probability, got {p}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serialises")
+    }
+}
+
+/// The backbone behind a model name (`mrnet` is AlexNet features).
+pub fn backbone_name(model: &str) -> &str {
+    if model == "mrnet" { "alexnet" } else { model }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn set_dotted(table: &mut toml::Table, item: &str) -> Result<(), TrainError> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| TrainError::Config(format!("--set {item:?}: expected key=value")))?;
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("parsed one key"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut current = table;
+    for part in &parts[..parts.len() - 1] {
+        current = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| TrainError::Config(format!("--set {key}: {part} is not a section")))?;
+    }
+    current.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_reach_every_section_and_unknown_keys_fail() {
+        let c = TrainConfig::load(
+            None,
+            &[
+                "optim.lr=3e-4".into(),
+                "optim.optimizer=sgd".into(),
+                "schedule.kind=cosine".into(),
+                "model.name=mrnet".into(),
+                "augment.flip=0.5".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.optim.lr, 3e-4);
+        assert_eq!(c.optim.optimizer, Optimizer::Sgd);
+        assert_eq!(c.schedule.kind, Schedule::Cosine);
+        assert_eq!(c.augment.flip, 0.5);
+        let round: TrainConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(round, c);
+        let err = TrainConfig::load(None, &["optim.learning_rate=1".into()]).unwrap_err();
+        assert!(err.to_string().contains("learning_rate"), "{err}");
+        assert!(TrainConfig::load(None, &["model.name=alexnet9".into()]).is_err());
+        assert!(TrainConfig::load(None, &["augment.noise=2".into()]).is_err());
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            TrainConfig::load(Some(&path), &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
+}

@@ -1,0 +1,275 @@
+//! Burn data loaders over prepared exams, one exam per item (exams differ in slice count).
+//!
+//! Burn's own `DataLoaderBuilder::shuffle` draws each epoch's order from one generator that
+//! starts again when a run is resumed, so a resumed run would see other orders than an
+//! uninterrupted one. These loaders derive everything random in an epoch (order, balanced
+//! draws, augmentation, the device seed used by dropout) from `(seed, epoch)` instead, which is
+//! what makes a resumed run end with the same metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::augment::augment;
+use crate::config::AugmentConfig;
+use crate::prepare::{PreparedExam, standardise};
+
+/// One exam as the network takes it.
+#[derive(Debug, Clone)]
+pub struct ExamBatch {
+    /// `[slices, 3, size, size]`, standardised.
+    pub slices: Tensor<4>,
+    /// The exam's class, `[1]`.
+    pub targets: Tensor<1, Int>,
+    /// Which exam, for error messages.
+    pub exam_id: String,
+    /// Epoch (1-based) and position in it (1-based), for error messages.
+    pub position: (usize, usize),
+}
+
+/// How a training epoch visits the exams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Every exam once, in file order (validation).
+    InOrder,
+    /// Every exam once, shuffled per epoch.
+    Shuffled,
+    /// As many draws as exams, each class equally likely (with replacement).
+    Balanced,
+}
+
+/// A loader over prepared exams.
+#[derive(Clone)]
+pub struct ExamLoader {
+    exams: Arc<Vec<PreparedExam>>,
+    visit: Visit,
+    augment: Option<AugmentConfig>,
+    seed: u64,
+    /// The epoch the next `iter()` runs; shared by clones so that `to_device` keeps counting.
+    next_epoch: Arc<AtomicUsize>,
+    device: Device,
+    range: std::ops::Range<usize>,
+}
+
+impl ExamLoader {
+    /// A loader whose first `iter()` is epoch `first_epoch`.
+    pub fn new(
+        exams: Arc<Vec<PreparedExam>>,
+        visit: Visit,
+        augment: Option<AugmentConfig>,
+        seed: u64,
+        first_epoch: usize,
+        device: &Device,
+    ) -> Self {
+        let range = 0..exams.len();
+        Self {
+            exams,
+            visit,
+            augment,
+            seed,
+            next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
+            device: device.clone(),
+            range,
+        }
+    }
+
+    /// The exams visited in `epoch`, by index.
+    pub fn order(&self, epoch: usize) -> Vec<usize> {
+        let mut indices: Vec<usize> = self.range.clone().collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, epoch as u64, 0x5eed));
+        match self.visit {
+            Visit::InOrder => indices,
+            Visit::Shuffled => {
+                indices.shuffle(&mut rng);
+                indices
+            }
+            Visit::Balanced => {
+                let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> =
+                    Default::default();
+                for i in indices {
+                    by_class.entry(self.exams[i].class).or_default().push(i);
+                }
+                let classes: Vec<&Vec<usize>> = by_class.values().collect();
+                (0..self.range.len())
+                    .map(|_| {
+                        let members =
+                            classes[rand::RngExt::random_range(&mut rng, 0..classes.len())];
+                        members[rand::RngExt::random_range(&mut rng, 0..members.len())]
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn item(&self, epoch: usize, position: usize, index: usize) -> ExamBatch {
+        let exam = &self.exams[index];
+        let mut values = exam.intensities();
+        if let Some(config) = &self.augment {
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(mix(self.seed, epoch as u64, position as u64 + 1));
+            augment(&mut values, exam.shape, config, &mut rng);
+        }
+        standardise(&mut values);
+        let [s, h, w] = exam.shape;
+        let data = cruciate_prep::repeat_channels(&values, s, 3);
+        ExamBatch {
+            slices: Tensor::from_data(TensorData::new(data, [s, 3, h, w]), &self.device),
+            targets: Tensor::from_data(TensorData::new(vec![exam.class as i64], [1]), &self.device),
+            exam_id: exam.exam_id.clone(),
+            position: (epoch, position + 1),
+        }
+    }
+}
+
+/// A 64-bit mix of a seed and two counters (SplitMix64 finaliser).
+pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct EpochIter<'a> {
+    loader: &'a ExamLoader,
+    epoch: usize,
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl Iterator for EpochIter<'_> {
+    type Item = Result<ExamBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = *self.order.get(self.next)?;
+        let item = self.loader.item(self.epoch, self.next, index);
+        self.next += 1;
+        Some(Ok(item))
+    }
+}
+
+impl DataLoaderIterator<ExamBatch> for EpochIter<'_> {
+    fn progress(&self) -> Progress {
+        Progress {
+            items_processed: self.next,
+            items_total: self.order.len(),
+            unit: Some("exams".into()),
+        }
+    }
+}
+
+impl DataLoader<ExamBatch> for ExamLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ExamBatch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if self.visit != Visit::InOrder {
+            // Dropout and other random layers draw from the device generator.
+            self.device.seed(mix(self.seed, epoch as u64, 0xd20f));
+        }
+        Box::new(EpochIter {
+            loader: self,
+            epoch,
+            order: self.order(epoch),
+            next: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.range.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<ExamBatch>> {
+        let mut loader = self.clone();
+        loader.device = device.clone();
+        Arc::new(loader)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<ExamBatch>> {
+        let mut loader = self.clone();
+        let s = (self.range.start + start).min(self.range.end);
+        let e = (self.range.start + end).clamp(s, self.range.end);
+        loader.range = s..e;
+        loader.next_epoch = Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)));
+        Arc::new(loader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exams(classes: &[usize]) -> Arc<Vec<PreparedExam>> {
+        Arc::new(
+            classes
+                .iter()
+                .enumerate()
+                .map(|(i, &class)| PreparedExam {
+                    exam_id: format!("e{i}"),
+                    class,
+                    grade: class as u8,
+                    data: vec![i as u8; 2 * 4 * 4],
+                    shape: [2, 4, 4],
+                    first_slice: 0,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn orders_depend_on_seed_and_epoch_only() {
+        let device = Device::flex();
+        let e = exams(&[0, 0, 0, 0, 0, 0, 1, 1]);
+        let a = ExamLoader::new(e.clone(), Visit::Shuffled, None, 7, 1, &device);
+        let b = ExamLoader::new(e.clone(), Visit::Shuffled, None, 7, 3, &device);
+        assert_eq!(a.order(3), b.order(3));
+        assert_ne!(a.order(1), a.order(2));
+        let mut sorted = a.order(2);
+        sorted.sort();
+        assert_eq!(sorted, (0..8).collect::<Vec<_>>());
+        // A fresh loader starting at epoch 3 yields what an old one yields on its third iter.
+        let ids = |l: &ExamLoader| l.iter().map(|b| b.unwrap().exam_id).collect::<Vec<_>>();
+        ids(&a);
+        ids(&a);
+        assert_eq!(ids(&a), ids(&b));
+    }
+
+    #[test]
+    fn balanced_draws_even_out_classes() {
+        let device = Device::flex();
+        let e = exams(&[0; 90].iter().chain(&[1; 10]).copied().collect::<Vec<_>>());
+        let l = ExamLoader::new(e.clone(), Visit::Balanced, None, 1, 1, &device);
+        let minority: usize = (1..=20)
+            .map(|ep| l.order(ep).iter().filter(|&&i| e[i].class == 1).count())
+            .sum();
+        // 2000 draws, half expected from the minority class.
+        assert!((800..1200).contains(&minority), "{minority}");
+    }
+
+    #[test]
+    fn items_are_standardised_three_channel_tensors() {
+        let device = Device::flex();
+        let l = ExamLoader::new(exams(&[1]), Visit::InOrder, None, 0, 1, &device);
+        let b = l.iter().next().unwrap().unwrap();
+        assert_eq!(b.slices.dims(), [2, 3, 4, 4]);
+        let v = b
+            .slices
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(v.iter().all(|&x| (x - (0.0 - 58.09) / 49.73).abs() < 1e-5));
+        assert_eq!(
+            b.targets
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap(),
+            vec![1]
+        );
+    }
+}

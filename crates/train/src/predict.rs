@@ -1,0 +1,212 @@
+//! A trained run applied to one exam: class probabilities, the call, the probability of an
+//! injury, and for each class the slice whose features argue for it most.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::activation::softmax;
+use cruciate_models::weights::LoadReport;
+use cruciate_models::{Backbone, ExamModel};
+use cruciate_volume::{RoiBox, Volume};
+use serde::Serialize;
+
+use crate::TrainError;
+use crate::checkpoint::{complete_epochs, record_path};
+use crate::classifier::{ExamClassifier, NanGuard};
+use crate::config::TrainConfig;
+use crate::prepare::{prepare_volume, standardise};
+use crate::run::{RunFiles, RunSummary, build_model};
+
+/// Loads pretrained weights into a backbone: torchvision `.pth` / `.safetensors`, or a Keras
+/// VGG16 convolutional base in an `.onnx` file.
+pub fn load_backbone_weights(
+    backbone: &mut Backbone,
+    path: &Path,
+) -> Result<LoadReport, TrainError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        return Ok(cruciate_models::keras_onnx::load_keras_vgg16_onnx(
+            backbone, path,
+        )?);
+    }
+    let remaps = backbone.torchvision_remaps();
+    Ok(cruciate_models::load_torchvision(backbone, path, &remaps)?)
+}
+
+/// A run folder's model, ready for inference.
+pub struct LoadedRun {
+    /// The run's settings.
+    pub config: TrainConfig,
+    /// The network at its best epoch, in inference mode.
+    pub model: ExamModel,
+    /// The epoch whose weights are loaded.
+    pub epoch: usize,
+    /// The run folder.
+    pub root: PathBuf,
+}
+
+impl LoadedRun {
+    /// Loads the best checkpoint of `run` (the last one when the run has not finished).
+    pub fn open(run: &Path) -> Result<Self, TrainError> {
+        let files = RunFiles {
+            root: run.to_path_buf(),
+        };
+        let text = std::fs::read_to_string(files.config())
+            .map_err(|e| TrainError::Run(format!("{}: not a run folder ({e})", run.display())))?;
+        let config: TrainConfig = toml::from_str(&text).map_err(|e| {
+            TrainError::Run(format!("{}: {}", files.config().display(), e.message()))
+        })?;
+        config.validate()?;
+        let epoch = match std::fs::read_to_string(files.summary()) {
+            Ok(json) => {
+                serde_json::from_str::<RunSummary>(&json)
+                    .map_err(|e| TrainError::Run(format!("{}: {e}", files.summary().display())))?
+                    .best
+                    .epoch
+            }
+            Err(_) => *complete_epochs(&files.checkpoints())
+                .last()
+                .ok_or_else(|| TrainError::Run(format!("{}: no checkpoint yet", run.display())))?,
+        };
+        let path = record_path(&files.checkpoints(), "model", epoch);
+        let record = ModuleRecord::load(&path)
+            .map_err(|e| TrainError::Run(format!("{}: {e}", path.display())))?;
+        let device = cruciate_models::default_device();
+        let shell = ExamClassifier::new(
+            build_model(&config, &device),
+            None,
+            0.0,
+            NanGuard::default(),
+        );
+        let loaded = shell.try_load_record(record).map_err(|e| {
+            TrainError::Run(format!(
+                "{}: does not fit the run's model: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Self {
+            config,
+            model: loaded.model.valid(),
+            epoch,
+            root: run.to_path_buf(),
+        })
+    }
+
+    /// Applies the model to `volume` (with `roi` when the run selects the ACL region).
+    pub fn predict(&self, volume: &Volume, roi: Option<RoiBox>) -> Result<Prediction, TrainError> {
+        let (bytes, shape, first) =
+            prepare_volume(volume, roi, &self.config.data).map_err(TrainError::Data)?;
+        Ok(self.predict_prepared(&bytes, shape, first))
+    }
+
+    /// Applies the model to an exam prepared as the run prepares them.
+    pub fn predict_prepared(&self, bytes: &[u8], shape: [usize; 3], first: usize) -> Prediction {
+        let [s, h, w] = shape;
+        let mut values: Vec<f32> = bytes.iter().map(|&v| f32::from(v)).collect();
+        standardise(&mut values);
+        let data = cruciate_prep::repeat_channels(&values, s, 3);
+        let device = cruciate_models::default_device();
+        let input = Tensor::<4>::from_data(TensorData::new(data, [s, 3, h, w]), &device);
+        let out = self.model.forward(input);
+        let probabilities = to_vec(softmax(out.logits, 1));
+        // Each slice's features alone through the head: the slice with the highest score for a
+        // class is the one that drives it.
+        let per_slice = to_vec(self.model.classify(out.slice_features));
+        let k = probabilities.len();
+        let driving_slices = (0..k)
+            .map(|c| {
+                let best = (0..s)
+                    .max_by(|&a, &b| per_slice[a * k + c].total_cmp(&per_slice[b * k + c]))
+                    .unwrap_or(0);
+                first + best
+            })
+            .collect();
+        let class = (0..k)
+            .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
+            .unwrap_or(0);
+        let names = self.config.model.task.class_names();
+        Prediction {
+            class,
+            label: names[class].to_string(),
+            injured_probability: 1.0 - probabilities[0],
+            classes: names.iter().map(|n| n.to_string()).collect(),
+            probabilities,
+            driving_slices,
+            slices: [first, first + s],
+        }
+    }
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("f64 after convert")
+}
+
+/// What a run says about one exam.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Class names, in order.
+    pub classes: Vec<String>,
+    /// Probability of each class.
+    pub probabilities: Vec<f64>,
+    /// The most probable class.
+    pub class: usize,
+    /// Its name.
+    pub label: String,
+    /// Probability of any injury (1 - P(healthy)).
+    pub injured_probability: f64,
+    /// For each class, the source slice that argues for it most.
+    pub driving_slices: Vec<usize>,
+    /// The source slices the model saw, `[first, end)`.
+    pub slices: [usize; 2],
+}
+
+/// Predictions of a run on prepared exams, with accuracy and injured-vs-healthy AUC.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    /// `(exam_id, class, prediction)` per exam.
+    pub predictions: Vec<(String, usize, Prediction)>,
+    /// Accuracy over them.
+    pub accuracy: Option<f64>,
+    /// ROC AUC of the injured probability for injured (class > 0) vs healthy.
+    pub auc: Option<f64>,
+}
+
+impl HeldOut {
+    /// Scores `predictions`.
+    pub fn new(predictions: Vec<(String, usize, Prediction)>) -> Self {
+        let actual: Vec<usize> = predictions.iter().map(|p| p.1).collect();
+        let predicted: Vec<usize> = predictions.iter().map(|p| p.2.class).collect();
+        let injured: Vec<bool> = actual.iter().map(|&c| c > 0).collect();
+        let scores: Vec<f64> = predictions
+            .iter()
+            .map(|p| p.2.injured_probability)
+            .collect();
+        Self {
+            accuracy: cruciate_eval::metrics::accuracy(&predicted, &actual),
+            auc: cruciate_eval::metrics::roc_auc(&scores, &injured),
+            predictions,
+        }
+    }
+}
+
+impl LoadedRun {
+    /// Predicts every exam of `exams` (prepared with this run's settings).
+    pub fn held_out(&self, exams: &[crate::prepare::PreparedExam]) -> HeldOut {
+        HeldOut::new(
+            exams
+                .iter()
+                .map(|e| {
+                    let p = self.predict_prepared(&e.data, e.shape, e.first_slice);
+                    (e.exam_id.clone(), e.class, p)
+                })
+                .collect(),
+        )
+    }
+}
