@@ -1,3 +1,4 @@
-//! Evaluation: the metrics the study reported, as pure functions over predictions.
+//! Evaluation: the study's metrics, as pure functions over a prediction set and in a cumulative
+//! (streaming) form.
 
 pub mod metrics;

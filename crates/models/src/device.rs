@@ -7,7 +7,7 @@ use burn::prelude::*;
 pub fn default_device() -> Device {
     #[cfg(feature = "cuda")]
     if std::env::var("CRUCIATE_DEVICE").map_or(true, |d| d != "cpu") {
-        return Device::cuda(0);
+        return Device::cuda(0usize);
     }
     Device::flex()
 }

@@ -125,9 +125,7 @@ impl LoadedRun {
                 first + best
             })
             .collect();
-        let class = (0..k)
-            .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
-            .unwrap_or(0);
+        let class = cruciate_eval::metrics::argmax(&probabilities);
         let names = self.config.model.task.class_names();
         Prediction {
             class,
