@@ -151,7 +151,12 @@ impl ExamModel {
 
     /// `[S, 3, H, W]` slices of one exam to its logits and intermediate results.
     pub fn forward(&self, slices: Tensor<4>) -> ExamOutput {
-        let activations = self.backbone.forward(slices);
+        self.from_activations(self.backbone.forward(slices))
+    }
+
+    /// Everything after the backbone: from its feature maps `[S, C, h, w]` to the logits
+    /// (what explanations differentiate).
+    pub fn from_activations(&self, activations: Tensor<4>) -> ExamOutput {
         let [s, c, _, _] = activations.dims();
         let slice_features = activations.clone().mean_dim(3).mean_dim(2).reshape([s, c]);
         let pooled = match (self.pooling, &self.attention) {

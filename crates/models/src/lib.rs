@@ -11,6 +11,7 @@
 pub mod backbone;
 pub mod device;
 pub mod exam;
+pub mod explain;
 pub mod keras_onnx;
 pub mod loss;
 pub mod weights;

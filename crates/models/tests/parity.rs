@@ -391,3 +391,42 @@ fn model2_conv1_grad(dir: &Path, meta: &Meta, device: &Device) -> Tensor<4> {
         .grad(&grads)
         .expect("conv1 gradient")
 }
+
+/// CAM and Grad-CAM of the class the model calls, against `cam_raw.npy` and `gradcam_raw.npy`.
+#[test]
+fn parity_cam_and_grad_cam() {
+    use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
+    let Some(dir) = fixture_dir() else { return };
+    let meta = meta(&dir);
+    let device = cruciate_models::default_device();
+    let model = mrnet(
+        &dir,
+        "alexnet_torchvision.safetensors",
+        meta.classes,
+        &device,
+    );
+    let out = model.forward(tensor4(&need(&dir, "input.npy"), &device));
+    let logits = values(out.logits.clone()).1;
+    let target = (0..logits.len())
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+        .unwrap();
+    let cam = class_activation_map(&model, out.activations.clone(), target).unwrap();
+    assert_close("CAM", values(cam), npy(&need(&dir, "cam_raw.npy")));
+    let gradcam = grad_cam(&model, out.activations.clone(), target);
+    assert_close(
+        "Grad-CAM",
+        values(gradcam),
+        npy(&need(&dir, "gradcam_raw.npy")),
+    );
+    // Max pooling: each slice's share is the fraction of channels it wins.
+    let shares = slice_importance(&model, out.slice_features);
+    let (_, winners) = npy(&need(&dir, "argmax_slice_per_feature.npy"));
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    for (s, share) in shares.iter().enumerate() {
+        let wins = winners.iter().filter(|&&w| w as usize == s).count();
+        assert!(
+            (share - wins as f64 / winners.len() as f64).abs() < 1e-9,
+            "slice {s}"
+        );
+    }
+}
