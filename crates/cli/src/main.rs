@@ -30,6 +30,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Patient-level stratified k-fold cross-validation.
     Cv(commands::train::CvArgs),
+    /// Show where a trained run's call on one exam came from (CAM / Grad-CAM overlays).
+    Explain(commands::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Cv(args) => commands::train::run_cv(&args),
+        Command::Explain(args) => commands::explain::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

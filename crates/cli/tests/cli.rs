@@ -40,6 +40,7 @@ fn every_subcommand_has_help() {
         vec!["train", "--help"],
         vec!["predict", "--help"],
         vec!["cv", "--help"],
+        vec!["explain", "--help"],
     ] {
         let o = cruciate(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));

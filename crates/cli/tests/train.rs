@@ -199,6 +199,48 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
         exam.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("injured probability"));
+
+    // explain: one overlay per slice the model saw, the importance strip, explain.json.
+    for method in ["cam", "gradcam"] {
+        let out = dir.path().join(format!("explain-{method}"));
+        let o = cruciate(&[
+            "explain",
+            "--run",
+            a.to_str().unwrap(),
+            exam.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--method",
+            method,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e: serde_json::Value = serde_json::from_str(&read(&out.join("explain.json"))).unwrap();
+        let shares: Vec<f64> = e["slice_importance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(shares.len() as u64, end - first);
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        for s in first..end {
+            let png = std::fs::read(out.join(format!("slice_{s:03}.png"))).unwrap();
+            assert_eq!(&png[1..4], b"PNG");
+        }
+        assert!(out.join("slice_importance.png").exists());
+    }
+    let o = cruciate(&[
+        "explain",
+        "--run",
+        a.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--class",
+        "7",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("class 7"), "{}", stderr(&o));
 }
 
 #[test]

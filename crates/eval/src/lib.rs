@@ -2,3 +2,4 @@
 //! (streaming) form.
 
 pub mod metrics;
+pub mod visualize;

@@ -208,3 +208,109 @@ impl LoadedRun {
         )
     }
 }
+
+/// How an explanation is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Class activation map (linear heads).
+    Cam,
+    /// Grad-CAM (any head).
+    GradCam,
+}
+
+/// Where a call came from, ready to draw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The prediction explained.
+    pub prediction: Prediction,
+    /// CAM or Grad-CAM.
+    pub method: Method,
+    /// The class the maps are for.
+    pub target: usize,
+    /// Each slice's share of the pooled features.
+    pub slice_importance: Vec<f64>,
+    /// Heat per voxel of the input, `[slices, size, size]`, 0..1 over the whole exam (negative
+    /// CAM values count as 0).
+    #[serde(skip)]
+    pub heat: Vec<f32>,
+    /// The input slices as the model saw them, 0..255.
+    #[serde(skip)]
+    pub grey: Vec<u8>,
+    /// `[slices, size, size]`.
+    pub shape: [usize; 3],
+}
+
+impl LoadedRun {
+    /// Explains the call on `volume`: CAM when the head is linear (else Grad-CAM) unless
+    /// `method` says otherwise, for the predicted class unless `class` is given.
+    pub fn explain(
+        &self,
+        volume: &Volume,
+        roi: Option<RoiBox>,
+        method: Option<Method>,
+        class: Option<usize>,
+    ) -> Result<Explanation, TrainError> {
+        use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
+        let (bytes, shape, first) =
+            prepare_volume(volume, roi, &self.config.data).map_err(TrainError::Data)?;
+        let prediction = self.predict_prepared(&bytes, shape, first);
+        let classes = prediction.probabilities.len();
+        let target = class.unwrap_or(prediction.class);
+        if target >= classes {
+            return Err(TrainError::Config(format!(
+                "class {target} does not exist (the model has {classes})"
+            )));
+        }
+        let [s, h, w] = shape;
+        let mut values: Vec<f32> = bytes.iter().map(|&v| f32::from(v)).collect();
+        standardise(&mut values);
+        let device = cruciate_models::default_device();
+        let input = Tensor::<4>::from_data(
+            TensorData::new(cruciate_prep::repeat_channels(&values, s, 3), [s, 3, h, w]),
+            &device,
+        );
+        let out = self.model.forward(input);
+        let method = method.unwrap_or(if self.model.hidden.is_none() {
+            Method::Cam
+        } else {
+            Method::GradCam
+        });
+        let raw = match method {
+            Method::Cam => class_activation_map(&self.model, out.activations.clone(), target)
+                .ok_or_else(|| {
+                    TrainError::Config(
+                        "CAM needs a linear head; this model has a hidden layer: use Grad-CAM"
+                            .into(),
+                    )
+                })?,
+            Method::GradCam => grad_cam(&self.model, out.activations.clone(), target),
+        };
+        let [_, mh, mw] = raw.dims();
+        let raw = to_vec(raw);
+        let top = raw.iter().copied().fold(0.0f64, f64::max);
+        let mut heat = Vec::with_capacity(s * h * w);
+        for map in raw.chunks_exact(mh * mw) {
+            let positive: Vec<f32> = map
+                .iter()
+                .map(|&v| {
+                    if top > 0.0 {
+                        (v.max(0.0) / top) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            heat.extend(cruciate_prep::resize_slice(&positive, mh, mw, h, w));
+        }
+        Ok(Explanation {
+            slice_importance: slice_importance(&self.model, out.slice_features),
+            prediction,
+            method,
+            target,
+            heat,
+            grey: bytes,
+            shape,
+        })
+    }
+}
