@@ -32,6 +32,8 @@ enum Command {
     Cv(commands::train::CvArgs),
     /// Show where a trained run's call on one exam came from (CAM / Grad-CAM overlays).
     Explain(commands::explain::ExplainArgs),
+    /// Score a run on a manifest split: report.json and a self-contained report.html.
+    Evaluate(commands::evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args),
         Command::Cv(args) => commands::train::run_cv(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Evaluate(args) => commands::evaluate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

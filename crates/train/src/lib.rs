@@ -17,6 +17,7 @@ pub mod classifier;
 pub mod config;
 pub mod cv;
 mod error;
+pub mod evaluate;
 pub mod loader;
 pub mod logger;
 pub mod optim;

@@ -239,6 +239,65 @@ pub struct Explanation {
     pub grey: Vec<u8>,
     /// `[slices, size, size]`.
     pub shape: [usize; 3],
+    /// Shape of the source volume.
+    pub source_shape: [usize; 3],
+    /// True when the input is the whole in-plane field of view (central selection), so that
+    /// source boxes map to it by scaling.
+    #[serde(skip)]
+    pub whole_plane: bool,
+}
+
+impl Explanation {
+    /// Share of the heat inside `roi` (source voxel box) and whether the hottest voxel lies in
+    /// it (the pointing game). `None` for ROI-cropped inputs, boxes outside the slices seen, or
+    /// maps without heat.
+    pub fn roi_figures(&self, roi: RoiBox) -> Option<(f64, bool)> {
+        if !self.whole_plane {
+            return None;
+        }
+        let [s, h, w] = self.shape;
+        let [_, rows, cols] = self.source_shape;
+        let first = self.prediction.slices[0];
+        let s0 = roi.s0.max(first) - first;
+        let s1 = roi.s1.min(first + s).saturating_sub(first);
+        let scale = |v: usize, from: usize, to: usize| v as f64 * to as f64 / from as f64;
+        let (r0, r1) = (
+            scale(roi.r0, rows, h).floor() as usize,
+            (scale(roi.r1, rows, h).ceil() as usize).min(h),
+        );
+        let (c0, c1) = (
+            scale(roi.c0, cols, w).floor() as usize,
+            (scale(roi.c1, cols, w).ceil() as usize).min(w),
+        );
+        if s0 >= s1 || r0 >= r1 || c0 >= c1 {
+            return None;
+        }
+        let inside = |i: usize| {
+            let (k, r, c) = (i / (h * w), (i / w) % h, i % w);
+            (s0..s1).contains(&k) && (r0..r1).contains(&r) && (c0..c1).contains(&c)
+        };
+        let total: f64 = self.heat.iter().map(|&v| f64::from(v)).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let within: f64 = self
+            .heat
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| inside(*i))
+            .map(|(_, &v)| f64::from(v))
+            .sum();
+        let hottest = self
+            .heat
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f32::MIN),
+                |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+            )
+            .0;
+        Some((within / total, inside(hottest)))
+    }
 }
 
 impl LoadedRun {
@@ -311,6 +370,8 @@ impl LoadedRun {
             heat,
             grey: bytes,
             shape,
+            source_shape: volume.shape,
+            whole_plane: self.config.data.selection == crate::config::Selection::Central,
         })
     }
 }

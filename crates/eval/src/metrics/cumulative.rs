@@ -66,6 +66,16 @@ impl Cumulative {
         self.actual.push(actual);
     }
 
+    /// The class probabilities gathered, per exam.
+    pub fn probabilities(&self) -> &[Vec<f64>] {
+        &self.probabilities
+    }
+
+    /// The true classes gathered, per exam.
+    pub fn actual(&self) -> &[usize] {
+        &self.actual
+    }
+
     /// Exams so far.
     pub fn len(&self) -> usize {
         self.actual.len()

@@ -1,0 +1,70 @@
+//! `cruciate evaluate`: a run scored on a split, as report.json and report.html.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use cruciate_data::{Manifest, Split};
+use cruciate_train::evaluate::evaluate;
+
+/// A manifest split.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SplitArg {
+    /// Validation exams.
+    Valid,
+    /// Held-out test exams.
+    Test,
+    /// Training exams.
+    Train,
+}
+
+/// Arguments of `cruciate evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The run folder written by `cruciate train`.
+    #[arg(long, value_name = "RUN")]
+    run: PathBuf,
+    /// The exams: manifest.csv.
+    #[arg(long, value_name = "CSV")]
+    manifest: PathBuf,
+    /// Which split to score.
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    /// Folder for report.json and report.html.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Runs `cruciate evaluate`.
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::read(&args.manifest)?;
+    let split = match args.split {
+        SplitArg::Valid => Split::Valid,
+        SplitArg::Test => Split::Test,
+        SplitArg::Train => Split::Train,
+    };
+    let r = evaluate(&args.run, &manifest, split, &args.out)?;
+    let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+    println!(
+        "{} on {} {:?} exams: accuracy {}, AUC {}{}, weighted F1 {}",
+        r.model,
+        r.exams,
+        r.split,
+        f(r.accuracy),
+        f(r.auc.value),
+        r.auc
+            .ci
+            .map_or(String::new(), |[a, b]| format!(" (95% CI {a:.3}-{b:.3})")),
+        f(r.weighted_avg.as_ref().map(|w| w.f1)),
+    );
+    for roi in &r.cam_in_roi {
+        println!(
+            "  {}: heat inside the ACL box {}, pointing hits {} ({} exams)",
+            roi.class,
+            f(roi.energy_share),
+            f(roi.pointing_hit_rate),
+            roi.exams
+        );
+    }
+    println!("report: {}", args.out.join("report.html").display());
+    Ok(())
+}
