@@ -34,6 +34,8 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
     /// Score a run on a manifest split: report.json and a self-contained report.html.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Runs side by side on one manifest split, as Markdown and HTML.
+    Compare(commands::compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Cv(args) => commands::train::run_cv(&args),
         Command::Explain(args) => commands::explain::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Compare(args) => commands::compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

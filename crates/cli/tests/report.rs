@@ -163,4 +163,29 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
         "screenshot looks blank: {} colours",
         distinct.len()
     );
+
+    // compare: one row per run, sorted, as Markdown and HTML.
+    let cmp = dir.path().join("compare");
+    let o = cruciate(&[
+        "compare",
+        &run,
+        &run,
+        "--manifest",
+        &manifest,
+        "--split",
+        "valid",
+        "--sort",
+        "f1",
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
+    assert_eq!(md.lines().count(), 4, "{md}");
+    assert!(md.contains("weighted F1") && md.contains("small"));
+    assert!(
+        std::fs::read_to_string(cmp.join("compare.html"))
+            .unwrap()
+            .contains("<table>")
+    );
 }

@@ -14,6 +14,7 @@
 pub mod augment;
 pub mod checkpoint;
 pub mod classifier;
+pub mod compare;
 pub mod config;
 pub mod cv;
 mod error;
