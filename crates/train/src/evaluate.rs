@@ -69,10 +69,13 @@ pub struct AucWithInterval {
 }
 
 /// Scores `run` on `split` of `manifest` and writes `report.json` and `report.html` in `out`.
+/// Sensitivity and specificity are reported at `threshold` on the injured probability (and at
+/// Youden's J).
 pub fn evaluate(
     run: &Path,
     manifest: &Manifest,
     split: Split,
+    threshold: f64,
     out: &Path,
 ) -> Result<EvaluationReport, TrainError> {
     let model = LoadedRun::open(run)?;
@@ -101,7 +104,8 @@ pub fn evaluate(
             .map_err(|e| fail(e.to_string()))?;
         let actual = task.class_of(row.label);
         cumulative.push(e.prediction.probabilities.clone(), actual);
-        if let Some((share, hit)) = row.roi.and_then(|b| e.roi_figures(b)) {
+        // The manifest's box, else the reader's (KneeMRI's metadata.csv).
+        if let Some((share, hit)) = row.roi.or(volume.roi).and_then(|b| e.roi_figures(b)) {
             roi[actual].0.push(share);
             roi[actual].1 += usize::from(hit);
             roi[actual].2 += 1;
@@ -120,7 +124,7 @@ pub fn evaluate(
     }
     errors.sort_by(|a, b| b.0.total_cmp(&a.0));
     errors.truncate(6);
-    let metrics = cumulative.summary(0.5, 1000, 0);
+    let metrics = cumulative.summary(threshold, 1000, 0);
     let report = EvaluationReport {
         run: run.display().to_string(),
         model: format!("{} ({:?})", model.config.model.name, task),

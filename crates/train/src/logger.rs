@@ -17,7 +17,7 @@ use crate::TrainError;
 pub mod names {
     /// Cross entropy (train and valid).
     pub const LOSS: &str = "Loss";
-    /// Accuracy in percent (valid).
+    /// Accuracy in percent (train and valid).
     pub const ACCURACY: &str = "Accuracy";
     /// Injured-vs-healthy AUROC in percent (valid).
     pub const AUROC: &str = "AUROC [Macro]";
@@ -32,6 +32,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
+    /// Training accuracy, 0..1 (on augmented exams, as the study's curves).
+    #[serde(default)]
+    pub train_accuracy: Option<f64>,
     /// Mean validation loss.
     pub valid_loss: f64,
     /// Validation accuracy, 0..1.
@@ -106,6 +109,7 @@ impl RunLogger {
         let record = EpochRecord {
             epoch,
             train_loss: self.value(names::LOSS, epoch, false).unwrap_or(f64::NAN),
+            train_accuracy: self.value(names::ACCURACY, epoch, false).map(|v| v / 100.0),
             valid_loss: self.value(names::LOSS, epoch, true).unwrap_or(f64::NAN),
             valid_accuracy: self.value(names::ACCURACY, epoch, true).unwrap_or(f64::NAN) / 100.0,
             valid_auc: self.value(names::AUROC, epoch, true).map(|v| v / 100.0),
@@ -186,6 +190,7 @@ impl MetricLogger for RunLogger {
         };
         let value = match (name, valid) {
             (names::LOSS, false) => Some(r.train_loss),
+            (names::ACCURACY, false) => r.train_accuracy.map(|a| a * 100.0),
             (names::LOSS, true) => Some(r.valid_loss),
             (names::ACCURACY, true) => Some(r.valid_accuracy * 100.0),
             (names::AUROC, true) => r.valid_auc.map(|a| a * 100.0),
@@ -221,6 +226,7 @@ mod tests {
             serde_json::to_string(&EpochRecord {
                 epoch: e,
                 train_loss: 1.0 / e as f64,
+                train_accuracy: Some(0.5),
                 valid_loss: 0.5,
                 valid_accuracy: 0.75,
                 valid_auc: Some(0.8),

@@ -379,6 +379,7 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
         SupervisedTraining::new(&files.root, Arc::new(train_loader), Arc::new(valid_loader))
             .metric_train_numeric(LossMetric::new())
             .metric_train_numeric(LearningRateMetric::new())
+            .metric_train_numeric(AccuracyMetric::new())
             .metric_valid_numeric(LossMetric::new())
             .metric_valid_numeric(AccuracyMetric::new())
             .metric_valid_numeric(AurocMetric::binary())

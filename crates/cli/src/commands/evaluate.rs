@@ -29,6 +29,9 @@ pub struct EvaluateArgs {
     /// Which split to score.
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
+    /// Injured-probability threshold for sensitivity and specificity.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f64,
     /// Folder for report.json and report.html.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -42,7 +45,10 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         SplitArg::Test => Split::Test,
         SplitArg::Train => Split::Train,
     };
-    let r = evaluate(&args.run, &manifest, split, &args.out)?;
+    if !(0.0..=1.0).contains(&args.threshold) {
+        anyhow::bail!("--threshold must be within 0..1, got {}", args.threshold);
+    }
+    let r = evaluate(&args.run, &manifest, split, args.threshold, &args.out)?;
     let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     println!(
         "{} on {} {:?} exams: accuracy {}, AUC {}{}, weighted F1 {}",
