@@ -358,7 +358,7 @@ fn parity_conv1_weight_gradient_against_f64() {
             }
         }
     }
-    let (_, burn_grad) = values(model2_conv1_grad(&dir, &meta, &device));
+    let (_, burn_grad) = values(conv1_weight_gradient(&dir, &meta, &device));
     let (_, torch_grad) = npy(&need(&dir, "grad_conv1_weight.npy"));
     let rel = |a: &[f32]| {
         let num: f64 = a.iter().zip(&g).map(|(x, y)| (*x as f64 - y).powi(2)).sum();
@@ -376,7 +376,7 @@ fn parity_conv1_weight_gradient_against_f64() {
 }
 
 /// Burn's conv1 weight gradient through the whole model, as the parity test takes it.
-fn model2_conv1_grad(dir: &Path, meta: &Meta, device: &Device) -> Tensor<4> {
+fn conv1_weight_gradient(dir: &Path, meta: &Meta, device: &Device) -> Tensor<4> {
     let model = mrnet(dir, "alexnet_torchvision.safetensors", meta.classes, device);
     let out = model.forward(tensor4(&need(dir, "input.npy"), device));
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![meta.label], [1]), device);

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::TrainError;
 use crate::logger::EpochRecord;
 use crate::predict::{Explanation, LoadedRun};
+use crate::run::{exam_error, read_exam};
 
 /// CAM energy inside the ACL box and pointing-game hits, for the exams of one true class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,17 +92,10 @@ pub fn evaluate(
     let mut roi: Vec<(Vec<f64>, usize, usize)> = vec![(Vec::new(), 0, 0); names.len()];
     let mut errors: Vec<(f64, String, Explanation)> = Vec::new();
     for row in &rows {
-        let path = manifest.resolve(row);
-        let fail = |reason: String| TrainError::Exam {
-            exam_id: row.exam_id.clone(),
-            path: path.clone(),
-            reason,
-        };
-        let volume = cruciate_volume::read_path(&path, &Default::default())
-            .map_err(|e| fail(e.to_string()))?;
+        let volume = read_exam(manifest, row)?;
         let e = model
             .explain(&volume, row.roi, None, None)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| exam_error(manifest, row, e.to_string()))?;
         let actual = task.class_of(row.label);
         cumulative.push(e.prediction.probabilities.clone(), actual);
         // The manifest's box, else the reader's (KneeMRI's metadata.csv).

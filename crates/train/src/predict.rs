@@ -105,17 +105,30 @@ impl LoadedRun {
 
     /// Applies the model to an exam prepared as the run prepares them.
     pub fn predict_prepared(&self, bytes: &[u8], shape: [usize; 3], first: usize) -> Prediction {
+        let out = self.forward_prepared(bytes, shape);
+        self.prediction(&out, first)
+    }
+
+    /// The network's outputs on an exam prepared as the run prepares them.
+    fn forward_prepared(&self, bytes: &[u8], shape: [usize; 3]) -> cruciate_models::ExamOutput {
         let [s, h, w] = shape;
         let mut values: Vec<f32> = bytes.iter().map(|&v| f32::from(v)).collect();
         standardise(&mut values);
         let data = cruciate_prep::repeat_channels(&values, s, 3);
         let device = cruciate_models::default_device();
-        let input = Tensor::<4>::from_data(TensorData::new(data, [s, 3, h, w]), &device);
-        let out = self.model.forward(input);
-        let probabilities = to_vec(softmax(out.logits, 1));
+        self.model.forward(Tensor::<4>::from_data(
+            TensorData::new(data, [s, 3, h, w]),
+            &device,
+        ))
+    }
+
+    /// The prediction in `out`, whose first slice is source slice `first`.
+    fn prediction(&self, out: &cruciate_models::ExamOutput, first: usize) -> Prediction {
+        let [s, _] = out.slice_features.dims();
+        let probabilities = to_vec(softmax(out.logits.clone(), 1));
         // Each slice's features alone through the head: the slice with the highest score for a
         // class is the one that drives it.
-        let per_slice = to_vec(self.model.classify(out.slice_features));
+        let per_slice = to_vec(self.model.classify(out.slice_features.clone()));
         let k = probabilities.len();
         let driving_slices = (0..k)
             .map(|c| {
@@ -313,7 +326,8 @@ impl LoadedRun {
         use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
         let (bytes, shape, first) =
             prepare_volume(volume, roi, &self.config.data).map_err(TrainError::Data)?;
-        let prediction = self.predict_prepared(&bytes, shape, first);
+        let out = self.forward_prepared(&bytes, shape);
+        let prediction = self.prediction(&out, first);
         let classes = prediction.probabilities.len();
         let target = class.unwrap_or(prediction.class);
         if target >= classes {
@@ -322,14 +336,6 @@ impl LoadedRun {
             )));
         }
         let [s, h, w] = shape;
-        let mut values: Vec<f32> = bytes.iter().map(|&v| f32::from(v)).collect();
-        standardise(&mut values);
-        let device = cruciate_models::default_device();
-        let input = Tensor::<4>::from_data(
-            TensorData::new(cruciate_prep::repeat_channels(&values, s, 3), [s, 3, h, w]),
-            &device,
-        );
-        let out = self.model.forward(input);
         let method = method.unwrap_or(if self.model.hidden.is_none() {
             Method::Cam
         } else {

@@ -22,7 +22,7 @@ use burn::train::checkpoint::{
 use burn::train::metric::store::{Aggregate, Split};
 use burn::train::metric::{AccuracyMetric, AurocMetric, LearningRateMetric, LossMetric, Metric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use cruciate_data::{Manifest, Split as DataSplit};
+use cruciate_data::{Manifest, ManifestRow, Split as DataSplit};
 use cruciate_models::{BackboneKind, ExamModel, HeadActivation, HeadConfig, SlicePooling};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -144,16 +144,9 @@ pub fn prepare_exams(
     let out = rows
         .par_iter()
         .map(|row| {
-            let path = manifest.resolve(row);
-            let fail = |reason: String| TrainError::Exam {
-                exam_id: row.exam_id.clone(),
-                path: path.clone(),
-                reason,
-            };
-            let volume = cruciate_volume::read_path(&path, &Default::default())
-                .map_err(|e| fail(e.to_string()))?;
-            let (data, shape, first_slice) =
-                prepare_volume(&volume, row.roi, &config.data).map_err(fail)?;
+            let volume = read_exam(manifest, row)?;
+            let (data, shape, first_slice) = prepare_volume(&volume, row.roi, &config.data)
+                .map_err(|reason| exam_error(manifest, row, reason))?;
             bar.inc(1);
             Ok(PreparedExam {
                 exam_id: row.exam_id.clone(),
@@ -167,6 +160,24 @@ pub fn prepare_exams(
         .collect();
     bar.finish_and_clear();
     out
+}
+
+/// Reads a manifest row's exam; errors name the exam and its path.
+pub fn read_exam(
+    manifest: &Manifest,
+    row: &ManifestRow,
+) -> Result<cruciate_volume::Volume, TrainError> {
+    cruciate_volume::read_path(&manifest.resolve(row), &Default::default())
+        .map_err(|e| exam_error(manifest, row, e.to_string()))
+}
+
+/// An error about a manifest row's exam.
+pub fn exam_error(manifest: &Manifest, row: &ManifestRow, reason: String) -> TrainError {
+    TrainError::Exam {
+        exam_id: row.exam_id.clone(),
+        path: manifest.resolve(row),
+        reason,
+    }
 }
 
 /// Class counts of `exams` for `classes` classes.
