@@ -428,6 +428,13 @@ impl TrainConfig {
         if self.data.slices == 0 || self.data.size < 32 {
             return bad("data.slices must be at least 1 and data.size at least 32".into());
         }
+        // AlexNet's stride-4 stem and three 3x3 pools leave nothing below 63 pixels.
+        if backbone_name(&self.model.name) == "alexnet" && self.data.size < 63 {
+            return bad(format!(
+                "{} needs data.size of at least 63, got {}",
+                self.model.name, self.data.size
+            ));
+        }
         if self.train.epochs == 0 || self.train.batch_size == 0 {
             return bad("train.epochs and train.batch_size must be at least 1".into());
         }
@@ -522,6 +529,13 @@ mod tests {
         assert!(err.to_string().contains("learning_rate"), "{err}");
         assert!(TrainConfig::load(None, &["model.name=alexnet9".into()]).is_err());
         assert!(TrainConfig::load(None, &["augment.noise=2".into()]).is_err());
+        let small_mrnet = ["model.name=mrnet".into(), "data.size=48".into()];
+        assert!(
+            TrainConfig::load(None, &small_mrnet)
+                .unwrap_err()
+                .to_string()
+                .contains("63")
+        );
     }
 
     #[test]
