@@ -41,7 +41,30 @@ enum Command {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
-    let result = match cli.command {
+    // A panic that escapes a command (a bug, or a library's assertion) still ends in one line and
+    // status 2 rather than a silent abort: the panic hook only logs at debug level.
+    let outcome = std::panic::catch_unwind(|| run(cli.command));
+    let result = outcome.unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown cause");
+        Err(anyhow::anyhow!("internal error: {what}"))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("cruciate: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command.
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
@@ -52,14 +75,6 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::explain::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Compare(args) => commands::compare::run(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
-            eprintln!("cruciate: error: {message}");
-            ExitCode::from(2)
-        }
     }
 }
 
