@@ -11,6 +11,7 @@
 //! provided the settings are the same; the epochs after it are trained again and, with the
 //! same seed, give the same figures as an uninterrupted run.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -481,5 +482,3 @@ pub fn best_record(records: &[EpochRecord], monitor: Monitor) -> Option<EpochRec
     }
     best.cloned()
 }
-
-use std::io::Write as _;
