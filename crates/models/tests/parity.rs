@@ -99,6 +99,13 @@ fn meta(dir: &Path) -> Meta {
     }
 }
 
+/// The fixture's weighted cross entropy of `logits` against its label.
+fn fixture_loss(logits: Tensor<2>, meta: &Meta) -> Tensor<1> {
+    let target =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![meta.label], [1]), &logits.device());
+    weighted_cross_entropy(logits, target, Some(&meta.class_weights))
+}
+
 fn tensor4(path: &Path, device: &Device) -> Tensor<4> {
     let (shape, data) = npy(path);
     Tensor::from_data(TensorData::new(data, shape), device)
@@ -151,8 +158,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
     let logits = out.logits.clone().reshape([meta.classes]);
     assert_close("logits", values(logits), npy(&need(&dir, "logits.npy")));
 
-    let target = Tensor::<1, Int>::from_data(TensorData::new(vec![meta.label], [1]), &device);
-    let loss = weighted_cross_entropy(out.logits, target, Some(&meta.class_weights));
+    let loss = fixture_loss(out.logits, &meta);
     let ours = values(loss.clone()).1[0] as f64;
     let rel = (ours - meta.loss).abs() / meta.loss.abs();
     eprintln!("loss: relative error {rel:.2e}");
@@ -322,8 +328,7 @@ fn parity_conv1_weight_gradient_against_f64() {
     let [s, c, _, _] = x.dims();
     let pooled = x.mean_dim(3).mean_dim(2).reshape([s, c]).max_dim(0);
     let logits = model.head.forward(pooled);
-    let target = Tensor::<1, Int>::from_data(TensorData::new(vec![meta.label], [1]), &device);
-    let loss = weighted_cross_entropy(logits, target, Some(&meta.class_weights));
+    let loss = fixture_loss(logits, &meta);
     let grads = loss.backward();
     let (dshape, dy) = values(y1.grad(&grads).expect("conv1 output gradient"));
     let [n, o, oh, ow] = [dshape[0], dshape[1], dshape[2], dshape[3]];
@@ -379,8 +384,7 @@ fn parity_conv1_weight_gradient_against_f64() {
 fn conv1_weight_gradient(dir: &Path, meta: &Meta, device: &Device) -> Tensor<4> {
     let model = mrnet(dir, "alexnet_torchvision.safetensors", meta.classes, device);
     let out = model.forward(tensor4(&need(dir, "input.npy"), device));
-    let target = Tensor::<1, Int>::from_data(TensorData::new(vec![meta.label], [1]), device);
-    let loss = weighted_cross_entropy(out.logits, target, Some(&meta.class_weights));
+    let loss = fixture_loss(out.logits, meta);
     let grads = loss.backward();
     let Backbone::AlexNet(features) = &model.backbone else {
         unreachable!()

@@ -10,18 +10,31 @@ pub const MRNET_STD: f32 = 49.73;
 /// MRNet's preprocessing: min-max scale to `[0, 255]`, then `(x - 58.09) / 49.73`.
 /// A flat volume (max = min) scales to 0 everywhere instead of dividing by zero.
 pub fn mrnet_normalize(data: &[f32]) -> Vec<f32> {
+    let mut out = minmax_255(data);
+    mrnet_standardise(&mut out);
+    out
+}
+
+/// MRNet's first step: min-max scaling of the finite voxels to `[0, 255]` (a flat volume gives 0).
+pub fn minmax_255(data: &[f32]) -> Vec<f32> {
     let (lo, hi) = finite_range(data);
     let range = hi - lo;
     data.iter()
         .map(|&v| {
-            let scaled = if range > 0.0 {
+            if range > 0.0 {
                 (v - lo) / range * 255.0
             } else {
                 0.0
-            };
-            (scaled - MRNET_MEAN) / MRNET_STD
+            }
         })
         .collect()
+}
+
+/// MRNet's second step on `[0, 255]` intensities, in place: `(x - 58.09) / 49.73`.
+pub fn mrnet_standardise(values: &mut [f32]) {
+    for v in values {
+        *v = (*v - MRNET_MEAN) / MRNET_STD;
+    }
 }
 
 /// Clips to the `low`..`high` percentiles, then z-scores with the clipped mean and standard

@@ -15,7 +15,9 @@ pub mod roi;
 pub mod slices;
 
 pub use channels::repeat_channels;
-pub use intensity::{MRNET_MEAN, MRNET_STD, mrnet_normalize, percentile_zscore};
+pub use intensity::{
+    MRNET_MEAN, MRNET_STD, minmax_255, mrnet_normalize, mrnet_standardise, percentile_zscore,
+};
 pub use resample::{resize_slice, resize_volume};
 pub use roi::crop_roi;
 pub use slices::{SliceRange, central_slices, select_slices, slices_around};

@@ -18,7 +18,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::augment::augment;
 use crate::config::AugmentConfig;
-use crate::prepare::{PreparedExam, standardise};
+use crate::prepare::PreparedExam;
+use cruciate_prep::mrnet_standardise;
 
 /// One exam as the network takes it.
 #[derive(Debug, Clone)]
@@ -115,7 +116,7 @@ impl ExamLoader {
                 ChaCha8Rng::seed_from_u64(mix(self.seed, epoch as u64, position as u64 + 1));
             augment(&mut values, exam.shape, config, &mut rng);
         }
-        standardise(&mut values);
+        mrnet_standardise(&mut values);
         let [s, h, w] = exam.shape;
         let data = cruciate_prep::repeat_channels(&values, s, 3);
         ExamBatch {

@@ -16,8 +16,9 @@ use crate::TrainError;
 use crate::checkpoint::{complete_epochs, record_path};
 use crate::classifier::{ExamClassifier, NanGuard};
 use crate::config::TrainConfig;
-use crate::prepare::{prepare_volume, standardise};
+use crate::prepare::prepare_volume;
 use crate::run::{RunFiles, RunSummary, build_model};
+use cruciate_prep::mrnet_standardise;
 
 /// Loads pretrained weights into a backbone: torchvision `.pth` / `.safetensors`, or a Keras
 /// VGG16 convolutional base in an `.onnx` file.
@@ -113,7 +114,7 @@ impl LoadedRun {
     fn forward_prepared(&self, bytes: &[u8], shape: [usize; 3]) -> cruciate_models::ExamOutput {
         let [s, h, w] = shape;
         let mut values: Vec<f32> = bytes.iter().map(|&v| f32::from(v)).collect();
-        standardise(&mut values);
+        mrnet_standardise(&mut values);
         let data = cruciate_prep::repeat_channels(&values, s, 3);
         let device = cruciate_models::default_device();
         self.model.forward(Tensor::<4>::from_data(

@@ -1,7 +1,6 @@
 //! From a read volume to what the network sees: slice selection (central or ACL region),
 //! in-plane resampling, and MRNet's intensity scaling, kept as bytes until a batch is made.
 
-use cruciate_prep::intensity::{MRNET_MEAN, MRNET_STD};
 use cruciate_prep::resample::resize_volume;
 use cruciate_prep::slices::{central_slices, select_slices, slices_around};
 use cruciate_volume::{RoiBox, Volume};
@@ -29,13 +28,6 @@ impl PreparedExam {
     /// The network input before augmentation: the voxels as 0..255 floats.
     pub fn intensities(&self) -> Vec<f32> {
         self.data.iter().map(|&v| f32::from(v)).collect()
-    }
-}
-
-/// MRNet's standardisation of 0..255 intensities, in place.
-pub fn standardise(values: &mut [f32]) {
-    for v in values {
-        *v = (*v - MRNET_MEAN) / MRNET_STD;
     }
 }
 
@@ -101,19 +93,14 @@ fn square_box(roi: RoiBox, margin: usize, shape: [usize; 3]) -> RoiBox {
 
 /// Min-max scaling to 0..255 bytes, as MRNet's first step (non-finite voxels become 0).
 fn to_bytes(data: &[f32]) -> Vec<u8> {
-    let (lo, hi) = data
+    cruciate_prep::minmax_255(data)
         .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let range = hi - lo;
-    data.iter()
-        .map(|&v| {
-            if !v.is_finite() || range.is_nan() || range <= 0.0 {
-                0
+        .zip(data)
+        .map(|(&s, v)| {
+            if v.is_finite() {
+                s.round().clamp(0.0, 255.0) as u8
             } else {
-                ((v - lo) / range * 255.0).round().clamp(0.0, 255.0) as u8
+                0
             }
         })
         .collect()
