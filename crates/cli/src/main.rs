@@ -1,15 +1,22 @@
-//! `cruciate`: read, inspect and export knee MRI exams.
+//! `cruciate`: grade the anterior cruciate ligament on knee MRI, and train, evaluate, compare
+//! and explain the models that do it. This binary parses flags and renders progress; the work is
+//! done by the library crates.
 
 mod commands;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Cruciate reads knee MRI exams (DICOM, NIfTI, MRNet .npy, KneeMRI .pck) for ACL grading.
+/// Cruciate grades the ACL on sagittal knee MRI (DICOM, NIfTI, MRNet .npy, KneeMRI .pck) and
+/// trains, evaluates, compares and explains the models that do it.
 #[derive(Debug, Parser)]
 #[command(name = "cruciate", version, about, long_about = None)]
 struct Cli {
+    /// Where models compute: cpu, or cuda / cuda:N in builds with the `cuda` feature.
+    #[arg(long, global = true, default_value = "cpu", value_name = "DEVICE")]
+    device: cruciate_models::Compute,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,7 +37,7 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Patient-level stratified k-fold cross-validation.
     Cv(commands::train::CvArgs),
-    /// Show where a trained run's call on one exam came from (CAM / Grad-CAM overlays).
+    /// Show where a trained run's call on one exam came from, drawn on the exam's slices.
     Explain(commands::explain::ExplainArgs),
     /// Score a run on a manifest split: report.json and a self-contained report.html.
     Evaluate(commands::evaluate::EvaluateArgs),
@@ -39,11 +46,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_broken_pipe();
     init_logging();
     let cli = Cli::parse();
     // A panic that escapes a command (a bug, or a library's assertion) still ends in one line and
     // status 2 rather than a silent abort: the panic hook only logs at debug level.
-    let outcome = std::panic::catch_unwind(|| run(cli.command));
+    let outcome = std::panic::catch_unwind(|| run(cli.command, cli.device));
     let result = outcome.unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<String>()
@@ -63,18 +71,29 @@ fn main() -> ExitCode {
 }
 
 /// Runs one command.
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()> {
     match command {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
-        Command::Bench(args) => commands::bench::run(&args),
-        Command::Train(args) => commands::train::run(&args),
-        Command::Predict(args) => commands::predict::run(&args),
-        Command::Cv(args) => commands::train::run_cv(&args),
-        Command::Explain(args) => commands::explain::run(&args),
-        Command::Evaluate(args) => commands::evaluate::run(&args),
-        Command::Compare(args) => commands::compare::run(&args),
+        Command::Bench(args) => commands::bench::run(&args, device),
+        Command::Train(args) => commands::train::run(&args, device),
+        Command::Predict(args) => commands::predict::run(&args, device),
+        Command::Cv(args) => commands::train::run_cv(&args, device),
+        Command::Explain(args) => commands::explain::run(&args, device),
+        Command::Evaluate(args) => commands::evaluate::run(&args, device),
+        Command::Compare(args) => commands::compare::run(&args, device),
+    }
+}
+
+/// Lets a closed pipe end the process quietly, as it ends `cat` or `grep`
+/// (`cruciate inspect X --json | head -c 10`): Rust ignores SIGPIPE, so a write to a closed pipe
+/// would otherwise fail inside `println!` and end as an internal error.
+fn restore_broken_pipe() {
+    // SAFETY: called first thing in `main`, before any thread starts; restoring a signal's
+    // default disposition has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -136,7 +136,9 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !c.join("checkpoint/model-2.bpk").exists() {
+    // The scheduler record is the last of an epoch's three: once it is there, epoch 2 is a
+    // complete checkpoint (waiting for the model record alone races with its writing).
+    while !c.join("checkpoint/scheduler-2.bpk").exists() {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "no checkpoint appeared"
@@ -165,7 +167,21 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("finished run"), "{}", stderr(&o));
 
-    // predict on an exam of the manifest: probabilities, call, driving slices.
+    // The finished run describes itself: run.json names its kind, its model file and hash, and
+    // that it was trained on synthetic phantoms.
+    let info: serde_json::Value = serde_json::from_str(&read(&a.join("run.json"))).unwrap();
+    assert_eq!(info["kind"], "network");
+    assert_eq!(info["model"]["file"], "model.bpk");
+    assert_eq!(
+        info["model"]["mode"], "scratch",
+        "auto resolves to scratch without weights"
+    );
+    assert_eq!(info["model"]["epoch"], summary["best"]["epoch"]);
+    assert_eq!(info["model"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(info["training"]["synthetic"], true);
+    assert!(a.join("model.bpk").is_file());
+
+    // predict on an exam of the manifest: probabilities, call, key slices.
     let exam = manifest.parent().unwrap().join("exams/sagittal/00000.npy");
     let o = cruciate(&[
         "predict",
@@ -189,16 +205,65 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
         p["slices"][0].as_u64().unwrap(),
         p["slices"][1].as_u64().unwrap(),
     ];
-    for s in p["driving_slices"].as_array().unwrap() {
+    for s in p["key_slices"].as_array().unwrap() {
         assert!((first..end).contains(&s.as_u64().unwrap()), "{p}");
     }
+    assert_eq!(p["synthetic_model"], true);
+    // A run folder from before run.json (config, summary and checkpoints only) still opens,
+    // from its best checkpoint, and gives the same call.
+    let legacy = dir.path().join("legacy");
+    std::fs::create_dir_all(legacy.join("checkpoint")).unwrap();
+    for name in ["config.toml", "summary.json", "metrics.jsonl"] {
+        std::fs::copy(a.join(name), legacy.join(name)).unwrap();
+    }
+    for entry in std::fs::read_dir(a.join("checkpoint")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            legacy.join("checkpoint").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let o = cruciate(&[
+        "predict",
+        "--run",
+        legacy.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let old: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(old["probabilities"], p["probabilities"]);
+    assert_eq!(old["key_slices"], p["key_slices"]);
+    assert_eq!(
+        old["synthetic_model"], false,
+        "old runs did not record their data"
+    );
+    // A damaged model file is refused in one line naming it.
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::copy(a.join("run.json"), damaged.join("run.json")).unwrap();
+    std::fs::write(damaged.join("model.bpk"), b"not a model").unwrap();
+    let o = cruciate(&[
+        "predict",
+        "--run",
+        damaged.to_str().unwrap(),
+        exam.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("model.bpk") && e.contains("SHA-256"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+
     let o = cruciate(&[
         "predict",
         "--run",
         a.to_str().unwrap(),
         exam.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("injured probability"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("injured probability"), "{text}");
+    assert!(text.contains("not for clinical use"), "{text}");
 
     // explain: one overlay per slice the model saw, the importance strip, explain.json.
     for method in ["cam", "gradcam"] {
@@ -226,8 +291,19 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
         for s in first..end {
             let png = std::fs::read(out.join(format!("slice_{s:03}.png"))).unwrap();
             assert_eq!(&png[1..4], b"PNG");
+            // Drawn on the exam's own 96x96 slice (the model saw 48x48), with a caption band
+            // above and a colour bar beside it.
+            let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+            let (width, height) = (size(16), size(20));
+            assert!(width > 96 && height > 96, "{width}x{height}");
         }
-        assert!(out.join("slice_importance.png").exists());
+        let chart = read(&out.join("slice_importance.svg"));
+        for s in first..end {
+            assert!(
+                chart.contains(&format!("\n{s}\n</text>")),
+                "slice {s} is labelled"
+            );
+        }
     }
     let o = cruciate(&[
         "explain",
@@ -331,7 +407,7 @@ fn cv_trains_every_fold_and_pools_held_out_predictions() {
         .count();
     assert_eq!(held_out as usize, manifest_rows);
     assert_eq!(predictions.lines().count(), manifest_rows + 1);
-    assert!(report["pooled_accuracy"].is_number());
+    assert!(report["pooled"]["accuracy"].is_number());
     assert!(out.join("fold-1/summary.json").exists() && out.join("fold-2/summary.json").exists());
 }
 

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::manifest::{DataError, Manifest, ManifestRow};
 use crate::phantom::{Difficulty, ExamSpec, Phantom, exam_seed, generate};
+use crate::provenance::DatasetInfo;
 use crate::splits::{STUDY_COUNTS, labels_in_proportion, stratified_splits};
 use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
 use cruciate_volume::stats::percentiles;
@@ -127,6 +128,22 @@ pub fn synthesize(
         rows,
     };
     manifest.write(&out.join("manifest.csv"))?;
+    DatasetInfo {
+        synthetic: true,
+        source: format!(
+            "cruciate synth: {} exams, seed {}, {}x{} px, {}..{} slices, {:?} balance, {:?} difficulty",
+            options.exams,
+            options.seed,
+            options.size,
+            options.size,
+            options.slices.0,
+            options.slices.1,
+            options.balance,
+            options.difficulty
+        )
+        .to_lowercase(),
+    }
+    .write(out)?;
     Ok(manifest)
 }
 

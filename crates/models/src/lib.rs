@@ -3,20 +3,35 @@
 //! - [`backbone`]: per-slice feature extractors in torchvision's layout (AlexNet features,
 //!   VGG16/19 plain and batch-norm, ResNet18/50, SqueezeNet 1.1) and a compact `small` CNN.
 //! - [`weights`]: loading torchvision `.pth` / `.safetensors` weights through burn-store, with
-//!   missing or mis-shaped keys reported as one error and extra keys ignored with a log line.
+//!   missing or mis-shaped keys reported as one error and extra keys ignored with a log line;
+//!   [`keras_onnx`]: a Keras VGG16 convolutional base from an ONNX file.
 //! - [`exam`]: exam models: a backbone on every slice, global average pooling per slice,
 //!   pooling over slices (max as in MRNet, mean, or attention) and a classification head.
 //! - [`loss`]: class-weighted cross entropy as PyTorch computes it.
+//! - [`explain`]: CAM, Grad-CAM and each slice's share of the pooled features.
+//! - [`network`]: a trained exam network as a [`Classifier`](cruciate_infer::Classifier), the
+//!   `network` run kind (and its run folders from before `run.json`).
+//! - [`device`]: the compute device, chosen by the program and passed down.
+
+#![warn(missing_docs)]
 
 pub mod backbone;
+pub mod checkpoints;
 pub mod device;
 pub mod exam;
 pub mod explain;
 pub mod keras_onnx;
+mod legacy;
 pub mod loss;
+pub mod network;
+mod pretrained;
+mod run_kind;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneKind};
-pub use device::default_device;
+pub use device::Compute;
 pub use exam::{ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling};
+pub use network::{NetworkClassifier, NetworkConfig, network_names};
+pub use pretrained::load_pretrained;
+pub use run_kind::{network_kind, network_run_info};
 pub use weights::{WeightsError, load_torchvision};

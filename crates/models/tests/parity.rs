@@ -16,13 +16,7 @@ use cruciate_models::{Backbone, ExamModel, SlicePooling, load_torchvision};
 const TOLERANCE: f64 = 1e-4;
 
 fn fixture_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("CRUCIATE_PARITY_FIXTURE") {
-        let dir = PathBuf::from(dir);
-        let dir = if dir.is_absolute() {
-            dir
-        } else {
-            cruciate_testkit::workspace_root().join(dir)
-        };
+    if let Some(dir) = cruciate_testkit::path_from_env("CRUCIATE_PARITY_FIXTURE") {
         assert!(
             dir.is_dir(),
             "CRUCIATE_PARITY_FIXTURE {} is not a folder",
@@ -135,7 +129,7 @@ fn mrnet(dir: &Path, weights: &str, classes: usize, device: &Device) -> ExamMode
 fn parity_mrnet_features_logits_loss_and_gradients() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::default_device().autodiff();
+    let device = cruciate_models::Compute::Cpu.device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -218,7 +212,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
 fn parity_pth_and_safetensors_weights_give_the_same_logits() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::default_device();
+    let device = cruciate_models::Compute::Cpu.device();
     let input = tensor4(&need(&dir, "input.npy"), &device);
     let a = mrnet(
         &dir,
@@ -242,7 +236,7 @@ fn parity_vgg16_features_and_pooled_features() {
         eprintln!("skipped: this parity fixture has no VGG16 files");
         return;
     }
-    let device = cruciate_models::default_device();
+    let device = cruciate_models::Compute::Cpu.device();
     let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let remaps = vgg.torchvision_remaps();
     let report = load_torchvision(&mut vgg, &weights, &remaps).unwrap();
@@ -265,7 +259,7 @@ fn parity_vgg16_features_and_pooled_features() {
 #[test]
 fn wrong_weights_are_refused_with_the_keys_listed() {
     let Some(dir) = fixture_dir() else { return };
-    let device = cruciate_models::default_device();
+    let device = cruciate_models::Compute::Cpu.device();
     // VGG16 weights into AlexNet: shapes differ.
     let mut alexnet = AlexNetFeatures::new(&device);
     let err = load_torchvision(
@@ -300,7 +294,7 @@ fn parity_conv1_weight_gradient_against_f64() {
     use burn::tensor::activation::relu;
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::default_device().autodiff();
+    let device = cruciate_models::Compute::Cpu.device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -402,7 +396,7 @@ fn parity_cam_and_grad_cam() {
     use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::default_device();
+    let device = cruciate_models::Compute::Cpu.device();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",

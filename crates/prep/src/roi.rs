@@ -2,12 +2,11 @@
 
 use cruciate_volume::{RoiBox, Volume};
 
-/// The part of `volume` inside `roi` widened by `margin` voxels on each side of each axis
-/// `[slices, rows, cols]`, cut to the volume. `None` when the box misses the volume.
-/// The ROI of the result is the original box in the new coordinates.
-pub fn crop_roi(volume: &Volume, roi: RoiBox, margin: [usize; 3]) -> Option<Volume> {
-    let inner = roi.clamp_to(volume.shape)?;
-    let b = RoiBox {
+/// The box `roi` widened by `margin` voxels on each side (slices, rows, columns), cut to a
+/// volume of `shape`; `None` when nothing of `roi` lies inside the volume.
+pub fn margin_box(roi: RoiBox, margin: [usize; 3], shape: [usize; 3]) -> Option<RoiBox> {
+    let inner = roi.clamp_to(shape)?;
+    RoiBox {
         s0: inner.s0.saturating_sub(margin[0]),
         s1: inner.s1 + margin[0],
         r0: inner.r0.saturating_sub(margin[1]),
@@ -15,19 +14,34 @@ pub fn crop_roi(volume: &Volume, roi: RoiBox, margin: [usize; 3]) -> Option<Volu
         c0: inner.c0.saturating_sub(margin[2]),
         c1: inner.c1 + margin[2],
     }
-    .clamp_to(volume.shape)?;
+    .clamp_to(shape)
+}
+
+/// The part of `volume` inside `region` (which must lie inside the volume), with its origin
+/// moved and its ROI expressed in the cropped grid.
+pub fn crop_to(volume: &Volume, region: RoiBox) -> Volume {
+    let b = region;
     let (rows, cols) = (b.r1 - b.r0, b.c1 - b.c0);
     let mut data = Vec::with_capacity((b.s1 - b.s0) * rows * cols);
     for s in b.s0..b.s1 {
-        let slice = volume.slice(s)?;
+        let Some(slice) = volume.slice(s) else {
+            break;
+        };
         for r in b.r0..b.r1 {
             let at = r * volume.cols();
             data.extend_from_slice(&slice[at + b.c0..at + b.c1]);
         }
     }
-    let mut out = volume.clone();
-    out.data = data;
-    out.shape = [b.s1 - b.s0, rows, cols];
+    // Field by field: cloning the whole volume would copy every voxel only to drop them.
+    let mut out = Volume {
+        data,
+        shape: [b.s1 - b.s0, rows, cols],
+        spacing: volume.spacing,
+        orientation: volume.orientation,
+        plane: volume.plane,
+        roi: None,
+        meta: volume.meta.clone(),
+    };
     if let Some(o) = out.orientation.as_mut() {
         let shift = [
             b.s0 as f64 * volume.spacing[0],
@@ -41,14 +55,32 @@ pub fn crop_roi(volume: &Volume, roi: RoiBox, margin: [usize; 3]) -> Option<Volu
             }
         }
     }
-    out.roi = Some(RoiBox {
-        s0: inner.s0 - b.s0,
-        s1: inner.s1 - b.s0,
-        r0: inner.r0 - b.r0,
-        r1: inner.r1 - b.r0,
-        c0: inner.c0 - b.c0,
-        c1: inner.c1 - b.c0,
-    });
+    out.roi = volume
+        .roi
+        .and_then(|inner| in_region(inner, region, out.shape));
+    out
+}
+
+/// `inner`, a box of the source grid, in the grid of `region` of shape `shape`.
+fn in_region(inner: RoiBox, region: RoiBox, shape: [usize; 3]) -> Option<RoiBox> {
+    let shift = |v: usize, by: usize| v.saturating_sub(by);
+    RoiBox {
+        s0: shift(inner.s0, region.s0),
+        s1: shift(inner.s1, region.s0),
+        r0: shift(inner.r0, region.r0),
+        r1: shift(inner.r1, region.r0),
+        c0: shift(inner.c0, region.c0),
+        c1: shift(inner.c1, region.c0),
+    }
+    .clamp_to(shape)
+}
+
+/// The part of `volume` inside `roi` widened by `margin` (see [`margin_box`]), with the ROI set
+/// to `roi` in the cropped grid; `None` when `roi` lies outside the volume.
+pub fn crop_roi(volume: &Volume, roi: RoiBox, margin: [usize; 3]) -> Option<Volume> {
+    let region = margin_box(roi, margin, volume.shape)?;
+    let mut out = crop_to(volume, region);
+    out.roi = in_region(roi, region, out.shape);
     Some(out)
 }
 

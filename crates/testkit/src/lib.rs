@@ -4,6 +4,8 @@
 //! so on stderr) only when `CRUCIATE_FIXTURES` is unset, and panics (the test fails) when the
 //! variable is set and the file is missing.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 /// The workspace root (two levels above this crate).
@@ -16,6 +18,17 @@ pub fn workspace_root() -> PathBuf {
 pub fn fixtures_root() -> Option<PathBuf> {
     let value = std::env::var_os("CRUCIATE_FIXTURES")?;
     let path = PathBuf::from(value);
+    Some(if path.is_absolute() {
+        path
+    } else {
+        workspace_root().join(path)
+    })
+}
+
+/// The path in environment variable `name` (relative paths from the workspace root), for tests
+/// that read a file the user provides outside the fixtures; `None` when the variable is unset.
+pub fn path_from_env(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os(name)?);
     Some(if path.is_absolute() {
         path
     } else {

@@ -55,9 +55,9 @@ fn main() {
                 study.train_exams,
                 r.summary.exams[0],
                 r.summary.exams[1],
-                r.held_out.predictions.len(),
-                r.held_out.auc.map_or("n/a".into(), |a| format!("{a:.4}")),
-                r.held_out
+                r.held_out.len(),
+                r.figures.auc.map_or("n/a".into(), |a| format!("{a:.4}")),
+                r.figures
                     .accuracy
                     .map_or("n/a".into(), |a| format!("{a:.4}")),
             );

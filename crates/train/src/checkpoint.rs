@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::train::EarlyStoppingStrategy;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
+use cruciate_models::checkpoints::model_epochs;
 
 use crate::config::Monitor;
 use crate::logger::names;
@@ -68,25 +69,14 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
 
 /// Epochs with all three records present, ascending.
 pub fn complete_epochs(directory: &Path) -> Vec<usize> {
-    let Ok(entries) = std::fs::read_dir(directory) else {
-        return Vec::new();
-    };
-    let mut epochs: Vec<usize> = entries
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse()
-                .ok()
-        })
+    model_epochs(directory)
+        .into_iter()
         .filter(|&epoch| {
             RECORDS
                 .iter()
                 .all(|r| record_path(directory, r, epoch).is_file())
         })
-        .collect();
-    epochs.sort_unstable();
-    epochs
+        .collect()
 }
 
 /// Removes every checkpoint but those of `keep`, and any partial file left by a kill.

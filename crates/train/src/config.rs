@@ -1,6 +1,9 @@
 //! Run configuration: every hyperparameter of a training run, read from TOML, overridable from
 //! the command line (`--set optim.lr=3e-4`), and written back into the run folder as used.
 
+use cruciate_data::Task;
+use cruciate_models::{HeadActivation, NetworkConfig, SlicePooling, network_names};
+use cruciate_prep::{AugmentConfig, InputConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -12,7 +15,7 @@ pub struct TrainConfig {
     /// Network and task.
     pub model: ModelConfig,
     /// How exams become network inputs.
-    pub data: DataConfig,
+    pub data: InputConfig,
     /// Optimiser and regularisation.
     pub optim: OptimConfig,
     /// Learning-rate schedule.
@@ -21,48 +24,6 @@ pub struct TrainConfig {
     pub train: LoopConfig,
     /// On-the-fly augmentation of training exams.
     pub augment: AugmentConfig,
-}
-
-/// What is predicted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Healthy (grade 0) vs injured (grades 1..3 merged, as in the study).
-    #[default]
-    Binary,
-    /// The four grades 0..3.
-    Grade,
-}
-
-impl Task {
-    /// Number of classes.
-    pub fn classes(self) -> usize {
-        match self {
-            Task::Binary => 2,
-            Task::Grade => 4,
-        }
-    }
-
-    /// The class of an ACL grade.
-    pub fn class_of(self, grade: u8) -> usize {
-        match self {
-            Task::Binary => usize::from(grade > 0),
-            Task::Grade => grade as usize,
-        }
-    }
-
-    /// Class names for reports.
-    pub fn class_names(self) -> &'static [&'static str] {
-        match self {
-            Task::Binary => &["healthy", "injured"],
-            Task::Grade => &[
-                "healthy",
-                "minor strain",
-                "partial rupture",
-                "complete rupture",
-            ],
-        }
-    }
 }
 
 /// How the backbone is trained.
@@ -80,40 +41,23 @@ pub enum Mode {
     Frozen,
 }
 
-/// Pooling over slices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Pooling {
-    /// Element-wise max (MRNet).
-    #[default]
-    Max,
-    /// Mean.
-    Mean,
-    /// Learned attention weights.
-    Attention,
-}
-
-/// Head activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// ReLU.
-    #[default]
-    Relu,
-    /// Leaky ReLU (slope 0.01).
-    Leakyrelu,
-    /// ELU.
-    Elu,
-    /// GELU.
-    Gelu,
+impl Mode {
+    /// The name used in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Finetune => "finetune",
+            Mode::Scratch => "scratch",
+            Mode::Frozen => "frozen",
+        }
+    }
 }
 
 /// Network and task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `mrnet`, `vgg16`, `vgg19`, `resnet18`, `resnet50`, `squeezenet`, `small` (and the
-    /// batch-norm VGGs `vgg16_bn`, `vgg19_bn`).
+    /// `mrnet` or a backbone name (`cruciate_models::network_names`).
     pub name: String,
     /// Binary or grade.
     pub task: Task,
@@ -122,13 +66,26 @@ pub struct ModelConfig {
     /// Blocks of the backbone kept fixed when fine-tuning (see `Backbone::freeze_first`).
     pub freeze_blocks: usize,
     /// Pooling over slices.
-    pub pooling: Pooling,
+    pub pooling: SlicePooling,
     /// Hidden width of the head; 0 for MRNet's single linear layer.
     pub hidden: usize,
     /// Activation of the hidden layer.
-    pub activation: Activation,
+    pub activation: HeadActivation,
     /// Dropout before the head's layers.
     pub dropout: f64,
+}
+
+impl ModelConfig {
+    /// The architecture this config trains.
+    pub fn network(&self) -> NetworkConfig {
+        NetworkConfig {
+            name: self.name.clone(),
+            pooling: self.pooling,
+            hidden: self.hidden,
+            activation: self.activation,
+            dropout: self.dropout,
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -138,46 +95,10 @@ impl Default for ModelConfig {
             task: Task::Binary,
             mode: Mode::Auto,
             freeze_blocks: 0,
-            pooling: Pooling::Max,
+            pooling: SlicePooling::Max,
             hidden: 0,
-            activation: Activation::Relu,
+            activation: HeadActivation::Relu,
             dropout: 0.0,
-        }
-    }
-}
-
-/// Which slices feed the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Selection {
-    /// The central `slices` slices, whole in-plane field of view.
-    #[default]
-    Central,
-    /// Crop to the exam's ACL box (manifest `roi`) with a margin, slices around its centre.
-    Roi,
-}
-
-/// How exams become network inputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// Slices per exam (fewer when the exam has fewer).
-    pub slices: usize,
-    /// In-plane size after resampling (square).
-    pub size: usize,
-    /// Central slices or the ACL region.
-    pub selection: Selection,
-    /// Margin around the ROI in voxels (in-plane), for `selection = "roi"`.
-    pub roi_margin: usize,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            slices: 16,
-            size: 128,
-            selection: Selection::Central,
-            roi_margin: 16,
         }
     }
 }
@@ -329,70 +250,6 @@ impl Default for LoopConfig {
     }
 }
 
-/// Augmentation probabilities (0 = off) and strengths.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AugmentConfig {
-    /// Probability of an in-plane left-right flip.
-    pub flip: f64,
-    /// Probability of an in-plane rotation of up to `rotate_degrees`.
-    pub rotate: f64,
-    /// Largest rotation, degrees.
-    pub rotate_degrees: f64,
-    /// Probability of a translation of up to `translate_fraction` of the image.
-    pub translate: f64,
-    /// Largest translation, fraction of the side.
-    pub translate_fraction: f64,
-    /// Probability of a zoom by a factor within `1 ± scale_range`.
-    pub scale: f64,
-    /// Largest relative zoom.
-    pub scale_range: f64,
-    /// Probability of a gamma change within `1 ± gamma_range`.
-    pub gamma: f64,
-    /// Largest relative gamma change.
-    pub gamma_range: f64,
-    /// Probability of an intensity scaling within `1 ± intensity_range`.
-    pub intensity: f64,
-    /// Largest relative intensity change.
-    pub intensity_range: f64,
-    /// Probability of Gaussian noise.
-    pub noise: f64,
-    /// Noise standard deviation, in 0..255 intensity units.
-    pub noise_std: f64,
-    /// Probability of a smooth multiplicative bias field.
-    pub bias_field: f64,
-    /// Largest bias-field amplitude (fraction of intensity).
-    pub bias_strength: f64,
-    /// Probability of motion ghosting (faint shifted replicas along the phase direction).
-    pub ghosting: f64,
-    /// Largest ghost intensity relative to the image.
-    pub ghost_strength: f64,
-}
-
-impl Default for AugmentConfig {
-    fn default() -> Self {
-        Self {
-            flip: 0.0,
-            rotate: 0.0,
-            rotate_degrees: 10.0,
-            translate: 0.0,
-            translate_fraction: 0.08,
-            scale: 0.0,
-            scale_range: 0.1,
-            gamma: 0.0,
-            gamma_range: 0.3,
-            intensity: 0.0,
-            intensity_range: 0.15,
-            noise: 0.0,
-            noise_std: 6.0,
-            bias_field: 0.0,
-            bias_strength: 0.3,
-            ghosting: 0.0,
-            ghost_strength: 0.15,
-        }
-    }
-}
-
 impl TrainConfig {
     /// Reads a TOML file and applies `key=value` overrides (`optim.lr=3e-4`).
     pub fn load(
@@ -400,36 +257,38 @@ impl TrainConfig {
         overrides: &[String],
     ) -> Result<TrainConfig, TrainError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| TrainError::Config(format!("{}: {e}", p.display())))?,
+            Some(p) => std::fs::read_to_string(p).map_err(|e| TrainError::io(p, e))?,
             None => String::new(),
         };
-        let mut table: toml::Table = toml::from_str(&text)
-            .map_err(|e| TrainError::Config(format!("config: {}", one_line(&e.to_string()))))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
+            TrainError::InvalidConfig(format!("config: {}", one_line(&e.to_string())))
+        })?;
         for item in overrides {
             set_dotted(&mut table, item)?;
         }
         let config: TrainConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| TrainError::Config(one_line(&e.to_string())))?;
+            .map_err(|e: toml::de::Error| TrainError::InvalidConfig(one_line(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Rejects values no run can use.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
-        if cruciate_models::BackboneKind::from_name(backbone_name(&self.model.name)).is_none() {
+        let bad = |m: String| Err(TrainError::InvalidConfig(m));
+        let network = self.model.network();
+        let Some(backbone) = network.backbone() else {
             return bad(format!(
-                "unknown model {:?} (mrnet, vgg16, vgg16_bn, vgg19, vgg19_bn, resnet18, resnet50, squeezenet, small)",
-                self.model.name
+                "unknown model {:?} ({})",
+                self.model.name,
+                network_names().join(", ")
             ));
-        }
+        };
         if self.data.slices == 0 || self.data.size < 32 {
             return bad("data.slices must be at least 1 and data.size at least 32".into());
         }
         // AlexNet's stride-4 stem and three 3x3 pools leave nothing below 63 pixels.
-        if backbone_name(&self.model.name) == "alexnet" && self.data.size < 63 {
+        if backbone == cruciate_models::BackboneKind::AlexNet && self.data.size < 63 {
             return bad(format!(
                 "{} needs data.size of at least 63, got {}",
                 self.model.name, self.data.size
@@ -447,18 +306,7 @@ impl TrainConfig {
                 self.model.dropout
             ));
         }
-        let a = &self.augment;
-        for (name, p) in [
-            ("flip", a.flip),
-            ("rotate", a.rotate),
-            ("translate", a.translate),
-            ("scale", a.scale),
-            ("gamma", a.gamma),
-            ("intensity", a.intensity),
-            ("noise", a.noise),
-            ("bias_field", a.bias_field),
-            ("ghosting", a.ghosting),
-        ] {
+        for (name, p) in self.augment.probabilities() {
             if !(0.0..=1.0).contains(&p) {
                 return bad(format!("augment.{name} is a probability, got {p}"));
             }
@@ -470,11 +318,27 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serialises")
     }
-}
 
-/// The backbone behind a model name (`mrnet` is AlexNet features).
-pub fn backbone_name(model: &str) -> &str {
-    if model == "mrnet" { "alexnet" } else { model }
+    /// The settings that tell runs apart, in one line (optimiser, learning rate, schedule,
+    /// batch, epochs, input size), for comparison tables.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?} lr {:.0e}, {:?} schedule, batch {}, {} epochs, {}x{} px x {} slices{}",
+            self.optim.optimizer,
+            self.optim.lr,
+            self.schedule.kind,
+            self.train.batch_size,
+            self.train.epochs,
+            self.data.size,
+            self.data.size,
+            self.data.slices,
+            match self.data.selection {
+                cruciate_prep::Selection::Central => "",
+                cruciate_prep::Selection::Roi => ", ACL region",
+            }
+        )
+        .to_lowercase()
+    }
 }
 
 fn one_line(text: &str) -> String {
@@ -484,7 +348,7 @@ fn one_line(text: &str) -> String {
 fn set_dotted(table: &mut toml::Table, item: &str) -> Result<(), TrainError> {
     let (key, raw) = item
         .split_once('=')
-        .ok_or_else(|| TrainError::Config(format!("--set {item:?}: expected key=value")))?;
+        .ok_or_else(|| TrainError::InvalidConfig(format!("--set {item:?}: expected key=value")))?;
     let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => t.remove("v").expect("parsed one key"),
         Err(_) => toml::Value::String(raw.to_string()),
@@ -496,7 +360,9 @@ fn set_dotted(table: &mut toml::Table, item: &str) -> Result<(), TrainError> {
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
-            .ok_or_else(|| TrainError::Config(format!("--set {key}: {part} is not a section")))?;
+            .ok_or_else(|| {
+                TrainError::InvalidConfig(format!("--set {key}: {part} is not a section"))
+            })?;
     }
     current.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())

@@ -1,34 +1,34 @@
-//! Training Cruciate's exam models on Burn's Learner.
+//! Training Cruciate's exam networks on Burn's Learner: the learning only. Input preparation and
+//! augmentation come from `cruciate-prep`, the trained network is opened as a classifier by
+//! `cruciate-models`, and evaluation is `cruciate-eval`'s.
 //!
 //! - [`config`]: every hyperparameter of a run, from TOML and `--set key=value`.
-//! - [`prepare`]: exams to network inputs (slice selection, resampling, MRNet scaling).
-//! - [`augment`]: MRI augmentation (geometry, gamma, noise, bias field, ghosting).
+//! - [`exams`]: the run's exams read and prepared once.
 //! - [`loader`]: Burn data loaders whose randomness depends on `(seed, epoch)` only.
-//! - [`classifier`]: the training and validation steps Burn's Learner runs.
+//! - [`step`]: the training and validation steps Burn's Learner runs.
 //! - [`optim`]: optimisers and learning-rate schedules.
-//! - [`logger`], [`render`], [`checkpoint`]: `metrics.jsonl`, progress bars, checkpoints.
-//! - [`run`]: a whole run into a run folder, resumable after a kill.
-//! - [`predict`]: a trained run applied to one exam.
-//! - [`cv`]: patient-level stratified k-fold cross-validation.
+//! - [`logger`], [`checkpoint`]: `metrics.jsonl`, atomic checkpoints, early stopping.
+//! - [`events`]: Burn's training events as [`Progress`](cruciate_infer::Progress) stages.
+//! - [`run`]: a whole run into a run folder (`run.json`, `model.bpk`), resumable after a kill.
+//! - [`factory`]: training as a `ClassifierFactory`, for cross-validation.
+//! - [`phantom_study`]: train on phantoms, score separately generated ones.
 
-pub mod augment;
+#![warn(missing_docs)]
+
 pub mod checkpoint;
-pub mod classifier;
-pub mod compare;
 pub mod config;
-pub mod cv;
 mod error;
-pub mod evaluate;
+pub mod events;
+pub mod exams;
+pub mod factory;
 pub mod loader;
 pub mod logger;
 pub mod optim;
 pub mod phantom_study;
-pub mod predict;
-pub mod prepare;
-pub mod render;
 pub mod run;
+pub mod step;
 
-pub use config::{Task, TrainConfig};
+pub use config::TrainConfig;
 pub use error::TrainError;
-pub use predict::{LoadedRun, Prediction};
+pub use factory::NetworkFactory;
 pub use run::{RunSummary, TrainRequest, train};

@@ -16,10 +16,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::augment::augment;
-use crate::config::AugmentConfig;
-use crate::prepare::PreparedExam;
-use cruciate_prep::mrnet_standardise;
+use cruciate_data::seeds::mix;
+use cruciate_prep::{AugmentConfig, augment, mrnet_standardise, repeat_channels};
+
+use crate::exams::PreparedExam;
 
 /// One exam as the network takes it.
 #[derive(Debug, Clone)]
@@ -110,15 +110,16 @@ impl ExamLoader {
 
     fn item(&self, epoch: usize, position: usize, index: usize) -> ExamBatch {
         let exam = &self.exams[index];
-        let mut values = exam.intensities();
+        let mut values = exam.input.intensities();
+        let shape = exam.input.shape;
         if let Some(config) = &self.augment {
             let mut rng =
                 ChaCha8Rng::seed_from_u64(mix(self.seed, epoch as u64, position as u64 + 1));
-            augment(&mut values, exam.shape, config, &mut rng);
+            augment(&mut values, shape, config, &mut rng);
         }
         mrnet_standardise(&mut values);
-        let [s, h, w] = exam.shape;
-        let data = cruciate_prep::repeat_channels(&values, s, 3);
+        let [s, h, w] = shape;
+        let data = repeat_channels(&values, s, 3);
         ExamBatch {
             slices: Tensor::from_data(TensorData::new(data, [s, 3, h, w]), &self.device),
             targets: Tensor::from_data(TensorData::new(vec![exam.class as i64], [1]), &self.device),
@@ -126,15 +127,6 @@ impl ExamLoader {
             position: (epoch, position + 1),
         }
     }
-}
-
-/// A 64-bit mix of a seed and two counters (SplitMix64 finaliser).
-pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 struct EpochIter<'a> {
@@ -203,6 +195,8 @@ impl DataLoader<ExamBatch> for ExamLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cruciate_prep::{InputGeometry, PreparedInput};
+    use cruciate_volume::RoiBox;
 
     fn exams(classes: &[usize]) -> Arc<Vec<PreparedExam>> {
         Arc::new(
@@ -213,9 +207,21 @@ mod tests {
                     exam_id: format!("e{i}"),
                     class,
                     grade: class as u8,
-                    data: vec![i as u8; 2 * 4 * 4],
-                    shape: [2, 4, 4],
-                    first_slice: 0,
+                    input: PreparedInput {
+                        voxels: vec![i as u8; 2 * 4 * 4],
+                        shape: [2, 4, 4],
+                        geometry: InputGeometry {
+                            source_shape: [2, 4, 4],
+                            region: RoiBox {
+                                s0: 0,
+                                s1: 2,
+                                r0: 0,
+                                r1: 4,
+                                c0: 0,
+                                c1: 4,
+                            },
+                        },
+                    },
                 })
                 .collect(),
         )

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, NumericEntry};
-use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
@@ -25,25 +24,7 @@ pub mod names {
     pub const LR: &str = "Learning Rate";
 }
 
-/// One epoch of a run, as in `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy, 0..1 (on augmented exams, as the study's curves).
-    #[serde(default)]
-    pub train_accuracy: Option<f64>,
-    /// Mean validation loss.
-    pub valid_loss: f64,
-    /// Validation accuracy, 0..1.
-    pub valid_accuracy: f64,
-    /// Validation ROC AUC of injured vs healthy; null when the split has one class only.
-    pub valid_auc: Option<f64>,
-    /// Learning rate at the epoch's last step.
-    pub lr: f64,
-}
+pub use cruciate_infer::EpochRecord;
 
 /// The epochs logged so far, shared with the plateau schedule and the run summary.
 pub type History = Arc<Mutex<Vec<EpochRecord>>>;

@@ -50,7 +50,7 @@ pub fn scheduler(
     history: History,
 ) -> Result<ModuleLrScheduler, TrainError> {
     let steps = steps_per_epoch.max(1);
-    let bad = |e: String| TrainError::Config(format!("schedule: {e}"));
+    let bad = |e: String| TrainError::InvalidConfig(format!("schedule: {e}"));
     match config.kind {
         Schedule::Constant => Ok(lr.into()),
         Schedule::Step => StepLrSchedulerConfig::new(lr, config.step_epochs.max(1) * steps)

@@ -3,13 +3,17 @@
 //! never clinical ones.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use cruciate_data::phantom::Difficulty;
 use cruciate_data::synth::{Balance, ExamFormat, SynthOptions, synthesize};
-use cruciate_data::{Manifest, Split};
+use cruciate_data::{DatasetInfo, Manifest, Split};
+use cruciate_eval::scoring::{HeadlineFigures, ScoredExam};
+use cruciate_infer::{Progress, RunInfo, Silent};
+use cruciate_models::{Compute, NetworkClassifier};
 
-use crate::predict::{HeldOut, LoadedRun};
-use crate::run::{RunSummary, TrainRequest, prepare_exams, train};
+use crate::exams::prepare_exams;
+use crate::run::{RunSummary, TrainRequest, train};
 use crate::{TrainConfig, TrainError};
 
 /// What to generate and train.
@@ -49,8 +53,10 @@ impl Default for PhantomStudy {
 pub struct PhantomResult {
     /// The training run.
     pub summary: RunSummary,
-    /// Predictions and figures on the held-out phantoms.
-    pub held_out: HeldOut,
+    /// The calls on the held-out phantoms.
+    pub held_out: Vec<ScoredExam>,
+    /// Their accuracy and AUC.
+    pub figures: HeadlineFigures,
 }
 
 /// Generates both sets under `out`, trains into `out/run`, and scores the held-out set.
@@ -65,7 +71,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
             balance: Balance::Study,
             difficulty: Difficulty::Easy,
         };
-        synthesize(&out.join(name), &options, &|| {}).map_err(|e| TrainError::Data(e.to_string()))
+        Ok(synthesize(&out.join(name), &options, &|| {})?)
     };
     let fit = generate("train-data", study.train_exams, study.seed)?;
     let test = generate("test-data", study.test_exams, study.seed + 1_000_003)?;
@@ -87,9 +93,15 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
         root: out.to_path_buf(),
         rows,
     };
-    manifest
-        .write(&out.join("manifest.csv"))
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+    manifest.write(&out.join("manifest.csv"))?;
+    DatasetInfo {
+        synthetic: true,
+        source: format!(
+            "phantom study: {} training and {} held-out phantoms, seed {}",
+            study.train_exams, study.test_exams, study.seed
+        ),
+    }
+    .write(out)?;
     let mut overrides = vec![
         format!("model.name=\"{}\"", study.model),
         format!("train.seed={}", study.seed),
@@ -97,13 +109,38 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
     overrides.extend(study.overrides.iter().cloned());
     let config = TrainConfig::load(None, &overrides)?;
     let run = out.join("run");
-    let summary = train(&TrainRequest {
-        manifest: manifest.clone(),
-        out: run.clone(),
-        weights: None,
-        config: config.clone(),
-    })?;
-    let model = LoadedRun::open(&run)?;
-    let held_out = model.held_out(&prepare_exams(&manifest, Split::Test, &config)?);
-    Ok(PhantomResult { summary, held_out })
+    let progress: Arc<dyn Progress> = Arc::new(Silent);
+    let summary = train(
+        &TrainRequest {
+            manifest: manifest.clone(),
+            out: run.clone(),
+            weights: None,
+            config: config.clone(),
+            compute: Compute::Cpu,
+        },
+        progress.clone(),
+    )?;
+    let info = RunInfo::read(&run)?
+        .ok_or_else(|| TrainError::run_folder(&run, "the finished run has no run.json"))?;
+    let model = NetworkClassifier::open(&run, info, Compute::Cpu.device())?;
+    let exams = prepare_exams(
+        &manifest,
+        Split::Test,
+        config.model.task,
+        &config.data,
+        progress.as_ref(),
+    )?;
+    let held_out: Vec<ScoredExam> = exams
+        .iter()
+        .map(|e| ScoredExam {
+            exam_id: e.exam_id.clone(),
+            class: e.class,
+            prediction: model.predict_prepared(&e.input),
+        })
+        .collect();
+    Ok(PhantomResult {
+        summary,
+        figures: HeadlineFigures::of(&held_out),
+        held_out,
+    })
 }

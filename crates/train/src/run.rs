@@ -4,7 +4,9 @@
 //! RUN/config.toml      the settings as used
 //! RUN/metrics.jsonl    one line per epoch
 //! RUN/checkpoint/      model, optimiser and schedule records of the best and last epochs
-//! RUN/summary.json     best epoch and its validation figures, written when the run ends
+//! RUN/model.bpk        the best epoch's network, written when the run ends
+//! RUN/run.json         what the folder holds (kind `network`), written when the run ends
+//! RUN/summary.json     best epoch and its validation figures, written last
 //! ```
 //!
 //! Running again into a folder whose run was killed resumes from its last complete checkpoint,
@@ -16,28 +18,32 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::prelude::*;
+use burn::store::ModuleRecord;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Split};
 use burn::train::metric::{AccuracyMetric, AurocMetric, LearningRateMetric, LossMetric, Metric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use cruciate_data::{Manifest, ManifestRow, Split as DataSplit};
-use cruciate_models::{BackboneKind, ExamModel, HeadActivation, HeadConfig, SlicePooling};
-use rayon::prelude::*;
+use cruciate_data::{DatasetInfo, Manifest, Split as DataSplit, Task};
+use cruciate_infer::run::{TrainingInfo, sha256_file};
+use cruciate_infer::{Progress, RunInfo};
+use cruciate_models::network::MODEL_FILE;
+use cruciate_models::{Compute, ExamModel, load_pretrained, network_run_info};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::checkpoint::{AtomicCheckpointer, PatienceStopping, complete_epochs, monitored, prune};
-use crate::classifier::{ExamClassifier, NanGuard};
-use crate::config::{
-    Activation, Balance, Mode, Monitor, Pooling, Task, TrainConfig, backbone_name,
+use crate::checkpoint::{
+    AtomicCheckpointer, PatienceStopping, complete_epochs, monitored, prune, record_path,
 };
+use crate::config::{Balance, Mode, Monitor, TrainConfig};
+use crate::events::ProgressRenderer;
+use crate::exams::{check_splits, class_counts, prepare_exams};
 use crate::loader::{ExamLoader, Visit};
 use crate::logger::{EpochRecord, History, RunLogger, resume_history};
-use crate::prepare::{PreparedExam, prepare_volume};
-use crate::render::BarRenderer;
+use crate::step::{NanGuard, TrainingModel};
 
 /// What a run needs besides its config.
 #[derive(Debug, Clone)]
@@ -46,10 +52,12 @@ pub struct TrainRequest {
     pub manifest: Manifest,
     /// The run folder.
     pub out: PathBuf,
-    /// Pretrained backbone weights (torchvision `.pth` / `.safetensors`).
+    /// Pretrained backbone weights (torchvision `.pth` / `.safetensors`, Keras VGG16 `.onnx`).
     pub weights: Option<PathBuf>,
     /// All settings.
     pub config: TrainConfig,
+    /// Where to compute.
+    pub compute: Compute,
 }
 
 /// `summary.json`.
@@ -98,117 +106,28 @@ impl RunFiles {
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
+    /// `RUN/model.bpk`.
+    pub fn model(&self) -> PathBuf {
+        self.root.join(MODEL_FILE)
+    }
+
+    /// Whether the folder's `config.toml` holds exactly `config`.
+    pub fn has_settings(&self, config: &TrainConfig) -> Result<bool, TrainError> {
+        let path = self.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+        let previous: TrainConfig =
+            toml::from_str(&text).map_err(|e| TrainError::run_folder(&path, e.message()))?;
+        Ok(&previous == config)
+    }
 }
 
 /// The untrained exam model a config describes.
 pub fn build_model(config: &TrainConfig, device: &Device) -> ExamModel {
-    let kind = BackboneKind::from_name(backbone_name(&config.model.name))
-        .expect("validated config names a backbone");
-    let pooling = match config.model.pooling {
-        Pooling::Max => SlicePooling::Max,
-        Pooling::Mean => SlicePooling::Mean,
-        Pooling::Attention => SlicePooling::Attention,
-    };
-    let head = HeadConfig {
-        hidden: config.model.hidden,
-        activation: match config.model.activation {
-            Activation::Relu => HeadActivation::Relu,
-            Activation::Leakyrelu => HeadActivation::LeakyRelu,
-            Activation::Elu => HeadActivation::Elu,
-            Activation::Gelu => HeadActivation::Gelu,
-        },
-        dropout: config.model.dropout,
-    };
-    ExamModel::with_head(
-        kind.init(device),
-        kind.channels(),
-        config.model.task.classes(),
-        pooling,
-        head,
-        device,
-    )
-}
-
-/// The exams of one split, read and prepared in parallel.
-pub fn prepare_exams(
-    manifest: &Manifest,
-    split: DataSplit,
-    config: &TrainConfig,
-) -> Result<Vec<PreparedExam>, TrainError> {
-    let rows: Vec<_> = manifest.split(split).collect();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(rows.len() as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    bar.set_message(format!("reading {split:?} exams"));
-    let task = config.model.task;
-    let out = rows
-        .par_iter()
-        .map(|row| {
-            let volume = read_exam(manifest, row)?;
-            let (data, shape, first_slice) = prepare_volume(&volume, row.roi, &config.data)
-                .map_err(|reason| exam_error(manifest, row, reason))?;
-            bar.inc(1);
-            Ok(PreparedExam {
-                exam_id: row.exam_id.clone(),
-                class: task.class_of(row.label),
-                grade: row.label,
-                data,
-                shape,
-                first_slice,
-            })
-        })
-        .collect();
-    bar.finish_and_clear();
-    out
-}
-
-/// Reads a manifest row's exam; errors name the exam and its path.
-pub fn read_exam(
-    manifest: &Manifest,
-    row: &ManifestRow,
-) -> Result<cruciate_volume::Volume, TrainError> {
-    cruciate_volume::read_path(&manifest.resolve(row), &Default::default())
-        .map_err(|e| exam_error(manifest, row, e.to_string()))
-}
-
-/// An error about a manifest row's exam.
-pub fn exam_error(manifest: &Manifest, row: &ManifestRow, reason: String) -> TrainError {
-    TrainError::Exam {
-        exam_id: row.exam_id.clone(),
-        path: manifest.resolve(row),
-        reason,
-    }
-}
-
-/// Class counts of `exams` for `classes` classes.
-pub fn class_counts(exams: &[PreparedExam], classes: usize) -> Vec<usize> {
-    let mut counts = vec![0; classes];
-    for e in exams {
-        counts[e.class] += 1;
-    }
-    counts
-}
-
-fn check_splits(
-    train: &[PreparedExam],
-    valid: &[PreparedExam],
-    task: Task,
-) -> Result<(), TrainError> {
-    if train.is_empty() || valid.is_empty() {
-        return Err(TrainError::Data(format!(
-            "the manifest has {} train and {} valid exams: both splits are needed",
-            train.len(),
-            valid.len()
-        )));
-    }
-    let counts = class_counts(train, task.classes());
-    if counts.iter().filter(|&&c| c > 0).count() < 2 {
-        return Err(TrainError::Data(format!(
-            "the train split has a single class (counts per class {counts:?}): nothing to learn"
-        )));
-    }
-    Ok(())
+    config
+        .model
+        .network()
+        .build(config.model.task.classes(), device)
+        .expect("a validated config names a network")
 }
 
 /// Loads pretrained backbone weights and applies the training mode.
@@ -216,7 +135,7 @@ fn backbone_for_mode(
     mut model: ExamModel,
     config: &TrainConfig,
     weights: Option<&Path>,
-) -> Result<ExamModel, TrainError> {
+) -> Result<(ExamModel, Mode), TrainError> {
     let mode = match (config.model.mode, weights) {
         (Mode::Auto, Some(_)) => Mode::Finetune,
         (Mode::Auto, None) => Mode::Scratch,
@@ -224,24 +143,20 @@ fn backbone_for_mode(
     };
     match (mode, weights) {
         (Mode::Scratch, Some(_)) => {
-            return Err(TrainError::Config(
+            return Err(TrainError::InvalidConfig(
                 "model.mode = \"scratch\" trains from random weights: drop --weights or choose finetune/frozen".into(),
             ));
         }
         (Mode::Finetune | Mode::Frozen, None) => {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::InvalidConfig(format!(
                 "model.mode = \"{}\" needs pretrained backbone weights (--weights FILE)",
-                if mode == Mode::Frozen {
-                    "frozen"
-                } else {
-                    "finetune"
-                }
+                mode.name()
             )));
         }
         _ => {}
     }
     if let Some(path) = weights {
-        let report = crate::predict::load_backbone_weights(&mut model.backbone, path)?;
+        let report = load_pretrained(&mut model.backbone, path)?;
         tracing::info!(
             "{}: {} tensors loaded, {} ignored",
             path.display(),
@@ -254,43 +169,42 @@ fn backbone_for_mode(
         Mode::Finetune => model.backbone.freeze_first(config.model.freeze_blocks),
         _ => model.backbone,
     };
-    Ok(model)
+    Ok((model, mode))
 }
 
 /// Where a run starts: a fresh folder, or the last checkpoint of a killed run with the same
 /// settings.
 fn start_epoch(files: &RunFiles, config: &TrainConfig) -> Result<Option<usize>, TrainError> {
     if files.summary().exists() {
-        return Err(TrainError::Run(format!(
-            "{} already holds a finished run (summary.json): choose another --out",
-            files.root.display()
-        )));
+        return Err(TrainError::run_folder(
+            &files.root,
+            "already holds a finished run (summary.json): choose another --out",
+        ));
     }
     if files.config().exists() {
-        let text = std::fs::read_to_string(files.config())
-            .map_err(|e| TrainError::io(&files.config(), e))?;
-        let previous: TrainConfig = toml::from_str(&text).map_err(|e| {
-            TrainError::Run(format!("{}: {}", files.config().display(), e.message()))
-        })?;
-        if &previous != config {
-            return Err(TrainError::Run(format!(
-                "{} holds a run with other settings: resume with the same config or choose another --out",
-                files.root.display()
-            )));
+        if !files.has_settings(config)? {
+            return Err(TrainError::run_folder(
+                &files.root,
+                "holds a run with other settings: resume with the same config or choose another --out",
+            ));
         }
         return Ok(complete_epochs(&files.checkpoints()).last().copied());
     }
     if std::fs::read_dir(&files.root).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(TrainError::Run(format!(
-            "{} is not empty and holds no run: choose an empty or new folder",
-            files.root.display()
-        )));
+        return Err(TrainError::run_folder(
+            &files.root,
+            "is not empty and holds no run: choose an empty or new folder",
+        ));
     }
     Ok(None)
 }
 
-/// Trains as `request` says, resuming a killed run in the same folder.
-pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
+/// Trains as `request` says, resuming a killed run in the same folder; `progress` hears of
+/// every stage (reading exams, each epoch's splits).
+pub fn train(
+    request: &TrainRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
     let config = &request.config;
     config.validate()?;
@@ -308,16 +222,25 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
         resume.unwrap_or(0),
     )?));
 
-    let train_exams = Arc::new(prepare_exams(&request.manifest, DataSplit::Train, config)?);
-    let valid_exams = Arc::new(prepare_exams(&request.manifest, DataSplit::Valid, config)?);
     let task = config.model.task;
+    let read = |split| {
+        prepare_exams(
+            &request.manifest,
+            split,
+            task,
+            &config.data,
+            progress.as_ref(),
+        )
+    };
+    let train_exams = Arc::new(read(DataSplit::Train)?);
+    let valid_exams = Arc::new(read(DataSplit::Valid)?);
     check_splits(&train_exams, &valid_exams, task)?;
     let counts = class_counts(&train_exams, task.classes());
 
     let seed = config.train.seed;
-    let device = cruciate_models::default_device().autodiff();
+    let device = request.compute.device().autodiff();
     device.seed(seed);
-    let model = backbone_for_mode(
+    let (model, mode) = backbone_for_mode(
         build_model(config, &device),
         config,
         request.weights.as_deref(),
@@ -326,7 +249,7 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
     let guard = NanGuard::new(interrupter.clone());
     let weights = (config.train.balance == Balance::Weights)
         .then(|| cruciate_models::loss::inverse_frequency_weights(&counts));
-    let classifier = ExamClassifier::new(model, weights, config.optim.l1, guard.clone());
+    let trainable = TrainingModel::new(model, weights, config.optim.l1, guard.clone());
 
     let first_epoch = resume.unwrap_or(0) + 1;
     let visit = if config.train.balance == Balance::Sampler {
@@ -334,21 +257,23 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
     } else {
         Visit::Shuffled
     };
-    let train_loader = ExamLoader::new(
-        train_exams.clone(),
-        visit,
-        Some(config.augment.clone()),
-        seed,
-        first_epoch,
-        &device,
-    );
-    let valid_loader = ExamLoader::new(
-        valid_exams.clone(),
-        Visit::InOrder,
-        None,
-        seed,
-        first_epoch,
-        &device,
+    let loaders = (
+        ExamLoader::new(
+            train_exams.clone(),
+            visit,
+            Some(config.augment.clone()),
+            seed,
+            first_epoch,
+            &device,
+        ),
+        ExamLoader::new(
+            valid_exams.clone(),
+            Visit::InOrder,
+            None,
+            seed,
+            first_epoch,
+            &device,
+        ),
     );
     let steps_per_epoch = train_exams.len().div_ceil(config.train.batch_size);
     let scheduler = crate::optim::scheduler(
@@ -358,12 +283,66 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
         steps_per_epoch,
         history.clone(),
     )?;
-    let learner = Learner::new(
-        classifier,
-        crate::optim::optimizer(&config.optim),
-        scheduler,
-    );
+    let learner = Learner::new(trainable, crate::optim::optimizer(&config.optim), scheduler);
+    let mut training = supervised(&files, config, loaders, history.clone(), progress)
+        .with_interrupter(interrupter);
+    if let Some(epoch) = resume {
+        tracing::info!("resuming {} after epoch {epoch}", files.root.display());
+        training = training.checkpoint(epoch);
+    }
+    let result = training.launch(learner);
+    let dir = files.checkpoints();
+    let done = complete_epochs(&dir);
+    if let Some(message) = guard.tripped() {
+        return Err(TrainError::NonFiniteLoss {
+            message,
+            last_checkpoint: done.last().copied(),
+        });
+    }
+    if let Some(error) = result.error {
+        return Err(TrainError::Training(error.to_string()));
+    }
 
+    let records = history.lock().map(|h| h.clone()).unwrap_or_default();
+    let best = best_record(&records, config.train.monitor)
+        .ok_or_else(|| TrainError::Training("no epoch finished".into()))?;
+    let last_epoch = records.last().map_or(0, |r| r.epoch);
+    if !done.contains(&best.epoch) {
+        return Err(TrainError::Training(format!(
+            "the checkpoint of the best epoch {} is missing",
+            best.epoch
+        )));
+    }
+    prune(&dir, &[best.epoch, last_epoch]).map_err(|e| TrainError::io(&dir, e))?;
+    let exams = [train_exams.len(), valid_exams.len()];
+    write_model(&files, config, best.epoch)?;
+    run_info(&files, request, mode, best.epoch, exams)?.write(&files.root)?;
+    let summary = RunSummary {
+        model: config.model.name.clone(),
+        task,
+        monitor: config.train.monitor,
+        best,
+        last_epoch,
+        stopped_early: last_epoch < config.train.epochs,
+        resumed_from: resume,
+        exams,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    cruciate_volume::atomic::write_atomically(&files.summary(), |w| w.write_all(json.as_bytes()))
+        .map_err(|e| TrainError::io(&files.summary(), e))?;
+    Ok(summary)
+}
+
+/// Burn's supervised training of a run: its metrics, logger, progress, checkpoints (best and
+/// last, written atomically), early stopping and gradient accumulation.
+fn supervised(
+    files: &RunFiles,
+    config: &TrainConfig,
+    (train, valid): (ExamLoader, ExamLoader),
+    history: History,
+    progress: Arc<dyn Progress>,
+) -> SupervisedTraining<TrainingModel> {
     let (monitor_name, direction) = monitored(config.train.monitor);
     let best_strategy = match config.train.monitor {
         Monitor::ValidLoss => MetricCheckpointingStrategy::new(
@@ -387,30 +366,28 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
         }
     );
     let dir = files.checkpoints();
-    let mut training =
-        SupervisedTraining::new(&files.root, Arc::new(train_loader), Arc::new(valid_loader))
-            .metric_train_numeric(LossMetric::new())
-            .metric_train_numeric(LearningRateMetric::new())
-            .metric_train_numeric(AccuracyMetric::new())
-            .metric_valid_numeric(LossMetric::new())
-            .metric_valid_numeric(AccuracyMetric::new())
-            .metric_valid_numeric(AurocMetric::binary())
-            .with_metric_logger(RunLogger::new(files.metrics(), history.clone()))
-            .renderer(Box::new(BarRenderer::new()))
-            .with_custom_checkpointers(
-                AtomicCheckpointer::new(&dir, "model"),
-                AtomicCheckpointer::new(&dir, "optim"),
-                AtomicCheckpointer::new(&dir, "scheduler"),
-            )
-            .with_checkpointing_strategy(
-                ComposedCheckpointingStrategy::builder()
-                    .add(KeepLastNCheckpoints::new(1))
-                    .add(best_strategy)
-                    .build(),
-            )
-            .with_application_logger(None)
-            .with_interrupter(interrupter)
-            .num_epochs(config.train.epochs);
+    let mut training = SupervisedTraining::new(&files.root, Arc::new(train), Arc::new(valid))
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(AurocMetric::binary())
+        .with_metric_logger(RunLogger::new(files.metrics(), history))
+        .renderer(Box::new(ProgressRenderer::new(progress)))
+        .with_custom_checkpointers(
+            AtomicCheckpointer::new(&dir, "model"),
+            AtomicCheckpointer::new(&dir, "optim"),
+            AtomicCheckpointer::new(&dir, "scheduler"),
+        )
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(1))
+                .add(best_strategy)
+                .build(),
+        )
+        .with_application_logger(None)
+        .num_epochs(config.train.epochs);
     if config.train.batch_size > 1 {
         training = training.grads_accumulation(config.train.batch_size);
     }
@@ -420,49 +397,52 @@ pub fn train(request: &TrainRequest) -> Result<RunSummary, TrainError> {
             config.train.early_stopping,
         ));
     }
-    if let Some(epoch) = resume {
-        tracing::info!("resuming {} after epoch {epoch}", files.root.display());
-        training = training.checkpoint(epoch);
-    }
-    let result = training.launch(learner);
-    let done = complete_epochs(&dir);
-    if let Some(message) = guard.tripped() {
-        return Err(TrainError::NonFiniteLoss {
-            message,
-            last_checkpoint: done.last().copied(),
-        });
-    }
-    if let Some(error) = result.error {
-        return Err(TrainError::Training(error.to_string()));
-    }
+    training
+}
 
-    let records = history.lock().map(|h| h.clone()).unwrap_or_default();
-    let best = best_record(&records, config.train.monitor)
-        .ok_or_else(|| TrainError::Training("no epoch finished".into()))?;
-    let last_epoch = records.last().map_or(0, |r| r.epoch);
-    let keep = [best.epoch, last_epoch];
-    if !done.contains(&best.epoch) {
-        return Err(TrainError::Run(format!(
-            "the checkpoint of the best epoch {} is missing",
-            best.epoch
-        )));
-    }
-    prune(&dir, &keep).map_err(|e| TrainError::io(&dir, e))?;
-    let summary = RunSummary {
-        model: config.model.name.clone(),
-        task,
-        monitor: config.train.monitor,
-        best,
-        last_epoch,
-        stopped_early: last_epoch < config.train.epochs,
-        resumed_from: resume,
-        exams: [train_exams.len(), valid_exams.len()],
-        seconds: started.elapsed().as_secs_f64(),
+/// Writes `model.bpk`: the network of checkpoint `epoch` alone, without the training wrapper,
+/// atomically.
+fn write_model(files: &RunFiles, config: &TrainConfig, epoch: usize) -> Result<(), TrainError> {
+    let path = record_path(&files.checkpoints(), "model", epoch);
+    let record = ModuleRecord::load(&path)
+        .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
+    let device = Compute::Cpu.device();
+    let shell = TrainingModel::new(build_model(config, &device), None, 0.0, NanGuard::default());
+    let loaded = shell
+        .try_load_record(record)
+        .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
+    let bytes = loaded
+        .model
+        .valid()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| TrainError::Training(format!("{}: {e}", files.model().display())))?;
+    cruciate_volume::atomic::write_atomically(&files.model(), |w| w.write_all(&bytes))
+        .map_err(|e| TrainError::io(&files.model(), e))
+}
+
+/// `run.json` of a finished run.
+fn run_info(
+    files: &RunFiles,
+    request: &TrainRequest,
+    mode: Mode,
+    epoch: usize,
+    exams: [usize; 2],
+) -> Result<RunInfo, TrainError> {
+    let config = &request.config;
+    let mut info = network_run_info(config.model.task, &config.model.network(), &config.data);
+    info.model.description = config.describe();
+    info.model.mode = Some(mode.name().into());
+    info.model.epoch = Some(epoch);
+    info.model.sha256 =
+        Some(sha256_file(&files.model()).map_err(|e| TrainError::io(&files.model(), e))?);
+    let dataset = DatasetInfo::read(&request.manifest.root);
+    info.training = TrainingInfo {
+        synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
+        exams: Some(exams),
+        dataset: dataset.map(|d| d.source),
     };
-    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    cruciate_volume::atomic::write_atomically(&files.summary(), |w| w.write_all(json.as_bytes()))
-        .map_err(|e| TrainError::io(&files.summary(), e))?;
-    Ok(summary)
+    Ok(info)
 }
 
 /// The best epoch for `monitor`, the earliest among equals (as Burn's checkpoint strategy).

@@ -113,17 +113,57 @@ pub fn montage(volume: &Volume, window: Window, columns: usize) -> GreyImage {
     }
 }
 
+/// How PNG pixels are laid out: one grey byte or three RGB bytes per pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PngColour {
+    /// 8-bit grey.
+    Grey,
+    /// 8-bit red, green, blue.
+    Rgb,
+}
+
+/// Encodes 8-bit `pixels` (`height` rows of `width`) as a PNG stream into `writer`: the one
+/// PNG encoder of the workspace, used for slices, overlays and report images alike.
+pub fn encode_png(
+    writer: impl std::io::Write,
+    width: usize,
+    height: usize,
+    colour: PngColour,
+    pixels: &[u8],
+) -> std::io::Result<()> {
+    let mut encoder = png::Encoder::new(writer, width as u32, height as u32);
+    encoder.set_color(match colour {
+        PngColour::Grey => png::ColorType::Grayscale,
+        PngColour::Rgb => png::ColorType::Rgb,
+    });
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut w = encoder.write_header().map_err(std::io::Error::other)?;
+    w.write_image_data(pixels).map_err(std::io::Error::other)?;
+    w.finish().map_err(std::io::Error::other)
+}
+
+/// Writes a PNG at `path`; no half-written file is ever left under that name.
+pub fn save_png(
+    path: &Path,
+    width: usize,
+    height: usize,
+    colour: PngColour,
+    pixels: &[u8],
+) -> std::io::Result<()> {
+    write_atomically(path, |writer| {
+        encode_png(writer, width, height, colour, pixels)
+    })
+}
+
 /// Writes `image` as a PNG at `path`; no half-written file is ever left under that name.
 pub fn write_png(path: &Path, image: &GreyImage) -> Result<(), ExportError> {
-    write_atomically(path, |writer| {
-        let mut encoder = png::Encoder::new(writer, image.width as u32, image.height as u32);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut w = encoder.write_header().map_err(std::io::Error::other)?;
-        w.write_image_data(&image.pixels)
-            .map_err(std::io::Error::other)?;
-        w.finish().map_err(std::io::Error::other)
-    })
+    save_png(
+        path,
+        image.width,
+        image.height,
+        PngColour::Grey,
+        &image.pixels,
+    )
     .map_err(|source| ExportError::Io {
         path: path.to_path_buf(),
         source,

@@ -145,6 +145,12 @@ pub fn median_gap(sorted_positions: &[f64]) -> Option<f64> {
     (g > 1e-6).then_some(g)
 }
 
+/// The default sagittal geometry used when a volume has none: rows run anterior to
+/// posterior, columns head to foot, slices along -x.
+pub fn default_sagittal() -> Orientation {
+    Orientation::from_dicom([0.0, 1.0, 0.0, 0.0, 0.0, -1.0], [0.0; 3]).expect("unit axes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

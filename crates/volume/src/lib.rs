@@ -18,6 +18,8 @@
 //! [`export`] writes slices and montages as 8-bit PNG; [`stats`] gives the intensity summary that
 //! `cruciate inspect` prints.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod detect;
 pub mod dicom;
@@ -29,6 +31,7 @@ pub mod kneemri;
 mod limits;
 pub mod nifti;
 pub mod npy;
+mod options;
 pub mod pickle;
 mod read;
 pub mod stats;
@@ -36,7 +39,8 @@ mod volume;
 
 pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
-pub use geometry::{Orientation, Plane};
+pub use geometry::{Orientation, Plane, default_sagittal};
 pub use limits::Limits;
-pub use read::{ReadOptions, read_bytes, read_path, read_paths};
+pub use options::ReadOptions;
+pub use read::{read_bytes, read_path, read_paths};
 pub use volume::{Format, RoiBox, SourceMetadata, Volume};

@@ -343,7 +343,7 @@ fn apply_affine(volume: &mut Volume, affine: [[f64; 4]; 3]) {
 pub fn write(path: &Path, volume: &Volume) -> std::io::Result<()> {
     let o = volume
         .orientation
-        .unwrap_or_else(crate::dicom::default_sagittal);
+        .unwrap_or_else(crate::geometry::default_sagittal);
     let [slice_mm, row_mm, col_mm] = volume.spacing;
     let ras = |v: [f64; 3]| [-v[0], -v[1], v[2]];
     let axes = [

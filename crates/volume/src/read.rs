@@ -5,18 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::detect::{Sniffed, sniff};
 use crate::error::{ErrorKind, ReadError, Result};
-use crate::limits::Limits;
+use crate::options::ReadOptions;
 use crate::volume::Volume;
 use crate::{dicom, kneemri, nifti, npy};
-
-/// Choices a user can make about what to read.
-#[derive(Debug, Clone, Default)]
-pub struct ReadOptions {
-    /// Read this DICOM series (SeriesInstanceUID) instead of choosing one.
-    pub series_uid: Option<String>,
-    /// How far archives and folders may expand.
-    pub limits: Limits,
-}
 
 /// Reads the exam at `path`: a DICOM folder, a zip of DICOM files, or one file of any
 /// supported format.

@@ -1,6 +1,6 @@
 //! The `Volume` type: one exam as f32 voxels with its geometry and provenance.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geometry::{Orientation, Plane};
 
@@ -84,7 +84,7 @@ impl SourceMetadata {
 }
 
 /// A box of voxels, half-open on each axis: slices `s0..s1`, rows `r0..r1`, columns `c0..c1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoiBox {
     /// First slice.
     pub s0: usize,

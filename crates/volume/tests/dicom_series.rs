@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cruciate_volume::dicom::{SeriesInfo, default_sagittal, uid_from_seed, write_series};
+use cruciate_volume::default_sagittal;
+use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
 use cruciate_volume::{
     ErrorKind, Format, Limits, Orientation, Plane, ReadOptions, SourceMetadata, Volume, read_path,
     read_paths,

@@ -83,7 +83,7 @@ fn write_then_read_round_trips_shape_spacing_plane_and_values() {
     let meta = cruciate_volume::SourceMetadata::new(Format::Memory, "t");
     let mut v = Volume::new(data, [4, 5, 6], meta).unwrap();
     v.spacing = [3.0, 0.6, 0.5];
-    v = v.with_orientation(cruciate_volume::dicom::default_sagittal());
+    v = v.with_orientation(cruciate_volume::default_sagittal());
     let dir = tempfile::tempdir().unwrap();
     for name in ["x.nii", "x.nii.gz"] {
         let path = dir.path().join(name);

@@ -83,12 +83,12 @@ fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
 }
 
 /// Runs `cruciate bench`.
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
     let repeat = args.repeat.max(1);
-    let device = cruciate_models::default_device();
+    let device = compute.device();
     println!(
         "cruciate bench on {}, {} CPU threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
-        cruciate_models::device::device_name(),
+        compute,
         rayon::current_num_threads()
     );
     println!("{:<44} {:>10} {:>10}", "what", "ms", "GFLOP/s");

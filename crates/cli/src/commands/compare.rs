@@ -1,24 +1,17 @@
 //! `cruciate compare`: runs side by side on one manifest split.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cruciate_data::{Manifest, Split};
+use cruciate_eval::compare::{SortBy, compare, table, to_markdown};
 use cruciate_eval::report::Page;
-use cruciate_train::compare::{SortBy, compare, table, to_markdown};
+use cruciate_infer::Classifier;
+use cruciate_models::Compute;
 
-/// Sort key.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SortArg {
-    /// Injured-vs-healthy AUC.
-    Auc,
-    /// Accuracy.
-    Accuracy,
-    /// Weighted F1.
-    F1,
-}
+use super::{open_run, write_text};
+use crate::progress::Bars;
 
 /// Arguments of `cruciate compare`.
 #[derive(Debug, Args)]
@@ -29,47 +22,43 @@ pub struct CompareArgs {
     /// The exams to score every run on.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
-    /// Which split.
-    #[arg(long, default_value = "valid", value_parser = ["valid", "test", "train"])]
-    split: String,
-    /// Sort by (best first).
-    #[arg(long, value_enum, default_value = "auc")]
-    sort: SortArg,
+    /// Which split: train, valid or test.
+    #[arg(long, default_value = "valid")]
+    split: Split,
+    /// Sort by (best first): auc, accuracy or f1.
+    #[arg(long, default_value = "auc")]
+    sort: SortBy,
     /// Folder for compare.md and compare.html (the table is printed either way).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
 
 /// Runs `cruciate compare`.
-pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
+pub fn run(args: &CompareArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = Manifest::read(&args.manifest)?;
-    let split = match args.split.as_str() {
-        "test" => Split::Test,
-        "train" => Split::Train,
-        _ => Split::Valid,
-    };
-    let sort = match args.sort {
-        SortArg::Auc => SortBy::Auc,
-        SortArg::Accuracy => SortBy::Accuracy,
-        SortArg::F1 => SortBy::WeightedF1,
-    };
-    let rows = compare(&args.runs, &manifest, split, sort)?;
-    let markdown = to_markdown(&rows);
+    let models = args
+        .runs
+        .iter()
+        .map(|run| Ok((run.display().to_string(), open_run(run, device)?)))
+        .collect::<anyhow::Result<Vec<(String, Box<dyn Classifier>)>>>()?;
+    let named: Vec<(String, &dyn Classifier)> = models
+        .iter()
+        .map(|(name, model)| (name.clone(), model.as_ref()))
+        .collect();
+    let rows = compare(&named, &manifest, args.split, args.sort, &Bars::default())?;
+    let table = table(&rows);
+    let markdown = to_markdown(&table);
     print!("{markdown}");
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
-        let (header, cells) = table(&rows);
         let page = Page {
             title: format!("Cruciate: {} runs on the {} split", rows.len(), args.split),
             notes: vec!["Figures on synthetic phantoms are synthetic and say nothing about clinical performance.".into()],
-            tables: vec![("Runs".into(), header, cells)],
+            tables: vec![table],
             ..Page::default()
         };
-        for (name, body) in [("compare.md", markdown), ("compare.html", page.to_html())] {
-            let path = out.join(name);
-            cruciate_volume::atomic::write_atomically(&path, |w| w.write_all(body.as_bytes()))
-                .with_context(|| path.display().to_string())?;
-        }
+        write_text(&out.join("compare.md"), &markdown)?;
+        write_text(&out.join("compare.html"), &page.to_html())?;
     }
     Ok(())
 }

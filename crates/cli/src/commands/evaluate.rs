@@ -2,20 +2,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cruciate_data::{Manifest, Split};
-use cruciate_train::evaluate::evaluate;
+use cruciate_eval::evaluate::{EvaluationRequest, evaluate};
+use cruciate_models::Compute;
 
-/// A manifest split.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SplitArg {
-    /// Validation exams.
-    Valid,
-    /// Held-out test exams.
-    Test,
-    /// Training exams.
-    Train,
-}
+use super::{SYNTHETIC_WARNING, open_run};
+use crate::progress::Bars;
 
 /// Arguments of `cruciate evaluate`.
 #[derive(Debug, Args)]
@@ -26,9 +19,9 @@ pub struct EvaluateArgs {
     /// The exams: manifest.csv.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
-    /// Which split to score.
-    #[arg(long, value_enum, default_value = "test")]
-    split: SplitArg,
+    /// Which split to score: train, valid or test.
+    #[arg(long, default_value = "test")]
+    split: Split,
     /// Injured-probability threshold for sensitivity and specificity.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
@@ -38,20 +31,24 @@ pub struct EvaluateArgs {
 }
 
 /// Runs `cruciate evaluate`.
-pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = Manifest::read(&args.manifest)?;
-    let split = match args.split {
-        SplitArg::Valid => Split::Valid,
-        SplitArg::Test => Split::Test,
-        SplitArg::Train => Split::Train,
-    };
-    if !(0.0..=1.0).contains(&args.threshold) {
-        anyhow::bail!("--threshold must be within 0..1, got {}", args.threshold);
-    }
-    let r = evaluate(&args.run, &manifest, split, args.threshold, &args.out)?;
+    let model = open_run(&args.run, device)?;
+    let evaluation = evaluate(
+        &EvaluationRequest {
+            classifier: model.as_ref(),
+            run: Some(args.run.clone()),
+            manifest: &manifest,
+            split: args.split,
+            threshold: args.threshold,
+        },
+        &Bars::default(),
+    )?;
+    evaluation.write(&args.out)?;
+    let r = &evaluation.report;
     let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     println!(
-        "{} on {} {:?} exams: accuracy {}, AUC {}{}, weighted F1 {}",
+        "{} on {} {} exams: accuracy {}, AUC {}{}, weighted F1 {}",
         r.model,
         r.exams,
         r.split,
@@ -70,6 +67,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             f(roi.pointing_hit_rate),
             roi.exams
         );
+    }
+    if r.synthetic_model {
+        println!("{SYNTHETIC_WARNING}");
     }
     println!("report: {}", args.out.join("report.html").display());
     Ok(())

@@ -1,23 +1,17 @@
-//! `cruciate explain`: where a trained run's call on one exam came from, as pictures.
+//! `cruciate explain`: where a trained run's call on one exam came from, drawn on the exam's own
+//! slices at their native resolution.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use cruciate_eval::visualize::{importance_strip, overlay, write_rgb_png};
-use cruciate_train::LoadedRun;
-use cruciate_train::predict::Method;
+use clap::Args;
+use cruciate_eval::charts::bar_chart;
+use cruciate_eval::visualize::heat_figure;
+use cruciate_infer::{ExplainMethod, ExplainRequest};
+use cruciate_models::Compute;
+use cruciate_volume::export::{Window, slice_image};
 
-use super::ExamArgs;
-
-/// Which explanation.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum MethodArg {
-    /// Class activation map (linear heads).
-    Cam,
-    /// Grad-CAM (any head).
-    Gradcam,
-}
+use super::{ExamArgs, SYNTHETIC_WARNING, open_run, write_text};
 
 /// Arguments of `cruciate explain`.
 #[derive(Debug, Args)]
@@ -30,54 +24,87 @@ pub struct ExplainArgs {
     /// Folder for the pictures and explain.json.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// CAM or Grad-CAM (default: CAM when the head is linear).
-    #[arg(long, value_enum)]
-    method: Option<MethodArg>,
-    /// Explain this class instead of the predicted one.
+    /// cam, gradcam or occlusion (default: the model's own; CAM for linear heads).
+    #[arg(long, value_name = "METHOD")]
+    method: Option<ExplainMethod>,
+    /// Explain this class (0 healthy, ...) instead of the predicted one.
     #[arg(long)]
     class: Option<usize>,
 }
 
 /// Runs `cruciate explain`.
-pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
-    let model = LoadedRun::open(&args.run)?;
+pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
+    let model = open_run(&args.run, device)?;
     let volume = args.exam.read()?;
-    let method = args.method.map(|m| match m {
-        MethodArg::Cam => Method::Cam,
-        MethodArg::Gradcam => Method::GradCam,
-    });
-    let e = model.explain(&volume, None, method, args.class)?;
+    let e = model.explain(
+        &volume,
+        &ExplainRequest {
+            method: args.method,
+            class: args.class,
+        },
+    )?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
-    let [s, h, w] = e.shape;
-    for k in 0..s {
-        let at = k * h * w..(k + 1) * h * w;
-        let path = args
-            .out
-            .join(format!("slice_{:03}.png", e.prediction.slices[0] + k));
-        write_rgb_png(&path, &overlay(&e.grey[at.clone()], &e.heat[at], w, h))
+    let p = &e.prediction;
+    let target = &p.classes[e.target];
+    let window = Window::from_percentiles(&volume.data);
+    let mut caption_tail = format!(
+        "call {} P={:.2}; {} for {target}",
+        p.label,
+        p.confidence(),
+        e.method.title()
+    );
+    if model.info().synthetic() {
+        caption_tail += " (synthetic demo model)";
+    }
+    for s in p.slices[0]..p.slices[1] {
+        let Some(grey) = slice_image(&volume, s, window) else {
+            continue;
+        };
+        let picture = heat_figure(
+            &grey,
+            e.heat.slice(s),
+            &[
+                format!("slice {s} of {}", volume.slices()),
+                caption_tail.clone(),
+            ],
+        );
+        let path = args.out.join(format!("slice_{s:03}.png"));
+        picture
+            .save_png(&path)
             .with_context(|| path.display().to_string())?;
     }
-    let strip = args.out.join("slice_importance.png");
-    write_rgb_png(&strip, &importance_strip(&e.slice_importance, 12, 60))
-        .with_context(|| strip.display().to_string())?;
-    let json = args.out.join("explain.json");
-    cruciate_volume::atomic::write_atomically(&json, |f| {
-        serde_json::to_writer_pretty(&mut *f, &e).map_err(std::io::Error::other)
-    })
-    .with_context(|| json.display().to_string())?;
+    let bars: Vec<(String, f64)> = e
+        .slice_importance
+        .iter()
+        .enumerate()
+        .map(|(k, share)| ((p.slices[0] + k).to_string(), *share))
+        .collect();
+    let key = e.key_slice() - p.slices[0];
+    let chart = bar_chart(
+        &format!("Each slice's share in the call ({target})"),
+        "slice",
+        "share",
+        &bars,
+        Some(key),
+    )?;
+    write_text(&args.out.join("slice_importance.svg"), &chart)?;
+    write_text(
+        &args.out.join("explain.json"),
+        &serde_json::to_string_pretty(&e)?,
+    )?;
     println!(
-        "{}: {} (P = {:.3}); {} maps for class {} on slices {}..{} in {}",
+        "{}: {} (P = {:.3}); {} maps for {target} on slices {}..{} (key slice {}) in {}",
         volume.meta.path,
-        e.prediction.label,
-        e.prediction.probabilities[e.prediction.class],
-        match e.method {
-            Method::Cam => "CAM",
-            Method::GradCam => "Grad-CAM",
-        },
-        e.target,
-        e.prediction.slices[0],
-        e.prediction.slices[1],
+        p.label,
+        p.confidence(),
+        e.method.title(),
+        p.slices[0],
+        p.slices[1],
+        e.key_slice(),
         args.out.display()
     );
+    if model.info().synthetic() {
+        println!("{SYNTHETIC_WARNING}");
+    }
     Ok(())
 }

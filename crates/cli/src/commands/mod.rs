@@ -10,10 +10,34 @@ pub mod predict;
 pub mod synth;
 pub mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
+use cruciate_infer::{Classifier, Registry};
+use cruciate_models::{Compute, network_kind};
 use cruciate_volume::{ReadOptions, Volume, read_paths};
+
+/// The run kinds this build opens, computing on `device`.
+pub fn registry(device: Compute) -> Registry {
+    Registry::new().with(network_kind(device))
+}
+
+/// Opens the run folder `run` as a classifier.
+pub fn open_run(run: &Path, device: Compute) -> anyhow::Result<Box<dyn Classifier>> {
+    Ok(registry(device).open_run(run)?)
+}
+
+/// Writes `body` to `path` atomically.
+pub fn write_text(path: &Path, body: &str) -> anyhow::Result<()> {
+    cruciate_volume::atomic::write_atomically(path, |w| {
+        std::io::Write::write_all(w, body.as_bytes())
+    })
+    .with_context(|| path.display().to_string())
+}
+
+/// The line every result of a model trained on phantoms carries.
+pub const SYNTHETIC_WARNING: &str = "demo model trained on synthetic data: not for clinical use";
 
 /// The exam to read, shared by every command that reads one.
 #[derive(Debug, Args)]

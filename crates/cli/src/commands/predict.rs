@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cruciate_train::LoadedRun;
+use cruciate_infer::Prediction;
+use cruciate_models::Compute;
+use serde::Serialize;
 
-use super::ExamArgs;
+use super::{ExamArgs, SYNTHETIC_WARNING, open_run};
 
 /// Arguments of `cruciate predict`.
 #[derive(Debug, Args)]
@@ -20,31 +22,59 @@ pub struct PredictArgs {
     json: bool,
 }
 
+/// What `--json` prints.
+#[derive(Serialize)]
+struct PredictOutput<'a> {
+    exam: &'a str,
+    model: &'a str,
+    kind: &'a str,
+    synthetic_model: bool,
+    #[serde(flatten)]
+    prediction: &'a Prediction,
+}
+
 /// Runs `cruciate predict`.
-pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
-    let model = LoadedRun::open(&args.run)?;
+pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
+    let model = open_run(&args.run, device)?;
     let volume = args.exam.read()?;
-    let prediction = model.predict(&volume, None)?;
+    let prediction = model.predict(&volume)?;
+    let info = model.info();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&prediction)?);
+        let out = PredictOutput {
+            exam: &volume.meta.path,
+            model: &info.model.name,
+            kind: &info.kind,
+            synthetic_model: info.synthetic(),
+            prediction: &prediction,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!(
         "{}: {} (P = {:.3}); injured probability {:.3}",
         volume.meta.path,
         prediction.label,
-        prediction.probabilities[prediction.class],
+        prediction.confidence(),
         prediction.injured_probability
     );
     for (i, name) in prediction.classes.iter().enumerate() {
         println!(
             "  {name:<17} {:.3}  driven by slice {}",
-            prediction.probabilities[i], prediction.driving_slices[i]
+            prediction.probabilities[i], prediction.key_slices[i]
         );
     }
     println!(
-        "model: {} at epoch {} on slices {}..{}",
-        model.config.model.name, model.epoch, prediction.slices[0], prediction.slices[1]
+        "model: {} ({}){} on slices {}..{}",
+        info.model.name,
+        info.kind,
+        info.model
+            .epoch
+            .map_or(String::new(), |e| format!(" at epoch {e}")),
+        prediction.slices[0],
+        prediction.slices[1]
     );
+    if info.synthetic() {
+        println!("{SYNTHETIC_WARNING}");
+    }
     Ok(())
 }

@@ -1,21 +1,25 @@
 //! `cruciate train` and `cruciate cv`: the run settings shared by both, and the two commands.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use cruciate_data::Manifest;
-use cruciate_train::cv::{CvRequest, cross_validate};
-use cruciate_train::{TrainConfig, TrainRequest, train};
+use cruciate_eval::cv::{CvRequest, cross_validate};
+use cruciate_models::{Compute, network_names};
+use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
+
+use crate::progress::Bars;
 
 /// Settings of a training run, from a TOML file, flags and `--set key=value`.
 #[derive(Debug, Args)]
 pub struct RunSettings {
-    /// The exams: manifest.csv with exam_id,path,label,split,roi[,patient].
+    /// The exams: manifest.csv with `exam_id,path,label,split,roi[,patient]`.
     #[arg(long, value_name = "CSV")]
     pub manifest: PathBuf,
-    /// mrnet, vgg16, vgg16_bn, vgg19, vgg19_bn, resnet18, resnet50, squeezenet or small.
-    #[arg(long)]
+    /// The network (`cruciate train --help` lists them).
+    #[arg(long, help = model_help())]
     pub model: Option<String>,
     /// binary (healthy vs injured) or grade (0..3).
     #[arg(long)]
@@ -35,6 +39,10 @@ pub struct RunSettings {
     /// Override any setting, e.g. `--set optim.lr=3e-4 --set schedule.kind=cosine`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+fn model_help() -> String {
+    format!("The network: {}", network_names().join(", "))
 }
 
 impl RunSettings {
@@ -74,14 +82,15 @@ pub struct TrainArgs {
 }
 
 /// Runs `cruciate train`.
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
     let request = TrainRequest {
         manifest: args.settings.manifest()?,
         out: args.out.clone(),
         weights: args.settings.weights.clone(),
         config: args.settings.config()?,
+        compute: device,
     };
-    let summary = train(&request).context("train")?;
+    let summary = train(&request, Arc::new(Bars::default())).context("train")?;
     let b = &summary.best;
     println!(
         "best epoch {} of {}: valid loss {:.4}, accuracy {:.3}, AUC {}{}",
@@ -114,30 +123,44 @@ pub struct CvArgs {
 }
 
 /// Runs `cruciate cv`.
-pub fn run_cv(args: &CvArgs) -> anyhow::Result<()> {
-    let request = CvRequest {
-        manifest: args.settings.manifest()?,
-        folds: args.folds,
-        out: args.out.clone(),
+pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
+    let config = args.settings.config()?;
+    let manifest = args.settings.manifest()?;
+    let progress = Arc::new(Bars::default());
+    let factory = NetworkFactory {
+        config: config.clone(),
         weights: args.settings.weights.clone(),
-        config: args.settings.config()?,
+        compute: device,
+        progress: progress.clone(),
     };
-    let report = cross_validate(&request).context("cv")?;
+    let report = cross_validate(
+        &CvRequest {
+            manifest: &manifest,
+            folds: args.folds,
+            seed: config.train.seed,
+            task: config.model.task,
+            out: args.out.clone(),
+            factory: &factory,
+        },
+        progress.as_ref(),
+    )
+    .context("cv")?;
     let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     for fold in &report.folds {
         println!(
-            "fold {}: {} exams, accuracy {}, AUC {} (best epoch {})",
+            "fold {}: {} exams, accuracy {}, AUC {}{}",
             fold.fold,
-            fold.exams,
-            f(fold.accuracy),
-            f(fold.auc),
-            fold.run.best.epoch
+            fold.figures.exams,
+            f(fold.figures.accuracy),
+            f(fold.figures.auc),
+            fold.epoch
+                .map_or(String::new(), |e| format!(" (best epoch {e})"))
         );
     }
     println!(
         "pooled: accuracy {}, AUC {}{}",
-        f(report.pooled_accuracy),
-        f(report.pooled_auc),
+        f(report.pooled.accuracy),
+        f(report.pooled.auc),
         report
             .fold_auc_mean_sd
             .map_or(String::new(), |[m, s]| format!(

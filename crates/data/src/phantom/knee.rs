@@ -132,7 +132,7 @@ impl Knee {
 
     /// The model at femoral-frame point `q` on the sagittal plane at `x`.
     pub fn sample(&self, q: P2, x: f32) -> Sample {
-        if let Some(signal) = self.acl.sample(self, q, x) {
+        if let Some(signal) = self.acl.sample(self.acl_tibial_attachment(), q, x) {
             return Sample { signal, acl: true };
         }
         let t = self.to_tibia(q);

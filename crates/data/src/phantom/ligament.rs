@@ -8,7 +8,6 @@
 //! - 3 complete tear: no continuous fibres; a proximal stump turned flatter than the roof, a
 //!   wavy distal stump and a bright oedematous mass between them.
 
-use super::knee::Knee;
 use super::shapes::{P2, along_across, ellipse_level, rotate, segment_distance, value_noise};
 use super::tissue::{FLUID, LIGAMENT};
 
@@ -44,13 +43,14 @@ pub struct Acl {
 }
 
 impl Acl {
-    /// The ACL's signal at `q` on the plane at `x`, or `None` where it is not.
-    pub fn sample(&self, knee: &Knee, q: P2, x: f32) -> Option<f32> {
+    /// The ACL's signal at `q` on the plane at `x`, or `None` where it is not; `tibial` is its
+    /// tibial attachment in the femoral frame (it moves with the knee's flexion and shift).
+    pub fn sample(&self, tibial: P2, q: P2, x: f32) -> Option<f32> {
         if (x - self.centre_x).abs() > self.half_width {
             return None;
         }
         let f = self.femoral;
-        let t = knee.acl_tibial_attachment();
+        let t = tibial;
         match self.grade {
             0 => self.fibres(q, f, t, self.radius, LIGAMENT),
             1 => self.fibres(q, f, t, self.radius * self.thickening, self.strain_signal),

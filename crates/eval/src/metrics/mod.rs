@@ -9,6 +9,7 @@
 mod calibration;
 mod classification;
 mod cumulative;
+mod explanation;
 mod ranking;
 
 pub use calibration::{brier_score, expected_calibration_error, log_loss};
@@ -16,6 +17,7 @@ pub use classification::{
     ClassReport, PerClass, accuracy, argmax, balanced_accuracy, class_report, confusion_matrix,
 };
 pub use cumulative::{Cumulative, Summary};
+pub use explanation::{HeatInBox, heat_in_box};
 pub use ranking::{
     OperatingPoint, average_precision, bootstrap_auc_interval, operating_point, roc_auc,
     roc_auc_ovr_macro, roc_curve, youden_point,

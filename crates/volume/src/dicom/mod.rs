@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 
 pub use pixels::{apply_rescale, to_grey};
 pub use series::pd_fs_score;
-pub use write::{SeriesInfo, WriteError, default_sagittal, uid_from_seed, write_series};
+pub use write::{SeriesInfo, WriteError, uid_from_seed, write_series};
 
 use crate::error::{ErrorKind, ReadError, Result};
-use crate::read::ReadOptions;
+use crate::options::ReadOptions;
 use crate::volume::Volume;
 use instance::Instance;
 

@@ -8,7 +8,7 @@ use super::instance::Instance;
 use super::pixels::decode;
 use crate::error::{ErrorKind, ReadError, Result};
 use crate::geometry::{Orientation, Plane, cross, median_gap, order_along};
-use crate::read::ReadOptions;
+use crate::options::ReadOptions;
 use crate::volume::{Format, SourceMetadata, Volume};
 
 /// Instances that share a SeriesInstanceUID.

@@ -10,7 +10,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 
 use super::instance::one_line;
 use crate::atomic::write_atomically;
-use crate::geometry::Orientation;
+use crate::geometry::{Orientation, default_sagittal};
 use crate::volume::Volume;
 
 /// Identity and description of the series to write.
@@ -55,12 +55,6 @@ pub fn uid_from_seed(seed: u64, salt: u64) -> String {
     let hi = mix(seed ^ mix(salt));
     let lo = mix(hi ^ salt.rotate_left(17));
     format!("2.25.{}", ((hi as u128) << 64 | lo as u128) >> 1)
-}
-
-/// The default sagittal geometry used when a volume has none: rows run anterior to
-/// posterior, columns head to foot, slices along -x.
-pub fn default_sagittal() -> Orientation {
-    Orientation::from_dicom([0.0, 1.0, 0.0, 0.0, 0.0, -1.0], [0.0; 3]).expect("unit axes")
 }
 
 /// Writes `volume` into `dir` as `IM0001.dcm`, `IM0002.dcm`, ... and returns the paths.

@@ -1,5 +1,6 @@
-//! Progress bars for a training run: Burn's Learner reports to this renderer, which shows one
-//! indicatif bar per split with the running loss and an ETA (hidden when stderr is not a terminal).
+//! A training run's progress: Burn's Learner reports to this renderer, which passes each
+//! split of each epoch on as a stage of a [`Progress`] (with the running loss as its message).
+//! Drawing is the front end's business.
 
 use std::collections::HashMap;
 
@@ -10,27 +11,29 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
+
+use cruciate_infer::Progress;
 
 use crate::logger::names;
 
-/// Indicatif bars for Burn's training events.
-pub struct BarRenderer {
-    bar: Option<ProgressBar>,
+/// Burn's training events as [`Progress`] stages.
+pub struct ProgressRenderer {
+    progress: Arc<dyn Progress>,
+    in_stage: bool,
     epoch: usize,
     epochs: usize,
-    split: String,
     names: HashMap<String, String>,
 }
 
-impl BarRenderer {
-    /// A renderer drawing on stderr.
-    pub fn new() -> Self {
+impl ProgressRenderer {
+    /// A renderer reporting to `progress`.
+    pub fn new(progress: Arc<dyn Progress>) -> Self {
         Self {
-            bar: None,
+            progress,
+            in_stage: false,
             epoch: 0,
             epochs: 0,
-            split: String::new(),
             names: HashMap::new(),
         }
     }
@@ -40,21 +43,14 @@ impl BarRenderer {
             return;
         };
         let id = format!("{:?}", entry.metric_id);
-        if self.names.get(&id).map(String::as_str) == Some(names::LOSS)
-            && let Some(bar) = &self.bar
-        {
-            bar.set_message(format!("loss {}", entry.serialized_entry.formatted));
+        if self.names.get(&id).map(String::as_str) == Some(names::LOSS) && self.in_stage {
+            self.progress
+                .message(&format!("loss {}", entry.serialized_entry.formatted));
         }
     }
 }
 
-impl Default for BarRenderer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MetricsRendererTraining for BarRenderer {
+impl MetricsRendererTraining for ProgressRenderer {
     fn update_train(&mut self, state: MetricState) {
         self.show_loss(&state);
     }
@@ -71,7 +67,7 @@ impl MetricsRendererTraining for BarRenderer {
     }
 }
 
-impl MetricsRendererEvaluation for BarRenderer {
+impl MetricsRendererEvaluation for ProgressRenderer {
     fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
         self.show_loss(&state);
     }
@@ -84,7 +80,7 @@ impl MetricsRendererEvaluation for BarRenderer {
     }
 }
 
-impl TrainingProgressLogger for BarRenderer {
+impl TrainingProgressLogger for ProgressRenderer {
     fn start(
         &mut self,
         total_epochs: usize,
@@ -101,30 +97,23 @@ impl TrainingProgressLogger for BarRenderer {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
-        self.split = split.to_string();
-        let bar =
-            ProgressBar::with_draw_target(Some(total_items as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} exams {msg} (ETA {eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
+        self.end_split();
+        self.progress.start(
+            &format!("epoch {}/{} {split}", self.epoch, self.epochs),
+            Some(total_items as u64),
         );
-        bar.set_prefix(format!(
-            "epoch {}/{} {}",
-            self.epoch, self.epochs, self.split
-        ));
-        self.bar = Some(bar);
+        self.in_stage = true;
     }
 
     fn update_split(&mut self, items_processed: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(items_processed as u64);
+        if self.in_stage {
+            self.progress.set(items_processed as u64);
         }
     }
 
     fn end_split(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        if std::mem::take(&mut self.in_stage) {
+            self.progress.finish();
         }
     }
 
@@ -135,7 +124,7 @@ impl TrainingProgressLogger for BarRenderer {
     fn log_event_training(&mut self, _event: String) {}
 }
 
-impl EvaluationProgressLogger for BarRenderer {
+impl EvaluationProgressLogger for ProgressRenderer {
     fn start_global_progress(&mut self, _total_tests: usize) {}
 
     fn start_test(&mut self, name: &str, total_items: usize) {
@@ -155,7 +144,7 @@ impl EvaluationProgressLogger for BarRenderer {
     fn log_event_evaluation(&mut self, _event: String) {}
 }
 
-impl MetricsRenderer for BarRenderer {
+impl MetricsRenderer for ProgressRenderer {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {

@@ -9,8 +9,88 @@
 
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
 
-use crate::config::AugmentConfig;
+/// Augmentation probabilities (0 = off) and strengths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Probability of an in-plane left-right flip.
+    pub flip: f64,
+    /// Probability of an in-plane rotation of up to `rotate_degrees`.
+    pub rotate: f64,
+    /// Largest rotation, degrees.
+    pub rotate_degrees: f64,
+    /// Probability of a translation of up to `translate_fraction` of the image.
+    pub translate: f64,
+    /// Largest translation, fraction of the side.
+    pub translate_fraction: f64,
+    /// Probability of a zoom by a factor within `1 ± scale_range`.
+    pub scale: f64,
+    /// Largest relative zoom.
+    pub scale_range: f64,
+    /// Probability of a gamma change within `1 ± gamma_range`.
+    pub gamma: f64,
+    /// Largest relative gamma change.
+    pub gamma_range: f64,
+    /// Probability of an intensity scaling within `1 ± intensity_range`.
+    pub intensity: f64,
+    /// Largest relative intensity change.
+    pub intensity_range: f64,
+    /// Probability of Gaussian noise.
+    pub noise: f64,
+    /// Noise standard deviation, in 0..255 intensity units.
+    pub noise_std: f64,
+    /// Probability of a smooth multiplicative bias field.
+    pub bias_field: f64,
+    /// Largest bias-field amplitude (fraction of intensity).
+    pub bias_strength: f64,
+    /// Probability of motion ghosting (faint shifted replicas along the phase direction).
+    pub ghosting: f64,
+    /// Largest ghost intensity relative to the image.
+    pub ghost_strength: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            flip: 0.0,
+            rotate: 0.0,
+            rotate_degrees: 10.0,
+            translate: 0.0,
+            translate_fraction: 0.08,
+            scale: 0.0,
+            scale_range: 0.1,
+            gamma: 0.0,
+            gamma_range: 0.3,
+            intensity: 0.0,
+            intensity_range: 0.15,
+            noise: 0.0,
+            noise_std: 6.0,
+            bias_field: 0.0,
+            bias_strength: 0.3,
+            ghosting: 0.0,
+            ghost_strength: 0.15,
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// Each probability by name, for validation and reports.
+    pub fn probabilities(&self) -> [(&'static str, f64); 9] {
+        [
+            ("flip", self.flip),
+            ("rotate", self.rotate),
+            ("translate", self.translate),
+            ("scale", self.scale),
+            ("gamma", self.gamma),
+            ("intensity", self.intensity),
+            ("noise", self.noise),
+            ("bias_field", self.bias_field),
+            ("ghosting", self.ghosting),
+        ]
+    }
+}
 
 /// Augments `data`, `[slices, rows, cols]` of 0..255 intensities, in place.
 pub fn augment<R: Rng>(data: &mut [f32], shape: [usize; 3], config: &AugmentConfig, rng: &mut R) {

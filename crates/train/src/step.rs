@@ -55,7 +55,7 @@ impl NanGuard {
 
 /// An exam model with what its training step needs.
 #[derive(Module, Debug)]
-pub struct ExamClassifier {
+pub struct TrainingModel {
     /// The network.
     pub model: ExamModel,
     #[module(skip)]
@@ -66,7 +66,7 @@ pub struct ExamClassifier {
     guard: NanGuard,
 }
 
-impl ExamClassifier {
+impl TrainingModel {
     /// Wraps `model` with the loss's class weights, an L1 factor and a guard.
     pub fn new(
         model: ExamModel,
@@ -113,7 +113,7 @@ fn l1_norm(module: &ExamModel) -> Option<Tensor<1>> {
 }
 
 /// A step's loss, scores and targets for Burn's metrics.
-pub struct ExamClassification {
+pub struct StepOutput {
     /// Loss of the step, `[1]`.
     pub loss: Tensor<1>,
     /// Logits `[1, K]`.
@@ -122,7 +122,7 @@ pub struct ExamClassification {
     pub targets: Tensor<1, Int>,
 }
 
-impl ItemLazy for ExamClassification {
+impl ItemLazy for StepOutput {
     fn sync(self) -> Result<Self, burn_std::ExecutionError> {
         self.loss.device().flush()?;
         Ok(Self {
@@ -133,13 +133,13 @@ impl ItemLazy for ExamClassification {
     }
 }
 
-impl Adaptor<LossInput> for ExamClassification {
+impl Adaptor<LossInput> for StepOutput {
     fn adapt(&self) -> LossInput {
         LossInput::new(self.loss.clone())
     }
 }
 
-impl Adaptor<AccuracyInput> for ExamClassification {
+impl Adaptor<AccuracyInput> for StepOutput {
     fn adapt(&self) -> AccuracyInput {
         AccuracyInput::new(self.logits.clone(), self.targets.clone())
     }
@@ -147,7 +147,7 @@ impl Adaptor<AccuracyInput> for ExamClassification {
 
 /// Healthy vs injured, whatever the task: scores `[P(healthy), P(injured)]`, so that Burn's AUROC
 /// reports the study's binary AUC for grade models too.
-impl Adaptor<ConfusionStatsInput> for ExamClassification {
+impl Adaptor<ConfusionStatsInput> for StepOutput {
     fn adapt(&self) -> ConfusionStatsInput {
         let [n, k] = self.logits.dims();
         let probs = softmax(self.logits.clone(), 1);
@@ -158,11 +158,11 @@ impl Adaptor<ConfusionStatsInput> for ExamClassification {
     }
 }
 
-impl TrainStep for ExamClassifier {
+impl TrainStep for TrainingModel {
     type Input = ExamBatch;
-    type Output = ExamClassification;
+    type Output = StepOutput;
 
-    fn step(&self, batch: ExamBatch) -> TrainOutput<ExamClassification> {
+    fn step(&self, batch: ExamBatch) -> TrainOutput<StepOutput> {
         let (logits, mut loss) = self.outputs(&batch);
         if self.l1 > 0.0
             && let Some(norm) = l1_norm(&self.model)
@@ -170,7 +170,7 @@ impl TrainStep for ExamClassifier {
             loss = loss + norm * self.l1;
         }
         let value = loss.clone().into_scalar::<f32>();
-        let item = |loss: Tensor<1>| ExamClassification {
+        let item = |loss: Tensor<1>| StepOutput {
             loss,
             logits: logits.clone(),
             targets: batch.targets.clone(),
@@ -191,13 +191,13 @@ impl TrainStep for ExamClassifier {
     }
 }
 
-impl InferenceStep for ExamClassifier {
+impl InferenceStep for TrainingModel {
     type Input = ExamBatch;
-    type Output = ExamClassification;
+    type Output = StepOutput;
 
-    fn step(&self, batch: ExamBatch) -> ExamClassification {
+    fn step(&self, batch: ExamBatch) -> StepOutput {
         let (logits, loss) = self.outputs(&batch);
-        ExamClassification {
+        StepOutput {
             loss,
             logits,
             targets: batch.targets,

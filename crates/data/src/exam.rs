@@ -1,0 +1,33 @@
+//! A manifest row's exam read from disk, with the manifest's ACL box attached to the volume
+//! (the reader's own box, such as KneeMRI's metadata.csv, when the manifest has none).
+
+use std::path::PathBuf;
+
+use cruciate_volume::{ReadError, ReadOptions, Volume};
+
+use crate::manifest::{Manifest, ManifestRow};
+
+/// An exam of a manifest that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("exam {exam_id} ({}): {source}", path.display())]
+pub struct ExamError {
+    /// The manifest's exam id.
+    pub exam_id: String,
+    /// Where it was looked for.
+    pub path: PathBuf,
+    /// Why reading failed.
+    pub source: ReadError,
+}
+
+/// Reads the exam of `row`; its `roi` is the manifest's box, else the reader's.
+pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamError> {
+    let path = manifest.resolve(row);
+    let mut volume =
+        cruciate_volume::read_path(&path, &ReadOptions::default()).map_err(|source| ExamError {
+            exam_id: row.exam_id.clone(),
+            path,
+            source,
+        })?;
+    volume.roi = row.roi.or(volume.roi);
+    Ok(volume)
+}

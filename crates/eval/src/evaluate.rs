@@ -1,0 +1,285 @@
+//! A classifier scored on one split of a manifest: every metric of the study, where its
+//! explanations look relative to the ACL box, and the report that shows it (`report.json`,
+//! `report.html`).
+
+use std::path::PathBuf;
+
+use cruciate_data::{Manifest, Split, read_exam};
+use cruciate_infer::run::read_history;
+use cruciate_infer::{Classifier, EpochRecord, ExplainRequest, Explanation, InferError, Progress};
+use cruciate_volume::Volume;
+use cruciate_volume::export::{Window, slice_image};
+use serde::Serialize;
+
+use crate::EvalError;
+use crate::metrics::{Cumulative, PerClass, Summary, heat_in_box};
+use crate::visualize::{RgbImage, heat_figure};
+
+/// The heat inside the ACL box and the pointing-game hit rate, for the exams of one true class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoiFigures {
+    /// Class name.
+    pub class: String,
+    /// Exams with a box that the model's input covers.
+    pub exams: usize,
+    /// Mean share of the heat inside the box.
+    pub energy_share: Option<f64>,
+    /// Fraction of exams whose hottest voxel lies in the box.
+    pub pointing_hit_rate: Option<f64>,
+}
+
+/// An AUC and its interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct AucWithInterval {
+    /// The AUC.
+    pub value: Option<f64>,
+    /// Bootstrap 95 % interval.
+    pub ci: Option<[f64; 2]>,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationReport {
+    /// The run folder (or the model's name when it has none).
+    pub run: String,
+    /// Model name and task.
+    pub model: String,
+    /// True when the model was trained on synthetic data.
+    pub synthetic_model: bool,
+    /// Split evaluated.
+    pub split: Split,
+    /// Exams scored.
+    pub exams: usize,
+    /// Injured-probability threshold of the sensitivity and specificity figures.
+    pub threshold: f64,
+    /// Accuracy of the most probable class.
+    pub accuracy: Option<f64>,
+    /// Injured-vs-healthy ROC AUC with its bootstrap 95 % interval.
+    pub auc: AucWithInterval,
+    /// Class names, in order.
+    pub classes: Vec<String>,
+    /// Precision, recall, F1 and support per class.
+    pub per_class: Vec<PerClass>,
+    /// Support-weighted averages.
+    pub weighted_avg: Option<PerClass>,
+    /// Unweighted averages.
+    pub macro_avg: Option<PerClass>,
+    /// `[actual][predicted]`.
+    pub confusion_matrix: Vec<Vec<u64>>,
+    /// Every metric.
+    pub metrics: Summary,
+    /// The explanation's method, when the model explains itself.
+    pub explanation_method: Option<String>,
+    /// Explanation heat inside the ACL box, per true class (empty without explanations).
+    pub cam_in_roi: Vec<RoiFigures>,
+}
+
+/// One of the most confident errors, drawn.
+#[derive(Debug, Clone)]
+pub struct ConfidentError {
+    /// How sure the model was of its wrong call.
+    pub confidence: f64,
+    /// What the picture shows.
+    pub caption: String,
+    /// The key slice with its heat map, when the model explains itself.
+    pub picture: Option<RgbImage>,
+}
+
+/// What [`evaluate`] measured: the report and what the HTML page draws from.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// `report.json`.
+    pub report: EvaluationReport,
+    /// Every call, for the curves.
+    pub points: Cumulative,
+    /// The run's learning curves (empty for models not trained by epochs).
+    pub history: Vec<EpochRecord>,
+    /// The most confident errors, most confident first.
+    pub errors: Vec<ConfidentError>,
+}
+
+/// What to evaluate.
+pub struct EvaluationRequest<'a> {
+    /// The model.
+    pub classifier: &'a dyn Classifier,
+    /// Its run folder, for the learning curves and the report's name.
+    pub run: Option<PathBuf>,
+    /// The exams.
+    pub manifest: &'a Manifest,
+    /// The split scored.
+    pub split: Split,
+    /// Injured-probability threshold for sensitivity and specificity.
+    pub threshold: f64,
+}
+
+/// The most confident errors kept for the report.
+const ERRORS_SHOWN: usize = 6;
+
+/// Sums of the heat-in-box figures of one class.
+#[derive(Debug, Clone, Default)]
+struct RoiSums {
+    share: f64,
+    hits: usize,
+    exams: usize,
+}
+
+/// Scores the request's classifier on its split, explaining every call when the model can.
+pub fn evaluate(
+    request: &EvaluationRequest,
+    progress: &dyn Progress,
+) -> Result<Evaluation, EvalError> {
+    if !(0.0..=1.0).contains(&request.threshold) {
+        return Err(EvalError::Request(format!(
+            "the threshold must be within 0..1, got {}",
+            request.threshold
+        )));
+    }
+    let classifier = request.classifier;
+    let info = classifier.info();
+    let names = info.classes.clone();
+    let task = classifier.task();
+    let rows: Vec<_> = request.manifest.split(request.split).collect();
+    if rows.is_empty() {
+        return Err(EvalError::EmptySplit(request.split));
+    }
+    let mut points = Cumulative::new(names.len());
+    let mut roi = vec![RoiSums::default(); names.len()];
+    let mut errors: Vec<ConfidentError> = Vec::new();
+    let mut method = None;
+    progress.start(
+        &format!("evaluating on {} {} exams", rows.len(), request.split),
+        Some(rows.len() as u64),
+    );
+    for (i, row) in rows.iter().enumerate() {
+        let on_exam = |source| EvalError::OnExam {
+            exam_id: row.exam_id.clone(),
+            source,
+        };
+        let volume = read_exam(request.manifest, row)?;
+        let explanation = match classifier.explain(&volume, &ExplainRequest::default()) {
+            Ok(e) => Some(e),
+            Err(InferError::Request(_)) => None,
+            Err(e) => return Err(on_exam(e)),
+        };
+        let prediction = match &explanation {
+            Some(e) => e.prediction.clone(),
+            None => classifier.predict(&volume).map_err(on_exam)?,
+        };
+        let actual = task.class_of(row.label);
+        points.push(prediction.probabilities.clone(), actual);
+        if let Some(e) = &explanation {
+            method = Some(e.method.title().to_string());
+            if let Some(figures) = volume
+                .roi
+                .filter(|b| overlaps(*b, e.heat.region))
+                .and_then(|b| heat_in_box(&e.heat.values, e.heat.shape, b))
+            {
+                roi[actual].share += figures.share;
+                roi[actual].hits += usize::from(figures.hit);
+                roi[actual].exams += 1;
+            }
+        }
+        if prediction.class != actual {
+            let confidence = prediction.confidence();
+            let caption = format!(
+                "{} (true {}, called {} at {confidence:.2})",
+                row.exam_id, names[actual], prediction.label
+            );
+            errors.push(ConfidentError {
+                confidence,
+                picture: explanation
+                    .as_ref()
+                    .and_then(|e| key_slice_figure(&volume, e, &caption)),
+                caption,
+            });
+            errors.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+            errors.truncate(ERRORS_SHOWN);
+        }
+        progress.set(i as u64 + 1);
+    }
+    progress.finish();
+    let metrics = points.summary(request.threshold, 1000, 0);
+    let report = EvaluationReport {
+        run: request
+            .run
+            .as_ref()
+            .map_or_else(|| info.model.name.clone(), |r| r.display().to_string()),
+        model: format!("{} ({})", info.model.name, task),
+        synthetic_model: info.synthetic(),
+        split: request.split,
+        exams: rows.len(),
+        threshold: request.threshold,
+        accuracy: metrics.accuracy,
+        auc: AucWithInterval {
+            value: metrics.auc,
+            ci: metrics.auc_ci,
+        },
+        classes: names.clone(),
+        per_class: metrics
+            .report
+            .as_ref()
+            .map(|r| r.classes.clone())
+            .unwrap_or_default(),
+        weighted_avg: metrics.report.as_ref().map(|r| r.weighted_avg.clone()),
+        macro_avg: metrics.report.as_ref().map(|r| r.macro_avg.clone()),
+        confusion_matrix: metrics.confusion_matrix.clone(),
+        explanation_method: method.clone(),
+        cam_in_roi: if method.is_some() {
+            roi.iter()
+                .zip(&names)
+                .map(|(sums, class)| RoiFigures {
+                    class: class.clone(),
+                    exams: sums.exams,
+                    energy_share: (sums.exams > 0).then(|| sums.share / sums.exams as f64),
+                    pointing_hit_rate: (sums.exams > 0)
+                        .then(|| sums.hits as f64 / sums.exams as f64),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        metrics,
+    };
+    Ok(Evaluation {
+        report,
+        points,
+        history: request.run.as_deref().map(read_history).unwrap_or_default(),
+        errors,
+    })
+}
+
+/// Whether two boxes share a voxel.
+fn overlaps(a: cruciate_volume::RoiBox, b: cruciate_volume::RoiBox) -> bool {
+    a.s0 < b.s1 && b.s0 < a.s1 && a.r0 < b.r1 && b.r0 < a.r1 && a.c0 < b.c1 && b.c0 < a.c1
+}
+
+/// The explanation's key slice drawn on the exam at native resolution, with `caption`; `None`
+/// when the explanation does not fit the exam.
+pub fn key_slice_figure(
+    volume: &Volume,
+    explanation: &Explanation,
+    caption: &str,
+) -> Option<RgbImage> {
+    let s = explanation.key_slice();
+    if explanation.heat.shape != volume.shape {
+        return None;
+    }
+    let window = Window::from_percentiles(&volume.data);
+    let grey = slice_image(volume, s, window)?;
+    Some(heat_figure(
+        &grey,
+        explanation.heat.slice(s),
+        &[
+            caption.to_string(),
+            format!(
+                "slice {s}: {} for {}",
+                explanation.method.title(),
+                explanation
+                    .prediction
+                    .classes
+                    .get(explanation.target)
+                    .map_or("?", String::as_str)
+            ),
+        ],
+    ))
+}

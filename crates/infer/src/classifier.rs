@@ -1,0 +1,39 @@
+//! The classifier seam: what every model kind that grades an exam implements.
+
+use cruciate_data::Task;
+use cruciate_volume::Volume;
+
+use crate::{ExplainRequest, Explanation, InferError, Prediction, RunInfo};
+
+/// A model that grades the ACL of an exam.
+///
+/// The exam is the whole volume as read; a classifier chooses and prepares the part it needs
+/// itself (using `exam.roi` when it works on the ACL region). Implementations must be usable
+/// from several threads at once: the service shares one per model among its workers.
+pub trait Classifier: Send + Sync {
+    /// What the model is: kind, task, class names, model file and hash, provenance.
+    fn info(&self) -> &RunInfo;
+
+    /// The model's call on `exam`.
+    fn predict(&self, exam: &Volume) -> Result<Prediction, InferError>;
+
+    /// Where the call on `exam` came from, as a heat map over the exam's own voxels. Model
+    /// kinds that cannot explain themselves answer [`InferError::Request`].
+    fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
+        let _ = (exam, request);
+        Err(InferError::Request(format!(
+            "{} runs offer no explanation",
+            self.info().kind
+        )))
+    }
+
+    /// Binary or grade.
+    fn task(&self) -> Task {
+        self.info().task
+    }
+
+    /// The class names, in class order.
+    fn class_names(&self) -> &[String] {
+        &self.info().classes
+    }
+}

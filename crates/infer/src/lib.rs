@@ -1,0 +1,41 @@
+//! The seam between Cruciate's models and everything that uses them.
+//!
+//! Every consumer of a trained model (prediction, explanation, evaluation, comparison,
+//! cross-validation, the service) works on the traits here, never on a concrete model, so that a
+//! new kind of model plugs in by implementing one trait, as dicom-rs's codecs plug into its
+//! transfer-syntax registry and MONAI's networks into its `Inferer`.
+//!
+//! - [`Classifier`]: an exam in, a [`Prediction`] out, and optionally an [`Explanation`] (a heat
+//!   map in the exam's own voxel grid).
+//! - [`Localizer`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
+//!   classifying.
+//! - [`RunInfo`]: `run.json`, the one file that says what a run folder holds (kind, task, input
+//!   preparation, model file and hash, software version, whether its data was synthetic).
+//! - [`Registry`]: the run kinds a build knows; [`Registry::open_run`] reads `run.json` and
+//!   hands the folder to the implementation of its kind.
+//! - [`ClassifierFactory`]: how cross-validation makes a fresh model for each fold.
+//! - [`Progress`]: how long jobs report what they are doing, without drawing anything.
+
+#![warn(missing_docs)]
+
+mod cascade;
+mod classifier;
+mod error;
+mod explanation;
+mod factory;
+mod localizer;
+mod prediction;
+pub mod progress;
+mod registry;
+pub mod run;
+
+pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings};
+pub use classifier::Classifier;
+pub use error::{ErrorKind, InferError};
+pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};
+pub use factory::ClassifierFactory;
+pub use localizer::Localizer;
+pub use prediction::Prediction;
+pub use progress::{Progress, Silent};
+pub use registry::{ClassifierOpener, LegacyReader, LocalizerOpener, Registry, RunKind};
+pub use run::{EpochRecord, RunInfo};

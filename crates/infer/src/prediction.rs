@@ -1,0 +1,115 @@
+//! What a classifier says about one exam.
+
+use serde::{Deserialize, Serialize};
+
+/// A classifier's call on one exam, with the slices behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Class names, in class order.
+    pub classes: Vec<String>,
+    /// Probability of each class.
+    pub probabilities: Vec<f64>,
+    /// The most probable class (the first of equals).
+    pub class: usize,
+    /// Its name.
+    pub label: String,
+    /// Probability of any injury, `1 - P(healthy)`.
+    pub injured_probability: f64,
+    /// The source slices the model looked at, `[first, end)`.
+    pub slices: [usize; 2],
+    /// For each class, the source slice that argues for it most (the first slice seen when the
+    /// model gives no per-slice scores).
+    pub key_slices: Vec<usize>,
+    /// Per slice seen (in order from `slices[0]`), a score per class; higher argues more for
+    /// the class. Empty when the model scores the exam only as a whole.
+    pub slice_scores: Vec<Vec<f64>>,
+}
+
+impl Prediction {
+    /// The prediction with `probabilities` over `classes`, from a model that looked at source
+    /// slices `slices` and scored each of them (`slice_scores`, possibly empty).
+    pub fn new(
+        classes: Vec<String>,
+        probabilities: Vec<f64>,
+        slices: [usize; 2],
+        slice_scores: Vec<Vec<f64>>,
+    ) -> Self {
+        let class = first_max(&probabilities);
+        let key_slices = (0..probabilities.len())
+            .map(|c| {
+                let column: Vec<f64> = slice_scores
+                    .iter()
+                    .map(|s| s.get(c).copied().unwrap_or(f64::NEG_INFINITY))
+                    .collect();
+                slices[0] + first_max(&column)
+            })
+            .collect();
+        Self {
+            label: classes.get(class).cloned().unwrap_or_default(),
+            injured_probability: 1.0 - probabilities.first().copied().unwrap_or(1.0),
+            classes,
+            probabilities,
+            class,
+            slices,
+            key_slices,
+            slice_scores,
+        }
+    }
+
+    /// The probability of the call.
+    pub fn confidence(&self) -> f64 {
+        self.probabilities[self.class]
+    }
+
+    /// The same prediction with every slice index moved by `offset` (a classifier that saw a
+    /// crop starting at source slice `offset`).
+    pub fn shifted(mut self, offset: usize) -> Self {
+        self.slices = [self.slices[0] + offset, self.slices[1] + offset];
+        self.key_slices.iter_mut().for_each(|s| *s += offset);
+        self
+    }
+}
+
+/// Index of the largest value, the first among equals; 0 for an empty slice.
+fn first_max(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec!["healthy".into(), "injured".into()]
+    }
+
+    #[test]
+    fn the_call_key_slices_and_injury_follow_the_scores() {
+        let p = Prediction::new(
+            names(),
+            vec![0.3, 0.7],
+            [10, 13],
+            vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.9, 0.9]],
+        );
+        assert_eq!((p.class, p.label.as_str()), (1, "injured"));
+        assert!((p.injured_probability - 0.7).abs() < 1e-12);
+        assert_eq!(p.key_slices, vec![10, 12], "first of equals for class 0");
+        let moved = p.shifted(5);
+        assert_eq!(moved.slices, [15, 18]);
+        assert_eq!(moved.key_slices, vec![15, 17]);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_class_and_missing_slice_scores_to_the_first_slice() {
+        let p = Prediction::new(names(), vec![0.5, 0.5], [4, 8], Vec::new());
+        assert_eq!(p.class, 0);
+        assert_eq!(p.key_slices, vec![4, 4]);
+        assert_eq!(p.confidence(), 0.5);
+    }
+}

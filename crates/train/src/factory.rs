@@ -1,0 +1,73 @@
+//! Training as a [`ClassifierFactory`]: what cross-validation calls to make one network per
+//! fold, resuming a fold whose run was interrupted and reusing one that finished.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cruciate_data::Manifest;
+use cruciate_infer::{Classifier, ClassifierFactory, InferError, Progress, RunInfo};
+use cruciate_models::{Compute, NetworkClassifier};
+
+use crate::run::{RunFiles, TrainRequest, train};
+use crate::{TrainConfig, TrainError};
+
+/// Trains networks with one config.
+pub struct NetworkFactory {
+    /// The settings of every run.
+    pub config: TrainConfig,
+    /// Pretrained backbone weights.
+    pub weights: Option<PathBuf>,
+    /// Where to compute.
+    pub compute: Compute,
+    /// Where training reports its progress.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl NetworkFactory {
+    fn open(&self, out: &Path) -> Result<Box<dyn Classifier>, InferError> {
+        let info = RunInfo::read(out)?
+            .ok_or_else(|| InferError::run(out, "finished run without run.json"))?;
+        Ok(Box::new(NetworkClassifier::open(
+            out,
+            info,
+            self.compute.device(),
+        )?))
+    }
+}
+
+impl ClassifierFactory for NetworkFactory {
+    fn describe(&self) -> String {
+        format!("{}: {}", self.config.model.name, self.config.describe())
+    }
+
+    fn fit(
+        &self,
+        manifest: &Manifest,
+        out: &Path,
+        _progress: &dyn Progress,
+    ) -> Result<Box<dyn Classifier>, InferError> {
+        let files = RunFiles {
+            root: out.to_path_buf(),
+        };
+        if !files.summary().exists() {
+            train(
+                &TrainRequest {
+                    manifest: manifest.clone(),
+                    out: out.to_path_buf(),
+                    weights: self.weights.clone(),
+                    config: self.config.clone(),
+                    compute: self.compute,
+                },
+                self.progress.clone(),
+            )
+            .map_err(InferError::from)?;
+        } else if !files.has_settings(&self.config).map_err(InferError::from)? {
+            // A finished run is reused only when it was trained with the same settings.
+            return Err(InferError::from(TrainError::run_folder(
+                out,
+                "holds a finished run with other settings: choose another --out",
+            )));
+        }
+        self.open(out)
+    }
+}
