@@ -48,26 +48,62 @@ enum Command {
 fn main() -> ExitCode {
     restore_broken_pipe();
     init_logging();
-    let cli = Cli::parse();
-    // A panic that escapes a command (a bug, or a library's assertion) still ends in one line and
-    // status 2 rather than a silent abort: the panic hook only logs at debug level.
-    let outcome = std::panic::catch_unwind(|| run(cli.command, cli.device));
-    let result = outcome.unwrap_or_else(|payload| {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return flag_error(e),
+    };
+    finish(guarded(|| run(cli.command, cli.device)))
+}
+
+/// Help and version as clap prints them; any other flag error as one line and status 2.
+fn flag_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    finish(Err(anyhow::anyhow!(
+        "{} (see --help)",
+        first.trim().trim_start_matches("error: ")
+    )))
+}
+
+/// Runs `command`; a panic that escapes it (a bug, or a library's assertion) becomes an
+/// "internal error" rather than an abort: the panic hook only logs it at debug level.
+fn guarded(command: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(command)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("unknown cause");
         Err(anyhow::anyhow!("internal error: {what}"))
-    });
+    })
+}
+
+/// Exit status 0, or the error as one line on stderr and status 2.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
-            eprintln!("cruciate: error: {message}");
+            eprintln!("cruciate: error: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
 }
 
 /// Runs one command.
@@ -108,4 +144,31 @@ fn init_logging() {
     // Readers turn a third-party decoder's panic into an error; keep its report out of the
     // user's terminal unless they ask for debug output.
     std::panic::set_hook(Box::new(|info| tracing::debug!("recovered panic: {info}")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_command_becomes_one_internal_error_line() {
+        std::panic::set_hook(Box::new(|_| {}));
+        let e = guarded(|| panic!("index 7 out of range\nfor slice of length 3")).unwrap_err();
+        assert_eq!(
+            one_line(&e),
+            "internal error: index 7 out of range for slice of length 3"
+        );
+        assert!(guarded(|| Ok(())).is_ok());
+        let e = guarded(|| Err(anyhow::anyhow!("plain"))).unwrap_err();
+        assert_eq!(one_line(&e), "plain");
+    }
+
+    #[test]
+    fn flag_errors_keep_their_first_line() {
+        let e = Cli::try_parse_from(["cruciate", "export", "x", "--out", "o", "--window", "x"])
+            .unwrap_err();
+        let text = e.render().to_string();
+        assert!(text.lines().count() > 1, "clap's own message spans lines");
+        assert!(text.contains("--window"));
+    }
 }

@@ -51,61 +51,72 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// What `inspect` does with each fixture file: `tests/data/fixture_outcomes.tsv`.
+fn expected_outcomes() -> std::collections::BTreeMap<String, String> {
+    include_str!("data/fixture_outcomes.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (path, outcome) = l.split_once('\t').expect("path TAB outcome");
+            (path.to_string(), outcome.to_string())
+        })
+        .collect()
+}
+
 #[test]
-fn inspect_runs_over_every_dicom_and_nifti_fixture_without_panic() {
+fn inspect_reads_or_refuses_each_fixture_as_its_table_says() {
     let Some(root) = fixtures_root() else {
         eprintln!("skipped: CRUCIATE_FIXTURES is unset");
         return;
     };
-    let mut read = Vec::new();
+    let expected = expected_outcomes();
+    let mut seen = Vec::new();
     for dir in ["dicom", "nifti"] {
         let dir = root.join(dir);
         assert!(dir.is_dir(), "fixture folder {} is missing", dir.display());
         for file in files_below(&dir) {
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
             let path = file.to_str().unwrap();
+            let outcome = expected
+                .get(&relative)
+                .unwrap_or_else(|| panic!("{relative} is not in fixture_outcomes.tsv"));
+            seen.push(relative.clone());
             let o = cruciate(&["inspect", "--json", path]);
             let err = stderr(&o);
-            assert!(!err.contains("panicked"), "{path}: {err}");
-            match o.status.code() {
-                Some(0) => {
-                    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-                    assert!(report["slices"].as_u64().unwrap() >= 1, "{path}");
-                    read.push(file.clone());
+            assert!(!err.contains("internal error"), "{relative}: {err}");
+            let read_expected =
+                outcome.starts_with("read ") || (outcome == "jpeg-ls" && cfg!(feature = "jpegls"));
+            if read_expected {
+                assert_eq!(o.status.code(), Some(0), "{relative}: {err}");
+                let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                let shape = format!("read {}x{}x{}", r["slices"], r["rows"], r["cols"]);
+                if outcome != "jpeg-ls" {
+                    assert_eq!(&shape, outcome, "{relative}");
                 }
-                Some(2) => {
-                    assert_eq!(err.lines().count(), 1, "{path}: not one line: {err}");
-                    assert!(
-                        err.starts_with("cruciate: error: ") && err.contains(path),
-                        "{path}: {err}"
-                    );
-                }
-                other => panic!("{path}: exit {other:?}: {err}"),
+                continue;
             }
+            assert_eq!(o.status.code(), Some(2), "{relative}: expected {outcome}");
+            assert_eq!(err.lines().count(), 1, "{relative}: not one line: {err}");
+            let reason = if outcome == "jpeg-ls" {
+                "unsupported transfer syntax JPEG-LS"
+            } else {
+                outcome
+                    .strip_prefix("refused ")
+                    .expect("read, refused or jpeg-ls")
+            };
+            assert!(
+                err.starts_with(&format!("cruciate: error: {path}: {reason}")),
+                "{relative}: expected \"{reason}\", got {err}"
+            );
         }
     }
-    let names: Vec<String> = read
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let mut must = vec![
-        "emri_small_jpeg_2k_lossless.dcm",
-        "anatomical.nii",
-        "example_nifti2.nii.gz",
-    ];
-    // JPEG-LS is an opt-in feature (CharLS needs cmake); CI turns it on.
-    if cfg!(feature = "jpegls") {
-        must.push("MR_small_jpeg_ls_lossless.dcm");
-    }
-    for must in must {
-        assert!(names.iter().any(|n| n == must), "{must} was not read");
-    }
-    // 135 files without JPEG-LS; 140 with it.
-    let least = if cfg!(feature = "jpegls") { 140 } else { 135 };
-    assert!(
-        read.len() >= least,
-        "only {} fixture files were read",
-        read.len()
-    );
+    let missing: Vec<&String> = expected.keys().filter(|k| !seen.contains(k)).collect();
+    assert!(missing.is_empty(), "listed but not found: {missing:?}");
 }
 
 #[test]
@@ -166,23 +177,67 @@ fn export_writes_every_slice_and_a_montage() {
     assert!(montage.starts_with(b"\x89PNG"));
 }
 
+/// One synthetic exam in `dir`, for tests that need a real exam whatever the fixtures.
+fn phantom_exam(dir: &Path) -> PathBuf {
+    let o = cruciate(&[
+        "synth",
+        "--out",
+        dir.to_str().unwrap(),
+        "--exams",
+        "1",
+        "--size",
+        "32",
+        "--slices",
+        "6..6",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir.join("exams/sagittal/00000.npy")
+}
+
 #[test]
-fn bad_window_and_bad_input_exit_with_2_and_one_line() {
+fn bad_flags_and_bad_input_exit_with_2_and_one_line() {
     let dir = tempfile::tempdir().unwrap();
+    let exam = phantom_exam(dir.path());
+    let exam = exam.to_str().unwrap();
+    let out = dir.path().join("png");
+    let out = out.to_str().unwrap();
+    // A readable exam: only the flag is wrong, and the message names it.
+    for (flag, value, says) in [
+        ("--window", "x", "CENTRE,WIDTH"),
+        ("--window", "40,-3", "positive"),
+        ("--slices", "4..2", "--slices"),
+        ("--slices", "2..9", "6 slices"),
+    ] {
+        let o = cruciate(&["export", exam, "--out", out, flag, value]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {e}");
+        assert_eq!(e.lines().count(), 1, "{flag} {value}: {e}");
+        assert!(e.starts_with("cruciate: error: "), "{e}");
+        assert!(e.contains(flag) || e.contains(says), "{flag} {value}: {e}");
+        assert!(e.contains(says), "{flag} {value}: {e}");
+    }
+    let o = cruciate(&["export", exam, "--out", out, "--slices", "1..3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut written: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["montage.png", "slice_001.png", "slice_002.png"]);
+
     let fake = dir.path().join("fake.dcm");
     std::fs::write(&fake, b"\x89PNG\r\n\x1a\n not really").unwrap();
     let o = cruciate(&["inspect", fake.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
-    let o = cruciate(&[
-        "export",
-        fake.to_str().unwrap(),
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--window",
-        "x",
-    ]);
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("named .dcm but holds a PNG picture"), "{e}");
+    // An unknown flag is one line too (clap's own message spans several).
+    let o = cruciate(&["inspect", exam, "--jsn"]);
     assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("--jsn"), "{e}");
 }
 
 #[test]

@@ -40,7 +40,30 @@ fn chromium(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn trained_run(dir: &Path) -> (String, String) {
+/// Trains `small` on 40 phantoms into `dir/NAME` with `epochs` and `lr`.
+fn train(dir: &Path, manifest: &str, name: &str, epochs: &str, lr: &str) -> String {
+    let run = dir.join(name).to_str().unwrap().to_string();
+    ok(&cruciate(&[
+        "train",
+        "--manifest",
+        manifest,
+        "--model",
+        "small",
+        "--out",
+        &run,
+        "--epochs",
+        epochs,
+        "--set",
+        "data.size=48",
+        "--set",
+        "data.slices=6",
+        "--set",
+        &format!("optim.lr={lr}"),
+    ]));
+    run
+}
+
+fn phantoms(dir: &Path) -> String {
     let data = dir.join("data");
     ok(&cruciate(&[
         "synth",
@@ -55,30 +78,18 @@ fn trained_run(dir: &Path) -> (String, String) {
         "--slices",
         "8..10",
     ]));
-    let manifest = data.join("manifest.csv").to_str().unwrap().to_string();
-    let run = dir.join("run").to_str().unwrap().to_string();
-    ok(&cruciate(&[
-        "train",
-        "--manifest",
-        &manifest,
-        "--model",
-        "small",
-        "--out",
-        &run,
-        "--epochs",
-        "3",
-        "--set",
-        "data.size=48",
-        "--set",
-        "data.slices=6",
-    ]));
-    (manifest, run)
+    data.join("manifest.csv").to_str().unwrap().to_string()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]
 fn evaluate_writes_the_report_and_it_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let (manifest, run) = trained_run(dir.path());
+    let manifest = phantoms(dir.path());
+    let run = train(dir.path(), &manifest, "run", "3", "1e-3");
     let out = dir.path().join("report");
     let o = cruciate(&[
         "evaluate",
@@ -92,33 +103,43 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
         out.to_str().unwrap(),
     ]);
     ok(&o);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert!(report["accuracy"].is_number());
-    assert!(report["auc"]["value"].is_number() || report["auc"]["value"].is_null());
+    let report = read_json(&out.join("report.json"));
+    assert!(
+        report["auc"]["value"].is_number(),
+        "both classes are in the test split"
+    );
     assert_eq!(report["per_class"].as_array().unwrap().len(), 2);
     for key in ["precision", "recall", "f1", "support"] {
         assert!(report["weighted_avg"][key].is_number(), "{key}");
     }
-    let cm = report["confusion_matrix"].as_array().unwrap();
-    let total: u64 = cm
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    // Accuracy is the confusion matrix's diagonal over its total.
+    let cm: Vec<Vec<u64>> = serde_json::from_value(report["confusion_matrix"].clone()).unwrap();
+    let total: u64 = cm.iter().flatten().sum();
+    let diagonal: u64 = (0..cm.len()).map(|i| cm[i][i]).sum();
     assert_eq!(total, report["exams"].as_u64().unwrap());
-    let roi = report["cam_in_roi"].as_array().unwrap();
-    assert_eq!(roi.len(), 2);
-    for r in roi {
-        if r["exams"].as_u64().unwrap() > 0 {
-            let share = r["energy_share"].as_f64().unwrap();
-            let hits = r["pointing_hit_rate"].as_f64().unwrap();
+    assert_eq!(
+        report["accuracy"].as_f64().unwrap(),
+        diagonal as f64 / total as f64
+    );
+    // Recall of each class is its row's diagonal over the row.
+    for (k, row) in cm.iter().enumerate() {
+        let support: u64 = row.iter().sum();
+        if support > 0 {
+            let recall = report["per_class"][k]["recall"].as_f64().unwrap();
             assert!(
-                (0.0..=1.0).contains(&share) && (0.0..=1.0).contains(&hits),
-                "{r}"
+                (recall - row[k] as f64 / support as f64).abs() < 1e-12,
+                "class {k}"
             );
         }
     }
+    assert_eq!(report["synthetic_model"], true);
+    let roi = report["cam_in_roi"].as_array().unwrap();
+    assert_eq!(roi.len(), 2);
+    let boxed: u64 = roi.iter().map(|r| r["exams"].as_u64().unwrap()).sum();
+    assert_eq!(
+        boxed, total,
+        "every phantom has an ACL box inside the slices seen"
+    );
 
     let html_path = out.join("report.html");
     let html = std::fs::read_to_string(&html_path).unwrap();
@@ -164,25 +185,52 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
         distinct.len()
     );
 
-    // compare: one row per run, sorted, as Markdown and HTML.
+    // compare: two different runs, sorted by AUC, each row's figures those of its evaluation.
+    let barely = train(dir.path(), &manifest, "barely", "1", "1e-7");
     let cmp = dir.path().join("compare");
     let o = cruciate(&[
         "compare",
-        &run,
+        &barely,
         &run,
         "--manifest",
         &manifest,
         "--split",
-        "valid",
+        "test",
         "--sort",
-        "f1",
+        "auc",
         "--out",
         cmp.to_str().unwrap(),
     ]);
     ok(&o);
     let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
     assert_eq!(md.lines().count(), 4, "{md}");
-    assert!(md.contains("weighted F1") && md.contains("small"));
+    assert!(md.contains("weighted F1") && md.contains("small (synthetic data)"));
+    let mut aucs = Vec::new();
+    for name in [&barely, &run] {
+        let out = dir.path().join(format!("eval-{}", aucs.len()));
+        ok(&cruciate(&[
+            "evaluate",
+            "--run",
+            name,
+            "--manifest",
+            &manifest,
+            "--split",
+            "test",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let r = read_json(&out.join("report.json"));
+        aucs.push((name.clone(), r["auc"]["value"].as_f64().unwrap()));
+    }
+    aucs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let rows: Vec<&str> = md.lines().skip(2).collect();
+    for (row, (name, auc)) in rows.iter().zip(&aucs) {
+        assert!(row.starts_with(&format!("| {name} |")), "{md}");
+        assert!(
+            row.contains(&format!("| {auc:.3}")),
+            "{row} should show AUC {auc:.3}"
+        );
+    }
     assert!(
         std::fs::read_to_string(cmp.join("compare.html"))
             .unwrap()

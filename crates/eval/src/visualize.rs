@@ -126,22 +126,38 @@ pub fn overlay(grey: &[u8], heat: &[f32], width: usize, height: usize) -> RgbIma
 const WHITE: [u8; 3] = [255, 255, 255];
 const INK: [u8; 3] = [20, 20, 20];
 
+/// `text` broken at spaces into lines of at most `width` characters (a longer word stands on a
+/// line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
 /// A slice with its heat map blended in, at the slice's own resolution, framed by a caption
-/// (one line per entry of `caption`) above and a colour bar (heat 0 to 1) on the right.
+/// above (each entry of `caption` wrapped to the figure's width) and a colour bar (heat 0 to 1)
+/// on the right.
 pub fn heat_figure(slice: &GreyImage, heat: &[f32], caption: &[String]) -> RgbImage {
     let picture = overlay(&slice.pixels, heat, slice.width, slice.height);
     let scale = (slice.width / 256).max(1);
     let line = 10 * scale;
     let bar = 36 * scale;
-    let top = caption.len() * line + 4 * scale;
-    let widest = caption
-        .iter()
-        .map(|c| c.len() * 8 * scale)
-        .max()
-        .unwrap_or(0);
-    let width = (picture.width + bar).max(widest + 4 * scale);
+    let width = picture.width + bar;
+    let chars = ((width - 4 * scale) / (8 * scale)).max(8);
+    let lines: Vec<String> = caption.iter().flat_map(|c| wrap(c, chars)).collect();
+    let top = lines.len() * line + 4 * scale;
+    let widest = lines.iter().map(|c| c.len() * 8 * scale).max().unwrap_or(0);
+    let width = width.max(widest + 4 * scale);
     let mut out = RgbImage::filled(width, top + picture.height, WHITE);
-    for (i, text) in caption.iter().enumerate() {
+    for (i, text) in lines.iter().enumerate() {
         out.text(2 * scale, 2 * scale + i * line, text, INK, scale);
     }
     out.blit(&picture, 0, top);
@@ -198,9 +214,20 @@ mod tests {
         };
         let mut heat = vec![0.0; 300 * 200];
         heat[100 * 300 + 150] = 1.0;
-        let caption = vec!["slice 12".to_string(), "injured 0.91 (CAM)".to_string()];
+        let caption = vec![
+            "slice 12".to_string(),
+            "call injured P=0.91; CAM for injured (synthetic demo model)".to_string(),
+        ];
         let fig = heat_figure(&slice, &heat, &caption);
-        let top = 2 * 10 + 4;
+        // The second entry is wrapped to the figure's 41 characters: three lines in all.
+        assert_eq!(
+            wrap(&caption[1], 41),
+            [
+                "call injured P=0.91; CAM for injured",
+                "(synthetic demo model)"
+            ]
+        );
+        let top = 3 * 10 + 4;
         assert_eq!((fig.width, fig.height), (300 + 36, 200 + top));
         let at =
             |x: usize, y: usize| &fig.pixels[(y * fig.width + x) * 3..(y * fig.width + x) * 3 + 3];

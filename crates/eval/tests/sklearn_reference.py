@@ -1,5 +1,6 @@
 # Reference values for crates/eval/tests/sklearn_reference.rs, computed once with
-# scikit-learn 1.9.1 (python3 sklearn_reference.py); the Rust test stores its output.
+# scikit-learn 1.9.1 with numpy 2.4.6 (python3 sklearn_reference.py); the Rust test stores its
+# output.
 import numpy as np
 from sklearn import metrics as m
 
@@ -31,3 +32,25 @@ for avg in ["macro", "weighted"]:
 print("cm", m.confusion_matrix(y4, pred).tolist())
 print("ovr", repr(m.roc_auc_score(y4, p4, multi_class="ovr", average="macro")))
 print("logloss", repr(m.log_loss(y4, p4)))
+
+# Injured (grade > 0) vs healthy, scored by 1 - P(healthy): the summary's AUC.
+print("injured_auc", repr(m.roc_auc_score(y4 > 0, 1 - p4[:, 0])))
+
+# Youden's J with a genuine tie: J = 0.5 at thresholds 0.8 and 0.4; the first maximum along the
+# curve (numpy's argmax over descending thresholds) is the highest threshold.
+y_tie = np.array([0, 1, 0, 1])
+s_tie = np.array([0.2, 0.4, 0.6, 0.8])
+fpr, tpr, thr = m.roc_curve(y_tie, s_tie, drop_intermediate=False)
+j = tpr - fpr
+print("tie_j", [repr(v) for v in j], "thr", [repr(v) for v in thr])
+k = int(np.argmax(j))
+print("youden_tie", repr(thr[k]), repr(tpr[k]), repr(1 - fpr[k]))
+
+# An asymmetric confusion matrix (precision != recall per class), so swapped axes fail.
+y4b = y4.copy()
+y4b[[1, 9, 13]] = [2, 3, 1]
+print("pred_b", list(pred))
+print("cm_b", m.confusion_matrix(y4b, pred).tolist())
+p, r, f, s = m.precision_recall_fscore_support(y4b, pred, zero_division=0)
+print("precision_b", [repr(v) for v in p]); print("recall_b", [repr(v) for v in r]); print("f1_b", [repr(v) for v in f]); print("support_b", list(s))
+print("bacc_b", repr(m.balanced_accuracy_score(y4b, pred)))

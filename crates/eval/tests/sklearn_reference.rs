@@ -72,11 +72,62 @@ fn operating_points_follow_the_roc_curve() {
     let p = operating_point(&S_BIN, &pos, 0.5).unwrap();
     close(p.sensitivity, 0.7);
     close(p.specificity, 0.7);
-    // J = tpr - fpr along the curve: 0.4 at 0.55, 0.4 at 0.5, 0.4 at 0.35, 0.5 at 0.3 (its
-    // maximum, also reached at 0.25 and 0.2): the highest threshold with the maximum is 0.3.
+    // J = tpr - fpr along scikit-learn's curve: 0.4 at 0.55, 0.5 and 0.35, and its single
+    // maximum 0.5 at 0.3.
     let y = youden_point(&S_BIN, &pos).unwrap();
     close(y.sensitivity - (1.0 - y.specificity), 0.5);
     close(y.threshold, 0.3);
+    // A genuine tie: J = 0.5 at 0.8 and at 0.4. The first maximum along the curve (numpy's
+    // argmax over scikit-learn's descending thresholds) is the highest threshold, 0.8, with
+    // sensitivity 0.5 and specificity 1.
+    let tie = youden_point(&[0.2, 0.4, 0.6, 0.8], &[false, true, false, true]).unwrap();
+    close(tie.threshold, 0.8);
+    close(tie.sensitivity, 0.5);
+    close(tie.specificity, 1.0);
+}
+
+#[test]
+fn an_asymmetric_confusion_matrix_keeps_its_axes() {
+    // Y4 with three labels changed: rows are true classes, columns calls, and precision
+    // differs from recall, so a transposed matrix or swapped arguments fail.
+    let mut y = Y4;
+    y[1] = 2;
+    y[9] = 3;
+    y[13] = 1;
+    let pred: Vec<usize> = probabilities().iter().map(|p| argmax(p)).collect();
+    assert_eq!(
+        confusion_matrix(&y, &pred, 4),
+        vec![
+            vec![5, 0, 0, 0],
+            vec![1, 1, 1, 0],
+            vec![0, 1, 1, 1],
+            vec![0, 1, 1, 3]
+        ]
+    );
+    let r = class_report(&y, &pred, 4).unwrap();
+    let precision = [
+        0.8333333333333334,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.75,
+    ];
+    let recall = [1.0, 0.3333333333333333, 0.3333333333333333, 0.6];
+    let f1 = [
+        0.9090909090909091,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.6666666666666666,
+    ];
+    for (k, c) in r.classes.iter().enumerate() {
+        close(c.precision, precision[k]);
+        close(c.recall, recall[k]);
+        close(c.f1, f1[k]);
+    }
+    assert_eq!(
+        r.classes.iter().map(|c| c.support).collect::<Vec<_>>(),
+        vec![5, 3, 3, 5]
+    );
+    close(balanced_accuracy(&y, &pred, 4).unwrap(), 0.5666666666666667);
 }
 
 #[test]
@@ -143,9 +194,11 @@ fn cumulative_form_equals_the_pure_functions() {
     close(s.accuracy.unwrap(), 0.75);
     close(s.auc_ovr_macro.unwrap(), 0.9338541666666667);
     close(s.log_loss.unwrap(), 0.7864486808963391);
+    // scikit-learn's roc_auc_score(y4 > 0, 1 - p4[:, 0]).
+    close(s.auc.unwrap(), 0.9333333333333333);
     let injured: Vec<bool> = Y4.iter().map(|&y| y > 0).collect();
     let score: Vec<f64> = probs.iter().map(|p| 1.0 - p[0]).collect();
-    close(s.auc.unwrap(), roc_auc(&score, &injured).unwrap());
+    close(roc_auc(&score, &injured).unwrap(), 0.9333333333333333);
     let [lo, hi] = s.auc_ci.unwrap();
     assert!(
         lo <= s.auc.unwrap() && s.auc.unwrap() <= hi && lo < hi,

@@ -1,5 +1,6 @@
 //! Slices and montages as 8-bit grey PNG, windowed for viewing.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::write_atomically;
@@ -69,6 +70,14 @@ pub struct GreyImage {
 /// Why export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The slices asked for are not all in the exam.
+    #[error("slices {}..{} run past the exam's {slices} slices", range.start, range.end)]
+    SliceRange {
+        /// The slices asked for.
+        range: Range<usize>,
+        /// The exam's slice count.
+        slices: usize,
+    },
     /// The output could not be written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -89,18 +98,19 @@ pub fn slice_image(volume: &Volume, s: usize, window: Window) -> Option<GreyImag
     })
 }
 
-/// All slices tiled left to right, top to bottom, in a grid `columns` wide.
-pub fn montage(volume: &Volume, window: Window, columns: usize) -> GreyImage {
-    let columns = columns.clamp(1, volume.slices().max(1));
-    let grid_rows = volume.slices().div_ceil(columns);
+/// The slices `range` tiled left to right, top to bottom, in a grid `columns` wide.
+pub fn montage(volume: &Volume, window: Window, columns: usize, range: Range<usize>) -> GreyImage {
+    let count = range.len();
+    let columns = columns.clamp(1, count.max(1));
+    let grid_rows = count.div_ceil(columns);
     let (h, w) = (volume.rows(), volume.cols());
     let width = columns * w;
     let mut pixels = vec![0u8; grid_rows * h * width];
-    for s in 0..volume.slices() {
+    for (k, s) in range.enumerate() {
         let Some(img) = slice_image(volume, s, window) else {
             continue;
         };
-        let (gy, gx) = (s / columns, s % columns);
+        let (gy, gx) = (k / columns, k % columns);
         for r in 0..h {
             let at = (gy * h + r) * width + gx * w;
             pixels[at..at + w].copy_from_slice(&img.pixels[r * w..(r + 1) * w]);
@@ -181,28 +191,38 @@ pub struct ExportSummary {
     pub window: Window,
 }
 
-/// Writes every slice as `slice_NNN.png` and all of them as `montage.png` into `out_dir`.
+/// Writes the slices `range` (every slice when `None`) as `slice_NNN.png`, numbered as in the
+/// exam, and together as `montage.png` into `out_dir`. The window defaults to the whole exam's
+/// 1st to 99th percentile, so that a part looks as it does in the whole.
 pub fn export_volume(
     volume: &Volume,
     out_dir: &Path,
     window: Option<Window>,
+    range: Option<Range<usize>>,
 ) -> Result<ExportSummary, ExportError> {
+    let range = range.unwrap_or(0..volume.slices());
+    if range.end > volume.slices() {
+        return Err(ExportError::SliceRange {
+            range,
+            slices: volume.slices(),
+        });
+    }
     std::fs::create_dir_all(out_dir).map_err(|source| ExportError::Io {
         path: out_dir.to_path_buf(),
         source,
     })?;
     let window = window.unwrap_or_else(|| Window::from_percentiles(&volume.data));
-    let mut slices = Vec::with_capacity(volume.slices());
-    for s in 0..volume.slices() {
+    let mut slices = Vec::with_capacity(range.len());
+    for s in range.clone() {
         let path = out_dir.join(format!("slice_{s:03}.png"));
         if let Some(img) = slice_image(volume, s, window) {
             write_png(&path, &img)?;
             slices.push(path);
         }
     }
-    let columns = (volume.slices() as f64).sqrt().ceil() as usize;
+    let columns = (range.len() as f64).sqrt().ceil() as usize;
     let montage_path = out_dir.join("montage.png");
-    write_png(&montage_path, &montage(volume, window, columns))?;
+    write_png(&montage_path, &montage(volume, window, columns, range))?;
     Ok(ExportSummary {
         slices,
         montage: montage_path,
@@ -248,6 +268,7 @@ mod tests {
                 width: 11.0,
             },
             2,
+            0..3,
         );
         assert_eq!((m.width, m.height), (4, 4));
         // Slice 1 (values 4..8) sits top right; the unused bottom-right tile stays black.
@@ -266,7 +287,17 @@ mod tests {
     fn export_writes_one_png_per_slice_and_a_montage() {
         let dir = tempfile::tempdir().unwrap();
         let v = ramp([4, 3, 5]);
-        let summary = export_volume(&v, dir.path(), None).unwrap();
+        let part = export_volume(&v, dir.path(), None, Some(1..3)).unwrap();
+        assert_eq!(
+            part.slices,
+            [
+                dir.path().join("slice_001.png"),
+                dir.path().join("slice_002.png")
+            ]
+        );
+        let e = export_volume(&v, dir.path(), None, Some(2..5)).unwrap_err();
+        assert_eq!(e.to_string(), "slices 2..5 run past the exam's 4 slices");
+        let summary = export_volume(&v, dir.path(), None, None).unwrap();
         assert_eq!(summary.slices.len(), 4);
         let decoder = png::Decoder::new(std::io::BufReader::new(
             std::fs::File::open(&summary.montage).unwrap(),

@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::Args;
-use cruciate_volume::export::{Window, export_volume};
+use cruciate_volume::export::{ExportError, Window, export_volume};
 
 use super::ExamArgs;
 
@@ -34,19 +33,13 @@ fn parse_slice_range(text: &str) -> Result<std::ops::Range<usize>, String> {
 
 /// Runs `cruciate export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
-    let mut volume = args.exam.read()?;
-    if let Some(range) = &args.slices {
-        if range.end > volume.slices() {
-            bail!(
-                "--slices {}..{} runs past the exam's {} slices",
-                range.start,
-                range.end,
-                volume.slices()
-            );
-        }
-        volume = cruciate_prep::select_slices(&volume, range.clone());
-    }
-    let summary = export_volume(&volume, &args.out, args.window).context("export failed")?;
+    let volume = args.exam.read()?;
+    let summary = export_volume(&volume, &args.out, args.window, args.slices.clone()).map_err(
+        |e| match e {
+            ExportError::SliceRange { .. } => anyhow::anyhow!("--{e}"),
+            other => anyhow::Error::new(other),
+        },
+    )?;
     println!(
         "wrote {} slices and {} (window centre {:.2}, width {:.2})",
         summary.slices.len(),
