@@ -70,7 +70,11 @@ fn generated_keras_onnx_matches_pytorch() {
     let (rshape, reference) =
         cruciate_testkit::read_npy_f32(Path::new(&format!("{DATA}/keras_vgg16.npy")));
     assert_eq!(ours.dims().to_vec(), rshape);
-    let ours = ours.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let ours = ours
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
     let error = cruciate_testkit::relative_l2(&ours, &reference);
     eprintln!("Keras VGG16 from ONNX vs PyTorch: relative L2 error {error:.2e}");
     // Thirteen plain convolutions in float32 against float64, as for torchvision's VGG19.

@@ -173,7 +173,11 @@ fn matches_torchvision(backbone: &mut Backbone, keys: &Keys, name: &str) {
     let (shape, reference) =
         cruciate_testkit::read_npy_f32(Path::new(&format!("{DATA}/{name}.npy")));
     assert_eq!(ours.dims().to_vec(), shape, "{name}");
-    let ours = ours.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let ours = ours
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
     let error = cruciate_testkit::relative_l2(&ours, &reference);
     // VGG19 stacks 16 convolutions with nothing to renormalise between them: its float32
     // rounding adds up to 8.4e-6 here, hence twice the bound.
