@@ -80,9 +80,20 @@ fn slices_are_ordered_by_position_not_by_file_name_or_instance_number() {
     let dir = tempfile::tempdir().unwrap();
     let original = coded([6, 4, 4], sagittal());
     let paths = write_series(&original, dir.path(), &info(8, "SAG PD FS")).unwrap();
-    // Rename so that name order runs backwards through the stack.
+    // Rename so that name order runs backwards through the stack, and give the slices instance
+    // numbers in neither order: only ImagePositionPatient tells the order.
+    let shuffled = [4, 1, 6, 2, 5, 3];
     for (i, p) in paths.iter().enumerate() {
-        std::fs::rename(p, dir.path().join(format!("file_{}.dcm", 9 - i))).unwrap();
+        let mut object = dicom_object::open_file(p).unwrap();
+        object.put(dicom_core::DataElement::new(
+            dicom_dictionary_std::tags::INSTANCE_NUMBER,
+            dicom_core::VR::IS,
+            dicom_core::PrimitiveValue::from(shuffled[i].to_string()),
+        ));
+        object
+            .write_to_file(dir.path().join(format!("file_{}.dcm", 9 - i)))
+            .unwrap();
+        std::fs::remove_file(p).unwrap();
     }
     let v = read(dir.path());
     assert_close(&v.data, &original.data, 0.01);
