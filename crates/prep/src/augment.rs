@@ -291,35 +291,151 @@ mod tests {
         assert_eq!(data[..1024], data[1024..]);
     }
 
-    #[test]
-    fn each_augmentation_changes_the_image_and_is_seeded() {
-        let full = AugmentConfig {
-            rotate: 1.0,
-            translate: 1.0,
-            scale: 1.0,
-            gamma: 1.0,
-            intensity: 1.0,
-            noise: 1.0,
-            bias_field: 1.0,
-            ghosting: 1.0,
-            ..AugmentConfig::default()
-        };
-        let run = |seed| {
-            let (mut data, shape) = blob();
-            augment(
-                &mut data,
-                shape,
-                &full,
-                &mut ChaCha8Rng::seed_from_u64(seed),
-            );
-            data
-        };
-        assert_eq!(run(3), run(3));
-        assert_ne!(run(3), run(4));
-        assert_ne!(run(3), blob().0);
-        // Ghosting alone puts signal in rows the blob never touched.
+    /// `config` with the one augmentation `name` always on.
+    fn only(name: &str) -> AugmentConfig {
+        let mut c = AugmentConfig::default();
+        match name {
+            "rotate" => c.rotate = 1.0,
+            "translate" => c.translate = 1.0,
+            "scale" => c.scale = 1.0,
+            "gamma" => c.gamma = 1.0,
+            "intensity" => c.intensity = 1.0,
+            "noise" => c.noise = 1.0,
+            "bias_field" => c.bias_field = 1.0,
+            "ghosting" => c.ghosting = 1.0,
+            other => panic!("{other}"),
+        }
+        c
+    }
+
+    fn run(config: &AugmentConfig, seed: u64) -> Vec<f32> {
         let (mut data, shape) = blob();
-        ghosting(&mut data, shape, 0.2, 1);
-        assert!(data[24 * 32 + 6] > 0.0);
+        augment(
+            &mut data,
+            shape,
+            config,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        );
+        data
+    }
+
+    fn centroid_row(slice: &[f32]) -> f64 {
+        let total: f64 = slice.iter().map(|&v| v as f64).sum();
+        slice
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i / 32) as f64 * v as f64)
+            .sum::<f64>()
+            / total
+    }
+
+    #[test]
+    fn each_augmentation_alone_does_what_it_says() {
+        let (before, _) = blob();
+        let mass = |d: &[f32]| d.iter().map(|&v| v as f64).sum::<f64>();
+        for name in [
+            "rotate",
+            "translate",
+            "scale",
+            "gamma",
+            "intensity",
+            "noise",
+            "bias_field",
+            "ghosting",
+        ] {
+            let config = only(name);
+            let after = run(&config, 5);
+            assert_eq!(after.len(), before.len(), "{name}: shape");
+            assert_ne!(after, before, "{name} changed nothing");
+            assert_eq!(
+                after,
+                run(&config, 5),
+                "{name}: the same seed, the same result"
+            );
+            assert!(after.iter().all(|v| v.is_finite()), "{name}");
+            match name {
+                // Geometry: one transform for every slice, values interpolated within 0..200.
+                "rotate" | "translate" | "scale" => {
+                    assert_eq!(after[..1024], after[1024..], "{name}: same on every slice");
+                    assert!(
+                        after.iter().all(|&v| (-1e-3..=200.001).contains(&v)),
+                        "{name}"
+                    );
+                    let moved = (centroid_row(&after[..1024]) - 10.5).abs()
+                        + (centroid_col(&after[..1024]) - 6.5).abs();
+                    if name == "scale" {
+                        let ratio = mass(&after) / mass(&before);
+                        let z = 1.0 / ratio.sqrt();
+                        assert!((0.89..=1.11).contains(&z), "zoom {z} outside 1 +- 0.1");
+                    } else {
+                        assert!(moved > 0.05, "{name}: the blob did not move");
+                        // Rotation by up to 10 degrees and shifts keep the blob's mass.
+                        let ratio = mass(&after) / mass(&before);
+                        assert!((0.97..=1.03).contains(&ratio), "{name}: mass ratio {ratio}");
+                    }
+                }
+                // Gamma: 0 stays 0, 200 goes to 255 (200/255)^g with g within 1 +- 0.3, and
+                // the background is untouched.
+                "gamma" => {
+                    let g = (after[8 * 32 + 4] as f64 / 255.0).ln() / (200.0f64 / 255.0).ln();
+                    assert!(
+                        (0.7..=1.3).contains(&g) && (g - 1.0).abs() > 1e-6,
+                        "gamma {g}"
+                    );
+                    assert_eq!(after[0], 0.0);
+                }
+                // Intensity: one factor within 1 +- 0.15 for every voxel.
+                "intensity" => {
+                    let a = after[8 * 32 + 4] / 200.0;
+                    assert!((0.85..=1.15).contains(&a), "factor {a}");
+                    assert!(
+                        before
+                            .iter()
+                            .zip(&after)
+                            .all(|(b, x)| (b * a - x).abs() < 1e-3)
+                    );
+                }
+                // Noise: zero-mean, standard deviation noise_std (6).
+                "noise" => {
+                    let d: Vec<f64> = before
+                        .iter()
+                        .zip(&after)
+                        .map(|(b, a)| (a - b) as f64)
+                        .collect();
+                    let mean = d.iter().sum::<f64>() / d.len() as f64;
+                    let sd =
+                        (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt();
+                    assert!(
+                        mean.abs() < 0.5 && (sd - 6.0).abs() < 0.5,
+                        "mean {mean}, sd {sd}"
+                    );
+                }
+                // Bias field: multiplicative (zero stays zero), smooth, and the same on every slice.
+                "bias_field" => {
+                    assert!(
+                        before
+                            .iter()
+                            .zip(&after)
+                            .all(|(b, a)| *b != 0.0 || *a == 0.0)
+                    );
+                    let ratio = |i: usize| after[i] / before[i];
+                    assert!((ratio(8 * 32 + 4) - ratio(1024 + 8 * 32 + 4)).abs() < 1e-6);
+                    assert!(
+                        (ratio(8 * 32 + 4) - ratio(8 * 32 + 5)).abs() < 0.1,
+                        "not smooth"
+                    );
+                }
+                // Ghosting: faint copies in rows the blob never touched, the blob kept.
+                "ghosting" => {
+                    let outside = (0..32)
+                        .filter(|r| !(8..14).contains(r))
+                        .any(|r| after[r * 32 + 6] > 0.0);
+                    assert!(outside, "no ghost");
+                    assert!(after[10 * 32 + 6] >= 200.0);
+                    assert!(after.iter().all(|&v| v < 200.0 * 1.3), "ghosts are faint");
+                }
+                _ => unreachable!(),
+            }
+        }
     }
 }

@@ -145,22 +145,96 @@ mod tests {
         assert_eq!(p.rate_after([1.0; 30]), 1e-3);
     }
 
+    /// The rates of 15 steps (5 epochs of 3 steps from 0.01), as PyTorch 2.15's schedulers give
+    /// them (`tests/schedules_reference.py`).
+    const PYTORCH_STEP: [f64; 15] = [
+        0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.005, 0.005, 0.005, 0.0025,
+        0.0025, 0.0025,
+    ];
+    const PYTORCH_COSINE: [f64; 15] = [
+        0.01,
+        0.009891830623632338,
+        0.009572050015330872,
+        0.009054634122155989,
+        0.008362196501476347,
+        0.007525,
+        0.00657963412215599,
+        0.005567415893174886,
+        0.0045325841068251166,
+        0.0035203658778440107,
+        0.002575000000000001,
+        0.0017378034985236534,
+        0.0010453658778440105,
+        0.0005279499846691251,
+        0.00020816937636766183,
+    ];
+    const PYTORCH_EXPONENTIAL: [f64; 15] = [
+        0.01,
+        0.007937005259840998,
+        0.006299605249474367,
+        0.005000000000000002,
+        0.003968502629920501,
+        0.003149802624737185,
+        0.002500000000000002,
+        0.001984251314960251,
+        0.0015749013123685927,
+        0.0012500000000000011,
+        0.0009921256574801256,
+        0.0007874506561842965,
+        0.0006250000000000007,
+        0.0004960628287400629,
+        0.0003937253280921484,
+    ];
+
     #[test]
-    fn every_schedule_builds_and_starts_at_the_initial_rate() {
-        for kind in [
-            Schedule::Constant,
-            Schedule::Step,
-            Schedule::Cosine,
-            Schedule::Exponential,
-            Schedule::Plateau,
+    fn every_schedule_follows_pytorch_over_the_whole_run() {
+        for (kind, expected) in [
+            (Schedule::Constant, [0.01; 15]),
+            (Schedule::Step, PYTORCH_STEP),
+            (Schedule::Cosine, PYTORCH_COSINE),
+            (Schedule::Exponential, PYTORCH_EXPONENTIAL),
         ] {
             let config = ScheduleConfig {
                 kind,
+                step_epochs: 2,
+                gamma: 0.5,
+                min_lr: 1e-4,
                 ..ScheduleConfig::default()
             };
-            let mut s = scheduler(0.01, &config, 5, 10, Default::default()).unwrap();
-            let first = s.step().base();
-            assert!((first - 0.01).abs() < 1e-12, "{kind:?}: {first}");
+            let mut s = scheduler(0.01, &config, 5, 3, Default::default()).unwrap();
+            for (step, want) in expected.iter().enumerate() {
+                let got = s.step().base();
+                assert!(
+                    (got - want).abs() <= 1e-12 + 1e-9 * want,
+                    "{kind:?} step {step}: {got} vs PyTorch {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plateau_follows_pytorch_epoch_by_epoch() {
+        let p = PlateauLr {
+            initial: 0.01,
+            factor: 0.3,
+            patience: 1,
+            min_lr: 1e-4,
+            history: Default::default(),
+        };
+        let losses = [
+            1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1,
+        ];
+        // PyTorch's ReduceLROnPlateau(factor 0.3, patience 1, threshold 1e-4, min_lr 1e-4).
+        let pytorch = [
+            0.01, 0.01, 0.01, 0.003, 0.003, 0.003, 0.003, 0.0009, 0.0009, 0.00027, 0.00027, 0.0001,
+        ];
+        for (epoch, want) in pytorch.iter().enumerate() {
+            let got = p.rate_after(losses[..=epoch].iter().copied());
+            assert!(
+                (got - want).abs() < 1e-12,
+                "epoch {}: {got} vs PyTorch {want}",
+                epoch + 1
+            );
         }
     }
 }
