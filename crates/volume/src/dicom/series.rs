@@ -137,7 +137,10 @@ pub(crate) fn choose(
         ));
     }
     if chosen.plane() != Plane::Sagittal {
-        notes.push(format!("no sagittal series: read a {} one", chosen.plane()));
+        notes.push(format!(
+            "no sagittal series: read the {} series instead",
+            chosen.plane()
+        ));
     }
     Ok((chosen, notes))
 }
