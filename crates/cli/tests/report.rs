@@ -64,6 +64,11 @@ fn train(dir: &Path, manifest: &str, name: &str, epochs: &str, lr: &str) -> Stri
 }
 
 fn phantoms(dir: &Path) -> String {
+    phantoms_with(dir, "study")
+}
+
+/// 40 phantoms with the class proportions `balance` (`study` or `equal`).
+fn phantoms_with(dir: &Path, balance: &str) -> String {
     let data = dir.join("data");
     ok(&cruciate(&[
         "synth",
@@ -77,6 +82,8 @@ fn phantoms(dir: &Path) -> String {
         "96",
         "--slices",
         "8..10",
+        "--balance",
+        balance,
     ]));
     data.join("manifest.csv").to_str().unwrap().to_string()
 }
@@ -133,6 +140,39 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
         }
     }
     assert_eq!(report["synthetic_model"], true);
+    // predictions.csv holds each exam's call; predict on one of them gives the same numbers.
+    let mut calls = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    assert_eq!(
+        calls.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["exam_id", "class", "predicted", "p_healthy", "p_injured"]
+    );
+    let rows: Vec<csv::StringRecord> = calls.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len() as u64, total);
+    let manifest_rows = cruciate_data::Manifest::read(Path::new(&manifest)).unwrap();
+    let first = &rows[0];
+    let exam = manifest_rows
+        .rows
+        .iter()
+        .find(|r| r.exam_id == first[0])
+        .unwrap();
+    let o = cruciate(&[
+        "predict",
+        "--run",
+        &run,
+        manifest_rows.resolve(exam).to_str().unwrap(),
+        "--json",
+    ]);
+    ok(&o);
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in 0..2 {
+        let from_evaluate: f64 = first[3 + k].parse().unwrap();
+        assert_eq!(
+            p["probabilities"][k].as_f64().unwrap(),
+            from_evaluate,
+            "class {k}"
+        );
+    }
+    assert_eq!(p["class"].as_u64().unwrap().to_string(), &first[2]);
     let roi = report["cam_in_roi"].as_array().unwrap();
     assert_eq!(roi.len(), 2);
     let boxed: u64 = roi.iter().map(|r| r["exams"].as_u64().unwrap()).sum();
@@ -236,4 +276,72 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
             .unwrap()
             .contains("<table>")
     );
+}
+
+#[test]
+fn the_four_grade_task_trains_predicts_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    // Equal proportions, so that every grade is in the validation split.
+    let manifest = phantoms_with(dir.path(), "equal");
+    let run = dir.path().join("grades").to_str().unwrap().to_string();
+    ok(&cruciate(&[
+        "train",
+        "--manifest",
+        &manifest,
+        "--model",
+        "small",
+        "--task",
+        "grade",
+        "--out",
+        &run,
+        "--epochs",
+        "2",
+        "--set",
+        "data.size=48",
+        "--set",
+        "data.slices=6",
+        "--set",
+        "optim.optimizer=\"adamw\"",
+    ]));
+    let info = read_json(&Path::new(&run).join("run.json"));
+    assert_eq!(info["task"], "grade");
+    assert_eq!(info["classes"].as_array().unwrap().len(), 4);
+    let out = dir.path().join("grade-report");
+    ok(&cruciate(&[
+        "evaluate",
+        "--run",
+        &run,
+        "--manifest",
+        &manifest,
+        "--split",
+        "valid",
+        "--threshold",
+        "0.3",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let r = read_json(&out.join("report.json"));
+    assert_eq!(r["per_class"].as_array().unwrap().len(), 4);
+    assert_eq!(r["confusion_matrix"].as_array().unwrap().len(), 4);
+    assert_eq!(r["threshold"], 0.3);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("sensitivity / specificity at 0.3"));
+    // One-vs-rest AUC over the grades present, and the injured-vs-healthy AUC from P(healthy).
+    let cm: Vec<Vec<u64>> = serde_json::from_value(r["confusion_matrix"].clone()).unwrap();
+    assert!(
+        cm.iter().all(|row| row.iter().sum::<u64>() > 0),
+        "every grade present: {cm:?}"
+    );
+    let ovr = r["metrics"]["auc_ovr_macro"]
+        .as_f64()
+        .expect("one-vs-rest AUC");
+    assert!((0.0..=1.0).contains(&ovr));
+    assert!(r["auc"]["value"].is_number());
+    let mut calls = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    assert_eq!(calls.headers().unwrap().len(), 3 + 4);
+    for row in calls.records() {
+        let row = row.unwrap();
+        let sum: f64 = (3..7).map(|k| row[k].parse::<f64>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{row:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! A classifier scored on one split of a manifest: every metric of the study, where its
 //! explanations look relative to the ACL box, and the report that shows it (`report.json`,
-//! `report.html`).
+//! `report.html`, and every call in `predictions.csv`).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::EvalError;
 use crate::metrics::{Cumulative, PerClass, Summary, heat_in_box};
+use crate::scoring::ScoredExam;
 use crate::visualize::{RgbImage, heat_figure};
 
 /// The heat inside the ACL box and the pointing-game hit rate, for the exams of one true class.
@@ -90,6 +91,8 @@ pub struct ConfidentError {
 pub struct Evaluation {
     /// `report.json`.
     pub report: EvaluationReport,
+    /// Every exam's call (`predictions.csv`).
+    pub scored: Vec<ScoredExam>,
     /// Every call, for the curves.
     pub points: Cumulative,
     /// The run's learning curves (empty for models not trained by epochs).
@@ -146,6 +149,7 @@ pub fn evaluate(
     let mut roi = vec![RoiSums::default(); names.len()];
     let mut errors: Vec<ConfidentError> = Vec::new();
     let mut method = None;
+    let mut scored = Vec::with_capacity(rows.len());
     progress.start(
         &format!("evaluating on {} {} exams", rows.len(), request.split),
         Some(rows.len() as u64),
@@ -167,6 +171,11 @@ pub fn evaluate(
         };
         let actual = task.class_of(row.label);
         points.push(prediction.probabilities.clone(), actual);
+        scored.push(ScoredExam {
+            exam_id: row.exam_id.clone(),
+            class: actual,
+            prediction: prediction.clone(),
+        });
         if let Some(e) = &explanation {
             method = Some(e.method.title().to_string());
             if let Some(figures) = volume
@@ -242,6 +251,7 @@ pub fn evaluate(
     };
     Ok(Evaluation {
         report,
+        scored,
         points,
         history: request.run.as_deref().map(read_history).unwrap_or_default(),
         errors,

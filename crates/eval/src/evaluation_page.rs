@@ -274,7 +274,8 @@ pub fn page(e: &Evaluation) -> Result<Page, EvalError> {
 }
 
 impl Evaluation {
-    /// Writes `report.json` and `report.html` into `out`.
+    /// Writes `report.json`, `report.html` and `predictions.csv` (one row per exam: its id, true
+    /// class, call, and the probability of each class) into `out`.
     pub fn write(&self, out: &Path) -> Result<(), EvalError> {
         std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
         let html = page(self)?.to_html();
@@ -284,6 +285,23 @@ impl Evaluation {
             cruciate_volume::atomic::write_atomically(&path, |w| w.write_all(body.as_bytes()))
                 .map_err(|e| EvalError::io(&path, e))?;
         }
-        Ok(())
+        let path = out.join("predictions.csv");
+        cruciate_volume::atomic::write_atomically(&path, |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            let mut header = vec!["exam_id".to_string(), "class".into(), "predicted".into()];
+            header.extend(self.report.classes.iter().map(|c| format!("p_{c}")));
+            csv.write_record(&header).map_err(std::io::Error::other)?;
+            for s in &self.scored {
+                let mut row = vec![
+                    s.exam_id.clone(),
+                    s.class.to_string(),
+                    s.prediction.class.to_string(),
+                ];
+                row.extend(s.prediction.probabilities.iter().map(|p| p.to_string()));
+                csv.write_record(&row).map_err(std::io::Error::other)?;
+            }
+            csv.flush()
+        })
+        .map_err(|e| EvalError::io(&path, e))
     }
 }

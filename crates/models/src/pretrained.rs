@@ -16,6 +16,13 @@ pub fn load_pretrained(backbone: &mut Backbone, path: &Path) -> Result<LoadRepor
     {
         return load_keras_vgg16_onnx(backbone, path);
     }
+    // Into the backbone itself: through the enum, every key would gain the variant's name.
     let remaps = backbone.torchvision_remaps();
-    load_torchvision(backbone, path, &remaps)
+    match backbone {
+        Backbone::AlexNet(m) => load_torchvision(m, path, &remaps),
+        Backbone::Vgg(m) => load_torchvision(m, path, &remaps),
+        Backbone::ResNet(m) => load_torchvision(m, path, &remaps),
+        Backbone::SqueezeNet(m) => load_torchvision(m, path, &remaps),
+        Backbone::Small(m) => load_torchvision(m, path, &remaps),
+    }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use cruciate_models::backbone::{ResNet, ResNetDepth, SmallCnn, SqueezeNet, Vgg, VggDepth};
-use cruciate_models::{Backbone, BackboneKind, load_torchvision};
+use cruciate_models::{Backbone, BackboneKind, load_pretrained};
 
 type Keys = Vec<(String, Vec<usize>)>;
 
@@ -191,21 +191,14 @@ fn load(backbone: &mut Backbone, keys: &Keys) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.safetensors");
     write_safetensors(&path, keys);
-    let remaps = backbone.torchvision_remaps();
     let expected = keys
         .iter()
         .filter(|(k, _)| {
             !k.contains("num_batches") && !k.starts_with("fc.") && !k.starts_with("classifier.")
         })
         .count();
-    let report = match backbone {
-        Backbone::ResNet(m) => load_torchvision(m, &path, &remaps),
-        Backbone::SqueezeNet(m) => load_torchvision(m, &path, &remaps),
-        Backbone::Vgg(m) => load_torchvision(m, &path, &remaps),
-        Backbone::AlexNet(m) => load_torchvision(m, &path, &remaps),
-        Backbone::Small(m) => load_torchvision(m, &path, &remaps),
-    }
-    .unwrap_or_else(|e| panic!("{e}"));
+    // The path `cruciate train --weights` takes.
+    let report = load_pretrained(backbone, &path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         report.applied, expected,
         "every torchvision parameter lands"
