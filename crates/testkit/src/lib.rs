@@ -83,7 +83,7 @@ pub fn relative_l2(ours: &[f32], reference: &[f32]) -> f64 {
 ///
 /// # Panics
 /// When the file cannot be read or holds another dtype (a broken fixture fails the test).
-/// int64 arrays (indices) are read too.
+/// int64 arrays (indices) and uint8 arrays (images) are read too.
 pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
@@ -97,6 +97,13 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
             .map(|v| v as f32)
             .collect(),
         "<f4" => npy.into_vec::<f32>().unwrap(),
+        // Bytes (images), exact as f32.
+        "|u1" => npy
+            .into_vec::<u8>()
+            .unwrap()
+            .into_iter()
+            .map(f32::from)
+            .collect(),
         // Index arrays (argmax results), exact as f32 below 2^24.
         "<i8" => npy
             .into_vec::<i64>()
