@@ -298,3 +298,32 @@ fn bench_reports_every_measurement() {
         assert!(text.contains(what), "{what} missing from:\n{text}");
     }
 }
+
+#[test]
+fn inspect_series_reads_the_series_asked_for() {
+    // Three one-slice series in one folder (pydicom's dicomdirtests); pydicom's pixel sums:
+    // .475 -> 140730, .134 -> 183241, .15 -> 156143.
+    let Some(folder) = fixture("dicom/pydicom/test_files/dicomdirtests/98892003/MR1") else {
+        return;
+    };
+    let folder = folder.to_str().unwrap();
+    let sum_of = |series: Option<&str>| {
+        let mut args = vec!["inspect", "--json", folder];
+        if let Some(uid) = series {
+            args.extend(["--series", uid]);
+        }
+        let o = cruciate(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (r["mean"].as_f64().unwrap() * 256.0).round()
+    };
+    let uid = "1.3.6.1.4.1.5962.1.1.0.0.0.1196533885.18148.0";
+    assert_eq!(sum_of(None), 140730.0, "the first series by default");
+    assert_eq!(sum_of(Some(&format!("{uid}.134"))), 183241.0);
+    assert_eq!(sum_of(Some(&format!("{uid}.15"))), 156143.0);
+    let o = cruciate(&["inspect", folder, "--series", "1.2.3"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("1.2.3"), "{e}");
+}

@@ -166,6 +166,16 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
     let o = cruciate(&train_args(m, a.to_str().unwrap(), "5"));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("finished run"), "{}", stderr(&o));
+    // An interrupted run (its config, no summary) is resumed only with the same settings.
+    let d = dir.path().join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(a.join("config.toml"), d.join("config.toml")).unwrap();
+    let o = cruciate(&train_args(m, d.to_str().unwrap(), "4"));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("holds a run with other settings"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(!d.join("metrics.jsonl").exists(), "nothing trained");
 
     // The finished run describes itself: run.json names its kind, its model file and hash, and
     // that it was trained on synthetic phantoms.
