@@ -1,7 +1,7 @@
 //! Safety limits that keep a hostile or broken file from exhausting memory.
 
-/// Most voxels one volume may hold (2^31: 8 GiB of f32).
-pub const MAX_VOXELS: u64 = 1 << 31;
+/// Most voxels one volume may hold (2^28: 1 GiB of f32, a 512 x 512 x 1024 stack).
+pub const MAX_VOXELS: u64 = 1 << 28;
 
 /// How far a reader may let an archive or folder expand before refusing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            gunzip_bytes: 4 << 30,
-            zip_bytes: 4 << 30,
+            gunzip_bytes: 1 << 30,
+            zip_bytes: 1 << 30,
             zip_entries: 20_000,
             folder_files: 100_000,
         }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use cruciate_testkit::fixture;
-use cruciate_volume::{ErrorKind, ReadError, ReadOptions, read_path};
+use cruciate_volume::{ErrorKind, ReadError, ReadOptions, read_bytes, read_path};
 
 fn refuse(path: &Path) -> ReadError {
     match read_path(path, &ReadOptions::default()) {
@@ -191,4 +191,79 @@ fn folder_of_unreadable_dicom_files_gives_the_first_reason() {
     std::fs::copy(&truncated, dir.path().join("b.dcm")).unwrap();
     let e = read_path(dir.path(), &ReadOptions::default()).unwrap_err();
     assert!(matches!(e.kind, ErrorKind::Truncated(_)), "{e}");
+}
+
+/// A DICOM file whose data set nests `depth` sequences of undefined length, each in an item.
+fn deeply_nested_dicom(depth: usize) -> Vec<u8> {
+    let element = |group: u16, el: u16, vr: &[u8; 2], value: &[u8]| {
+        let mut e = group.to_le_bytes().to_vec();
+        e.extend_from_slice(&el.to_le_bytes());
+        e.extend_from_slice(vr);
+        if vr == b"OB" {
+            e.extend_from_slice(&[0, 0]);
+            e.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        } else {
+            e.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        }
+        e.extend_from_slice(value);
+        e
+    };
+    let mut meta = element(2, 1, b"OB", &[0, 1]);
+    meta.extend(element(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.4\0"));
+    meta.extend(element(2, 3, b"UI", b"1.2.3.4\0"));
+    meta.extend(element(2, 0x10, b"UI", b"1.2.840.10008.1.2.1\0"));
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICM");
+    bytes.extend(element(2, 0, b"UL", &(meta.len() as u32).to_le_bytes()));
+    bytes.extend(meta);
+    let level: Vec<u8> = [
+        &[
+            0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ][..],
+        &[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF][..],
+    ]
+    .concat();
+    for _ in 0..depth {
+        bytes.extend_from_slice(&level);
+    }
+    bytes
+}
+
+#[test]
+fn deeply_nested_sequences_are_refused_before_they_overflow_the_stack() {
+    // 200 000 levels in 4 MB: dicom-rs's recursive parser overflowed the stack and aborted the
+    // whole process on this; the preflight walk refuses it in one line.
+    let bytes = deeply_nested_dicom(200_000);
+    let e = read_bytes(Path::new("deep.dcm"), bytes, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sequences nested deeper than 32 levels"), "{e}");
+    assert!(e.contains("exceeds a limit"), "{e}");
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_limit() {
+    use std::io::Write;
+    // 64 MiB of zeros gzip to about 64 KiB; with a 1 MiB allowance it is refused without
+    // inflating the rest.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20);
+    let options = ReadOptions {
+        limits: cruciate_volume::Limits {
+            gunzip_bytes: 1 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = read_bytes(Path::new("bomb.nii.gz"), bomb, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gzip expands past 1048576 bytes"), "{e}");
+    // The default allowance is 1 GiB.
+    assert_eq!(cruciate_volume::Limits::default().gunzip_bytes, 1 << 30);
 }

@@ -184,7 +184,7 @@ fn parse_error(path: &Path, e: &dyn std::error::Error) -> ReadError {
 
 fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     let err = |e: &dyn std::error::Error| parse_error(path, e);
-    let refuse = |message: String| ReadError::new(path, ErrorKind::Truncated(message));
+    let refuse = |kind: ErrorKind| ReadError::new(path, kind);
     match sniff(bytes) {
         Sniffed::Dicom => {
             preflight::check(bytes.get(132..).unwrap_or_default(), None).map_err(refuse)?;
@@ -206,7 +206,7 @@ fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
 fn parse_bare(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     let err = |e: &dyn std::error::Error| parse_error(path, e);
     let group_le = u16::from_le_bytes([bytes[0], bytes[1]]);
-    let refuse = |message: String| ReadError::new(path, ErrorKind::Truncated(message));
+    let refuse = |kind: ErrorKind| ReadError::new(path, kind);
     if group_le == 0x0002 {
         preflight::check(bytes, None).map_err(refuse)?;
         return OpenFileOptions::new()
