@@ -43,15 +43,35 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Runs side by side on one manifest split, as Markdown and HTML.
     Compare(commands::compare::CompareArgs),
+    /// The web service: worklist, viewer and API, with workers (SQLite by default).
+    Serve(commands::service::ServeArgs),
+    /// More workers on a service's queue (share its --db and --data).
+    Worker(commands::service::WorkerArgs),
+    /// Write the radiologists' reads recorded by the service as a training manifest.
+    ExportReads(commands::service::ExportReadsArgs),
+    /// Analyse one uploaded exam (the contained child process of the service).
+    #[command(hide = true)]
+    Analyse(commands::service::AnalyseArgs),
 }
 
 fn main() -> ExitCode {
-    restore_broken_pipe();
-    init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return flag_error(e),
+        Err(e) => {
+            init_logging(false);
+            return flag_error(e);
+        }
     };
+    let json_logs = match &cli.command {
+        Command::Serve(a) => a.service.log_format.as_deref() == Some("json"),
+        Command::Worker(a) => a.service.log_format.as_deref() == Some("json"),
+        _ => false,
+    };
+    if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+        // Network servers keep SIGPIPE ignored: a closed connection must not end them.
+        restore_broken_pipe();
+    }
+    init_logging(json_logs);
     finish(guarded(|| run(cli.command, cli.device)))
 }
 
@@ -119,6 +139,10 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Explain(args) => commands::explain::run(&args, device),
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
+        Command::Serve(args) => commands::service::serve(&args, device),
+        Command::Worker(args) => commands::service::worker(&args, device),
+        Command::ExportReads(args) => commands::service::export_reads(&args),
+        Command::Analyse(args) => commands::service::analyse(&args, device),
     }
 }
 
@@ -133,14 +157,19 @@ fn restore_broken_pipe() {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cruciate_train=info"));
-    tracing_subscriber::fmt()
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,cruciate_train=info,cruciate_server=info")
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     // Readers turn a third-party decoder's panic into an error; keep its report out of the
     // user's terminal unless they ask for debug output.
     std::panic::set_hook(Box::new(|info| tracing::debug!("recovered panic: {info}")));

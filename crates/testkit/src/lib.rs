@@ -118,3 +118,39 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     };
     (shape, data)
 }
+
+/// A DICOM file whose data set nests `depth` sequences of undefined length, each in an item.
+pub fn deeply_nested_dicom(depth: usize) -> Vec<u8> {
+    let element = |group: u16, el: u16, vr: &[u8; 2], value: &[u8]| {
+        let mut e = group.to_le_bytes().to_vec();
+        e.extend_from_slice(&el.to_le_bytes());
+        e.extend_from_slice(vr);
+        if vr == b"OB" {
+            e.extend_from_slice(&[0, 0]);
+            e.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        } else {
+            e.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        }
+        e.extend_from_slice(value);
+        e
+    };
+    let mut meta = element(2, 1, b"OB", &[0, 1]);
+    meta.extend(element(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.4\0"));
+    meta.extend(element(2, 3, b"UI", b"1.2.3.4\0"));
+    meta.extend(element(2, 0x10, b"UI", b"1.2.840.10008.1.2.1\0"));
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICM");
+    bytes.extend(element(2, 0, b"UL", &(meta.len() as u32).to_le_bytes()));
+    bytes.extend(meta);
+    let level: Vec<u8> = [
+        &[
+            0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ][..],
+        &[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF][..],
+    ]
+    .concat();
+    for _ in 0..depth {
+        bytes.extend_from_slice(&level);
+    }
+    bytes
+}

@@ -130,6 +130,8 @@ pub enum PngColour {
     Grey,
     /// 8-bit red, green, blue.
     Rgb,
+    /// 8-bit red, green, blue and opacity.
+    Rgba,
 }
 
 /// Encodes 8-bit `pixels` (`height` rows of `width`) as a PNG stream into `writer`: the one
@@ -145,6 +147,7 @@ pub fn encode_png(
     encoder.set_color(match colour {
         PngColour::Grey => png::ColorType::Grayscale,
         PngColour::Rgb => png::ColorType::Rgb,
+        PngColour::Rgba => png::ColorType::Rgba,
     });
     encoder.set_depth(png::BitDepth::Eight);
     let mut w = encoder.write_header().map_err(std::io::Error::other)?;

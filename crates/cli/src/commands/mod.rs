@@ -7,6 +7,7 @@ pub mod explain;
 pub mod export;
 pub mod inspect;
 pub mod predict;
+pub mod service;
 pub mod synth;
 pub mod train;
 

@@ -1,0 +1,254 @@
+//! `cruciate serve`, `cruciate worker`, `cruciate export-reads`, and `cruciate analyse` (the
+//! contained child the service runs for each exam; not for people).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use cruciate_models::Compute;
+use cruciate_server::{ServerConfig, Service};
+
+use super::registry;
+
+/// Settings shared by `serve` and `worker`.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Settings file (TOML, keys as the flags with `_`); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder: database (SQLite), uploads, results, the demo model [default: ./cruciate-data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Database URL: postgres://USER@HOST:PORT/DB [default: SQLite in the data folder].
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// A run folder to serve (repeat for several; the first is the default) [default: the
+    /// bundled demo model, trained on synthetic data].
+    #[arg(long = "model", value_name = "RUN")]
+    models: Vec<PathBuf>,
+    /// Worker tasks in this process [serve: 1, worker: 1].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Log lines as JSON objects instead of text.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+impl ServiceArgs {
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut c = match &self.config {
+            Some(path) => ServerConfig::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        if let Some(d) = &self.data {
+            c.data = d.clone();
+        }
+        if let Some(db) = &self.db {
+            c.db = Some(db.clone());
+        }
+        if !self.models.is_empty() {
+            c.models = self.models.clone();
+        }
+        if let Some(w) = self.workers {
+            c.workers = w;
+        }
+        Ok(c)
+    }
+}
+
+/// Arguments of `cruciate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<std::net::SocketAddr>,
+    /// Largest upload in MiB [default: 512].
+    #[arg(long, value_name = "MIB")]
+    max_upload_mib: Option<u64>,
+}
+
+/// Arguments of `cruciate worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping: jobs in hand finish, then the process ends");
+}
+
+/// Runs `cruciate serve`.
+pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
+    let mut config = args.service.config()?;
+    if let Some(addr) = args.addr {
+        config.addr = addr;
+    }
+    if let Some(mib) = args.max_upload_mib {
+        config.max_upload_bytes = mib << 20;
+    }
+    let registry = registry(device);
+    runtime()?.block_on(async move {
+        let service = Service::open(config, &registry).await?;
+        let (secret, seeded) = service.first_start().await?;
+        let data = service.config.data.clone();
+        if let Some(secret) = secret {
+            println!(
+                "admin token (shown once; also in {}): {secret}",
+                data.join("admin-token").display()
+            );
+        }
+        if seeded > 0 {
+            println!("{seeded} synthetic demo exams queued for analysis");
+        }
+        let model = service.models.default_model();
+        println!(
+            "model {} ({}){}",
+            model.name,
+            model.info.model.name,
+            if model.info.synthetic() {
+                ": demo model trained on synthetic data, not for clinical use"
+            } else {
+                ""
+            }
+        );
+        service
+            .serve(stop_signal(), |addr| {
+                println!("Cruciate is listening on http://{addr}/ (not for diagnostic use)");
+            })
+            .await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Runs `cruciate worker`.
+pub fn worker(args: &WorkerArgs, device: Compute) -> anyhow::Result<()> {
+    let config = args.service.config()?;
+    let registry = registry(device);
+    runtime()?.block_on(async move {
+        let service = Service::open(config, &registry).await?;
+        println!(
+            "worker on {} with {} task(s)",
+            service
+                .config
+                .database_url()
+                .split('?')
+                .next()
+                .unwrap_or_default(),
+            service.config.workers.max(1)
+        );
+        service.work(stop_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+/// Arguments of `cruciate analyse`.
+#[derive(Debug, Args)]
+pub struct AnalyseArgs {
+    /// The uploaded file.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Only read the file and print its format and shape as JSON.
+    #[arg(long)]
+    probe: bool,
+    /// The run folder of the model.
+    #[arg(long, value_name = "RUN", required_unless_present = "probe")]
+    run: Option<PathBuf>,
+    /// Folder for result.json, volume.f32 and heat.u8.
+    #[arg(long, value_name = "DIR", required_unless_present = "probe")]
+    out: Option<PathBuf>,
+}
+
+/// Runs `cruciate analyse`.
+pub fn analyse(args: &AnalyseArgs, device: Compute) -> anyhow::Result<()> {
+    if args.probe {
+        let probe = cruciate_server::analysis::probe(&args.input).map_err(anyhow::Error::msg)?;
+        println!("{}", serde_json::to_string(&probe)?);
+        return Ok(());
+    }
+    let (Some(run), Some(out)) = (&args.run, &args.out) else {
+        anyhow::bail!("--run and --out are needed");
+    };
+    let result = cruciate_server::analysis::analyse(&registry(device), run, &args.input, out)
+        .map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// Arguments of `cruciate export-reads`.
+#[derive(Debug, Args)]
+pub struct ExportReadsArgs {
+    /// The service's data folder [default: ./cruciate-data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The service's database URL [default: SQLite in the data folder].
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// The manifest to write.
+    #[arg(long, value_name = "CSV")]
+    out: PathBuf,
+    /// Seed of the train / valid / test split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Runs `cruciate export-reads`: the radiologists' reads as a training manifest.
+pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
+    let mut config = ServerConfig::default();
+    if let Some(d) = &args.data {
+        config.data = d.clone();
+    }
+    config.db = args.db.clone();
+    let reads = runtime()?.block_on(cruciate_server::read_exams(&config))?;
+    if reads.is_empty() {
+        anyhow::bail!("no exam has a radiologist's read yet: nothing to export");
+    }
+    let labels: Vec<u8> = reads.iter().map(|r| r.grade).collect();
+    let splits = cruciate_data::splits::stratified_splits(&labels, 0.15, 0.15, args.seed);
+    let manifest = cruciate_data::Manifest {
+        root: args.out.parent().map(PathBuf::from).unwrap_or_default(),
+        rows: reads
+            .iter()
+            .zip(splits)
+            .map(|(r, split)| cruciate_data::ManifestRow {
+                exam_id: r.exam_id.clone(),
+                path: std::path::absolute(&r.path)
+                    .unwrap_or_else(|_| r.path.clone())
+                    .display()
+                    .to_string(),
+                label: r.grade,
+                split,
+                roi: None,
+                patient: None,
+            })
+            .collect(),
+    };
+    manifest.write(&args.out)?;
+    let count = |g: u8| labels.iter().filter(|&&l| l == g).count();
+    println!(
+        "wrote {} read exams (grades 0/1/2/3: {}/{}/{}/{}) to {}",
+        labels.len(),
+        count(0),
+        count(1),
+        count(2),
+        count(3),
+        args.out.display()
+    );
+    Ok(())
+}

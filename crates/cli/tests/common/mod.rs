@@ -1,0 +1,305 @@
+//! Support for the service tests: a `cruciate serve` process on a free port, a JSON client with
+//! its token, and exams to upload.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// An HTTP client that hands back 4xx and 5xx answers instead of failing on them.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// A running `cruciate serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its data folder.
+    pub data: PathBuf,
+    /// The admin token.
+    pub token: String,
+}
+
+impl Server {
+    /// Starts `cruciate serve --data DATA --addr 127.0.0.1:0 EXTRA...` and waits until it
+    /// listens.
+    pub fn start(data: &Path, extra: &[&str]) -> Self {
+        Self::start_command("serve", data, extra)
+    }
+
+    /// Starts `cruciate COMMAND --data DATA --addr 127.0.0.1:0 EXTRA...`.
+    pub fn start_command(command: &str, data: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cruciate"))
+            .args([
+                command,
+                "--data",
+                data.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("CRUCIATE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("serve ended before listening"))
+                .unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split('/').take(3).collect::<Vec<_>>().join("/");
+            }
+        };
+        // Keep reading its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let token = std::fs::read_to_string(data.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Self {
+            child: Some(child),
+            base,
+            data: data.to_path_buf(),
+            token,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Resident memory of the server process, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path` (with `token` when given): status and JSON body (null when not JSON).
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = agent().get(&self.url(path));
+        if let Some(t) = token {
+            request = request.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET `path` as bytes (`token` empty for none).
+    pub fn get_bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
+        let mut request = agent().get(&self.url(path));
+        if !token.is_empty() {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, bytes)
+    }
+
+    /// A response header of GET `path`.
+    pub fn header(&self, path: &str, name: &str) -> String {
+        let response = agent().get(&self.url(path)).call().unwrap();
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// POST JSON.
+    pub fn post_json(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let mut response = agent()
+            .post(&self.url(path))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// DELETE.
+    pub fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let mut response = agent()
+            .delete(&self.url(path))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Uploads `file` as `name`.
+    pub fn upload(&self, file: &Path, name: &str, token: &str) -> (u16, Value) {
+        let bytes = std::fs::read(file).unwrap();
+        let mut response = agent()
+            .post(&self.url(&format!("/api/v1/exams?filename={name}")))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(&bytes[..])
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A POST written by hand on a socket: `declared` as its Content-Length (then only the
+    /// headers are sent), else `body` chunked. Returns the status.
+    pub fn raw_post_status(
+        &self,
+        path: &str,
+        token: &str,
+        declared: Option<u64>,
+        body: &[u8],
+    ) -> u16 {
+        let host = self.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+        );
+        match declared {
+            Some(n) => head += &format!("Content-Length: {n}\r\n\r\n"),
+            None => head += "Transfer-Encoding: chunked\r\n\r\n",
+        }
+        s.write_all(head.as_bytes()).unwrap();
+        if declared.is_none() {
+            for chunk in body.chunks(64 << 10) {
+                if s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .is_err()
+                    || s.write_all(chunk).is_err()
+                    || s.write_all(b"\r\n").is_err()
+                {
+                    break;
+                }
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+        }
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {answer:?}"))
+    }
+
+    /// Waits until `n` exams are done; returns them.
+    pub fn wait_for_done(&self, n: usize, limit: Duration) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let list = self.get("/api/v1/exams?status=done", Some(&self.token)).1;
+            let exams = list["exams"].as_array().cloned().unwrap_or_default();
+            if exams.len() >= n {
+                return exams;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "only {} exams done: {list}",
+                exams.len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until exam `id` is done or failed; returns it.
+    pub fn wait_for_exam(&self, id: &str, token: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let exam = self.get(&format!("/api/v1/exams/{id}"), Some(token)).1;
+            if exam["status"] == "done" || exam["status"] == "failed" {
+                return exam;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "exam {id} still {}",
+                exam["status"]
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A synthetic exam as a zip of a DICOM series (20 slices of 128x128), in `dir`.
+pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
+    let out = dir.join("dicom-phantom");
+    let o = Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args([
+            "synth",
+            "--out",
+            out.to_str().unwrap(),
+            "--exams",
+            "1",
+            "--format",
+            "dicom",
+        ])
+        .args(["--size", "128", "--slices", "20..20", "--seed", "4"])
+        .env("CRUCIATE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let series = out.join("exams/00000");
+    let path = dir.join("exam.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let mut files: Vec<_> = std::fs::read_dir(&series)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        zip.start_file(
+            f.file_name().unwrap().to_string_lossy(),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&std::fs::read(&f).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    path
+}

@@ -1,0 +1,300 @@
+//! `cruciate serve` from outside, as a hospital's client would see it: the first start (admin
+//! token, analysed demo exams), uploads through the JSON API, tokens and roles, hostile input
+//! (corrupt archives, every fuzz-found file, a deeply nested DICOM, oversized bodies) answered
+//! with 4xx while the server stays up and small, the audit log, and a server killed with -9
+//! whose job finishes, once, after a restart.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Server, phantom_dicom_zip};
+
+#[test]
+fn the_service_serves_analyses_and_guards_its_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    // The first start: four synthetic exams, analysed without anybody asking.
+    let done = server.wait_for_done(4, Duration::from_secs(120));
+    assert_eq!(done.len(), 4);
+    for exam in &done {
+        assert_eq!(exam["synthetic_model"], true, "{exam}");
+        assert!(exam["injured_probability"].is_number());
+    }
+    let admin = server.token.clone();
+
+    // No token, a wrong token: 401 with a JSON error.
+    let (status, body) = server.get("/api/v1/exams", None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(server.get("/api/v1/exams", Some("crt_nope")).0, 401);
+
+    // A clinician of another site sees none of these exams and no admin route.
+    let (status, made) = server.post_json(
+        "/api/v1/tokens",
+        &admin,
+        serde_json::json!({"name": "dr who", "role": "clinician", "site": "elsewhere"}),
+    );
+    assert_eq!(status, 201, "{made}");
+    let clinician = made["secret"].as_str().unwrap().to_string();
+    assert_eq!(server.get("/api/v1/exams", Some(&clinician)).1["total"], 0);
+    let (status, body) = server.get("/api/v1/audit", Some(&clinician));
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = server.get(
+        &format!("/api/v1/exams/{}", done[0]["id"].as_str().unwrap()),
+        Some(&clinician),
+    );
+    assert_eq!(status, 404, "another site's exam is not there for them");
+
+    // A DICOM series in a zip, uploaded and analysed.
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &clinician);
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["format"], "dicom");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &clinician, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    let probabilities: Vec<f64> = exam["result"]["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+    assert_eq!(exam["result"]["synthetic_model"], true);
+    assert_eq!(exam["result"]["model_hash"].as_str().unwrap().len(), 64);
+    assert!(
+        exam["notices"][0]
+            .as_str()
+            .unwrap()
+            .contains("Not for diagnostic use")
+    );
+    // Its pictures: a slice, its heat layer, and the exported figure.
+    let key = exam["result"]["explanation"]["key_slice"].as_u64().unwrap();
+    for (path, kind) in [
+        (
+            format!("/api/v1/exams/{id}/slices/{key}.png?window=500,1000"),
+            "slice",
+        ),
+        (format!("/api/v1/exams/{id}/cam/{key}.png"), "heat"),
+        (
+            format!("/api/v1/exams/{id}/cam/{key}.png?burned=true"),
+            "export",
+        ),
+    ] {
+        let (status, bytes) = server.get_bytes(&path, &clinician);
+        assert_eq!(status, 200, "{kind}");
+        assert_eq!(&bytes[1..4], b"PNG", "{kind}");
+    }
+    assert_eq!(
+        server
+            .get_bytes(&format!("/api/v1/exams/{id}/slices/999.png"), &clinician)
+            .0,
+        404
+    );
+    // The radiologist's read.
+    let (status, _) = server.post_json(
+        &format!("/api/v1/exams/{id}/read"),
+        &clinician,
+        serde_json::json!({"grade": 2, "agrees": false}),
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/exams/{id}"), Some(&clinician))
+            .1["read"]["grade"],
+        2
+    );
+
+    // Hostile input: a corrupt zip, every fuzz-found file, a DICOM nested 200 000 deep.
+    let corrupt = dir.path().join("corrupt.zip");
+    std::fs::write(&corrupt, &std::fs::read(&zip).unwrap()[..3000]).unwrap();
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../volume/tests/data/fuzz");
+    let mut hostile: Vec<_> = std::fs::read_dir(&fuzz)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    hostile.push(corrupt);
+    let deep = dir.path().join("deep.dcm");
+    std::fs::write(&deep, cruciate_testkit::deeply_nested_dicom(200_000)).unwrap();
+    hostile.push(deep);
+    for file in &hostile {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let (status, body) = server.upload(file, &name, &clinician);
+        assert!((400..500).contains(&status), "{name}: {status} {body}");
+        let error = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {body}"));
+        assert!(
+            !error.contains(&server.data.display().to_string()),
+            "{name}: leaks a path: {error}"
+        );
+        let failed = server
+            .get(
+                &format!("/api/v1/exams/{}", body["id"].as_str().unwrap()),
+                Some(&clinician),
+            )
+            .1;
+        assert_eq!(failed["status"], "failed", "{name}");
+    }
+    assert_eq!(server.get("/healthz", None).0, 200, "the server is alive");
+    let rss = server.rss_kib();
+    assert!(rss < 1 << 20, "server RSS {rss} KiB");
+
+    // Bodies past the limit: declared (refused before reading) and streamed without a length.
+    assert_eq!(
+        server.raw_post_status("/api/v1/exams", &admin, Some(600 << 20), b""),
+        413
+    );
+
+    // Admin: the audit log holds every upload, view, export and read; deletion keeps it.
+    let (status, _) = server.delete(&format!("/api/v1/exams/{id}"), &clinician);
+    assert_eq!(status, 403, "clinicians do not delete");
+    let (status, _) = server.delete(&format!("/api/v1/exams/{id}"), &admin);
+    assert_eq!(status, 204);
+    assert_eq!(
+        server.get(&format!("/api/v1/exams/{id}"), Some(&admin)).0,
+        404
+    );
+    assert!(
+        !server.data.join("exams").join(&id).exists(),
+        "its files are gone"
+    );
+    let audit = server.get("/api/v1/audit?limit=1000", Some(&admin)).1;
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["exam_id"] == id.as_str())
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for action in ["upload", "view", "export", "read", "delete"] {
+        assert!(
+            actions.iter().any(|(a, _)| a == action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    assert!(
+        actions
+            .iter()
+            .any(|(a, who)| a == "upload" && who == "dr who")
+    );
+
+    // Operations: readiness, metrics, the OpenAPI document, security headers.
+    assert_eq!(server.get("/readyz", None).0, 200);
+    let metrics = String::from_utf8(server.get_bytes("/metrics", "").1).unwrap();
+    assert!(
+        metrics.contains("cruciate_exams{status=\"done\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cruciate_job_latency_seconds_count 4"),
+        "{metrics}"
+    );
+    let openapi = server.get("/api/v1/openapi.json", Some(&admin)).1;
+    assert!(openapi["paths"]["/api/v1/exams"]["post"].is_object());
+    let csp = server.header("/", "content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let page = String::from_utf8(server.get_bytes("/", "").1).unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the UI loads nothing from outside"
+    );
+}
+
+#[test]
+fn a_streamed_upload_past_the_limit_is_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--max-upload-mib", "1"]);
+    let status = server.raw_post_status("/api/v1/exams", &server.token, None, &vec![7u8; 3 << 20]);
+    assert_eq!(status, 413);
+    assert_eq!(server.get("/healthz", None).0, 200);
+}
+
+#[test]
+fn a_killed_server_finishes_its_job_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A slow analyser, so that the server can be killed while the job runs; short leases.
+    let slow = dir.path().join("slow-analyser");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nsleep 4\nexec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_cruciate")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed_exams = 0\nlease_seconds = 3\nanalyser = \"{}\"\n",
+            slow.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = Server::start(&data, &args);
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    // Wait for the analysis to start, then kill the server outright.
+    let started = Instant::now();
+    loop {
+        let exam = server
+            .get(&format!("/api/v1/exams/{id}"), Some(&server.token.clone()))
+            .1;
+        if exam["status"] == "running" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never started: {exam}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill();
+    let server = Server::start(&data, &args);
+    let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    assert_eq!(
+        exam["attempts"], 2,
+        "one interrupted attempt and one that finished"
+    );
+    let uploads = server
+        .get("/api/v1/audit?limit=100", Some(&server.token))
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "upload")
+        .count();
+    assert_eq!(uploads, 1);
+    assert!(
+        server
+            .data
+            .join("exams")
+            .join(&id)
+            .join("result/result.json")
+            .is_file()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(server.data.join("exams").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("attempt-"))
+        .collect();
+    assert!(leftovers.len() <= 1, "{leftovers:?}");
+}

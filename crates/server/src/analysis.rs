@@ -1,0 +1,218 @@
+//! One exam analysed by one model: what the contained child process (`cruciate analyse`) does.
+//! It reads the upload under strict limits, runs the model, and writes into its output folder:
+//!
+//! ```text
+//! result.json   the call, the model (name, kind, SHA-256, synthetic or not), the software,
+//!               the exam's geometry, the explanation's summary, the "not for diagnostic use"
+//!               notice
+//! volume.f32    the exam's voxels, little-endian float32, [slices, rows, cols]
+//! heat.u8       the explanation's heat over the same voxels, 0..255 (when the model explains)
+//! ```
+//!
+//! Running in a child process under a memory limit and a timeout, a reader that a crafted file
+//! drives into a huge allocation or a crash takes down the child alone.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use cruciate_data::Task;
+use cruciate_infer::{ExplainRequest, InferError, Prediction, Registry};
+use cruciate_volume::{Limits, ReadOptions, Volume};
+use serde::{Deserialize, Serialize};
+
+/// The notice every result and every image carries.
+pub const NOT_FOR_DIAGNOSIS: &str = "Not for diagnostic use.";
+
+/// The extra notice of results from a model trained on synthetic data.
+pub const SYNTHETIC_MODEL: &str = "Demo model trained on synthetic data: not for clinical use.";
+
+/// The model behind a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelSummary {
+    /// Its name.
+    pub name: String,
+    /// Its run kind.
+    pub kind: String,
+    /// Binary or grade.
+    pub task: String,
+    /// Its file's SHA-256.
+    pub hash: Option<String>,
+    /// Whether it was trained on synthetic data.
+    pub synthetic: bool,
+}
+
+/// The exam as read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExamSummary {
+    /// The format found.
+    pub format: String,
+    /// `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+    /// Millimetres per voxel, `[slice, row, col]`.
+    pub spacing: [f64; 3],
+    /// The acquisition plane.
+    pub plane: String,
+    /// What the reader decided on the way.
+    pub notes: Vec<String>,
+}
+
+/// Where the call came from, in brief (the heat map is in `heat.u8`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExplanationSummary {
+    /// How it was computed.
+    pub method: String,
+    /// The class it explains.
+    pub target: usize,
+    /// The slice with the largest share.
+    pub key_slice: usize,
+    /// Each slice's share, for the slices the model saw.
+    pub slice_importance: Vec<f64>,
+}
+
+/// `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AnalysisResult {
+    /// The grade called, for models of the four grades.
+    pub grade: Option<u8>,
+    /// The call.
+    #[schema(value_type = Object)]
+    pub prediction: Prediction,
+    /// The model.
+    pub model: ModelSummary,
+    /// The software that ran it.
+    pub software: String,
+    /// The exam.
+    pub exam: ExamSummary,
+    /// The explanation, when the model gives one.
+    pub explanation: Option<ExplanationSummary>,
+    /// "Not for diagnostic use", and the synthetic-model notice when it applies.
+    pub notices: Vec<String>,
+}
+
+/// What the probe says of an upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The format found.
+    pub format: String,
+    /// `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+}
+
+/// The limits uploads are read under: tighter than the command line's, so that an analysis
+/// stays well inside its memory allowance.
+pub fn upload_limits() -> Limits {
+    Limits {
+        gunzip_bytes: 512 << 20,
+        zip_bytes: 512 << 20,
+        zip_entries: 5_000,
+        folder_files: 5_000,
+    }
+}
+
+fn read_upload(input: &Path) -> Result<Volume, String> {
+    let options = ReadOptions {
+        limits: upload_limits(),
+        ..ReadOptions::default()
+    };
+    cruciate_volume::read_path(input, &options).map_err(|e| e.to_string())
+}
+
+/// Reads the upload at `input` and says what it is (or why it cannot be read).
+pub fn probe(input: &Path) -> Result<Probe, String> {
+    let volume = read_upload(input)?;
+    Ok(Probe {
+        format: format!("{:?}", volume.meta.format).to_lowercase(),
+        shape: volume.shape,
+    })
+}
+
+/// The files of an analysis folder.
+pub struct AnalysisFiles {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+impl AnalysisFiles {
+    /// `result.json`.
+    pub fn result(&self) -> PathBuf {
+        self.dir.join("result.json")
+    }
+    /// `volume.f32`.
+    pub fn volume(&self) -> PathBuf {
+        self.dir.join("volume.f32")
+    }
+    /// `heat.u8`.
+    pub fn heat(&self) -> PathBuf {
+        self.dir.join("heat.u8")
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    cruciate_volume::atomic::write_atomically(path, |w| w.write_all(bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Analyses the upload at `input` with the run at `run` and writes the result into `out`.
+pub fn analyse(
+    registry: &Registry,
+    run: &Path,
+    input: &Path,
+    out: &Path,
+) -> Result<AnalysisResult, String> {
+    let volume = read_upload(input)?;
+    let model = registry.open_run(run).map_err(|e| e.to_string())?;
+    let info = model.info().clone();
+    let (prediction, explanation) = match model.explain(&volume, &ExplainRequest::default()) {
+        Ok(e) => (e.prediction.clone(), Some(e)),
+        Err(InferError::Request(_)) => (model.predict(&volume).map_err(|e| e.to_string())?, None),
+        Err(e) => return Err(e.to_string()),
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let files = AnalysisFiles {
+        dir: out.to_path_buf(),
+    };
+    let voxels: Vec<u8> = volume.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write(&files.volume(), &voxels)?;
+    if let Some(e) = &explanation {
+        let heat: Vec<u8> = e
+            .heat
+            .values
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        write(&files.heat(), &heat)?;
+    }
+    let mut notices = vec![NOT_FOR_DIAGNOSIS.to_string()];
+    if info.synthetic() {
+        notices.push(SYNTHETIC_MODEL.to_string());
+    }
+    let result = AnalysisResult {
+        grade: (info.task == Task::Grade).then_some(prediction.class as u8),
+        model: ModelSummary {
+            name: info.model.name.clone(),
+            kind: info.kind.clone(),
+            task: info.task.to_string(),
+            hash: info.model.sha256.clone(),
+            synthetic: info.synthetic(),
+        },
+        software: format!("{} {}", info.software.name, env!("CARGO_PKG_VERSION")),
+        exam: ExamSummary {
+            format: format!("{:?}", volume.meta.format).to_lowercase(),
+            shape: volume.shape,
+            spacing: volume.spacing,
+            plane: format!("{:?}", volume.plane).to_lowercase(),
+            notes: volume.meta.notes.clone(),
+        },
+        explanation: explanation.as_ref().map(|e| ExplanationSummary {
+            method: e.method.title().into(),
+            target: e.target,
+            key_slice: e.key_slice(),
+            slice_importance: e.slice_importance.clone(),
+        }),
+        prediction,
+        notices,
+    };
+    let json = serde_json::to_vec_pretty(&result).expect("result serialises");
+    write(&files.result(), &json)?;
+    Ok(result)
+}

@@ -1,0 +1,123 @@
+//! Admin routes: tokens (made, listed, revoked) and the audit log; and `me`, who the caller is.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::store::{AuditRow, Role, TokenRow};
+
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = TokenRow)), security(("token" = [])))]
+pub async fn me(caller: Caller) -> Json<TokenRow> {
+    Json(caller.token)
+}
+
+/// A token to make.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// Who or what will use it.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The site whose exams it sees.
+    pub site: String,
+}
+
+/// A token just made: its secret is shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MadeToken {
+    /// The token as stored.
+    #[serde(flatten)]
+    pub token: TokenRow,
+    /// The secret to send as `Authorization: Bearer SECRET`.
+    pub secret: String,
+}
+
+/// Makes a token (admins only).
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken,
+    responses((status = 201, body = MadeToken), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewToken>,
+) -> Result<(StatusCode, Json<MadeToken>), ApiError> {
+    caller.require_admin()?;
+    let clean = |s: &str| !s.trim().is_empty() && s.len() <= 100 && !s.contains(char::is_control);
+    if !clean(&new.name) || !clean(&new.site) {
+        return Err(ApiError::bad_request(
+            "name and site must be 1 to 100 printable characters",
+        ));
+    }
+    let (token, secret) = state
+        .store
+        .create_token(new.name.trim(), new.role, new.site.trim())
+        .await?;
+    state
+        .store
+        .audit(caller.audit(
+            "token.create",
+            None,
+            Some(format!(
+                "{} ({}, site {})",
+                token.name,
+                token.role.name(),
+                token.site
+            )),
+        ))
+        .await?;
+    Ok((StatusCode::CREATED, Json(MadeToken { token, secret })))
+}
+
+/// Every token, without secrets (admins only).
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = Vec<TokenRow>), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenRow>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.store.tokens().await?))
+}
+
+/// Revokes a token (admins only).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path, description = "token id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    if !state.store.revoke_token(&id).await? {
+        return Err(ApiError::not_found("live token"));
+    }
+    state
+        .store
+        .audit(caller.audit("token.revoke", None, Some(id)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of the audit log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// Rows (default 100, at most 1000).
+    pub limit: Option<i64>,
+    /// Rows skipped, newest first.
+    pub offset: Option<i64>,
+}
+
+/// The audit log, newest first (admins only).
+#[utoipa::path(get, path = "/api/v1/audit", params(Page), responses((status = 200, body = Vec<AuditRow>), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
+    caller.require_admin()?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = page.offset.unwrap_or(0).max(0);
+    Ok(Json(state.store.audit_rows(limit, offset).await?))
+}

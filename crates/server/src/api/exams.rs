@@ -1,0 +1,603 @@
+//! Exams: upload (probed in a contained child, then queued), the worklist, one exam with its
+//! result, its slices and heat maps as PNG, the radiologist's read, deletion.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::{AppState, Caller};
+use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, Probe, SYNTHETIC_MODEL};
+use crate::error::{ApiError, ErrorBody};
+use crate::images::{ImageError, load_slice};
+use crate::storage::ExamFiles;
+use crate::store::{ExamFilter, ExamRow, NewExam, Read, random_hex};
+
+/// Upload options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// The file's name (for messages and the worklist).
+    pub filename: Option<String>,
+    /// The model to analyse with (the default model when absent).
+    pub model: Option<String>,
+}
+
+/// An upload accepted for analysis.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// The exam's id.
+    pub id: String,
+    /// `queued`.
+    pub status: String,
+    /// The format found.
+    pub format: String,
+    /// `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+}
+
+/// An upload refused: why, and the id under which it is listed as failed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Refused {
+    /// The reader's one-line reason.
+    pub error: String,
+    /// The failed exam's id.
+    pub id: String,
+}
+
+/// Streams the request body into `path`, refusing more than `max` bytes.
+async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, ApiError> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut stream = body.into_data_stream();
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        total += chunk.len() as u64;
+        if total > max {
+            drop(file);
+            let _ = tokio::fs::remove_file(path).await;
+            return Err(too_large(max));
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.sync_all().await.map_err(ApiError::internal)?;
+    Ok(total)
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the upload is larger than {} MiB", max >> 20),
+    )
+}
+
+/// Uploads an exam: a zip of DICOM files, a DICOM file, a NIfTI file or an MRNet `.npy`.
+#[utoipa::path(post, path = "/api/v1/exams", params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 202, body = Accepted), (status = 413, body = ErrorBody), (status = 422, body = Refused)),
+    security(("token" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let max = state.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let model = match &query.model {
+        Some(name) => state
+            .models
+            .get(name)
+            .ok_or_else(|| ApiError::bad_request(format!("no model named {name:?} is served")))?,
+        None => state.models.default_model(),
+    };
+    let id = random_hex(12);
+    let filename = query.filename.clone().unwrap_or_else(|| "upload".into());
+    let files = ExamFiles::new(&state.data, &id);
+    tokio::fs::create_dir_all(&files.dir)
+        .await
+        .map_err(ApiError::internal)?;
+    let path = files.upload_path(&filename);
+    let saved = save_body(body, &path, max).await;
+    if let Err(e) = saved {
+        let _ = tokio::fs::remove_dir_all(&files.dir).await;
+        return Err(e);
+    }
+    let exam = NewExam {
+        id: id.clone(),
+        site: caller.token.site.clone(),
+        uploaded_by: caller.token.name.clone(),
+        filename: filename.clone(),
+        format: None,
+        model: model.name.clone(),
+    };
+    let probed = state
+        .containment
+        .run(&[
+            "analyse".into(),
+            "--probe".into(),
+            "--input".into(),
+            path.clone().into(),
+        ])
+        .await;
+    let probe = probed.and_then(|out| {
+        serde_json::from_str::<Probe>(&out)
+            .map_err(|e| crate::contained::ContainedError::Crashed(format!("probe answer: {e}")))
+    });
+    match probe {
+        Ok(probe) => {
+            let exam = NewExam {
+                format: Some(probe.format.clone()),
+                ..exam
+            };
+            state.store.insert_exam(&exam, state.max_attempts).await?;
+            state
+                .store
+                .audit(caller.audit(
+                    "upload",
+                    Some(&id),
+                    Some(format!("{filename} ({})", probe.format)),
+                ))
+                .await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(Accepted {
+                    id,
+                    status: "queued".into(),
+                    format: probe.format,
+                    shape: probe.shape,
+                }),
+            )
+                .into_response())
+        }
+        Err(e) if e.is_input() => {
+            // The reader names the file: the client knows it by its own name, not the server's.
+            let reason = e
+                .to_string()
+                .replace(&path.display().to_string(), &filename);
+            state.store.insert_failed_exam(&exam, &reason).await?;
+            state
+                .store
+                .audit(caller.audit(
+                    "upload",
+                    Some(&id),
+                    Some(format!("{filename}: refused: {reason}")),
+                ))
+                .await?;
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(Refused { error: reason, id }),
+            )
+                .into_response())
+        }
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// One line of the worklist.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExamItem {
+    /// The exam's id.
+    pub id: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub status: String,
+    /// The uploaded file's name.
+    pub filename: String,
+    /// Its site.
+    pub site: String,
+    /// When it was uploaded, ms since the epoch.
+    pub created_ms: i64,
+    /// The model analysing it.
+    pub model: String,
+    /// The call's class and name.
+    pub call_class: Option<i64>,
+    /// The call's name.
+    pub call_label: Option<String>,
+    /// The probability of any injury.
+    pub injured_probability: Option<f64>,
+    /// Whether the model was trained on synthetic data.
+    pub synthetic_model: Option<bool>,
+    /// The radiologist's grade, once read.
+    pub read_grade: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<&ExamRow> for ExamItem {
+    fn from(e: &ExamRow) -> Self {
+        Self {
+            id: e.id.clone(),
+            status: e.status.clone(),
+            filename: e.filename.clone(),
+            site: e.site.clone(),
+            created_ms: e.created_ms,
+            model: e.model.clone(),
+            call_class: e.call_class,
+            call_label: e.call_label.clone(),
+            injured_probability: e.injured_probability,
+            synthetic_model: e.synthetic_model,
+            read_grade: e.read_grade,
+            error: e.error.clone(),
+        }
+    }
+}
+
+/// A page of the worklist.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Worklist {
+    /// The exams of this page.
+    pub exams: Vec<ExamItem>,
+    /// Exams matching the filters.
+    pub total: i64,
+}
+
+/// The worklist, filtered, sorted and paged on the server.
+#[utoipa::path(get, path = "/api/v1/exams", params(ExamFilter),
+    responses((status = 200, body = Worklist)), security(("token" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<ExamFilter>,
+) -> Result<Json<Worklist>, ApiError> {
+    if let Some(status) = &filter.status
+        && !["queued", "running", "done", "failed"].contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "status {status:?}: expected queued, running, done or failed"
+        )));
+    }
+    let (rows, total) = state.store.exams(&filter, caller.site_filter()).await?;
+    Ok(Json(Worklist {
+        exams: rows.iter().map(ExamItem::from).collect(),
+        total,
+    }))
+}
+
+/// A radiologist's read as shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadView {
+    /// The grade they gave.
+    pub grade: i64,
+    /// Whether they agreed with the call.
+    pub agrees: bool,
+    /// Who.
+    pub by: Option<String>,
+    /// When.
+    pub at_ms: Option<i64>,
+}
+
+/// One exam with its result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExamView {
+    /// The worklist's fields.
+    #[serde(flatten)]
+    pub item: ExamItem,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the analysis ended.
+    pub finished_ms: Option<i64>,
+    /// The result, once done.
+    pub result: Option<ResultView>,
+    /// The radiologist's read.
+    pub read: Option<ReadView>,
+    /// "Not for diagnostic use", and the synthetic-model notice when it applies.
+    pub notices: Vec<String>,
+}
+
+/// An analysis's result, as the API gives it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResultView {
+    /// The grade called, for models of the four grades.
+    pub grade: Option<u8>,
+    /// The call's name.
+    pub label: String,
+    /// The class names.
+    pub classes: Vec<String>,
+    /// Each class's probability.
+    pub probabilities: Vec<f64>,
+    /// The probability of any injury.
+    pub injured_probability: f64,
+    /// The slice that argues most for each class.
+    pub key_slices: Vec<usize>,
+    /// The slices the model saw, `[first, end)`.
+    pub slices: [usize; 2],
+    /// The model's name.
+    pub model: String,
+    /// Its file's SHA-256.
+    pub model_hash: Option<String>,
+    /// Whether it was trained on synthetic data.
+    pub synthetic_model: bool,
+    /// The software that ran it.
+    pub software: String,
+    /// The exam's `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+    /// The explanation's method, key slice and per-slice shares.
+    pub explanation: Option<crate::analysis::ExplanationSummary>,
+}
+
+impl From<AnalysisResult> for ResultView {
+    fn from(r: AnalysisResult) -> Self {
+        Self {
+            grade: r.grade,
+            label: r.prediction.label,
+            classes: r.prediction.classes,
+            probabilities: r.prediction.probabilities,
+            injured_probability: r.prediction.injured_probability,
+            key_slices: r.prediction.key_slices,
+            slices: r.prediction.slices,
+            model: r.model.name,
+            model_hash: r.model.hash,
+            synthetic_model: r.model.synthetic,
+            software: r.software,
+            shape: r.exam.shape,
+            explanation: r.explanation,
+        }
+    }
+}
+
+async fn visible_exam(state: &AppState, caller: &Caller, id: &str) -> Result<ExamRow, ApiError> {
+    state
+        .store
+        .exam(id, caller.site_filter())
+        .await?
+        .ok_or_else(|| ApiError::not_found("exam"))
+}
+
+fn result_of(exam: &ExamRow) -> Result<Option<AnalysisResult>, ApiError> {
+    exam.result
+        .as_deref()
+        .map(serde_json::from_str::<AnalysisResult>)
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
+/// One exam: its state, result, read and notices.
+#[utoipa::path(get, path = "/api/v1/exams/{id}", params(("id" = String, Path, description = "exam id")),
+    responses((status = 200, body = ExamView), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExamView>, ApiError> {
+    let exam = visible_exam(&state, &caller, &id).await?;
+    state
+        .store
+        .audit(caller.audit("view", Some(&id), None))
+        .await?;
+    let result = result_of(&exam)?;
+    let mut notices = vec![NOT_FOR_DIAGNOSIS.to_string()];
+    if exam.synthetic_model == Some(true) {
+        notices.push(SYNTHETIC_MODEL.to_string());
+    }
+    Ok(Json(ExamView {
+        item: ExamItem::from(&exam),
+        attempts: exam.attempts,
+        finished_ms: exam.finished_ms,
+        result: result.map(ResultView::from),
+        read: exam.read_grade.map(|grade| ReadView {
+            grade,
+            agrees: exam.read_agrees.unwrap_or(false),
+            by: exam.read_by.clone(),
+            at_ms: exam.read_ms,
+        }),
+        notices,
+    }))
+}
+
+/// Deletes an exam's files and rows (admins only); its audit rows stay.
+#[utoipa::path(delete, path = "/api/v1/exams/{id}", params(("id" = String, Path, description = "exam id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let exam = visible_exam(&state, &caller, &id).await?;
+    if exam.status == "running" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the exam is being analysed: delete it when it is done",
+        ));
+    }
+    let files = ExamFiles::new(&state.data, &id);
+    if files.dir.exists() {
+        tokio::fs::remove_dir_all(&files.dir)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    state.store.delete_exam(&id).await?;
+    state
+        .store
+        .audit(caller.audit("delete", Some(&id), Some(exam.filename)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Image options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImageQuery {
+    /// Display window `CENTRE,WIDTH` (the exam's 1st to 99th percentile when absent).
+    pub window: Option<String>,
+    /// For heat maps: the slice with the heat burned in and the notices written on it
+    /// (an export, audited) instead of the translucent layer.
+    pub burned: Option<bool>,
+}
+
+fn slice_number(file: &str) -> Result<usize, ApiError> {
+    file.strip_suffix(".png")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("{file:?}: expected N.png")))
+}
+
+async fn analysed(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ExamRow, AnalysisResult), ApiError> {
+    let exam = visible_exam(state, caller, id).await?;
+    let result = result_of(&exam)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the exam is {}, not analysed", exam.status),
+        )
+    })?;
+    Ok((exam, result))
+}
+
+fn png(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
+}
+
+fn image_error(e: ImageError) -> ApiError {
+    match e {
+        ImageError::NoSlice(..) => ApiError::not_found(&e.to_string()),
+        ImageError::NoHeat => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        ImageError::Damaged(_) => ApiError::internal(e),
+    }
+}
+
+fn window(query: &ImageQuery) -> Result<Option<cruciate_volume::export::Window>, ApiError> {
+    query
+        .window
+        .as_deref()
+        .map(cruciate_volume::export::Window::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("window: {e}")))
+}
+
+/// Slice N of an analysed exam as 8-bit grey PNG.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/slices/{n}.png", params(("id" = String, Path, description = "exam id"), ("n" = usize, Path, description = "slice"), ImageQuery),
+    responses((status = 200, content_type = "image/png")), security(("token" = [])))]
+pub async fn slice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, file)): Path<(String, String)>,
+    Query(query): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    let n = slice_number(&file)?;
+    let window = window(&query)?;
+    let (_, result) = analysed(&state, &caller, &id).await?;
+    let dir = ExamFiles::new(&state.data, &id).result();
+    let data = load_slice(&dir, &result, n).map_err(image_error)?;
+    Ok(png(data.slice_png(window)))
+}
+
+/// The heat map of slice N: a translucent RGBA layer, or with `burned=true` the slice with the
+/// heat and the notices burned in.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/cam/{n}.png", params(("id" = String, Path, description = "exam id"), ("n" = usize, Path, description = "slice"), ImageQuery),
+    responses((status = 200, content_type = "image/png")), security(("token" = [])))]
+pub async fn cam(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, file)): Path<(String, String)>,
+    Query(query): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    let n = slice_number(&file)?;
+    let window = window(&query)?;
+    let (exam, result) = analysed(&state, &caller, &id).await?;
+    let dir = ExamFiles::new(&state.data, &id).result();
+    let data = load_slice(&dir, &result, n).map_err(image_error)?;
+    if query.burned == Some(true) {
+        let caption = format!(
+            "{} slice {n}: {} P={:.2}",
+            exam.filename,
+            result.prediction.label,
+            result.prediction.confidence()
+        );
+        let bytes = data
+            .burned_png(window, &caption, result.model.synthetic)
+            .map_err(image_error)?;
+        state
+            .store
+            .audit(caller.audit("export", Some(&id), Some(format!("heat map of slice {n}"))))
+            .await?;
+        return Ok(png(bytes));
+    }
+    Ok(png(data.heat_png().map_err(image_error)?))
+}
+
+/// Records the radiologist's read of an analysed exam: their grade, and whether they agree.
+#[utoipa::path(post, path = "/api/v1/exams/{id}/read", params(("id" = String, Path, description = "exam id")), request_body = Read,
+    responses((status = 204), (status = 409, body = ErrorBody)), security(("token" = [])))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(read): Json<Read>,
+) -> Result<StatusCode, ApiError> {
+    if read.grade > 3 {
+        return Err(ApiError::bad_request(format!(
+            "grade {} is not 0..3",
+            read.grade
+        )));
+    }
+    let (_, _) = analysed(&state, &caller, &id).await?;
+    state
+        .store
+        .record_read(&id, &caller.token.name, &read)
+        .await?;
+    state
+        .store
+        .audit(caller.audit(
+            "read",
+            Some(&id),
+            Some(format!("grade {}, agrees {}", read.grade, read.agrees)),
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A model the service runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModelView {
+    /// Its name (for `?model=`).
+    pub name: String,
+    /// Its run kind.
+    pub kind: String,
+    /// Binary or grade.
+    pub task: String,
+    /// Its class names.
+    pub classes: Vec<String>,
+    /// Its file's SHA-256.
+    pub hash: Option<String>,
+    /// Whether it was trained on synthetic data.
+    pub synthetic: bool,
+    /// Whether uploads go to it by default.
+    pub default: bool,
+}
+
+/// The models the service runs.
+#[utoipa::path(get, path = "/api/v1/models", responses((status = 200, body = Vec<ModelView>)), security(("token" = [])))]
+pub async fn models(State(state): State<AppState>, _caller: Caller) -> Json<Vec<ModelView>> {
+    let default = state.models.default_model().name.clone();
+    Json(
+        state
+            .models
+            .all()
+            .iter()
+            .map(|m| ModelView {
+                name: m.name.clone(),
+                kind: m.info.kind.clone(),
+                task: m.info.task.to_string(),
+                classes: m.info.classes.clone(),
+                hash: m.info.model.sha256.clone(),
+                synthetic: m.info.synthetic(),
+                default: m.name == default,
+            })
+            .collect(),
+    )
+}

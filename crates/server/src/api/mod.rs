@@ -1,0 +1,83 @@
+//! The HTTP API (`/api/v1`, JSON, bearer tokens), the operations endpoints (`/healthz`,
+//! `/readyz`, `/metrics`) and the web UI (`/`), with security headers on every response.
+
+mod admin;
+mod auth;
+mod exams;
+mod openapi;
+mod ops;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{delete, get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use auth::Caller;
+pub use openapi::ApiDoc;
+
+use crate::contained::Containment;
+use crate::models::ServedModels;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The data folder.
+    pub data: PathBuf,
+    /// The models served.
+    pub models: Arc<ServedModels>,
+    /// How uploads are probed.
+    pub containment: Containment,
+    /// Largest upload, bytes.
+    pub max_upload_bytes: u64,
+    /// Attempts a job gets.
+    pub max_attempts: u32,
+}
+
+/// The policy that keeps the UI to its own files: no scripts, styles, fonts or frames from
+/// elsewhere, images only from this origin (and the blob URLs the viewer makes).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_upload_bytes as usize;
+    let api = Router::new()
+        .route("/exams", post(exams::upload).get(exams::list))
+        .route("/exams/{id}", get(exams::detail).delete(exams::remove))
+        .route("/exams/{id}/slices/{file}", get(exams::slice))
+        .route("/exams/{id}/cam/{file}", get(exams::cam))
+        .route("/exams/{id}/read", post(exams::read))
+        .route("/models", get(exams::models))
+        .route("/me", get(admin::me))
+        .route("/tokens", post(admin::create_token).get(admin::tokens))
+        .route("/tokens/{id}", delete(admin::revoke_token))
+        .route("/audit", get(admin::audit))
+        .route("/openapi.json", get(openapi::document))
+        .layer(DefaultBodyLimit::max(limit.saturating_add(1)));
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(crate::ui::routes())
+        .with_state(state)
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::CACHE_CONTROL, "no-store"))
+}

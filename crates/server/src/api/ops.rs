@@ -1,0 +1,65 @@
+//! Operations: liveness, readiness and Prometheus metrics (queue depth per state, upload-to-
+//! result latency of recent jobs).
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+use super::AppState;
+
+/// 200 while the process runs.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 when the database answers and the models' files are in place; 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if !state.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n".into(),
+        );
+    }
+    for m in state.models.all() {
+        if let Err(e) = m.info.model_path(&m.run) {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("model {}: {e}\n", m.name),
+            );
+        }
+    }
+    (StatusCode::OK, "ready\n".into())
+}
+
+/// Upper bounds of the latency histogram, seconds.
+const BUCKETS: [f64; 9] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::new();
+    out += "# HELP cruciate_exams Exams per state (the queue's depth is the queued ones).\n";
+    out += "# TYPE cruciate_exams gauge\n";
+    let counts = state.store.status_counts().await.unwrap_or_default();
+    for status in ["queued", "running", "done", "failed"] {
+        let n = counts.iter().find(|(s, _)| s == status).map_or(0, |c| c.1);
+        out += &format!("cruciate_exams{{status=\"{status}\"}} {n}\n");
+    }
+    let latencies = state.store.latencies(1000).await.unwrap_or_default();
+    out +=
+        "# HELP cruciate_job_latency_seconds Upload to result, the latest 1000 analysed exams.\n";
+    out += "# TYPE cruciate_job_latency_seconds histogram\n";
+    for le in BUCKETS {
+        let n = latencies.iter().filter(|&&s| s <= le).count();
+        out += &format!("cruciate_job_latency_seconds_bucket{{le=\"{le}\"}} {n}\n");
+    }
+    out += &format!(
+        "cruciate_job_latency_seconds_bucket{{le=\"+Inf\"}} {}\n",
+        latencies.len()
+    );
+    out += &format!(
+        "cruciate_job_latency_seconds_sum {}\n",
+        latencies.iter().sum::<f64>()
+    );
+    out += &format!("cruciate_job_latency_seconds_count {}\n", latencies.len());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,142 @@
+//! The service's settings: every flag of `cruciate serve` and `cruciate worker`, also readable
+//! from a TOML file (`--config FILE`, flags win).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ServerError;
+
+/// Settings of a service process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// The data folder: database (SQLite), uploads, results, demo model.
+    pub data: PathBuf,
+    /// Database URL; SQLite in the data folder when absent, `postgres://...` for PostgreSQL.
+    pub db: Option<String>,
+    /// Run folders of the models served; the bundled demo model when empty. The first is the
+    /// default for uploads.
+    pub models: Vec<PathBuf>,
+    /// Worker tasks in this process (0: this process only serves HTTP).
+    pub workers: usize,
+    /// Largest upload, bytes.
+    pub max_upload_bytes: u64,
+    /// How long a claimed job stays with its worker without a heartbeat, seconds.
+    pub lease_seconds: u64,
+    /// Attempts before a job whose worker keeps dying is failed.
+    pub max_attempts: u32,
+    /// Memory an analysis may use (the child process's data limit), bytes.
+    pub job_memory_bytes: u64,
+    /// Time an analysis may take, seconds.
+    pub job_timeout_seconds: u64,
+    /// Synthetic exams analysed at the first start, so that a new worklist is not empty.
+    pub seed_exams: usize,
+    /// The program that analyses one exam (`cruciate analyse`); this executable when absent.
+    pub analyser: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("cruciate-data"),
+            db: None,
+            models: Vec::new(),
+            workers: 1,
+            max_upload_bytes: 512 << 20,
+            lease_seconds: 30,
+            max_attempts: 3,
+            job_memory_bytes: 1 << 30,
+            job_timeout_seconds: 300,
+            seed_exams: 4,
+            analyser: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The settings of a TOML file (keys as the fields above), defaults for the rest.
+    pub fn from_file(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
+        toml::from_str(&text)
+            .map_err(|e| ServerError::Config(format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// The database URL: the given one, or SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        self.db.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data.join("cruciate.db").display()
+            )
+        })
+    }
+
+    /// The lease a worker holds a job for.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds.max(3))
+    }
+
+    /// Rejects settings no service can run with.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        if self.max_attempts == 0 {
+            return Err(ServerError::Config(
+                "max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.job_memory_bytes < 64 << 20 {
+            return Err(ServerError::Config(
+                "job_memory_bytes below 64 MiB leaves nothing to analyse with".into(),
+            ));
+        }
+        if let Some(db) = &self.db
+            && !(db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://"))
+        {
+            return Err(ServerError::Config(format!(
+                "--db {db:?}: expected sqlite:PATH or postgres://..."
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_sets_what_it_names_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "addr = \"127.0.0.1:9000\"\nworkers = 2\n").unwrap();
+        let c = ServerConfig::from_file(&path).unwrap();
+        assert_eq!(c.addr.port(), 9000);
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.max_upload_bytes, 512 << 20);
+        std::fs::write(&path, "wokers = 2\n").unwrap();
+        let e = ServerConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("wokers"), "{e}");
+        let bad = ServerConfig {
+            db: Some("mysql://x".into()),
+            ..ServerConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("postgres://")
+        );
+        assert!(
+            ServerConfig::default()
+                .database_url()
+                .starts_with("sqlite://")
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The pictures the viewer shows, made from an analysis folder: a slice windowed to 8-bit grey,
+//! and the explanation's heat as a translucent colour layer to lay over it (or burned into the
+//! slice with the notices, for export).
+
+use std::path::Path;
+
+use cruciate_eval::visualize::{heat_figure, jet};
+use cruciate_volume::export::{GreyImage, PngColour, Window, encode_png};
+
+use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
+
+/// Why a picture cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The exam has no such slice.
+    #[error("slice {0} does not exist (the exam has {1})")]
+    NoSlice(usize, usize),
+    /// The model gave no heat map.
+    #[error("this model gives no heat map")]
+    NoHeat,
+    /// The stored files do not match their description.
+    #[error("stored analysis is damaged: {0}")]
+    Damaged(String),
+}
+
+/// One slice of an analysed exam: its voxels and, when the model explains, its heat.
+pub struct SliceData {
+    /// Rows and columns.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Voxel values.
+    pub values: Vec<f32>,
+    /// Heat 0..255, when there is one.
+    pub heat: Option<Vec<u8>>,
+    /// The window of the whole exam (1st to 99th percentile).
+    pub auto_window: Window,
+}
+
+/// Reads slice `n` of the analysis in `dir` (described by `result`).
+pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<SliceData, ImageError> {
+    let files = AnalysisFiles {
+        dir: dir.to_path_buf(),
+    };
+    let [slices, rows, cols] = result.exam.shape;
+    if n >= slices {
+        return Err(ImageError::NoSlice(n, slices));
+    }
+    let per = rows * cols;
+    let damaged = |e: std::io::Error| ImageError::Damaged(e.to_string());
+    let volume = std::fs::read(files.volume()).map_err(damaged)?;
+    if volume.len() != slices * per * 4 {
+        return Err(ImageError::Damaged(format!(
+            "volume.f32 holds {} bytes, expected {}",
+            volume.len(),
+            slices * per * 4
+        )));
+    }
+    let all: Vec<f32> = volume
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let heat = match std::fs::read(files.heat()) {
+        Ok(h) if h.len() == slices * per => Some(h[n * per..(n + 1) * per].to_vec()),
+        Ok(_) => {
+            return Err(ImageError::Damaged(
+                "heat.u8 does not match the volume".into(),
+            ));
+        }
+        Err(_) => None,
+    };
+    Ok(SliceData {
+        rows,
+        cols,
+        auto_window: Window::from_percentiles(&all),
+        values: all[n * per..(n + 1) * per].to_vec(),
+        heat,
+    })
+}
+
+fn png(width: usize, height: usize, colour: PngColour, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_png(&mut out, width, height, colour, pixels).expect("PNG into memory");
+    out
+}
+
+impl SliceData {
+    fn grey(&self, window: Option<Window>) -> GreyImage {
+        let w = window.unwrap_or(self.auto_window);
+        GreyImage {
+            width: self.cols,
+            height: self.rows,
+            pixels: self.values.iter().map(|&v| w.apply(v)).collect(),
+        }
+    }
+
+    /// The slice as 8-bit grey PNG, windowed (the exam's 1-99 % window by default).
+    pub fn slice_png(&self, window: Option<Window>) -> Vec<u8> {
+        let g = self.grey(window);
+        png(g.width, g.height, PngColour::Grey, &g.pixels)
+    }
+
+    /// The heat as an RGBA PNG: jet colours, opacity growing with the heat (cold is clear).
+    pub fn heat_png(&self) -> Result<Vec<u8>, ImageError> {
+        let heat = self.heat.as_ref().ok_or(ImageError::NoHeat)?;
+        let pixels: Vec<u8> = heat
+            .iter()
+            .flat_map(|&h| {
+                let t = f32::from(h) / 255.0;
+                let [r, g, b] = jet(t);
+                [r, g, b, (t.sqrt() * 220.0) as u8]
+            })
+            .collect();
+        Ok(png(self.cols, self.rows, PngColour::Rgba, &pixels))
+    }
+
+    /// The slice with the heat burned in and the notices written above it, as RGB PNG.
+    pub fn burned_png(
+        &self,
+        window: Option<Window>,
+        caption: &str,
+        synthetic: bool,
+    ) -> Result<Vec<u8>, ImageError> {
+        let heat = self.heat.as_ref().ok_or(ImageError::NoHeat)?;
+        let heat: Vec<f32> = heat.iter().map(|&h| f32::from(h) / 255.0).collect();
+        let mut lines = vec![caption.to_string(), NOT_FOR_DIAGNOSIS.to_string()];
+        if synthetic {
+            lines.push(SYNTHETIC_MODEL.to_string());
+        }
+        let figure = heat_figure(&self.grey(window), &heat, &lines);
+        Ok(png(
+            figure.width,
+            figure.height,
+            PngColour::Rgb,
+            &figure.pixels,
+        ))
+    }
+}

@@ -1,0 +1,232 @@
+//! The Cruciate service: a clinician or a PACS sends exams; each becomes a job in a durable
+//! queue; workers analyse them in contained child processes; the web UI and the JSON API show
+//! the worklist, the viewer and the results.
+//!
+//! - [`store`]: SQLite (default) or PostgreSQL, one schema, migrations per backend; exams are
+//!   jobs with leases and heartbeats; tokens (hashed) and the audit log.
+//! - [`api`]: the HTTP API under `/api/v1` with bearer tokens and roles, the operations
+//!   endpoints, security headers; the OpenAPI document from the handlers.
+//! - [`worker`]: claims, analyses (in [`contained`] child processes), records.
+//! - [`analysis`]: what the child does (`cruciate analyse`): read under limits, run the model,
+//!   write the result, the voxels and the heat map.
+//! - [`images`]: slice and heat-map PNGs for the viewer.
+//! - [`models`]: the served models, the bundled synthetic demo model among them.
+//! - [`seed`]: the first start (admin token, synthetic demo exams).
+
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod api;
+mod config;
+pub mod contained;
+mod error;
+pub mod images;
+pub mod models;
+pub mod seed;
+mod storage;
+pub mod store;
+mod ui;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cruciate_infer::Registry;
+use tokio::sync::watch;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ErrorBody, ServerError};
+
+use crate::api::AppState;
+use crate::contained::Containment;
+use crate::models::ServedModels;
+use crate::store::{Store, random_hex};
+use crate::worker::Worker;
+
+/// A service process: its database, models and settings.
+pub struct Service {
+    /// The database.
+    pub store: Store,
+    /// The models it runs.
+    pub models: Arc<ServedModels>,
+    /// Its settings.
+    pub config: ServerConfig,
+    containment: Containment,
+}
+
+impl Service {
+    /// Opens the data folder and the database (migrating it) and describes the models.
+    pub async fn open(config: ServerConfig, registry: &Registry) -> Result<Self, ServerError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data).map_err(|e| ServerError::io(&config.data, e))?;
+        let store = Store::open(&config.database_url()).await?;
+        let models = Arc::new(ServedModels::open(&config.models, &config.data, registry)?);
+        let program = match &config.analyser {
+            Some(p) => p.clone(),
+            None => {
+                std::env::current_exe().map_err(|e| ServerError::io(Path::new("current_exe"), e))?
+            }
+        };
+        let containment = Containment {
+            program,
+            memory_bytes: config.job_memory_bytes,
+            timeout: Duration::from_secs(config.job_timeout_seconds),
+        };
+        Ok(Self {
+            store,
+            models,
+            config,
+            containment,
+        })
+    }
+
+    /// The first start's admin token (its secret, when made now) and demo exams.
+    pub async fn first_start(&self) -> Result<(Option<String>, usize), ServerError> {
+        let secret = seed::ensure_admin(&self.store, &self.config.data).await?;
+        let seeded = seed::seed_exams(
+            &self.store,
+            &self.config.data,
+            &self.models.default_model().name,
+            self.config.seed_exams,
+            self.config.max_attempts,
+        )
+        .await?;
+        Ok((secret, seeded))
+    }
+
+    fn workers(&self, count: usize) -> Vec<Worker> {
+        let base = format!("{}-{}", std::process::id(), random_hex(3));
+        (0..count)
+            .map(|i| Worker {
+                store: self.store.clone(),
+                data: self.config.data.clone(),
+                models: self.models.clone(),
+                containment: self.containment.clone(),
+                lease: self.config.lease(),
+                name: format!("{base}-{i}"),
+            })
+            .collect()
+    }
+
+    /// Runs `count` workers until `shutdown` resolves; jobs in hand are finished, or put back in
+    /// the queue when they outlast the grace period.
+    async fn run_workers(&self, count: usize, mut stop: watch::Receiver<bool>) {
+        let workers = self.workers(count);
+        let names: Vec<String> = workers.iter().map(|w| w.name.clone()).collect();
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|w| tokio::spawn(w.run(stop.clone())))
+            .collect();
+        let _ = stop.wait_for(|s| *s).await;
+        let grace = Duration::from_secs(self.config.job_timeout_seconds.min(60));
+        let all = futures_util::future::join_all(handles);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            for name in &names {
+                match self.store.release(name).await {
+                    Ok(n) if n > 0 => tracing::warn!("{n} job(s) of {name} put back in the queue"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("releasing {name}'s jobs: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Serves HTTP on the configured address (and runs the configured workers) until
+    /// `shutdown` resolves; `ready` hears the bound address.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        ready: impl FnOnce(SocketAddr),
+    ) -> Result<(), ServerError> {
+        let listener = tokio::net::TcpListener::bind(self.config.addr)
+            .await
+            .map_err(|e| {
+                ServerError::Config(format!("cannot listen on {}: {e}", self.config.addr))
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::io(Path::new("listener"), e))?;
+        let state = AppState {
+            store: self.store.clone(),
+            data: self.config.data.clone(),
+            models: self.models.clone(),
+            containment: self.containment.clone(),
+            max_upload_bytes: self.config.max_upload_bytes,
+            max_attempts: self.config.max_attempts,
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        ready(addr);
+        let mut http_stop = stop_rx.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        self.run_workers(self.config.workers, stop_rx).await;
+        http.await
+            .map_err(|e| ServerError::Config(format!("HTTP server: {e}")))?
+            .map_err(|e| ServerError::io(Path::new("HTTP server"), e))
+    }
+
+    /// Runs the configured workers (at least one) until `shutdown` resolves.
+    pub async fn work(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        self.run_workers(self.config.workers.max(1), stop_rx).await;
+    }
+}
+
+/// One row of `export-reads`' manifest: an exam a radiologist read, with their grade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadExam {
+    /// The exam's id.
+    pub exam_id: String,
+    /// Its uploaded file.
+    pub path: std::path::PathBuf,
+    /// The radiologist's grade.
+    pub grade: u8,
+    /// Its site (the manifest's patient column keeps a site's exams apart from nothing; the
+    /// exam is its own patient).
+    pub site: String,
+}
+
+/// The exams radiologists have read, with the files they were uploaded as.
+pub async fn read_exams(config: &ServerConfig) -> Result<Vec<ReadExam>, ServerError> {
+    let store = Store::open(&config.database_url()).await?;
+    let rows = store.read_exams().await?;
+    let mut out = Vec::new();
+    for e in rows {
+        let files = storage::ExamFiles::new(&config.data, &e.id);
+        let Some(path) = files.upload() else {
+            tracing::warn!("exam {}: its upload is gone; left out", e.id);
+            continue;
+        };
+        out.push(ReadExam {
+            exam_id: e.id,
+            path,
+            grade: e.read_grade.unwrap_or(0).clamp(0, 3) as u8,
+            site: e.site,
+        });
+    }
+    store
+        .audit(store::AuditEntry {
+            actor: "export-reads".into(),
+            action: "export".into(),
+            detail: Some(format!("{} read exams into a manifest", out.len())),
+            ..store::AuditEntry::default()
+        })
+        .await?;
+    Ok(out)
+}

@@ -1,0 +1,120 @@
+//! The models a service runs: run folders given with `--model`, or the demo model bundled in
+//! this crate (a `small` network trained on synthetic phantoms, `demo/`), written into the data
+//! folder at the first start.
+
+use std::path::{Path, PathBuf};
+
+use cruciate_infer::{Registry, RunInfo};
+
+use crate::ServerError;
+
+/// The bundled demo model's `run.json`.
+const DEMO_RUN: &[u8] = include_bytes!("../demo/run.json");
+/// The bundled demo model's weights.
+const DEMO_MODEL: &[u8] = include_bytes!("../demo/model.bpk");
+
+/// One model the service runs.
+#[derive(Debug, Clone)]
+pub struct ServedModel {
+    /// Its name in the API (its run folder's name).
+    pub name: String,
+    /// Its run folder.
+    pub run: PathBuf,
+    /// What it is.
+    pub info: RunInfo,
+}
+
+/// The models a service runs; the first is the default.
+#[derive(Debug, Clone)]
+pub struct ServedModels {
+    models: Vec<ServedModel>,
+}
+
+impl ServedModels {
+    /// The models of `runs`, or the bundled demo model (written under `data/models/demo`) when
+    /// `runs` is empty.
+    pub fn open(runs: &[PathBuf], data: &Path, registry: &Registry) -> Result<Self, ServerError> {
+        let runs = if runs.is_empty() {
+            vec![install_demo(data)?]
+        } else {
+            runs.to_vec()
+        };
+        let mut models = Vec::new();
+        for run in runs {
+            let info = registry.run_info(&run)?;
+            if !registry.kinds().contains(&info.kind.as_str()) {
+                return Err(ServerError::Config(format!(
+                    "{}: run kind {:?} is not known to this build (known: {})",
+                    run.display(),
+                    info.kind,
+                    registry.kinds().join(", ")
+                )));
+            }
+            let name = run
+                .file_name()
+                .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+            if models.iter().any(|m: &ServedModel| m.name == name) {
+                return Err(ServerError::Config(format!(
+                    "two models are named {name:?}: give their run folders different names"
+                )));
+            }
+            models.push(ServedModel { name, run, info });
+        }
+        Ok(Self { models })
+    }
+
+    /// The default model.
+    pub fn default_model(&self) -> &ServedModel {
+        &self.models[0]
+    }
+
+    /// The model named `name`.
+    pub fn get(&self, name: &str) -> Option<&ServedModel> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Every model.
+    pub fn all(&self) -> &[ServedModel] {
+        &self.models
+    }
+}
+
+/// Writes the bundled demo model into `data/models/demo` (again when its files differ) and
+/// returns the folder.
+fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
+    let dir = data.join("models").join("demo");
+    std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(&dir, e))?;
+    for (name, bytes) in [("run.json", DEMO_RUN), ("model.bpk", DEMO_MODEL)] {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+            cruciate_volume::atomic::write_atomically(&path, |w| {
+                std::io::Write::write_all(w, bytes)
+            })
+            .map_err(|e| ServerError::io(&path, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_model_is_installed_and_says_it_is_synthetic() {
+        let dir = tempfile::tempdir().unwrap();
+        let served = ServedModels::open(&[], dir.path(), &Registry::new()).unwrap_err();
+        // A bare registry does not know the network kind: the error names it.
+        assert!(served.to_string().contains("network"), "{served}");
+        let info = RunInfo::read(&dir.path().join("models/demo"))
+            .unwrap()
+            .unwrap();
+        assert!(info.synthetic(), "the demo model is labelled synthetic");
+        assert_eq!(info.kind, "network");
+        let path = info.model_path(&dir.path().join("models/demo")).unwrap();
+        assert!(
+            path.ends_with("model.bpk"),
+            "and its weights match their hash"
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! Exams and their jobs: one row per upload, which is also its place in the queue (queued,
+//! running under a lease, done, failed) and, once done, its result and the radiologist's read.
+//!
+//! Claiming is one `UPDATE ... RETURNING` whose subquery picks the oldest queued exam; SQLite
+//! runs it under its single write lock, PostgreSQL with `FOR UPDATE SKIP LOCKED`, so two workers
+//! never take the same job. Only the worker holding a job's lease can finish it: a worker that
+//! lost its lease (it stalled, the job was handed to another) finds its result refused.
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{Backend, Store, now_ms};
+
+/// An upload to queue.
+#[derive(Debug, Clone)]
+pub struct NewExam {
+    /// Its id (also its folder's name under the data folder).
+    pub id: String,
+    /// The site it belongs to.
+    pub site: String,
+    /// The token (or process) that uploaded it.
+    pub uploaded_by: String,
+    /// The uploaded file's name.
+    pub filename: String,
+    /// The format the probe found.
+    pub format: Option<String>,
+    /// The model that is to analyse it.
+    pub model: String,
+}
+
+/// An exam as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExamRow {
+    /// Its id.
+    pub id: String,
+    /// Its site.
+    pub site: String,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// The uploaded file's name.
+    pub filename: String,
+    /// Its format.
+    pub format: Option<String>,
+    /// The model that analyses it.
+    pub model: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it was uploaded, ms since the epoch.
+    pub created_ms: i64,
+    /// When its analysis ended.
+    pub finished_ms: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The result document (JSON), once done.
+    pub result: Option<String>,
+    /// The call's class.
+    pub call_class: Option<i64>,
+    /// The call's name.
+    pub call_label: Option<String>,
+    /// The probability of any injury.
+    pub injured_probability: Option<f64>,
+    /// The SHA-256 of the model that made the call.
+    pub model_hash: Option<String>,
+    /// The software that made it.
+    pub software: Option<String>,
+    /// Whether that model was trained on synthetic data.
+    pub synthetic_model: Option<bool>,
+    /// The radiologist's grade, once read.
+    pub read_grade: Option<i64>,
+    /// Whether the radiologist agreed with the call.
+    pub read_agrees: Option<bool>,
+    /// Who read it.
+    pub read_by: Option<String>,
+    /// When.
+    pub read_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, site, uploaded_by, filename, format, model, status, attempts, created_ms, \
+    finished_ms, error, result, call_class, call_label, injured_probability, model_hash, software, \
+    synthetic_model, read_grade, read_agrees, read_by, read_ms";
+
+fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
+    let flag = |name: &str| -> Result<Option<bool>, sqlx::Error> {
+        Ok(r.try_get::<Option<i64>, _>(name)?.map(|v| v != 0))
+    };
+    Ok(ExamRow {
+        id: r.try_get("id")?,
+        site: r.try_get("site")?,
+        uploaded_by: r.try_get("uploaded_by")?,
+        filename: r.try_get("filename")?,
+        format: r.try_get("format")?,
+        model: r.try_get("model")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        created_ms: r.try_get("created_ms")?,
+        finished_ms: r.try_get("finished_ms")?,
+        error: r.try_get("error")?,
+        result: r.try_get("result")?,
+        call_class: r.try_get("call_class")?,
+        call_label: r.try_get("call_label")?,
+        injured_probability: r.try_get("injured_probability")?,
+        model_hash: r.try_get("model_hash")?,
+        software: r.try_get("software")?,
+        synthetic_model: flag("synthetic_model")?,
+        read_grade: r.try_get("read_grade")?,
+        read_agrees: flag("read_agrees")?,
+        read_by: r.try_get("read_by")?,
+        read_ms: r.try_get("read_ms")?,
+    })
+}
+
+/// A job a worker now holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    /// The exam.
+    pub id: String,
+    /// The model to analyse it with.
+    pub model: String,
+    /// This attempt's number (1 for the first).
+    pub attempt: i64,
+}
+
+/// A finished analysis.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The result document (JSON).
+    pub result: String,
+    /// The call's class and name.
+    pub call: (i64, String),
+    /// The probability of any injury.
+    pub injured_probability: f64,
+    /// The model file's SHA-256.
+    pub model_hash: Option<String>,
+    /// The software that ran it.
+    pub software: String,
+    /// Whether the model was trained on synthetic data.
+    pub synthetic_model: bool,
+}
+
+/// A radiologist's read of an exam.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+pub struct Read {
+    /// The grade they give, 0..3.
+    pub grade: u8,
+    /// Whether they agree with the model's call.
+    pub agrees: bool,
+}
+
+/// What the worklist shows: filters, order and page.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct ExamFilter {
+    /// Only exams in this state.
+    pub status: Option<String>,
+    /// Only exams called with this class.
+    pub call_class: Option<i64>,
+    /// Only exams uploaded at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only exams uploaded before this time.
+    pub until_ms: Option<i64>,
+    /// `newest` (default), `oldest` or `injured` (most probable injury first).
+    pub sort: Option<String>,
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// Exams per page (default 50, at most 200).
+    pub per_page: Option<i64>,
+}
+
+/// An argument of a query built at run time.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A query under construction: SQL text and its arguments, numbered as they are pushed.
+struct Query {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Query {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends `clause`, its `?` standing for `arg`.
+    fn push(&mut self, clause: &str, arg: Arg) {
+        self.args.push(arg);
+        self.sql += &clause.replace('?', &format!("${}", self.args.len()));
+    }
+
+    async fn fetch(self, store: &Store) -> Result<Vec<AnyRow>, sqlx::Error> {
+        // Built from this module's constant clauses; every value is bound.
+        let mut q = sqlx::query(AssertSqlSafe(self.sql));
+        for arg in self.args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(n) => q.bind(n),
+            };
+        }
+        q.fetch_all(store.pool()).await
+    }
+}
+
+impl Store {
+    /// Queues `exam`.
+    pub async fn insert_exam(&self, exam: &NewExam, max_attempts: u32) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO exams (id, site, uploaded_by, filename, format, model, status, max_attempts, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)",
+        )
+        .bind(&exam.id)
+        .bind(&exam.site)
+        .bind(&exam.uploaded_by)
+        .bind(&exam.filename)
+        .bind(&exam.format)
+        .bind(&exam.model)
+        .bind(i64::from(max_attempts))
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records an upload that could not be read as a failed exam, so that it shows with its
+    /// reason.
+    pub async fn insert_failed_exam(&self, exam: &NewExam, error: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO exams (id, site, uploaded_by, filename, format, model, status, max_attempts, created_ms, finished_ms, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'failed', 0, $7, $7, $8)",
+        )
+        .bind(&exam.id)
+        .bind(&exam.site)
+        .bind(&exam.uploaded_by)
+        .bind(&exam.filename)
+        .bind(&exam.format)
+        .bind(&exam.model)
+        .bind(now_ms())
+        .bind(error)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Exam `id`, if it exists and (when `site` is given) belongs to that site.
+    pub async fn exam(&self, id: &str, site: Option<&str>) -> Result<Option<ExamRow>, sqlx::Error> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM exams WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let exam = row.map(|r| exam(&r)).transpose()?;
+        Ok(exam.filter(|e| site.is_none_or(|s| s == e.site)))
+    }
+
+    /// The worklist: exams matching `filter` (of `site` when given), and how many match.
+    pub async fn exams(
+        &self,
+        filter: &ExamFilter,
+        site: Option<&str>,
+    ) -> Result<(Vec<ExamRow>, i64), sqlx::Error> {
+        let conditions = |q: &mut Query| {
+            if let Some(site) = site {
+                q.push(" AND site = ?", Arg::Text(site.into()));
+            }
+            if let Some(status) = &filter.status {
+                q.push(" AND status = ?", Arg::Text(status.clone()));
+            }
+            if let Some(class) = filter.call_class {
+                q.push(" AND call_class = ?", Arg::Int(class));
+            }
+            if let Some(since) = filter.since_ms {
+                q.push(" AND created_ms >= ?", Arg::Int(since));
+            }
+            if let Some(until) = filter.until_ms {
+                q.push(" AND created_ms < ?", Arg::Int(until));
+            }
+        };
+        let mut count = Query::new("SELECT COUNT(*) AS n FROM exams WHERE 1 = 1");
+        conditions(&mut count);
+        let total: i64 = count.fetch(self).await?[0].try_get("n")?;
+        let mut q = Query::new(&format!("SELECT {COLUMNS} FROM exams WHERE 1 = 1"));
+        conditions(&mut q);
+        q.sql += match filter.sort.as_deref() {
+            Some("oldest") => " ORDER BY created_ms ASC, id ASC",
+            Some("injured") => {
+                " ORDER BY injured_probability IS NULL, injured_probability DESC, created_ms DESC"
+            }
+            _ => " ORDER BY created_ms DESC, id DESC",
+        };
+        let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
+        let page = filter.page.unwrap_or(1).max(1);
+        q.push(" LIMIT ?", Arg::Int(per_page));
+        q.push(" OFFSET ?", Arg::Int((page - 1) * per_page));
+        let rows = q.fetch(self).await?;
+        Ok((rows.iter().map(exam).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Deletes exam `id`; false when there was none.
+    pub async fn delete_exam(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM exams WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the oldest queued job for `worker`, leased until `lease_until_ms`.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease_until_ms: i64,
+    ) -> Result<Option<ClaimedJob>, sqlx::Error> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE exams SET status = 'running', attempts = attempts + 1, lease_until_ms = $1, worker = $2, started_ms = $3 \
+             WHERE status = 'queued' AND id = (SELECT id FROM exams WHERE status = 'queued' ORDER BY created_ms, id LIMIT 1{lock}) \
+             RETURNING id, model, attempts"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(lease_until_ms)
+            .bind(worker)
+            .bind(now_ms())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(ClaimedJob {
+                id: r.try_get("id")?,
+                model: r.try_get("model")?,
+                attempt: r.try_get("attempts")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Extends `worker`'s lease on job `id`; false when the worker no longer holds it.
+    pub async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        lease_until_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET lease_until_ms = $1 WHERE id = $2 AND worker = $3 AND status = 'running'",
+        )
+        .bind(lease_until_ms)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores the result of job `id`; false when `worker` no longer holds it.
+    pub async fn complete(
+        &self,
+        id: &str,
+        worker: &str,
+        f: &Finished,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET status = 'done', finished_ms = $1, result = $2, call_class = $3, call_label = $4, \
+             injured_probability = $5, model_hash = $6, software = $7, synthetic_model = $8, error = NULL, lease_until_ms = NULL \
+             WHERE id = $9 AND worker = $10 AND status = 'running'",
+        )
+        .bind(now_ms())
+        .bind(&f.result)
+        .bind(f.call.0)
+        .bind(&f.call.1)
+        .bind(f.injured_probability)
+        .bind(&f.model_hash)
+        .bind(&f.software)
+        .bind(i64::from(f.synthetic_model))
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks job `id` failed with `error`; false when `worker` no longer holds it.
+    pub async fn fail(&self, id: &str, worker: &str, error: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET status = 'failed', finished_ms = $1, error = $2, lease_until_ms = NULL \
+             WHERE id = $3 AND worker = $4 AND status = 'running'",
+        )
+        .bind(now_ms())
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts `worker`'s running jobs back in the queue (a graceful stop); returns how many.
+    pub async fn release(&self, worker: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET status = 'queued', worker = NULL, lease_until_ms = NULL, attempts = attempts - 1 \
+             WHERE worker = $1 AND status = 'running'",
+        )
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Jobs whose worker stopped renewing its lease: queued again, or failed once they have
+    /// used their attempts. Returns how many were requeued.
+    pub async fn recover_expired(&self) -> Result<u64, sqlx::Error> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE exams SET status = 'failed', finished_ms = $1, lease_until_ms = NULL, \
+             error = 'its worker stopped ' || attempts || ' times; given up' \
+             WHERE status = 'running' AND lease_until_ms < $1 AND attempts >= max_attempts",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        let requeued = sqlx::query(
+            "UPDATE exams SET status = 'queued', worker = NULL, lease_until_ms = NULL \
+             WHERE status = 'running' AND lease_until_ms < $1",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(requeued.rows_affected())
+    }
+
+    /// Records `who`'s read of exam `id`.
+    pub async fn record_read(&self, id: &str, who: &str, read: &Read) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET read_grade = $1, read_agrees = $2, read_by = $3, read_ms = $4 WHERE id = $5 AND status = 'done'",
+        )
+        .bind(i64::from(read.grade))
+        .bind(i64::from(read.agrees))
+        .bind(who)
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Exams with a radiologist's read, oldest first (`cruciate export-reads`).
+    pub async fn read_exams(&self) -> Result<Vec<ExamRow>, sqlx::Error> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM exams WHERE read_grade IS NOT NULL ORDER BY created_ms, id"
+        )))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(exam)
+        .collect()
+    }
+
+    /// Exams per state.
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query("SELECT status, COUNT(*) AS n FROM exams GROUP BY status")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// Upload-to-result times of the latest `limit` finished jobs, seconds.
+    pub async fn latencies(&self, limit: i64) -> Result<Vec<f64>, sqlx::Error> {
+        sqlx::query(
+            "SELECT finished_ms - created_ms AS ms FROM exams WHERE status = 'done' AND finished_ms IS NOT NULL \
+             ORDER BY finished_ms DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get::<i64, _>("ms")? as f64 / 1000.0))
+        .collect()
+    }
+
+    /// Which worker ran each done exam (tests and operations).
+    pub async fn workers_of_done(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        sqlx::query("SELECT id, worker, attempts FROM exams WHERE status = 'done' ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get::<Option<String>, _>("worker")?
+                        .unwrap_or_default(),
+                    r.try_get("attempts")?,
+                ))
+            })
+            .collect()
+    }
+}

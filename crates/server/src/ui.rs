@@ -1,0 +1,40 @@
+//! The web UI: one page of plain HTML, CSS and JavaScript compiled into the binary; it loads
+//! nothing from anywhere else (the Content-Security-Policy says so too).
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::api::AppState;
+
+const INDEX: &str = include_str!("../ui/index.html");
+const SCRIPT: &str = include_str!("../ui/app.js");
+const STYLE: &str = include_str!("../ui/app.css");
+
+/// `/`, `/ui/app.js`, `/ui/app.css`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+            }),
+        )
+        .route(
+            "/ui/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    SCRIPT,
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/ui/app.css",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+            }),
+        )
+}

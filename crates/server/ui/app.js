@@ -1,0 +1,300 @@
+// Cruciate's viewer: sign in with a token, the worklist, the exam viewer and the read.
+// Plain JavaScript with no dependencies; images come from the API as blobs (they need the token).
+"use strict";
+
+const state = { token: sessionStorage.getItem("cruciate-token") || "", exam: null, slice: 0,
+  window: null, autoWindow: null, refresh: null, imageSeq: 0 };
+
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + state.token }, options.headers || {});
+  const response = await fetch("/api/v1" + path, Object.assign({}, options, { headers }));
+  if (response.status === 401) { signOut("Your token was refused."); throw new Error("unauthorised"); }
+  return response;
+}
+
+async function json(path, options) {
+  const r = await api(path, options);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem("cruciate-token");
+  state.token = "";
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message || "";
+  clearInterval(state.refresh);
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    const me = await json("/me");
+    sessionStorage.setItem("cruciate-token", token);
+    $("who").textContent = me.name + " (" + me.role + ", site " + me.site + ")";
+    $("signin").hidden = true;
+    $("app").hidden = false;
+    showWorklist();
+  } catch (e) {
+    if (e.message !== "unauthorised") $("signin-error").textContent = e.message;
+  }
+}
+
+function text(content, cls) {
+  const el = document.createElement("span");
+  el.textContent = content;
+  if (cls) el.className = cls;
+  return el;
+}
+
+function cell(row, child) {
+  const td = document.createElement("td");
+  if (typeof child === "string") td.textContent = child; else if (child) td.append(child);
+  row.append(td);
+}
+
+function callClass(label) {
+  if (!label) return "";
+  return label === "healthy" ? "healthy" : "injured";
+}
+
+async function loadWorklist() {
+  const params = new URLSearchParams({ sort: $("filter-sort").value, per_page: "100" });
+  if ($("filter-status").value) params.set("status", $("filter-status").value);
+  const list = await json("/exams?" + params);
+  const body = $("worklist").querySelector("tbody");
+  body.replaceChildren();
+  for (const exam of list.exams) {
+    const row = document.createElement("tr");
+    row.dataset.id = exam.id;
+    cell(row, new Date(exam.created_ms).toLocaleString());
+    cell(row, exam.filename);
+    cell(row, text(exam.status, "status " + exam.status));
+    const call = text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_label));
+    const callCell = document.createElement("span");
+    callCell.append(call);
+    if (exam.synthetic_model) callCell.append(text("synthetic", "tag"));
+    cell(row, callCell);
+    cell(row, exam.injured_probability == null ? "" : exam.injured_probability.toFixed(2));
+    cell(row, exam.model);
+    cell(row, exam.read_grade == null ? "" : "grade " + exam.read_grade);
+    if (exam.error) row.title = exam.error;
+    row.addEventListener("click", () => openExam(exam.id));
+    body.append(row);
+  }
+  $("count").textContent = list.total + " exam" + (list.total === 1 ? "" : "s");
+}
+
+function showWorklist() {
+  $("viewer").hidden = true;
+  $("worklist-view").hidden = false;
+  state.exam = null;
+  loadWorklist().catch((e) => console.error(e));
+  clearInterval(state.refresh);
+  state.refresh = setInterval(() => { if (!state.exam) loadWorklist().catch(() => {}); }, 3000);
+}
+
+function upload(file) {
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/v1/exams?filename=" + encodeURIComponent(file.name));
+  xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+  xhr.setRequestHeader("Content-Type", "application/octet-stream");
+  $("upload-progress").hidden = false;
+  $("upload-text").textContent = "uploading " + file.name;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("upload-bar").value = (100 * e.loaded) / e.total; };
+  xhr.onload = () => {
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+    $("upload-text").textContent = xhr.status === 202 ? file.name + ": queued for analysis"
+      : file.name + ": " + (body.error || xhr.statusText);
+    loadWorklist().catch(() => {});
+  };
+  xhr.onerror = () => { $("upload-text").textContent = file.name + ": the upload failed"; };
+  xhr.send(file);
+}
+
+async function blobUrl(path) {
+  const r = await api(path);
+  if (!r.ok) return null;
+  return URL.createObjectURL(await r.blob());
+}
+
+function windowParam() {
+  return state.window ? "?window=" + state.window.c.toFixed(2) + "," + state.window.w.toFixed(2) : "";
+}
+
+async function showSlice() {
+  const exam = state.exam;
+  if (!exam || !exam.result) return;
+  const seq = ++state.imageSeq;
+  const n = state.slice;
+  $("slice-slider").value = n;
+  const seen = exam.result.slices;
+  const inModel = n >= seen[0] && n < seen[1] ? "" : " (not seen by the model)";
+  $("slice-label").textContent = "slice " + n + " of " + exam.result.shape[0] + inModel;
+  const [slice, cam] = await Promise.all([
+    blobUrl("/exams/" + exam.id + "/slices/" + n + ".png" + windowParam()),
+    $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png") : Promise.resolve(null),
+  ]);
+  if (seq !== state.imageSeq) return;
+  for (const [img, url] of [[$("slice-img"), slice], [$("cam-img"), cam]]) {
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    if (url) { img.src = url; img.hidden = false; } else { img.removeAttribute("src"); img.hidden = true; }
+  }
+  $("cam-img").style.opacity = $("cam-opacity").value / 100;
+}
+
+function renderResult(exam) {
+  const box = $("result");
+  box.replaceChildren();
+  $("synthetic-label").hidden = !(exam.result && exam.result.synthetic_model) && exam.synthetic_model !== true;
+  $("error").textContent = exam.error ? "Failed: " + exam.error : "";
+  if (!exam.result) {
+    box.append(text(exam.status === "failed" ? "" : "Analysis " + exam.status + "…"));
+    return;
+  }
+  const r = exam.result;
+  const call = document.createElement("div");
+  call.className = "call " + callClass(r.label);
+  call.textContent = r.grade == null ? r.label : "grade " + r.grade + ": " + r.label;
+  box.append(call);
+  r.classes.forEach((name, k) => {
+    const bar = document.createElement("div");
+    bar.className = "bar" + (name === r.label ? " called" : "");
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = (100 * r.probabilities[k]).toFixed(1) + "%";
+    track.append(fill);
+    bar.append(text(name), track, text(r.probabilities[k].toFixed(3)));
+    box.append(bar);
+  });
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = "Injured probability " + r.injured_probability.toFixed(3) + ". Model " + r.model +
+    (r.model_hash ? " (" + r.model_hash.slice(0, 12) + "…)" : "") + ", " + r.software +
+    ". Key slices: " + r.key_slices.join(", ") + ". " + exam.notices.join(" ");
+  box.append(meta);
+}
+
+function renderKeyMarks(exam) {
+  const marks = $("key-marks");
+  marks.replaceChildren();
+  if (!exam.result) return;
+  const last = Math.max(1, exam.result.shape[0] - 1);
+  for (const k of new Set(exam.result.key_slices)) {
+    const m = document.createElement("div");
+    m.className = "key-mark";
+    m.style.left = (100 * k) / last + "%";
+    m.title = "key slice " + k;
+    marks.append(m);
+  }
+}
+
+async function openExam(id) {
+  clearInterval(state.refresh);
+  const exam = await json("/exams/" + id);
+  state.exam = exam;
+  state.window = null;
+  $("worklist-view").hidden = true;
+  $("viewer").hidden = false;
+  $("exam-title").textContent = exam.filename;
+  $("exam-status").replaceChildren(text(exam.status, "status " + exam.status));
+  renderResult(exam);
+  renderKeyMarks(exam);
+  $("read-form").hidden = !exam.result;
+  $("read-state").textContent = exam.read ? "Recorded: grade " + exam.read.grade +
+    (exam.read.agrees ? " (agrees)" : " (differs)") + " by " + (exam.read.by || "?") : "";
+  if (exam.result) {
+    $("slice-slider").max = exam.result.shape[0] - 1;
+    state.slice = exam.result.explanation ? exam.result.explanation.key_slice
+      : Math.floor(exam.result.shape[0] / 2);
+    await showSlice();
+  } else {
+    $("slice-img").hidden = true;
+    $("cam-img").hidden = true;
+    state.refresh = setInterval(async () => {
+      const again = await json("/exams/" + id).catch(() => null);
+      if (again && again.status !== exam.status && state.exam && state.exam.id === id) openExam(id);
+    }, 2000);
+  }
+}
+
+function step(delta) {
+  if (!state.exam || !state.exam.result) return;
+  const max = state.exam.result.shape[0] - 1;
+  state.slice = Math.max(0, Math.min(max, state.slice + delta));
+  showSlice();
+}
+
+async function record(grade, agrees) {
+  const exam = state.exam;
+  await json("/exams/" + exam.id + "/read", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ grade: Number(grade), agrees }) }).catch((e) => { $("read-state").textContent = e.message; });
+  openExam(exam.id);
+}
+
+const PRESETS = { soft: [0.35, 0.6], bright: [0.6, 0.5], wide: [0.5, 1.2] };
+
+function setup() {
+  $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
+  $("filter-status").addEventListener("change", () => loadWorklist());
+  $("filter-sort").addEventListener("change", () => loadWorklist());
+  $("back").addEventListener("click", showWorklist);
+  $("file").addEventListener("change", (e) => { if (e.target.files[0]) upload(e.target.files[0]); });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); });
+  $("slice-slider").addEventListener("input", (e) => { state.slice = Number(e.target.value); showSlice(); });
+  $("stage").addEventListener("wheel", (e) => { e.preventDefault(); step(e.deltaY > 0 ? 1 : -1); }, { passive: false });
+  document.addEventListener("keydown", (e) => {
+    if ($("viewer").hidden || e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+    if (e.key === "ArrowUp" || e.key === "ArrowRight") { step(1); e.preventDefault(); }
+    if (e.key === "ArrowDown" || e.key === "ArrowLeft") { step(-1); e.preventDefault(); }
+    if (e.key === "Escape") showWorklist();
+  });
+  $("cam-toggle").addEventListener("change", showSlice);
+  $("cam-opacity").addEventListener("input", () => { $("cam-img").style.opacity = $("cam-opacity").value / 100; });
+  $("window-preset").addEventListener("change", async (e) => {
+    const preset = PRESETS[e.target.value];
+    state.window = null;
+    if (preset && state.exam) {
+      // Presets are fractions of the exam's range, measured from its own slice values.
+      const range = state.exam.window_range || [0, 1];
+      state.window = { c: range[0] + preset[0] * (range[1] - range[0]), w: preset[1] * (range[1] - range[0]) };
+    }
+    showSlice();
+  });
+  let drag = null;
+  $("stage").addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, base: state.window || { c: 0.5, w: 1 } }; });
+  window.addEventListener("mouseup", () => { if (drag) { drag = null; showSlice(); } });
+  window.addEventListener("mousemove", (e) => {
+    if (!drag || !state.exam) return;
+    const range = state.exam.window_range || [0, 1];
+    const span = range[1] - range[0] || 1;
+    const base = state.window ? drag.base : { c: range[0] + 0.5 * span, w: span };
+    state.window = { c: base.c - ((e.clientY - drag.y) / 512) * span, w: Math.max(span * 0.02, base.w + ((e.clientX - drag.x) / 512) * span) };
+    drag.base = state.window; drag.x = e.clientX; drag.y = e.clientY;
+  });
+  $("agree").addEventListener("click", () => {
+    const r = state.exam.result;
+    const grade = r.grade != null ? r.grade : (r.label === "healthy" ? 0 : Number($("read-grade").value));
+    record(grade, true);
+  });
+  $("read-form").addEventListener("submit", (e) => { e.preventDefault(); record($("read-grade").value, false); });
+  $("export").addEventListener("click", async () => {
+    const url = await blobUrl("/exams/" + state.exam.id + "/cam/" + state.slice + ".png?burned=true");
+    if (!url) return;
+    const a = document.createElement("a");
+    a.href = url; a.download = state.exam.id + "-slice-" + state.slice + ".png"; a.click();
+  });
+  if (state.token) signIn(state.token); else signOut();
+}
+
+document.addEventListener("DOMContentLoaded", setup);
