@@ -207,7 +207,7 @@ fn two_workers_on_postgresql_share_twenty_jobs_each_run_once() {
         let (worker, attempts) = row.split_once('|').unwrap();
         assert_eq!(attempts, "1", "{row}: every job ran exactly once");
         // Worker names are PID-RANDOM-TASK: the process is the first two parts.
-        let process: String = worker.rsplitn(2, '-').nth(1).unwrap().to_string();
+        let process = worker.rsplit_once('-').unwrap().0.to_string();
         *by_process.entry(process).or_insert(0) += 1;
     }
     assert_eq!(

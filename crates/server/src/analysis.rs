@@ -52,6 +52,9 @@ pub struct ExamSummary {
     pub spacing: [f64; 3],
     /// The acquisition plane.
     pub plane: String,
+    /// The 1st and 99th percentiles of its voxels (the viewer's default window and the scale of
+    /// its presets).
+    pub intensity_range: [f32; 2],
     /// What the reader decided on the way.
     pub notes: Vec<String>,
 }
@@ -201,6 +204,10 @@ pub fn analyse(
             shape: volume.shape,
             spacing: volume.spacing,
             plane: format!("{:?}", volume.plane).to_lowercase(),
+            intensity_range: {
+                let w = cruciate_volume::export::Window::from_percentiles(&volume.data);
+                [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
+            },
             notes: volume.meta.notes.clone(),
         },
         explanation: explanation.as_ref().map(|e| ExplanationSummary {

@@ -100,7 +100,8 @@ impl SliceData {
         png(g.width, g.height, PngColour::Grey, &g.pixels)
     }
 
-    /// The heat as an RGBA PNG: jet colours, opacity growing with the heat (cold is clear).
+    /// The heat as an RGBA PNG: jet colours, opacity growing with the heat; the coldest tenth is
+    /// clear, so that only where the model looked is tinted.
     pub fn heat_png(&self) -> Result<Vec<u8>, ImageError> {
         let heat = self.heat.as_ref().ok_or(ImageError::NoHeat)?;
         let pixels: Vec<u8> = heat
@@ -108,7 +109,8 @@ impl SliceData {
             .flat_map(|&h| {
                 let t = f32::from(h) / 255.0;
                 let [r, g, b] = jet(t);
-                [r, g, b, (t.sqrt() * 220.0) as u8]
+                let alpha = ((t - 0.1) / 0.9).clamp(0.0, 1.0).powf(0.7) * 220.0;
+                [r, g, b, alpha as u8]
             })
             .collect();
         Ok(png(self.cols, self.rows, PngColour::Rgba, &pixels))

@@ -200,6 +200,7 @@ async function openExam(id) {
   clearInterval(state.refresh);
   const exam = await json("/exams/" + id);
   state.exam = exam;
+  state.exam.window_range = exam.result ? exam.result.intensity_range : null;
   state.window = null;
   $("worklist-view").hidden = true;
   $("viewer").hidden = false;

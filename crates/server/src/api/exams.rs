@@ -324,6 +324,8 @@ pub struct ResultView {
     pub software: String,
     /// The exam's `[slices, rows, cols]`.
     pub shape: [usize; 3],
+    /// Its 1st and 99th intensity percentiles (the default window).
+    pub intensity_range: [f32; 2],
     /// The explanation's method, key slice and per-slice shares.
     pub explanation: Option<crate::analysis::ExplanationSummary>,
 }
@@ -343,6 +345,7 @@ impl From<AnalysisResult> for ResultView {
             synthetic_model: r.model.synthetic,
             software: r.software,
             shape: r.exam.shape,
+            intensity_range: r.exam.intensity_range,
             explanation: r.explanation,
         }
     }

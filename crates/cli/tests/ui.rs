@@ -1,0 +1,246 @@
+//! The web UI in Debian's headless Chromium, driven through chromedriver (fantoccini): sign in
+//! with the admin token, see the worklist of analysed demo exams, open one, move through its
+//! slices with the keyboard and the wheel, and turn the heat map off and on; the screenshots
+//! must show the overlay's colours when it is on. The screenshots are kept in `target/ui/` (and
+//! copied into docs/service.md's pictures by hand).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use fantoccini::{ClientBuilder, Locator};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> (Driver, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed: apt-get install chromium-driver (.ci/run does)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Driver(child), port)
+}
+
+/// Pixels of a PNG screenshot inside `[x0, x1) x [y0, y1)` that are strongly coloured
+/// (saturated red, yellow or cyan of the jet map), not grey.
+fn coloured_pixels(png: &[u8], (x0, y0, x1, y1): (u32, u32, u32, u32)) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let mut n = 0;
+    for y in y0..y1.min(info.height) {
+        for x in x0..x1.min(info.width) {
+            let at = ((y * info.width + x) as usize) * channels;
+            let (r, g, b) = (buf[at] as i32, buf[at + 1] as i32, buf[at + 2] as i32);
+            if r.max(g).max(b) - r.min(g).min(b) > 60 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_heat_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    server.wait_for_done(4, Duration::from_secs(120));
+    let (_driver, port) = chromedriver();
+    let mut caps = serde_json::map::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run"]}),
+    );
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    client.goto(&server.base).await.unwrap();
+    let token = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    token.send_keys(&server.token).await.unwrap();
+    client
+        .find(Locator::Css("#signin-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The worklist: four analysed synthetic exams, each marked synthetic.
+    client
+        .wait()
+        .for_element(Locator::Css("#worklist tbody tr"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let rows = loop {
+        let rows = client
+            .find_all(Locator::Css("#worklist tbody tr"))
+            .await
+            .unwrap();
+        if rows.len() == 4 || started.elapsed() > Duration::from_secs(20) {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(rows.len(), 4);
+    let table = client
+        .find(Locator::Id("worklist"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains("done") && table.contains("synthetic"),
+        "{table}"
+    );
+    assert!(
+        table.contains("injured") && table.contains("healthy"),
+        "{table}"
+    );
+    std::fs::write(
+        shots.join("worklist.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // The viewer: the exam called injured with the highest probability.
+    client
+        .find(Locator::XPath("//tbody/tr[.//span[text()='injured']]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#result .call"))
+        .await
+        .unwrap();
+    let loaded = |id: &'static str| {
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let ok = client
+                    .execute(&format!("const i = document.getElementById('{id}'); return !i.hidden && i.complete && i.naturalWidth > 0;"), vec![])
+                    .await
+                    .unwrap();
+                if ok == serde_json::Value::Bool(true) {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "{id} never loaded"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    loaded("slice-img").await;
+    loaded("cam-img").await;
+    let synthetic = client.find(Locator::Id("synthetic-label")).await.unwrap();
+    assert!(
+        synthetic.is_displayed().await.unwrap(),
+        "the synthetic label shows"
+    );
+    let label = |c: fantoccini::Client| async move {
+        c.find(Locator::Id("slice-label"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let first = label(client.clone()).await;
+    // Keys and the wheel move through the slices.
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E013}")
+        .await
+        .unwrap(); // ArrowUp
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = label(client.clone()).await;
+    assert_ne!(first, second, "ArrowUp moved to another slice");
+    client
+        .execute("document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: 100, bubbles: true}));", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_ne!(
+        second,
+        label(client.clone()).await,
+        "the wheel moved to another slice"
+    );
+    // Back to the key slice, then the heat map on and off.
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E015}\u{E015}")
+        .await
+        .unwrap(); // ArrowDown x2
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    loaded("cam-img").await;
+    let stage = client.find(Locator::Id("stage")).await.unwrap();
+    let (x, y, w, h) = stage.rectangle().await.unwrap();
+    let area = (x as u32, y as u32, (x + w) as u32, (y + h) as u32);
+    client.execute("document.getElementById('cam-opacity').value = 100; document.getElementById('cam-opacity').dispatchEvent(new Event('input'));", vec![]).await.unwrap();
+    let with = client.screenshot().await.unwrap();
+    std::fs::write(shots.join("viewer.png"), &with).unwrap();
+    client
+        .find(Locator::Id("cam-toggle"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let without = client.screenshot().await.unwrap();
+    let (on, off) = (
+        coloured_pixels(&with, area),
+        coloured_pixels(&without, area),
+    );
+    assert!(
+        on > 2000 && off * 10 < on,
+        "heat colours: {on} with the overlay, {off} without"
+    );
+    client.close().await.unwrap();
+}
