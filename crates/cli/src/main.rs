@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            init_logging(false);
+            init_logging(false, DEFAULT_LOG);
             return flag_error(e);
         }
     };
@@ -71,7 +71,9 @@ fn main() -> ExitCode {
         // Network servers keep SIGPIPE ignored: a closed connection must not end them.
         restore_broken_pipe();
     }
-    init_logging(json_logs);
+    // The service benchmark keeps the service's per-exam lines out of its table.
+    let quiet = matches!(&cli.command, Command::Bench(a) if a.service);
+    init_logging(json_logs, if quiet { "warn" } else { DEFAULT_LOG });
     finish(guarded(|| run(cli.command, cli.device)))
 }
 
@@ -121,9 +123,20 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line; a cause that the message before it already quotes
+/// (library errors often print their source) is not repeated.
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }
 
 /// Runs one command.
@@ -157,10 +170,12 @@ fn restore_broken_pipe() {
     }
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,cruciate_train=info,cruciate_server=info")
-    });
+/// What is logged when `CRUCIATE_LOG` does not say.
+const DEFAULT_LOG: &str = "warn,cruciate_train=info,cruciate_server=info";
+
+fn init_logging(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -190,6 +205,18 @@ mod tests {
         assert!(guarded(|| Ok(())).is_ok());
         let e = guarded(|| Err(anyhow::anyhow!("plain"))).unwrap_err();
         assert_eq!(one_line(&e), "plain");
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let quoted = anyhow::Error::new(cruciate_data::DataError::Io {
+            path: "m.csv".into(),
+            source: io,
+        });
+        assert_eq!(one_line(&quoted), "m.csv: No such file");
+        let context = anyhow::anyhow!("reading\nthe exam").context("predicting");
+        assert_eq!(one_line(&context), "predicting: reading the exam");
     }
 
     #[test]

@@ -220,12 +220,10 @@ fn a_streamed_upload_past_the_limit_is_413() {
     assert_eq!(server.get("/healthz", None).0, 200);
 }
 
-#[test]
-fn a_killed_server_finishes_its_job_once_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    // A slow analyser, so that the server can be killed while the job runs; short leases.
-    let slow = dir.path().join("slow-analyser");
+/// A config file whose analyser waits 4 s before analysing, so that a job can be caught
+/// running; no seeded exams, short leases.
+fn slow_analyser_config(dir: &Path) -> std::path::PathBuf {
+    let slow = dir.join("slow-analyser");
     std::fs::write(
         &slow,
         format!(
@@ -236,7 +234,7 @@ fn a_killed_server_finishes_its_job_once_after_a_restart() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = dir.path().join("serve.toml");
+    let config = dir.join("serve.toml");
     std::fs::write(
         &config,
         format!(
@@ -245,20 +243,18 @@ fn a_killed_server_finishes_its_job_once_after_a_restart() {
         ),
     )
     .unwrap();
-    let args = ["--config", config.to_str().unwrap()];
-    let mut server = Server::start(&data, &args);
-    let zip = phantom_dicom_zip(dir.path());
-    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_str().unwrap().to_string();
-    // Wait for the analysis to start, then kill the server outright.
+    config
+}
+
+/// Waits until exam `id` is running.
+fn wait_until_running(server: &Server, id: &str) {
     let started = Instant::now();
     loop {
         let exam = server
-            .get(&format!("/api/v1/exams/{id}"), Some(&server.token.clone()))
+            .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
             .1;
         if exam["status"] == "running" {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -266,6 +262,21 @@ fn a_killed_server_finishes_its_job_once_after_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_killed_server_finishes_its_job_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = slow_analyser_config(dir.path());
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = Server::start(&data, &args);
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    // Wait for the analysis to start, then kill the server outright.
+    wait_until_running(&server, &id);
     server.kill();
     let server = Server::start(&data, &args);
     let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
@@ -297,4 +308,131 @@ fn a_killed_server_finishes_its_job_once_after_a_restart() {
         .filter(|n| n.starts_with("attempt-"))
         .collect();
     assert!(leftovers.len() <= 1, "{leftovers:?}");
+}
+
+#[test]
+fn a_terminated_server_finishes_the_job_in_hand_before_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = slow_analyser_config(dir.path());
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = Server::start(&data, &args);
+    let zip = phantom_dicom_zip(dir.path());
+    let id = server.upload(&zip, "knee.zip", &server.token.clone()).1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until_running(&server, &id);
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM ends the server cleanly: {status}"
+    );
+    // The job finished during the shutdown: done at once after a restart, in one attempt.
+    let server = Server::start(&data, &args);
+    let exam = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
+        .1;
+    assert_eq!(exam["status"], "done", "{exam}");
+    assert_eq!(exam["attempts"], 1, "{exam}");
+}
+
+#[test]
+fn radiologists_reads_become_a_training_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &[]);
+    let exams = server.wait_for_done(4, Duration::from_secs(120));
+    let token = server.token.clone();
+    // One read agrees with the model, one gives another grade, the others stay unread.
+    let agreed = exams[0]["id"].as_str().unwrap().to_string();
+    // The demo model tells healthy from injured; agreeing with "injured" takes a grade.
+    let result = server
+        .get(&format!("/api/v1/exams/{agreed}"), Some(&token))
+        .1["result"]
+        .clone();
+    let model_grade = match result["grade"].as_u64() {
+        Some(g) => g,
+        None if result["label"] == "healthy" => 0,
+        None => 2,
+    };
+    let corrected = exams[1]["id"].as_str().unwrap().to_string();
+    for (id, body) in [
+        (
+            &agreed,
+            serde_json::json!({"grade": model_grade, "agrees": true}),
+        ),
+        (&corrected, serde_json::json!({"grade": 3, "agrees": false})),
+    ] {
+        let (status, answer) = server.post_json(&format!("/api/v1/exams/{id}/read"), &token, body);
+        assert_eq!(status, 204, "{answer}");
+    }
+    // A read without a grade, or one past 3: a JSON error, nothing recorded.
+    for body in [
+        serde_json::json!({"agrees": false}),
+        serde_json::json!({"grade": 7, "agrees": false}),
+    ] {
+        let (status, answer) = server.post_json(
+            &format!("/api/v1/exams/{}/read", exams[2]["id"].as_str().unwrap()),
+            &token,
+            body,
+        );
+        assert!((400..500).contains(&status), "{status} {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    server.kill();
+
+    let manifest = dir.path().join("reads/manifest.csv");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(["export-reads", "--data", data.to_str().unwrap(), "--out"])
+        .arg(&manifest)
+        .env("CRUCIATE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let grade_of = |id: &str| {
+        rows.iter()
+            .find(|r| r[column("exam_id")] == id)
+            .unwrap_or_else(|| panic!("{id} missing from {text}"))[column("label")]
+        .to_string()
+    };
+    assert_eq!(grade_of(&agreed), model_grade.to_string());
+    assert_eq!(grade_of(&corrected), "3");
+    // Every listed file is an exam the readers open.
+    for row in &rows {
+        let inspected = std::process::Command::new(env!("CARGO_BIN_EXE_cruciate"))
+            .args(["inspect", row[column("path")]])
+            .env("CRUCIATE_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(
+            inspected.status.success(),
+            "{}",
+            String::from_utf8_lossy(&inspected.stderr)
+        );
+    }
+    // The export is audited.
+    let server = Server::start(&data, &[]);
+    let audit = server.get("/api/v1/audit?limit=100", Some(&server.token)).1;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["actor"] == "export-reads"),
+        "{audit}"
+    );
 }

@@ -293,3 +293,76 @@ pub fn key_slice_figure(
         ],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruciate_infer::{ExplainMethod, HeatMap, Prediction};
+    use cruciate_volume::RoiBox;
+
+    fn cube(at: usize, size: usize) -> RoiBox {
+        RoiBox {
+            s0: at,
+            s1: at + size,
+            r0: at,
+            r1: at + size,
+            c0: at,
+            c1: at + size,
+        }
+    }
+
+    #[test]
+    fn boxes_overlap_only_when_they_share_a_voxel_on_every_axis() {
+        assert!(overlaps(cube(0, 4), cube(3, 4)));
+        assert!(overlaps(cube(3, 4), cube(0, 4)));
+        assert!(overlaps(cube(0, 4), cube(1, 1)), "one inside the other");
+        assert!(
+            !overlaps(cube(0, 4), cube(4, 4)),
+            "touching faces share no voxel"
+        );
+        assert!(!overlaps(cube(4, 4), cube(0, 4)));
+        // Apart along one axis only.
+        for axis in 0..3 {
+            let mut b = cube(0, 4);
+            let (lo, hi) = match axis {
+                0 => (&mut b.s0, &mut b.s1),
+                1 => (&mut b.r0, &mut b.r1),
+                _ => (&mut b.c0, &mut b.c1),
+            };
+            (*lo, *hi) = (6, 8);
+            assert!(!overlaps(cube(0, 4), b), "apart on axis {axis}");
+            assert!(!overlaps(b, cube(0, 4)), "apart on axis {axis}");
+        }
+    }
+
+    #[test]
+    fn the_key_slice_figure_needs_a_heat_map_on_the_exam_grid() {
+        let shape = [3, 16, 20];
+        let meta = cruciate_volume::SourceMetadata::new(cruciate_volume::Format::Npy, "test");
+        let volume = Volume::new((0..960).map(|v| v as f32).collect(), shape, meta).unwrap();
+        let region = RoiBox {
+            s0: 0,
+            s1: 3,
+            r0: 0,
+            r1: 16,
+            c0: 0,
+            c1: 20,
+        };
+        let explanation = |shape: [usize; 3]| Explanation {
+            prediction: Prediction::new(
+                vec!["healthy".into(), "injured".into()],
+                vec![0.2, 0.8],
+                [0, 3],
+                Vec::new(),
+            ),
+            method: ExplainMethod::Cam,
+            target: 1,
+            slice_importance: vec![0.2, 0.5, 0.3],
+            heat: HeatMap::normalised(shape, vec![0.5; shape.iter().product()], region),
+        };
+        let figure = key_slice_figure(&volume, &explanation(shape), "caption").unwrap();
+        assert!(figure.width >= 20 && figure.height >= 16);
+        assert_eq!(figure.pixels.len(), figure.width * figure.height * 3);
+        assert!(key_slice_figure(&volume, &explanation([3, 16, 21]), "caption").is_none());
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cruciate_data::synth::{SynthOptions, synthesize};
 use cruciate_data::{Manifest, Split, Task, read_exam};
-use cruciate_eval::compare::{SortBy, compare};
+use cruciate_eval::compare::{SortBy, compare, table, to_markdown};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_eval::evaluate::{EvaluationRequest, evaluate};
 use cruciate_infer::{
@@ -103,6 +103,28 @@ impl Classifier for RoiBrightness {
     }
 }
 
+/// A progress sink that remembers the last count it was given and whether it was finished.
+#[derive(Default)]
+struct Counted {
+    total: std::sync::Mutex<Option<u64>>,
+    done: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Progress for Counted {
+    fn start(&self, _: &str, total: Option<u64>) {
+        *self.total.lock().unwrap() = total;
+    }
+    fn set(&self, done: u64) {
+        self.done.store(done, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn message(&self, _: &str) {}
+    fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn registry() -> Registry {
     Registry::new().with(RunKind::classifier(
         KIND,
@@ -158,6 +180,7 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
         correct += usize::from(p.class == actual);
     }
 
+    let progress = Counted::default();
     let evaluation = evaluate(
         &EvaluationRequest {
             classifier: model.as_ref(),
@@ -166,9 +189,30 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
             split: Split::Test,
             threshold: 0.3,
         },
-        &Silent,
+        &progress,
     )
     .unwrap();
+    assert_eq!(*progress.total.lock().unwrap(), Some(rows.len() as u64));
+    assert_eq!(
+        progress.done.load(std::sync::atomic::Ordering::SeqCst),
+        rows.len() as u64
+    );
+    assert!(progress.finished.load(std::sync::atomic::Ordering::SeqCst));
+    // The most confident errors: wrong calls only (six at most), each with its picture.
+    let wrong = rows.len() - correct;
+    assert!(wrong > 0, "the phantoms fool the threshold sometimes");
+    assert_eq!(evaluation.errors.len(), wrong.min(6));
+    for e in &evaluation.errors {
+        assert!(e.picture.is_some(), "{}", e.caption);
+        let (truth, called) = e
+            .caption
+            .split_once("(true ")
+            .unwrap()
+            .1
+            .split_once(", called ")
+            .unwrap();
+        assert!(!called.starts_with(truth), "{}", e.caption);
+    }
     let r = &evaluation.report;
     assert_eq!(r.exams, rows.len());
     assert_eq!(r.accuracy.unwrap(), correct as f64 / rows.len() as f64);
@@ -222,6 +266,22 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
     let tuned_row = table.iter().find(|r| r.run == "tuned").unwrap();
     assert_eq!(tuned_row.settings, "threshold 0.35");
     assert_eq!(tuned_row.exams, rows.len());
+    // The same rows as a table and as Markdown: a header, a rule, one line per run.
+    let drawn = self::table(&table);
+    assert_eq!(drawn.rows.len(), 2);
+    assert_eq!(drawn.rows[0][0], table[0].run);
+    let markdown = to_markdown(&drawn);
+    let lines: Vec<&str> = markdown.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(lines.len(), 4, "{markdown}");
+    assert!(
+        lines[0].contains("run") && lines[1].contains("---"),
+        "{markdown}"
+    );
+    assert!(lines[2].contains(&table[0].run) && lines[3].contains(&table[1].run));
+    assert!(
+        lines[3].contains(&format!("{:.3}", table[1].accuracy.unwrap())),
+        "{markdown}"
+    );
 }
 
 #[test]
@@ -334,4 +394,37 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
         let in_fold = rows.iter().filter(|r| r[0] == *(i + 1).to_string()).count();
         assert_eq!(fold.figures.exams, in_fold);
     }
+    // Mean and sample standard deviation of the three fold AUCs, recomputed here.
+    let aucs: Vec<f64> = report
+        .folds
+        .iter()
+        .map(|f| f.figures.auc.unwrap())
+        .collect();
+    let mean = (aucs[0] + aucs[1] + aucs[2]) / 3.0;
+    let sd = (aucs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / 2.0).sqrt();
+    let [m, d] = report.fold_auc_mean_sd.unwrap();
+    assert!(
+        (m - mean).abs() < 1e-12 && (d - sd).abs() < 1e-12,
+        "{m} {d} vs {mean} {sd}"
+    );
+    assert!(sd > 0.0, "the folds differ");
+}
+
+#[test]
+fn cross_validation_needs_two_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = phantoms(dir.path());
+    let request = |folds| CvRequest {
+        manifest: &manifest,
+        folds,
+        seed: 1,
+        task: Task::Binary,
+        out: dir.path().join(format!("cv-{folds}")),
+        factory: &FitThreshold,
+    };
+    let e = cross_validate(&request(1), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least 2"), "{e}");
+    assert_eq!(cross_validate(&request(2), &Silent).unwrap().folds.len(), 2);
 }

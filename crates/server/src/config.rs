@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub seed_exams: usize,
     /// The program that analyses one exam (`cruciate analyse`); this executable when absent.
     pub analyser: Option<PathBuf>,
+    /// Reverse proxies in front of the service: their `X-Forwarded-For` names the client in the
+    /// audit log (anybody else's is ignored).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             job_timeout_seconds: 300,
             seed_exams: 4,
             analyser: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -138,5 +142,22 @@ mod tests {
                 .database_url()
                 .starts_with("sqlite://")
         );
+    }
+
+    #[test]
+    fn the_example_file_names_every_setting_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/serve.toml");
+        assert_eq!(
+            ServerConfig::from_file(&path).unwrap(),
+            ServerConfig::default()
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = serde_json::to_value(ServerConfig::default()).unwrap();
+        for key in defaults.as_object().unwrap().keys() {
+            assert!(
+                text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
+                "configs/serve.toml does not mention {key}"
+            );
+        }
     }
 }

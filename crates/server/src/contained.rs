@@ -152,8 +152,13 @@ mod tests {
     async fn the_memory_limit_holds_in_the_child() {
         // Python is not needed: `head -c` into a shell variable grows the shell's heap.
         let c = sh(64 << 20, 10);
-        let greedy = args("x=$(head -c 200000000 /dev/zero | tr '\\\\0' a); echo ${#x}");
-        let e = c.run(&greedy).await.unwrap_err();
+        let fill = |bytes: usize| {
+            args(&format!(
+                "x=$(head -c {bytes} /dev/zero | tr '\\0' a); echo ${{#x}}"
+            ))
+        };
+        assert_eq!(c.run(&fill(2_000_000)).await.unwrap(), "2000000\n");
+        let e = c.run(&fill(200_000_000)).await.unwrap_err();
         assert!(
             matches!(e, ContainedError::Crashed(_) | ContainedError::Refused(_)),
             "{e:?}"

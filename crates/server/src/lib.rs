@@ -54,6 +54,7 @@ pub struct Service {
     /// Its settings.
     pub config: ServerConfig,
     containment: Containment,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -79,6 +80,7 @@ impl Service {
             models,
             config,
             containment,
+            wake: Arc::default(),
         })
     }
 
@@ -106,6 +108,7 @@ impl Service {
                 containment: self.containment.clone(),
                 lease: self.config.lease(),
                 name: format!("{base}-{i}"),
+                wake: self.wake.clone(),
             })
             .collect()
     }
@@ -155,6 +158,8 @@ impl Service {
             containment: self.containment.clone(),
             max_upload_bytes: self.config.max_upload_bytes,
             max_attempts: self.config.max_attempts,
+            trusted_proxies: self.config.trusted_proxies.clone(),
+            wake: self.wake.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -31,6 +31,9 @@ pub struct Worker {
     pub lease: Duration,
     /// This worker's name in the queue.
     pub name: String,
+    /// Rung when this process queues a job, so that an idle worker starts at once instead of
+    /// at its next poll.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
@@ -57,6 +60,7 @@ impl Worker {
                 Ok(None) => {
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                        _ = self.wake.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                 }

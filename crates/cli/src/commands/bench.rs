@@ -25,9 +25,13 @@ pub struct BenchArgs {
     /// Timed repetitions of each measurement (after one warm-up run).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Phantom exams to generate for the synth figure.
+    /// Phantom exams to generate for the synth figure (with --service: exams per batch).
     #[arg(long, default_value_t = 20)]
     exams: usize,
+    /// Measure the service instead: upload-to-result latency and exams per minute, with 1 and
+    /// 2 workers.
+    #[arg(long)]
+    pub service: bool,
 }
 
 /// Output size of a convolution or pool along one axis.
@@ -73,6 +77,20 @@ fn vgg16_gflop(size: usize) -> f64 {
     flop / 1e9
 }
 
+/// The processor's name as the kernel reports it ("unknown CPU" elsewhere): speed figures
+/// mean nothing without it.
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
 fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
     run();
     let start = Instant::now();
@@ -84,11 +102,15 @@ fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
 
 /// Runs `cruciate bench`.
 pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
+    if args.service {
+        return super::bench_service::run(args.exams, compute);
+    }
     let repeat = args.repeat.max(1);
     let device = compute.device();
     println!(
-        "cruciate bench on {}, {} CPU threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
+        "cruciate bench on {} ({}), {} CPU threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
         compute,
+        cpu_name(),
         rayon::current_num_threads()
     );
     println!("{:<44} {:>10} {:>10}", "what", "ms", "GFLOP/s");

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+mod bench_service;
 pub mod compare;
 pub mod evaluate;
 pub mod explain;

@@ -13,7 +13,7 @@ use super::registry;
 /// Settings shared by `serve` and `worker`.
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
-    /// Settings file (TOML, keys as the flags with `_`); flags given here win.
+    /// Settings file (TOML; every key in configs/serve.toml); flags given here win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data folder: database (SQLite), uploads, results, the demo model [default: ./cruciate-data].
@@ -239,6 +239,9 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
             })
             .collect(),
     };
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     manifest.write(&args.out)?;
     let count = |g: u8| labels.iter().filter(|&&l| l == g).count();
     println!(

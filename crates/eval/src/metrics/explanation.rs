@@ -99,4 +99,30 @@ mod tests {
         assert_eq!(heat_in_box(&[0.0; 4], shape, boxed(0, 1, 0, 1, 0, 1)), None);
         assert_eq!(heat_in_box(&heat, shape, boxed(3, 4, 0, 1, 0, 1)), None);
     }
+
+    #[test]
+    fn only_voxels_inside_on_every_axis_count_and_ties_go_to_the_first() {
+        let shape = [2, 2, 2];
+        // In the box's slice and row but one column off; then the same heat inside.
+        let mut heat = vec![0.0f32; 8];
+        heat[1] = 2.0; // slice 0, row 0, column 1: outside (box columns 0..1)
+        heat[4] = 2.0; // slice 1, row 0, column 0: outside (box slices 0..1)
+        heat[0] = 1.0; // inside
+        let r = heat_in_box(&heat, shape, boxed(0, 1, 0, 1, 0, 1)).unwrap();
+        assert_eq!(r.share, 0.2);
+        assert!(!r.hit);
+        // Two hottest voxels, the first inside the box, the later one outside: a hit.
+        let tied = vec![3.0f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0];
+        assert!(
+            heat_in_box(&tied, shape, boxed(0, 1, 0, 1, 0, 1))
+                .unwrap()
+                .hit
+        );
+        // The first inside a box that holds the later one instead: a miss.
+        assert!(
+            !heat_in_box(&tied, shape, boxed(1, 2, 1, 2, 1, 2))
+                .unwrap()
+                .hit
+        );
+    }
 }

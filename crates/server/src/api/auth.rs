@@ -70,10 +70,65 @@ impl FromRequestParts<AppState> for Caller {
             .token_by_secret(secret)
             .await?
             .ok_or_else(|| unauthorised("unknown or revoked token"))?;
-        let remote = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.to_string());
+            .map(|c| c.0);
+        let remote = peer.map(|p| client_address(p, &parts.headers, &state.trusted_proxies));
         Ok(Caller { token, remote })
+    }
+}
+
+/// Where a request came from, for the audit log: the peer's address, or, when the peer is a
+/// trusted reverse proxy, the client it names last in `X-Forwarded-For` ("CLIENT via PROXY").
+/// Anybody else's `X-Forwarded-For` is ignored: a client could write anything there.
+pub fn client_address(
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    trusted_proxies: &[std::net::IpAddr],
+) -> String {
+    if !trusted_proxies.contains(&peer.ip()) {
+        return peer.to_string();
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty());
+    match forwarded {
+        Some(client) => format!(
+            "{} via {}",
+            client.chars().take(64).collect::<String>(),
+            peer.ip()
+        ),
+        None => peer.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.1.2.3".parse().unwrap());
+        let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let trusted = ["127.0.0.1".parse().unwrap()];
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "10.1.2.3 via 127.0.0.1"
+        );
+        let stranger: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        assert_eq!(
+            client_address(stranger, &headers, &trusted),
+            "192.0.2.7:4000"
+        );
+        assert_eq!(
+            client_address(proxy, &axum::http::HeaderMap::new(), &trusted),
+            "127.0.0.1:5000"
+        );
     }
 }

@@ -144,6 +144,7 @@ pub async fn upload(
                 ..exam
             };
             state.store.insert_exam(&exam, state.max_attempts).await?;
+            state.wake.notify_one();
             state
                 .store
                 .audit(caller.audit(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -38,6 +39,10 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Attempts a job gets.
     pub max_attempts: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client in the audit log.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Wakes this process's idle workers when a job is queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// The policy that keeps the UI to its own files: no scripts, styles, fonts or frames from
@@ -45,6 +50,32 @@ pub struct AppState {
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
+
+/// Any `/api` path with no route: a JSON 404.
+async fn unknown_route() -> crate::ApiError {
+    crate::ApiError::not_found("route")
+}
+
+/// The error answers axum writes itself (a JSON body or query it cannot parse, a method the
+/// route lacks) as the API's JSON error, so that a client sees one error shape everywhere.
+async fn errors_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (_, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        t => t.to_string(),
+    };
+    crate::ApiError::new(status, message).into_response()
+}
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -61,7 +92,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens/{id}", delete(admin::revoke_token))
         .route("/audit", get(admin::audit))
         .route("/openapi.json", get(openapi::document))
-        .layer(DefaultBodyLimit::max(limit.saturating_add(1)));
+        .fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
+        .layer(axum::middleware::map_response(errors_as_json));
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
