@@ -321,17 +321,22 @@ mod tests {
             "touching faces share no voxel"
         );
         assert!(!overlaps(cube(4, 4), cube(0, 4)));
-        // Apart along one axis only.
+        // Along one axis only: touching (no shared voxel), sharing one layer, apart.
         for axis in 0..3 {
-            let mut b = cube(0, 4);
-            let (lo, hi) = match axis {
-                0 => (&mut b.s0, &mut b.s1),
-                1 => (&mut b.r0, &mut b.r1),
-                _ => (&mut b.c0, &mut b.c1),
+            let along = |lo: usize, hi: usize| {
+                let mut b = cube(0, 4);
+                match axis {
+                    0 => (b.s0, b.s1) = (lo, hi),
+                    1 => (b.r0, b.r1) = (lo, hi),
+                    _ => (b.c0, b.c1) = (lo, hi),
+                }
+                b
             };
-            (*lo, *hi) = (6, 8);
-            assert!(!overlaps(cube(0, 4), b), "apart on axis {axis}");
-            assert!(!overlaps(b, cube(0, 4)), "apart on axis {axis}");
+            for (lo, hi, shared) in [(4, 8, false), (3, 7, true), (6, 8, false)] {
+                let b = along(lo, hi);
+                assert_eq!(overlaps(cube(0, 4), b), shared, "axis {axis}, {lo}..{hi}");
+                assert_eq!(overlaps(b, cube(0, 4)), shared, "axis {axis}, {lo}..{hi}");
+            }
         }
     }
 

@@ -103,11 +103,11 @@ impl Classifier for RoiBrightness {
     }
 }
 
-/// A progress sink that remembers the last count it was given and whether it was finished.
+/// A progress sink that remembers every count it was given and whether it was finished.
 #[derive(Default)]
 struct Counted {
     total: std::sync::Mutex<Option<u64>>,
-    done: std::sync::atomic::AtomicU64,
+    counts: std::sync::Mutex<Vec<u64>>,
     finished: std::sync::atomic::AtomicBool,
 }
 
@@ -116,7 +116,7 @@ impl Progress for Counted {
         *self.total.lock().unwrap() = total;
     }
     fn set(&self, done: u64) {
-        self.done.store(done, std::sync::atomic::Ordering::SeqCst);
+        self.counts.lock().unwrap().push(done);
     }
     fn message(&self, _: &str) {}
     fn finish(&self) {
@@ -193,9 +193,10 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
     )
     .unwrap();
     assert_eq!(*progress.total.lock().unwrap(), Some(rows.len() as u64));
+    // One step per exam, counted from one.
     assert_eq!(
-        progress.done.load(std::sync::atomic::Ordering::SeqCst),
-        rows.len() as u64
+        *progress.counts.lock().unwrap(),
+        (1..=rows.len() as u64).collect::<Vec<_>>()
     );
     assert!(progress.finished.load(std::sync::atomic::Ordering::SeqCst));
     // The most confident errors: wrong calls only (six at most), each with its picture.
@@ -390,9 +391,35 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
         taking_part,
         "every exam is held out exactly once"
     );
+    // Each fold's figures are those of its rows, its AUC counted here pair by pair.
     for (i, fold) in report.folds.iter().enumerate() {
-        let in_fold = rows.iter().filter(|r| r[0] == *(i + 1).to_string()).count();
-        assert_eq!(fold.figures.exams, in_fold);
+        assert_eq!(fold.fold, i + 1);
+        assert_eq!(Path::new(&fold.run), out.join(format!("fold-{}", i + 1)));
+        let in_fold: Vec<_> = rows
+            .iter()
+            .filter(|r| r[0] == *(i + 1).to_string())
+            .collect();
+        assert_eq!(fold.figures.exams, in_fold.len());
+        let score = |r: &&csv::StringRecord| r[4].parse::<f64>().unwrap();
+        let (injured, healthy): (Vec<_>, Vec<_>) = in_fold.iter().partition(|r| &r[2] != "0");
+        let mut wins = 0.0;
+        for a in &injured {
+            for b in &healthy {
+                wins += match score(a).total_cmp(&score(b)) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                };
+            }
+        }
+        let auc = wins / (injured.len() * healthy.len()) as f64;
+        let reported = fold.figures.auc.unwrap();
+        // predictions.csv holds the probabilities to its own precision.
+        assert!(
+            (reported - auc).abs() < 1e-6,
+            "fold {}: {reported} vs {auc}",
+            i + 1
+        );
     }
     // Mean and sample standard deviation of the three fold AUCs, recomputed here.
     let aucs: Vec<f64> = report
@@ -427,4 +454,37 @@ fn cross_validation_needs_two_folds() {
         .to_string();
     assert!(e.contains("at least 2"), "{e}");
     assert_eq!(cross_validate(&request(2), &Silent).unwrap().folds.len(), 2);
+}
+
+#[test]
+fn a_class_without_exams_has_no_explanation_figures() {
+    // Only healthy exams held out: the injured row of CAM-in-ROI is empty, not a division by 0.
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = phantoms(dir.path());
+    for row in manifest.rows.iter_mut() {
+        if row.split == Split::Test && row.label > 0 {
+            row.split = Split::Train;
+        }
+    }
+    let model = registry()
+        .open_run(&write_run(&dir.path().join("run"), 0.35))
+        .unwrap();
+    let evaluation = evaluate(
+        &EvaluationRequest {
+            classifier: model.as_ref(),
+            run: None,
+            manifest: &manifest,
+            split: Split::Test,
+            threshold: 0.5,
+        },
+        &Silent,
+    )
+    .unwrap();
+    let figures = &evaluation.report.cam_in_roi;
+    assert_eq!(figures.len(), 2);
+    assert!(figures[0].exams > 0);
+    assert_eq!(figures[0].energy_share, Some(1.0));
+    assert_eq!(figures[1].exams, 0);
+    assert_eq!(figures[1].energy_share, None);
+    assert_eq!(figures[1].pointing_hit_rate, None);
 }

@@ -410,6 +410,10 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            // The service's settings live beside the recipes; the server crate parses them.
+            if path.file_name().is_some_and(|name| name == "serve.toml") {
+                continue;
+            }
             TrainConfig::load(Some(&path), &[])
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             n += 1;
