@@ -3,7 +3,8 @@
 //! The fixture folder is `$CRUCIATE_PARITY_FIXTURE` when set (relative paths from the workspace
 //! root), else `parity/mrnet-s1` under `$CRUCIATE_FIXTURES`. Slices, classes, label and class
 //! weights come from its `meta.json`, so any fixture made the same way passes (other seeds,
-//! slice counts, class counts). Tolerance: relative L2 error below 1e-4.
+//! slice counts, class counts). Tolerance: relative L2 error below 1e-5 (conv1's weight
+//! gradient, a sum that cancels in float32, aside: see `TOLERANCE`).
 
 use std::path::{Path, PathBuf};
 
