@@ -255,7 +255,10 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
     let table = compare(&named, &manifest, Split::Test, SortBy::Accuracy, &counted).unwrap();
     // Each run's exams counted from one.
     let steps: Vec<u64> = (1..=rows.len() as u64).collect();
-    assert_eq!(*counted.counts.lock().unwrap(), [steps.clone(), steps].concat());
+    assert_eq!(
+        *counted.counts.lock().unwrap(),
+        [steps.clone(), steps].concat()
+    );
     let healthy = rows.iter().filter(|r| r.label == 0).count() as f64 / rows.len() as f64;
     let tuned = correct as f64 / rows.len() as f64;
     let mut expected = vec![("never", healthy), ("tuned", tuned)];

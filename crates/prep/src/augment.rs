@@ -92,54 +92,111 @@ impl AugmentConfig {
     }
 }
 
-/// Augments `data`, `[slices, rows, cols]` of 0..255 intensities, in place.
+/// Augments `data`, `[slices, rows, cols]` of 0..255 intensities, in place: one
+/// [`AugmentDraw`] from `rng`, applied.
 pub fn augment<R: Rng>(data: &mut [f32], shape: [usize; 3], config: &AugmentConfig, rng: &mut R) {
-    let [s, rows, cols] = shape;
-    let hit = |p: f64, rng: &mut R| p > 0.0 && rng.random::<f64>() < p;
-    let flip = hit(config.flip, rng);
-    let angle = if hit(config.rotate, rng) {
-        rng.random_range(-1.0..=1.0) * config.rotate_degrees.to_radians()
-    } else {
-        0.0
-    };
-    let (mut ty, mut tx) = (0.0, 0.0);
-    if hit(config.translate, rng) {
-        ty = rng.random_range(-1.0..=1.0) * config.translate_fraction * rows as f64;
-        tx = rng.random_range(-1.0..=1.0) * config.translate_fraction * cols as f64;
-    }
-    let zoom = if hit(config.scale, rng) {
-        1.0 + rng.random_range(-1.0..=1.0) * config.scale_range
-    } else {
-        1.0
-    };
-    if flip || angle != 0.0 || tx != 0.0 || ty != 0.0 || zoom != 1.0 {
-        let warp = Warp::new(rows, cols, angle, zoom, ty, tx, flip);
-        for slice in data.chunks_exact_mut(rows * cols).take(s) {
-            warp.apply(slice);
+    AugmentDraw::sample(config, [shape[1], shape[2]], rng).apply(data, shape, rng);
+}
+
+/// What one exam's augmentation is, once drawn: the same for all its slices, so that it can be
+/// logged, replayed or checked apart from the randomness that chose it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AugmentDraw {
+    /// Mirror left-right (after rotating and zooming).
+    pub flip: bool,
+    /// Rotation about the image centre, radians, counter-clockwise as displayed (rows down).
+    pub angle: f64,
+    /// Shift in pixels, rows then columns (applied last).
+    pub shift: [f64; 2],
+    /// Zoom about the image centre (above 1 enlarges).
+    pub zoom: f64,
+    /// Gamma: `255 (v / 255)^gamma`.
+    pub gamma: Option<f64>,
+    /// One factor for every voxel.
+    pub intensity: Option<f32>,
+    /// Bias field `exp(k0 u + k1 v + k2 u² + k3 v² + k4 u v)`, `u` and `v` running from -1 to 1
+    /// down the rows and across the columns.
+    pub bias: Option<[f64; 5]>,
+    /// Motion ghosting: strength of the first ghost and the number of ghosts.
+    pub ghosting: Option<(f32, usize)>,
+    /// Standard deviation of the Gaussian noise added last (drawn when applied).
+    pub noise_std: Option<f64>,
+}
+
+impl AugmentDraw {
+    /// Draws each augmentation of `config` with its probability, for slices of `[rows, cols]`.
+    pub fn sample<R: Rng>(config: &AugmentConfig, [rows, cols]: [usize; 2], rng: &mut R) -> Self {
+        let hit = |p: f64, rng: &mut R| p > 0.0 && rng.random::<f64>() < p;
+        let unit = |rng: &mut R| rng.random_range(-1.0..=1.0);
+        let flip = hit(config.flip, rng);
+        let angle = if hit(config.rotate, rng) {
+            unit(rng) * config.rotate_degrees.to_radians()
+        } else {
+            0.0
+        };
+        let shift = if hit(config.translate, rng) {
+            let ty = unit(rng) * config.translate_fraction * rows as f64;
+            [ty, unit(rng) * config.translate_fraction * cols as f64]
+        } else {
+            [0.0, 0.0]
+        };
+        let zoom = if hit(config.scale, rng) {
+            1.0 + unit(rng) * config.scale_range
+        } else {
+            1.0
+        };
+        let gamma = hit(config.gamma, rng).then(|| 1.0 + unit(rng) * config.gamma_range);
+        let intensity =
+            hit(config.intensity, rng).then(|| (1.0 + unit(rng) * config.intensity_range) as f32);
+        let bias = hit(config.bias_field, rng)
+            .then(|| std::array::from_fn(|_| unit(rng) * config.bias_strength));
+        let ghosting = hit(config.ghosting, rng).then(|| {
+            let strength = rng.random_range(0.3..=1.0) * config.ghost_strength;
+            (strength as f32, rng.random_range(1..=3usize))
+        });
+        let noise_std =
+            (hit(config.noise, rng) && config.noise_std > 0.0).then_some(config.noise_std);
+        Self {
+            flip,
+            angle,
+            shift,
+            zoom,
+            gamma,
+            intensity,
+            bias,
+            ghosting,
+            noise_std,
         }
     }
-    if hit(config.gamma, rng) {
-        let g = 1.0 + rng.random_range(-1.0..=1.0) * config.gamma_range;
-        for v in data.iter_mut() {
-            *v = 255.0 * (v.max(0.0) / 255.0).powf(g as f32);
+
+    /// Applies the draw to `data`, `[slices, rows, cols]`; `rng` draws the noise.
+    pub fn apply<R: Rng>(&self, data: &mut [f32], shape: [usize; 3], rng: &mut R) {
+        let [s, rows, cols] = shape;
+        if self.flip || self.angle != 0.0 || self.shift != [0.0, 0.0] || self.zoom != 1.0 {
+            let warp = Warp::new(rows, cols, self);
+            for slice in data.chunks_exact_mut(rows * cols).take(s) {
+                warp.apply(slice);
+            }
         }
-    }
-    if hit(config.intensity, rng) {
-        let a = (1.0 + rng.random_range(-1.0..=1.0) * config.intensity_range) as f32;
-        data.iter_mut().for_each(|v| *v *= a);
-    }
-    if hit(config.bias_field, rng) {
-        bias_field(data, shape, config.bias_strength, rng);
-    }
-    if hit(config.ghosting, rng) {
-        let strength = rng.random_range(0.3..=1.0) * config.ghost_strength;
-        let ghosts = rng.random_range(1..=3usize);
-        ghosting(data, shape, strength as f32, ghosts);
-    }
-    if hit(config.noise, rng) && config.noise_std > 0.0 {
-        let normal = Normal::new(0.0, config.noise_std).expect("positive deviation");
-        data.iter_mut()
-            .for_each(|v| *v += normal.sample(rng) as f32);
+        if let Some(g) = self.gamma {
+            for v in data.iter_mut() {
+                *v = 255.0 * (v.max(0.0) / 255.0).powf(g as f32);
+            }
+        }
+        if let Some(a) = self.intensity {
+            data.iter_mut().for_each(|v| *v *= a);
+        }
+        if let Some(k) = self.bias {
+            bias_field(data, shape, &k);
+        }
+        if let Some((strength, ghosts)) = self.ghosting {
+            ghosting(data, shape, strength, ghosts);
+        }
+        if let Some(std) = self.noise_std {
+            let normal = Normal::new(0.0, std).expect("positive deviation");
+            data.iter_mut()
+                .for_each(|v| *v += normal.sample(rng) as f32);
+        }
     }
 }
 
@@ -153,16 +210,16 @@ struct Warp {
 }
 
 impl Warp {
-    fn new(rows: usize, cols: usize, angle: f64, zoom: f64, ty: f64, tx: f64, flip: bool) -> Self {
-        let (sin, cos) = angle.sin_cos();
-        let f = if flip { -1.0 } else { 1.0 };
+    fn new(rows: usize, cols: usize, draw: &AugmentDraw) -> Self {
+        let (sin, cos) = draw.angle.sin_cos();
+        let (zoom, f) = (draw.zoom, if draw.flip { -1.0 } else { 1.0 });
         // Inverse of rotate-then-zoom, with the column axis mirrored when flipping.
         let m = [cos / zoom, sin / zoom * f, -sin / zoom, cos / zoom * f];
         Self {
             rows,
             cols,
             m,
-            t: [ty, tx],
+            t: draw.shift,
         }
     }
 
@@ -199,12 +256,9 @@ fn bilinear(src: &[f32], rows: usize, cols: usize, y: f64, x: f64) -> f32 {
     top * (1.0 - fy) + bottom * fy
 }
 
-/// Multiplies by `exp(p(u, v))` for a random quadratic `p` with coefficients up to `strength`.
-fn bias_field<R: Rng>(data: &mut [f32], shape: [usize; 3], strength: f64, rng: &mut R) {
+/// Multiplies every slice by the field of [`AugmentDraw::bias`] with coefficients `k`.
+fn bias_field(data: &mut [f32], shape: [usize; 3], k: &[f64; 5]) {
     let [_, rows, cols] = shape;
-    let k: Vec<f64> = (0..5)
-        .map(|_| rng.random_range(-1.0..=1.0) * strength)
-        .collect();
     let field: Vec<f32> = (0..rows * cols)
         .map(|i| {
             let u = 2.0 * (i / cols) as f64 / (rows.max(2) - 1) as f64 - 1.0;

@@ -226,6 +226,10 @@ mod tests {
         assert_eq!(*input.voxels.iter().min().unwrap(), 0);
         assert_eq!(*input.voxels.iter().max().unwrap(), 255);
         assert_eq!(
+            input.intensities(),
+            input.voxels.iter().map(|&v| v as f32).collect::<Vec<_>>()
+        );
+        assert_eq!(
             input.geometry.region,
             RoiBox {
                 s0: 3,
@@ -242,27 +246,44 @@ mod tests {
     fn roi_selection_needs_a_box_and_centres_on_it() {
         let mut v = ramp([20, 100, 100]);
         let config = InputConfig {
-            slices: 3,
+            slices: 5,
             size: 32,
             selection: Selection::Roi,
             roi_margin: 5,
         };
         assert_eq!(prepare_input(&v, &config), Err(InputError::NoRoi));
+        // Taller than wide: the square's side is the height and two margins, centred on the
+        // box; the slices are the five around the box's centre slice, not the box's own three.
         let roi = RoiBox {
             s0: 12,
             s1: 15,
             r0: 40,
-            r1: 50,
+            r1: 70,
             c0: 60,
             c1: 80,
         };
         v.roi = Some(roi);
         let input = prepare_input(&v, &config).unwrap();
-        assert_eq!(input.shape, [3, 32, 32]);
-        assert_eq!(input.geometry.first_slice(), 12);
-        let b = input.geometry.region;
-        assert_eq!((b.r1 - b.r0, b.c1 - b.c0), (30, 30));
-        assert!(b.r0 <= 40 && b.r1 >= 50 && b.c0 <= 60 && b.c1 >= 80);
+        assert_eq!(input.shape, [5, 32, 32]);
+        let expected = RoiBox {
+            s0: 11,
+            s1: 16,
+            r0: 35,
+            r1: 75,
+            c0: 50,
+            c1: 90,
+        };
+        assert_eq!(input.geometry.region, expected);
+        // At the edge of the image the square moves inside it rather than shrinking.
+        v.roi = Some(RoiBox {
+            r0: 90,
+            r1: 100,
+            c0: 0,
+            c1: 10,
+            ..roi
+        });
+        let b = prepare_input(&v, &config).unwrap().geometry.region;
+        assert_eq!((b.r0, b.r1, b.c0, b.c1), (80, 100, 0, 20));
     }
 
     #[test]
@@ -272,23 +293,25 @@ mod tests {
             region: RoiBox {
                 s0: 1,
                 s1: 3,
-                r0: 2,
+                r0: 1,
                 r1: 4,
                 c0: 4,
                 c1: 8,
             },
         };
-        // Two constant 1x1 maps: 0.5 on the first input slice, 1.0 on the second.
-        let out = geometry.to_source(&[0.5, 1.0], [2, 1, 1]);
+        // Two constant 1x2 maps: 0.5 on the first input slice, 1.0 on the second.
+        let out = geometry.to_source(&[0.5, 0.5, 1.0, 1.0], [2, 1, 2]);
         assert_eq!(out.len(), 4 * 6 * 8);
         let at = |s: usize, r: usize, c: usize| out[(s * 6 + r) * 8 + c];
         assert_eq!(at(1, 2, 4), 0.5);
         assert_eq!(at(1, 3, 7), 0.5);
         assert_eq!(at(2, 2, 5), 1.0);
-        assert_eq!(at(1, 1, 4), 0.0, "above the region");
+        assert_eq!(at(1, 1, 4), 0.5);
+        assert_eq!(at(1, 0, 4), 0.0, "above the region");
+        assert_eq!(at(1, 4, 4), 0.0, "below the region");
         assert_eq!(at(1, 2, 3), 0.0, "left of the region");
         assert_eq!(at(0, 2, 4), 0.0, "a slice the input did not cover");
-        assert_eq!(out.iter().filter(|&&v| v > 0.0).count(), 2 * 2 * 4);
+        assert_eq!(out.iter().filter(|&&v| v > 0.0).count(), 2 * 3 * 4);
     }
 
     #[test]
@@ -296,5 +319,13 @@ mod tests {
         let v = ramp([1, 1, 5]);
         let e = prepare_input(&v, &InputConfig::default()).unwrap_err();
         assert_eq!(e.to_string(), "volume of shape [1, 1, 5] is too small");
+        for shape in [[1, 5, 1], [0, 5, 5]] {
+            assert_eq!(
+                prepare_input(&ramp(shape), &InputConfig::default()),
+                Err(InputError::TooSmall { shape })
+            );
+        }
+        // Two by two is the least that can be resampled.
+        assert!(prepare_input(&ramp([1, 2, 2]), &InputConfig::default()).is_ok());
     }
 }

@@ -85,6 +85,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_range_is_that_of_the_finite_voxels() {
+        assert_eq!(finite_range(&[5.0, f32::NAN, 5.0]), (5.0, 5.0));
+        assert_eq!(finite_range(&[3.0, f32::INFINITY, -1.0]), (-1.0, 3.0));
+        assert_eq!(finite_range(&[f32::NAN]), (0.0, 0.0));
+        assert_eq!(finite_range(&[]), (0.0, 0.0));
+    }
+
+    #[test]
     fn mrnet_normalisation_maps_min_and_max_to_known_values() {
         let out = mrnet_normalize(&[10.0, 20.0, 30.0]);
         assert!((out[0] - (-58.09 / 49.73)).abs() < 1e-6);

@@ -21,7 +21,7 @@ pub mod resample;
 pub mod roi;
 pub mod slices;
 
-pub use augment::{AugmentConfig, augment};
+pub use augment::{AugmentConfig, AugmentDraw, augment};
 pub use channels::repeat_channels;
 pub use input::{InputConfig, InputError, InputGeometry, PreparedInput, Selection, prepare_input};
 pub use intensity::{

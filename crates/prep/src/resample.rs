@@ -159,5 +159,16 @@ mod tests {
         assert_eq!(out.spacing, [3.0, 1.0, 1.0]);
         let roi = out.roi.unwrap();
         assert_eq!((roi.r0, roi.r1, roi.c0, roi.c1), (1, 3, 2, 4));
+        // A box thinner than a pixel of the result keeps one row; each axis scales alone.
+        v.roi = Some(cruciate_volume::RoiBox {
+            s0: 0,
+            s1: 2,
+            r0: 2,
+            r1: 3,
+            c0: 2,
+            c1: 4,
+        });
+        let roi = resize_volume(&v, 2, 4).roi.unwrap();
+        assert_eq!((roi.r0, roi.r1, roi.c0, roi.c1), (1, 2, 1, 2));
     }
 }

@@ -123,6 +123,83 @@ mod tests {
     }
 
     #[test]
+    fn margins_widen_every_axis_within_the_volume() {
+        let roi = RoiBox {
+            s0: 1,
+            s1: 2,
+            r0: 2,
+            r1: 3,
+            c0: 0,
+            c1: 4,
+        };
+        let wide = margin_box(roi, [1, 2, 3], [5, 8, 5]).unwrap();
+        assert_eq!(
+            wide,
+            RoiBox {
+                s0: 0,
+                s1: 3,
+                r0: 0,
+                r1: 5,
+                c0: 0,
+                c1: 5
+            }
+        );
+    }
+
+    #[test]
+    fn a_crop_keeps_its_voxels_and_moves_origin_and_box_with_it() {
+        let shape = [4, 5, 6];
+        let mut v = numbered(shape).with_orientation(cruciate_volume::Orientation {
+            row_direction: [0.0, 1.0, 0.0],
+            column_direction: [0.0, 0.0, -1.0],
+            slice_direction: [1.0, 0.0, 0.0],
+            origin: [10.0, 20.0, 30.0],
+        });
+        v.spacing = [3.0, 0.5, 0.25];
+        v.roi = Some(RoiBox {
+            s0: 2,
+            s1: 3,
+            r0: 2,
+            r1: 4,
+            c0: 3,
+            c1: 4,
+        });
+        let region = RoiBox {
+            s0: 1,
+            s1: 3,
+            r0: 1,
+            r1: 4,
+            c0: 2,
+            c1: 5,
+        };
+        let out = crop_to(&v, region);
+        assert_eq!(out.shape, [2, 3, 3]);
+        let mut expected = Vec::new();
+        for s in 1..3 {
+            for r in 1..4 {
+                for c in 2..5 {
+                    expected.push(((s * 5 + r) * 6 + c) as f32);
+                }
+            }
+        }
+        assert_eq!(out.data, expected);
+        // The first voxel's position: 1 slice of 3 mm along x, 1 row of 0.5 mm down -z,
+        // 2 columns of 0.25 mm along y.
+        assert_eq!(out.orientation.unwrap().origin, [13.0, 20.5, 29.5]);
+        assert_eq!(
+            out.roi,
+            Some(RoiBox {
+                s0: 1,
+                s1: 2,
+                r0: 1,
+                r1: 3,
+                c0: 1,
+                c1: 2
+            })
+        );
+    }
+
+    #[test]
     fn a_box_outside_the_volume_gives_none() {
         let v = numbered([2, 2, 2]);
         assert!(

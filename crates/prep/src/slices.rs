@@ -74,10 +74,10 @@ mod tests {
     #[test]
     fn selection_keeps_data_roi_and_origin_consistent() {
         let meta = SourceMetadata::new(Format::Memory, "t");
-        let mut v = Volume::new((0..5 * 4).map(|x| x as f32).collect(), [5, 2, 2], meta).unwrap();
+        let mut v = Volume::new((0..6 * 6).map(|x| x as f32).collect(), [6, 2, 3], meta).unwrap();
         v.roi = Some(RoiBox {
-            s0: 2,
-            s1: 4,
+            s0: 3,
+            s1: 5,
             r0: 0,
             r1: 1,
             c0: 0,
@@ -91,11 +91,11 @@ mod tests {
         };
         v = v.with_orientation(o);
         v.spacing[0] = 3.0;
-        let out = select_slices(&v, 1..3);
-        assert_eq!(out.shape, [2, 2, 2]);
-        assert_eq!(out.data, (4..12).map(|x| x as f32).collect::<Vec<_>>());
+        let out = select_slices(&v, 2..6);
+        assert_eq!(out.shape, [4, 2, 3]);
+        assert_eq!(out.data, (12..36).map(|x| x as f32).collect::<Vec<_>>());
         let roi = out.roi.unwrap();
-        assert_eq!((roi.s0, roi.s1), (1, 2));
-        assert_eq!(out.orientation.unwrap().origin, [3.0, 0.0, 0.0]);
+        assert_eq!((roi.s0, roi.s1), (1, 3));
+        assert_eq!(out.orientation.unwrap().origin, [6.0, 0.0, 0.0]);
     }
 }
