@@ -77,6 +77,11 @@ fn youden_picks_the_highest_threshold_of_the_best_j() {
     let y = youden_point(&[0.1, 0.4, 0.35, 0.8], &[false, true, true, true]).unwrap();
     assert_eq!(y.threshold, 0.35);
     assert_eq!((y.sensitivity, y.specificity), (1.0, 1.0));
+    // The best J after points with false positives: thresholds 0.9 (J -0.5), 0.8 (0),
+    // 0.7 (0.5), 0.1 (0).
+    let y = youden_point(&[0.9, 0.8, 0.7, 0.1], &[false, true, true, false]).unwrap();
+    assert_eq!(y.threshold, 0.7);
+    assert_eq!((y.sensitivity, y.specificity), (1.0, 0.5));
 }
 
 #[test]
@@ -107,6 +112,14 @@ fn the_bootstrap_interval_takes_the_percentiles_of_its_resamples() {
     assert!(l99 < l95 && h95 < h99, "{l99} {l95} {h95} {h99}");
     let auc = roc_auc(&scores, &positive).unwrap();
     assert!(l95 < auc && auc < h95);
+    // No resamples, or a level that is not a share: no interval.
+    assert_eq!(bootstrap_auc_interval(&scores, &positive, 0, 0.95, 5), None);
+    for level in [-0.1, 1.5, f64::NAN] {
+        assert_eq!(
+            bootstrap_auc_interval(&scores, &positive, 10, level, 5),
+            None
+        );
+    }
 }
 
 #[test]

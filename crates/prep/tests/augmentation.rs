@@ -362,6 +362,30 @@ fn draws_are_the_same_from_version_to_version() {
         noise_std: Some(6.0),
     };
     assert_eq!(d, recorded);
+    // An augmentation that is off draws nothing from the stream, not even its coin toss.
+    let some_off = AugmentConfig {
+        flip: 0.0,
+        translate: 0.0,
+        gamma: 0.0,
+        noise: 0.0,
+        ghosting: 0.0,
+        ..all_on()
+    };
+    let d = AugmentDraw::sample(&some_off, [N, N], &mut ChaCha8Rng::seed_from_u64(7));
+    let recorded = AugmentDraw {
+        angle: -0.11589357542542586,
+        zoom: 1.045348259342653,
+        intensity: Some(0.9578093),
+        bias: Some([
+            0.20957391456546262,
+            -0.08132152710674143,
+            0.2939834783542838,
+            -0.17985743217314928,
+            -0.06943496869830335,
+        ]),
+        ..none()
+    };
+    assert_eq!(d, recorded);
 }
 
 #[test]

@@ -161,6 +161,7 @@ pub fn youden_point(scores: &[f64], positive: &[bool]) -> Option<OperatingPoint>
 
 /// Percentile bootstrap interval `[low, high]` of the ROC AUC at `level` (0.95 for 95 %) from
 /// `resamples` resamples of the exams drawn with `seed`; resamples with one class are redrawn.
+/// `None` where the AUC is undefined, for no resamples, or for a level outside `[0, 1]`.
 pub fn bootstrap_auc_interval(
     scores: &[f64],
     positive: &[bool],
@@ -169,6 +170,9 @@ pub fn bootstrap_auc_interval(
     seed: u64,
 ) -> Option<[f64; 2]> {
     roc_auc(scores, positive)?;
+    if resamples == 0 || !(0.0..=1.0).contains(&level) {
+        return None;
+    }
     let n = scores.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut aucs = Vec::with_capacity(resamples);
@@ -184,7 +188,8 @@ pub fn bootstrap_auc_interval(
         }
     }
     aucs.sort_by(f64::total_cmp);
-    let at = |q: f64| aucs[((q * (aucs.len() - 1) as f64).round() as usize).min(aucs.len() - 1)];
+    // q lies in [0, 1], so the index in [0, len - 1].
+    let at = |q: f64| aucs[(q * (aucs.len() - 1) as f64).round() as usize];
     let tail = (1.0 - level) / 2.0;
     Some([at(tail), at(1.0 - tail)])
 }
