@@ -170,5 +170,7 @@ mod tests {
         });
         let roi = resize_volume(&v, 2, 4).roi.unwrap();
         assert_eq!((roi.r0, roi.r1, roi.c0, roi.c1), (1, 2, 1, 2));
+        let roi = resize_volume(&v, 4, 2).roi.unwrap();
+        assert_eq!((roi.r0, roi.r1, roi.c0, roi.c1), (1, 2, 1, 2));
     }
 }

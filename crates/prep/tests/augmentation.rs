@@ -6,6 +6,7 @@
 use cruciate_prep::{AugmentConfig, AugmentDraw};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
 
 /// Side of the test images: odd, so that the centre is a pixel.
 const N: usize = 33;
@@ -165,6 +166,26 @@ fn intensity_changes_follow_their_formulas() {
 }
 
 #[test]
+fn noise_is_the_streams_normal_draws_added() {
+    let ramp: Vec<f32> = (0..N * N).map(|i| (i % 200) as f32).collect();
+    let mut data = ramp.clone();
+    let draw = AugmentDraw {
+        noise_std: Some(6.0),
+        ..none()
+    };
+    draw.apply(&mut data, [1, N, N], &mut ChaCha8Rng::seed_from_u64(3));
+    let normal = Normal::new(0.0, 6.0).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for (a, b) in data.iter().zip(&ramp) {
+        let expected = b + normal.sample(&mut rng) as f32;
+        assert!(
+            (a - expected).abs() < 1e-4,
+            "{b} -> {a}, expected {expected}"
+        );
+    }
+}
+
+#[test]
 fn the_bias_field_is_the_exponential_of_its_quadratic() {
     let k = [0.3, -0.2, 0.1, 0.25, -0.15];
     let mut data = vec![1.0f32; 2 * N * N];
@@ -301,6 +322,13 @@ type Case = (
 fn each_augmentation_is_drawn_with_its_probability() {
     let off = draws(&AugmentConfig::default(), 50);
     assert!(off.iter().all(|d| *d == none()));
+    // Noise of no strength is no noise.
+    let silent = AugmentConfig {
+        noise: 1.0,
+        noise_std: 0.0,
+        ..AugmentConfig::default()
+    };
+    assert!(draws(&silent, 5).iter().all(|d| *d == none()));
     let half = |set: fn(&mut AugmentConfig)| {
         let mut config = AugmentConfig::default();
         set(&mut config);
