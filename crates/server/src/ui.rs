@@ -6,14 +6,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::api::AppState;
-
 const INDEX: &str = include_str!("../ui/index.html");
 const SCRIPT: &str = include_str!("../ui/app.js");
 const STYLE: &str = include_str!("../ui/app.css");
 
-/// `/`, `/ui/app.js`, `/ui/app.css`.
-pub fn routes() -> Router<AppState> {
+/// `/`, `/ui/app.js`, `/ui/app.css`, for a router of any state.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
             "/",

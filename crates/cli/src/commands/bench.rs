@@ -103,7 +103,7 @@ fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
 /// Runs `cruciate bench`.
 pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
     if args.service {
-        return super::bench_service::run(args.exams, compute);
+        return super::bench_service::run(args.exams, compute, &cpu_name());
     }
     let repeat = args.repeat.max(1);
     let device = compute.device();

@@ -174,15 +174,15 @@ fn measure(
     })
 }
 
-/// Runs `cruciate bench --service` with `count` exams per batch.
-pub fn run(count: usize, compute: Compute) -> Result<()> {
+/// Runs `cruciate bench --service` with `count` exams per batch on the CPU named `cpu`.
+pub fn run(count: usize, compute: Compute, cpu: &str) -> Result<()> {
     let scratch = tempfile::tempdir().context("making a scratch folder")?;
     let exams = zipped_exams(&scratch.path().join("phantoms"), count.max(3))?;
     let megabytes = exams.iter().map(Vec::len).sum::<usize>() as f64 / exams.len() as f64 / 1e6;
     println!(
         "cruciate bench --service on {compute} ({}, {} threads): {} synthetic DICOM exams (256x256, 24 to 36 slices, \
          {megabytes:.1} MB zipped each), bundled demo model, SQLite",
-        super::bench::cpu_name(),
+        cpu,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         exams.len()
     );
