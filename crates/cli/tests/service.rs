@@ -264,19 +264,26 @@ fn wait_until_running(server: &Server, id: &str) {
     }
 }
 
+/// A server under `dir` with the slow analyser, its settings file, and the id of an uploaded
+/// exam whose analysis has started.
+fn server_with_a_job_in_hand(dir: &Path) -> (Server, std::path::PathBuf, String) {
+    let config = slow_analyser_config(dir);
+    let server = Server::start(&dir.join("data"), &["--config", config.to_str().unwrap()]);
+    let zip = phantom_dicom_zip(dir);
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    wait_until_running(&server, &id);
+    (server, config, id)
+}
+
 #[test]
 fn a_killed_server_finishes_its_job_once_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let config = slow_analyser_config(dir.path());
+    // Once the analysis has started, kill the server outright.
+    let (mut server, config, id) = server_with_a_job_in_hand(dir.path());
     let args = ["--config", config.to_str().unwrap()];
-    let mut server = Server::start(&data, &args);
-    let zip = phantom_dicom_zip(dir.path());
-    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_str().unwrap().to_string();
-    // Wait for the analysis to start, then kill the server outright.
-    wait_until_running(&server, &id);
     server.kill();
     let server = Server::start(&data, &args);
     let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
@@ -314,15 +321,8 @@ fn a_killed_server_finishes_its_job_once_after_a_restart() {
 fn a_terminated_server_finishes_the_job_in_hand_before_it_exits() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let config = slow_analyser_config(dir.path());
+    let (mut server, config, id) = server_with_a_job_in_hand(dir.path());
     let args = ["--config", config.to_str().unwrap()];
-    let mut server = Server::start(&data, &args);
-    let zip = phantom_dicom_zip(dir.path());
-    let id = server.upload(&zip, "knee.zip", &server.token.clone()).1["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_until_running(&server, &id);
     let status = server.terminate();
     assert!(
         status.success(),
