@@ -3,7 +3,7 @@
 use cruciate_data::Task;
 use cruciate_volume::Volume;
 
-use crate::{ExplainRequest, Explanation, InferError, Prediction, RunInfo};
+use crate::{ExplainMethod, ExplainRequest, Explanation, InferError, Prediction, RunInfo};
 
 /// A model that grades the ACL of an exam.
 ///
@@ -17,14 +17,17 @@ pub trait Classifier: Send + Sync {
     /// The model's call on `exam`.
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError>;
 
-    /// Where the call on `exam` came from, as a heat map over the exam's own voxels. Model
-    /// kinds that cannot explain themselves answer [`InferError::Request`].
+    /// Where the call on `exam` came from, as a heat map over the exam's own voxels. Every
+    /// model can be explained by [occlusion](crate::occlusion) sensitivity, the default; model
+    /// kinds with a method of their own (CAM for networks) override it.
     fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
-        let _ = (exam, request);
-        Err(InferError::Request(format!(
-            "{} runs offer no explanation",
-            self.info().kind
-        )))
+        match request.method {
+            None | Some(ExplainMethod::Occlusion) => crate::occlusion(self, exam, request),
+            Some(other) => Err(InferError::Request(format!(
+                "{} runs explain by occlusion, not {other}",
+                self.info().kind
+            ))),
+        }
     }
 
     /// Binary or grade.

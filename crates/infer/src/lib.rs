@@ -7,6 +7,8 @@
 //!
 //! - [`Classifier`]: an exam in, a [`Prediction`] out, and optionally an [`Explanation`] (a heat
 //!   map in the exam's own voxel grid).
+//! - [`occlusion`]: occlusion sensitivity, the explanation every classifier gets unless it
+//!   offers its own.
 //! - [`Localizer`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
 //!   classifying.
 //! - [`RunInfo`]: `run.json`, the one file that says what a run folder holds (kind, task, input
@@ -24,6 +26,7 @@ mod error;
 mod explanation;
 mod factory;
 mod localizer;
+mod occlusion;
 mod prediction;
 pub mod progress;
 mod registry;
@@ -35,6 +38,7 @@ pub use error::{ErrorKind, InferError};
 pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};
 pub use factory::ClassifierFactory;
 pub use localizer::Localizer;
+pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
 pub use registry::{ClassifierOpener, LegacyReader, LocalizerOpener, Registry, RunKind};

@@ -258,11 +258,7 @@ impl Classifier for NetworkClassifier {
                 )?
             }
             ExplainMethod::GradCam => grad_cam(&self.model, out.activations.clone(), target),
-            ExplainMethod::Occlusion => {
-                return Err(InferError::Request(
-                    "network runs explain with cam or gradcam".into(),
-                ));
-            }
+            ExplainMethod::Occlusion => return cruciate_infer::occlusion(self, exam, request),
         };
         let dims = raw.dims();
         let mut maps: Vec<f32> = to_vec(raw).into_iter().map(|v| v as f32).collect();
