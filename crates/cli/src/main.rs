@@ -39,6 +39,12 @@ enum Command {
     Cv(commands::train::CvArgs),
     /// Show where a trained run's call on one exam came from, drawn on the exam's slices.
     Explain(commands::explain::ExplainArgs),
+    /// A frozen backbone's feature vector for every exam of a manifest (cached).
+    Features(commands::features::FeaturesArgs),
+    /// Support vector classifiers (and the logistic baseline) on deep features.
+    Svm(commands::svm::SvmArgs),
+    /// Convert pretrained weights (a Keras VGG16 in ONNX) to the torchvision layout.
+    Weights(commands::features::WeightsArgs),
     /// Score a run on a manifest split: report.json and a self-contained report.html.
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Runs side by side on one manifest split, as Markdown and HTML.
@@ -150,6 +156,9 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Predict(args) => commands::predict::run(&args, device),
         Command::Cv(args) => commands::train::run_cv(&args, device),
         Command::Explain(args) => commands::explain::run(&args, device),
+        Command::Features(args) => commands::features::run(&args, device),
+        Command::Svm(args) => commands::svm::run(&args, device),
+        Command::Weights(args) => commands::features::run_weights(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
         Command::Serve(args) => commands::service::serve(&args, device),

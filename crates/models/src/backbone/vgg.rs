@@ -85,27 +85,39 @@ impl Vgg {
         x
     }
 
-    /// torchvision key patterns: `features.{idx}` to `convs.{k}` / `norms.{k}`.
-    pub fn torchvision_remaps(&self) -> Vec<(String, String)> {
+    /// The index in torchvision's `features` of each convolution (its batch norm, when there
+    /// is one, follows it).
+    pub fn torchvision_indices(&self) -> Vec<usize> {
         let with_bn = !self.norms.is_empty();
         let mut idx = 0;
         let mut out = Vec::new();
         for k in 0..self.convs.len() {
+            out.push(idx);
+            idx += if with_bn { 3 } else { 2 }; // conv, [norm], ReLU
+            if self.block_ends.contains(&k) {
+                idx += 1; // MaxPool
+            }
+        }
+        out
+    }
+
+    /// torchvision key patterns: `features.{idx}` to `convs.{k}` / `norms.{k}`.
+    pub fn torchvision_remaps(&self) -> Vec<(String, String)> {
+        let with_bn = !self.norms.is_empty();
+        let mut out = Vec::new();
+        for (k, idx) in self.torchvision_indices().into_iter().enumerate() {
             out.push((
                 format!(r"^features\.{idx}\.(weight|bias)$"),
                 format!("convs.{k}.$1"),
             ));
-            idx += 1;
             if with_bn {
                 out.push((
-                    format!(r"^features\.{idx}\.(weight|bias|running_mean|running_var)$"),
+                    format!(
+                        r"^features\.{}\.(weight|bias|running_mean|running_var)$",
+                        idx + 1
+                    ),
                     format!("norms.{k}.$1"),
                 ));
-                idx += 1;
-            }
-            idx += 1; // ReLU
-            if self.block_ends.contains(&k) {
-                idx += 1; // MaxPool
             }
         }
         out

@@ -1,0 +1,262 @@
+//! `cruciate svm train` and `cruciate svm cv`: a support vector classifier (or the logistic
+//! regression baseline) on a feature folder, written as a run folder that every other command
+//! opens like a network run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use cruciate_data::{Split, Task, read_exam};
+use cruciate_eval::cv::{CvRequest, cross_validate};
+use cruciate_features::{Extractor, FeatureFactory, FeatureTable, WeightsSource, fit_run};
+use cruciate_models::Compute;
+use cruciate_svm::{
+    ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings,
+};
+
+use crate::progress::Bars;
+
+/// `cruciate svm ...`.
+#[derive(Debug, Args)]
+pub struct SvmArgs {
+    #[command(subcommand)]
+    command: SvmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SvmCommand {
+    /// Fit on the feature folder's train rows (scored on its valid rows) into a run folder.
+    Train {
+        #[command(flatten)]
+        model: FeatureModelArgs,
+        /// Also fit on the valid rows (all the training data; nothing left to score).
+        #[arg(long)]
+        with_valid: bool,
+        /// The run folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Patient-level stratified k-fold cross-validation of the model on the train and valid rows.
+    Cv {
+        #[command(flatten)]
+        model: FeatureModelArgs,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Seed of the fold assignment.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder for the folds' runs, cv.json and predictions.csv.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The features and the model fitted on them.
+#[derive(Debug, Args)]
+pub struct FeatureModelArgs {
+    /// A feature folder made by `cruciate features`.
+    #[arg(long, value_name = "DIR")]
+    pub features: PathBuf,
+    /// binary (healthy vs injured) or grade (0..3).
+    #[arg(long, default_value = "binary", value_parser = |s: &str| s.parse::<Task>())]
+    pub task: Task,
+    /// svm, or logistic (the baseline).
+    #[arg(long, default_value = "svm")]
+    pub model: String,
+    /// SVM kernel: rbf or linear.
+    #[arg(long, default_value = "rbf", value_parser = |s: &str| s.parse::<KernelKind>().map_err(|e| e.to_string()))]
+    pub kernel: KernelKind,
+    /// Cost of training errors (SVM), inverse regularisation (logistic).
+    #[arg(long, default_value_t = 1.0)]
+    pub c: f64,
+    /// RBF width: scale (1 / (features x variance)) or a positive number.
+    #[arg(long, default_value = "scale", value_parser = |s: &str| s.parse::<Gamma>().map_err(|e| e.to_string()))]
+    pub gamma: Gamma,
+    /// Class weights: balanced (inverse to class frequency) or none.
+    #[arg(long, default_value = "balanced")]
+    pub class_weight: String,
+    /// The backbone's weights, when they have moved since the features were computed.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+}
+
+impl FeatureModelArgs {
+    /// The model settings the flags describe.
+    pub fn settings(&self) -> anyhow::Result<ModelSettings> {
+        let class_weight = match self.class_weight.as_str() {
+            "balanced" => ClassWeight::Balanced,
+            "none" => ClassWeight::None,
+            other => anyhow::bail!("--class-weight {other:?}: expected balanced or none"),
+        };
+        if !(self.c > 0.0 && self.c.is_finite()) {
+            anyhow::bail!("--c must be a positive number, got {}", self.c);
+        }
+        Ok(match self.model.as_str() {
+            "svm" => ModelSettings::Svm(SvcSettings {
+                kernel: self.kernel,
+                c: self.c,
+                gamma: self.gamma,
+                class_weight,
+                ..SvcSettings::default()
+            }),
+            "logistic" => ModelSettings::Logistic(LogisticSettings {
+                c: self.c,
+                class_weight,
+                ..LogisticSettings::default()
+            }),
+            other => anyhow::bail!("--model {other:?}: expected svm or logistic"),
+        })
+    }
+}
+
+/// The feature folder and the backbone that made it, checked to still make the same vectors.
+pub fn open_features(
+    dir: &Path,
+    weights: Option<&Path>,
+    device: Compute,
+) -> anyhow::Result<(FeatureTable, Extractor)> {
+    let table = FeatureTable::read(dir)?;
+    let spec = &table.spec;
+    let weights = match (&spec.weights, weights) {
+        (WeightsSource::Random { .. }, _) => None,
+        (WeightsSource::File { .. }, Some(w)) => Some(w.to_path_buf()),
+        (WeightsSource::File { name, .. }, None) => Some(table.weights_path.clone().with_context(|| {
+            format!("the features were made with {name}; say where it is with --weights")
+        })?),
+    };
+    let extractor = Extractor::new(
+        &spec.backbone,
+        weights.as_deref(),
+        Some(spec.pixel_scale),
+        spec.input.clone(),
+        spec.pooling.clone(),
+        device.device(),
+    )?;
+    if extractor.spec() != spec {
+        anyhow::bail!(
+            "{}: the weights file is not the one the features were made with (its SHA-256 differs)",
+            dir.display()
+        );
+    }
+    // One exam computed again must give its stored vector: the same backbone, the same input.
+    if let Some(first) = table.exams.first() {
+        let manifest = cruciate_data::Manifest {
+            root: PathBuf::from("/"),
+            rows: Vec::new(),
+        };
+        let mut row = first.row.clone();
+        row.path = first.source.clone();
+        if let Ok(exam) = read_exam(&manifest, &row) {
+            let again = extractor.exam_features(&exam)?;
+            let stored = table.matrix.row(0);
+            let scale = stored.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+            let worst = again.iter().zip(stored).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            if worst > 1e-3 * scale {
+                anyhow::bail!(
+                    "{}: the backbone no longer reproduces the stored features of exam {} (difference {worst:.3e})",
+                    dir.display(),
+                    first.row.exam_id
+                );
+            }
+        }
+    }
+    Ok((table, extractor))
+}
+
+/// Runs `cruciate svm`.
+pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
+    match &args.command {
+        SvmCommand::Train {
+            model,
+            with_valid,
+            out,
+        } => {
+            let settings = model.settings()?;
+            let (table, extractor) = open_features(&model.features, model.weights.as_deref(), device)?;
+            let mut fit = table.split(Split::Train);
+            let mut valid = table.split(Split::Valid);
+            if *with_valid {
+                fit.append(&mut valid);
+                fit.sort_unstable();
+            }
+            let summary = fit_run(&table, [&fit, &valid], model.task, &settings, &extractor, out)
+                .context("svm train")?;
+            let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+            println!(
+                "{} on {} exams in {:.2} s{}",
+                summary.model,
+                summary.fitted_on,
+                summary.fit_seconds,
+                summary
+                    .support_vectors
+                    .map_or(String::new(), |n| format!(", {n} support vectors"))
+            );
+            println!(
+                "valid ({} exams): accuracy {}, AUC {}{}",
+                summary.valid_exams,
+                f(summary.valid_accuracy),
+                f(summary.valid_auc),
+                if table.synthetic { " (synthetic phantoms)" } else { "" }
+            );
+            println!("run folder: {}", out.display());
+            Ok(())
+        }
+        SvmCommand::Cv {
+            model,
+            folds,
+            seed,
+            out,
+        } => {
+            let settings = model.settings()?;
+            let (table, extractor) = open_features(&model.features, model.weights.as_deref(), device)?;
+            let manifest = cruciate_data::Manifest {
+                root: PathBuf::from("/"),
+                rows: table
+                    .exams
+                    .iter()
+                    .map(|e| cruciate_data::ManifestRow {
+                        path: e.source.clone(),
+                        ..e.row.clone()
+                    })
+                    .collect(),
+            };
+            let factory = FeatureFactory::new(
+                Arc::new(table),
+                Arc::new(extractor),
+                model.task,
+                settings,
+                device,
+            );
+            let report = cross_validate(
+                &CvRequest {
+                    manifest: &manifest,
+                    folds: *folds,
+                    seed: *seed,
+                    task: model.task,
+                    out: out.clone(),
+                    factory: &factory,
+                },
+                &Bars::default(),
+            )
+            .context("svm cv")?;
+            let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+            for fold in &report.folds {
+                println!(
+                    "fold {}: {} exams, accuracy {}, AUC {}",
+                    fold.fold,
+                    fold.figures.exams,
+                    f(fold.figures.accuracy),
+                    f(fold.figures.auc)
+                );
+            }
+            println!(
+                "pooled: accuracy {}, AUC {}",
+                f(report.pooled.accuracy),
+                f(report.pooled.auc)
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! A frozen backbone that turns an exam into feature vectors: the slices chosen by the spec,
+//! resampled, scaled as the weights expect, through the backbone in batches, global average
+//! pooling per slice, then the spec's pooling over slices.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use cruciate_models::safetensors_file::{PIXEL_SCALE_KEY, safetensors_metadata};
+use cruciate_models::{Backbone, BackboneKind, load_pretrained};
+use cruciate_prep::{InputConfig, PixelScale, PreparedInput, prepare_input, repeat_channels};
+use cruciate_volume::Volume;
+
+use crate::{FeatureError, FeatureSpec, Pool, WeightsSource};
+
+/// Slices per backbone call.
+const BATCH: usize = 8;
+
+/// Seed of randomly initialised backbones.
+pub const RANDOM_SEED: u64 = 7;
+
+/// A frozen backbone with the spec that says how exams reach it.
+pub struct Extractor {
+    spec: FeatureSpec,
+    backbone: Backbone,
+    device: Device,
+}
+
+/// Per-slice vectors of one exam.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceFeatures {
+    /// One vector per slice seen.
+    pub slices: Vec<Vec<f32>>,
+    /// The source slices seen, `[first, end)`.
+    pub range: [usize; 2],
+}
+
+fn kind_of(name: &str) -> Result<BackboneKind, FeatureError> {
+    BackboneKind::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = BackboneKind::ALL.iter().map(|k| k.name()).collect();
+        FeatureError::Request(format!(
+            "unknown backbone {name:?} (known: {})",
+            known.join(", ")
+        ))
+    })
+}
+
+/// The pixel scaling weights file `path` expects: what its metadata records, else `unit` for a
+/// Keras ONNX file and `imagenet` for torchvision weights.
+pub fn expected_pixel_scale(path: &Path) -> Result<PixelScale, FeatureError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ext == "onnx" {
+        return Ok(PixelScale::Unit);
+    }
+    if ext == "safetensors" {
+        let metadata =
+            safetensors_metadata(path).map_err(|e| FeatureError::Request(e.to_string()))?;
+        if let Some(name) = metadata.get(PIXEL_SCALE_KEY) {
+            return name
+                .parse()
+                .map_err(|e: String| FeatureError::invalid(path, e));
+        }
+    }
+    Ok(PixelScale::Imagenet)
+}
+
+impl Extractor {
+    /// A `backbone` with the weights in `weights` (random, seeded, when `None`), scaling pixels
+    /// as `pixel_scale` says or else as the weights file records, on exams prepared by `input`,
+    /// pooled by `pooling`.
+    pub fn new(
+        backbone: &str,
+        weights: Option<&Path>,
+        pixel_scale: Option<PixelScale>,
+        input: InputConfig,
+        pooling: Vec<Pool>,
+        device: Device,
+    ) -> Result<Self, FeatureError> {
+        let kind = kind_of(backbone)?;
+        if pooling.is_empty() {
+            return Err(FeatureError::Request("no pooling over slices given".into()));
+        }
+        device.seed(RANDOM_SEED);
+        let mut net = kind.init(&device);
+        let (source, scale) = match weights {
+            Some(path) => {
+                load_pretrained(&mut net, path).map_err(|e| FeatureError::Request(e.to_string()))?;
+                let source = WeightsSource::File {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sha256: cruciate_infer::run::sha256_file(path).map_err(|e| FeatureError::io(path, e))?,
+                };
+                (source, expected_pixel_scale(path)?)
+            }
+            None => (WeightsSource::Random { seed: RANDOM_SEED }, PixelScale::Imagenet),
+        };
+        let spec = FeatureSpec {
+            backbone: kind.name().into(),
+            weights: source,
+            pixel_scale: pixel_scale.unwrap_or(scale),
+            input,
+            pooling,
+        };
+        Ok(Self {
+            spec,
+            backbone: net,
+            device,
+        })
+    }
+
+    /// The extractor of `spec` whose backbone was saved by [`Extractor::save`] at `path`.
+    pub fn open(spec: FeatureSpec, path: &Path, device: Device) -> Result<Self, FeatureError> {
+        let kind = kind_of(&spec.backbone)?;
+        let record =
+            ModuleRecord::load(path).map_err(|e| FeatureError::invalid(path, e.to_string()))?;
+        let backbone = kind
+            .init(&device)
+            .try_load_record(record)
+            .map_err(|e| FeatureError::invalid(path, format!("does not fit {}: {e}", spec.backbone)))?;
+        Ok(Self {
+            spec,
+            backbone,
+            device,
+        })
+    }
+
+    /// Writes the backbone's weights to `path` (a Burn record), atomically.
+    pub fn save(&self, path: &Path) -> Result<(), FeatureError> {
+        let bytes = self
+            .backbone
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| FeatureError::invalid(path, e.to_string()))?;
+        cruciate_volume::atomic::write_atomically(path, |w| w.write_all(&bytes))
+            .map_err(|e| FeatureError::io(path, e))
+    }
+
+    /// What makes its vectors.
+    pub fn spec(&self) -> &FeatureSpec {
+        &self.spec
+    }
+
+    /// Values per exam vector.
+    pub fn width(&self) -> usize {
+        kind_of(&self.spec.backbone).map_or(0, |k| k.channels()) * self.spec.pooling.len()
+    }
+
+    /// The vector of each slice the spec selects from `exam`.
+    pub fn slice_features(&self, exam: &Volume) -> Result<SliceFeatures, FeatureError> {
+        let input = prepare_input(exam, &self.spec.input)
+            .map_err(|e| FeatureError::Exam(e.to_string()))?;
+        let range = [
+            input.geometry.region.s0,
+            input.geometry.region.s0 + input.shape[0],
+        ];
+        Ok(SliceFeatures {
+            slices: self.forward(&input),
+            range,
+        })
+    }
+
+    fn forward(&self, input: &PreparedInput) -> Vec<Vec<f32>> {
+        let [s, h, w] = input.shape;
+        let intensities = input.intensities();
+        let mut out = Vec::with_capacity(s);
+        for chunk in intensities.chunks(BATCH * h * w) {
+            let n = chunk.len() / (h * w);
+            let mut values = repeat_channels(chunk, n, 3);
+            self.spec.pixel_scale.apply(&mut values, n);
+            let maps = self.backbone.forward(Tensor::<4>::from_data(
+                TensorData::new(values, [n, 3, h, w]),
+                &self.device,
+            ));
+            let [_, c, _, _] = maps.dims();
+            let pooled: Vec<f32> = maps
+                .mean_dim(3)
+                .mean_dim(2)
+                .reshape([n, c])
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 after convert");
+            out.extend(pooled.chunks_exact(c).map(<[f32]>::to_vec));
+        }
+        out
+    }
+
+    /// The exam vector made of per-slice vectors (each pooling in turn, concatenated).
+    pub fn pool(&self, slices: &[Vec<f32>]) -> Vec<f32> {
+        let c = slices.first().map_or(0, Vec::len);
+        let n = slices.len().max(1) as f32;
+        let mut out = Vec::with_capacity(c * self.spec.pooling.len());
+        for pool in &self.spec.pooling {
+            for j in 0..c {
+                let column = slices.iter().map(|s| s[j]);
+                out.push(match pool {
+                    Pool::Max => column.fold(f32::NEG_INFINITY, f32::max),
+                    Pool::Mean => column.sum::<f32>() / n,
+                });
+            }
+        }
+        out
+    }
+
+    /// The exam's vector.
+    pub fn exam_features(&self, exam: &Volume) -> Result<Vec<f32>, FeatureError> {
+        Ok(self.pool(&self.slice_features(exam)?.slices))
+    }
+}
