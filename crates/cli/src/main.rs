@@ -45,6 +45,8 @@ enum Command {
     Svm(commands::svm::SvmArgs),
     /// Convert pretrained weights (a Keras VGG16 in ONNX) to the torchvision layout.
     Weights(commands::features::WeightsArgs),
+    /// Hyperparameter search (SVM or network path), resumable, with the best refitted.
+    Tune(commands::tune::TuneArgs),
     /// Score a run on a manifest split: report.json and a self-contained report.html.
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Runs side by side on one manifest split, as Markdown and HTML.
@@ -159,6 +161,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Features(args) => commands::features::run(&args, device),
         Command::Svm(args) => commands::svm::run(&args, device),
         Command::Weights(args) => commands::features::run_weights(&args),
+        Command::Tune(args) => commands::tune::run(&args, device),
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
         Command::Serve(args) => commands::service::serve(&args, device),

@@ -37,6 +37,14 @@ pub enum EvalError {
         /// Why.
         message: String,
     },
+    /// A trial of a hyperparameter search failed.
+    #[error("trial {trial}: {message}")]
+    Trial {
+        /// The trial (1-based).
+        trial: usize,
+        /// Why it failed.
+        message: String,
+    },
     /// An output could not be written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -61,7 +69,7 @@ impl EvalError {
         match self {
             EvalError::Model(e) | EvalError::OnExam { source: e, .. } => e.kind(),
             EvalError::Exam(_) | EvalError::EmptySplit(_) => ErrorKind::BadInput,
-            EvalError::Request(_) => ErrorKind::BadRequest,
+            EvalError::Request(_) | EvalError::Trial { .. } => ErrorKind::BadRequest,
             EvalError::Chart { .. } | EvalError::Io { .. } => ErrorKind::Internal,
         }
     }

@@ -8,6 +8,7 @@
 //!   ([`evaluation_page`]).
 //! - [`compare`]: classifiers side by side on one split.
 //! - [`cv`]: patient-level stratified k-fold cross-validation over a model factory.
+//! - [`tune`]: hyperparameter search over a space of settings, resumable, tabulated.
 //! - [`charts`], [`report`], [`visualize`]: SVG charts, self-contained HTML pages, and heat
 //!   maps drawn on an exam's slices.
 //!
@@ -25,6 +26,7 @@ pub mod evaluation_page;
 pub mod metrics;
 pub mod report;
 pub mod scoring;
+pub mod tune;
 pub mod visualize;
 
 pub use error::EvalError;

@@ -6,7 +6,7 @@ use cruciate_infer::{Classifier, Prediction, Progress};
 use serde::Serialize;
 
 use crate::EvalError;
-use crate::metrics::{accuracy, roc_auc};
+use crate::metrics::{accuracy, class_report, roc_auc};
 
 /// One exam's call, with its true class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +28,8 @@ pub struct HeadlineFigures {
     pub accuracy: Option<f64>,
     /// ROC AUC of the injured probability for injured (class > 0) vs healthy.
     pub auc: Option<f64>,
+    /// F1 averaged over classes weighted by their support.
+    pub weighted_f1: Option<f64>,
 }
 
 impl HeadlineFigures {
@@ -44,6 +46,12 @@ impl HeadlineFigures {
             exams: scored.len(),
             accuracy: accuracy(&predicted, &actual),
             auc: roc_auc(&scores, &injured),
+            weighted_f1: class_report(
+                &actual,
+                &predicted,
+                scored.iter().map(|s| s.prediction.probabilities.len()).max().unwrap_or(0),
+            )
+            .map(|r| r.weighted_avg.f1),
         }
     }
 }

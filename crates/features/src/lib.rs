@@ -20,6 +20,7 @@ mod classifier;
 mod error;
 mod extractor;
 mod factory;
+mod folds;
 mod spec;
 mod table;
 
@@ -29,5 +30,6 @@ pub use classifier::{
 pub use error::FeatureError;
 pub use extractor::Extractor;
 pub use factory::FeatureFactory;
+pub use folds::{fold_scores, training_manifest};
 pub use spec::{FeatureSpec, Pool, SliceChoice, WeightsSource};
 pub use table::{ExamEntry, ExtractStats, FeatureTable};

@@ -13,6 +13,7 @@ pub mod service;
 pub mod svm;
 pub mod synth;
 pub mod train;
+pub mod tune;
 
 use std::path::{Path, PathBuf};
 

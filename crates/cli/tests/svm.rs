@@ -1,0 +1,175 @@
+//! The study's chosen system end to end on phantoms, through the command line: features from a
+//! frozen backbone (cached by key), an SVM and a logistic regression fitted on them as run
+//! folders, and those runs predicted, evaluated, compared with a network run, explained by
+//! occlusion, cross-validated and searched over, like any other run.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cruciate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(args)
+        .env("CRUCIATE_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{err}");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn feature_runs_are_classifiers_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("ph");
+    ok(&cruciate(&[
+        "synth", "--out", s(&data), "--exams", "48", "--size", "64", "--slices", "8..10",
+        "--seed", "5",
+    ]));
+    let manifest = data.join("manifest.csv");
+    let feats = d.join("feats");
+    let features = |out: &Path, pool: &str| {
+        cruciate(&[
+            "features", "--manifest", s(&manifest), "--backbone", "small", "--slices",
+            "central:4", "--size", "32", "--pool", pool, "--out", s(out),
+        ])
+    };
+    let first = ok(&features(&feats, "max"));
+    assert!(first.contains("48 exams x 128 values"), "{first}");
+    assert!(first.contains("48 computed"), "{first}");
+    let npy = std::fs::read(feats.join("features.npy")).unwrap();
+    let second = ok(&features(&feats, "max"));
+    assert!(second.contains("0 computed") && second.contains("48 reused"), "{second}");
+    assert_eq!(std::fs::read(feats.join("features.npy")).unwrap(), npy);
+    let header = json(&feats.join("features.json"));
+    assert_eq!(header["exams"].as_array().unwrap().len(), 48);
+    assert!(header["synthetic"].as_bool().unwrap());
+    // Another pooling is another key: computed, twice as wide.
+    let both = ok(&features(&d.join("feats2"), "max,mean"));
+    assert!(both.contains("x 256 values") && both.contains("48 computed"), "{both}");
+    assert_ne!(json(&d.join("feats2/features.json"))["key"], header["key"]);
+
+    let svm = d.join("svm");
+    let trained = ok(&cruciate(&[
+        "svm", "train", "--features", s(&feats), "--out", s(&svm), "--c", "2",
+    ]));
+    assert!(trained.contains("svm kernel=rbf C=2 gamma=scale class_weight=balanced"), "{trained}");
+    assert!(trained.contains("(synthetic phantoms)"), "{trained}");
+    let run = json(&svm.join("run.json"));
+    assert_eq!(run["kind"], "features");
+    assert_eq!(run["model"]["name"], "small+svm");
+    assert!(run["training"]["synthetic"].as_bool().unwrap());
+    for file in ["model.json", "backbone.bpk", "config.json", "summary.json"] {
+        assert!(svm.join(file).is_file(), "{file}");
+    }
+    let logistic = d.join("logistic");
+    ok(&cruciate(&[
+        "svm", "train", "--features", s(&feats), "--model", "logistic", "--out", s(&logistic),
+    ]));
+
+    let exam = data.join("exams/sagittal/00000.npy");
+    let predicted = ok(&cruciate(&["predict", "--run", s(&svm), s(&exam)]));
+    assert!(predicted.contains("small+svm (features)"), "{predicted}");
+    assert!(predicted.contains("not for clinical use"), "{predicted}");
+
+    // The same evaluation report as for a network run.
+    let network = d.join("net");
+    ok(&cruciate(&[
+        "train", "--manifest", s(&manifest), "--model", "small", "--epochs", "1", "--set",
+        "data.size=32", "--set", "data.slices=4", "--out", s(&network),
+    ]));
+    let mut keys = Vec::new();
+    for (run, out) in [(&svm, d.join("ev-svm")), (&network, d.join("ev-net"))] {
+        ok(&cruciate(&[
+            "evaluate", "--run", s(run), "--manifest", s(&manifest), "--out", s(&out),
+        ]));
+        let report = json(&out.join("report.json"));
+        let mut k: Vec<String> = report.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        keys.push(k);
+        assert!(out.join("report.html").is_file());
+    }
+    assert_eq!(keys[0], keys[1], "an SVM run's report has a network run's sections");
+    let table = ok(&cruciate(&[
+        "compare", "--manifest", s(&manifest), s(&svm), s(&logistic), s(&network),
+    ]));
+    for name in ["small+svm", "small+logistic", "/net |"] {
+        assert!(table.contains(name), "{name} in {table}");
+    }
+
+    let explained = d.join("ex");
+    let said = ok(&cruciate(&[
+        "explain", "--run", s(&svm), "--out", s(&explained), s(&exam),
+    ]));
+    assert!(said.contains("occlusion sensitivity"), "{said}");
+    assert_eq!(json(&explained.join("explain.json"))["method"], "occlusion");
+    assert!(explained.join("slice_importance.svg").is_file());
+
+    let cv = ok(&cruciate(&[
+        "svm", "cv", "--features", s(&feats), "--folds", "3", "--out", s(&d.join("cv")),
+    ]));
+    assert_eq!(cv.lines().filter(|l| l.starts_with("fold ")).count(), 3, "{cv}");
+
+    // A grid of 2 x 2 settings over 3 folds; run again, nothing is run twice.
+    let space = d.join("space.toml");
+    std::fs::write(
+        &space,
+        "path = \"svm\"\ntask = \"binary\"\n[features]\nbackbone = \"small\"\nsize = 32\n\
+         [search]\nc = [0.5, 4.0]\nkernel = [\"rbf\", \"linear\"]\nslices = [\"central:4\"]\n",
+    )
+    .unwrap();
+    let tune = d.join("tune");
+    let tune_args = [
+        "tune", "--manifest", s(&manifest), "--space", s(&space), "--folds", "3", "--out",
+        s(&tune),
+    ];
+    ok(&cruciate(&tune_args));
+    let csv = std::fs::read_to_string(tune.join("results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert_eq!(rows[0], "rank,trial,c,kernel,slices,auc_mean,auc_sd,folds,seconds");
+    let means: Vec<f64> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(5).unwrap().parse().unwrap())
+        .collect();
+    assert!(means.windows(2).all(|w| w[0] >= w[1]), "best first: {means:?}");
+    assert_eq!(json(&tune.join("best-run/run.json"))["kind"], "features");
+    assert!(std::fs::read_to_string(tune.join("best.toml")).unwrap().contains("[best]"));
+    let trials = std::fs::read_to_string(tune.join("trials.jsonl")).unwrap();
+    ok(&cruciate(&tune_args));
+    assert_eq!(std::fs::read_to_string(tune.join("trials.jsonl")).unwrap(), trials);
+
+    // Bad input: one line, status 2.
+    fails(
+        &cruciate(&["svm", "train", "--features", s(&d.join("none")), "--out", s(&d.join("x"))]),
+        "not a feature folder",
+    );
+    fails(
+        &cruciate(&["svm", "train", "--features", s(&feats), "--c=-1", "--out", s(&d.join("x"))]),
+        "--c must be a positive number",
+    );
+    std::fs::write(&space, "path = \"svm\"\n[features]\nbackbone = \"small\"\n[search]\nlr = [1]\n")
+        .unwrap();
+    fails(&cruciate(&tune_args), "\"lr\" is not an SVM setting");
+    fails(
+        &cruciate(&["weights", "import-onnx", s(&exam), "--out", s(&d.join("w.safetensors"))]),
+        "not an ONNX model",
+    );
+}
