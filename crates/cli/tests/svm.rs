@@ -173,3 +173,35 @@ fn feature_runs_are_classifiers_like_any_other() {
         "not an ONNX model",
     );
 }
+
+#[test]
+fn the_network_path_searches_training_settings_by_cross_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("ph");
+    ok(&cruciate(&[
+        "synth", "--out", s(&data), "--exams", "24", "--size", "48", "--slices", "6..6",
+        "--seed", "8",
+    ]));
+    let space = d.join("space.toml");
+    std::fs::write(
+        &space,
+        "path = \"network\"\n[search]\n\"model.name\" = [\"small\"]\n\"train.epochs\" = [1]\n\
+         \"data.size\" = [32]\n\"data.slices\" = [4]\n\"optim.lr\" = [0.001, 0.0001]\n",
+    )
+    .unwrap();
+    let out = d.join("tune");
+    let printed = ok(&cruciate(&[
+        "tune", "--manifest", s(&data.join("manifest.csv")), "--space", s(&space), "--folds",
+        "2", "--metric", "accuracy", "--out", s(&out),
+    ]));
+    assert!(printed.contains("2 trials x 2 folds, by accuracy"), "{printed}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().next().unwrap().contains("optim.lr"));
+    for trial in ["trials/001/cv.json", "trials/002/cv.json", "best-run/run.json"] {
+        assert!(out.join(trial).is_file(), "{trial}");
+    }
+    let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    assert!(best.contains("path = \"network\"") && best.contains("\"optim.lr\""), "{best}");
+}

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// 2 workers.
     #[arg(long)]
     pub service: bool,
+    /// Measure the SVM path instead: a 20-setting x 5-fold SVM grid on 500 x 1,024 features,
+    /// and VGG16 feature extraction (8 central slices at 224x224) in exams/s on --exams phantoms.
+    #[arg(long)]
+    pub svm: bool,
 }
 
 /// Output size of a convolution or pool along one axis.
@@ -104,6 +108,9 @@ fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
 pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
     if args.service {
         return super::bench_service::run(args.exams, compute, &cpu_name());
+    }
+    if args.svm {
+        return super::bench_svm::run(args.exams, compute, &cpu_name());
     }
     let repeat = args.repeat.max(1);
     let device = compute.device();

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_service;
+mod bench_svm;
 pub mod compare;
 pub mod evaluate;
 pub mod explain;
