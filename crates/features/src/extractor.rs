@@ -216,3 +216,35 @@ impl Extractor {
         Ok(self.pool(&self.slice_features(exam)?.slices))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruciate_volume::{Format, SourceMetadata};
+
+    #[test]
+    fn pools_concatenate_in_order_and_every_slice_gets_a_vector() {
+        let extractor = Extractor::new(
+            "small",
+            None,
+            None,
+            crate::SliceChoice::Central(3).input(32),
+            vec![Pool::Max, Pool::Mean],
+            Device::flex(),
+        )
+        .unwrap();
+        let pooled = extractor.pool(&[vec![1.0, -2.0], vec![3.0, 0.0]]);
+        assert_eq!(pooled, vec![3.0, 0.0, 2.0, -1.0]);
+        let data: Vec<f32> = (0..5 * 40 * 40).map(|i| (i % 97) as f32).collect();
+        let exam = Volume::new(data, [5, 40, 40], SourceMetadata::new(Format::Npy, "x")).unwrap();
+        let slices = extractor.slice_features(&exam).unwrap();
+        assert_eq!(slices.range, [1, 4], "the 3 central of 5 slices");
+        assert_eq!(slices.slices.len(), 3);
+        assert!(slices.slices.iter().all(|s| s.len() == BackboneKind::Small.channels()));
+        let vector = extractor.exam_features(&exam).unwrap();
+        assert_eq!(vector.len(), extractor.width());
+        assert_eq!(vector, extractor.pool(&slices.slices));
+        assert!(Extractor::new("vgg17", None, None, InputConfig::default(), vec![Pool::Max], Device::flex()).is_err());
+        assert!(Extractor::new("small", None, None, InputConfig::default(), vec![], Device::flex()).is_err());
+    }
+}
