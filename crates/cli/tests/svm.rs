@@ -3,8 +3,13 @@
 //! folders, and those runs predicted, evaluated, compared with a network run, explained by
 //! occlusion, cross-validated and searched over, like any other run.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Server;
 
 fn cruciate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cruciate"))
@@ -40,15 +45,35 @@ fn feature_runs_are_classifiers_like_any_other() {
     let d = dir.path();
     let data = d.join("ph");
     ok(&cruciate(&[
-        "synth", "--out", s(&data), "--exams", "48", "--size", "64", "--slices", "8..10",
-        "--seed", "5",
+        "synth",
+        "--out",
+        s(&data),
+        "--exams",
+        "48",
+        "--size",
+        "64",
+        "--slices",
+        "8..10",
+        "--seed",
+        "5",
     ]));
     let manifest = data.join("manifest.csv");
     let feats = d.join("feats");
     let features = |out: &Path, pool: &str| {
         cruciate(&[
-            "features", "--manifest", s(&manifest), "--backbone", "small", "--slices",
-            "central:4", "--size", "32", "--pool", pool, "--out", s(out),
+            "features",
+            "--manifest",
+            s(&manifest),
+            "--backbone",
+            "small",
+            "--slices",
+            "central:4",
+            "--size",
+            "32",
+            "--pool",
+            pool,
+            "--out",
+            s(out),
         ])
     };
     let first = ok(&features(&feats, "max"));
@@ -56,21 +81,37 @@ fn feature_runs_are_classifiers_like_any_other() {
     assert!(first.contains("48 computed"), "{first}");
     let npy = std::fs::read(feats.join("features.npy")).unwrap();
     let second = ok(&features(&feats, "max"));
-    assert!(second.contains("0 computed") && second.contains("48 reused"), "{second}");
+    assert!(
+        second.contains("0 computed") && second.contains("48 reused"),
+        "{second}"
+    );
     assert_eq!(std::fs::read(feats.join("features.npy")).unwrap(), npy);
     let header = json(&feats.join("features.json"));
     assert_eq!(header["exams"].as_array().unwrap().len(), 48);
     assert!(header["synthetic"].as_bool().unwrap());
     // Another pooling is another key: computed, twice as wide.
     let both = ok(&features(&d.join("feats2"), "max,mean"));
-    assert!(both.contains("x 256 values") && both.contains("48 computed"), "{both}");
+    assert!(
+        both.contains("x 256 values") && both.contains("48 computed"),
+        "{both}"
+    );
     assert_ne!(json(&d.join("feats2/features.json"))["key"], header["key"]);
 
     let svm = d.join("svm");
     let trained = ok(&cruciate(&[
-        "svm", "train", "--features", s(&feats), "--out", s(&svm), "--c", "2",
+        "svm",
+        "train",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&svm),
+        "--c",
+        "2",
     ]));
-    assert!(trained.contains("svm kernel=rbf C=2 gamma=scale class_weight=balanced"), "{trained}");
+    assert!(
+        trained.contains("svm kernel=rbf C=2 gamma=scale class_weight=balanced"),
+        "{trained}"
+    );
     assert!(trained.contains("(synthetic phantoms)"), "{trained}");
     let run = json(&svm.join("run.json"));
     assert_eq!(run["kind"], "features");
@@ -81,7 +122,14 @@ fn feature_runs_are_classifiers_like_any_other() {
     }
     let logistic = d.join("logistic");
     ok(&cruciate(&[
-        "svm", "train", "--features", s(&feats), "--model", "logistic", "--out", s(&logistic),
+        "svm",
+        "train",
+        "--features",
+        s(&feats),
+        "--model",
+        "logistic",
+        "--out",
+        s(&logistic),
     ]));
 
     let exam = data.join("exams/sagittal/00000.npy");
@@ -92,13 +140,30 @@ fn feature_runs_are_classifiers_like_any_other() {
     // The same evaluation report as for a network run.
     let network = d.join("net");
     ok(&cruciate(&[
-        "train", "--manifest", s(&manifest), "--model", "small", "--epochs", "1", "--set",
-        "data.size=32", "--set", "data.slices=4", "--out", s(&network),
+        "train",
+        "--manifest",
+        s(&manifest),
+        "--model",
+        "small",
+        "--epochs",
+        "1",
+        "--set",
+        "data.size=32",
+        "--set",
+        "data.slices=4",
+        "--out",
+        s(&network),
     ]));
     let mut keys = Vec::new();
     for (run, out) in [(&svm, d.join("ev-svm")), (&network, d.join("ev-net"))] {
         ok(&cruciate(&[
-            "evaluate", "--run", s(run), "--manifest", s(&manifest), "--out", s(&out),
+            "evaluate",
+            "--run",
+            s(run),
+            "--manifest",
+            s(&manifest),
+            "--out",
+            s(&out),
         ]));
         let report = json(&out.join("report.json"));
         let mut k: Vec<String> = report.as_object().unwrap().keys().cloned().collect();
@@ -106,9 +171,17 @@ fn feature_runs_are_classifiers_like_any_other() {
         keys.push(k);
         assert!(out.join("report.html").is_file());
     }
-    assert_eq!(keys[0], keys[1], "an SVM run's report has a network run's sections");
+    assert_eq!(
+        keys[0], keys[1],
+        "an SVM run's report has a network run's sections"
+    );
     let table = ok(&cruciate(&[
-        "compare", "--manifest", s(&manifest), s(&svm), s(&logistic), s(&network),
+        "compare",
+        "--manifest",
+        s(&manifest),
+        s(&svm),
+        s(&logistic),
+        s(&network),
     ]));
     for name in ["small+svm", "small+logistic", "/net |"] {
         assert!(table.contains(name), "{name} in {table}");
@@ -116,16 +189,32 @@ fn feature_runs_are_classifiers_like_any_other() {
 
     let explained = d.join("ex");
     let said = ok(&cruciate(&[
-        "explain", "--run", s(&svm), "--out", s(&explained), s(&exam),
+        "explain",
+        "--run",
+        s(&svm),
+        "--out",
+        s(&explained),
+        s(&exam),
     ]));
     assert!(said.contains("occlusion sensitivity"), "{said}");
     assert_eq!(json(&explained.join("explain.json"))["method"], "occlusion");
     assert!(explained.join("slice_importance.svg").is_file());
 
     let cv = ok(&cruciate(&[
-        "svm", "cv", "--features", s(&feats), "--folds", "3", "--out", s(&d.join("cv")),
+        "svm",
+        "cv",
+        "--features",
+        s(&feats),
+        "--folds",
+        "3",
+        "--out",
+        s(&d.join("cv")),
     ]));
-    assert_eq!(cv.lines().filter(|l| l.starts_with("fold ")).count(), 3, "{cv}");
+    assert_eq!(
+        cv.lines().filter(|l| l.starts_with("fold ")).count(),
+        3,
+        "{cv}"
+    );
 
     // A grid of 2 x 2 settings over 3 folds; run again, nothing is run twice.
     let space = d.join("space.toml");
@@ -137,39 +226,97 @@ fn feature_runs_are_classifiers_like_any_other() {
     .unwrap();
     let tune = d.join("tune");
     let tune_args = [
-        "tune", "--manifest", s(&manifest), "--space", s(&space), "--folds", "3", "--out",
+        "tune",
+        "--manifest",
+        s(&manifest),
+        "--space",
+        s(&space),
+        "--folds",
+        "3",
+        "--out",
         s(&tune),
     ];
     ok(&cruciate(&tune_args));
     let csv = std::fs::read_to_string(tune.join("results.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 5, "{csv}");
-    assert_eq!(rows[0], "rank,trial,c,kernel,slices,auc_mean,auc_sd,folds,seconds");
+    assert_eq!(
+        rows[0],
+        "rank,trial,c,kernel,slices,auc_mean,auc_sd,folds,seconds"
+    );
     let means: Vec<f64> = rows[1..]
         .iter()
         .map(|r| r.split(',').nth(5).unwrap().parse().unwrap())
         .collect();
-    assert!(means.windows(2).all(|w| w[0] >= w[1]), "best first: {means:?}");
+    assert!(
+        means.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {means:?}"
+    );
     assert_eq!(json(&tune.join("best-run/run.json"))["kind"], "features");
-    assert!(std::fs::read_to_string(tune.join("best.toml")).unwrap().contains("[best]"));
+    assert!(
+        std::fs::read_to_string(tune.join("best.toml"))
+            .unwrap()
+            .contains("[best]")
+    );
     let trials = std::fs::read_to_string(tune.join("trials.jsonl")).unwrap();
     ok(&cruciate(&tune_args));
-    assert_eq!(std::fs::read_to_string(tune.join("trials.jsonl")).unwrap(), trials);
+    assert_eq!(
+        std::fs::read_to_string(tune.join("trials.jsonl")).unwrap(),
+        trials
+    );
+
+    // The service serves it: an upload analysed by the SVM run, explained by occlusion.
+    let server = Server::start(&d.join("service"), &["--model", s(&svm)]);
+    let (status, accepted) = server.upload(&exam, "knee.npy", &server.token);
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let analysed = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(analysed["status"], "done", "{analysed}");
+    assert_eq!(
+        analysed["result"]["explanation"]["method"], "occlusion",
+        "{analysed}"
+    );
+    assert_eq!(analysed["result"]["synthetic_model"], true);
+    drop(server);
 
     // Bad input: one line, status 2.
     fails(
-        &cruciate(&["svm", "train", "--features", s(&d.join("none")), "--out", s(&d.join("x"))]),
+        &cruciate(&[
+            "svm",
+            "train",
+            "--features",
+            s(&d.join("none")),
+            "--out",
+            s(&d.join("x")),
+        ]),
         "not a feature folder",
     );
     fails(
-        &cruciate(&["svm", "train", "--features", s(&feats), "--c=-1", "--out", s(&d.join("x"))]),
+        &cruciate(&[
+            "svm",
+            "train",
+            "--features",
+            s(&feats),
+            "--c=-1",
+            "--out",
+            s(&d.join("x")),
+        ]),
         "--c must be a positive number",
     );
-    std::fs::write(&space, "path = \"svm\"\n[features]\nbackbone = \"small\"\n[search]\nlr = [1]\n")
-        .unwrap();
+    std::fs::write(
+        &space,
+        "path = \"svm\"\n[features]\nbackbone = \"small\"\n[search]\nlr = [1]\n",
+    )
+    .unwrap();
     fails(&cruciate(&tune_args), "\"lr\" is not an SVM setting");
     fails(
-        &cruciate(&["weights", "import-onnx", s(&exam), "--out", s(&d.join("w.safetensors"))]),
+        &cruciate(&[
+            "weights",
+            "import-onnx",
+            s(&exam),
+            "--out",
+            s(&d.join("w.safetensors")),
+        ]),
         "not an ONNX model",
     );
 }
@@ -180,8 +327,17 @@ fn the_network_path_searches_training_settings_by_cross_validation() {
     let d = dir.path();
     let data = d.join("ph");
     ok(&cruciate(&[
-        "synth", "--out", s(&data), "--exams", "24", "--size", "48", "--slices", "6..6",
-        "--seed", "8",
+        "synth",
+        "--out",
+        s(&data),
+        "--exams",
+        "24",
+        "--size",
+        "48",
+        "--slices",
+        "6..6",
+        "--seed",
+        "8",
     ]));
     let space = d.join("space.toml");
     std::fs::write(
@@ -192,16 +348,35 @@ fn the_network_path_searches_training_settings_by_cross_validation() {
     .unwrap();
     let out = d.join("tune");
     let printed = ok(&cruciate(&[
-        "tune", "--manifest", s(&data.join("manifest.csv")), "--space", s(&space), "--folds",
-        "2", "--metric", "accuracy", "--out", s(&out),
+        "tune",
+        "--manifest",
+        s(&data.join("manifest.csv")),
+        "--space",
+        s(&space),
+        "--folds",
+        "2",
+        "--metric",
+        "accuracy",
+        "--out",
+        s(&out),
     ]));
-    assert!(printed.contains("2 trials x 2 folds, by accuracy"), "{printed}");
+    assert!(
+        printed.contains("2 trials x 2 folds, by accuracy"),
+        "{printed}"
+    );
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(csv.lines().next().unwrap().contains("optim.lr"));
-    for trial in ["trials/001/cv.json", "trials/002/cv.json", "best-run/run.json"] {
+    for trial in [
+        "trials/001/cv.json",
+        "trials/002/cv.json",
+        "best-run/run.json",
+    ] {
         assert!(out.join(trial).is_file(), "{trial}");
     }
     let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
-    assert!(best.contains("path = \"network\"") && best.contains("\"optim.lr\""), "{best}");
+    assert!(
+        best.contains("path = \"network\"") && best.contains("\"optim.lr\""),
+        "{best}"
+    );
 }

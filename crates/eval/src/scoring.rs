@@ -49,7 +49,11 @@ impl HeadlineFigures {
             weighted_f1: class_report(
                 &actual,
                 &predicted,
-                scored.iter().map(|s| s.prediction.probabilities.len()).max().unwrap_or(0),
+                scored
+                    .iter()
+                    .map(|s| s.prediction.probabilities.len())
+                    .max()
+                    .unwrap_or(0),
             )
             .map(|r| r.weighted_avg.f1),
         }

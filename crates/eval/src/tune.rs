@@ -253,16 +253,29 @@ fn write_tables(results: &[TrialResult], out: &Path, metric: &str) -> Result<(),
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["rank".to_string(), "trial".into()];
     header.extend(names.iter().cloned());
-    header.extend([format!("{metric}_mean"), format!("{metric}_sd"), "folds".into(), "seconds".into()]);
+    header.extend([
+        format!("{metric}_mean"),
+        format!("{metric}_sd"),
+        "folds".into(),
+        "seconds".into(),
+    ]);
     writer.write_record(&header).expect("in memory");
     let mut rows_html = String::new();
     for (rank, r) in results.iter().enumerate() {
         let mut record = vec![(rank + 1).to_string(), r.trial.to_string()];
-        record.extend(names.iter().map(|n| r.params.get(n).map(value_text).unwrap_or_default()));
+        record.extend(
+            names
+                .iter()
+                .map(|n| r.params.get(n).map(value_text).unwrap_or_default()),
+        );
         record.extend([
             format!("{:.4}", r.mean),
             format!("{:.4}", r.sd),
-            r.folds.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(" "),
+            r.folds
+                .iter()
+                .map(|v| format!("{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             format!("{:.1}", r.seconds),
         ]);
         writer.write_record(&record).expect("in memory");
@@ -314,7 +327,10 @@ mod tests {
         let s = space();
         let grid = s.trials(Strategy::Grid, None, 0);
         assert_eq!(grid.len(), 6);
-        assert_eq!(grid[0], Params::from([("c".into(), json!(0.1)), ("kernel".into(), json!("rbf"))]));
+        assert_eq!(
+            grid[0],
+            Params::from([("c".into(), json!(0.1)), ("kernel".into(), json!("rbf"))])
+        );
         assert_eq!(grid[1]["kernel"], json!("linear"));
         assert_eq!(grid[2]["c"], json!(1.0));
         let random = s.trials(Strategy::Random, Some(4), 9);
@@ -344,17 +360,28 @@ mod tests {
         let first = search(&trials, dir.path(), "auc", &mut score, &silent);
         assert!(first.is_err(), "trial 4 failed");
         let results = search(&trials, dir.path(), "auc", &mut score, &silent).unwrap();
-        assert_eq!(*runs.borrow(), vec![1, 2, 3, 4, 4, 5, 6], "trials 1-3 are not run again");
+        assert_eq!(
+            *runs.borrow(),
+            vec![1, 2, 3, 4, 4, 5, 6],
+            "trials 1-3 are not run again"
+        );
         assert_eq!(results.len(), 6);
         assert_eq!(results[0].params["c"], json!(10.0));
         assert_eq!(results[0].params["kernel"], json!("rbf"));
         assert_eq!((results[0].mean, results[0].sd), (10.5, 0.5));
         let csv = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "rank,trial,c,kernel,auc_mean,auc_sd,folds,seconds");
+        assert_eq!(
+            lines[0],
+            "rank,trial,c,kernel,auc_mean,auc_sd,folds,seconds"
+        );
         assert!(lines[1].starts_with("1,5,10.0,rbf,10.5000,0.5000,10.0000 11.0000,"));
         assert_eq!(lines.len(), 7);
-        assert!(std::fs::read_to_string(dir.path().join("results.html")).unwrap().contains("<td>rbf</td>"));
+        assert!(
+            std::fs::read_to_string(dir.path().join("results.html"))
+                .unwrap()
+                .contains("<td>rbf</td>")
+        );
         let again = search(&trials, dir.path(), "auc", &mut score, &silent).unwrap();
         assert_eq!(runs.borrow().len(), 7, "a finished search runs nothing");
         assert_eq!(again, results);

@@ -82,7 +82,10 @@ impl FeatureClassifier {
             .map_err(|e| InferError::run(&path, format!("not a feature model: {e}")))?;
         let backbone = run.join(&settings.backbone_file);
         if settings.backbone_file.contains(['/', '\\']) || !backbone.is_file() {
-            return Err(InferError::run(run, format!("backbone file {:?} is missing", settings.backbone_file)));
+            return Err(InferError::run(
+                run,
+                format!("backbone file {:?} is missing", settings.backbone_file),
+            ));
         }
         let extractor = Extractor::open(settings.spec, &backbone, compute.device())?;
         Ok(Self {
@@ -202,7 +205,10 @@ pub fn fit_run(
             features_key: table.spec.key(),
             task,
             model: settings,
-            fitted_on: fit.iter().map(|&i| table.exams[i].row.exam_id.as_str()).collect(),
+            fitted_on: fit
+                .iter()
+                .map(|&i| table.exams[i].row.exam_id.as_str())
+                .collect(),
         },
     )?;
     write_json("summary.json", &summary)?;
@@ -211,12 +217,17 @@ pub fn fit_run(
         ModelSettings::Svm(_) => "svm",
         ModelSettings::Logistic(_) => "logistic",
     };
-    let mut info = RunInfo::new(FEATURES_KIND, task, &format!("{}+{family}", table.spec.backbone));
+    let mut info = RunInfo::new(
+        FEATURES_KIND,
+        task,
+        &format!("{}+{family}", table.spec.backbone),
+    );
     info.model.description = format!("{}; {}", settings.describe(), table.spec.describe());
     info.model.mode = Some("frozen".into());
     info.model.file = Some(MODEL_FILE.into());
     info.model.sha256 = Some(
-        cruciate_infer::run::sha256_file(&model_path).map_err(|e| FeatureError::io(&model_path, e))?,
+        cruciate_infer::run::sha256_file(&model_path)
+            .map_err(|e| FeatureError::io(&model_path, e))?,
     );
     info.input = Some(table.spec.input.clone());
     info.training = TrainingInfo {

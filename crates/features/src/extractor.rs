@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use cruciate_models::safetensors_file::{PIXEL_SCALE_KEY, safetensors_metadata};
+use cruciate_models::safetensors_file::recorded_pixel_scale;
 use cruciate_models::{Backbone, BackboneKind, load_pretrained};
 use cruciate_prep::{InputConfig, PixelScale, PreparedInput, prepare_input, repeat_channels};
 use cruciate_volume::Volume;
@@ -47,33 +47,10 @@ fn kind_of(name: &str) -> Result<BackboneKind, FeatureError> {
     })
 }
 
-/// The pixel scaling weights file `path` expects: what its metadata records, else `unit` for a
-/// Keras ONNX file and `imagenet` for torchvision weights.
-pub fn expected_pixel_scale(path: &Path) -> Result<PixelScale, FeatureError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if ext == "onnx" {
-        return Ok(PixelScale::Unit);
-    }
-    if ext == "safetensors" {
-        let metadata =
-            safetensors_metadata(path).map_err(|e| FeatureError::Request(e.to_string()))?;
-        if let Some(name) = metadata.get(PIXEL_SCALE_KEY) {
-            return name
-                .parse()
-                .map_err(|e: String| FeatureError::invalid(path, e));
-        }
-    }
-    Ok(PixelScale::Imagenet)
-}
-
 impl Extractor {
     /// A `backbone` with the weights in `weights` (random, seeded, when `None`), scaling pixels
-    /// as `pixel_scale` says or else as the weights file records, on exams prepared by `input`,
-    /// pooled by `pooling`.
+    /// as `pixel_scale` says, else as the weights file records, else as ImageNet weights expect;
+    /// on exams prepared by `input`, pooled by `pooling`.
     pub fn new(
         backbone: &str,
         weights: Option<&Path>,
@@ -90,23 +67,33 @@ impl Extractor {
         let mut net = kind.init(&device);
         let (source, scale) = match weights {
             Some(path) => {
-                load_pretrained(&mut net, path).map_err(|e| FeatureError::Request(e.to_string()))?;
+                load_pretrained(&mut net, path)
+                    .map_err(|e| FeatureError::Request(e.to_string()))?;
                 let source = WeightsSource::File {
                     name: path
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default(),
-                    sha256: cruciate_infer::run::sha256_file(path).map_err(|e| FeatureError::io(path, e))?,
+                    sha256: cruciate_infer::run::sha256_file(path)
+                        .map_err(|e| FeatureError::io(path, e))?,
                 };
-                (source, expected_pixel_scale(path)?)
+                let recorded =
+                    recorded_pixel_scale(path).map_err(|e| FeatureError::Request(e.to_string()))?;
+                // torchvision weights say nothing: they were trained on ImageNet's scaling.
+                (source, recorded.unwrap_or(PixelScale::Imagenet))
             }
-            None => (WeightsSource::Random { seed: RANDOM_SEED }, PixelScale::Imagenet),
+            None => (
+                WeightsSource::Random { seed: RANDOM_SEED },
+                PixelScale::Imagenet,
+            ),
         };
         let spec = FeatureSpec {
             backbone: kind.name().into(),
             weights: source,
-            pixel_scale: pixel_scale.unwrap_or(scale),
-            input,
+            input: InputConfig {
+                pixel_scale: Some(pixel_scale.unwrap_or(scale)),
+                ..input
+            },
             pooling,
         };
         Ok(Self {
@@ -121,10 +108,9 @@ impl Extractor {
         let kind = kind_of(&spec.backbone)?;
         let record =
             ModuleRecord::load(path).map_err(|e| FeatureError::invalid(path, e.to_string()))?;
-        let backbone = kind
-            .init(&device)
-            .try_load_record(record)
-            .map_err(|e| FeatureError::invalid(path, format!("does not fit {}: {e}", spec.backbone)))?;
+        let backbone = kind.init(&device).try_load_record(record).map_err(|e| {
+            FeatureError::invalid(path, format!("does not fit {}: {e}", spec.backbone))
+        })?;
         Ok(Self {
             spec,
             backbone,
@@ -156,8 +142,8 @@ impl Extractor {
 
     /// The vector of each slice the spec selects from `exam`.
     pub fn slice_features(&self, exam: &Volume) -> Result<SliceFeatures, FeatureError> {
-        let input = prepare_input(exam, &self.spec.input)
-            .map_err(|e| FeatureError::Exam(e.to_string()))?;
+        let input =
+            prepare_input(exam, &self.spec.input).map_err(|e| FeatureError::Exam(e.to_string()))?;
         let range = [
             input.geometry.region.s0,
             input.geometry.region.s0 + input.shape[0],
@@ -175,7 +161,7 @@ impl Extractor {
         for chunk in intensities.chunks(BATCH * h * w) {
             let n = chunk.len() / (h * w);
             let mut values = repeat_channels(chunk, n, 3);
-            self.spec.pixel_scale.apply(&mut values, n);
+            self.spec.pixel_scale().apply(&mut values, n);
             let maps = self.backbone.forward(Tensor::<4>::from_data(
                 TensorData::new(values, [n, 3, h, w]),
                 &self.device,
@@ -240,11 +226,36 @@ mod tests {
         let slices = extractor.slice_features(&exam).unwrap();
         assert_eq!(slices.range, [1, 4], "the 3 central of 5 slices");
         assert_eq!(slices.slices.len(), 3);
-        assert!(slices.slices.iter().all(|s| s.len() == BackboneKind::Small.channels()));
+        assert!(
+            slices
+                .slices
+                .iter()
+                .all(|s| s.len() == BackboneKind::Small.channels())
+        );
         let vector = extractor.exam_features(&exam).unwrap();
         assert_eq!(vector.len(), extractor.width());
         assert_eq!(vector, extractor.pool(&slices.slices));
-        assert!(Extractor::new("vgg17", None, None, InputConfig::default(), vec![Pool::Max], Device::flex()).is_err());
-        assert!(Extractor::new("small", None, None, InputConfig::default(), vec![], Device::flex()).is_err());
+        assert!(
+            Extractor::new(
+                "vgg17",
+                None,
+                None,
+                InputConfig::default(),
+                vec![Pool::Max],
+                Device::flex()
+            )
+            .is_err()
+        );
+        assert!(
+            Extractor::new(
+                "small",
+                None,
+                None,
+                InputConfig::default(),
+                vec![],
+                Device::flex()
+            )
+            .is_err()
+        );
     }
 }

@@ -10,7 +10,9 @@ use cruciate_infer::{Classifier, ClassifierFactory, InferError, Progress, RunInf
 use cruciate_models::Compute;
 use cruciate_svm::ModelSettings;
 
-use crate::{Extractor, FeatureClassifier, FeatureError, FeatureRunSettings, FeatureTable, fit_run};
+use crate::{
+    Extractor, FeatureClassifier, FeatureError, FeatureRunSettings, FeatureTable, fit_run,
+};
 
 /// Fits one model setting on the rows of a feature table.
 pub struct FeatureFactory {
@@ -67,7 +69,11 @@ impl FeatureFactory {
 
 impl ClassifierFactory for FeatureFactory {
     fn describe(&self) -> String {
-        format!("{}; {}", self.settings.describe(), self.table.spec.describe())
+        format!(
+            "{}; {}",
+            self.settings.describe(),
+            self.table.spec.describe()
+        )
     }
 
     fn fit(
@@ -90,8 +96,8 @@ impl ClassifierFactory for FeatureFactory {
             )?;
             progress.finish();
         }
-        let info = RunInfo::read(out)?
-            .ok_or_else(|| InferError::run(out, "the fit wrote no run.json"))?;
+        let info =
+            RunInfo::read(out)?.ok_or_else(|| InferError::run(out, "the fit wrote no run.json"))?;
         Ok(Box::new(FeatureClassifier::open(out, info, self.compute)?))
     }
 }

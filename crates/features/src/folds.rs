@@ -36,7 +36,9 @@ pub fn fold_scores(
     metric: Metric,
 ) -> Result<Vec<f64>, FeatureError> {
     if folds < 2 {
-        return Err(FeatureError::Request(format!("{folds} folds: at least 2 are needed")));
+        return Err(FeatureError::Request(format!(
+            "{folds} folds: at least 2 are needed"
+        )));
     }
     let manifest = training_manifest(table);
     let fold_of = assign_folds(&manifest, folds, task, seed);
@@ -47,7 +49,11 @@ pub fn fold_scores(
         .map(|f| {
             let fit: Vec<usize> = rows.iter().filter(|r| r.1 != f).map(|r| r.0).collect();
             let held: Vec<usize> = rows.iter().filter(|r| r.1 == f).map(|r| r.0).collect();
-            let model = settings.fit(&table.matrix.select(&fit), &table.labels(task, &fit), task.classes())?;
+            let model = settings.fit(
+                &table.matrix.select(&fit),
+                &table.labels(task, &fit),
+                task.classes(),
+            )?;
             let probabilities = held
                 .iter()
                 .map(|&i| model.probabilities(table.matrix.row(i)))

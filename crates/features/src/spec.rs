@@ -116,9 +116,7 @@ pub struct FeatureSpec {
     pub backbone: String,
     /// Its weights.
     pub weights: WeightsSource,
-    /// How pixels are scaled for those weights.
-    pub pixel_scale: PixelScale,
-    /// Slices and in-plane size.
+    /// Slices, in-plane size and the pixel scaling the weights expect.
     pub input: InputConfig,
     /// Pooling over slices, concatenated in this order.
     pub pooling: Vec<Pool>,
@@ -130,6 +128,11 @@ impl FeatureSpec {
         let text = serde_json::to_string(self).expect("a spec serialises");
         let digest = Sha256::digest(text.as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// How pixels are scaled for the weights.
+    pub fn pixel_scale(&self) -> PixelScale {
+        self.input.pixel_scale.unwrap_or_default()
     }
 
     /// The spec in one line, for reports.
@@ -147,7 +150,7 @@ impl FeatureSpec {
         format!(
             "{} ({weights}, {} pixels), {slices} at {}x{}, {} pooling",
             self.backbone,
-            self.pixel_scale.name(),
+            self.pixel_scale().name(),
             self.input.size,
             self.input.size,
             pools.join("+")
@@ -167,7 +170,10 @@ mod tests {
         for bad in ["central:0", "central", "edge:3", "roi:x"] {
             assert!(bad.parse::<SliceChoice>().is_err(), "{bad}");
         }
-        assert_eq!(Pool::parse_list("max,mean"), Ok(vec![Pool::Max, Pool::Mean]));
+        assert_eq!(
+            Pool::parse_list("max,mean"),
+            Ok(vec![Pool::Max, Pool::Mean])
+        );
         assert!(Pool::parse_list("max,sum").is_err());
         let spec = FeatureSpec {
             backbone: "vgg16".into(),
@@ -175,8 +181,10 @@ mod tests {
                 name: "w.safetensors".into(),
                 sha256: "ab".into(),
             },
-            pixel_scale: PixelScale::Unit,
-            input: SliceChoice::Central(8).input(224),
+            input: InputConfig {
+                pixel_scale: Some(PixelScale::Unit),
+                ..SliceChoice::Central(8).input(224)
+            },
             pooling: vec![Pool::Max],
         };
         assert_eq!(spec.key(), spec.clone().key());

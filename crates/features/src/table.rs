@@ -104,7 +104,10 @@ impl FeatureTable {
             ));
         }
         if header.key != header.spec.key() {
-            return Err(FeatureError::invalid(&header_path, "its key does not match its spec"));
+            return Err(FeatureError::invalid(
+                &header_path,
+                "its key does not match its spec",
+            ));
         }
         let values_path = dir.join(VALUES);
         let (shape, values) = read_matrix(&values_path)?;
@@ -204,7 +207,8 @@ impl FeatureTable {
                     v
                 }
                 None => {
-                    let exam = read_exam(manifest, row).map_err(|e| FeatureError::Exam(e.to_string()))?;
+                    let exam =
+                        read_exam(manifest, row).map_err(|e| FeatureError::Exam(e.to_string()))?;
                     let start = Instant::now();
                     let v = extractor
                         .exam_features(&exam)
@@ -252,8 +256,8 @@ impl FeatureTable {
         }
         let mut values = self.matrix.values().to_vec();
         values.extend(extra);
-        merged.matrix = Matrix::new(merged.exams.len(), self.matrix.cols(), values)
-            .expect("rows of one width");
+        merged.matrix =
+            Matrix::new(merged.exams.len(), self.matrix.cols(), values).expect("rows of one width");
         merged
     }
 
@@ -287,7 +291,10 @@ fn read_matrix(path: &Path) -> Result<([usize; 2], Vec<f32>), FeatureError> {
         .map_err(|e| FeatureError::invalid(path, e.to_string()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let [rows, cols] = shape[..] else {
-        return Err(FeatureError::invalid(path, format!("shape {shape:?}, expected 2-D")));
+        return Err(FeatureError::invalid(
+            path,
+            format!("shape {shape:?}, expected 2-D"),
+        ));
     };
     let values = npy
         .into_vec::<f32>()

@@ -38,8 +38,8 @@ pub fn occlusion<C: Classifier + ?Sized>(
     ];
     let base = prediction.probabilities[target];
     // Hidden voxels take the exam's mean: neither black nor bright, no edge of its own.
-    let fill = (exam.data.iter().map(|&v| f64::from(v)).sum::<f64>() / exam.data.len().max(1) as f64)
-        as f32;
+    let fill = (exam.data.iter().map(|&v| f64::from(v)).sum::<f64>()
+        / exam.data.len().max(1) as f64) as f32;
     let drop = |hide: &dyn Fn(&mut Volume)| -> Result<f64, InferError> {
         let mut hidden = exam.clone();
         hide(&mut hidden);

@@ -66,7 +66,13 @@ fn the_heat_sits_on_the_hidden_block_and_slice_that_lower_the_call() {
     assert_eq!(slice[8 * 24 + 13], 1.0);
     assert!((slice[4 * 24 + 12] - 0.5).abs() < 1e-6 && (slice[10 * 24 + 19] - 0.5).abs() < 1e-6);
     assert!((slice[5 * 24 + 17] - 0.25).abs() < 1e-6);
-    assert!(e.heat.values.iter().enumerate().all(|(i, &v)| v == 0.0 || i / 576 == 3));
+    assert!(
+        e.heat
+            .values
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == 0.0 || i / 576 == 3)
+    );
     assert_eq!((e.heat.region.s0, e.heat.region.s1), (1, 5));
 
     let healthy = model
@@ -78,7 +84,10 @@ fn the_heat_sits_on_the_hidden_block_and_slice_that_lower_the_call() {
             },
         )
         .unwrap();
-    assert!(healthy.heat.values.iter().all(|&v| v == 0.0), "hiding raises P(healthy)");
+    assert!(
+        healthy.heat.values.iter().all(|&v| v == 0.0),
+        "hiding raises P(healthy)"
+    );
     for bad in [
         ExplainRequest {
             method: Some(ExplainMethod::Cam),
@@ -89,6 +98,9 @@ fn the_heat_sits_on_the_hidden_block_and_slice_that_lower_the_call() {
             class: Some(2),
         },
     ] {
-        assert!(matches!(model.explain(&exam(), &bad), Err(InferError::Request(_))));
+        assert!(matches!(
+            model.explain(&exam(), &bad),
+            Err(InferError::Request(_))
+        ));
     }
 }

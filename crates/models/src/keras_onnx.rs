@@ -232,7 +232,10 @@ pub fn import_keras_vgg16(onnx: &Path, out: &Path) -> Result<ImportReport, Weigh
     };
     let metadata = [
         (PIXEL_SCALE_KEY, "unit"),
-        ("cruciate.source", "Keras VGG16 convolutional base from ONNX"),
+        (
+            "cruciate.source",
+            "Keras VGG16 convolutional base from ONNX",
+        ),
         ("cruciate.input_size", "240"),
     ]
     .into_iter()

@@ -16,9 +16,7 @@ use cruciate_infer::{
     Classifier, ExplainMethod, ExplainRequest, Explanation, HeatMap, InferError, Prediction,
     RunInfo,
 };
-use cruciate_prep::{
-    InputConfig, PreparedInput, mrnet_standardise, prepare_input, repeat_channels,
-};
+use cruciate_prep::{InputConfig, PreparedInput, prepare_input};
 use cruciate_volume::Volume;
 use serde::{Deserialize, Serialize};
 
@@ -177,9 +175,10 @@ impl NetworkClassifier {
     /// The network's outputs on an exam prepared with [`Self::input_config`].
     fn forward(&self, input: &PreparedInput) -> ExamOutput {
         let [s, h, w] = input.shape;
-        let mut values = input.intensities();
-        mrnet_standardise(&mut values);
-        let data = repeat_channels(&values, s, 3);
+        let data = input.backbone_values(
+            &input.intensities(),
+            self.input.pixel_scale.unwrap_or_default(),
+        );
         self.model.forward(Tensor::<4>::from_data(
             TensorData::new(data, [s, 3, h, w]),
             &self.device,

@@ -11,6 +11,7 @@ use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use burn::prelude::*;
+use cruciate_prep::PixelScale;
 
 use crate::backbone::Vgg;
 use crate::weights::WeightsError;
@@ -44,7 +45,11 @@ pub fn write_torchvision_vgg(
         if let Some(b) = &conv.bias {
             let b = b.val();
             let dims = b.dims().to_vec();
-            let data = b.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+            let data = b
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32");
             tensors.insert(format!("features.{idx}.bias"), (dims, data));
         }
     }
@@ -79,6 +84,30 @@ pub fn write_torchvision_vgg(
         path: path.to_path_buf(),
         message: format!("cannot write: {e}"),
     })
+}
+
+/// The pixel scaling a weights file says its network expects: what a `.safetensors` file
+/// records in its metadata, `unit` for a Keras `.onnx` file (Keras models of this kind are fed
+/// `x / 255`), `None` when the file does not say.
+pub fn recorded_pixel_scale(path: &Path) -> Result<Option<PixelScale>, WeightsError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "onnx" => Ok(Some(PixelScale::Unit)),
+        "safetensors" => safetensors_metadata(path)?
+            .get(PIXEL_SCALE_KEY)
+            .map(|name| {
+                name.parse().map_err(|message| WeightsError::Read {
+                    path: path.to_path_buf(),
+                    message,
+                })
+            })
+            .transpose(),
+        _ => Ok(None),
+    }
 }
 
 /// The `__metadata__` of a `.safetensors` file (empty when it has none).

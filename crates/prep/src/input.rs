@@ -7,6 +7,7 @@
 use cruciate_volume::{RoiBox, Volume};
 use serde::{Deserialize, Serialize};
 
+use crate::PixelScale;
 use crate::resample::{resize_slice, resize_volume};
 use crate::roi::crop_to;
 use crate::slices::{central_slices, slices_around};
@@ -35,6 +36,10 @@ pub struct InputConfig {
     pub selection: Selection,
     /// Margin around the ROI in voxels (in-plane), for `selection = "roi"`.
     pub roi_margin: usize,
+    /// How pixels are scaled for the backbone's weights; MRNet's standardisation when unset
+    /// (training sets it from a weights file that records its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixel_scale: Option<PixelScale>,
 }
 
 impl Default for InputConfig {
@@ -44,6 +49,7 @@ impl Default for InputConfig {
             size: 128,
             selection: Selection::Central,
             roi_margin: 16,
+            pixel_scale: None,
         }
     }
 }
@@ -116,6 +122,15 @@ impl PreparedInput {
     /// The voxels as 0..255 floats.
     pub fn intensities(&self) -> Vec<f32> {
         self.voxels.iter().map(|&v| f32::from(v)).collect()
+    }
+
+    /// What a backbone takes: `intensities` (this input's, possibly augmented) repeated on three
+    /// channels and scaled by `scale`, `[slices, 3, size, size]`.
+    pub fn backbone_values(&self, intensities: &[f32], scale: PixelScale) -> Vec<f32> {
+        let slices = self.shape[0];
+        let mut values = crate::repeat_channels(intensities, slices, 3);
+        scale.apply(&mut values, slices);
+        values
     }
 }
 
@@ -250,6 +265,7 @@ mod tests {
             size: 32,
             selection: Selection::Roi,
             roi_margin: 5,
+            pixel_scale: None,
         };
         assert_eq!(prepare_input(&v, &config), Err(InputError::NoRoi));
         // Taller than wide: the square's side is the height and two margins, centred on the

@@ -42,10 +42,7 @@ impl PixelScale {
             let c = k % 3;
             let (offset, scale) = match self {
                 PixelScale::Mrnet => (MRNET_MEAN, 1.0 / MRNET_STD),
-                PixelScale::Imagenet => (
-                    255.0 * IMAGENET_MEAN[c],
-                    1.0 / (255.0 * IMAGENET_STD[c]),
-                ),
+                PixelScale::Imagenet => (255.0 * IMAGENET_MEAN[c], 1.0 / (255.0 * IMAGENET_STD[c])),
                 PixelScale::Unit => (0.0, 1.0 / 255.0),
             };
             plane.iter_mut().for_each(|v| *v = (*v - offset) * scale);

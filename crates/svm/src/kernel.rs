@@ -195,10 +195,7 @@ mod tests {
         let long: Vec<f32> = (0..1030).map(|i| (i % 7) as f32 * 0.5).collect();
         let exact: f64 = long.iter().map(|&a| f64::from(a) * f64::from(a)).sum();
         assert!((dot(&long, &long) - exact).abs() < 1e-9 * exact);
-        assert_eq!(
-            serde_json::to_string(&Gamma::Scale).unwrap(),
-            "\"scale\""
-        );
+        assert_eq!(serde_json::to_string(&Gamma::Scale).unwrap(), "\"scale\"");
         assert_eq!(
             serde_json::from_str::<Gamma>("0.5").unwrap(),
             Gamma::Value(0.5)

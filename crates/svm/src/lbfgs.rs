@@ -47,7 +47,11 @@ pub(crate) fn minimise(
             1.0
         };
         let (next, next_value, next_grad) = loop {
-            let candidate: Vec<f64> = x.iter().zip(&direction).map(|(a, d)| a + step * d).collect();
+            let candidate: Vec<f64> = x
+                .iter()
+                .zip(&direction)
+                .map(|(a, d)| a + step * d)
+                .collect();
             let (v, g) = f(&candidate);
             if v <= value + 1e-4 * step * slope || step < 1e-20 {
                 break (candidate, v, g);
@@ -93,13 +97,19 @@ mod tests {
             (v, vec![x[0] - 3.0, 100.0 * (x[1] + 1.0)])
         };
         let x = minimise(quad, vec![0.0, 0.0], 1e-10, 200);
-        assert!((x[0] - 3.0).abs() < 1e-8 && (x[1] + 1.0).abs() < 1e-8, "{x:?}");
+        assert!(
+            (x[0] - 3.0).abs() < 1e-8 && (x[1] + 1.0).abs() < 1e-8,
+            "{x:?}"
+        );
         let rosen = |x: &[f64]| {
             let v = (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
             let g0 = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]);
             (v, vec![g0, 200.0 * (x[1] - x[0] * x[0])])
         };
         let x = minimise(rosen, vec![-1.2, 1.0], 1e-8, 1000);
-        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 }

@@ -113,7 +113,12 @@ impl Logistic {
 
 fn score(w: &[f64], z: &[f32]) -> f64 {
     let d = z.len();
-    w[..d].iter().zip(z).map(|(a, &b)| a * f64::from(b)).sum::<f64>() + w[d]
+    w[..d]
+        .iter()
+        .zip(z)
+        .map(|(a, &b)| a * f64::from(b))
+        .sum::<f64>()
+        + w[d]
 }
 
 fn softmax(s: &[f64]) -> Vec<f64> {
@@ -146,7 +151,12 @@ fn loss(
             let y = if t == 1 { 1.0 } else { -1.0 };
             let m = y * s[0];
             // log(1 + exp(-m)), stably.
-            value += rw * (if m > 0.0 { (-m).exp().ln_1p() } else { -m + m.exp().ln_1p() });
+            value += rw
+                * (if m > 0.0 {
+                    (-m).exp().ln_1p()
+                } else {
+                    -m + m.exp().ln_1p()
+                });
             vec![-y / (1.0 + m.exp())]
         } else {
             let p = softmax(&s);
@@ -186,7 +196,11 @@ mod tests {
                 let numeric = (loss(&up, &z, &target, &w, scores).0
                     - loss(&down, &z, &target, &w, scores).0)
                     / 2e-6;
-                assert!((numeric - g[i]).abs() < 1e-6, "{scores} scores, {i}: {numeric} vs {}", g[i]);
+                assert!(
+                    (numeric - g[i]).abs() < 1e-6,
+                    "{scores} scores, {i}: {numeric} vs {}",
+                    g[i]
+                );
             }
         }
     }

@@ -19,7 +19,9 @@ impl Standardiser {
         let (n, d) = (train.rows().max(1) as f64, train.cols());
         let mut mean = vec![0.0f64; d];
         for row in train.iter_rows() {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += f64::from(v));
+            mean.iter_mut()
+                .zip(row)
+                .for_each(|(m, &v)| *m += f64::from(v));
         }
         mean.iter_mut().for_each(|m| *m /= n);
         let mut var = vec![0.0f64; d];

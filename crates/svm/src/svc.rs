@@ -83,7 +83,11 @@ struct Solution {
 
 impl Solution {
     fn decision(&self, kernel_row: impl Fn(usize) -> f64) -> f64 {
-        self.coef.iter().map(|&(r, c)| c * kernel_row(r)).sum::<f64>() - self.rho
+        self.coef
+            .iter()
+            .map(|&(r, c)| c * kernel_row(r))
+            .sum::<f64>()
+            - self.rho
     }
 }
 
@@ -325,7 +329,12 @@ impl Svc {
         let mut present: Vec<usize> = self.pairs.iter().flat_map(|q| [q.low, q.high]).collect();
         present.sort_unstable();
         present.dedup();
-        let at = |c: usize| present.iter().position(|&x| x == c).expect("a pair's class");
+        let at = |c: usize| {
+            present
+                .iter()
+                .position(|&x| x == c)
+                .expect("a pair's class")
+        };
         let k = present.len();
         let mut r = vec![vec![0.0; k]; k];
         for (pair, &fv) in self.pairs.iter().zip(&f) {

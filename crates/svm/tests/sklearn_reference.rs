@@ -109,19 +109,36 @@ fn check_binary(name: &str, settings: SvcSettings) {
         .zip(&decision)
         .map(|(a, &b)| (a - f64::from(b)).abs())
         .fold(0.0, f64::max);
-    assert!(worst < 0.02, "{name}: decision values differ by up to {worst}");
+    assert!(
+        worst < 0.02,
+        "{name}: decision values differ by up to {worst}"
+    );
 
     let positive: Vec<bool> = binary(&test.y).iter().map(|&c| c == 1).collect();
-    let p1: Vec<f64> = probabilities(&model, &test.x).iter().map(|p| p[1]).collect();
+    let p1: Vec<f64> = probabilities(&model, &test.x)
+        .iter()
+        .map(|p| p[1])
+        .collect();
     let reference: Vec<f64> = reference_rows(&format!("{name}_proba"))
         .iter()
         .map(|p| p[1])
         .collect();
     let (a, b) = (auc(&p1, &positive), auc(&reference, &positive));
     assert!((a - b).abs() < 0.01, "{name}: AUC {a} vs scikit-learn {b}");
-    assert!(a > 0.7, "{name}: the test data should be learnable (AUC {a})");
-    let mean_gap = p1.iter().zip(&reference).map(|(x, y)| (x - y).abs()).sum::<f64>() / 200.0;
-    assert!(mean_gap < 0.03, "{name}: probabilities differ by {mean_gap} on average");
+    assert!(
+        a > 0.7,
+        "{name}: the test data should be learnable (AUC {a})"
+    );
+    let mean_gap = p1
+        .iter()
+        .zip(&reference)
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f64>()
+        / 200.0;
+    assert!(
+        mean_gap < 0.03,
+        "{name}: probabilities differ by {mean_gap} on average"
+    );
 }
 
 #[test]
@@ -134,7 +151,10 @@ fn binary_rbf_svm_with_balanced_weights_agrees_with_scikit_learn() {
 
 #[test]
 fn binary_linear_svm_agrees_with_scikit_learn() {
-    check_binary("binary_linear", svm(KernelKind::Linear, 0.05, ClassWeight::None));
+    check_binary(
+        "binary_linear",
+        svm(KernelKind::Linear, 0.05, ClassWeight::None),
+    );
 }
 
 #[test]
@@ -145,11 +165,7 @@ fn four_grade_svm_couples_pairs_as_scikit_learn_does() {
         .unwrap();
     let ours = probabilities(&model, &test.x);
     let reference = reference_rows("grade_rbf_balanced_proba");
-    let argmax = |p: &[f64]| {
-        (0..p.len())
-            .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-            .unwrap()
-    };
+    let argmax = |p: &[f64]| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
     let same = ours
         .iter()
         .zip(&reference)
@@ -158,7 +174,11 @@ fn four_grade_svm_couples_pairs_as_scikit_learn_does() {
     assert!(same >= 190, "most probable grade agrees on {same} of 200");
     for (a, b) in ours.iter().zip(&reference) {
         assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-        let gap = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let gap = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         assert!(gap < 0.15, "grade probabilities {a:?} vs {b:?}");
     }
     let mean_gap = ours
@@ -167,7 +187,10 @@ fn four_grade_svm_couples_pairs_as_scikit_learn_does() {
         .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
         .sum::<f64>()
         / 800.0;
-    assert!(mean_gap < 0.02, "grade probabilities differ by {mean_gap} on average");
+    assert!(
+        mean_gap < 0.02,
+        "grade probabilities differ by {mean_gap} on average"
+    );
 }
 
 #[test]
@@ -192,6 +215,9 @@ fn logistic_regression_matches_scikit_learn() {
             .zip(&reference)
             .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
             .fold(0.0, f64::max);
-        assert!(worst < 1e-3, "{name}: probabilities differ by up to {worst}");
+        assert!(
+            worst < 1e-3,
+            "{name}: probabilities differ by up to {worst}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use cruciate_data::seeds::mix;
-use cruciate_prep::{AugmentConfig, augment, mrnet_standardise, repeat_channels};
+use cruciate_prep::{AugmentConfig, PixelScale, augment};
 
 use crate::exams::PreparedExam;
 
@@ -51,6 +51,7 @@ pub struct ExamLoader {
     exams: Arc<Vec<PreparedExam>>,
     visit: Visit,
     augment: Option<AugmentConfig>,
+    scale: PixelScale,
     seed: u64,
     /// The epoch the next `iter()` runs; shared by clones so that `to_device` keeps counting.
     next_epoch: Arc<AtomicUsize>,
@@ -59,11 +60,11 @@ pub struct ExamLoader {
 }
 
 impl ExamLoader {
-    /// A loader whose first `iter()` is epoch `first_epoch`.
+    /// A loader whose first `iter()` is epoch `first_epoch`, scaling pixels by `scale`.
     pub fn new(
         exams: Arc<Vec<PreparedExam>>,
         visit: Visit,
-        augment: Option<AugmentConfig>,
+        (augment, scale): (Option<AugmentConfig>, PixelScale),
         seed: u64,
         first_epoch: usize,
         device: &Device,
@@ -73,6 +74,7 @@ impl ExamLoader {
             exams,
             visit,
             augment,
+            scale,
             seed,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
             device: device.clone(),
@@ -117,9 +119,8 @@ impl ExamLoader {
                 ChaCha8Rng::seed_from_u64(mix(self.seed, epoch as u64, position as u64 + 1));
             augment(&mut values, shape, config, &mut rng);
         }
-        mrnet_standardise(&mut values);
         let [s, h, w] = shape;
-        let data = repeat_channels(&values, s, 3);
+        let data = exam.input.backbone_values(&values, self.scale);
         ExamBatch {
             slices: Tensor::from_data(TensorData::new(data, [s, 3, h, w]), &self.device),
             targets: Tensor::from_data(TensorData::new(vec![exam.class as i64], [1]), &self.device),
@@ -231,8 +232,22 @@ mod tests {
     fn orders_depend_on_seed_and_epoch_only() {
         let device = Device::flex();
         let e = exams(&[0, 0, 0, 0, 0, 0, 1, 1]);
-        let a = ExamLoader::new(e.clone(), Visit::Shuffled, None, 7, 1, &device);
-        let b = ExamLoader::new(e.clone(), Visit::Shuffled, None, 7, 3, &device);
+        let a = ExamLoader::new(
+            e.clone(),
+            Visit::Shuffled,
+            (None, PixelScale::Mrnet),
+            7,
+            1,
+            &device,
+        );
+        let b = ExamLoader::new(
+            e.clone(),
+            Visit::Shuffled,
+            (None, PixelScale::Mrnet),
+            7,
+            3,
+            &device,
+        );
         assert_eq!(a.order(3), b.order(3));
         assert_ne!(a.order(1), a.order(2));
         let mut sorted = a.order(2);
@@ -249,7 +264,14 @@ mod tests {
     fn balanced_draws_even_out_classes() {
         let device = Device::flex();
         let e = exams(&[0; 90].iter().chain(&[1; 10]).copied().collect::<Vec<_>>());
-        let l = ExamLoader::new(e.clone(), Visit::Balanced, None, 1, 1, &device);
+        let l = ExamLoader::new(
+            e.clone(),
+            Visit::Balanced,
+            (None, PixelScale::Mrnet),
+            1,
+            1,
+            &device,
+        );
         let minority: usize = (1..=20)
             .map(|ep| l.order(ep).iter().filter(|&&i| e[i].class == 1).count())
             .sum();
@@ -260,7 +282,14 @@ mod tests {
     #[test]
     fn items_are_standardised_three_channel_tensors() {
         let device = Device::flex();
-        let l = ExamLoader::new(exams(&[1]), Visit::InOrder, None, 0, 1, &device);
+        let l = ExamLoader::new(
+            exams(&[1]),
+            Visit::InOrder,
+            (None, PixelScale::Mrnet),
+            0,
+            1,
+            &device,
+        );
         let b = l.iter().next().unwrap().unwrap();
         assert_eq!(b.slices.dims(), [2, 3, 4, 4]);
         let v = b

@@ -31,6 +31,7 @@ use cruciate_data::{DatasetInfo, Manifest, Split as DataSplit, Task};
 use cruciate_infer::run::{TrainingInfo, sha256_file};
 use cruciate_infer::{Progress, RunInfo};
 use cruciate_models::network::MODEL_FILE;
+use cruciate_models::safetensors_file::recorded_pixel_scale;
 use cruciate_models::{Compute, ExamModel, load_pretrained, network_run_info};
 use serde::{Deserialize, Serialize};
 
@@ -206,7 +207,15 @@ pub fn train(
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
-    let config = &request.config;
+    let mut config = request.config.clone();
+    if config.data.pixel_scale.is_none()
+        && let Some(weights) = &request.weights
+    {
+        // Weights that record how their pixels are scaled (an imported Keras VGG16) get it.
+        config.data.pixel_scale = recorded_pixel_scale(weights)?;
+    }
+    let scale = config.data.pixel_scale.unwrap_or_default();
+    let config = &config;
     config.validate()?;
     let files = RunFiles {
         root: request.out.clone(),
@@ -261,7 +270,7 @@ pub fn train(
         ExamLoader::new(
             train_exams.clone(),
             visit,
-            Some(config.augment.clone()),
+            (Some(config.augment.clone()), scale),
             seed,
             first_epoch,
             &device,
@@ -269,7 +278,7 @@ pub fn train(
         ExamLoader::new(
             valid_exams.clone(),
             Visit::InOrder,
-            None,
+            (None, scale),
             seed,
             first_epoch,
             &device,

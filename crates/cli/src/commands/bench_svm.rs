@@ -13,13 +13,20 @@ use rand_chacha::ChaCha8Rng;
 
 /// Runs the SVM benchmark with `exams` phantom exams for the extraction figure.
 pub fn run(exams: usize, compute: cruciate_models::Compute, cpu: &str) -> Result<()> {
-    println!("cruciate bench --svm on {cpu}, {} CPU threads", rayon::current_num_threads());
+    println!(
+        "cruciate bench --svm on {cpu}, {} CPU threads",
+        rayon::current_num_threads()
+    );
     let (n, d) = (500, 1024);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let labels: Vec<usize> = (0..n).map(|i| usize::from(i % 3 == 0)).collect();
     let values: Vec<f32> = (0..n * d)
         .map(|k| {
-            let shift = if labels[k / d] == 1 && k % d < 64 { 0.5 } else { 0.0 };
+            let shift = if labels[k / d] == 1 && k % d < 64 {
+                0.5
+            } else {
+                0.0
+            };
             rng.random::<f32>() * 2.0 - 1.0 + shift
         })
         .collect();

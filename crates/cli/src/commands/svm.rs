@@ -11,9 +11,7 @@ use cruciate_data::{Split, Task, read_exam};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_features::{Extractor, FeatureFactory, FeatureTable, WeightsSource, fit_run};
 use cruciate_models::Compute;
-use cruciate_svm::{
-    ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings,
-};
+use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
 
 use crate::progress::Bars;
 
@@ -122,14 +120,16 @@ pub fn open_features(
     let weights = match (&spec.weights, weights) {
         (WeightsSource::Random { .. }, _) => None,
         (WeightsSource::File { .. }, Some(w)) => Some(w.to_path_buf()),
-        (WeightsSource::File { name, .. }, None) => Some(table.weights_path.clone().with_context(|| {
-            format!("the features were made with {name}; say where it is with --weights")
-        })?),
+        (WeightsSource::File { name, .. }, None) => {
+            Some(table.weights_path.clone().with_context(|| {
+                format!("the features were made with {name}; say where it is with --weights")
+            })?)
+        }
     };
     let extractor = Extractor::new(
         &spec.backbone,
         weights.as_deref(),
-        Some(spec.pixel_scale),
+        spec.input.pixel_scale,
         spec.input.clone(),
         spec.pooling.clone(),
         device.device(),
@@ -152,7 +152,10 @@ pub fn open_features(
             let again = extractor.exam_features(&exam)?;
             let stored = table.matrix.row(0);
             let scale = stored.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-            let worst = again.iter().zip(stored).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let worst = again
+                .iter()
+                .zip(stored)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
             if worst > 1e-3 * scale {
                 anyhow::bail!(
                     "{}: the backbone no longer reproduces the stored features of exam {} (difference {worst:.3e})",
@@ -174,15 +177,23 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             out,
         } => {
             let settings = model.settings()?;
-            let (table, extractor) = open_features(&model.features, model.weights.as_deref(), device)?;
+            let (table, extractor) =
+                open_features(&model.features, model.weights.as_deref(), device)?;
             let mut fit = table.split(Split::Train);
             let mut valid = table.split(Split::Valid);
             if *with_valid {
                 fit.append(&mut valid);
                 fit.sort_unstable();
             }
-            let summary = fit_run(&table, [&fit, &valid], model.task, &settings, &extractor, out)
-                .context("svm train")?;
+            let summary = fit_run(
+                &table,
+                [&fit, &valid],
+                model.task,
+                &settings,
+                &extractor,
+                out,
+            )
+            .context("svm train")?;
             let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
             println!(
                 "{} on {} exams in {:.2} s{}",
@@ -198,7 +209,11 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 summary.valid_exams,
                 f(summary.valid_accuracy),
                 f(summary.valid_auc),
-                if table.synthetic { " (synthetic phantoms)" } else { "" }
+                if table.synthetic {
+                    " (synthetic phantoms)"
+                } else {
+                    ""
+                }
             );
             println!("run folder: {}", out.display());
             Ok(())
@@ -210,7 +225,8 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             out,
         } => {
             let settings = model.settings()?;
-            let (table, extractor) = open_features(&model.features, model.weights.as_deref(), device)?;
+            let (table, extractor) =
+                open_features(&model.features, model.weights.as_deref(), device)?;
             let manifest = cruciate_data::Manifest {
                 root: PathBuf::from("/"),
                 rows: table

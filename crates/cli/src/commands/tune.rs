@@ -78,14 +78,22 @@ fn default_size() -> usize {
     224
 }
 
-const SVM_KEYS: [&str; 7] = ["model", "kernel", "c", "gamma", "class_weight", "pool", "slices"];
+const SVM_KEYS: [&str; 7] = [
+    "model",
+    "kernel",
+    "c",
+    "gamma",
+    "class_weight",
+    "pool",
+    "slices",
+];
 
 /// Runs `cruciate tune`.
 pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.space)
-        .with_context(|| args.space.display().to_string())?;
-    let space: SpaceFile =
-        toml::from_str(&text).with_context(|| format!("{}: not a search space", args.space.display()))?;
+    let text =
+        std::fs::read_to_string(&args.space).with_context(|| args.space.display().to_string())?;
+    let space: SpaceFile = toml::from_str(&text)
+        .with_context(|| format!("{}: not a search space", args.space.display()))?;
     let base = args.space.parent().unwrap_or(Path::new("."));
     let relative = |p: &Option<PathBuf>| p.as_ref().map(|p| base.join(p));
     let values = space
@@ -102,22 +110,42 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
     let search_space = SearchSpace { values };
     let trials = search_space.trials(
         args.strategy,
-        args.trials.or((args.strategy == Strategy::Random).then_some(10)),
+        args.trials
+            .or((args.strategy == Strategy::Random).then_some(10)),
         args.seed,
     );
     if trials.is_empty() {
-        anyhow::bail!("{}: the [search] table gives no trial (an empty list?)", args.space.display());
+        anyhow::bail!(
+            "{}: the [search] table gives no trial (an empty list?)",
+            args.space.display()
+        );
     }
     let manifest = Manifest::read(&args.manifest)?;
     let task = space.task.unwrap_or(Task::Binary);
-    println!("{} trials x {} folds, by {}", trials.len(), args.folds, args.metric.name());
+    println!(
+        "{} trials x {} folds, by {}",
+        trials.len(),
+        args.folds,
+        args.metric.name()
+    );
     let progress = Bars::default();
     let results = match space.path.as_str() {
         "svm" => {
-            if let Some(bad) = space.search.keys().find(|k| !SVM_KEYS.contains(&k.as_str())) {
-                anyhow::bail!("{}: {bad:?} is not an SVM setting (searchable: {})", args.space.display(), SVM_KEYS.join(", "));
+            if let Some(bad) = space
+                .search
+                .keys()
+                .find(|k| !SVM_KEYS.contains(&k.as_str()))
+            {
+                anyhow::bail!(
+                    "{}: {bad:?} is not an SVM setting (searchable: {})",
+                    args.space.display(),
+                    SVM_KEYS.join(", ")
+                );
             }
-            let features = space.features.as_ref().context("the svm path needs a [features] table")?;
+            let features = space
+                .features
+                .as_ref()
+                .context("the svm path needs a [features] table")?;
             let weights = relative(&features.weights);
             let mut tables = SvmTables::new(&manifest, features, weights, &args.out, device);
             let mut score = |_: usize, p: &Params| -> Result<Vec<f64>, String> {
@@ -126,24 +154,40 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                 fold_scores(table, task, &settings, args.folds, args.seed, args.metric)
                     .map_err(|e| e.to_string())
             };
-            let results = search(&trials, &args.out, args.metric.name(), &mut score, &progress)?;
+            let results = search(
+                &trials,
+                &args.out,
+                args.metric.name(),
+                &mut score,
+                &progress,
+            )?;
             let best = &results[0];
             let extractor = tables.extractor(&best.params)?;
             let table = tables.get(&best.params)?;
             let mut fit = table.split(Split::Train);
             fit.extend(table.split(Split::Valid));
             fit.sort_unstable();
-            fit_run(table, [&fit, &[]], task, &model_settings(&best.params)?, &extractor, &args.out.join("best-run"))?;
+            fit_run(
+                table,
+                [&fit, &[]],
+                task,
+                &model_settings(&best.params)?,
+                &extractor,
+                &args.out.join("best-run"),
+            )?;
             results
         }
         "network" => {
             let config_path = relative(&space.config);
             let weights = relative(&space.weights);
             let overrides = |p: &Params| -> Vec<String> {
-                p.iter().map(|(k, v)| format!("{k}={}", toml_text(v))).collect()
+                p.iter()
+                    .map(|(k, v)| format!("{k}={}", toml_text(v)))
+                    .collect()
             };
             let mut score = |k: usize, p: &Params| -> Result<Vec<f64>, String> {
-                let config = TrainConfig::load(config_path.as_deref(), &overrides(p)).map_err(|e| e.to_string())?;
+                let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
+                    .map_err(|e| e.to_string())?;
                 let factory = NetworkFactory {
                     config: config.clone(),
                     weights: weights.clone(),
@@ -165,10 +209,20 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                 report
                     .folds
                     .iter()
-                    .map(|f| args.metric.of_figures(&f.figures).ok_or_else(|| format!("fold {} cannot be scored", f.fold)))
+                    .map(|f| {
+                        args.metric
+                            .of_figures(&f.figures)
+                            .ok_or_else(|| format!("fold {} cannot be scored", f.fold))
+                    })
                     .collect()
             };
-            let results = search(&trials, &args.out, args.metric.name(), &mut score, &progress)?;
+            let results = search(
+                &trials,
+                &args.out,
+                args.metric.name(),
+                &mut score,
+                &progress,
+            )?;
             let config = TrainConfig::load(config_path.as_deref(), &overrides(&results[0].params))?;
             train(
                 &TrainRequest {
@@ -182,7 +236,10 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
             )?;
             results
         }
-        other => anyhow::bail!("{}: path {other:?}: expected svm or network", args.space.display()),
+        other => anyhow::bail!(
+            "{}: path {other:?}: expected svm or network",
+            args.space.display()
+        ),
     };
     let best = &results[0];
     let best_toml: BTreeMap<&String, toml::Value> = best
@@ -204,10 +261,24 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
         ),
     )?;
     for r in results.iter().take(5) {
-        let settings: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={}", toml_text(v))).collect();
-        println!("#{:<3} {} {:.4} ± {:.4}  {}", r.trial, args.metric.name(), r.mean, r.sd, settings.join(" "));
+        let settings: Vec<String> = r
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", toml_text(v)))
+            .collect();
+        println!(
+            "#{:<3} {} {:.4} ± {:.4}  {}",
+            r.trial,
+            args.metric.name(),
+            r.mean,
+            r.sd,
+            settings.join(" ")
+        );
     }
-    println!("best fitted again on all training data: {}", args.out.join("best-run").display());
+    println!(
+        "best fitted again on all training data: {}",
+        args.out.join("best-run").display()
+    );
     println!("tables: {}", args.out.join("results.html").display());
     Ok(())
 }
@@ -232,7 +303,10 @@ fn text_param<'a>(p: &'a Params, key: &str, default: &'a str) -> anyhow::Result<
 fn model_settings(p: &Params) -> anyhow::Result<ModelSettings> {
     let c = match p.get("c") {
         None => 1.0,
-        Some(v) => v.as_f64().filter(|c| *c > 0.0).with_context(|| format!("c = {v}: expected a positive number"))?,
+        Some(v) => v
+            .as_f64()
+            .filter(|c| *c > 0.0)
+            .with_context(|| format!("c = {v}: expected a positive number"))?,
     };
     let class_weight = match text_param(p, "class_weight", "balanced")? {
         "balanced" => ClassWeight::Balanced,
@@ -242,7 +316,11 @@ fn model_settings(p: &Params) -> anyhow::Result<ModelSettings> {
     let gamma = match p.get("gamma") {
         None => Gamma::Scale,
         Some(serde_json::Value::String(s)) => s.parse()?,
-        Some(v) => Gamma::Value(v.as_f64().filter(|g| *g > 0.0).with_context(|| format!("gamma = {v}: expected scale or a positive number"))?),
+        Some(v) => Gamma::Value(
+            v.as_f64()
+                .filter(|g| *g > 0.0)
+                .with_context(|| format!("gamma = {v}: expected scale or a positive number"))?,
+        ),
     };
     Ok(match text_param(p, "model", "svm")? {
         "svm" => ModelSettings::Svm(SvcSettings {
@@ -272,12 +350,28 @@ struct SvmTables<'a> {
 }
 
 impl<'a> SvmTables<'a> {
-    fn new(manifest: &'a Manifest, features: &'a FeatureSettings, weights: Option<PathBuf>, out: &'a Path, device: Compute) -> Self {
-        Self { manifest, features, weights, out, device, tables: BTreeMap::new() }
+    fn new(
+        manifest: &'a Manifest,
+        features: &'a FeatureSettings,
+        weights: Option<PathBuf>,
+        out: &'a Path,
+        device: Compute,
+    ) -> Self {
+        Self {
+            manifest,
+            features,
+            weights,
+            out,
+            device,
+            tables: BTreeMap::new(),
+        }
     }
 
     fn choice(p: &Params) -> anyhow::Result<(String, String)> {
-        Ok((text_param(p, "pool", "max")?.to_string(), text_param(p, "slices", "central:16")?.to_string()))
+        Ok((
+            text_param(p, "pool", "max")?.to_string(),
+            text_param(p, "slices", "central:16")?.to_string(),
+        ))
     }
 
     fn extractor(&self, p: &Params) -> anyhow::Result<Extractor> {
@@ -298,7 +392,13 @@ impl<'a> SvmTables<'a> {
         if !self.tables.contains_key(&key) {
             let extractor = self.extractor(p)?;
             let dir = self.out.join("features").join(extractor.spec().key());
-            let (table, _) = FeatureTable::extract(self.manifest, &extractor, self.weights.as_deref(), &dir, &Bars::default())?;
+            let (table, _) = FeatureTable::extract(
+                self.manifest,
+                &extractor,
+                self.weights.as_deref(),
+                &dir,
+                &Bars::default(),
+            )?;
             self.tables.insert(key.clone(), table);
         }
         Ok(&self.tables[&key])
