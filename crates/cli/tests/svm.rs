@@ -273,9 +273,10 @@ fn feature_runs_are_classifiers_like_any_other() {
     let analysed = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
     assert_eq!(analysed["status"], "done", "{analysed}");
     assert_eq!(
-        analysed["result"]["explanation"]["method"], "occlusion",
-        "{analysed}"
+        analysed["result"]["explanation"]["method"],
+        "occlusion sensitivity"
     );
+    assert_eq!(analysed["result"]["model"], "small+svm");
     assert_eq!(analysed["result"]["synthetic_model"], true);
     drop(server);
 
