@@ -177,13 +177,16 @@ fn finished(out: &Path) -> Vec<TrialResult> {
         .unwrap_or_default()
 }
 
+/// Scores one trial (1-based number, settings): the metric on each fold, or why it failed.
+pub type TrialScorer<'a> = dyn FnMut(usize, &Params) -> Result<Vec<f64>, String> + 'a;
+
 /// Runs every trial not yet in `out/trials.jsonl` through `score` (fold scores of the metric
 /// named `metric`, higher better), then writes the tables. Returns every trial, best first.
 pub fn search(
     trials: &[Params],
     out: &Path,
     metric: &str,
-    score: &mut dyn FnMut(usize, &Params) -> Result<Vec<f64>, String>,
+    score: &mut TrialScorer,
     progress: &dyn cruciate_infer::Progress,
 ) -> Result<Vec<TrialResult>, EvalError> {
     std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
