@@ -76,10 +76,17 @@ impl FeatureClassifier {
     /// Opens the features run in folder `run` described by `info`, computing on `compute`.
     pub fn open(run: &Path, info: RunInfo, compute: Compute) -> Result<Self, InferError> {
         let settings: FeatureRunSettings = info.settings(run)?;
+        settings
+            .spec
+            .validate()
+            .map_err(|e| InferError::run(run, format!("run.json: {e}")))?;
         let path = info.model_path(run)?;
         let text = std::fs::read_to_string(&path).map_err(|e| InferError::io(&path, e))?;
         let model: FeatureModel = serde_json::from_str(&text)
             .map_err(|e| InferError::run(&path, format!("not a feature model: {e}")))?;
+        model
+            .validate(info.task.classes())
+            .map_err(|e| InferError::run(&path, e.to_string()))?;
         let backbone = run.join(&settings.backbone_file);
         if settings.backbone_file.contains(['/', '\\']) || !backbone.is_file() {
             return Err(InferError::run(

@@ -130,6 +130,23 @@ impl FeatureSpec {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Checks a spec read from a file: a known backbone, a sane input size, slices and pooling.
+    pub fn validate(&self) -> Result<(), String> {
+        if cruciate_models::BackboneKind::from_name(&self.backbone).is_none() {
+            return Err(format!("unknown backbone {:?}", self.backbone));
+        }
+        if !(16..=1024).contains(&self.input.size) {
+            return Err(format!(
+                "input size {} is out of range (16 to 1024)",
+                self.input.size
+            ));
+        }
+        if !(1..=ALL_SLICES).contains(&self.input.slices) || self.pooling.is_empty() {
+            return Err("no slices or no pooling".into());
+        }
+        Ok(())
+    }
+
     /// How pixels are scaled for the weights.
     pub fn pixel_scale(&self) -> PixelScale {
         self.input.pixel_scale.unwrap_or_default()

@@ -103,6 +103,13 @@ impl FeatureTable {
                 format!("format {}, this build reads {FORMAT}", header.format),
             ));
         }
+        header
+            .spec
+            .validate()
+            .map_err(|e| FeatureError::invalid(&header_path, e))?;
+        if header.exams.iter().any(|e| e.row.label > 3) {
+            return Err(FeatureError::invalid(&header_path, "a grade above 3"));
+        }
         if header.key != header.spec.key() {
             return Err(FeatureError::invalid(
                 &header_path,

@@ -38,7 +38,7 @@ impl Default for LogisticSettings {
 /// A fitted logistic regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logistic {
-    classes: usize,
+    pub(crate) classes: usize,
     /// The classes present in training, whose scores the weights give.
     present: Vec<usize>,
     standardiser: Standardiser,
@@ -91,6 +91,30 @@ impl Logistic {
             standardiser,
             weights: theta.chunks_exact(d + 1).map(<[f64]>::to_vec).collect(),
         })
+    }
+
+    /// Checks a model read from a file: every index in range, every number finite.
+    pub fn validate(&self) -> Result<(), SvmError> {
+        let width = self.standardiser.width() + 1;
+        let scores = if self.present.len() == 2 {
+            1
+        } else {
+            self.present.len()
+        };
+        if !self.standardiser.is_consistent()
+            || self.present.len() < 2
+            || self.present.iter().any(|&c| c >= self.classes)
+            || self.weights.len() != scores
+            || self
+                .weights
+                .iter()
+                .any(|w| w.len() != width || w.iter().any(|v| !v.is_finite()))
+        {
+            return Err(SvmError::Input(
+                "not a valid logistic regression: it is damaged".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Class probabilities of `row`, in class order (zero for a class absent from training).

@@ -56,6 +56,13 @@ impl Matrix {
         }
     }
 
+    /// True when the shape matches the values and every value is finite (a matrix read from a
+    /// file is checked before use).
+    pub fn is_consistent(&self) -> bool {
+        self.rows.checked_mul(self.cols) == Some(self.data.len())
+            && self.data.iter().all(|v| v.is_finite())
+    }
+
     /// Rows.
     pub fn rows(&self) -> usize {
         self.rows

@@ -68,6 +68,21 @@ pub enum FeatureModel {
 }
 
 impl FeatureModel {
+    /// Checks a model read from a file, for `classes` classes.
+    pub fn validate(&self, classes: usize) -> Result<(), SvmError> {
+        let (own, checked) = match self {
+            FeatureModel::Svm(m) => (m.classes(), m.validate()),
+            FeatureModel::Logistic(m) => (m.classes, m.validate()),
+        };
+        checked?;
+        if own != classes {
+            return Err(SvmError::Input(format!(
+                "the model answers for {own} classes, the run for {classes}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Class probabilities of one feature vector, in class order.
     pub fn probabilities(&self, row: &[f32]) -> Result<Vec<f64>, SvmError> {
         match self {

@@ -40,6 +40,13 @@ impl Standardiser {
         Self { mean, scale }
     }
 
+    /// True when every feature has a finite mean and a positive finite scale.
+    pub(crate) fn is_consistent(&self) -> bool {
+        self.mean.len() == self.scale.len()
+            && self.mean.iter().all(|m| m.is_finite())
+            && self.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// Features it was fitted on.
     pub fn width(&self) -> usize {
         self.mean.len()

@@ -269,6 +269,37 @@ impl Svc {
         })
     }
 
+    /// Checks a model read from a file: every index in range, every number finite.
+    pub fn validate(&self) -> Result<(), SvmError> {
+        let bad = |what: &str| Err(SvmError::Input(format!("not a valid SVM: {what}")));
+        if !self.support.is_consistent() || !self.standardiser.is_consistent() {
+            return bad("its support vectors or standardisation are damaged");
+        }
+        if self.support.cols() != self.standardiser.width() || self.pairs.is_empty() {
+            return bad("its parts do not agree");
+        }
+        if !self.kernel.gamma.is_finite() {
+            return bad("its kernel width is not a number");
+        }
+        for p in &self.pairs {
+            let indices_ok = p.support.iter().all(|&s| s < self.support.rows());
+            let numbers_ok = p
+                .coef
+                .iter()
+                .chain([&p.rho, &p.platt.a, &p.platt.b])
+                .all(|v| v.is_finite());
+            if p.low >= p.high
+                || p.high >= self.classes
+                || p.support.len() != p.coef.len()
+                || !indices_ok
+                || !numbers_ok
+            {
+                return bad("a class pair is damaged");
+            }
+        }
+        Ok(())
+    }
+
     /// Classes the model answers for.
     pub fn classes(&self) -> usize {
         self.classes
