@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use cruciate_data::{Split, Task, read_exam};
 use cruciate_eval::cv::{CvRequest, cross_validate};
-use cruciate_features::{Extractor, FeatureFactory, FeatureTable, WeightsSource, fit_run};
+use cruciate_features::{
+    Extractor, FeatureFactory, FeatureTable, WeightsSource, fit_run, training_manifest,
+};
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
 
@@ -227,17 +229,7 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             let settings = model.settings()?;
             let (table, extractor) =
                 open_features(&model.features, model.weights.as_deref(), device)?;
-            let manifest = cruciate_data::Manifest {
-                root: PathBuf::from("/"),
-                rows: table
-                    .exams
-                    .iter()
-                    .map(|e| cruciate_data::ManifestRow {
-                        path: e.source.clone(),
-                        ..e.row.clone()
-                    })
-                    .collect(),
-            };
+            let manifest = training_manifest(&table);
             let factory = FeatureFactory::new(
                 Arc::new(table),
                 Arc::new(extractor),
