@@ -404,3 +404,48 @@ impl<'a> SvmTables<'a> {
         Ok(&self.tables[&key])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_search_spaces_parse_and_name_only_known_settings() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/search");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let space: SpaceFile = toml::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let base = path.parent().unwrap();
+            match space.path.as_str() {
+                "svm" => {
+                    assert!(space.search.keys().all(|k| SVM_KEYS.contains(&k.as_str())));
+                    assert!(space.features.is_some());
+                    for (key, values) in &space.search {
+                        if ["pool", "slices"].contains(&key.as_str()) {
+                            continue;
+                        }
+                        for v in values {
+                            let p = Params::from([(key.clone(), serde_json::to_value(v).unwrap())]);
+                            model_settings(&p).unwrap_or_else(|e| panic!("{key}: {e}"));
+                        }
+                    }
+                }
+                "network" => {
+                    let config = space.config.as_ref().map(|c| base.join(c));
+                    let overrides: Vec<String> = space
+                        .search
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v[0]))
+                        .collect();
+                    TrainConfig::load(config.as_deref(), &overrides)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                other => panic!("{}: path {other}", path.display()),
+            }
+            n += 1;
+        }
+        assert_eq!(n, 2);
+    }
+}
