@@ -17,7 +17,7 @@ use crate::backbone::Vgg;
 use crate::weights::WeightsError;
 
 /// The metadata key that holds the pixel scaling the weights expect
-/// ([`PixelScale`](cruciate_prep::PixelScale) name).
+/// ([`PixelScale`] name).
 pub const PIXEL_SCALE_KEY: &str = "cruciate.pixel_scale";
 
 /// The largest safetensors header read (the header of VGG19 with batch norm is ~10 kB).

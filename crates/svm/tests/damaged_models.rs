@@ -27,7 +27,8 @@ fn edited_models_are_refused_by_validation() {
         svm.validate(2).is_err(),
         "a grade model is not a binary run's"
     );
-    let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 4] = [
         ("support index", |v| {
             v["pairs"][0]["support"][0] = 999.into()
         }),
