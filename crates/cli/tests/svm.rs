@@ -39,24 +39,30 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn feature_runs_are_classifiers_like_any_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let data = d.join("ph");
+/// `exams` easy phantoms of `size` pixels and `slices` slices in `dir/ph`, from `seed`.
+fn phantoms(dir: &Path, exams: u32, size: u32, slices: &str, seed: u32) -> std::path::PathBuf {
+    let data = dir.join("ph");
     ok(&cruciate(&[
         "synth",
         "--out",
         s(&data),
         "--exams",
-        "48",
+        &exams.to_string(),
         "--size",
-        "64",
+        &size.to_string(),
         "--slices",
-        "8..10",
+        slices,
         "--seed",
-        "5",
+        &seed.to_string(),
     ]));
+    data
+}
+
+#[test]
+fn feature_runs_are_classifiers_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = phantoms(d, 48, 64, "8..10", 5);
     let manifest = data.join("manifest.csv");
     let feats = d.join("feats");
     let features = |out: &Path, pool: &str| {
@@ -326,20 +332,7 @@ fn feature_runs_are_classifiers_like_any_other() {
 fn the_network_path_searches_training_settings_by_cross_validation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = d.join("ph");
-    ok(&cruciate(&[
-        "synth",
-        "--out",
-        s(&data),
-        "--exams",
-        "24",
-        "--size",
-        "48",
-        "--slices",
-        "6..6",
-        "--seed",
-        "8",
-    ]));
+    let data = phantoms(d, 24, 48, "6..6", 8);
     let space = d.join("space.toml");
     std::fs::write(
         &space,

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lbfgs::minimise;
-use crate::svc::check_training;
+use crate::svc::{check_training, positive_cost};
 use crate::{ClassWeight, Matrix, Standardiser, SvmError};
 
 /// How a logistic regression is fitted.
@@ -56,12 +56,7 @@ impl Logistic {
         settings: &LogisticSettings,
     ) -> Result<Self, SvmError> {
         let present = check_training(x, y, classes)?;
-        if !(settings.c > 0.0 && settings.c.is_finite()) {
-            return Err(SvmError::Setting(format!(
-                "C must be positive, got {}",
-                settings.c
-            )));
-        }
+        positive_cost(settings.c)?;
         let standardiser = Standardiser::fit(x);
         let z = standardiser.apply(x);
         let class_w = settings.class_weight.resolve(y, classes);

@@ -184,12 +184,7 @@ impl Svc {
                 x.rows()
             )));
         }
-        if !(settings.c > 0.0 && settings.c.is_finite()) {
-            return Err(SvmError::Setting(format!(
-                "C must be positive, got {}",
-                settings.c
-            )));
-        }
+        positive_cost(settings.c)?;
         let standardiser = Standardiser::fit(x);
         let z = standardiser.apply(x);
         let kernel = Kernel {
@@ -409,6 +404,15 @@ fn platt_by_folds(
         }
     }
     Ok(Platt::fit(&f, positive))
+}
+
+/// A cost `c` that is a positive number.
+pub(crate) fn positive_cost(c: f64) -> Result<(), SvmError> {
+    if c > 0.0 && c.is_finite() {
+        Ok(())
+    } else {
+        Err(SvmError::Setting(format!("C must be positive, got {c}")))
+    }
 }
 
 /// The classes present in training, after checking rows and labels agree; at least two.
