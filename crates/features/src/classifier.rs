@@ -195,18 +195,10 @@ pub fn fit_run(
     };
 
     std::fs::create_dir_all(out).map_err(|e| FeatureError::io(out, e))?;
-    let write_json = |name: &str, value: &dyn erased::Json| -> Result<PathBuf, FeatureError> {
-        let path = out.join(name);
-        let text = value.to_json();
-        cruciate_volume::atomic::write_atomically(&path, |w| {
-            std::io::Write::write_all(w, text.as_bytes())
-        })
-        .map_err(|e| FeatureError::io(&path, e))?;
-        Ok(path)
-    };
-    let model_path = write_json(MODEL_FILE, &model)?;
+    let model_path = write_json(out, MODEL_FILE, &model)?;
     extractor.save(&out.join(BACKBONE_FILE))?;
     write_json(
+        out,
         "config.json",
         &FitConfig {
             features_key: table.spec.key(),
@@ -218,7 +210,7 @@ pub fn fit_run(
                 .collect(),
         },
     )?;
-    write_json("summary.json", &summary)?;
+    write_json(out, "summary.json", &summary)?;
 
     let family = match settings {
         ModelSettings::Svm(_) => "svm",
@@ -253,15 +245,13 @@ pub fn fit_run(
     Ok(summary)
 }
 
-/// Pretty JSON of anything serialisable, behind one object-safe method.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string_pretty(self).expect("serialisable")
-        }
-    }
+/// Writes `value` as pretty JSON to `out/name`, atomically.
+fn write_json<T: Serialize>(out: &Path, name: &str, value: &T) -> Result<PathBuf, FeatureError> {
+    let path = out.join(name);
+    let text = serde_json::to_string_pretty(value).expect("serialisable");
+    cruciate_volume::atomic::write_atomically(&path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })
+    .map_err(|e| FeatureError::io(&path, e))?;
+    Ok(path)
 }
