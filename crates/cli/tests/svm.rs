@@ -65,11 +65,11 @@ fn feature_runs_are_classifiers_like_any_other() {
     let data = phantoms(d, 48, 64, "8..10", 5);
     let manifest = data.join("manifest.csv");
     let feats = d.join("feats");
-    let features = |out: &Path, pool: &str| {
+    let features_of = |manifest: &Path, out: &Path, pool: &str| {
         cruciate(&[
             "features",
             "--manifest",
-            s(&manifest),
+            s(manifest),
             "--backbone",
             "small",
             "--slices",
@@ -82,27 +82,14 @@ fn feature_runs_are_classifiers_like_any_other() {
             s(out),
         ])
     };
+    let features = |out: &Path, pool: &str| features_of(&manifest, out, pool);
     // A folder holding some of the exams (an extraction killed part-way looks the same) is
     // completed: what it holds is read, the rest computed.
     let text = std::fs::read_to_string(&manifest).unwrap();
     let part: Vec<&str> = text.lines().take(21).collect();
     let part_manifest = data.join("part.csv");
     std::fs::write(&part_manifest, part.join("\n") + "\n").unwrap();
-    ok(&cruciate(&[
-        "features",
-        "--manifest",
-        s(&part_manifest),
-        "--backbone",
-        "small",
-        "--slices",
-        "central:4",
-        "--size",
-        "32",
-        "--pool",
-        "max",
-        "--out",
-        s(&feats),
-    ]));
+    ok(&features_of(&part_manifest, &feats, "max"));
     let first = ok(&features(&feats, "max"));
     assert!(first.contains("48 exams x 128 values"), "{first}");
     assert!(

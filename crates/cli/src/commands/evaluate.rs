@@ -7,7 +7,7 @@ use cruciate_data::{Manifest, Split};
 use cruciate_eval::evaluate::{EvaluationRequest, evaluate};
 use cruciate_models::Compute;
 
-use super::{SYNTHETIC_WARNING, open_run};
+use super::{SYNTHETIC_WARNING, figure, open_run};
 use crate::progress::Bars;
 
 /// Arguments of `cruciate evaluate`.
@@ -46,25 +46,24 @@ pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
     )?;
     evaluation.write(&args.out)?;
     let r = &evaluation.report;
-    let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     println!(
         "{} on {} {} exams: accuracy {}, AUC {}{}, weighted F1 {}",
         r.model,
         r.exams,
         r.split,
-        f(r.accuracy),
-        f(r.auc.value),
+        figure(r.accuracy),
+        figure(r.auc.value),
         r.auc
             .ci
             .map_or(String::new(), |[a, b]| format!(" (95% CI {a:.3}-{b:.3})")),
-        f(r.weighted_avg.as_ref().map(|w| w.f1)),
+        figure(r.weighted_avg.as_ref().map(|w| w.f1)),
     );
     for roi in &r.cam_in_roi {
         println!(
             "  {}: heat inside the ACL box {}, pointing hits {} ({} exams)",
             roi.class,
-            f(roi.energy_share),
-            f(roi.pointing_hit_rate),
+            figure(roi.energy_share),
+            figure(roi.pointing_hit_rate),
             roi.exams
         );
     }

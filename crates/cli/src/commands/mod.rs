@@ -45,6 +45,11 @@ pub fn write_text(path: &Path, body: &str) -> anyhow::Result<()> {
     .with_context(|| path.display().to_string())
 }
 
+/// A figure to three decimals, or "n/a" when it could not be computed.
+pub fn figure(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.3}"))
+}
+
 /// The line every result of a model trained on phantoms carries.
 pub const SYNTHETIC_WARNING: &str = "demo model trained on synthetic data: not for clinical use";
 

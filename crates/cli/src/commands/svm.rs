@@ -15,6 +15,7 @@ use cruciate_features::{
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
 
+use super::figure;
 use crate::progress::Bars;
 
 /// `cruciate svm ...`.
@@ -111,6 +112,18 @@ impl FeatureModelArgs {
     }
 }
 
+impl FeatureModelArgs {
+    /// The model settings, the feature folder and the backbone that made it.
+    pub fn open(
+        &self,
+        device: Compute,
+    ) -> anyhow::Result<(ModelSettings, FeatureTable, Extractor)> {
+        let settings = self.settings()?;
+        let (table, extractor) = open_features(&self.features, self.weights.as_deref(), device)?;
+        Ok((settings, table, extractor))
+    }
+}
+
 /// The feature folder and the backbone that made it, checked to still make the same vectors.
 pub fn open_features(
     dir: &Path,
@@ -178,9 +191,7 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             with_valid,
             out,
         } => {
-            let settings = model.settings()?;
-            let (table, extractor) =
-                open_features(&model.features, model.weights.as_deref(), device)?;
+            let (settings, table, extractor) = model.open(device)?;
             let mut fit = table.split(Split::Train);
             let mut valid = table.split(Split::Valid);
             if *with_valid {
@@ -196,7 +207,6 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 out,
             )
             .context("svm train")?;
-            let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
             println!(
                 "{} on {} exams in {:.2} s{}",
                 summary.model,
@@ -209,8 +219,8 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             println!(
                 "valid ({} exams): accuracy {}, AUC {}{}",
                 summary.valid_exams,
-                f(summary.valid_accuracy),
-                f(summary.valid_auc),
+                figure(summary.valid_accuracy),
+                figure(summary.valid_auc),
                 if table.synthetic {
                     " (synthetic phantoms)"
                 } else {
@@ -226,9 +236,7 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             seed,
             out,
         } => {
-            let settings = model.settings()?;
-            let (table, extractor) =
-                open_features(&model.features, model.weights.as_deref(), device)?;
+            let (settings, table, extractor) = model.open(device)?;
             let manifest = training_manifest(&table);
             let factory = FeatureFactory::new(
                 Arc::new(table),
@@ -249,20 +257,19 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 &Bars::default(),
             )
             .context("svm cv")?;
-            let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
             for fold in &report.folds {
                 println!(
                     "fold {}: {} exams, accuracy {}, AUC {}",
                     fold.fold,
                     fold.figures.exams,
-                    f(fold.figures.accuracy),
-                    f(fold.figures.auc)
+                    figure(fold.figures.accuracy),
+                    figure(fold.figures.auc)
                 );
             }
             println!(
                 "pooled: accuracy {}, AUC {}",
-                f(report.pooled.accuracy),
-                f(report.pooled.auc)
+                figure(report.pooled.accuracy),
+                figure(report.pooled.auc)
             );
             Ok(())
         }

@@ -10,6 +10,7 @@ use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_models::{Compute, network_names};
 use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
 
+use super::figure;
 use crate::progress::Bars;
 
 /// Settings of a training run, from a TOML file, flags and `--set key=value`.
@@ -145,22 +146,21 @@ pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
         progress.as_ref(),
     )
     .context("cv")?;
-    let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     for fold in &report.folds {
         println!(
             "fold {}: {} exams, accuracy {}, AUC {}{}",
             fold.fold,
             fold.figures.exams,
-            f(fold.figures.accuracy),
-            f(fold.figures.auc),
+            figure(fold.figures.accuracy),
+            figure(fold.figures.auc),
             fold.epoch
                 .map_or(String::new(), |e| format!(" (best epoch {e})"))
         );
     }
     println!(
         "pooled: accuracy {}, AUC {}{}",
-        f(report.pooled.accuracy),
-        f(report.pooled.auc),
+        figure(report.pooled.accuracy),
+        figure(report.pooled.auc),
         report
             .fold_auc_mean_sd
             .map_or(String::new(), |[m, s]| format!(
