@@ -43,4 +43,4 @@ pub use geometry::{Orientation, Plane, default_sagittal};
 pub use limits::Limits;
 pub use options::ReadOptions;
 pub use read::{read_bytes, read_path, read_paths};
-pub use volume::{Format, RoiBox, SourceMetadata, Volume};
+pub use volume::{Format, RoiBox, SliceSource, SourceMetadata, Volume};

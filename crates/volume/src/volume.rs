@@ -36,6 +36,17 @@ impl Format {
     }
 }
 
+/// The DICOM instance one slice was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceSource {
+    /// SOPClassUID.
+    pub sop_class_uid: String,
+    /// SOPInstanceUID.
+    pub sop_instance_uid: String,
+    /// The frame within the instance, from 1 (1 for single-frame images).
+    pub frame: u32,
+}
+
 /// Where a volume came from: what its file says about the acquisition and the patient.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceMetadata {
@@ -59,6 +70,11 @@ pub struct SourceMetadata {
     pub series_id: Option<String>,
     /// The element type stored in the file (`uint16`, `float32`...).
     pub stored_type: Option<String>,
+    /// DICOM: the instance (and frame) each slice came from, in slice order, so that results
+    /// can reference the source images.
+    pub slice_sources: Vec<SliceSource>,
+    /// DICOM FrameOfReferenceUID, when present.
+    pub frame_of_reference_uid: Option<String>,
     /// Things the reader did that a user should know (a 4-D file cut to its first volume,
     /// a series chosen among several, an inverted MONOCHROME1 image).
     pub notes: Vec<String>,
@@ -78,6 +94,8 @@ impl SourceMetadata {
             study_id: None,
             series_id: None,
             stored_type: None,
+            slice_sources: Vec::new(),
+            frame_of_reference_uid: None,
             notes: Vec::new(),
         }
     }

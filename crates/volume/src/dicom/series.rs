@@ -9,7 +9,7 @@ use super::pixels::decode;
 use crate::error::{ErrorKind, ReadError, Result};
 use crate::geometry::{Orientation, Plane, cross, median_gap, order_along};
 use crate::options::ReadOptions;
-use crate::volume::{Format, SourceMetadata, Volume};
+use crate::volume::{Format, SliceSource, SourceMetadata, Volume};
 
 /// Instances that share a SeriesInstanceUID.
 pub(crate) struct Series {
@@ -243,6 +243,17 @@ pub(crate) fn assemble(
         data.extend_from_slice(pixels);
     }
     let mut meta = metadata(&series, source, notes);
+    meta.slice_sources = frames
+        .iter()
+        .map(|f| {
+            let inst = &series.instances[f.instance];
+            SliceSource {
+                sop_class_uid: inst.text(tags::SOP_CLASS_UID).unwrap_or_default(),
+                sop_instance_uid: inst.text(tags::SOP_INSTANCE_UID).unwrap_or_default(),
+                frame: f.index as u32 + 1,
+            }
+        })
+        .collect();
     if monochrome1 {
         invert(&mut data);
         meta.notes
@@ -287,6 +298,7 @@ fn metadata(series: &Series, source: &std::path::Path, notes: Vec<String>) -> So
     meta.patient_id = first.text(tags::PATIENT_ID);
     meta.study_id = first.text(tags::STUDY_INSTANCE_UID);
     meta.series_id = first.series_uid.clone();
+    meta.frame_of_reference_uid = first.text(tags::FRAME_OF_REFERENCE_UID);
     meta.stored_type = first.number(tags::BITS_ALLOCATED).map(|bits| {
         let signed = first.number(tags::PIXEL_REPRESENTATION) == Some(1.0);
         format!("{}int{}", if signed { "" } else { "u" }, bits)

@@ -1,0 +1,446 @@
+//! The storage SCP: accepts associations from allowed AE titles, answers C-ECHO, and hands each
+//! C-STORE data set to an [`InstanceSink`], answering with the status the sink gives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dicom_dictionary_std::uids;
+use dicom_ul::Pdu;
+use dicom_ul::association::Association as _;
+use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
+use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::DimseError;
+use crate::command::{self, Request};
+use crate::uid::is_valid_uid;
+
+/// The storage classes accepted: MR images (the exams Cruciate reads).
+pub const MR_STORAGE_CLASSES: &[&str] = &[
+    uids::MR_IMAGE_STORAGE,
+    uids::ENHANCED_MR_IMAGE_STORAGE,
+    uids::LEGACY_CONVERTED_ENHANCED_MR_IMAGE_STORAGE,
+];
+
+/// The transfer syntaxes the readers decode without optional codecs: uncompressed (both
+/// endians, implicit and explicit, deflated), RLE, JPEG baseline / extended / lossless, JPEG
+/// 2000.
+pub const DECODABLE_TRANSFER_SYNTAXES: &[&str] = &[
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    "1.2.840.10008.1.2.2", // explicit VR big endian (retired, still sent by old modalities)
+    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::RLE_LOSSLESS,
+    uids::JPEG_BASELINE8_BIT,
+    uids::JPEG_EXTENDED12_BIT,
+    uids::JPEG_LOSSLESS,
+    uids::JPEG_LOSSLESS_SV1,
+    uids::JPEG2000_LOSSLESS,
+    uids::JPEG2000,
+];
+
+/// The JPEG-LS transfer syntaxes, offered when the readers are built with CharLS.
+pub const JPEG_LS_TRANSFER_SYNTAXES: &[&str] = &[uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS];
+
+/// Settings of the SCP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScpConfig {
+    /// This node's AE title; associations calling another title are rejected.
+    pub ae_title: String,
+    /// Calling AE titles allowed to associate; empty allows any.
+    pub allowed_callers: Vec<String>,
+    /// Storage classes accepted.
+    pub storage_classes: Vec<String>,
+    /// Transfer syntaxes accepted.
+    pub transfer_syntaxes: Vec<String>,
+    /// Largest PDU received, bytes.
+    pub max_pdu_length: u32,
+    /// How long the SCP waits for the peer's next PDU.
+    pub read_timeout: Duration,
+    /// Largest instance accepted; a larger one is refused (out of resources), the association
+    /// goes on.
+    pub max_instance_bytes: usize,
+    /// Most bytes one association may send; past it the association is aborted.
+    pub max_association_bytes: u64,
+    /// Associations served at once; more wait.
+    pub max_associations: usize,
+}
+
+impl Default for ScpConfig {
+    fn default() -> Self {
+        Self {
+            ae_title: "CRUCIATE".into(),
+            allowed_callers: Vec::new(),
+            storage_classes: MR_STORAGE_CLASSES.iter().map(|s| s.to_string()).collect(),
+            transfer_syntaxes: DECODABLE_TRANSFER_SYNTAXES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            max_pdu_length: 65_536,
+            read_timeout: Duration::from_secs(30),
+            max_instance_bytes: 256 << 20,
+            max_association_bytes: 8 << 30,
+            max_associations: 8,
+        }
+    }
+}
+
+/// One instance as received: the data set's bytes in the negotiated transfer syntax.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The peer's AE title.
+    pub calling_ae: String,
+    /// AffectedSOPClassUID of the request.
+    pub sop_class_uid: String,
+    /// AffectedSOPInstanceUID of the request (syntax checked).
+    pub sop_instance_uid: String,
+    /// The presentation context's transfer syntax.
+    pub transfer_syntax: String,
+    /// The data set.
+    pub data_set: Vec<u8>,
+}
+
+/// Why an instance was not stored: a DIMSE failure status and a one-line reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status sent back (`0xA900`, `0xC000`, `0xA700`...).
+    pub status: u16,
+    /// Why, in one line (sent as ErrorComment, cut to 64 characters).
+    pub reason: String,
+}
+
+/// Where received instances go. Called from a blocking thread: it may parse, write files and
+/// talk to a database synchronously.
+pub trait InstanceSink: Send + Sync + 'static {
+    /// Keeps `instance`, or says why not.
+    fn store(&self, instance: Received) -> Result<(), Refusal>;
+}
+
+/// A storage SCP bound to a port.
+pub struct StorageScp {
+    listener: TcpListener,
+    config: Arc<ScpConfig>,
+    sink: Arc<dyn InstanceSink>,
+}
+
+struct Callers(Vec<String>);
+
+impl AccessControl for Callers {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.0.is_empty() && !self.0.iter().any(|a| a.trim() == calling_ae_title.trim()) {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+impl StorageScp {
+    /// Binds `addr` (`127.0.0.1:11112`, port 0 for any free one).
+    pub async fn bind(
+        addr: &str,
+        config: ScpConfig,
+        sink: Arc<dyn InstanceSink>,
+    ) -> Result<Self, DimseError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| DimseError::Listen {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            listener,
+            config: Arc::new(config),
+            sink,
+        })
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves associations until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_associations.max(1)));
+        loop {
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("DICOM listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let config = self.config.clone();
+            let sink = self.sink.clone();
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                match serve_association(stream, &config, sink).await {
+                    Ok(n) => {
+                        tracing::info!("DICOM association from {peer}: {n} instance(s) stored")
+                    }
+                    Err(e) => tracing::warn!("DICOM association from {peer}: {e}"),
+                }
+            });
+        }
+    }
+}
+
+/// The C-STORE request being received.
+struct Pending {
+    message_id: u16,
+    context_id: u8,
+    sop_class_uid: String,
+    sop_instance_uid: String,
+    data: Vec<u8>,
+    too_large: bool,
+}
+
+fn command_pdu(context_id: u8, data: Vec<u8>) -> Pdu {
+    Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: context_id,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data,
+        }],
+    }
+}
+
+async fn serve_association(
+    stream: TcpStream,
+    config: &ScpConfig,
+    sink: Arc<dyn InstanceSink>,
+) -> Result<usize, String> {
+    let mut options = ServerAssociationOptions::new()
+        .ae_access_control(Callers(config.allowed_callers.clone()))
+        .ae_title(config.ae_title.as_str())
+        .max_pdu_length(config.max_pdu_length)
+        .read_timeout(config.read_timeout)
+        .write_timeout(config.read_timeout)
+        .with_abstract_syntax(uids::VERIFICATION);
+    for class in &config.storage_classes {
+        options = options.with_abstract_syntax(class.as_str());
+    }
+    for ts in &config.transfer_syntaxes {
+        options = options.with_transfer_syntax(ts.as_str());
+    }
+    let mut association = options
+        .establish_async(stream)
+        .await
+        .map_err(|e| format!("association refused: {e}"))?;
+    let calling_ae = association.peer_ae_title().trim().to_string();
+    let contexts: Vec<(u8, String, String)> = association
+        .presentation_contexts()
+        .iter()
+        .map(|pc| {
+            (
+                pc.id,
+                pc.abstract_syntax.clone(),
+                pc.transfer_syntax.clone(),
+            )
+        })
+        .collect();
+    let mut command = Vec::new();
+    let mut pending: Option<Pending> = None;
+    let mut received: u64 = 0;
+    let mut stored = 0;
+    loop {
+        let pdu = match association.receive().await {
+            Ok(p) => p,
+            Err(e) => return Err(format!("{calling_ae}: connection lost: {e}")),
+        };
+        let values = match pdu {
+            Pdu::PData { data } => data,
+            Pdu::ReleaseRQ => {
+                let _ = association.send(&Pdu::ReleaseRP).await;
+                return Ok(stored);
+            }
+            Pdu::AbortRQ { .. } => return Err(format!("{calling_ae} aborted")),
+            other => {
+                tracing::debug!("ignored {}", other.short_description());
+                continue;
+            }
+        };
+        for value in values {
+            received += value.data.len() as u64;
+            if received > config.max_association_bytes {
+                let _ = association.abort().await;
+                return Err(format!(
+                    "{calling_ae} sent more than {} bytes in one association: aborted",
+                    config.max_association_bytes
+                ));
+            }
+            match value.value_type {
+                PDataValueType::Command => {
+                    command.extend_from_slice(&value.data);
+                    if !value.is_last {
+                        continue;
+                    }
+                    let request = command::parse_request(&command);
+                    command.clear();
+                    let reply = match request {
+                        Ok(Request::Echo { message_id }) => {
+                            Some(command::echo_response(message_id))
+                        }
+                        Ok(Request::Store {
+                            message_id,
+                            sop_class_uid,
+                            sop_instance_uid,
+                        }) => {
+                            pending = Some(Pending {
+                                message_id,
+                                context_id: value.presentation_context_id,
+                                sop_class_uid,
+                                sop_instance_uid,
+                                data: Vec::new(),
+                                too_large: false,
+                            });
+                            None
+                        }
+                        Ok(Request::Other {
+                            command_field,
+                            message_id,
+                            has_data_set: false,
+                        }) => Some(command::unrecognized_response(command_field, message_id)),
+                        Ok(Request::Other { .. }) | Err(_) => {
+                            let _ = association.abort().await;
+                            return Err(format!(
+                                "{calling_ae} sent a command this SCP cannot serve"
+                            ));
+                        }
+                    };
+                    if let Some(reply) = reply {
+                        association
+                            .send(&command_pdu(value.presentation_context_id, reply))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                PDataValueType::Data => {
+                    let Some(p) = pending.as_mut() else {
+                        let _ = association.abort().await;
+                        return Err(format!("{calling_ae} sent data without a C-STORE request"));
+                    };
+                    if p.data.len() + value.data.len() > config.max_instance_bytes {
+                        p.too_large = true;
+                        p.data = Vec::new();
+                    } else if !p.too_large {
+                        p.data.extend_from_slice(&value.data);
+                    }
+                    if !value.is_last {
+                        continue;
+                    }
+                    let p = pending.take().expect("pending request");
+                    let outcome = store_one(p, &contexts, &calling_ae, config, &sink).await;
+                    let (context_id, message_id, class, instance, status, comment) = outcome;
+                    if status == command::SUCCESS {
+                        stored += 1;
+                    }
+                    let reply = command::store_response(
+                        message_id,
+                        &class,
+                        &instance,
+                        status,
+                        comment.as_deref(),
+                    );
+                    association
+                        .send(&command_pdu(context_id, reply))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+}
+
+type StoreReply = (u8, u16, String, String, u16, Option<String>);
+
+async fn store_one(
+    p: Pending,
+    contexts: &[(u8, String, String)],
+    calling_ae: &str,
+    config: &ScpConfig,
+    sink: &Arc<dyn InstanceSink>,
+) -> StoreReply {
+    let reply = |status: u16, comment: Option<String>| {
+        (
+            p.context_id,
+            p.message_id,
+            p.sop_class_uid.clone(),
+            p.sop_instance_uid.clone(),
+            status,
+            comment,
+        )
+    };
+    let Some((_, abstract_syntax, transfer_syntax)) =
+        contexts.iter().find(|(id, _, _)| *id == p.context_id)
+    else {
+        return reply(
+            command::CANNOT_UNDERSTAND,
+            Some("no such presentation context".into()),
+        );
+    };
+    if p.too_large {
+        return reply(
+            command::OUT_OF_RESOURCES,
+            Some(format!(
+                "instance above {} MiB",
+                config.max_instance_bytes >> 20
+            )),
+        );
+    }
+    if !is_valid_uid(&p.sop_instance_uid) {
+        return reply(
+            command::DATASET_DOES_NOT_MATCH,
+            Some("invalid SOP Instance UID".into()),
+        );
+    }
+    if abstract_syntax.trim_end_matches('\0') != p.sop_class_uid {
+        return reply(
+            command::DATASET_DOES_NOT_MATCH,
+            Some("SOP class differs from the presentation context".into()),
+        );
+    }
+    let instance = Received {
+        calling_ae: calling_ae.to_string(),
+        sop_class_uid: p.sop_class_uid.clone(),
+        sop_instance_uid: p.sop_instance_uid.clone(),
+        transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
+        data_set: p.data.clone(),
+    };
+    let sink = sink.clone();
+    let outcome = tokio::task::spawn_blocking(move || sink.store(instance)).await;
+    match outcome {
+        Ok(Ok(())) => reply(command::SUCCESS, None),
+        Ok(Err(refusal)) => {
+            tracing::warn!(
+                "refused {} from {calling_ae}: {}",
+                p.sop_instance_uid,
+                refusal.reason
+            );
+            reply(refusal.status, Some(refusal.reason))
+        }
+        Err(_) => reply(
+            command::CANNOT_UNDERSTAND,
+            Some("the instance could not be processed".into()),
+        ),
+    }
+}
