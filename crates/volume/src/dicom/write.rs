@@ -173,6 +173,36 @@ fn slice_object(
         ds(info.field_strength_t).into(),
     );
     put(tags::SERIES_NUMBER, VR::IS, "1".into());
+    // What the MR Image IOD requires (PS3.3 C.7.1.1, C.7.2.1, C.7.3.1, C.7.4.1, C.8.3.1): a
+    // synthetic exam describes itself as the study's sequence, a 2-D turbo spin echo with fat
+    // saturation; unknown Type 2 values stay empty.
+    put(tags::PATIENT_BIRTH_DATE, VR::DA, PrimitiveValue::Empty);
+    put(tags::PATIENT_SEX, VR::CS, "O".into());
+    put(tags::STUDY_DATE, VR::DA, "20260101".into());
+    put(tags::STUDY_TIME, VR::TM, "120000".into());
+    put(
+        tags::REFERRING_PHYSICIAN_NAME,
+        VR::PN,
+        PrimitiveValue::Empty,
+    );
+    put(tags::STUDY_ID, VR::SH, "1".into());
+    put(tags::ACCESSION_NUMBER, VR::SH, PrimitiveValue::Empty);
+    put(tags::LATERALITY, VR::CS, "R".into());
+    put(tags::PATIENT_POSITION, VR::CS, "FFS".into());
+    put(tags::BODY_PART_EXAMINED, VR::CS, "KNEE".into());
+    put(
+        tags::POSITION_REFERENCE_INDICATOR,
+        VR::LO,
+        PrimitiveValue::Empty,
+    );
+    put(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\OTHER".into());
+    put(tags::SCANNING_SEQUENCE, VR::CS, "SE".into());
+    put(tags::SEQUENCE_VARIANT, VR::CS, "SK\\SP".into());
+    put(tags::SCAN_OPTIONS, VR::CS, "FS".into());
+    put(tags::MR_ACQUISITION_TYPE, VR::CS, "2D".into());
+    put(tags::REPETITION_TIME, VR::DS, "3000".into());
+    put(tags::ECHO_TIME, VR::DS, "30".into());
+    put(tags::ECHO_TRAIN_LENGTH, VR::IS, "8".into());
     put(tags::INSTANCE_NUMBER, VR::IS, (s + 1).to_string().into());
     put(
         tags::IMAGE_ORIENTATION_PATIENT,

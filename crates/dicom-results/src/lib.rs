@@ -1,0 +1,35 @@
+//! Cruciate's results as DICOM objects, for the PACS where the radiologist reads:
+//!
+//! - [`sr`]: a Comprehensive SR document in the shape of TID 1500 (Measurement Report): the
+//!   grade as a coded finding of the anterior cruciate ligament, the probability of injury as a
+//!   numeric measurement, references to the key slices and to the Secondary Capture images, the
+//!   algorithm's name and version, the notices.
+//! - [`sc`]: Secondary Capture images (RGB) of the key slices with the explanation and the
+//!   notices already burned in by the caller.
+//! - [`context`]: what every object shares: the patient and study they belong to (the
+//!   original study, re-linked after de-identification), new series UIDs made from the exam.
+//!
+//! Codes the standard's code sets do not offer (the four ACL grades, the probability of injury,
+//! the ligament itself) use the local coding scheme `99CRUCIATE`.
+
+#![warn(missing_docs)]
+
+pub mod context;
+mod items;
+pub mod sc;
+pub mod sr;
+
+pub use context::{Algorithm, Finding, ResultContext, StudyIdentity, part10_bytes};
+pub use sc::secondary_capture;
+pub use sr::{read_finding, structured_report};
+
+/// Why an object could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    /// The inputs do not describe an image.
+    #[error("{0}")]
+    Invalid(String),
+    /// The object could not be encoded or decoded.
+    #[error("DICOM encoding: {0}")]
+    Encoding(String),
+}

@@ -1,0 +1,304 @@
+//! The Comprehensive SR report of one exam, in the shape of TID 1500 (Measurement Report): one
+//! measurement group for the anterior cruciate ligament holding the coded finding, the
+//! probability of injury, the algorithm and the notices, inferred from the key slices.
+
+use dicom_core::value::Value;
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::InMemDicomObject;
+
+use crate::ResultError;
+use crate::context::{ResultContext, derived_uid};
+use crate::items::{Code, Item, LOCAL, sequence, sop_reference, text};
+use crate::sc::{sc_instance_uid, sc_series_uid};
+use dicom_core::VR;
+
+/// The series number of the SR document.
+pub const SR_SERIES_NUMBER: u32 = 9900;
+
+const FINDING: Code = Code("121071", "DCM", "Finding");
+const PROBABILITY: Code = Code("P-ACL-INJURY", LOCAL, "Probability of ACL injury");
+const GRADES: [Code; 4] = [
+    Code("ACL-G0", LOCAL, "ACL healthy (grade 0)"),
+    Code("ACL-G1", LOCAL, "ACL minor strain (grade 1)"),
+    Code("ACL-G2", LOCAL, "ACL partial rupture (grade 2)"),
+    Code("ACL-G3", LOCAL, "ACL complete rupture (grade 3)"),
+];
+const HEALTHY: Code = Code("ACL-HEALTHY", LOCAL, "ACL healthy");
+const INJURED: Code = Code("ACL-INJURED", LOCAL, "ACL injured");
+const KEY_SLICE: Code = Code("KEY-SLICE", LOCAL, "Key slice");
+const KEY_PICTURE: Code = Code("KEY-SLICE-SC", LOCAL, "Key slice with explanation");
+
+/// The coded finding of a call: the grade's code, or healthy / injured.
+fn finding_code(ctx: &crate::Finding) -> Code {
+    match ctx.grade {
+        Some(g) => GRADES[usize::from(g.min(3))],
+        None if ctx.injured => INJURED,
+        None => HEALTHY,
+    }
+}
+
+/// The SR document of the exam; `sc_count` Secondary Capture images (made by
+/// [`crate::secondary_capture`] with the same context) are referenced.
+pub fn structured_report(
+    ctx: &ResultContext,
+    finding: &crate::Finding,
+    sc_count: usize,
+) -> Result<InMemDicomObject, ResultError> {
+    if !(0.0..=1.0).contains(&finding.injured_probability) {
+        return Err(ResultError::Invalid(format!(
+            "probability {} outside 0..1",
+            finding.injured_probability
+        )));
+    }
+    let mut doc = InMemDicomObject::new_empty();
+    ctx.common(&mut doc, "SR", &ctx.uid("sr-series"), SR_SERIES_NUMBER);
+    doc.put(text(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::COMPREHENSIVE_SR_STORAGE,
+    ));
+    doc.put(text(tags::SOP_INSTANCE_UID, VR::UI, &ctx.uid("sr")));
+    doc.put(text(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        "Cruciate ACL report (not for diagnostic use)",
+    ));
+    doc.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
+    doc.put(text(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"));
+    doc.put(text(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"));
+    doc.put(sequence(
+        tags::REFERENCED_PERFORMED_PROCEDURE_STEP_SEQUENCE,
+        Vec::new(),
+    ));
+    doc.put(sequence(
+        tags::PERFORMED_PROCEDURE_CODE_SEQUENCE,
+        Vec::new(),
+    ));
+
+    // Every instance referenced in the tree, grouped by series, as evidence.
+    let sources: Vec<(String, String, Option<u32>)> = finding
+        .key_slices
+        .iter()
+        .filter_map(|&s| ctx.source_of(s))
+        .map(|s| {
+            (
+                s.sop_class_uid.clone(),
+                s.sop_instance_uid.clone(),
+                (s.frame > 1).then_some(s.frame),
+            )
+        })
+        .collect();
+    let pictures: Vec<String> = (0..sc_count).map(|n| sc_instance_uid(ctx, n)).collect();
+    let mut series = Vec::new();
+    if let (Some(uid), false) = (&ctx.source_series_uid, sources.is_empty()) {
+        let mut refs: Vec<InMemDicomObject> = Vec::new();
+        let mut seen = Vec::new();
+        for (class, instance, _) in &sources {
+            if !seen.contains(instance) {
+                seen.push(instance.clone());
+                refs.push(sop_reference(class, instance, None));
+            }
+        }
+        series.push(series_evidence(uid, refs));
+    }
+    if !pictures.is_empty() {
+        let refs = pictures
+            .iter()
+            .map(|p| sop_reference(uids::SECONDARY_CAPTURE_IMAGE_STORAGE, p, None))
+            .collect();
+        series.push(series_evidence(&sc_series_uid(ctx), refs));
+    }
+    if !series.is_empty() {
+        let study = InMemDicomObject::from_element_iter([
+            text(tags::STUDY_INSTANCE_UID, VR::UI, &ctx.study.study_uid),
+            sequence(tags::REFERENCED_SERIES_SEQUENCE, series),
+        ]);
+        doc.put(sequence(
+            tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE,
+            vec![study],
+        ));
+    }
+
+    let image_refs = |relationship: &str| -> Vec<Item> {
+        let mut items: Vec<Item> = sources
+            .iter()
+            .map(|(class, instance, frame)| {
+                Item::image(relationship, KEY_SLICE, class, instance, *frame)
+            })
+            .collect();
+        items.extend(pictures.iter().map(|p| {
+            Item::image(
+                relationship,
+                KEY_PICTURE,
+                uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+                p,
+                None,
+            )
+        }));
+        items
+    };
+
+    let mut finding_item = Item::code("CONTAINS", FINDING, finding_code(finding));
+    let mut probability = Item::num(
+        "CONTAINS",
+        PROBABILITY,
+        finding.injured_probability,
+        Code("1", "UCUM", "no units"),
+    );
+    for r in image_refs("INFERRED FROM") {
+        finding_item = finding_item.with(r);
+    }
+    for r in image_refs("INFERRED FROM") {
+        probability = probability.with(r);
+    }
+    let group = Item::container(Some("CONTAINS"), Code("125007", "DCM", "Measurement Group"))
+        .with(Item::text(
+            "CONTAINS",
+            Code("112039", "DCM", "Tracking Identifier"),
+            "ACL",
+        ))
+        .with(Item::uid(
+            "CONTAINS",
+            Code("112040", "DCM", "Tracking Unique Identifier"),
+            &ctx.uid("tracking/acl"),
+        ))
+        .with(Item::code(
+            "HAS CONCEPT MOD",
+            Code("363698007", "SCT", "Finding Site"),
+            Code("ACL", LOCAL, "Anterior cruciate ligament"),
+        ))
+        .with(finding_item)
+        .with(probability)
+        .with(Item::text(
+            "CONTAINS",
+            Code("111001", "DCM", "Algorithm Name"),
+            &ctx.algorithm.name,
+        ))
+        .with(Item::text(
+            "CONTAINS",
+            Code("111003", "DCM", "Algorithm Version"),
+            &ctx.algorithm.version,
+        ))
+        .with(Item::text(
+            "CONTAINS",
+            Code("121106", "DCM", "Comment"),
+            &ctx.notices.join(" "),
+        ));
+    let mut library = Item::container(Some("CONTAINS"), Code("111028", "DCM", "Image Library"));
+    for r in image_refs("CONTAINS") {
+        library = library.with(r);
+    }
+    let root = Item::container(None, Code("126000", "DCM", "Imaging Measurement Report"))
+        .with(Item::code(
+            "HAS CONCEPT MOD",
+            Code("121049", "DCM", "Language of Content Item and Descendants"),
+            Code("eng", "RFC5646", "English"),
+        ))
+        .with(Item::code(
+            "HAS OBS CONTEXT",
+            Code("121005", "DCM", "Observer Type"),
+            Code("121007", "DCM", "Device"),
+        ))
+        .with(Item::uid(
+            "HAS OBS CONTEXT",
+            Code("121012", "DCM", "Device Observer UID"),
+            &derived_uid(&format!("device/{}", ctx.algorithm.name)),
+        ))
+        .with(Item::text(
+            "HAS OBS CONTEXT",
+            Code("121013", "DCM", "Device Observer Name"),
+            &ctx.algorithm.name,
+        ))
+        .with(Item::code(
+            "HAS CONCEPT MOD",
+            Code("121058", "DCM", "Procedure reported"),
+            Code("KNEE-MR", LOCAL, "MR of the knee"),
+        ))
+        .with(library)
+        .with(
+            Item::container(
+                Some("CONTAINS"),
+                Code("126010", "DCM", "Imaging Measurements"),
+            )
+            .with(group),
+        );
+    root.into_root(&mut doc);
+    Ok(doc)
+}
+
+fn series_evidence(series_uid: &str, refs: Vec<InMemDicomObject>) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        text(tags::SERIES_INSTANCE_UID, VR::UI, series_uid),
+        sequence(tags::REFERENCED_SOP_SEQUENCE, refs),
+    ])
+}
+
+/// The finding an SR document made by [`structured_report`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedFinding {
+    /// The finding's code value (`ACL-G0`...`ACL-G3`, `ACL-HEALTHY`, `ACL-INJURED`).
+    pub code: String,
+    /// Its meaning.
+    pub meaning: String,
+    /// The probability of injury.
+    pub injured_probability: f64,
+}
+
+/// Reads the finding back from an SR document's bytes (Part 10).
+pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
+    // Part 10: a 128-byte preamble, then `DICM` and the meta group.
+    let body = match bytes.get(128..132) {
+        Some(b"DICM") => &bytes[128..],
+        _ => bytes,
+    };
+    let obj = dicom_object::from_reader(body).map_err(|e| ResultError::Encoding(e.to_string()))?;
+    let mut code = None;
+    let mut probability = None;
+    visit(&obj, &mut |item| {
+        let concept = concept_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
+        match concept.as_deref() {
+            Some("121071") => code = first_code(item, tags::CONCEPT_CODE_SEQUENCE),
+            Some(v) if v == PROBABILITY.0 => {
+                probability = item
+                    .get(tags::MEASURED_VALUE_SEQUENCE)
+                    .and_then(|e| e.items())
+                    .and_then(|i| i.first())
+                    .and_then(|m| m.get(tags::NUMERIC_VALUE))
+                    .and_then(|e| e.to_str().ok())
+                    .and_then(|s| s.trim().parse::<f64>().ok());
+            }
+            _ => {}
+        }
+    });
+    let (code, meaning) =
+        code.ok_or_else(|| ResultError::Invalid("no Finding in the document".into()))?;
+    Ok(ReportedFinding {
+        code,
+        meaning,
+        injured_probability: probability
+            .ok_or_else(|| ResultError::Invalid("no probability in the document".into()))?,
+    })
+}
+
+fn visit(obj: &InMemDicomObject, f: &mut impl FnMut(&InMemDicomObject)) {
+    f(obj);
+    if let Some(Value::Sequence(seq)) = obj.get(tags::CONTENT_SEQUENCE).map(|e| e.value()) {
+        for item in seq.items() {
+            visit(item, f);
+        }
+    }
+}
+
+fn first_code(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<(String, String)> {
+    let item = obj.get(tag)?.items()?.first()?;
+    let get = |t| {
+        item.get(t)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_string())
+    };
+    Some((get(tags::CODE_VALUE)?, get(tags::CODE_MEANING)?))
+}
+
+fn concept_value(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    first_code(obj, tag).map(|(v, _)| v)
+}

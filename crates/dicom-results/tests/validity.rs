@@ -1,0 +1,163 @@
+//! The SR and Secondary Capture objects against dicom3tools' `dciodvfy` (no errors), dcmtk's
+//! `dsrdump` (the grade is printed), and read back by the project's own readers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cruciate_dicom_results::sc::RgbPicture;
+use cruciate_dicom_results::{
+    Algorithm, Finding, ResultContext, StudyIdentity, part10_bytes, read_finding,
+    secondary_capture, structured_report,
+};
+use cruciate_volume::{ReadOptions, SliceSource};
+
+fn context() -> ResultContext {
+    ResultContext {
+        exam_id: "0123abcd".into(),
+        study: StudyIdentity {
+            patient_name: "Doe^Jane".into(),
+            patient_id: "P-42".into(),
+            patient_birth_date: "19800101".into(),
+            patient_sex: "F".into(),
+            study_uid: "1.2.826.0.1.3680043.9.1".into(),
+            study_id: "7".into(),
+            accession_number: "A1".into(),
+            study_date: "20261127".into(),
+            study_time: "101500".into(),
+            referring_physician: String::new(),
+        },
+        source_series_uid: Some("1.2.826.0.1.3680043.9.1.2".into()),
+        frame_of_reference_uid: None,
+        slice_sources: (0..12)
+            .map(|i| SliceSource {
+                sop_class_uid: "1.2.840.10008.5.1.4.1.1.4".into(),
+                sop_instance_uid: format!("1.2.826.0.1.3680043.9.1.2.{}", i + 1),
+                frame: 1,
+            })
+            .collect(),
+        algorithm: Algorithm {
+            name: "demo-mrnet".into(),
+            version: "cruciate 0.1.0 (sha256 1234abcd)".into(),
+            synthetic: true,
+        },
+        notices: vec![
+            "Not for diagnostic use.".into(),
+            "Demo model trained on synthetic data: not for clinical use.".into(),
+        ],
+        content_date_time: ("20261127".into(), "120000".into()),
+    }
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+            "{name} is missing: .ci/run installs it (dicom3tools, dcmtk)"
+        );
+    }
+    found
+}
+
+fn dciodvfy_errors(path: &Path) -> Vec<String> {
+    let Some(program) = tool("dciodvfy") else {
+        return Vec::new();
+    };
+    let out = Command::new(program).arg(path).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
+    let ctx = context();
+    let dir = tempfile::tempdir().unwrap();
+    let finding = Finding {
+        grade: Some(2),
+        injured: true,
+        injured_probability: 0.8125,
+        key_slices: vec![5, 6],
+    };
+    let (w, h) = (40usize, 30usize);
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+    let mut sc_paths = Vec::new();
+    for (n, &slice) in finding.key_slices.iter().enumerate() {
+        let picture = RgbPicture {
+            width: w,
+            height: h,
+            pixels: &pixels,
+        };
+        let obj = secondary_capture(&ctx, n, slice, &picture).unwrap();
+        let path = dir.path().join(format!("sc{n}.dcm"));
+        std::fs::write(&path, part10_bytes(obj).unwrap()).unwrap();
+        sc_paths.push(path);
+    }
+    let sr = structured_report(&ctx, &finding, sc_paths.len()).unwrap();
+    let sr_bytes = part10_bytes(sr).unwrap();
+    let sr_path = dir.path().join("sr.dcm");
+    std::fs::write(&sr_path, &sr_bytes).unwrap();
+
+    for p in sc_paths.iter().chain([&sr_path]) {
+        let errors = dciodvfy_errors(p);
+        assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
+    }
+    if let Some(dsrdump) = tool("dsrdump") {
+        let out = Command::new(dsrdump).arg(&sr_path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("ACL partial rupture (grade 2)"), "{text}");
+        assert!(text.contains("0.8125"), "{text}");
+        assert!(text.contains("Not for diagnostic use."), "{text}");
+    }
+    let back = read_finding(&sr_bytes).unwrap();
+    assert_eq!(back.code, "ACL-G2");
+    assert!((back.injured_probability - 0.8125).abs() < 1e-9);
+    // The project's reader takes the Secondary Capture as a one-slice grey image.
+    let v = cruciate_volume::read_path(&sc_paths[0], &ReadOptions::default()).unwrap();
+    assert_eq!(v.shape, [1, h, w]);
+    // Same exam, same UIDs: a result sent twice replaces itself.
+    let again = part10_bytes(structured_report(&ctx, &finding, 2).unwrap()).unwrap();
+    assert_eq!(again, sr_bytes);
+}
+
+#[test]
+fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
+    let mut ctx = context();
+    ctx.slice_sources.clear();
+    ctx.source_series_uid = None;
+    let finding = Finding {
+        grade: None,
+        injured: false,
+        injured_probability: 0.1,
+        key_slices: vec![3],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sr.dcm");
+    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(dciodvfy_errors(&path).is_empty());
+    assert_eq!(read_finding(&bytes).unwrap().code, "ACL-HEALTHY");
+    let bad = Finding {
+        injured_probability: 1.5,
+        ..finding
+    };
+    assert!(structured_report(&ctx, &bad, 0).is_err());
+    let picture = RgbPicture {
+        width: 4,
+        height: 4,
+        pixels: &[0; 10],
+    };
+    assert!(secondary_capture(&ctx, 0, 0, &picture).is_err());
+}
