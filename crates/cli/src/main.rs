@@ -53,6 +53,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// The web service: worklist, viewer and API, with workers (SQLite by default).
     Serve(commands::service::ServeArgs),
+    /// Check a DICOM peer: C-ECHO it, or C-STORE files to it.
+    Dicom(commands::dicom::DicomArgs),
     /// More workers on a service's queue (share its --db and --data).
     Worker(commands::service::WorkerArgs),
     /// Write the radiologists' reads recorded by the service as a training manifest.
@@ -164,6 +166,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Tune(args) => commands::tune::run(&args, device),
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
+        Command::Dicom(args) => commands::dicom::run(&args),
         Command::Serve(args) => commands::service::serve(&args, device),
         Command::Worker(args) => commands::service::worker(&args, device),
         Command::ExportReads(args) => commands::service::export_reads(&args),

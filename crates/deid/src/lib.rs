@@ -6,7 +6,9 @@
 //! attribute the table names gets its action, at any depth of nesting; private attributes are
 //! removed (the Retain Safe Private Option is not offered); UIDs are replaced by pseudonyms
 //! derived from a secret, so that the same original UID gets the same replacement in every
-//! instance, association and restart; the patient gets a pseudonym the same way. The original
+//! instance, association and restart; the patient gets a pseudonym the same way. The series
+//! description is kept cleaned (the Clean Descriptors Option applied to it alone): only words
+//! that name the sequence survive, because choosing the series to analyse goes by them. The original
 //! identity of the study is returned, so that the caller can keep the pseudonym map (the
 //! service keeps it in its database and re-links results to the original study).
 //!
@@ -22,5 +24,5 @@ mod pseudonyms;
 pub mod table;
 
 pub use actions::{Action, Rule, rule_for};
-pub use profile::{Deidentified, OriginalIdentity, Profile, deidentify};
+pub use profile::{Deidentified, OriginalIdentity, Profile, clean_descriptor, deidentify};
 pub use pseudonyms::Pseudonyms;

@@ -126,7 +126,21 @@ pub fn deidentify(
         return out;
     }
     let retain_dates = profile == Profile::BasicRetainDates;
+    let description = obj
+        .get(tags::SERIES_DESCRIPTION)
+        .and_then(|e| e.to_str().ok())
+        .and_then(|d| clean_descriptor(&d));
     walk(obj, retain_dates, pseudonyms, &mut out);
+    // Clean Descriptors Option, for the series description alone: the words that name the
+    // sequence (what series choice goes by) are kept, anything else is dropped.
+    let cleaned = description.is_some();
+    if let Some(d) = description {
+        obj.put(DataElement::new(
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            PrimitiveValue::from(d),
+        ));
+    }
     let patient = pseudonyms.patient(&out.original.patient_id);
     let mut put = |tag, vr, value: PrimitiveValue| {
         obj.put(DataElement::new(tag, vr, value));
@@ -152,6 +166,9 @@ pub fn deidentify(
         .into(),
     );
     let mut methods = vec![code("113100", "Basic Application Confidentiality Profile")];
+    if cleaned {
+        methods.push(code("113105", "Clean Descriptors Option"));
+    }
     if retain_dates {
         methods.push(code(
             "113106",
@@ -164,6 +181,75 @@ pub fn deidentify(
         DataSetSequence::new(methods, Length::UNDEFINED),
     ));
     out
+}
+
+/// Words a series description may keep: planes, weightings, sequences, fat suppression, body
+/// parts. Nothing else survives (no number either), so no name, date or free text can.
+const SAFE_WORDS: &[&str] = &[
+    "SAG",
+    "SAGITTAL",
+    "COR",
+    "CORONAL",
+    "AX",
+    "AXIAL",
+    "TRA",
+    "TRANSVERSE",
+    "OBL",
+    "OBLIQUE",
+    "PD",
+    "PDW",
+    "PROTON",
+    "DENSITY",
+    "T1",
+    "T1W",
+    "T2",
+    "T2W",
+    "T2STAR",
+    "FS",
+    "FAT",
+    "SAT",
+    "FATSAT",
+    "SPAIR",
+    "SPIR",
+    "STIR",
+    "TIRM",
+    "DIXON",
+    "WATER",
+    "IDEAL",
+    "FSE",
+    "TSE",
+    "SE",
+    "GRE",
+    "DESS",
+    "MEDIC",
+    "CUBE",
+    "SPACE",
+    "VISTA",
+    "FLASH",
+    "3D",
+    "2D",
+    "HR",
+    "HIRES",
+    "KNEE",
+    "LEFT",
+    "RIGHT",
+    "LT",
+    "RT",
+    "MPR",
+    "RECON",
+    "ISO",
+    "THIN",
+];
+
+/// The words of `description` that are known to carry no identity, or `None` when none is.
+pub fn clean_descriptor(description: &str) -> Option<String> {
+    let kept: Vec<String> = description
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_uppercase())
+        .filter(|w| SAFE_WORDS.contains(&w.as_str()))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(" "))
 }
 
 fn code(value: &str, meaning: &str) -> InMemDicomObject {
@@ -285,4 +371,26 @@ fn dummy(tag: Tag, vr: VR) -> DataElement<InMemDicomObject> {
         _ => return empty(tag, vr),
     };
     DataElement::new(tag, vr, PrimitiveValue::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_only_sequence_words() {
+        assert_eq!(
+            clean_descriptor("Sag PD FS 3mm").as_deref(),
+            Some("SAG PD FS")
+        );
+        assert_eq!(
+            clean_descriptor("sag_pd_fs_tse").as_deref(),
+            Some("SAG PD FS TSE")
+        );
+        assert_eq!(clean_descriptor("SMITH JOHN 1961-04-02"), None);
+        assert_eq!(
+            clean_descriptor("Knee Smith T2").as_deref(),
+            Some("KNEE T2")
+        );
+    }
 }

@@ -57,6 +57,38 @@ pub struct ExamSummary {
     pub intensity_range: [f32; 2],
     /// What the reader decided on the way.
     pub notes: Vec<String>,
+    /// Where the slices came from, when the exam was DICOM (results reference them).
+    #[serde(default)]
+    pub dicom: Option<DicomSource>,
+}
+
+/// The DICOM series an exam was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DicomSource {
+    /// PatientID as read.
+    pub patient_id: Option<String>,
+    /// StudyInstanceUID as read.
+    pub study_uid: Option<String>,
+    /// SeriesInstanceUID as read.
+    pub series_uid: Option<String>,
+    /// FrameOfReferenceUID as read.
+    pub frame_of_reference_uid: Option<String>,
+    /// The instance of each slice, in slice order.
+    #[schema(value_type = Vec<Object>)]
+    pub slices: Vec<cruciate_volume::SliceSource>,
+}
+
+impl DicomSource {
+    fn of(volume: &Volume) -> Option<Self> {
+        let m = &volume.meta;
+        (m.format == cruciate_volume::Format::Dicom).then(|| Self {
+            patient_id: m.patient_id.clone(),
+            study_uid: m.study_id.clone(),
+            series_uid: m.series_id.clone(),
+            frame_of_reference_uid: m.frame_of_reference_uid.clone(),
+            slices: m.slice_sources.clone(),
+        })
+    }
 }
 
 /// Where the call came from, in brief (the heat map is in `heat.u8`).
@@ -209,6 +241,7 @@ pub fn analyse(
                 [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
             },
             notes: volume.meta.notes.clone(),
+            dicom: DicomSource::of(&volume),
         },
         explanation: explanation.as_ref().map(|e| ExplanationSummary {
             method: e.method.title().into(),

@@ -41,6 +41,97 @@ pub struct ServerConfig {
     /// Reverse proxies in front of the service: their `X-Forwarded-For` names the client in the
     /// audit log (anybody else's is ignored).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The DICOM node: storage SCP, de-identification, results sent back to the PACS.
+    pub dicom: DicomConfig,
+}
+
+/// Settings of the DICOM node (`[dicom]` in the settings file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DicomConfig {
+    /// The port of the storage SCP, on the HTTP address's host; none: no DICOM node.
+    pub port: Option<u16>,
+    /// This node's AE title.
+    pub ae_title: String,
+    /// Calling AE titles allowed to send; empty allows any.
+    pub allowed_callers: Vec<String>,
+    /// A study becomes an exam when no instance arrived for this many seconds (Orthanc's
+    /// StableAge).
+    pub stable_after_seconds: u64,
+    /// De-identification before storage: `basic` (PS3.15 Basic Profile), `basic-retain-dates`
+    /// or `off`.
+    pub deidentify: cruciate_deid::Profile,
+    /// Where results (SR and Secondary Capture) are sent: `AE@host:port` each.
+    pub destinations: Vec<String>,
+    /// Series descriptions preferred when a study brings several series (case-insensitive
+    /// substrings, first match wins); then the sagittal PD/T2 fat-suppressed rule.
+    pub series_preference: Vec<String>,
+    /// The site exams received by DICOM belong to.
+    pub site: String,
+    /// Largest instance accepted, MiB.
+    pub max_instance_mib: u64,
+    /// How long the node waits on a peer, seconds.
+    pub timeout_seconds: u64,
+    /// Attempts at sending one exam's results to one destination.
+    pub send_attempts: u32,
+    /// Seconds before the first retry (doubled after each failure).
+    pub retry_seconds: u64,
+}
+
+impl Default for DicomConfig {
+    fn default() -> Self {
+        Self {
+            port: None,
+            ae_title: "CRUCIATE".into(),
+            allowed_callers: Vec::new(),
+            stable_after_seconds: 10,
+            deidentify: cruciate_deid::Profile::Basic,
+            destinations: Vec::new(),
+            series_preference: Vec::new(),
+            site: crate::seed::DEFAULT_SITE.into(),
+            max_instance_mib: 256,
+            timeout_seconds: 30,
+            send_attempts: 5,
+            retry_seconds: 5,
+        }
+    }
+}
+
+impl DicomConfig {
+    /// The destinations, parsed.
+    pub fn destinations(&self) -> Result<Vec<cruciate_dimse::Destination>, ServerError> {
+        self.destinations
+            .iter()
+            .map(|d| d.parse().map_err(ServerError::Config))
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ServerError> {
+        let title_ok = |t: &str| {
+            !t.trim().is_empty()
+                && t.len() <= 16
+                && t.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+                && !t.contains('\\')
+        };
+        if !title_ok(&self.ae_title) {
+            return Err(ServerError::Config(format!(
+                "AE title {:?}: 1 to 16 printable characters, no backslash",
+                self.ae_title
+            )));
+        }
+        if let Some(bad) = self.allowed_callers.iter().find(|t| !title_ok(t)) {
+            return Err(ServerError::Config(format!(
+                "allowed caller {bad:?} is not an AE title"
+            )));
+        }
+        if self.send_attempts == 0 || self.max_instance_mib == 0 || self.timeout_seconds == 0 {
+            return Err(ServerError::Config(
+                "dicom: send_attempts, max_instance_mib and timeout_seconds must be at least 1"
+                    .into(),
+            ));
+        }
+        self.destinations().map(|_| ())
+    }
 }
 
 impl Default for ServerConfig {
@@ -59,6 +150,7 @@ impl Default for ServerConfig {
             seed_exams: 4,
             analyser: None,
             trusted_proxies: Vec::new(),
+            dicom: DicomConfig::default(),
         }
     }
 }
@@ -88,6 +180,7 @@ impl ServerConfig {
 
     /// Rejects settings no service can run with.
     pub fn validate(&self) -> Result<(), ServerError> {
+        self.dicom.validate()?;
         if self.max_attempts == 0 {
             return Err(ServerError::Config(
                 "max_attempts must be at least 1".into(),

@@ -46,6 +46,23 @@ impl ContainedError {
 }
 
 impl Containment {
+    /// Reads the exam at `path` in a child (`cruciate analyse --probe`) and says what it is.
+    pub async fn probe(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<crate::analysis::Probe, ContainedError> {
+        let out = self
+            .run(&[
+                "analyse".into(),
+                "--probe".into(),
+                "--input".into(),
+                path.into(),
+            ])
+            .await?;
+        serde_json::from_str(&out)
+            .map_err(|e| ContainedError::Crashed(format!("probe answer: {e}")))
+    }
+
     /// Runs the analyser with `args`; its standard output when it succeeds.
     pub async fn run(&self, args: &[OsString]) -> Result<String, ContainedError> {
         let mut command = Command::new(&self.program);

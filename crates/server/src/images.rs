@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cruciate_eval::visualize::{heat_figure, jet};
+use cruciate_eval::visualize::{RgbImage, heat_figure, jet};
 use cruciate_volume::export::{GreyImage, PngColour, Window, encode_png};
 
 use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
@@ -116,6 +116,25 @@ impl SliceData {
         Ok(png(self.cols, self.rows, PngColour::Rgba, &pixels))
     }
 
+    /// The slice with the heat (when there is one) burned in and the notices written above
+    /// it.
+    pub fn burned_figure(
+        &self,
+        window: Option<Window>,
+        caption: &str,
+        synthetic: bool,
+    ) -> RgbImage {
+        let heat: Vec<f32> = match &self.heat {
+            Some(h) => h.iter().map(|&h| f32::from(h) / 255.0).collect(),
+            None => vec![0.0; self.rows * self.cols],
+        };
+        let mut lines = vec![caption.to_string(), NOT_FOR_DIAGNOSIS.to_string()];
+        if synthetic {
+            lines.push(SYNTHETIC_MODEL.to_string());
+        }
+        heat_figure(&self.grey(window), &heat, &lines)
+    }
+
     /// The slice with the heat burned in and the notices written above it, as RGB PNG.
     pub fn burned_png(
         &self,
@@ -123,13 +142,10 @@ impl SliceData {
         caption: &str,
         synthetic: bool,
     ) -> Result<Vec<u8>, ImageError> {
-        let heat = self.heat.as_ref().ok_or(ImageError::NoHeat)?;
-        let heat: Vec<f32> = heat.iter().map(|&h| f32::from(h) / 255.0).collect();
-        let mut lines = vec![caption.to_string(), NOT_FOR_DIAGNOSIS.to_string()];
-        if synthetic {
-            lines.push(SYNTHETIC_MODEL.to_string());
+        if self.heat.is_none() {
+            return Err(ImageError::NoHeat);
         }
-        let figure = heat_figure(&self.grey(window), &heat, &lines);
+        let figure = self.burned_figure(window, caption, synthetic);
         Ok(png(
             figure.width,
             figure.height,

@@ -19,6 +19,7 @@ pub mod analysis;
 pub mod api;
 mod config;
 pub mod contained;
+pub mod dicom;
 mod error;
 pub mod images;
 pub mod models;
@@ -36,7 +37,7 @@ use std::time::Duration;
 use cruciate_infer::Registry;
 use tokio::sync::watch;
 
-pub use config::ServerConfig;
+pub use config::{DicomConfig, ServerConfig};
 pub use error::{ApiError, ErrorBody, ServerError};
 
 use crate::api::AppState;
@@ -44,6 +45,15 @@ use crate::contained::Containment;
 use crate::models::ServedModels;
 use crate::store::{Store, random_hex};
 use crate::worker::Worker;
+
+/// Where a serving process listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    /// The HTTP server.
+    pub http: SocketAddr,
+    /// The DICOM storage SCP, when configured.
+    pub dicom: Option<SocketAddr>,
+}
 
 /// A service process: its database, models and settings.
 pub struct Service {
@@ -136,12 +146,12 @@ impl Service {
         }
     }
 
-    /// Serves HTTP on the configured address (and runs the configured workers) until
-    /// `shutdown` resolves; `ready` hears the bound address.
+    /// Serves HTTP on the configured address (and DICOM on the configured port, and runs the
+    /// configured workers) until `shutdown` resolves; `ready` hears the bound addresses.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        ready: impl FnOnce(SocketAddr),
+        ready: impl FnOnce(Listening),
     ) -> Result<(), ServerError> {
         let listener = tokio::net::TcpListener::bind(self.config.addr)
             .await
@@ -160,10 +170,22 @@ impl Service {
             max_attempts: self.config.max_attempts,
             trusted_proxies: self.config.trusted_proxies.clone(),
             wake: self.wake.clone(),
+            dicom_destinations: self.config.dicom.destinations.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        let node = dicom::NodeContext {
+            store: self.store.clone(),
+            data: self.config.data.clone(),
+            incoming: self.config.data.join("incoming"),
+            config: self.config.dicom.clone(),
+            containment: self.containment.clone(),
+            default_model: self.models.default_model().name.clone(),
+            max_attempts: self.config.max_attempts,
+            wake: self.wake.clone(),
+        };
+        let dicom = dicom::start(node, addr.ip(), stop_rx.clone()).await?;
         let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        ready(addr);
+        ready(Listening { http: addr, dicom });
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {
             axum::serve(listener, app)

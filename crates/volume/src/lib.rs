@@ -37,6 +37,9 @@ mod read;
 pub mod stats;
 mod volume;
 
+/// Whether the readers decode JPEG-LS (built with the `jpegls` feature).
+pub const JPEG_LS: bool = cfg!(feature = "jpegls");
+
 pub use elements::{ElementKind, ElementType};
 pub use error::{ErrorKind, ReadError};
 pub use geometry::{Orientation, Plane, default_sagittal};

@@ -142,7 +142,7 @@ fn measure(
             let _ = stop_rx.await;
         },
         move |addr| {
-            let _ = addr_tx.send(addr);
+            let _ = addr_tx.send(addr.http);
         },
     ));
     let addr = addr_rx

@@ -4,6 +4,7 @@ pub mod bench;
 mod bench_service;
 mod bench_svm;
 pub mod compare;
+pub mod dicom;
 pub mod evaluate;
 pub mod explain;
 pub mod export;

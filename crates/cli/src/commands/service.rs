@@ -67,6 +67,54 @@ pub struct ServeArgs {
     /// Largest upload in MiB [default: 512].
     #[arg(long, value_name = "MIB")]
     max_upload_mib: Option<u64>,
+    #[command(flatten)]
+    dicom: DicomNodeArgs,
+}
+
+/// The DICOM node's flags (`[dicom]` in the settings file).
+#[derive(Debug, Args)]
+pub struct DicomNodeArgs {
+    /// Port of the DICOM storage SCP (C-ECHO, C-STORE), on the HTTP address's host [default: none].
+    #[arg(long, value_name = "PORT")]
+    dicom_port: Option<u16>,
+    /// This node's AE title [default: CRUCIATE].
+    #[arg(long, value_name = "AE")]
+    ae_title: Option<String>,
+    /// A calling AE title allowed to send (repeat; none given: any).
+    #[arg(long = "dicom-allow", value_name = "AE")]
+    allowed_callers: Vec<String>,
+    /// Where results (SR and Secondary Capture) are sent, AE@host:port (repeat).
+    #[arg(long = "dicom-destination", value_name = "AE@HOST:PORT")]
+    destinations: Vec<String>,
+    /// De-identification before storage: basic (PS3.15 Basic Profile), basic-retain-dates, off [default: basic].
+    #[arg(long, value_name = "PROFILE")]
+    deidentify: Option<cruciate_deid::Profile>,
+    /// Seconds without a new instance after which a study is analysed [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    stable_after: Option<u64>,
+}
+
+impl DicomNodeArgs {
+    fn apply(&self, c: &mut cruciate_server::DicomConfig) {
+        if self.dicom_port.is_some() {
+            c.port = self.dicom_port;
+        }
+        if let Some(t) = &self.ae_title {
+            c.ae_title = t.clone();
+        }
+        if !self.allowed_callers.is_empty() {
+            c.allowed_callers = self.allowed_callers.clone();
+        }
+        if !self.destinations.is_empty() {
+            c.destinations = self.destinations.clone();
+        }
+        if let Some(p) = self.deidentify {
+            c.deidentify = p;
+        }
+        if let Some(s) = self.stable_after {
+            c.stable_after_seconds = s;
+        }
+    }
 }
 
 /// Arguments of `cruciate worker`.
@@ -103,6 +151,7 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
     if let Some(mib) = args.max_upload_mib {
         config.max_upload_bytes = mib << 20;
     }
+    args.dicom.apply(&mut config.dicom);
     let registry = registry(device);
     runtime()?.block_on(async move {
         let service = Service::open(config, &registry).await?;
@@ -117,6 +166,7 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
         if seeded > 0 {
             println!("{seeded} synthetic demo exams queued for analysis");
         }
+        let ae_title = service.config.dicom.ae_title.clone();
         let model = service.models.default_model();
         println!(
             "model {} ({}){}",
@@ -129,8 +179,14 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
             }
         );
         service
-            .serve(stop_signal(), |addr| {
-                println!("Cruciate is listening on http://{addr}/ (not for diagnostic use)");
+            .serve(stop_signal(), |at| {
+                println!(
+                    "Cruciate is listening on http://{}/ (not for diagnostic use)",
+                    at.http
+                );
+                if let Some(dicom) = at.dicom {
+                    println!("DICOM storage SCP {} on {dicom}", ae_title);
+                }
             })
             .await?;
         anyhow::Ok(())

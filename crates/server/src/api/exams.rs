@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{AppState, Caller};
-use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, Probe, SYNTHETIC_MODEL};
+use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
 use crate::error::{ApiError, ErrorBody};
 use crate::images::{ImageError, load_slice};
 use crate::storage::ExamFiles;
@@ -124,19 +124,7 @@ pub async fn upload(
         format: None,
         model: model.name.clone(),
     };
-    let probed = state
-        .containment
-        .run(&[
-            "analyse".into(),
-            "--probe".into(),
-            "--input".into(),
-            path.clone().into(),
-        ])
-        .await;
-    let probe = probed.and_then(|out| {
-        serde_json::from_str::<Probe>(&out)
-            .map_err(|e| crate::contained::ContainedError::Crashed(format!("probe answer: {e}")))
-    });
+    let probe = state.containment.probe(&path).await;
     match probe {
         Ok(probe) => {
             let exam = NewExam {
@@ -352,7 +340,11 @@ impl From<AnalysisResult> for ResultView {
     }
 }
 
-async fn visible_exam(state: &AppState, caller: &Caller, id: &str) -> Result<ExamRow, ApiError> {
+pub(super) async fn visible_exam(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ExamRow, ApiError> {
     state
         .store
         .exam(id, caller.site_filter())
@@ -442,12 +434,17 @@ pub struct ImageQuery {
 }
 
 fn slice_number(file: &str) -> Result<usize, ApiError> {
-    file.strip_suffix(".png")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| ApiError::bad_request(format!("{file:?}: expected N.png")))
+    numbered(file, "png")
 }
 
-async fn analysed(
+/// The N of a file named `N.EXT`.
+pub(super) fn numbered(file: &str, ext: &str) -> Result<usize, ApiError> {
+    file.strip_suffix(&format!(".{ext}"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("{file:?}: expected N.{ext}")))
+}
+
+pub(super) async fn analysed(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod dicom;
 mod exams;
 mod openapi;
 mod ops;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Wakes this process's idle workers when a job is queued.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Where results are sent over DICOM (`AE@host:port`).
+    pub dicom_destinations: Vec<String>,
 }
 
 /// The policy that keeps the UI to its own files: no scripts, styles, fonts or frames from
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/exams/{id}/slices/{file}", get(exams::slice))
         .route("/exams/{id}/cam/{file}", get(exams::cam))
         .route("/exams/{id}/read", post(exams::read))
+        .route("/exams/{id}/sr.dcm", get(dicom::sr))
+        .route("/exams/{id}/sc/{file}", get(dicom::sc))
+        .route("/exams/{id}/dicom", get(dicom::status))
+        .route("/exams/{id}/send", post(dicom::send))
         .route("/models", get(exams::models))
         .route("/me", get(admin::me))
         .route("/tokens", post(admin::create_token).get(admin::tokens))

@@ -3,6 +3,7 @@
 //! query is written once; the few statements that differ (claiming a job) ask [`Backend`].
 
 mod audit;
+mod dicom;
 mod exams;
 mod tokens;
 
@@ -13,6 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditRow};
+pub use dicom::{Arrival, DicomExam, SendRow, SeriesEntry};
 pub use exams::{ClaimedJob, ExamFilter, ExamRow, Finished, NewExam, Read};
 pub use tokens::{Role, TokenRow, random_hex};
 

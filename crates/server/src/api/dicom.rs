@@ -1,0 +1,135 @@
+//! An exam's results as DICOM (the SR document and the Secondary Capture images), where it came
+//! from when it came by DICOM, and the state of sending its results to the PACS.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::exams::{analysed, numbered, visible_exam};
+use super::{AppState, Caller};
+use crate::dicom::results::{ResultObjects, ResultsError, result_objects};
+use crate::error::{ApiError, ErrorBody};
+use crate::store::{DicomExam, SendRow};
+
+/// Where an exam came from over DICOM and where its results went.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DicomStatus {
+    /// The sender, the series received and the one analysed (absent for uploads).
+    pub source: Option<DicomExam>,
+    /// The results' sends, one per destination.
+    pub sends: Vec<SendRow>,
+}
+
+async fn objects(state: &AppState, caller: &Caller, id: &str) -> Result<ResultObjects, ApiError> {
+    let (exam, _) = analysed(state, caller, id).await?;
+    result_objects(&state.store, &state.data, &exam)
+        .await
+        .map_err(|e| match e {
+            ResultsError::NotDone(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            ResultsError::Damaged(_) => ApiError::internal(e),
+        })
+}
+
+fn dicom_file(obj: dicom_object::InMemDicomObject, name: &str) -> Result<Response, ApiError> {
+    let bytes = cruciate_dicom_results::part10_bytes(obj).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/dicom".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The exam's result as a DICOM Comprehensive SR document (TID 1500 shape), in the exam's
+/// original study.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/sr.dcm", params(("id" = String, Path, description = "exam id")),
+    responses((status = 200, content_type = "application/dicom"), (status = 409, body = ErrorBody)), security(("token" = [])))]
+pub async fn sr(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let o = objects(&state, &caller, &id).await?;
+    state
+        .store
+        .audit(caller.audit("export", Some(&id), Some("DICOM SR".into())))
+        .await?;
+    dicom_file(o.sr, &format!("{id}-sr.dcm"))
+}
+
+/// Secondary Capture image N (from 1) of the exam's key slices, the explanation and notices
+/// burned in.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/sc/{n}.dcm", params(("id" = String, Path, description = "exam id"), ("n" = usize, Path, description = "image, from 1")),
+    responses((status = 200, content_type = "application/dicom"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn sc(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let n = numbered(&file, "dcm")?;
+    let o = objects(&state, &caller, &id).await?;
+    let count = o.sc.len();
+    let obj = n
+        .checked_sub(1)
+        .and_then(|i| o.sc.into_iter().nth(i))
+        .ok_or_else(|| {
+            ApiError::not_found(&format!("Secondary Capture {n} (the exam has {count})"))
+        })?;
+    state
+        .store
+        .audit(caller.audit("export", Some(&id), Some(format!("DICOM SC {n}"))))
+        .await?;
+    dicom_file(obj, &format!("{id}-sc{n}.dcm"))
+}
+
+/// Where the exam came from over DICOM and the state of its results' sends.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/dicom", params(("id" = String, Path, description = "exam id")),
+    responses((status = 200, body = DicomStatus), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DicomStatus>, ApiError> {
+    visible_exam(&state, &caller, &id).await?;
+    Ok(Json(DicomStatus {
+        source: state.store.dicom_exam(&id).await?,
+        sends: state.store.sends(&id).await?,
+    }))
+}
+
+/// Sends the exam's results to every configured destination (again).
+#[utoipa::path(post, path = "/api/v1/exams/{id}/send", params(("id" = String, Path, description = "exam id")),
+    responses((status = 202, body = DicomStatus), (status = 409, body = ErrorBody)), security(("token" = [])))]
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    visible_exam(&state, &caller, &id).await?;
+    if state.dicom_destinations.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no DICOM destination is configured".to_string(),
+        ));
+    }
+    state
+        .store
+        .queue_sends(&id, &state.dicom_destinations)
+        .await?;
+    state
+        .store
+        .audit(caller.audit("send", Some(&id), Some(state.dicom_destinations.join(", "))))
+        .await?;
+    let body = DicomStatus {
+        source: state.store.dicom_exam(&id).await?,
+        sends: state.store.sends(&id).await?,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

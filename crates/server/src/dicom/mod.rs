@@ -1,0 +1,120 @@
+//! The service as a DICOM node: a storage SCP receiving studies ([`sink`]), studies becoming
+//! exams when they are quiet ([`assemble`]), results made as DICOM ([`results`]) and sent back to
+//! the configured destinations ([`send`]).
+
+mod assemble;
+pub mod results;
+mod send;
+mod sink;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cruciate_dimse::{ScpConfig, StorageScp};
+use tokio::sync::watch;
+
+use crate::ServerError;
+use crate::config::DicomConfig;
+use crate::contained::Containment;
+use crate::store::Store;
+
+/// What the node's tasks share.
+#[derive(Clone)]
+pub(crate) struct NodeContext {
+    pub store: Store,
+    pub data: PathBuf,
+    pub incoming: PathBuf,
+    pub config: DicomConfig,
+    pub containment: Containment,
+    pub default_model: String,
+    pub max_attempts: u32,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// The secret pseudonyms derive from: `DATA/pseudonym-secret`, made at the first start
+/// (readable by the service's user only). Losing it breaks the link between a patient's
+/// studies received before and after.
+fn pseudonym_secret(data: &std::path::Path) -> Result<Vec<u8>, ServerError> {
+    let path = data.join("pseudonym-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim().to_string();
+        if text.len() >= 32 {
+            return Ok(text.into_bytes());
+        }
+        return Err(ServerError::Config(format!(
+            "{}: too short to be a secret",
+            path.display()
+        )));
+    }
+    let secret = crate::store::random_hex(32);
+    cruciate_volume::atomic::write_atomically(&path, |w| {
+        use std::io::Write as _;
+        w.write_all(secret.as_bytes())
+    })
+    .map_err(|e| ServerError::io(&path, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(secret.into_bytes())
+}
+
+/// Starts the node on `host` (the HTTP address's) when a port is configured: the SCP, the
+/// assembler and the sender run until `stop` turns true. Returns the SCP's bound address.
+pub(crate) async fn start(
+    ctx: NodeContext,
+    host: std::net::IpAddr,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<std::net::SocketAddr>, ServerError> {
+    let Some(port) = ctx.config.port else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(&ctx.incoming).map_err(|e| ServerError::io(&ctx.incoming, e))?;
+    let sink = sink::StudySink {
+        incoming: ctx.incoming.clone(),
+        profile: ctx.config.deidentify,
+        secret: pseudonym_secret(&ctx.data)?,
+        store: ctx.store.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let mut transfer_syntaxes: Vec<String> = cruciate_dimse::scp::DECODABLE_TRANSFER_SYNTAXES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if cruciate_volume::JPEG_LS {
+        transfer_syntaxes.extend(
+            cruciate_dimse::scp::JPEG_LS_TRANSFER_SYNTAXES
+                .iter()
+                .map(|s| s.to_string()),
+        );
+    }
+    let scp_config = ScpConfig {
+        ae_title: ctx.config.ae_title.clone(),
+        allowed_callers: ctx.config.allowed_callers.clone(),
+        transfer_syntaxes,
+        read_timeout: Duration::from_secs(ctx.config.timeout_seconds),
+        max_instance_bytes: (ctx.config.max_instance_mib << 20) as usize,
+        ..ScpConfig::default()
+    };
+    let addr = std::net::SocketAddr::new(host, port).to_string();
+    let scp = StorageScp::bind(&addr, scp_config, Arc::new(sink))
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let bound = scp
+        .local_addr()
+        .map_err(|e| ServerError::io(std::path::Path::new("DICOM listener"), e))?;
+    tokio::spawn(scp.run(stop.clone()));
+    let mut ticks = stop;
+    tokio::spawn(async move {
+        loop {
+            ctx.assemble_quiet().await;
+            ctx.send_due().await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = ticks.wait_for(|s| *s) => break,
+            }
+        }
+    });
+    Ok(Some(bound))
+}
