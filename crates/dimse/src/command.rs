@@ -62,7 +62,32 @@ pub fn encode(obj: &InMemDicomObject) -> Vec<u8> {
     out
 }
 
+/// The largest command set accepted (a real one is under 200 bytes).
+pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+
+/// Walks the implicit VR little endian elements of a command set: each declared length must
+/// fit in what remains (the parser would otherwise reserve whatever a peer declares), and a
+/// command set has no sequences.
+fn check_lengths(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() > MAX_COMMAND_BYTES {
+        return Err(format!("command set of {} bytes", bytes.len()));
+    }
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let header = bytes
+            .get(pos..pos + 8)
+            .ok_or("command set ends inside an element header")?;
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if length == 0xFFFF_FFFF || length > bytes.len() - pos - 8 {
+            return Err("command element longer than the command set".into());
+        }
+        pos += 8 + length;
+    }
+    Ok(())
+}
+
 fn decode(bytes: &[u8]) -> Result<InMemDicomObject, String> {
+    check_lengths(bytes)?;
     InMemDicomObject::read_dataset_with_ts(bytes, &IMPLICIT_VR_LITTLE_ENDIAN.erased())
         .map_err(|e| format!("unreadable command set: {e}"))
 }
@@ -220,6 +245,10 @@ mod tests {
         );
         assert_eq!(parse_status(&rsp).unwrap(), CANNOT_UNDERSTAND);
         assert!(parse_request(b"\x01\x02").is_err());
+        // A declared 4 GiB value is refused before the parser sees it.
+        let mut huge = rq.clone();
+        huge.extend_from_slice(&[0x00, 0x00, 0x00, 0x09, 0xFE, 0xFF, 0xFF, 0xFF]);
+        assert!(parse_request(&huge).unwrap_err().contains("longer"));
         assert!(is_stored(SUCCESS) && !is_stored(CANNOT_UNDERSTAND));
     }
 }

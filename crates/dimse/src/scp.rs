@@ -290,6 +290,10 @@ async fn serve_association(
             }
             match value.value_type {
                 PDataValueType::Command => {
+                    if command.len() + value.data.len() > command::MAX_COMMAND_BYTES {
+                        let _ = association.abort().await;
+                        return Err(format!("{calling_ae} sent an oversized command set"));
+                    }
                     command.extend_from_slice(&value.data);
                     if !value.is_last {
                         continue;

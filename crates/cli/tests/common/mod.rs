@@ -28,6 +28,8 @@ pub struct Server {
     pub data: PathBuf,
     /// The admin token.
     pub token: String,
+    /// The DICOM storage SCP's port, when started with `--dicom-port`.
+    pub dicom_port: Option<u16>,
 }
 
 impl Server {
@@ -64,6 +66,17 @@ impl Server {
                 break rest.split('/').take(3).collect::<Vec<_>>().join("/");
             }
         };
+        let dicom_port = extra.contains(&"--dicom-port").then(|| {
+            loop {
+                let line = lines
+                    .next()
+                    .unwrap_or_else(|| panic!("serve ended before its DICOM node listened"))
+                    .unwrap();
+                if let Some(rest) = line.split("DICOM storage SCP").nth(1) {
+                    break rest.rsplit(':').next().unwrap().trim().parse().unwrap();
+                }
+            }
+        });
         // Keep reading its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let token = std::fs::read_to_string(data.join("admin-token"))
@@ -75,6 +88,7 @@ impl Server {
             base,
             data: data.to_path_buf(),
             token,
+            dicom_port,
         }
     }
 
@@ -277,8 +291,9 @@ impl Drop for Server {
     }
 }
 
-/// A synthetic exam as a zip of a DICOM series (20 slices of 128x128), in `dir`.
-pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
+/// A synthetic exam as a DICOM series (20 slices of 128x128) written by `cruciate synth`:
+/// the folder of its files.
+pub fn phantom_dicom_series(dir: &Path) -> PathBuf {
     let out = dir.join("dicom-phantom");
     let o = Command::new(env!("CARGO_BIN_EXE_cruciate"))
         .args([
@@ -295,7 +310,12 @@ pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let series = out.join("exams/00000");
+    out.join("exams/00000")
+}
+
+/// The series of [`phantom_dicom_series`] as a zip, in `dir`.
+pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
+    let series = phantom_dicom_series(dir);
     let path = dir.join("exam.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     let mut files: Vec<_> = std::fs::read_dir(&series)
@@ -313,4 +333,34 @@ pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
     }
     zip.finish().unwrap();
     path
+}
+
+/// A program from a Debian package the tests drive (dcmtk, dicom3tools, Orthanc): its path, or
+/// `None` when it is missing on a machine without the fixtures (`.ci/run` installs them; with
+/// CRUCIATE_FIXTURES set a missing tool fails the test).
+pub fn system_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| p.into_string().ok())
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+            "{name} is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -73,7 +73,39 @@ pub(crate) fn study_folder(calling_ae: &str, study_uid: &str) -> String {
 }
 
 impl StudySink {
+    /// The instance as received, wrapped as a Part 10 file without parsing it.
+    fn wrapped(instance: &Received) -> Result<Vec<u8>, Refusal> {
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(instance.transfer_syntax.as_str())
+            .media_storage_sop_class_uid(instance.sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(instance.sop_instance_uid.as_str())
+            .build()
+            .map_err(|e| refuse(CANNOT_UNDERSTAND, e.to_string()))?;
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        meta.write(&mut file)
+            .map_err(|e| refuse(CANNOT_UNDERSTAND, e.to_string()))?;
+        file.extend_from_slice(&instance.data_set);
+        Ok(file)
+    }
+
     fn read(&self, instance: &Received) -> Result<InMemDicomObject, Refusal> {
+        // The project's own reader first, on the bytes as received: its preflight refuses
+        // declared lengths past the data and runaway nesting before any parser allocates, and
+        // an image it cannot read (truncated pixels, a codec it lacks, a wrong transfer
+        // syntax) is refused now, not found out at analysis.
+        let file = Self::wrapped(instance)?;
+        let options = ReadOptions {
+            limits: upload_limits(),
+            ..ReadOptions::default()
+        };
+        cruciate_volume::read_bytes(Path::new("instance"), file, &options).map_err(|e| {
+            let message = e.to_string();
+            refuse(
+                CANNOT_UNDERSTAND,
+                message.trim_start_matches("instance: ").to_string(),
+            )
+        })?;
         let ts = TransferSyntaxRegistry
             .get(&instance.transfer_syntax)
             .ok_or_else(|| refuse(CANNOT_UNDERSTAND, "unknown transfer syntax"))?;
@@ -102,22 +134,6 @@ impl StudySink {
         if text(&obj, tags::STUDY_INSTANCE_UID).is_none_or(|u| !is_valid_uid(&u)) {
             return Err(refuse(DATASET_DOES_NOT_MATCH, "no valid StudyInstanceUID"));
         }
-        // The project's own reader, on the instance as it will be stored: an image it cannot
-        // read (truncated pixels, a codec it lacks, a wrong transfer syntax) is refused now,
-        // not found out at analysis.
-        let file =
-            part10(&obj, &instance.transfer_syntax).map_err(|e| refuse(CANNOT_UNDERSTAND, e))?;
-        let options = ReadOptions {
-            limits: upload_limits(),
-            ..ReadOptions::default()
-        };
-        cruciate_volume::read_bytes(Path::new("instance"), file, &options).map_err(|e| {
-            let message = e.to_string();
-            refuse(
-                CANNOT_UNDERSTAND,
-                message.trim_start_matches("instance: ").to_string(),
-            )
-        })?;
         Ok(obj)
     }
 

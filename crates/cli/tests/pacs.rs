@@ -1,0 +1,480 @@
+//! Cruciate as a DICOM node, against real DICOM software from Debian packages: dcmtk's
+//! `storescu` / `echoscu` send to it, dicom3tools' `dciodvfy` and dcmtk's `dsrdump` check what
+//! it gives back, and an Orthanc server sends it a study and receives the results in the same
+//! study. Damaged instances pushed over the network are refused one by one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, agent, free_port, phantom_dicom_series, system_tool};
+use cruciate_dimse::command::SUCCESS;
+use cruciate_dimse::scu::{self, Destination, Outgoing};
+use dicom_dictionary_std::{tags, uids};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn dicom_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn text_of(path: &Path, tag: dicom_core::Tag) -> String {
+    let obj = dicom_object::open_file(path).unwrap();
+    obj.element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_string()
+}
+
+fn dciodvfy_errors(program: &Path, file: &Path) -> Vec<String> {
+    let out = Command::new(program).arg(file).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits for the exam that came from `calling_ae` to be analysed; its id.
+fn wait_for_dicom_exam(server: &Server, calling_ae: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let list = server
+            .get("/api/v1/exams?status=done", Some(&server.token))
+            .1;
+        let found = list["exams"].as_array().and_then(|all| {
+            all.iter()
+                .find(|e| {
+                    e["filename"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with(&format!("from {calling_ae})")))
+                })
+                .map(|e| e["id"].as_str().unwrap().to_string())
+        });
+        if let Some(id) = found {
+            return id;
+        }
+        let failed = server
+            .get("/api/v1/exams?status=failed", Some(&server.token))
+            .1;
+        assert!(
+            failed["exams"].as_array().is_none_or(|a| a.is_empty()),
+            "an exam failed: {failed}"
+        );
+        assert!(
+            started.elapsed() < LIMIT,
+            "no exam from {calling_ae}: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_results() {
+    let (Some(storescu), Some(echoscu), Some(dciodvfy), Some(dsrdump)) = (
+        system_tool("storescu"),
+        system_tool("echoscu"),
+        system_tool("dciodvfy"),
+        system_tool("dsrdump"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let series = phantom_dicom_series(dir.path());
+    let files = dicom_files(&series);
+    // What `cruciate synth --format dicom` writes is a valid MR image.
+    let errors = dciodvfy_errors(&dciodvfy, &files[0]);
+    assert!(errors.is_empty(), "synthetic MR: {errors:#?}");
+    let original_patient = text_of(&files[0], tags::PATIENT_ID);
+    let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
+
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dicom-port",
+            "0",
+            "--stable-after",
+            "1",
+            "--dicom-allow",
+            "MODALITY",
+        ],
+    );
+    let port = server.dicom_port.unwrap().to_string();
+    let echo = Command::new(&echoscu)
+        .args(["-aet", "MODALITY", "-aec", "CRUCIATE", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert!(
+        echo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    let intruder = Command::new(&echoscu)
+        .args(["-aet", "INTRUDER", "-aec", "CRUCIATE", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert!(
+        !intruder.status.success(),
+        "a disallowed AE title was accepted"
+    );
+
+    let sent = Command::new(&storescu)
+        .args(["-aet", "MODALITY", "-aec", "CRUCIATE", "127.0.0.1", &port])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let id = wait_for_dicom_exam(&server, "MODALITY");
+
+    let (code, status) = server.get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token));
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["source"]["calling_ae"], "MODALITY");
+    assert_eq!(status["source"]["series"][0]["instances"], files.len());
+    assert_eq!(status["source"]["series"][0]["description"], "SAG PD FS");
+
+    // Stored de-identified: no original patient id, new UIDs, the profile recorded.
+    let stored = dicom_files(&server.data.join("exams").join(&id).join("upload"));
+    assert_eq!(stored.len(), files.len());
+    assert!(text_of(&stored[0], tags::PATIENT_ID).starts_with("ANON-"));
+    assert_ne!(
+        text_of(&stored[0], tags::STUDY_INSTANCE_UID),
+        original_study
+    );
+    assert_eq!(text_of(&stored[0], tags::PATIENT_IDENTITY_REMOVED), "YES");
+
+    // The results as DICOM, back in the original study.
+    let exam = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
+        .1;
+    let (code, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let (code, sc) = server.get_bytes(&format!("/api/v1/exams/{id}/sc/1.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let (missing, _) = server.get_bytes(&format!("/api/v1/exams/{id}/sc/9.dcm"), &server.token);
+    assert_eq!(missing, 404);
+    let sr_path = dir.path().join("sr.dcm");
+    let sc_path = dir.path().join("sc1.dcm");
+    std::fs::write(&sr_path, &sr).unwrap();
+    std::fs::write(&sc_path, &sc).unwrap();
+    for p in [&sr_path, &sc_path] {
+        let errors = dciodvfy_errors(&dciodvfy, p);
+        assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
+    }
+    assert_eq!(text_of(&sr_path, tags::PATIENT_ID), original_patient);
+    assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
+    assert_eq!(text_of(&sc_path, tags::STUDY_INSTANCE_UID), original_study);
+    let dump = Command::new(&dsrdump).arg(&sr_path).output().unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout).to_string();
+    let label = exam["call_label"].as_str().unwrap();
+    let expected = if label == "healthy" {
+        "ACL healthy"
+    } else {
+        "ACL injured"
+    };
+    assert!(dump.contains(expected), "{label}: {dump}");
+    let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
+    let p = exam["injured_probability"].as_f64().unwrap();
+    assert!((finding.injured_probability - p).abs() < 1e-3);
+    // The SR references the original instances of the key slices.
+    assert!(dump.contains("MR image"), "{dump}");
+    // The project's own reader takes the Secondary Capture.
+    let inspected = Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(["inspect", sc_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    // No destination configured: nothing to send, and asking for it is refused.
+    let (code, _) = server.post_json(
+        &format!("/api/v1/exams/{id}/send"),
+        &server.token,
+        Value::Null,
+    );
+    assert_eq!(code, 409);
+}
+
+#[test]
+fn damaged_instances_are_refused_one_by_one_and_the_node_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dicom_files(&phantom_dicom_series(dir.path()));
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--dicom-port", "0", "--stable-after", "30"],
+    );
+    let to = Destination {
+        ae_title: "CRUCIATE".into(),
+        host: "127.0.0.1".into(),
+        port: server.dicom_port.unwrap(),
+    };
+    let good = dicom_object::open_file(&files[0]).unwrap();
+    let uid = good
+        .meta()
+        .media_storage_sop_instance_uid()
+        .trim_end_matches('\0')
+        .to_string();
+    let mut explicit = Vec::new();
+    good.write_dataset_with_ts(
+        &mut explicit,
+        &dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),
+    )
+    .unwrap();
+    let raw = |bytes: Vec<u8>, ts: &str| Outgoing::Raw {
+        sop_class_uid: uids::MR_IMAGE_STORAGE.into(),
+        sop_instance_uid: uid.clone(),
+        transfer_syntax: ts.into(),
+        bytes,
+    };
+    let mut bad = vec![
+        // Truncated: the pixel data cut short.
+        raw(
+            explicit[..explicit.len() - 5000].to_vec(),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        ),
+        // Explicit VR bytes declared as implicit VR.
+        raw(explicit.clone(), uids::IMPLICIT_VR_LITTLE_ENDIAN),
+    ];
+    // The fuzz regressions of the readers, their data sets sent as MR images.
+    let corpus = cruciate_testkit::workspace_root().join("crates/volume/tests/data/fuzz");
+    let mut fuzz = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("dicom-")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let body = if bytes.get(128..132) == Some(b"DICM") {
+            bytes[132..].to_vec()
+        } else {
+            bytes
+        };
+        bad.push(raw(body, uids::EXPLICIT_VR_LITTLE_ENDIAN));
+        fuzz += 1;
+    }
+    assert!(fuzz >= 5, "the fuzz corpus is missing");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcomes = runtime
+        .block_on(scu::store("MODALITY", &to, &bad, Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(outcomes.len(), bad.len());
+    for (n, o) in outcomes.iter().enumerate() {
+        assert!(
+            !o.stored(),
+            "damaged instance {n} was stored (status {:04X}H)",
+            o.status
+        );
+        assert!(
+            o.status >= 0xA000,
+            "instance {n}: status {:04X}H is not a failure",
+            o.status
+        );
+    }
+    // The node still answers, and takes a good instance in the same way.
+    runtime
+        .block_on(scu::echo("MODALITY", &to, Duration::from_secs(10)))
+        .unwrap();
+    let fine = runtime
+        .block_on(scu::store(
+            "MODALITY",
+            &to,
+            &[Outgoing::Object(Box::new(good.into_inner()))],
+            Duration::from_secs(30),
+        ))
+        .unwrap();
+    assert_eq!(fine[0].status, SUCCESS);
+    // Nothing damaged reached the incoming folder.
+    let incoming: Vec<PathBuf> = std::fs::read_dir(server.data.join("incoming"))
+        .unwrap()
+        .flat_map(|d| dicom_files(&d.unwrap().path()))
+        .collect();
+    assert_eq!(incoming.len(), 1, "{incoming:?}");
+}
+
+/// An Orthanc server on loopback with a test configuration.
+struct Orthanc {
+    child: Child,
+    http: String,
+    dicom_port: u16,
+}
+
+impl Orthanc {
+    fn start(program: &Path, dir: &Path, dicom_port: u16, cruciate_port: u16) -> Self {
+        let http_port = free_port();
+        let config = serde_json::json!({
+            "Name": "cruciate-test",
+            "StorageDirectory": dir.join("storage"),
+            "IndexDirectory": dir.join("storage"),
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": false,
+            "HttpServerEnabled": true,
+            "DicomServerEnabled": true,
+            "DicomCheckCalledAet": false,
+            "DicomAlwaysAllowStore": true,
+            "DicomAlwaysAllowEcho": true,
+            "Plugins": [],
+            "StableAge": 1,
+            "DicomModalities": { "cruciate": ["CRUCIATE", "127.0.0.1", cruciate_port] }
+        });
+        let path = dir.join("orthanc.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let child = Command::new(program)
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let orthanc = Self {
+            child,
+            http: format!("http://127.0.0.1:{http_port}"),
+            dicom_port,
+        };
+        let started = Instant::now();
+        while agent()
+            .get(format!("{}/system", orthanc.http))
+            .call()
+            .is_err()
+        {
+            assert!(started.elapsed() < LIMIT, "Orthanc did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        orthanc
+    }
+
+    fn get(&self, path: &str) -> Value {
+        agent()
+            .get(format!("{}{path}", self.http))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    fn post(&self, path: &str, body: Vec<u8>) -> Value {
+        let mut r = agent()
+            .post(format!("{}{path}", self.http))
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.body_mut().read_json().unwrap()
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn orthanc_sends_a_study_and_gets_the_sr_and_secondary_captures_back_in_it() {
+    let Some(program) = system_tool("Orthanc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = dicom_files(&phantom_dicom_series(dir.path()));
+    // Cruciate first (its port goes into Orthanc's configuration), sending to Orthanc's DICOM
+    // port, chosen before either starts.
+    let orthanc_dir = dir.path().join("orthanc");
+    std::fs::create_dir_all(&orthanc_dir).unwrap();
+    let orthanc_port = free_port();
+    let destination = format!("ORTHANC@127.0.0.1:{orthanc_port}");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dicom-port",
+            "0",
+            "--stable-after",
+            "1",
+            "--dicom-allow",
+            "ORTHANC",
+            "--dicom-destination",
+            &destination,
+        ],
+    );
+    let orthanc = Orthanc::start(
+        &program,
+        &orthanc_dir,
+        orthanc_port,
+        server.dicom_port.unwrap(),
+    );
+    let mut study = String::new();
+    for f in &files {
+        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    // Orthanc pushes the study to Cruciate by C-STORE.
+    orthanc.post("/modalities/cruciate/store", study.clone().into_bytes());
+    let id = wait_for_dicom_exam(&server, "ORTHANC");
+    let started = Instant::now();
+    let sends = loop {
+        let status = server
+            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
+            .1;
+        let send = status["sends"][0].clone();
+        if send["status"] == "sent" {
+            break status["sends"].clone();
+        }
+        assert_ne!(send["status"], "failed", "{status}");
+        assert!(started.elapsed() < LIMIT, "results not sent: {status}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(sends[0]["destination"], destination);
+    // Orthanc lists the SR and the Secondary Captures in the same study as the MR series.
+    let series = orthanc.get(&format!("/studies/{study}/series"));
+    let modalities: Vec<String> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["MainDicomTags"]["Modality"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(modalities.contains(&"MR".to_string()), "{modalities:?}");
+    assert!(modalities.contains(&"SR".to_string()), "{modalities:?}");
+    assert!(modalities.contains(&"OT".to_string()), "{modalities:?}");
+    assert_eq!(
+        orthanc.get("/studies").as_array().unwrap().len(),
+        1,
+        "results landed in another study"
+    );
+    // Sending again is idempotent in the PACS: the same UIDs replace themselves.
+    let (code, _) = server.post_json(
+        &format!("/api/v1/exams/{id}/send"),
+        &server.token,
+        Value::Null,
+    );
+    assert_eq!(code, 202);
+}
