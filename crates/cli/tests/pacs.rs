@@ -157,6 +157,17 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
         original_study
     );
     assert_eq!(text_of(&stored[0], tags::PATIENT_IDENTITY_REMOVED), "YES");
+    // UIDs map consistently across the series: one new series, study and frame of reference.
+    for tag in [
+        tags::SERIES_INSTANCE_UID,
+        tags::STUDY_INSTANCE_UID,
+        tags::FRAME_OF_REFERENCE_UID,
+    ] {
+        let new: std::collections::BTreeSet<String> =
+            stored.iter().map(|f| text_of(f, tag)).collect();
+        assert_eq!(new.len(), 1, "{tag}: {new:?}");
+        assert_ne!(new.first().unwrap(), &text_of(&files[0], tag));
+    }
 
     // The results as DICOM, back in the original study.
     let exam = server
@@ -317,7 +328,6 @@ fn damaged_instances_are_refused_one_by_one_and_the_node_keeps_serving() {
 struct Orthanc {
     child: Child,
     http: String,
-    dicom_port: u16,
 }
 
 impl Orthanc {
@@ -352,7 +362,6 @@ impl Orthanc {
         let orthanc = Self {
             child,
             http: format!("http://127.0.0.1:{http_port}"),
-            dicom_port,
         };
         let started = Instant::now();
         while agent()

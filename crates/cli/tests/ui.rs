@@ -179,6 +179,30 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         synthetic.is_displayed().await.unwrap(),
         "the synthetic label shows"
     );
+    // The DICOM panel: an uploaded exam, its results downloadable as DICOM.
+    let source = client
+        .wait()
+        .for_element(Locator::Id("dicom-source"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while source.text().await.unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the DICOM panel stays empty"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(source.text().await.unwrap().contains("downloaded as DICOM"));
+    assert!(
+        client
+            .find(Locator::Id("download-sr"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
     let label = |c: fantoccini::Client| async move {
         c.find(Locator::Id("slice-label"))
             .await

@@ -238,6 +238,33 @@ mod tests {
     }
 
     #[test]
+    fn dicom_settings_are_checked() {
+        let mut c = ServerConfig::default();
+        c.dicom.destinations = vec!["PACS@10.0.0.5:104".into()];
+        assert!(c.validate().is_ok());
+        c.dicom.destinations = vec!["PACS".into()];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("AE@host:port")
+        );
+        c.dicom.destinations.clear();
+        c.dicom.ae_title = "A\\B".into();
+        assert!(c.validate().is_err());
+        c.dicom.ae_title = "SEVENTEEN_CHARS_X".into();
+        assert!(c.validate().is_err());
+        let parsed: ServerConfig =
+            toml::from_str("[dicom]\nport = 11112\ndeidentify = \"basic-retain-dates\"\n").unwrap();
+        assert_eq!(parsed.dicom.port, Some(11112));
+        assert_eq!(
+            parsed.dicom.deidentify,
+            cruciate_deid::Profile::BasicRetainDates
+        );
+        assert!(toml::from_str::<ServerConfig>("[dicom]\nportt = 1\n").is_err());
+    }
+
+    #[test]
     fn the_example_file_names_every_setting_with_its_default() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/serve.toml");
         assert_eq!(
@@ -246,11 +273,23 @@ mod tests {
         );
         let text = std::fs::read_to_string(&path).unwrap();
         let defaults = serde_json::to_value(ServerConfig::default()).unwrap();
-        for key in defaults.as_object().unwrap().keys() {
-            assert!(
-                text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
-                "configs/serve.toml does not mention {key}"
-            );
+        let mentions = |key: &str| {
+            text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} ="))
+        };
+        for (key, value) in defaults.as_object().unwrap() {
+            match value.as_object() {
+                // A table: its header, and each of its keys.
+                Some(table) => {
+                    assert!(text.contains(&format!("\n[{key}]")), "no [{key}] table");
+                    for inner in table.keys() {
+                        assert!(
+                            mentions(inner),
+                            "configs/serve.toml does not mention {key}.{inner}"
+                        );
+                    }
+                }
+                None => assert!(mentions(key), "configs/serve.toml does not mention {key}"),
+            }
         }
     }
 }

@@ -208,6 +208,7 @@ async function openExam(id) {
   $("exam-status").replaceChildren(text(exam.status, "status " + exam.status));
   renderResult(exam);
   renderKeyMarks(exam);
+  renderDicom(exam);
   $("read-form").hidden = !exam.result;
   $("read-state").textContent = exam.read ? "Recorded: grade " + exam.read.grade +
     (exam.read.agrees ? " (agrees)" : " (differs)") + " by " + (exam.read.by || "?") : "";
@@ -224,6 +225,27 @@ async function openExam(id) {
       if (again && again.status !== exam.status && state.exam && state.exam.id === id) openExam(id);
     }, 2000);
   }
+}
+
+async function renderDicom(exam) {
+  const panel = $("dicom");
+  panel.hidden = !exam.result;
+  if (!exam.result) return;
+  const status = await json("/exams/" + exam.id + "/dicom").catch(() => null);
+  if (!status || !state.exam || state.exam.id !== exam.id) return;
+  const src = status.source;
+  $("dicom-source").textContent = src
+    ? "Received from " + src.calling_ae + ": " + src.series.map((s) =>
+      (s.description || "no description") + " (" + s.plane + ", " + s.instances + " images" + (s.chosen ? ", analysed" : "") + ")").join("; ")
+    : "Uploaded; results can still be downloaded as DICOM.";
+  $("dicom-sends").replaceChildren(...status.sends.map((s) => {
+    const li = document.createElement("li");
+    li.className = "send " + s.status;
+    li.textContent = s.destination + ": " + s.status + (s.attempts ? " after " + s.attempts + " attempt(s)" : "") +
+      (s.last_error && s.status !== "sent" ? " (" + s.last_error + ")" : "");
+    return li;
+  }));
+  $("send-pacs").hidden = status.sends.length === 0;
 }
 
 function step(delta) {
@@ -294,6 +316,16 @@ function setup() {
     if (!url) return;
     const a = document.createElement("a");
     a.href = url; a.download = state.exam.id + "-slice-" + state.slice + ".png"; a.click();
+  });
+  $("download-sr").addEventListener("click", async () => {
+    const url = await blobUrl("/exams/" + state.exam.id + "/sr.dcm");
+    if (!url) return;
+    const a = document.createElement("a");
+    a.href = url; a.download = state.exam.id + "-sr.dcm"; a.click();
+  });
+  $("send-pacs").addEventListener("click", async () => {
+    await json("/exams/" + state.exam.id + "/send", { method: "POST" }).catch((e) => { $("error").textContent = e.message; });
+    renderDicom(state.exam);
   });
   if (state.token) signIn(state.token); else signOut();
 }

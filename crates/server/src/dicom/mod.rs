@@ -1,6 +1,6 @@
-//! The service as a DICOM node: a storage SCP receiving studies ([`sink`]), studies becoming
-//! exams when they are quiet ([`assemble`]), results made as DICOM ([`results`]) and sent back to
-//! the configured destinations ([`send`]).
+//! The service as a DICOM node: a storage SCP receiving studies (`sink`), studies becoming
+//! exams when they are quiet (`assemble`), results made as DICOM ([`results`]) and sent back to
+//! the configured destinations (`send`).
 
 mod assemble;
 pub mod results;
