@@ -53,6 +53,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// The web service: worklist, viewer and API, with workers (SQLite by default).
     Serve(commands::service::ServeArgs),
+    /// Find the ACL region of an exam with a localiser, or train one (`localise train`).
+    Localise(commands::localise::LocaliseArgs),
     /// Check a DICOM peer: C-ECHO it, or C-STORE files to it.
     Dicom(commands::dicom::DicomArgs),
     /// More workers on a service's queue (share its --db and --data).
@@ -167,6 +169,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
         Command::Dicom(args) => commands::dicom::run(&args),
+        Command::Localise(args) => commands::localise::run(&args),
         Command::Serve(args) => commands::service::serve(&args, device),
         Command::Worker(args) => commands::service::worker(&args, device),
         Command::ExportReads(args) => commands::service::export_reads(&args),

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod export;
 pub mod features;
 pub mod inspect;
+pub mod localise;
 pub mod predict;
 pub mod service;
 pub mod svm;
@@ -31,6 +32,7 @@ pub fn registry(device: Compute) -> Registry {
     Registry::new()
         .with(network_kind(device))
         .with(features_kind(device))
+        .with(cruciate_localise::localiser_kind())
 }
 
 /// Opens the run folder `run` as a classifier.

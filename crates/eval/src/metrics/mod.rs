@@ -10,6 +10,7 @@ mod calibration;
 mod classification;
 mod cumulative;
 mod explanation;
+mod localisation;
 mod ranking;
 
 pub use calibration::{brier_score, expected_calibration_error, log_loss};
@@ -18,6 +19,9 @@ pub use classification::{
 };
 pub use cumulative::{Cumulative, Summary};
 pub use explanation::{HeatInBox, heat_in_box};
+pub use localisation::{
+    LocalisationScores, LocalisationSummary, LocalisedExam, box_iou, centre_distance_mm, slice_hit,
+};
 pub use ranking::{
     OperatingPoint, average_precision, bootstrap_auc_interval, operating_point, roc_auc,
     roc_auc_ovr_macro, roc_curve, youden_point,

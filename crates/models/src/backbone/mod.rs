@@ -2,7 +2,7 @@
 
 mod alexnet;
 mod freeze;
-mod layers;
+pub mod layers;
 mod resnet;
 mod small;
 mod squeezenet;

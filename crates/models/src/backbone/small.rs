@@ -25,11 +25,17 @@ impl SmallCnn {
 
     /// A randomly initialised network.
     pub fn new(device: &Device) -> Self {
-        let widths = [16, 32, 64, 128];
+        Self::with_blocks(device, 4)
+    }
+
+    /// The first `blocks` blocks (1 to 4) alone: a trunk of stride `2^blocks` with
+    /// `16 * 2^(blocks - 1)` channels (the localiser's, which needs a finer grid).
+    pub fn with_blocks(device: &Device, blocks: usize) -> Self {
+        let widths = &[16, 32, 64, 128][..blocks.clamp(1, 4)];
         let mut cin = 3;
         let mut convs = Vec::new();
         let mut norms = Vec::new();
-        for w in widths {
+        for &w in widths {
             convs.push(conv(device, cin, w, 3, 1, 1, false));
             norms.push(batch_norm(device, w));
             cin = w;
@@ -41,7 +47,7 @@ impl SmallCnn {
         }
     }
 
-    /// `[N, 3, H, W]` to `[N, 128, H/16, W/16]`.
+    /// `[N, 3, H, W]` to `[N, 128, H/16, W/16]` (fewer blocks: less stride, fewer channels).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
