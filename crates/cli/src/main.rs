@@ -53,6 +53,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// The web service: worklist, viewer and API, with workers (SQLite by default).
     Serve(commands::service::ServeArgs),
+    /// A run that puts a localiser in front of a classifier (the ACL region only).
+    Cascade(commands::cascade::CascadeArgs),
     /// Find the ACL region of an exam with a localiser, or train one (`localise train`).
     Localise(commands::localise::LocaliseArgs),
     /// Check a DICOM peer: C-ECHO it, or C-STORE files to it.
@@ -170,6 +172,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Compare(args) => commands::compare::run(&args, device),
         Command::Dicom(args) => commands::dicom::run(&args),
         Command::Localise(args) => commands::localise::run(&args),
+        Command::Cascade(args) => commands::cascade::run(&args, device),
         Command::Serve(args) => commands::service::serve(&args, device),
         Command::Worker(args) => commands::service::worker(&args, device),
         Command::ExportReads(args) => commands::service::export_reads(&args),

@@ -23,6 +23,7 @@ pub mod cv;
 mod error;
 pub mod evaluate;
 pub mod evaluation_page;
+pub mod localisation;
 pub mod metrics;
 pub mod report;
 pub mod scoring;

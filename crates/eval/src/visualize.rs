@@ -44,6 +44,20 @@ impl RgbImage {
         }
     }
 
+    /// Draws the outline of the rectangle `w x h` at `(x, y)`, `thickness` pixels wide (clipped).
+    pub fn outline(
+        &mut self,
+        (x, y, w, h): (usize, usize, usize, usize),
+        colour: [u8; 3],
+        thickness: usize,
+    ) {
+        let t = thickness.max(1);
+        self.fill(x, y, w, t, colour);
+        self.fill(x, (y + h).saturating_sub(t), w, t, colour);
+        self.fill(x, y, t, h, colour);
+        self.fill((x + w).saturating_sub(t), y, t, h, colour);
+    }
+
     /// Copies `other` in with its top-left corner at `(x, y)` (clipped).
     pub fn blit(&mut self, other: &RgbImage, x: usize, y: usize) {
         for yy in 0..other.height {

@@ -70,18 +70,20 @@ impl Cascade {
         Ok(cascade)
     }
 
-    /// The exam cut to the localiser's box with the margin, and where the cut lies in the exam.
-    fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox), InferError> {
-        let found = self.localizer.locate(exam)?;
-        let outside = || {
-            InferError::Input(format!(
-                "the localiser's box {found:?} lies outside the exam"
-            ))
-        };
+    /// The exam cut to the localiser's box with the margin, and where the cut lies in the exam;
+    /// or, when the localiser finds no plausible box, why.
+    fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
+        let found = self.localizer.locate(exam).map_err(|e| e.to_string())?;
+        let outside = || format!("the localiser's box {found:?} lies outside the exam");
         let region = margin_box(found, self.margin, exam.shape).ok_or_else(outside)?;
         let cropped = crop_roi(exam, found, self.margin).ok_or_else(outside)?;
         Ok((cropped, region))
     }
+}
+
+/// The warning a result carries when the classifier saw the whole exam instead of the region.
+fn fallback_warning(why: &str) -> String {
+    format!("{why}; the whole exam was classified instead")
 }
 
 impl Classifier for Cascade {
@@ -90,17 +92,37 @@ impl Classifier for Cascade {
     }
 
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
-        let (cropped, region) = self.crop(exam)?;
-        Ok(self.classifier.predict(&cropped)?.shifted(region.s0))
+        match self.crop(exam) {
+            Ok((cropped, region)) => {
+                let mut p = self.classifier.predict(&cropped)?.shifted(region.s0);
+                p.region = Some(region);
+                Ok(p)
+            }
+            Err(why) => {
+                let mut p = self.classifier.predict(exam)?;
+                p.warnings.push(fallback_warning(&why));
+                Ok(p)
+            }
+        }
     }
 
     fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
-        let (cropped, region) = self.crop(exam)?;
-        let inner = self.classifier.explain(&cropped, request)?;
-        Ok(Explanation {
-            prediction: inner.prediction.shifted(region.s0),
-            heat: inner.heat.embedded(exam.shape, region),
-            ..inner
-        })
+        match self.crop(exam) {
+            Ok((cropped, region)) => {
+                let inner = self.classifier.explain(&cropped, request)?;
+                let mut prediction = inner.prediction.shifted(region.s0);
+                prediction.region = Some(region);
+                Ok(Explanation {
+                    prediction,
+                    heat: inner.heat.embedded(exam.shape, region),
+                    ..inner
+                })
+            }
+            Err(why) => {
+                let mut e = self.classifier.explain(exam, request)?;
+                e.prediction.warnings.push(fallback_warning(&why));
+                Ok(e)
+            }
+        }
     }
 }

@@ -23,6 +23,14 @@ pub struct Prediction {
     /// Per slice seen (in order from `slices[0]`), a score per class; higher argues more for
     /// the class. Empty when the model scores the exam only as a whole.
     pub slice_scores: Vec<Vec<f64>>,
+    /// The region of the exam the classifier was given, when a localiser (or the manifest's
+    /// box) cut it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<cruciate_volume::RoiBox>,
+    /// What a reader of the result should know (a region not found, the whole exam classified
+    /// instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Prediction {
@@ -53,6 +61,8 @@ impl Prediction {
             slices,
             key_slices,
             slice_scores,
+            region: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -23,6 +23,35 @@ impl Localizer for FixedBox {
     }
 }
 
+/// Finds nothing.
+struct NoBox(RunInfo);
+
+impl Localizer for NoBox {
+    fn info(&self) -> &RunInfo {
+        &self.0
+    }
+    fn locate(&self, _: &Volume) -> Result<RoiBox, InferError> {
+        Err(InferError::Input("no ACL region found".into()))
+    }
+}
+
+/// Calls every exam injured with probability 0.75, whatever its shape.
+struct AnyShape(RunInfo);
+
+impl Classifier for AnyShape {
+    fn info(&self) -> &RunInfo {
+        &self.0
+    }
+    fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
+        Ok(Prediction::new(
+            self.0.classes.clone(),
+            vec![0.25, 0.75],
+            [0, exam.slices()],
+            Vec::new(),
+        ))
+    }
+}
+
 /// Says what it saw: injured probability = the crop's mean intensity; heat on the crop's
 /// brightest voxel.
 struct MeanOfWhatItSees(RunInfo);
@@ -93,6 +122,16 @@ fn registry() -> Registry {
                 Ok(Box::new(MeanOfWhatItSees(info)) as Box<dyn Classifier>)
             }),
         ))
+        .with(RunKind::localizer(
+            "no-box",
+            Arc::new(|_: &Path, info| Ok(Box::new(NoBox(info)) as Box<dyn Localizer>)),
+        ))
+        .with(RunKind::classifier(
+            "any-shape",
+            Arc::new(|_: &Path, info, _: &Registry| {
+                Ok(Box::new(AnyShape(info)) as Box<dyn Classifier>)
+            }),
+        ))
 }
 
 /// An exam of zeros with a bright 2x3x3 block at slices 3..5, rows 3..6, columns 4..7 and one
@@ -113,7 +152,12 @@ fn exam() -> Volume {
 
 /// A cascade run folder `root/both` holding its two parts, `loc` and `cls`.
 fn write_cascade(root: &Path, margin: [usize; 3]) {
-    for (name, kind) in [("loc", "fixed-box"), ("cls", "mean")] {
+    write_cascade_of(root, ["fixed-box", "mean"], margin);
+}
+
+/// A cascade run folder `root/both` of a localiser and a classifier of `kinds`.
+fn write_cascade_of(root: &Path, kinds: [&str; 2], margin: [usize; 3]) {
+    for (name, kind) in [("loc", kinds[0]), ("cls", kinds[1])] {
         let part = root.join("both").join(name);
         std::fs::create_dir_all(&part).unwrap();
         RunInfo::new(kind, Task::Binary, name).write(&part).unwrap();
@@ -184,4 +228,28 @@ fn a_cascade_whose_crop_the_classifier_refuses_says_why() {
         e.to_string().contains("a mean run is not a localiser"),
         "{e}"
     );
+}
+
+#[test]
+fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cascade_of(dir.path(), ["no-box", "any-shape"], [1, 1, 1]);
+    let cascade = registry().open_run(&dir.path().join("both")).unwrap();
+    let p = cascade.predict(&exam()).unwrap();
+    assert_eq!(p.slices, [0, 8], "the whole exam");
+    assert_eq!(p.region, None);
+    assert_eq!(
+        p.warnings,
+        vec!["no ACL region found; the whole exam was classified instead".to_string()]
+    );
+    // With a region, the result says which one the classifier saw.
+    let dir = tempfile::tempdir().unwrap();
+    write_cascade(dir.path(), [0, 1, 1]);
+    let cascade = registry().open_run(&dir.path().join("both")).unwrap();
+    let p = cascade.predict(&exam()).unwrap();
+    assert_eq!(
+        p.region.map(|r| (r.s0, r.s1, r.r0, r.r1)),
+        Some((3, 5, 3, 6))
+    );
+    assert!(p.warnings.is_empty());
 }

@@ -118,7 +118,8 @@ pub fn decode(
         .copied()
         .enumerate()
         .fold((0, f32::MIN), |a, (s, p)| if p > a.1 { (s, p) } else { a });
-    if !(peak >= settings.min_peak) {
+    // NaN maps count as nothing found.
+    if peak.is_nan() || peak < settings.min_peak {
         return Err(format!(
             "no ACL region found: the strongest cell is {peak:.2}, below {:.2}",
             settings.min_peak

@@ -44,11 +44,13 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), LocaliseError> {
         .map_err(|e| LocaliseError::io(path, e))
 }
 
-/// Writes the run folder of a trained network.
+/// Writes the run folder of a trained network (`dataset_root`: the manifest's folder, whose
+/// dataset.json says whether the data was synthetic).
 pub(crate) fn write_run(
     out: &Path,
     net: HeatmapNet,
     trained: &TrainedLocaliser,
+    dataset_root: &Path,
 ) -> Result<(), LocaliseError> {
     let model = out.join(MODEL_FILE);
     let bytes = net
@@ -67,8 +69,7 @@ pub(crate) fn write_run(
     info.model.file = Some(MODEL_FILE.into());
     info.model.sha256 = Some(sha256_file(&model).map_err(|e| LocaliseError::io(&model, e))?);
     info.model.epoch = Some(trained.settings.epochs);
-    let manifest_root = out.parent().unwrap_or(out);
-    let dataset = DatasetInfo::read(manifest_root);
+    let dataset = DatasetInfo::read(dataset_root);
     info.training = TrainingInfo {
         synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
         exams: Some(trained.exams),

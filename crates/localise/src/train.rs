@@ -438,7 +438,7 @@ pub fn train_localiser(
         decode: DecodeSettings::default(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    crate::run::write_run(out, result.model.net, &trained)?;
+    crate::run::write_run(out, result.model.net, &trained, &manifest.root)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(trained)
 }

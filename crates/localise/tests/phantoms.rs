@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cruciate_data::synth::{SynthOptions, synthesize};
 use cruciate_data::{Split, read_exam};
-use cruciate_infer::{Localizer, Registry, Silent};
+use cruciate_infer::{Registry, Silent};
 use cruciate_localise::{LocaliserInput, LocaliserTraining, localiser_kind, train_localiser};
 use cruciate_volume::{Format, SourceMetadata, Volume};
 

@@ -146,6 +146,17 @@ async function showSlice() {
     if (url) { img.src = url; img.hidden = false; } else { img.removeAttribute("src"); img.hidden = true; }
   }
   $("cam-img").style.opacity = $("cam-opacity").value / 100;
+  // The ACL region a cascade's classifier was given, on the slices it spans.
+  const region = exam.result.region;
+  const box = $("region-box");
+  box.hidden = !(region && n >= region[0] && n < region[1]);
+  if (!box.hidden) {
+    const [, rows, cols] = exam.result.shape;
+    box.style.top = (100 * region[2]) / rows + "%";
+    box.style.height = (100 * (region[3] - region[2])) / rows + "%";
+    box.style.left = (100 * region[4]) / cols + "%";
+    box.style.width = (100 * (region[5] - region[4])) / cols + "%";
+  }
 }
 
 function renderResult(exam) {
@@ -180,6 +191,7 @@ function renderResult(exam) {
     (r.model_hash ? " (" + r.model_hash.slice(0, 12) + "…)" : "") + ", " + r.software +
     ". Key slices: " + r.key_slices.join(", ") + ". " + exam.notices.join(" ");
   box.append(meta);
+  for (const w of r.warnings || []) box.append(text(w, "warning"));
 }
 
 function renderKeyMarks(exam) {

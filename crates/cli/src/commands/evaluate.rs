@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use cruciate_data::{Manifest, Split};
 use cruciate_eval::evaluate::{EvaluationRequest, evaluate};
+use cruciate_eval::localisation::evaluate_localiser;
 use cruciate_models::Compute;
 
 use super::{SYNTHETIC_WARNING, figure, open_run};
@@ -13,7 +14,8 @@ use crate::progress::Bars;
 /// Arguments of `cruciate evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// The run folder written by `cruciate train`.
+    /// The run folder written by `cruciate train` (or `cruciate localise train`: then the
+    /// report scores the boxes found).
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
     /// The exams: manifest.csv.
@@ -30,9 +32,41 @@ pub struct EvaluateArgs {
     out: PathBuf,
 }
 
+/// Scores a localiser run: IoU, centre distance, slice hits.
+fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyhow::Result<()> {
+    let localiser = super::registry(device).open_localizer(&args.run)?;
+    let evaluation =
+        evaluate_localiser(localiser.as_ref(), manifest, args.split, &Bars::default())?;
+    evaluation.write(&args.out)?;
+    let r = &evaluation.report;
+    let s = &r.summary;
+    println!(
+        "{} on {} {} exams: mean 3-D IoU {:.3} (median {:.3}), centre within {} mm in {:.1} %, slice hits {:.1} %, {} without a box",
+        r.model,
+        s.exams,
+        r.split,
+        s.mean_iou,
+        s.median_iou,
+        s.within_mm,
+        100.0 * s.centre_within,
+        100.0 * s.slice_hit_rate,
+        s.not_found
+    );
+    if r.synthetic_model {
+        println!("{SYNTHETIC_WARNING}");
+    }
+    println!("report: {}", args.out.join("report.html").display());
+    Ok(())
+}
+
 /// Runs `cruciate evaluate`.
 pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = Manifest::read(&args.manifest)?;
+    if cruciate_infer::RunInfo::read(&args.run)?
+        .is_some_and(|i| i.kind == cruciate_localise::LOCALISER_KIND)
+    {
+        return localiser(args, &manifest, device);
+    }
     let model = open_run(&args.run, device)?;
     let evaluation = evaluate(
         &EvaluationRequest {

@@ -3,6 +3,7 @@
 pub mod bench;
 mod bench_service;
 mod bench_svm;
+pub mod cascade;
 pub mod compare;
 pub mod dicom;
 pub mod evaluate;

@@ -364,3 +364,23 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `cruciate ARGS...` quietly and returns what it did.
+pub fn cruciate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(args)
+        .env("CRUCIATE_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+/// The text a command printed, after checking that it succeeded.
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -317,6 +317,10 @@ pub struct ResultView {
     pub intensity_range: [f32; 2],
     /// The explanation's method, key slice and per-slice shares.
     pub explanation: Option<crate::analysis::ExplanationSummary>,
+    /// The ACL region the classifier was given (cascade runs), `[s0, s1, r0, r1, c0, c1]`.
+    pub region: Option<[usize; 6]>,
+    /// What the reader should know (a region not found and the whole exam classified).
+    pub warnings: Vec<String>,
 }
 
 impl From<AnalysisResult> for ResultView {
@@ -329,6 +333,11 @@ impl From<AnalysisResult> for ResultView {
             injured_probability: r.prediction.injured_probability,
             key_slices: r.prediction.key_slices,
             slices: r.prediction.slices,
+            region: r
+                .prediction
+                .region
+                .map(|b| [b.s0, b.s1, b.r0, b.r1, b.c0, b.c1]),
+            warnings: r.prediction.warnings,
             model: r.model.name,
             model_hash: r.model.hash,
             synthetic_model: r.model.synthetic,

@@ -1,0 +1,137 @@
+//! The localiser from the command line: trained on phantoms' boxes, asked for one exam's region
+//! (and for an empty one's), evaluated with IoU and centre distance, and put in front of the
+//! bundled demo classifier as a cascade run that `predict` and the service take.
+
+mod common;
+
+use common::{cruciate, succeeded};
+use serde_json::Value;
+
+/// What a `--json` command printed.
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&succeeded(&cruciate(args))).unwrap()
+}
+
+#[test]
+fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    succeeded(&cruciate(&[
+        "synth", "--out", d, "--exams", "48", "--seed", "3", "--size", "64", "--slices", "14..18",
+    ]));
+    let manifest = data.join("manifest.csv");
+    let m = manifest.to_str().unwrap();
+    let run = dir.path().join("loc");
+    let r = run.to_str().unwrap();
+    let trained = succeeded(&cruciate(&[
+        "localise",
+        "train",
+        "--manifest",
+        m,
+        "--out",
+        r,
+        "--size",
+        "64",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "8",
+    ]));
+    assert!(trained.contains("localiser trained on"), "{trained}");
+
+    // One exam's region, as JSON.
+    let exam = data.join("exams/sagittal/00001.npy");
+    let found: Value = json(&["localise", "--run", r, exam.to_str().unwrap(), "--json"]);
+    assert!(found["found"].is_boolean(), "{found}");
+    // An exam of zeros: no region, said in words, not an error.
+    let empty = dir.path().join("empty.npy");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (12, 64, 64), }";
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let header = format!("{header}{}\n", " ".repeat(pad));
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(vec![0u8; 12 * 64 * 64]);
+    std::fs::write(&empty, bytes).unwrap();
+    let none: Value = json(&["localise", "--run", r, empty.to_str().unwrap(), "--json"]);
+    assert_eq!(none["found"], false, "{none}");
+    assert!(
+        none["reason"].as_str().unwrap().contains("ACL region"),
+        "{none}"
+    );
+
+    // Evaluated on the test split: IoU, centre distance, slice hits, a figure.
+    let report_dir = dir.path().join("loc-report");
+    let said = succeeded(&cruciate(&[
+        "evaluate",
+        "--run",
+        r,
+        "--manifest",
+        m,
+        "--split",
+        "test",
+        "--out",
+        report_dir.to_str().unwrap(),
+    ]));
+    assert!(said.contains("mean 3-D IoU"), "{said}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    let s = &report["summary"];
+    let exams = report["exams"].as_array().unwrap();
+    assert_eq!(s["exams"].as_u64().unwrap() as usize, exams.len());
+    let mean: f64 = exams
+        .iter()
+        .map(|e| e["iou"].as_f64().unwrap())
+        .sum::<f64>()
+        / exams.len() as f64;
+    assert!(
+        (s["mean_iou"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "the summary is the mean of the rows"
+    );
+    assert!(mean > 0.3, "mean IoU {mean}");
+    assert_eq!(report["synthetic_model"], true);
+    let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap();
+    assert!(html.contains("data:image/png;base64,") && html.contains("synthetic"));
+
+    // A cascade of the localiser and the bundled demo classifier, predicted like any run.
+    let demo = cruciate_testkit::workspace_root().join("crates/server/demo");
+    let cascade = dir.path().join("cascade");
+    let c = cascade.to_str().unwrap();
+    succeeded(&cruciate(&[
+        "cascade",
+        "--localiser",
+        r,
+        "--classifier",
+        demo.to_str().unwrap(),
+        "--margin",
+        "1,8,8",
+        "--out",
+        c,
+    ]));
+    let p: Value = json(&["predict", "--run", c, exam.to_str().unwrap(), "--json"]);
+    assert_eq!(p["kind"], "cascade");
+    if found["found"] == true {
+        assert!(p["region"].is_object(), "{p}");
+    }
+    let fallback: Value = json(&["predict", "--run", c, empty.to_str().unwrap(), "--json"]);
+    assert!(
+        fallback["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("whole exam was classified"),
+        "{fallback}"
+    );
+    // A classifier is not a localiser.
+    let refused = cruciate(&[
+        "cascade",
+        "--localiser",
+        demo.to_str().unwrap(),
+        "--classifier",
+        demo.to_str().unwrap(),
+        "--out",
+        c,
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a localiser"));
+}
