@@ -122,6 +122,85 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
             .contains("whole exam was classified"),
         "{fallback}"
     );
+    // A network trained on the found regions, with its cascade written beside it.
+    let roi_run = dir.path().join("small-roi");
+    let said = succeeded(&cruciate(&[
+        "train",
+        "--manifest",
+        m,
+        "--model",
+        "small",
+        "--epochs",
+        "1",
+        "--set",
+        "data.size=32",
+        "--set",
+        "data.slices=4",
+        "--roi",
+        "auto",
+        "--localiser",
+        r,
+        "--roi-margin",
+        "1,8,8",
+        "--out",
+        roi_run.to_str().unwrap(),
+    ]));
+    assert!(said.contains("cascade"), "{said}");
+    let p = json(&[
+        "predict",
+        "--run",
+        roi_run.join("cascade").to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(p["kind"], "cascade");
+    // The same network through an in-memory cascade: the same call.
+    let q = json(&[
+        "predict",
+        "--run",
+        roi_run.to_str().unwrap(),
+        "--roi",
+        "auto",
+        "--localiser",
+        r,
+        "--roi-margin",
+        "1,8,8",
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(p["probabilities"], q["probabilities"]);
+    let refused = cruciate(&[
+        "predict",
+        "--run",
+        roi_run.to_str().unwrap(),
+        "--roi",
+        "manifest",
+        exam.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--roi auto"));
+    // Cross-validated on the manifest's boxes: every fold scored through the crop.
+    let cv = dir.path().join("cv-roi");
+    let said = succeeded(&cruciate(&[
+        "cv",
+        "--manifest",
+        m,
+        "--model",
+        "small",
+        "--epochs",
+        "1",
+        "--set",
+        "data.size=32",
+        "--set",
+        "data.slices=4",
+        "--roi",
+        "manifest",
+        "--folds",
+        "2",
+        "--out",
+        cv.to_str().unwrap(),
+    ]));
+    assert!(said.to_lowercase().contains("auc"), "{said}");
+
     // A classifier is not a localiser.
     let refused = cruciate(&[
         "cascade",

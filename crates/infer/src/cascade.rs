@@ -3,11 +3,12 @@
 //! map are put back into the exam's own slices and voxels.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use cruciate_prep::{crop_roi, margin_box};
 use cruciate_volume::{RoiBox, Volume};
 use serde::{Deserialize, Serialize};
 
+use crate::roi_crop::{RoiCrop, RoiSource};
 use crate::{
     Classifier, ExplainRequest, Explanation, InferError, Localizer, Prediction, Registry, RunInfo,
 };
@@ -26,12 +27,12 @@ pub struct CascadeSettings {
     pub margin: [usize; 3],
 }
 
-/// A classifier that looks only where a localiser points.
+/// A classifier that looks only at the ACL region: where a localiser points, or (for scoring
+/// a classifier trained on the manifest's boxes) the box the exam comes with.
 pub struct Cascade {
     info: RunInfo,
-    localizer: Box<dyn Localizer>,
+    crop: RoiCrop,
     classifier: Box<dyn Classifier>,
-    margin: [usize; 3],
 }
 
 impl Cascade {
@@ -51,9 +52,22 @@ impl Cascade {
         );
         Self {
             info,
-            localizer,
+            crop: RoiCrop {
+                source: RoiSource::Auto(Arc::from(localizer)),
+                margin,
+            },
             classifier,
-            margin,
+        }
+    }
+
+    /// `classifier` given the region of `crop` (the manifest's boxes or a localiser's).
+    pub fn with_crop(crop: RoiCrop, classifier: Box<dyn Classifier>) -> Self {
+        let mut info = classifier.info().clone();
+        info.kind = CASCADE_KIND.into();
+        Self {
+            info,
+            crop,
+            classifier,
         }
     }
 
@@ -70,14 +84,13 @@ impl Cascade {
         Ok(cascade)
     }
 
-    /// The exam cut to the localiser's box with the margin, and where the cut lies in the exam;
-    /// or, when the localiser finds no plausible box, why.
+    /// The exam cut to its region, and where the cut lies; or why there is no region.
     fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
-        let found = self.localizer.locate(exam).map_err(|e| e.to_string())?;
-        let outside = || format!("the localiser's box {found:?} lies outside the exam");
-        let region = margin_box(found, self.margin, exam.shape).ok_or_else(outside)?;
-        let cropped = crop_roi(exam, found, self.margin).ok_or_else(outside)?;
-        Ok((cropped, region))
+        let cut = self.crop.apply(exam.clone());
+        match (cut.region, cut.fallback) {
+            (Some(region), None) => Ok((cut.volume, region)),
+            (_, why) => Err(why.unwrap_or_else(|| "no region".into())),
+        }
     }
 }
 

@@ -30,6 +30,7 @@ mod occlusion;
 mod prediction;
 pub mod progress;
 mod registry;
+pub mod roi_crop;
 pub mod run;
 
 pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings};
@@ -42,4 +43,5 @@ pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
 pub use registry::{ClassifierOpener, LegacyReader, LocalizerOpener, Registry, RunKind};
+pub use roi_crop::{Cropped, RoiCrop, RoiSource};
 pub use run::{EpochRecord, RunInfo};

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cruciate_data::{Manifest, Split, Task, read_exam};
-use cruciate_infer::Progress;
+use cruciate_infer::{Progress, RoiCrop, RoiSource};
 use cruciate_prep::{InputConfig, PreparedInput, prepare_input};
 use rayon::prelude::*;
 
@@ -23,12 +23,14 @@ pub struct PreparedExam {
     pub input: PreparedInput,
 }
 
-/// The exams of `split`, read and prepared in parallel; `progress` counts them.
+/// The exams of `split`, read, cut to their ACL region when `roi` says so, and prepared in
+/// parallel; `progress` counts them. With the manifest's boxes every exam must have one; with a
+/// localiser, an exam it finds no region in is taken whole (and logged).
 pub fn prepare_exams(
     manifest: &Manifest,
     split: Split,
     task: Task,
-    input: &InputConfig,
+    (input, roi): (&InputConfig, Option<&RoiCrop>),
     progress: &dyn Progress,
 ) -> Result<Vec<PreparedExam>, TrainError> {
     let rows: Vec<_> = manifest.split(split).collect();
@@ -37,7 +39,20 @@ pub fn prepare_exams(
     let out = rows
         .par_iter()
         .map(|row| {
-            let volume = read_exam(manifest, row)?;
+            let mut volume = read_exam(manifest, row)?;
+            if let Some(crop) = roi {
+                let cropped = crop.apply(volume);
+                if let Some(why) = cropped.fallback {
+                    if matches!(crop.source, RoiSource::Manifest) {
+                        return Err(TrainError::Untrainable(format!(
+                            "exam {}: {why}; --roi manifest needs a box for every exam",
+                            row.exam_id
+                        )));
+                    }
+                    tracing::warn!("exam {}: {why}; trained on the whole exam", row.exam_id);
+                }
+                volume = cropped.volume;
+            }
             let prepared =
                 prepare_input(&volume, input).map_err(|source| TrainError::UnusableExam {
                     exam_id: row.exam_id.clone(),

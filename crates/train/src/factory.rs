@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cruciate_data::Manifest;
-use cruciate_infer::{Classifier, ClassifierFactory, InferError, Progress, RunInfo};
+use cruciate_infer::{
+    Cascade, Classifier, ClassifierFactory, InferError, Progress, RoiCrop, RunInfo,
+};
 use cruciate_models::{Compute, NetworkClassifier};
 
 use crate::run::{RunFiles, TrainRequest, train};
@@ -21,6 +23,9 @@ pub struct NetworkFactory {
     pub compute: Compute,
     /// Where training reports its progress.
     pub progress: Arc<dyn Progress>,
+    /// Cut exams to their ACL region for training and scoring (the fold's model is then a
+    /// cascade of that crop and the network), or not.
+    pub roi: Option<RoiCrop>,
 }
 
 impl NetworkFactory {
@@ -57,6 +62,7 @@ impl ClassifierFactory for NetworkFactory {
                     weights: self.weights.clone(),
                     config: self.config.clone(),
                     compute: self.compute,
+                    roi: self.roi.clone(),
                 },
                 self.progress.clone(),
             )
@@ -68,6 +74,10 @@ impl ClassifierFactory for NetworkFactory {
                 "holds a finished run with other settings: choose another --out",
             )));
         }
-        self.open(out)
+        let network = self.open(out)?;
+        Ok(match &self.roi {
+            Some(crop) => Box::new(Cascade::with_crop(crop.clone(), network)),
+            None => network,
+        })
     }
 }

@@ -117,6 +117,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
             weights: None,
             config: config.clone(),
             compute: Compute::Cpu,
+            roi: None,
         },
         progress.clone(),
     )?;
@@ -127,7 +128,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
         &manifest,
         Split::Test,
         config.model.task,
-        &config.data,
+        (&config.data, None),
         progress.as_ref(),
     )?;
     let held_out: Vec<ScoredExam> = exams

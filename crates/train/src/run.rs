@@ -59,6 +59,8 @@ pub struct TrainRequest {
     pub config: TrainConfig,
     /// Where to compute.
     pub compute: Compute,
+    /// Cut every exam to its ACL region first (a classifier for a cascade), or not.
+    pub roi: Option<cruciate_infer::RoiCrop>,
 }
 
 /// `summary.json`.
@@ -237,7 +239,7 @@ pub fn train(
             &request.manifest,
             split,
             task,
-            &config.data,
+            (&config.data, request.roi.as_ref()),
             progress.as_ref(),
         )
     };

@@ -9,7 +9,7 @@ use clap::Args;
 use cruciate_infer::{CASCADE_KIND, CascadeSettings, RunInfo};
 use cruciate_models::Compute;
 
-use super::registry;
+use super::{parse_margin, registry};
 
 /// Arguments of `cruciate cascade`.
 #[derive(Debug, Args)]
@@ -28,46 +28,52 @@ pub struct CascadeArgs {
     out: PathBuf,
 }
 
-fn parse_margin(text: &str) -> Result<[usize; 3], String> {
-    let parts: Vec<usize> = text
-        .split(',')
-        .map(|p| p.trim().parse::<usize>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| {
-            format!("margin {text:?}: expected three whole numbers, slices,rows,columns")
-        })?;
-    <[usize; 3]>::try_from(parts)
-        .map_err(|_| format!("margin {text:?}: expected slices,rows,columns"))
-}
-
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(path).with_context(|| format!("{}: no such run folder", path.display()))
 }
 
-/// Runs `cruciate cascade`.
-pub fn run(args: &CascadeArgs, device: Compute) -> anyhow::Result<()> {
+/// Writes the cascade run folder `out` of `localiser` and `classifier` with `margin`, and
+/// checks that it opens; its description.
+pub fn write(
+    localiser: &Path,
+    classifier: &Path,
+    margin: [usize; 3],
+    out: &Path,
+    device: Compute,
+) -> anyhow::Result<String> {
     let registry = registry(device);
-    let localiser = registry.open_localizer(&args.localiser)?;
-    let classifier = registry.open_run(&args.classifier)?;
-    let mut info = RunInfo::new(CASCADE_KIND, classifier.info().task, "cascade");
-    info.classes = classifier.info().classes.clone();
-    info.training = classifier.info().training.clone();
-    info.training.synthetic |= localiser.info().synthetic();
+    let found_by = registry.open_localizer(localiser)?;
+    let classifier_run = registry.open_run(classifier)?;
+    let mut info = RunInfo::new(CASCADE_KIND, classifier_run.info().task, "cascade");
+    info.classes = classifier_run.info().classes.clone();
+    info.training = classifier_run.info().training.clone();
+    info.training.synthetic |= found_by.info().synthetic();
     info.model.description = format!(
         "{} on the ACL region found by {} (margin {:?} voxels)",
-        classifier.info().model.name,
-        localiser.info().model.name,
-        args.margin
+        classifier_run.info().model.name,
+        found_by.info().model.name,
+        margin
     );
     info.settings = serde_json::to_value(CascadeSettings {
-        localizer: absolute(&args.localiser)?.display().to_string(),
-        classifier: absolute(&args.classifier)?.display().to_string(),
-        margin: args.margin,
+        localizer: absolute(localiser)?.display().to_string(),
+        classifier: absolute(classifier)?.display().to_string(),
+        margin,
     })?;
-    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
-    info.write(&args.out)?;
-    // What was written opens.
-    registry.open_run(&args.out)?;
-    println!("cascade {}: {}", args.out.display(), info.model.description);
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    info.write(out)?;
+    registry.open_run(out)?;
+    Ok(info.model.description)
+}
+
+/// Runs `cruciate cascade`.
+pub fn run(args: &CascadeArgs, device: Compute) -> anyhow::Result<()> {
+    let description = write(
+        &args.localiser,
+        &args.classifier,
+        args.margin,
+        &args.out,
+        device,
+    )?;
+    println!("cascade {}: {description}", args.out.display());
     Ok(())
 }

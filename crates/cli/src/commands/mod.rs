@@ -20,11 +20,13 @@ pub mod train;
 pub mod tune;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use cruciate_features::features_kind;
 use cruciate_infer::{Classifier, Registry};
+use cruciate_infer::{RoiCrop, RoiSource};
 use cruciate_models::{Compute, network_kind};
 use cruciate_volume::{ReadOptions, Volume, read_paths};
 
@@ -34,6 +36,53 @@ pub fn registry(device: Compute) -> Registry {
         .with(network_kind(device))
         .with(features_kind(device))
         .with(cruciate_localise::localiser_kind())
+}
+
+/// Where exams are cut to their ACL region before a model sees them (`--roi`).
+#[derive(Debug, Args)]
+pub struct RoiArgs {
+    /// Cut each exam to its ACL region first: none, manifest (the roi column's boxes) or auto
+    /// (the boxes --localiser finds).
+    #[arg(long, default_value = "none", value_parser = ["none", "manifest", "auto"])]
+    pub roi: String,
+    /// The localiser run for --roi auto (`cruciate localise train`).
+    #[arg(long, value_name = "RUN")]
+    pub localiser: Option<PathBuf>,
+    /// Voxels added around the box: slices,rows,columns.
+    #[arg(long = "roi-margin", default_value = "2,16,16", value_parser = parse_margin)]
+    pub roi_margin: [usize; 3],
+}
+
+/// Three whole numbers `slices,rows,columns`.
+pub fn parse_margin(text: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<usize> = text
+        .split(',')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            format!("margin {text:?}: expected three whole numbers, slices,rows,columns")
+        })?;
+    <[usize; 3]>::try_from(parts)
+        .map_err(|_| format!("margin {text:?}: expected slices,rows,columns"))
+}
+
+impl RoiArgs {
+    /// The crop asked for, `None` for `--roi none`.
+    pub fn crop(&self, device: Compute) -> anyhow::Result<Option<RoiCrop>> {
+        let source = match (self.roi.as_str(), &self.localiser) {
+            ("none", _) => return Ok(None),
+            ("manifest", _) => RoiSource::Manifest,
+            ("auto", Some(run)) => {
+                RoiSource::Auto(Arc::from(registry(device).open_localizer(run)?))
+            }
+            ("auto", None) => anyhow::bail!("--roi auto needs --localiser RUN"),
+            (other, _) => anyhow::bail!("--roi {other}: expected none, manifest or auto"),
+        };
+        Ok(Some(RoiCrop {
+            source,
+            margin: self.roi_margin,
+        }))
+    }
 }
 
 /// Opens the run folder `run` as a classifier.

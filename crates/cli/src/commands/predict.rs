@@ -20,6 +20,8 @@ pub struct PredictArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    roi: super::RoiArgs,
 }
 
 /// What `--json` prints.
@@ -35,7 +37,14 @@ struct PredictOutput<'a> {
 
 /// Runs `cruciate predict`.
 pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
-    let model = open_run(&args.run, device)?;
+    let mut model = open_run(&args.run, device)?;
+    if let Some(crop) = args.roi.crop(device)? {
+        anyhow::ensure!(
+            matches!(crop.source, cruciate_infer::RoiSource::Auto(_)),
+            "an exam alone has no manifest box: predict with --roi auto --localiser RUN"
+        );
+        model = Box::new(cruciate_infer::Cascade::with_crop(crop, model));
+    }
     let volume = args.exam.read()?;
     let prediction = model.predict(&volume)?;
     let info = model.info();

@@ -40,6 +40,8 @@ pub struct RunSettings {
     /// Override any setting, e.g. `--set optim.lr=3e-4 --set schedule.kind=cosine`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    #[command(flatten)]
+    pub roi: super::RoiArgs,
 }
 
 fn model_help() -> String {
@@ -90,6 +92,7 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
         weights: args.settings.weights.clone(),
         config: args.settings.config()?,
         compute: device,
+        roi: args.settings.roi.crop(device)?,
     };
     let summary = train(&request, Arc::new(Bars::default())).context("train")?;
     let b = &summary.best;
@@ -107,6 +110,30 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
         }
     );
     println!("run folder: {}", args.out.display());
+    if request.roi.is_some() {
+        cascade_beside(args, device)?;
+    }
+    Ok(())
+}
+
+/// A classifier trained on ACL regions only sees regions: with `--localiser`, the cascade that
+/// gives it one is written to `RUN/cascade` (else the command to make it is printed).
+fn cascade_beside(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
+    let roi = &args.settings.roi;
+    let [s, r, c] = roi.roi_margin;
+    let Some(localiser) = &roi.localiser else {
+        println!(
+            "trained on ACL regions: predict through a cascade, `cruciate cascade --localiser LOC --classifier {} --margin {s},{r},{c} --out RUN`",
+            args.out.display()
+        );
+        return Ok(());
+    };
+    let out = args.out.join("cascade");
+    super::cascade::write(localiser, &args.out, roi.roi_margin, &out, device)?;
+    println!(
+        "cascade (the localiser's region, then this network): {}",
+        out.display()
+    );
     Ok(())
 }
 
@@ -133,6 +160,7 @@ pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
         weights: args.settings.weights.clone(),
         compute: device,
         progress: progress.clone(),
+        roi: args.settings.roi.crop(device)?,
     };
     let report = cross_validate(
         &CvRequest {

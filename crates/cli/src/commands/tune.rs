@@ -189,6 +189,7 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                 let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
                     .map_err(|e| e.to_string())?;
                 let factory = NetworkFactory {
+                    roi: None,
                     config: config.clone(),
                     weights: weights.clone(),
                     compute: device,
@@ -231,6 +232,7 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                     weights,
                     config,
                     compute: device,
+                    roi: None,
                 },
                 Arc::new(Bars::default()),
             )?;

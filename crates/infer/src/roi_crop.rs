@@ -1,0 +1,79 @@
+//! Cutting an exam to its ACL region before a model sees it, when training and extracting
+//! features as a cascade does when predicting: from the manifest's box (ground truth, for
+//! training on the region) or from a localiser (the box a cascade will find).
+
+use std::sync::Arc;
+
+use cruciate_prep::{crop_roi, margin_box};
+use cruciate_volume::{RoiBox, Volume};
+
+use crate::Localizer;
+
+/// Where the region comes from.
+#[derive(Clone)]
+pub enum RoiSource {
+    /// The box attached to the exam (the manifest's `roi` column, KneeMRI's metadata).
+    Manifest,
+    /// The box a localiser finds.
+    Auto(Arc<dyn Localizer>),
+}
+
+impl std::fmt::Debug for RoiSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoiSource::Manifest => f.write_str("Manifest"),
+            RoiSource::Auto(l) => write!(f, "Auto({})", l.info().model.name),
+        }
+    }
+}
+
+/// A crop to the ACL region widened by a margin.
+#[derive(Debug, Clone)]
+pub struct RoiCrop {
+    /// Where the box comes from.
+    pub source: RoiSource,
+    /// Voxels added around the box: slices, rows, columns.
+    pub margin: [usize; 3],
+}
+
+/// An exam cut to its region, or the whole exam with the reason it could not be cut.
+#[derive(Debug, Clone)]
+pub struct Cropped {
+    /// The exam the model is given.
+    pub volume: Volume,
+    /// Where the cut lies in the exam (the box widened by the margin), when it was cut.
+    pub region: Option<RoiBox>,
+    /// Why it is the whole exam, when it is.
+    pub fallback: Option<String>,
+}
+
+impl RoiCrop {
+    /// `exam` cut to its region; the whole exam (with the reason) when there is no box, or the
+    /// localiser finds none, or the box lies outside the exam.
+    pub fn apply(&self, exam: Volume) -> Cropped {
+        let found = match &self.source {
+            RoiSource::Manifest => exam
+                .roi
+                .ok_or_else(|| "the exam has no ACL box (roi column)".to_string()),
+            RoiSource::Auto(l) => l.locate(&exam).map_err(|e| e.to_string()),
+        };
+        let cut = found.and_then(|b| {
+            let outside = || format!("the box {b:?} lies outside the exam");
+            let region = margin_box(b, self.margin, exam.shape).ok_or_else(outside)?;
+            let volume = crop_roi(&exam, b, self.margin).ok_or_else(outside)?;
+            Ok((volume, region))
+        });
+        match cut {
+            Ok((volume, region)) => Cropped {
+                volume,
+                region: Some(region),
+                fallback: None,
+            },
+            Err(why) => Cropped {
+                volume: exam,
+                region: None,
+                fallback: Some(why),
+            },
+        }
+    }
+}
