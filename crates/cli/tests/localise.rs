@@ -89,7 +89,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         (s["mean_iou"].as_f64().unwrap() - mean).abs() < 1e-9,
         "the summary is the mean of the rows"
     );
-    assert!(mean > 0.3, "mean IoU {mean}");
+    assert!(mean > 0.45, "mean IoU {mean}");
     assert_eq!(report["synthetic_model"], true);
     let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap();
     assert!(html.contains("data:image/png;base64,") && html.contains("synthetic"));

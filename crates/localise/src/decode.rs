@@ -71,16 +71,15 @@ fn upsample(map: &[f32], grid: usize, u: usize) -> Vec<f32> {
     out
 }
 
-/// The bounding box `[r0, r1, c0, c1]` of the 4-connected region of cells `>= threshold` that
-/// holds cell `seed`.
-fn region(map: &[f32], n: usize, seed: usize, threshold: f32) -> [usize; 4] {
+/// The cells of the 4-connected region of cells `>= threshold` that holds cell `seed`.
+fn region(map: &[f32], n: usize, seed: usize, threshold: f32) -> Vec<usize> {
     let mut seen = vec![false; map.len()];
     let mut stack = vec![seed];
+    let mut cells = Vec::new();
     seen[seed] = true;
-    let mut b = [seed / n, seed / n + 1, seed % n, seed % n + 1];
     while let Some(k) = stack.pop() {
+        cells.push(k);
         let (r, c) = (k / n, k % n);
-        b = [b[0].min(r), b[1].max(r + 1), b[2].min(c), b[3].max(c + 1)];
         let neighbours = [
             (r > 0).then(|| k - n),
             (r + 1 < n).then(|| k + n),
@@ -94,7 +93,28 @@ fn region(map: &[f32], n: usize, seed: usize, threshold: f32) -> [usize; 4] {
             }
         }
     }
-    b
+    cells
+}
+
+/// The bounding box `[r0, r1, c0, c1]` of `cells` on an `n`-wide map.
+fn bounds(cells: &[usize], n: usize) -> [usize; 4] {
+    cells.iter().fold([usize::MAX, 0, usize::MAX, 0], |b, &k| {
+        let (r, c) = (k / n, k % n);
+        [b[0].min(r), b[1].max(r + 1), b[2].min(c), b[3].max(c + 1)]
+    })
+}
+
+/// The centre (row, column, in cells) of `cells` weighted by how far each rises above
+/// `floor`: where the map's mass sits, finer than its grid.
+fn centroid(map: &[f32], n: usize, cells: &[usize], floor: f32) -> (f64, f64) {
+    let (mut w, mut r, mut c) = (0.0f64, 0.0f64, 0.0f64);
+    for &k in cells {
+        let v = f64::from((map[k] - floor).max(0.0)) + 1e-9;
+        w += v;
+        r += v * ((k / n) as f64 + 0.5);
+        c += v * ((k % n) as f64 + 0.5);
+    }
+    (r / w, c / w)
 }
 
 /// The ACL box of an exam of `shape` from its maps (`[slices, grid, grid]` probabilities), or
@@ -147,16 +167,27 @@ pub fn decode(
         .copied()
         .enumerate()
         .fold((0, f32::MIN), |a, (k, v)| if v > a.1 { (k, v) } else { a });
-    let [q0, q1, p0, p1] = region(&fine, n, seed, settings.region_fraction * top);
-    let scale =
-        |q: usize, side: usize| ((q as f64 * side as f64 / n as f64).round() as usize).min(side);
+    // The size from the region above `region_fraction` of the peak; the centre from the mass
+    // of the wider region above half of it, which a blurred map spreads evenly about the box.
+    let [q0, q1, p0, p1] = bounds(&region(&fine, n, seed, settings.region_fraction * top), n);
+    let floor = 0.5 * top;
+    let (cy, cx) = centroid(&fine, n, &region(&fine, n, seed, floor), floor);
+    let place = |centre: f64, extent: usize, side: usize| {
+        let scale = side as f64 / n as f64;
+        let half = extent as f64 * scale / 2.0;
+        let lo = (centre * scale - half).round().clamp(0.0, side as f64) as usize;
+        let hi = (centre * scale + half).round().clamp(0.0, side as f64) as usize;
+        (lo, hi.max(lo + 1).min(side.max(lo + 1)))
+    };
+    let (r0, r1) = place(cy, q1 - q0, shape[1]);
+    let (c0, c1) = place(cx, p1 - p0, shape[2]);
     let roi = RoiBox {
         s0,
         s1,
-        r0: scale(q0, shape[1]),
-        r1: scale(q1, shape[1]).max(scale(q0, shape[1]) + 1),
-        c0: scale(p0, shape[2]),
-        c1: scale(p1, shape[2]).max(scale(p0, shape[2]) + 1),
+        r0,
+        r1,
+        c0,
+        c1,
     };
     let (h, w) = ((roi.r1 - roi.r0) as f64, (roi.c1 - roi.c0) as f64);
     if h < settings.min_side * shape[1] as f64 || w < settings.min_side * shape[2] as f64 {

@@ -16,11 +16,13 @@
 //!
 //! - [`input`]: the slice stacks the network takes; [`target`]: the cell targets of a box.
 //! - [`net`]: the network. [`mod@decode`]: maps to a box, or why there is none.
-//! - [`train`]: training with Burn's Learner. [`run`]: the run folder, opened as a
+//! - [`train`]: training with Burn's Learner; [`calibrate`]: the decoding thresholds chosen on
+//!   the valid split. [`run`]: the run folder, opened as a
 //!   [`cruciate_infer::Localizer`].
 
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod decode;
 mod error;
 pub mod input;

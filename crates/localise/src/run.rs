@@ -84,6 +84,26 @@ pub(crate) fn write_run(
         .map_err(|e| LocaliseError::run(out, e.to_string()))
 }
 
+/// The cell probabilities of every slice of `exam` under `net`, `[slices, grid, grid]`.
+pub(crate) fn maps(
+    net: &HeatmapNet,
+    input: &LocaliserInput,
+    exam: &Volume,
+    device: &Device,
+) -> Vec<f32> {
+    let n = input.size;
+    let stacks = input.stacks(exam);
+    let per = 3 * n * n;
+    let mut out = Vec::with_capacity(exam.slices() * input.grid().pow(2));
+    for chunk in stacks.chunks(per * 16) {
+        let b = chunk.len() / per;
+        let x = Tensor::<1>::from_floats(chunk, device).reshape([b, 3, n, n]);
+        let p = burn::tensor::activation::sigmoid(net.forward(x));
+        out.extend(p.into_data().try_to_vec::<f32>().unwrap_or_default());
+    }
+    out
+}
+
 /// A trained localiser.
 pub struct LocaliserRun {
     info: RunInfo,
@@ -119,17 +139,12 @@ impl LocaliserRun {
 
     /// The cell probabilities of every slice, `[slices, grid, grid]`.
     pub fn maps(&self, exam: &Volume) -> Vec<f32> {
-        let n = self.settings.input.size;
-        let stacks = self.settings.input.stacks(exam);
-        let per = 3 * n * n;
-        let mut out = Vec::with_capacity(exam.slices() * self.settings.input.grid().pow(2));
-        for chunk in stacks.chunks(per * 16) {
-            let b = chunk.len() / per;
-            let x = Tensor::<1>::from_floats(chunk, &self.device).reshape([b, 3, n, n]);
-            let p = burn::tensor::activation::sigmoid(self.net.forward(x));
-            out.extend(p.into_data().try_to_vec::<f32>().unwrap_or_default());
-        }
-        out
+        maps(&self.net, &self.settings.input, exam, &self.device)
+    }
+
+    /// How its maps are read.
+    pub fn decode_settings(&self) -> &DecodeSettings {
+        &self.settings.decode
     }
 
     /// The box of `exam` with the evidence, or why there is none.

@@ -71,8 +71,10 @@ pub struct TrainedLocaliser {
     pub slices_per_epoch: usize,
     /// The settings.
     pub settings: LocaliserTraining,
-    /// How the maps are read.
+    /// How the maps are read (thresholds chosen on the valid split).
     pub decode: DecodeSettings,
+    /// The mean 3-D IoU on the valid split with those thresholds.
+    pub valid_mean_iou: f64,
     /// Seconds spent.
     pub seconds: f64,
 }
@@ -430,15 +432,22 @@ pub fn train_localiser(
     if let Some(error) = result.error {
         return Err(LocaliseError::Training(error.to_string()));
     }
+    let net = result.model.net;
+    let evidence = crate::calibrate::gather(manifest, Split::Valid, |exam| {
+        crate::run::maps(&net, &settings.input, exam, &device)
+    })?;
+    let (decode, valid_mean_iou) =
+        crate::calibrate::calibrate(&evidence, settings.input.grid(), &DecodeSettings::default());
     let trained = TrainedLocaliser {
         run: out.to_path_buf(),
         exams: [train_exams, valid_exams],
         slices_per_epoch,
         settings: settings.clone(),
-        decode: DecodeSettings::default(),
+        decode,
+        valid_mean_iou,
         seconds: started.elapsed().as_secs_f64(),
     };
-    crate::run::write_run(out, result.model.net, &trained, &manifest.root)?;
+    crate::run::write_run(out, net, &trained, &manifest.root)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(trained)
 }

@@ -48,6 +48,7 @@ fn unchanged_convolutions(dir: &Path, weights: &Path, settings: &[&str]) -> Vec<
             weights: Some(weights.to_path_buf()),
             config,
             compute: Compute::Cpu,
+            roi: None,
         },
         Arc::new(Silent),
     )

@@ -34,6 +34,22 @@ pub struct LocaliseArgs {
 enum LocaliseCommand {
     /// Train a localiser on the ACL boxes (roi column) of a manifest's train split.
     Train(TrainArgs),
+    /// Choose a localiser's decoding thresholds again on a manifest's boxes (valid split).
+    Calibrate(CalibrateArgs),
+}
+
+/// Arguments of `cruciate localise calibrate`.
+#[derive(Debug, Args)]
+struct CalibrateArgs {
+    /// The localiser's run folder (its run.json gets the thresholds).
+    #[arg(long, value_name = "RUN")]
+    run: PathBuf,
+    /// The manifest whose boxes the thresholds are chosen on.
+    #[arg(long, value_name = "CSV")]
+    manifest: PathBuf,
+    /// Which split: train, valid or test (never the split you report).
+    #[arg(long, default_value = "valid")]
+    split: cruciate_data::Split,
 }
 
 /// Arguments of `cruciate localise train`.
@@ -76,8 +92,23 @@ struct Located<'a> {
 
 /// Runs `cruciate localise`.
 pub fn run(args: &LocaliseArgs) -> anyhow::Result<()> {
-    if let Some(LocaliseCommand::Train(t)) = &args.command {
-        return train(t);
+    match &args.command {
+        Some(LocaliseCommand::Train(t)) => return train(t),
+        Some(LocaliseCommand::Calibrate(c)) => {
+            let manifest = Manifest::read(&c.manifest)?;
+            let (chosen, mean) =
+                cruciate_localise::calibrate::calibrate_run(&c.run, &manifest, c.split)?;
+            println!(
+                "thresholds: slice {:.1}, region {:.1} of the peak (mean 3-D IoU {mean:.3} on {} {}): {}",
+                chosen.slice_fraction,
+                chosen.region_fraction,
+                c.split,
+                c.manifest.display(),
+                c.run.display()
+            );
+            return Ok(());
+        }
+        None => {}
     }
     let (Some(run), Some(exam)) = (&args.run, &args.exam) else {
         anyhow::bail!("give --run RUN and an exam, or `cruciate localise train`");
@@ -140,11 +171,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let trained = train_localiser(&manifest, &args.out, &settings, Arc::new(Bars::default()))?;
     println!(
-        "localiser trained on {} exams ({} slices per epoch, {} epochs, {:.0} s): {}",
+        "localiser trained on {} exams ({} slices per epoch, {} epochs, {:.0} s); mean 3-D IoU {:.3} on {} valid exams: {}",
         trained.exams[0],
         trained.slices_per_epoch,
         settings.epochs,
         trained.seconds,
+        trained.valid_mean_iou,
+        trained.exams[1],
         args.out.display()
     );
     Ok(())
