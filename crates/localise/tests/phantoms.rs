@@ -62,10 +62,10 @@ fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
     }
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
     eprintln!("mean IoU {mean:.3} over {} held-out exams", ious.len());
-    // A box of the mean size and position scores far less; a chance localiser nothing.
+    // Chance (a box of the mean size at a random place) scores far less.
     assert!(ious.len() >= 6);
     assert!(
-        mean > 0.3,
+        mean > 0.45,
         "mean IoU {mean:.3} over {} held-out exams: {ious:?}",
         ious.len()
     );
