@@ -61,8 +61,32 @@ fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
         ious.push(found.map_or(0.0, |f| iou(&f, &truth)));
     }
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
-    eprintln!("mean IoU {mean:.3} over {} held-out exams", ious.len());
-    // Chance (a box of the mean size at a random place) scores far less.
+    // The baseline that knows where ACLs usually are: the mean training box, on every exam.
+    let train: Vec<_> = manifest.split(Split::Train).filter_map(|r| r.roi).collect();
+    let avg = |f: fn(&cruciate_volume::RoiBox) -> usize| {
+        (train.iter().map(f).sum::<usize>() as f64 / train.len() as f64).round() as usize
+    };
+    let typical = cruciate_volume::RoiBox {
+        s0: avg(|b| b.s0),
+        s1: avg(|b| b.s1),
+        r0: avg(|b| b.r0),
+        r1: avg(|b| b.r1),
+        c0: avg(|b| b.c0),
+        c1: avg(|b| b.c1),
+    };
+    let baseline: f64 = manifest
+        .split(Split::Test)
+        .map(|r| iou(&typical, &r.roi.unwrap()))
+        .sum::<f64>()
+        / ious.len() as f64;
+    eprintln!(
+        "mean IoU {mean:.3} over {} held-out exams (the mean box: {baseline:.3})",
+        ious.len()
+    );
+    assert!(
+        mean > baseline + 0.2,
+        "{mean:.3} against the mean box's {baseline:.3}"
+    );
     assert!(ious.len() >= 6);
     assert!(
         mean > 0.45,
