@@ -122,6 +122,29 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
             .contains("whole exam was classified"),
         "{fallback}"
     );
+    // The service serves the cascade: the region is in the result and on the Secondary Capture.
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    let server = common::Server::start(
+        &dir.path().join("service"),
+        &["--config", config.to_str().unwrap(), "--model", c],
+    );
+    let (code, accepted) = server.upload(&exam, "knee.npy", &server.token);
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let done = server.wait_for_exam(id, &server.token, std::time::Duration::from_secs(120));
+    assert_eq!(done["status"], "done", "{done}");
+    if found["found"] == true {
+        assert_eq!(
+            done["result"]["region"][0],
+            found["roi"]["s0"].as_u64().unwrap().saturating_sub(1)
+        );
+    }
+    let (code, sc) = server.get_bytes(&format!("/api/v1/exams/{id}/sc/1.dcm"), &server.token);
+    assert_eq!(code, 200);
+    assert!(sc.len() > 1000);
+    drop(server);
+
     // A network trained on the found regions, with its cascade written beside it.
     let roi_run = dir.path().join("small-roi");
     let said = succeeded(&cruciate(&[
