@@ -96,28 +96,9 @@ impl Rule {
     }
 }
 
-/// The row of Table E.1-1 that names `tag`, if any.
-pub fn rule_for(tag: Tag) -> Option<&'static Rule> {
-    crate::table::TABLE_E1_1.iter().find(|r| r.matches(tag))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rows_are_found_by_tag_and_repeating_groups_match_every_member() {
-        assert_eq!(rule_for(Tag(0x0010, 0x0010)).unwrap().basic, Action::Z);
-        assert_eq!(rule_for(Tag(0x0008, 0x0018)).unwrap().basic, Action::U);
-        assert_eq!(rule_for(Tag(0x6002, 0x3000)).unwrap().basic, Action::X);
-        assert_eq!(rule_for(Tag(0x5010, 0x0042)).unwrap().basic, Action::X);
-        assert!(
-            rule_for(Tag(0x0028, 0x0010)).is_none(),
-            "Rows is not in the table"
-        );
-        assert!(rule_for(Tag(0x0008, 0x0020)).unwrap().kept_with_dates);
-        assert_eq!(crate::table::TABLE_E1_1.len(), 441);
-    }
 
     #[test]
     fn compound_codes_resolve_to_an_action_valid_for_any_type() {

@@ -23,6 +23,7 @@ mod profile;
 mod pseudonyms;
 pub mod table;
 
-pub use actions::{Action, Rule, rule_for};
+pub use actions::{Action, Rule};
 pub use profile::{Deidentified, OriginalIdentity, Profile, clean_descriptor, deidentify};
 pub use pseudonyms::Pseudonyms;
+pub use table::rule_for;

@@ -6,8 +6,9 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{Action, rule_for};
+use crate::actions::Action;
 use crate::pseudonyms::Pseudonyms;
+use crate::table::rule_for;
 
 /// Which de-identification is applied before storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

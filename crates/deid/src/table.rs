@@ -3,7 +3,14 @@
 //! Full Dates Option's override (`K`). Transcribed row by row from the standard's table (the
 //! edition published in 2020, 441 rows). The names are the attributes' keywords.
 
+use dicom_core::Tag;
+
 use crate::actions::{Action::*, Rule};
+
+/// The row of Table E.1-1 that names `tag`, if any.
+pub fn rule_for(tag: Tag) -> Option<&'static Rule> {
+    TABLE_E1_1.iter().find(|r| r.matches(tag))
+}
 
 /// The rows of Table E.1-1, in the standard's (alphabetical) order.
 pub const TABLE_E1_1: &[Rule] = &[
@@ -2809,3 +2816,23 @@ pub const TABLE_E1_1: &[Rule] = &[
     ),
     Rule::new(0x0018, 0xFFFF, 0x9367, 0xFFFF, D, false, "XRaySourceID"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Action;
+
+    #[test]
+    fn rows_are_found_by_tag_and_repeating_groups_match_every_member() {
+        assert_eq!(rule_for(Tag(0x0010, 0x0010)).unwrap().basic, Action::Z);
+        assert_eq!(rule_for(Tag(0x0008, 0x0018)).unwrap().basic, Action::U);
+        assert_eq!(rule_for(Tag(0x6002, 0x3000)).unwrap().basic, Action::X);
+        assert_eq!(rule_for(Tag(0x5010, 0x0042)).unwrap().basic, Action::X);
+        assert!(
+            rule_for(Tag(0x0028, 0x0010)).is_none(),
+            "Rows is not in the table"
+        );
+        assert!(rule_for(Tag(0x0008, 0x0020)).unwrap().kept_with_dates);
+        assert_eq!(crate::table::TABLE_E1_1.len(), 441);
+    }
+}

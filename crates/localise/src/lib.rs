@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod calibrate;
+mod config;
 pub mod decode;
 mod error;
 pub mod input;
@@ -31,8 +32,9 @@ pub mod run;
 pub mod target;
 pub mod train;
 
+pub use config::{LocaliserTraining, TrainedLocaliser};
 pub use decode::{DecodeSettings, Found, decode};
 pub use error::LocaliseError;
 pub use input::LocaliserInput;
 pub use run::{LOCALISER_KIND, LocaliserRun, localiser_kind};
-pub use train::{LocaliserTraining, TrainedLocaliser, train_localiser};
+pub use train::train_localiser;

@@ -19,9 +19,9 @@ use cruciate_models::Compute;
 use cruciate_volume::{RoiBox, Volume};
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainedLocaliser;
 use crate::input::LocaliserInput;
 use crate::net::HeatmapNet;
-use crate::train::TrainedLocaliser;
 use crate::{DecodeSettings, Found, LocaliseError, decode};
 
 /// The kind name of localiser runs.

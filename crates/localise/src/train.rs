@@ -3,7 +3,7 @@
 //! binary cross entropy (cells inside the box are rare), Adam at a constant rate; validation
 //! loss on the valid split each epoch.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -23,61 +23,12 @@ use cruciate_models::Compute;
 use rand::SeedableRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
+use crate::config::{LocaliserTraining, TrainedLocaliser};
 use crate::input::LocaliserInput;
 use crate::net::HeatmapNet;
 use crate::target::cell_targets;
 use crate::{DecodeSettings, LocaliseError};
-
-/// How a localiser is trained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LocaliserTraining {
-    /// The input.
-    pub input: LocaliserInput,
-    /// Epochs.
-    pub epochs: usize,
-    /// Slices per optimiser step.
-    pub batch_size: usize,
-    /// Adam's learning rate.
-    pub learning_rate: f64,
-    /// Slices drawn outside the box (and its neighbours) per exam.
-    pub negatives: usize,
-    /// The seed of every draw.
-    pub seed: u64,
-}
-
-impl Default for LocaliserTraining {
-    fn default() -> Self {
-        Self {
-            input: LocaliserInput::default(),
-            epochs: 8,
-            batch_size: 16,
-            learning_rate: 2e-3,
-            negatives: 6,
-            seed: 0,
-        }
-    }
-}
-
-/// What training produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainedLocaliser {
-    /// The run folder.
-    pub run: PathBuf,
-    /// Exams with a box in the train and valid splits.
-    pub exams: [usize; 2],
-    /// Slices seen per epoch.
-    pub slices_per_epoch: usize,
-    /// The settings.
-    pub settings: LocaliserTraining,
-    /// How the maps are read (thresholds chosen on the valid split).
-    pub decode: DecodeSettings,
-    /// The mean 3-D IoU on the valid split with those thresholds.
-    pub valid_mean_iou: f64,
-    /// Seconds spent.
-    pub seconds: f64,
-}
 
 /// Slices ready for the network: 8-bit stacks (the 0..1 inputs times 255) and cell targets.
 #[derive(Clone, Default)]
