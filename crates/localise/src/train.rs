@@ -1,6 +1,6 @@
 //! Training a localiser with Burn's Learner: slices of the training exams (every slice of the
 //! box, two on each side, and a few drawn elsewhere) against their cell targets, a weighted
-//! binary cross entropy (cells inside the box are rare), Adam at a constant rate; validation
+//! binary cross entropy (cells inside the box are rare), Adam with a cosine decay; validation
 //! loss on the valid split each epoch.
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress as LoaderProgress};
 use burn::data::dataset::DatasetError;
 use burn::optim::AdamConfig;
-use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use burn::train::metric::{Adaptor, LossInput, LossMetric};
@@ -365,11 +365,12 @@ pub fn train_localiser(
         net: HeatmapNet::new(&device),
         positive_weight,
     };
-    let learner = Learner::new(
-        model,
-        AdamConfig::new().init(),
-        ConstantLr::from(settings.learning_rate),
-    );
+    // Cosine decay to zero over the run: late epochs settle instead of jumping about.
+    let steps = slices_per_epoch.div_ceil(settings.batch_size) * settings.epochs;
+    let schedule = CosineAnnealingLrSchedulerConfig::new(settings.learning_rate, steps.max(1))
+        .init()
+        .map_err(LocaliseError::Data)?;
+    let learner = Learner::new(model, AdamConfig::new().init(), schedule);
     let work = out.join("training");
     let training = SupervisedTraining::new(&work, Arc::new(loaders.0), Arc::new(loaders.1))
         .metric_train_numeric(LossMetric::new())
