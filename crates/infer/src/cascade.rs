@@ -86,11 +86,7 @@ impl Cascade {
 
     /// The exam cut to its region, and where the cut lies; or why there is no region.
     fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
-        let cut = self.crop.apply(exam.clone());
-        match (cut.region, cut.fallback) {
-            (Some(region), None) => Ok((cut.volume, region)),
-            (_, why) => Err(why.unwrap_or_else(|| "no region".into())),
-        }
+        self.crop.cut(exam)
     }
 }
 

@@ -48,22 +48,25 @@ pub struct Cropped {
 }
 
 impl RoiCrop {
-    /// `exam` cut to its region; the whole exam (with the reason) when there is no box, or the
-    /// localiser finds none, or the box lies outside the exam.
-    pub fn apply(&self, exam: Volume) -> Cropped {
+    /// `exam` cut to its region (the box widened by the margin, the cut's ROI set to the box),
+    /// and where the cut lies in the exam; or why there is no region.
+    pub fn cut(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
         let found = match &self.source {
             RoiSource::Manifest => exam
                 .roi
-                .ok_or_else(|| "the exam has no ACL box (roi column)".to_string()),
-            RoiSource::Auto(l) => l.locate(&exam).map_err(|e| e.to_string()),
+                .ok_or_else(|| "the exam has no ACL box (roi column)".to_string())?,
+            RoiSource::Auto(l) => l.locate(exam).map_err(|e| e.to_string())?,
         };
-        let cut = found.and_then(|b| {
-            let outside = || format!("the box {b:?} lies outside the exam");
-            let region = margin_box(b, self.margin, exam.shape).ok_or_else(outside)?;
-            let volume = crop_roi(&exam, b, self.margin).ok_or_else(outside)?;
-            Ok((volume, region))
-        });
-        match cut {
+        let outside = || format!("the box {found:?} lies outside the exam");
+        let region = margin_box(found, self.margin, exam.shape).ok_or_else(outside)?;
+        let volume = crop_roi(exam, found, self.margin).ok_or_else(outside)?;
+        Ok((volume, region))
+    }
+
+    /// `exam` cut to its region; the whole exam (with the reason) when there is no box, or the
+    /// localiser finds none, or the box lies outside the exam.
+    pub fn apply(&self, exam: Volume) -> Cropped {
+        match self.cut(&exam) {
             Ok((volume, region)) => Cropped {
                 volume,
                 region: Some(region),

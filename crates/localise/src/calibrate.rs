@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use cruciate_data::{Manifest, Split, read_exam};
+use cruciate_eval::metrics::box_iou;
 use cruciate_infer::RunInfo;
 use cruciate_volume::{RoiBox, Volume};
 
@@ -37,15 +38,6 @@ impl Evidence {
     }
 }
 
-fn iou(a: &RoiBox, b: &RoiBox) -> f64 {
-    let o =
-        |a0: usize, a1: usize, b0: usize, b1: usize| a1.min(b1).saturating_sub(a0.max(b0)) as f64;
-    let v = |x: &RoiBox| ((x.s1 - x.s0) * (x.r1 - x.r0) * (x.c1 - x.c0)) as f64;
-    let i = o(a.s0, a.s1, b.s0, b.s1) * o(a.r0, a.r1, b.r0, b.r1) * o(a.c0, a.c1, b.c0, b.c1);
-    let u = v(a) + v(b) - i;
-    if u > 0.0 { i / u } else { 0.0 }
-}
-
 /// The settings, from `base`, whose slice and region fractions give the best mean IoU on
 /// `evidence` (a grid of 9 x 9), and that mean.
 pub fn calibrate(
@@ -63,7 +55,9 @@ pub fn calibrate(
             };
             let total: f64 = evidence
                 .iter()
-                .map(|e| decode(&e.maps, e.shape, grid, &s).map_or(0.0, |f| iou(&f.roi, &e.truth)))
+                .map(|e| {
+                    decode(&e.maps, e.shape, grid, &s).map_or(0.0, |f| box_iou(&f.roi, &e.truth))
+                })
                 .sum();
             let mean = total / evidence.len().max(1) as f64;
             if mean > best.1 {
@@ -157,9 +151,9 @@ mod tests {
             upsample: 1,
             ..DecodeSettings::default()
         };
-        let (half, _) = (decode(&e[0].maps, e[0].shape, grid, &base).unwrap(), ());
+        let half = decode(&e[0].maps, e[0].shape, grid, &base).unwrap();
         assert!(
-            iou(&half.roi, &truth) < 0.5,
+            box_iou(&half.roi, &truth) < 0.5,
             "the half-maximum box takes the ring in"
         );
         let (chosen, mean) = calibrate(&e, grid, &base);

@@ -6,18 +6,10 @@ use std::sync::Arc;
 
 use cruciate_data::synth::{SynthOptions, synthesize};
 use cruciate_data::{Split, read_exam};
+use cruciate_eval::metrics::box_iou;
 use cruciate_infer::{Registry, Silent};
 use cruciate_localise::{LocaliserInput, LocaliserTraining, localiser_kind, train_localiser};
 use cruciate_volume::{Format, SourceMetadata, Volume};
-
-/// Intersection over union of two boxes.
-fn iou(a: &cruciate_volume::RoiBox, b: &cruciate_volume::RoiBox) -> f64 {
-    let o =
-        |a0: usize, a1: usize, b0: usize, b1: usize| a1.min(b1).saturating_sub(a0.max(b0)) as f64;
-    let v = |x: &cruciate_volume::RoiBox| ((x.s1 - x.s0) * (x.r1 - x.r0) * (x.c1 - x.c0)) as f64;
-    let i = o(a.s0, a.s1, b.s0, b.s1) * o(a.r0, a.r1, b.r0, b.r1) * o(a.c0, a.c1, b.c0, b.c1);
-    i / (v(a) + v(b) - i)
-}
 
 #[test]
 fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
@@ -58,7 +50,7 @@ fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
         let exam = read_exam(&manifest, row).unwrap();
         let truth = exam.roi.unwrap();
         let found = localiser.locate(&exam);
-        ious.push(found.map_or(0.0, |f| iou(&f, &truth)));
+        ious.push(found.map_or(0.0, |f| box_iou(&f, &truth)));
     }
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
     // The baseline that knows where ACLs usually are: the mean training box, on every exam.
@@ -76,7 +68,7 @@ fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
     };
     let baseline: f64 = manifest
         .split(Split::Test)
-        .map(|r| iou(&typical, &r.roi.unwrap()))
+        .map(|r| box_iou(&typical, &r.roi.unwrap()))
         .sum::<f64>()
         / ious.len() as f64;
     eprintln!(
