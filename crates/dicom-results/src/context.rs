@@ -9,30 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ResultError;
 
-/// The patient and study the results belong to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StudyIdentity {
-    /// PatientName.
-    pub patient_name: String,
-    /// PatientID.
-    pub patient_id: String,
-    /// PatientBirthDate.
-    pub patient_birth_date: String,
-    /// PatientSex.
-    pub patient_sex: String,
-    /// StudyInstanceUID (a new one when the exam came without).
-    pub study_uid: String,
-    /// StudyID.
-    pub study_id: String,
-    /// AccessionNumber.
-    pub accession_number: String,
-    /// StudyDate.
-    pub study_date: String,
-    /// StudyTime.
-    pub study_time: String,
-    /// ReferringPhysicianName.
-    pub referring_physician: String,
-}
+/// The patient and study the results belong to: the identity a study had before
+/// de-identification (what the PACS knows it by), or the one an upload carried.
+pub use cruciate_deid::OriginalIdentity as StudyIdentity;
 
 /// The software that made the call.
 #[derive(Debug, Clone, PartialEq, Eq)]

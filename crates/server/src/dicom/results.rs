@@ -2,7 +2,6 @@
 //! key slices, in the exam's original study (re-linked through the pseudonym map when the exam
 //! came by DICOM and was de-identified).
 
-use cruciate_deid::OriginalIdentity;
 use cruciate_dicom_results::sc::RgbPicture;
 use cruciate_dicom_results::{
     Algorithm, Finding, ResultContext, StudyIdentity, secondary_capture, structured_report,
@@ -100,7 +99,7 @@ async fn identity(
         Some(uid) => store.study_identity(uid).await?,
         None => None,
     };
-    let study = match original.and_then(|j| serde_json::from_str::<OriginalIdentity>(&j).ok()) {
+    let study = match original.and_then(|j| serde_json::from_str::<StudyIdentity>(&j).ok()) {
         Some(o) => {
             // Came by DICOM: back to the original study, series and instances.
             for s in &mut slices {
@@ -109,18 +108,7 @@ async fn identity(
             if let Some(uid) = &series {
                 series = Some(store.original_uid(uid).await?);
             }
-            StudyIdentity {
-                patient_name: o.patient_name,
-                patient_id: o.patient_id,
-                patient_birth_date: o.patient_birth_date,
-                patient_sex: o.patient_sex,
-                study_uid: o.study_uid,
-                study_id: o.study_id,
-                accession_number: o.accession_number,
-                study_date: o.study_date,
-                study_time: o.study_time,
-                referring_physician: o.referring_physician,
-            }
+            o
         }
         None => {
             let (date, time) = utc_date_time(exam.created_ms);
