@@ -257,7 +257,7 @@ async function renderDicom(exam) {
       (s.last_error && s.status !== "sent" ? " (" + s.last_error + ")" : "");
     return li;
   }));
-  $("send-pacs").hidden = status.sends.length === 0;
+  $("send-pacs").hidden = status.destinations.length === 0;
 }
 
 function step(delta) {

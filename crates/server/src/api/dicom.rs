@@ -20,6 +20,16 @@ pub struct DicomStatus {
     pub source: Option<DicomExam>,
     /// The results' sends, one per destination.
     pub sends: Vec<SendRow>,
+    /// The destinations results can be sent to.
+    pub destinations: Vec<String>,
+}
+
+async fn status_of(state: &AppState, id: &str) -> Result<DicomStatus, ApiError> {
+    Ok(DicomStatus {
+        source: state.store.dicom_exam(id).await?,
+        sends: state.store.sends(id).await?,
+        destinations: state.dicom_destinations.clone(),
+    })
 }
 
 async fn objects(state: &AppState, caller: &Caller, id: &str) -> Result<ResultObjects, ApiError> {
@@ -98,10 +108,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<DicomStatus>, ApiError> {
     visible_exam(&state, &caller, &id).await?;
-    Ok(Json(DicomStatus {
-        source: state.store.dicom_exam(&id).await?,
-        sends: state.store.sends(&id).await?,
-    }))
+    Ok(Json(status_of(&state, &id).await?))
 }
 
 /// Sends the exam's results to every configured destination (again).
@@ -127,9 +134,5 @@ pub async fn send(
         .store
         .audit(caller.audit("send", Some(&id), Some(state.dicom_destinations.join(", "))))
         .await?;
-    let body = DicomStatus {
-        source: state.store.dicom_exam(&id).await?,
-        sends: state.store.sends(&id).await?,
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(status_of(&state, &id).await?)).into_response())
 }

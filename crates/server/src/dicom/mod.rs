@@ -60,16 +60,44 @@ fn pseudonym_secret(data: &std::path::Path) -> Result<Vec<u8>, ServerError> {
     Ok(secret.into_bytes())
 }
 
-/// Starts the node on `host` (the HTTP address's) when a port is configured: the SCP, the
-/// assembler and the sender run until `stop` turns true. Returns the SCP's bound address.
+/// Starts the node on `host` (the HTTP address's): the SCP when a port is configured, the
+/// assembler and the sender when a port or a destination is; they run until `stop` turns
+/// true. Returns the SCP's bound address.
 pub(crate) async fn start(
     ctx: NodeContext,
     host: std::net::IpAddr,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<std::net::SocketAddr>, ServerError> {
-    let Some(port) = ctx.config.port else {
+    if ctx.config.port.is_none() && ctx.config.destinations.is_empty() {
         return Ok(None);
+    }
+    let bound = match ctx.config.port {
+        Some(port) => Some(listen(&ctx, host, port, stop.clone()).await?),
+        None => None,
     };
+    // Studies become exams, and results leave for the destinations (uploads' results too, when
+    // asked), whether or not this process listens.
+    let mut ticks = stop;
+    tokio::spawn(async move {
+        loop {
+            ctx.assemble_quiet().await;
+            ctx.send_due().await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = ticks.wait_for(|s| *s) => break,
+            }
+        }
+    });
+    Ok(bound)
+}
+
+/// Starts the storage SCP on `host:port`; its bound address.
+async fn listen(
+    ctx: &NodeContext,
+    host: std::net::IpAddr,
+    port: u16,
+    stop: watch::Receiver<bool>,
+) -> Result<std::net::SocketAddr, ServerError> {
     std::fs::create_dir_all(&ctx.incoming).map_err(|e| ServerError::io(&ctx.incoming, e))?;
     let sink = sink::StudySink {
         incoming: ctx.incoming.clone(),
@@ -104,17 +132,6 @@ pub(crate) async fn start(
     let bound = scp
         .local_addr()
         .map_err(|e| ServerError::io(std::path::Path::new("DICOM listener"), e))?;
-    tokio::spawn(scp.run(stop.clone()));
-    let mut ticks = stop;
-    tokio::spawn(async move {
-        loop {
-            ctx.assemble_quiet().await;
-            ctx.send_due().await;
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = ticks.wait_for(|s| *s) => break,
-            }
-        }
-    });
-    Ok(Some(bound))
+    tokio::spawn(scp.run(stop));
+    Ok(bound)
 }
