@@ -487,3 +487,88 @@ fn orthanc_sends_a_study_and_gets_the_sr_and_secondary_captures_back_in_it() {
     );
     assert_eq!(code, 202);
 }
+
+/// Keeps the SOP classes of what it is sent.
+#[derive(Default)]
+struct Received(std::sync::Mutex<Vec<String>>);
+
+impl cruciate_dimse::InstanceSink for Received {
+    fn store(&self, instance: cruciate_dimse::Received) -> Result<(), cruciate_dimse::Refusal> {
+        self.0.lock().unwrap().push(instance.sop_class_uid);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_uploaded_exam_is_sent_to_a_destination_on_request_without_a_dicom_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sink = std::sync::Arc::new(Received::default());
+    let config = cruciate_dimse::ScpConfig {
+        ae_title: "ARCHIVE".into(),
+        storage_classes: vec![
+            uids::COMPREHENSIVE_SR_STORAGE.into(),
+            uids::SECONDARY_CAPTURE_IMAGE_STORAGE.into(),
+        ],
+        ..cruciate_dimse::ScpConfig::default()
+    };
+    let scp = runtime
+        .block_on(cruciate_dimse::StorageScp::bind(
+            "127.0.0.1:0",
+            config,
+            sink.clone(),
+        ))
+        .unwrap();
+    let port = scp.local_addr().unwrap().port();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    runtime.spawn(scp.run(rx));
+    let destination = format!("ARCHIVE@127.0.0.1:{port}");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--dicom-destination", &destination],
+    );
+    assert!(server.dicom_port.is_none());
+    let zip = common::phantom_dicom_zip(dir.path());
+    let (code, accepted) = server.upload(&zip, "knee.zip", &server.token);
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    server.wait_for_exam(id, &server.token, LIMIT);
+    let (code, status) = server.get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token));
+    assert_eq!(code, 200);
+    assert!(
+        status["sends"].as_array().unwrap().is_empty(),
+        "uploads are sent on request only"
+    );
+    assert_eq!(status["destinations"][0], destination);
+    let (code, _) = server.post_json(
+        &format!("/api/v1/exams/{id}/send"),
+        &server.token,
+        Value::Null,
+    );
+    assert_eq!(code, 202);
+    let started = Instant::now();
+    loop {
+        let status = server
+            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
+            .1;
+        if status["sends"][0]["status"] == "sent" {
+            break;
+        }
+        assert_ne!(status["sends"][0]["status"], "failed", "{status}");
+        assert!(started.elapsed() < LIMIT, "not sent: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got = sink.0.lock().unwrap().clone();
+    assert_eq!(
+        got.iter()
+            .filter(|c| *c == uids::COMPREHENSIVE_SR_STORAGE)
+            .count(),
+        1,
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|c| c == uids::SECONDARY_CAPTURE_IMAGE_STORAGE),
+        "{got:?}"
+    );
+}
