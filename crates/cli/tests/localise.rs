@@ -7,6 +7,18 @@ mod common;
 use common::{cruciate, succeeded};
 use serde_json::Value;
 
+/// A small network trained for one epoch on 4 slices of 32x32: enough to run, not to learn.
+const QUICK_NETWORK: [&str; 8] = [
+    "--model",
+    "small",
+    "--epochs",
+    "1",
+    "--set",
+    "data.size=32",
+    "--set",
+    "data.slices=4",
+];
+
 /// What a `--json` command printed.
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&succeeded(&cruciate(args))).unwrap()
@@ -147,18 +159,8 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
 
     // A network trained on the found regions, with its cascade written beside it.
     let roi_run = dir.path().join("small-roi");
-    let said = succeeded(&cruciate(&[
-        "train",
-        "--manifest",
-        m,
-        "--model",
-        "small",
-        "--epochs",
-        "1",
-        "--set",
-        "data.size=32",
-        "--set",
-        "data.slices=4",
+    let roi_out = roi_run.to_str().unwrap();
+    let auto = [
         "--roi",
         "auto",
         "--localiser",
@@ -166,8 +168,11 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         "--roi-margin",
         "1,8,8",
         "--out",
-        roi_run.to_str().unwrap(),
-    ]));
+        roi_out,
+    ];
+    let said = succeeded(&cruciate(
+        &[&["train", "--manifest", m][..], &QUICK_NETWORK, &auto].concat(),
+    ));
     assert!(said.contains("cascade"), "{said}");
     let p = json(&[
         "predict",
@@ -203,25 +208,11 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--roi auto"));
     // Cross-validated on the manifest's boxes: every fold scored through the crop.
     let cv = dir.path().join("cv-roi");
-    let said = succeeded(&cruciate(&[
-        "cv",
-        "--manifest",
-        m,
-        "--model",
-        "small",
-        "--epochs",
-        "1",
-        "--set",
-        "data.size=32",
-        "--set",
-        "data.slices=4",
-        "--roi",
-        "manifest",
-        "--folds",
-        "2",
-        "--out",
-        cv.to_str().unwrap(),
-    ]));
+    let cv_out = cv.to_str().unwrap();
+    let folds = ["--roi", "manifest", "--folds", "2", "--out", cv_out];
+    let said = succeeded(&cruciate(
+        &[&["cv", "--manifest", m][..], &QUICK_NETWORK, &folds].concat(),
+    ));
     assert!(said.to_lowercase().contains("auc"), "{said}");
 
     // A classifier is not a localiser.

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, free_port, phantom_dicom_series, system_tool};
+use common::{Server, agent, free_port, phantom_dicom_series};
 use cruciate_dimse::command::SUCCESS;
 use cruciate_dimse::scu::{self, Destination, Outgoing};
+use cruciate_testkit::{dciodvfy_errors, system_tool};
 use dicom_dictionary_std::{tags, uids};
 use serde_json::Value;
 
@@ -35,16 +36,6 @@ fn text_of(path: &Path, tag: dicom_core::Tag) -> String {
         .unwrap()
         .trim_end_matches(['\0', ' '])
         .to_string()
-}
-
-fn dciodvfy_errors(program: &Path, file: &Path) -> Vec<String> {
-    let out = Command::new(program).arg(file).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("Error"))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Waits for the exam that came from `calling_ae` to be analysed; its id.
@@ -83,7 +74,7 @@ fn wait_for_dicom_exam(server: &Server, calling_ae: &str) -> String {
 
 #[test]
 fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_results() {
-    let (Some(storescu), Some(echoscu), Some(dciodvfy), Some(dsrdump)) = (
+    let (Some(storescu), Some(echoscu), Some(_), Some(dsrdump)) = (
         system_tool("storescu"),
         system_tool("echoscu"),
         system_tool("dciodvfy"),
@@ -95,7 +86,7 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     let series = phantom_dicom_series(dir.path());
     let files = dicom_files(&series);
     // What `cruciate synth --format dicom` writes is a valid MR image.
-    let errors = dciodvfy_errors(&dciodvfy, &files[0]);
+    let errors = dciodvfy_errors(&files[0]).unwrap();
     assert!(errors.is_empty(), "synthetic MR: {errors:#?}");
     let original_patient = text_of(&files[0], tags::PATIENT_ID);
     let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
@@ -184,7 +175,7 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     std::fs::write(&sr_path, &sr).unwrap();
     std::fs::write(&sc_path, &sc).unwrap();
     for p in [&sr_path, &sc_path] {
-        let errors = dciodvfy_errors(&dciodvfy, p);
+        let errors = dciodvfy_errors(p).unwrap();
         assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
     }
     assert_eq!(text_of(&sr_path, tags::PATIENT_ID), original_patient);

@@ -1,7 +1,6 @@
 //! The SR and Secondary Capture objects against dicom3tools' `dciodvfy` (no errors), dcmtk's
 //! `dsrdump` (the grade is printed), and read back by the project's own readers.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cruciate_dicom_results::sc::RgbPicture;
@@ -9,6 +8,7 @@ use cruciate_dicom_results::{
     Algorithm, Finding, ResultContext, StudyIdentity, part10_bytes, read_finding,
     secondary_capture, structured_report,
 };
+use cruciate_testkit::{dciodvfy_errors, system_tool};
 use cruciate_volume::{ReadOptions, SliceSource};
 
 fn context() -> ResultContext {
@@ -48,34 +48,6 @@ fn context() -> ResultContext {
     }
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
-            "{name} is missing: .ci/run installs it (dicom3tools, dcmtk)"
-        );
-    }
-    found
-}
-
-fn dciodvfy_errors(path: &Path) -> Vec<String> {
-    let Some(program) = tool("dciodvfy") else {
-        return Vec::new();
-    };
-    let out = Command::new(program).arg(path).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("Error"))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
     let ctx = context();
@@ -106,10 +78,10 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
     std::fs::write(&sr_path, &sr_bytes).unwrap();
 
     for p in sc_paths.iter().chain([&sr_path]) {
-        let errors = dciodvfy_errors(p);
+        let errors = dciodvfy_errors(p).unwrap_or_default();
         assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
     }
-    if let Some(dsrdump) = tool("dsrdump") {
+    if let Some(dsrdump) = system_tool("dsrdump") {
         let out = Command::new(dsrdump).arg(&sr_path).output().unwrap();
         assert!(
             out.status.success(),
@@ -147,7 +119,7 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
     let path = dir.path().join("sr.dcm");
     let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
     std::fs::write(&path, &bytes).unwrap();
-    assert!(dciodvfy_errors(&path).is_empty());
+    assert!(dciodvfy_errors(&path).unwrap_or_default().is_empty());
     assert_eq!(read_finding(&bytes).unwrap().code, "ACL-HEALTHY");
     let bad = Finding {
         injured_probability: 1.5,

@@ -128,11 +128,7 @@ async fn an_unknown_calling_or_called_ae_title_is_rejected_at_association() {
 #[tokio::test]
 async fn dcmtk_echoscu_gets_an_answer() {
     let (to, _sink, _stop) = start(ScpConfig::default()).await;
-    let Some(echoscu) = which("echoscu") else {
-        assert!(
-            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
-            "echoscu (dcmtk) is missing: .ci/run installs it"
-        );
+    let Some(echoscu) = cruciate_testkit::system_tool("echoscu") else {
         return;
     };
     let port = to.port.to_string();
@@ -152,12 +148,4 @@ async fn dcmtk_echoscu_gets_an_answer() {
         .await
         .unwrap();
     assert!(!refused.status.success());
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
 }

@@ -154,3 +154,45 @@ pub fn deeply_nested_dicom(depth: usize) -> Vec<u8> {
     }
     bytes
 }
+
+/// A program from a Debian package the tests drive (dcmtk, dicom3tools, Orthanc): its path, or
+/// `None` when it is missing on a machine without the fixtures.
+///
+/// # Panics
+/// When `CRUCIATE_FIXTURES` is set and the program is missing: `.ci/run` installs it, so the
+/// test must fail, not skip.
+pub fn system_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| p.into_string().ok())
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+            "{name} is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+/// The `Error` lines dicom3tools' `dciodvfy` prints for `file` (`None` when it is not
+/// installed and may be missing).
+pub fn dciodvfy_errors(file: &Path) -> Option<Vec<String>> {
+    let program = system_tool("dciodvfy")?;
+    let out = std::process::Command::new(program)
+        .arg(file)
+        .output()
+        .expect("dciodvfy runs");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("Error"))
+            .map(str::to_string)
+            .collect(),
+    )
+}

@@ -335,27 +335,6 @@ pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
     path
 }
 
-/// A program from a Debian package the tests drive (dcmtk, dicom3tools, Orthanc): its path, or
-/// `None` when it is missing on a machine without the fixtures (`.ci/run` installs them; with
-/// CRUCIATE_FIXTURES set a missing tool fails the test).
-pub fn system_tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| p.into_string().ok())
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
-            "{name} is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: {name} is not installed");
-    }
-    found
-}
-
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
