@@ -134,18 +134,31 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
             .contains("whole exam was classified"),
         "{fallback}"
     );
-    // The service serves the cascade: the region is in the result and on the Secondary Capture.
+    // The service puts the localiser in front of its model (--roi auto): the region is in the
+    // result and on the Secondary Capture.
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, "seed_exams = 0\n").unwrap();
     let server = common::Server::start(
         &dir.path().join("service"),
-        &["--config", config.to_str().unwrap(), "--model", c],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--model",
+            demo.to_str().unwrap(),
+            "--roi",
+            "auto",
+            "--localiser",
+            r,
+            "--roi-margin",
+            "1,8,8",
+        ],
     );
     let (code, accepted) = server.upload(&exam, "knee.npy", &server.token);
     assert_eq!(code, 202, "{accepted}");
     let id = accepted["id"].as_str().unwrap();
     let done = server.wait_for_exam(id, &server.token, std::time::Duration::from_secs(120));
     assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["model"], "demo-roi", "{done}");
     if found["found"] == true {
         assert_eq!(
             done["result"]["region"][0],
@@ -214,6 +227,102 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         &[&["cv", "--manifest", m][..], &QUICK_NETWORK, &folds].concat(),
     ));
     assert!(said.to_lowercase().contains("auc"), "{said}");
+
+    // Features of the found regions, an SVM on them with its cascade, and a search on them.
+    let feats = dir.path().join("feats-roi");
+    let said = succeeded(&cruciate(&[
+        "features",
+        "--manifest",
+        m,
+        "--backbone",
+        "small",
+        "--size",
+        "32",
+        "--slices",
+        "central:4",
+        "--roi",
+        "auto",
+        "--localiser",
+        r,
+        "--roi-margin",
+        "1,8,8",
+        "--out",
+        feats.to_str().unwrap(),
+    ]));
+    assert!(said.contains("ACL box heatmap-small finds"), "{said}");
+    let svm = dir.path().join("svm-roi");
+    let said = succeeded(&cruciate(&[
+        "svm",
+        "train",
+        "--features",
+        feats.to_str().unwrap(),
+        "--out",
+        svm.to_str().unwrap(),
+    ]));
+    assert!(said.contains("cascade"), "{said}");
+    let p = json(&[
+        "predict",
+        "--run",
+        svm.join("cascade").to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(p["kind"], "cascade");
+    if found["found"] == true {
+        assert!(p["region"].is_object(), "{p}");
+    }
+    // Whole-slice features of the same settings are other features (another key).
+    let whole = dir.path().join("feats-whole");
+    let said_whole = succeeded(&cruciate(&[
+        "features",
+        "--manifest",
+        m,
+        "--backbone",
+        "small",
+        "--size",
+        "32",
+        "--slices",
+        "central:4",
+        "--out",
+        whole.to_str().unwrap(),
+    ]));
+    assert!(!said_whole.contains("ACL box"), "{said_whole}");
+    let space = dir.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "path = \"svm\"\n[features]\nbackbone = \"small\"\nsize = 32\n[search]\nc = [1.0, 10.0]\nslices = [\"central:4\"]\n",
+    )
+    .unwrap();
+    let tuned = dir.path().join("tune-roi");
+    succeeded(&cruciate(&[
+        "tune",
+        "--manifest",
+        m,
+        "--space",
+        space.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--roi",
+        "auto",
+        "--localiser",
+        r,
+        "--roi-margin",
+        "1,8,8",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]));
+    let p = json(&[
+        "predict",
+        "--run",
+        tuned.join("best-run/cascade").to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(p["kind"], "cascade");
+    // The service takes no manifest boxes.
+    let refused = cruciate(&["serve", "--roi", "manifest"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no manifest box"));
 
     // A classifier is not a localiser.
     let refused = cruciate(&[

@@ -19,7 +19,8 @@ pub struct ExamError {
     pub source: ReadError,
 }
 
-/// Reads the exam of `row`; its `roi` is the manifest's box, else the reader's.
+/// Reads the exam of `row`; its `roi` is the manifest's box, else the reader's; its spacing
+/// the manifest's where the file carries none.
 pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamError> {
     let path = manifest.resolve(row);
     let mut volume =
@@ -29,5 +30,8 @@ pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamE
             source,
         })?;
     volume.roi = row.roi.or(volume.roi);
+    if let Some(spacing) = row.spacing.filter(|_| !volume.meta.format.has_geometry()) {
+        volume.spacing = spacing;
+    }
     Ok(volume)
 }

@@ -82,6 +82,7 @@ mod tests {
                 split: if i >= 57 { Split::Test } else { Split::Train },
                 roi: None,
                 patient: Some(format!("p{}", i / 2)),
+                spacing: None,
             })
             .collect();
         Manifest {

@@ -92,6 +92,14 @@ pub struct ManifestRow {
     /// means the exam is its own patient). Cross-validation keeps a patient's exams together.
     #[serde(default)]
     pub patient: Option<String>,
+    /// Millimetres between slices, rows and columns (`"3.5 0.55 0.55"`), for exams whose files
+    /// carry no geometry (`.npy`, KneeMRI pickles); a file's own spacing wins. Empty: unknown.
+    #[serde(
+        default,
+        serialize_with = "spacing_to_text",
+        deserialize_with = "spacing_from_text"
+    )]
+    pub spacing: Option<[f64; 3]>,
 }
 
 impl ManifestRow {
@@ -142,6 +150,34 @@ fn roi_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RoiBox>, D::E
         c0,
         c1,
     }))
+}
+
+fn spacing_to_text<S: Serializer>(spacing: &Option<[f64; 3]>, s: S) -> Result<S::Ok, S::Error> {
+    match spacing {
+        Some([a, b, c]) => s.serialize_str(&format!("{a} {b} {c}")),
+        None => s.serialize_str(""),
+    }
+}
+
+fn spacing_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[f64; 3]>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        serde::de::Error::custom(format!(
+            "spacing {text:?} needs three positive millimetre figures: slices rows columns"
+        ))
+    };
+    let n: Vec<f64> = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    match n[..] {
+        [a, b, c] if n.iter().all(|v| v.is_finite() && *v > 0.0 && *v < 1e4) => Ok(Some([a, b, c])),
+        _ => Err(bad()),
+    }
 }
 
 /// A manifest and the folder its relative paths start from.
@@ -241,6 +277,7 @@ mod tests {
                     c1: 7,
                 }),
                 patient: Some("p1".into()),
+                spacing: Some([3.5, 0.5, 0.5]),
             },
             ManifestRow {
                 exam_id: "00002".into(),
@@ -249,6 +286,7 @@ mod tests {
                 split: Split::Train,
                 roi: None,
                 patient: None,
+                spacing: None,
             },
         ];
         Manifest {
@@ -260,7 +298,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(
-                "exam_id,path,label,split,roi,patient\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1\n"
+                "exam_id,path,label,split,roi,patient,spacing\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5\n"
             ),
             "{text}"
         );
@@ -296,6 +334,20 @@ mod tests {
             std::fs::write(&path, format!("exam_id,path,label,split,roi\n{body}")).unwrap();
             let err = Manifest::read(&path).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
+        }
+        for spacing in ["3 0.5", "3 0 0.5", "3 NaN 1", "a b c"] {
+            std::fs::write(
+                &path,
+                format!(
+                    "exam_id,path,label,split,roi,patient,spacing\na,x.npy,1,train,,,{spacing}\n"
+                ),
+            )
+            .unwrap();
+            let err = Manifest::read(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("line 2") && err.contains("three positive"),
+                "{err}"
+            );
         }
     }
 }

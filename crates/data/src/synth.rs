@@ -120,6 +120,7 @@ pub fn synthesize(
                 split,
                 roi: Some(phantom.roi),
                 patient: None,
+                spacing: Some(phantom.volume.spacing),
             })
         })
         .collect::<Result<Vec<_>, DataError>>()?;

@@ -1,12 +1,14 @@
 //! Models side by side: each scored on the same manifest split, one table (Markdown and HTML)
 //! with the settings that tell them apart, sorted by a chosen figure.
 
-use cruciate_data::{Manifest, Split};
-use cruciate_infer::{Classifier, Progress};
+use std::time::Instant;
+
+use cruciate_data::{Manifest, Split, read_exam};
+use cruciate_infer::{Classifier, ExplainRequest, Progress};
 use serde::Serialize;
 
 use crate::EvalError;
-use crate::metrics::Cumulative;
+use crate::metrics::{Cumulative, heat_in_box};
 use crate::report::Table;
 use crate::scoring::score_split;
 
@@ -63,20 +65,64 @@ pub struct CompareRow {
     pub auc: Option<f64>,
     /// Its bootstrap 95 % interval.
     pub auc_ci: Option<[f64; 2]>,
+    /// Seconds per exam, reading it included (the same reading for every model).
+    pub seconds_per_exam: f64,
+    /// The mean share of the explanation's heat inside the true ACL box, over the injured
+    /// exams explained.
+    pub heat_in_box: Option<f64>,
+    /// Injured exams with a box that were explained.
+    pub explained: usize,
 }
 
-/// Scores every named model on `split` of `manifest`, best first by `sort`.
+/// The mean share of `classifier`'s explanation heat inside the true box over the first
+/// `limit` injured exams of `split` that have one, and how many were explained. Whatever the
+/// model saw nothing of (a cascade's region missing the box) counts as no heat in the box.
+fn heat_share(
+    classifier: &dyn Classifier,
+    manifest: &Manifest,
+    split: Split,
+    limit: usize,
+) -> Result<(Option<f64>, usize), EvalError> {
+    let task = classifier.task();
+    let mut shares = Vec::new();
+    for row in manifest.split(split).filter(|r| task.class_of(r.label) > 0) {
+        if shares.len() == limit {
+            break;
+        }
+        let exam = read_exam(manifest, row)?;
+        let Some(truth) = exam.roi else { continue };
+        let e = classifier
+            .explain(&exam, &ExplainRequest::default())
+            .map_err(|source| EvalError::OnExam {
+                exam_id: row.exam_id.clone(),
+                source,
+            })?;
+        let share = heat_in_box(&e.heat.values, e.heat.shape, truth).map_or(0.0, |h| h.share);
+        shares.push(share);
+    }
+    let n = shares.len();
+    Ok(((n > 0).then(|| shares.iter().sum::<f64>() / n as f64), n))
+}
+
+/// Scores every named model on `split` of `manifest`, best first by `sort`; with `explain`
+/// above 0, also where each model's explanations of up to that many injured exams lie.
 pub fn compare(
     models: &[(String, &dyn Classifier)],
     manifest: &Manifest,
-    split: Split,
-    sort: SortBy,
+    (split, sort, explain): (Split, SortBy, usize),
     progress: &dyn Progress,
 ) -> Result<Vec<CompareRow>, EvalError> {
     let mut rows = Vec::with_capacity(models.len());
     for (name, classifier) in models {
         let info = classifier.info();
+        let start = Instant::now();
         let scored = score_split(*classifier, manifest, split, progress)?;
+        let seconds_per_exam = start.elapsed().as_secs_f64() / scored.len().max(1) as f64;
+        let (heat_in_box, explained) = if explain > 0 {
+            heat_share(*classifier, manifest, split, explain)?
+        } else {
+            (None, 0)
+        };
         let mut cumulative = Cumulative::new(info.classes.len());
         for s in &scored {
             cumulative.push(s.prediction.probabilities.clone(), s.class);
@@ -96,6 +142,9 @@ pub fn compare(
             weighted_f1: s.report.as_ref().map(|r| r.weighted_avg.f1),
             auc: s.auc,
             auc_ci: s.auc_ci,
+            seconds_per_exam,
+            heat_in_box,
+            explained,
         });
     }
     let key = |r: &CompareRow| {
@@ -125,6 +174,8 @@ pub fn table(rows: &[CompareRow]) -> Table {
         "accuracy",
         "weighted F1",
         "AUC (95% CI)",
+        "heat in the ACL box (injured exams)",
+        "s / exam",
     ]
     .map(String::from)
     .to_vec();
@@ -151,6 +202,9 @@ pub fn table(rows: &[CompareRow]) -> Table {
                     r.auc_ci
                         .map_or(String::new(), |[a, b]| format!(" ({a:.3}-{b:.3})"))
                 ),
+                r.heat_in_box
+                    .map_or("-".into(), |h| format!("{h:.3} ({} exams)", r.explained)),
+                format!("{:.3}", r.seconds_per_exam),
             ]
         })
         .collect();

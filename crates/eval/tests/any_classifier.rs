@@ -252,7 +252,13 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
         ("tuned".into(), model.as_ref()),
     ];
     let counted = Counted::default();
-    let table = compare(&named, &manifest, Split::Test, SortBy::Accuracy, &counted).unwrap();
+    let table = compare(
+        &named,
+        &manifest,
+        (Split::Test, SortBy::Accuracy, 2),
+        &counted,
+    )
+    .unwrap();
     // Each run's exams counted from one.
     let steps: Vec<u64> = (1..=rows.len() as u64).collect();
     assert_eq!(
@@ -274,6 +280,11 @@ fn a_model_outside_train_is_evaluated_and_compared_through_open_run() {
     let tuned_row = table.iter().find(|r| r.run == "tuned").unwrap();
     assert_eq!(tuned_row.settings, "threshold 0.35");
     assert_eq!(tuned_row.exams, rows.len());
+    // Two injured exams explained: the heat lies on their boxes.
+    let injured = rows.iter().filter(|r| r.label > 0).count();
+    assert_eq!(tuned_row.explained, injured.min(2));
+    assert_eq!(tuned_row.heat_in_box, Some(1.0));
+    assert!(tuned_row.seconds_per_exam > 0.0);
     // The same rows as a table and as Markdown: a header, a rule, one line per run.
     let drawn = self::table(&table);
     assert_eq!(drawn.rows.len(), 2);

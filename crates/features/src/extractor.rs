@@ -13,7 +13,7 @@ use cruciate_models::{Backbone, BackboneKind, load_pretrained};
 use cruciate_prep::{InputConfig, PixelScale, PreparedInput, prepare_input, repeat_channels};
 use cruciate_volume::Volume;
 
-use crate::{FeatureError, FeatureSpec, Pool, WeightsSource};
+use crate::{FeatureError, FeatureSpec, Pool, RegionSpec, WeightsSource};
 
 /// Slices per backbone call.
 const BATCH: usize = 8;
@@ -95,6 +95,7 @@ impl Extractor {
                 ..input
             },
             pooling,
+            region: None,
         };
         Ok(Self {
             spec,
@@ -128,6 +129,13 @@ impl Extractor {
             .map_err(|e| FeatureError::invalid(path, e.to_string()))?;
         cruciate_volume::atomic::write_atomically(path, |w| w.write_all(&bytes))
             .map_err(|e| FeatureError::io(path, e))
+    }
+
+    /// The extractor for exams cut to `region` first (the cutting is done by whoever reads
+    /// the exams: [`crate::FeatureTable::extract`], or the cascade in front of a feature run).
+    pub fn with_region(mut self, region: Option<RegionSpec>) -> Self {
+        self.spec.region = region;
+        self
     }
 
     /// What makes its vectors.

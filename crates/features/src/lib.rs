@@ -21,6 +21,7 @@ mod error;
 mod extractor;
 mod factory;
 mod folds;
+mod region;
 mod spec;
 mod table;
 
@@ -31,5 +32,6 @@ pub use error::FeatureError;
 pub use extractor::Extractor;
 pub use factory::FeatureFactory;
 pub use folds::{fold_scores, training_manifest};
+pub use region::{FeatureRegion, RegionSource, RegionSpec};
 pub use spec::{FeatureSpec, Pool, SliceChoice, WeightsSource};
 pub use table::{ExamEntry, ExtractStats, FeatureTable};

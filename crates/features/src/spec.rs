@@ -2,6 +2,8 @@
 //! be comparable and a cache can be keyed on it.
 
 use cruciate_prep::{InputConfig, PixelScale, Selection};
+
+use crate::region::RegionSpec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -120,6 +122,9 @@ pub struct FeatureSpec {
     pub input: InputConfig,
     /// Pooling over slices, concatenated in this order.
     pub pooling: Vec<Pool>,
+    /// The ACL region each exam was cut to first; whole slices when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionSpec>,
 }
 
 impl FeatureSpec {
@@ -164,8 +169,12 @@ impl FeatureSpec {
             (Selection::Roi, n) => format!("{n} slices around the ROI"),
         };
         let pools: Vec<&str> = self.pooling.iter().map(|p| p.name()).collect();
+        let region = self
+            .region
+            .as_ref()
+            .map_or(String::new(), |r| format!(" of {}", r.describe()));
         format!(
-            "{} ({weights}, {} pixels), {slices} at {}x{}, {} pooling",
+            "{} ({weights}, {} pixels), {slices}{region} at {}x{}, {} pooling",
             self.backbone,
             self.pixel_scale().name(),
             self.input.size,
@@ -203,6 +212,7 @@ mod tests {
                 ..SliceChoice::Central(8).input(224)
             },
             pooling: vec![Pool::Max],
+            region: None,
         };
         assert_eq!(spec.key(), spec.clone().key());
         assert_eq!(spec.key().len(), 16);
@@ -215,6 +225,27 @@ mod tests {
         assert_eq!(
             spec.describe(),
             "vgg16 (w.safetensors, unit pixels), central 8 slices at 224x224, max pooling"
+        );
+        // Whole-slice specs keep the key they had before regions existed.
+        assert!(!serde_json::to_string(&spec).unwrap().contains("region"));
+        let mut manifest_box = spec.clone();
+        manifest_box.region = Some(RegionSpec {
+            source: crate::RegionSource::Manifest,
+            margin: [2, 16, 16],
+        });
+        let mut found = manifest_box.clone();
+        found.region.as_mut().unwrap().source = crate::RegionSource::Localiser {
+            name: "heatmap-small".into(),
+            sha256: "cd".into(),
+        };
+        let keys = [spec.key(), manifest_box.key(), found.key()];
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+        assert!(
+            found
+                .describe()
+                .contains("central 8 slices of the ACL box heatmap-small finds + 2,16,16 voxels"),
+            "{}",
+            found.describe()
         );
     }
 }

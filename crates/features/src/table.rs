@@ -19,7 +19,7 @@ use cruciate_infer::Progress;
 use cruciate_svm::Matrix;
 use serde::{Deserialize, Serialize};
 
-use crate::{Extractor, FeatureError, FeatureSpec};
+use crate::{Extractor, FeatureError, FeatureRegion, FeatureSpec};
 
 const HEADER: &str = "features.json";
 const VALUES: &str = "features.npy";
@@ -42,6 +42,8 @@ struct Header {
     key: String,
     spec: FeatureSpec,
     weights_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    localiser_path: Option<PathBuf>,
     synthetic: bool,
     width: usize,
     exams: Vec<ExamEntry>,
@@ -54,6 +56,8 @@ pub struct FeatureTable {
     pub spec: FeatureSpec,
     /// The weights file they were computed with, when there was one.
     pub weights_path: Option<PathBuf>,
+    /// The localiser run whose boxes the exams were cut to, when they were.
+    pub localiser_path: Option<PathBuf>,
     /// True when the exams are synthetic phantoms.
     pub synthetic: bool,
     /// One entry per row of `matrix`.
@@ -133,6 +137,7 @@ impl FeatureTable {
         Ok(Self {
             spec: header.spec,
             weights_path: header.weights_path,
+            localiser_path: header.localiser_path,
             synthetic: header.synthetic,
             exams: header.exams,
             matrix,
@@ -161,6 +166,7 @@ impl FeatureTable {
             key: self.spec.key(),
             spec: self.spec.clone(),
             weights_path: self.weights_path.clone(),
+            localiser_path: self.localiser_path.clone(),
             synthetic: self.synthetic,
             width: self.matrix.cols(),
             exams: self.exams.clone(),
@@ -173,16 +179,23 @@ impl FeatureTable {
         .map_err(|e| FeatureError::io(&header_path, e))
     }
 
-    /// The features of every exam of `manifest` by `extractor` in folder `out`: rows already
-    /// there for the same spec are reused, the others computed (and saved as they come).
+    /// The features of every exam of `manifest` by `extractor` in folder `out`, each exam cut
+    /// to `region` first when given (the extractor's spec must record that region): rows
+    /// already there for the same spec are reused, the others computed (and saved as they
+    /// come).
     pub fn extract(
         manifest: &Manifest,
-        extractor: &Extractor,
+        (extractor, region): (&Extractor, Option<&FeatureRegion>),
         weights_path: Option<&Path>,
         out: &Path,
         progress: &dyn Progress,
     ) -> Result<(Self, ExtractStats), FeatureError> {
         let spec = extractor.spec().clone();
+        if spec.region != region.map(FeatureRegion::spec) {
+            return Err(FeatureError::Request(
+                "the extractor's spec does not record the region exams are cut to".into(),
+            ));
+        }
         let previous = Self::read(out).ok().filter(|t| t.spec == spec);
         let known = |row: &ManifestRow, source: &str| -> Option<Vec<f32>> {
             let t = previous.as_ref()?;
@@ -195,6 +208,9 @@ impl FeatureTable {
         let mut table = Self {
             spec,
             weights_path: weights_path.map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf())),
+            localiser_path: region
+                .and_then(|r| r.localiser.as_deref())
+                .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf())),
             synthetic: DatasetInfo::is_synthetic(&manifest.root),
             exams: Vec::new(),
             matrix: Matrix::new(0, extractor.width(), Vec::new())?,
@@ -214,8 +230,11 @@ impl FeatureTable {
                     v
                 }
                 None => {
-                    let exam =
+                    let mut exam =
                         read_exam(manifest, row).map_err(|e| FeatureError::Exam(e.to_string()))?;
+                    if let Some(region) = region {
+                        exam = region.cut(exam, &row.exam_id)?;
+                    }
                     let start = Instant::now();
                     let v = extractor
                         .exam_features(&exam)

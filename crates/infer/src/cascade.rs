@@ -27,6 +27,44 @@ pub struct CascadeSettings {
     pub margin: [usize; 3],
 }
 
+/// Writes the cascade run folder `out` of the localiser run `localiser` and the classifier run
+/// `classifier` with `margin` (their absolute folders recorded), and checks that it opens
+/// through `registry`; its description.
+pub fn write_cascade(
+    registry: &Registry,
+    (localiser, classifier): (&Path, &Path),
+    margin: [usize; 3],
+    out: &Path,
+) -> Result<String, InferError> {
+    let found_by = registry.open_localizer(localiser)?;
+    let classifier_run = registry.open_run(classifier)?;
+    let mut info = RunInfo::new(CASCADE_KIND, classifier_run.info().task, "cascade");
+    info.classes = classifier_run.info().classes.clone();
+    info.training = classifier_run.info().training.clone();
+    info.training.synthetic |= found_by.info().synthetic();
+    info.model.description = format!(
+        "{} on the ACL region found by {} (margin {:?} voxels)",
+        classifier_run.info().model.name,
+        found_by.info().model.name,
+        margin
+    );
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .map(|p| p.display().to_string())
+            .map_err(|e| InferError::io(p, e))
+    };
+    info.settings = serde_json::to_value(CascadeSettings {
+        localizer: absolute(localiser)?,
+        classifier: absolute(classifier)?,
+        margin,
+    })
+    .map_err(|e| InferError::Internal(e.to_string()))?;
+    std::fs::create_dir_all(out).map_err(|e| InferError::io(out, e))?;
+    info.write(out)?;
+    registry.open_run(out)?;
+    Ok(info.model.description)
+}
+
 /// A classifier that looks only at the ACL region: where a localiser points, or (for scoring
 /// a classifier trained on the manifest's boxes) the box the exam comes with.
 pub struct Cascade {

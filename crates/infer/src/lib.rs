@@ -33,7 +33,7 @@ mod registry;
 pub mod roi_crop;
 pub mod run;
 
-pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings};
+pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings, write_cascade};
 pub use classifier::Classifier;
 pub use error::{ErrorKind, InferError};
 pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};

@@ -1,20 +1,23 @@
-//! From the network's maps to a box: the run of slices around the strongest peak, then the
-//! region around the peak of their mean map; or the reason there is no plausible box.
+//! From the network's maps to a box: the run of slices around the strongest peak, then the box
+//! whose coverage best explains their mean map ([`crate::fit`]); or the reason there is no
+//! plausible box.
 
 use cruciate_volume::RoiBox;
 use serde::{Deserialize, Serialize};
 
+use crate::fit::fit_box;
+
 /// How maps are read.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DecodeSettings {
     /// Below this peak probability nothing is found.
     pub min_peak: f32,
     /// Slices whose peak reaches this fraction of the strongest peak join its run.
     pub slice_fraction: f32,
-    /// Cells of the mean map reaching this fraction of its peak belong to the region.
-    pub region_fraction: f32,
-    /// The mean map is upsampled this many times (bilinear) before thresholding.
-    pub upsample: usize,
+    /// The box fitted to the mean map is scaled by this about its centre (the network's maps
+    /// are smoother than the boxes it learnt, so the fitted box comes out a little large).
+    pub extent_scale: f64,
     /// A box side under this fraction of the slice's side is implausibly small.
     pub min_side: f64,
     /// A box over this fraction of the slice's area is implausibly large.
@@ -28,8 +31,7 @@ impl Default for DecodeSettings {
         Self {
             min_peak: 0.3,
             slice_fraction: 0.5,
-            region_fraction: 0.5,
-            upsample: 4,
+            extent_scale: 1.0,
             min_side: 0.03,
             max_area: 0.5,
             max_slices: 0.6,
@@ -46,29 +48,6 @@ pub struct Found {
     pub peak: f32,
     /// Each slice's strongest cell probability.
     pub slice_peaks: Vec<f32>,
-}
-
-/// `map` (`grid x grid`) upsampled `u` times, bilinear between cell centres.
-fn upsample(map: &[f32], grid: usize, u: usize) -> Vec<f32> {
-    let n = grid * u;
-    let at = |k: usize| {
-        let x = ((k as f32 + 0.5) / u as f32 - 0.5).clamp(0.0, (grid - 1) as f32);
-        let i = (x.floor() as usize).min(grid.saturating_sub(2));
-        (i, x - i as f32)
-    };
-    let mut out = vec![0.0; n * n];
-    for y in 0..n {
-        let (i, fy) = at(y);
-        let i1 = (i + 1).min(grid - 1);
-        for x in 0..n {
-            let (j, fx) = at(x);
-            let j1 = (j + 1).min(grid - 1);
-            let top = map[i * grid + j] * (1.0 - fx) + map[i * grid + j1] * fx;
-            let bottom = map[i1 * grid + j] * (1.0 - fx) + map[i1 * grid + j1] * fx;
-            out[y * n + x] = top * (1.0 - fy) + bottom * fy;
-        }
-    }
-    out
 }
 
 /// The cells of the 4-connected region of cells `>= threshold` that holds cell `seed`.
@@ -102,19 +81,6 @@ fn bounds(cells: &[usize], n: usize) -> [usize; 4] {
         let (r, c) = (k / n, k % n);
         [b[0].min(r), b[1].max(r + 1), b[2].min(c), b[3].max(c + 1)]
     })
-}
-
-/// The centre (row, column, in cells) of `cells` weighted by how far each rises above
-/// `floor`: where the map's mass sits, finer than its grid.
-fn centroid(map: &[f32], n: usize, cells: &[usize], floor: f32) -> (f64, f64) {
-    let (mut w, mut r, mut c) = (0.0f64, 0.0f64, 0.0f64);
-    for &k in cells {
-        let v = f64::from((map[k] - floor).max(0.0)) + 1e-9;
-        w += v;
-        r += v * ((k / n) as f64 + 0.5);
-        c += v * ((k % n) as f64 + 0.5);
-    }
-    (r / w, c / w)
 }
 
 /// The ACL box of an exam of `shape` from its maps (`[slices, grid, grid]` probabilities), or
@@ -159,28 +125,20 @@ pub fn decode(
             .zip(m)
             .for_each(|(a, b)| *a += b / (s1 - s0) as f32);
     }
-    let u = settings.upsample.max(1);
-    let fine = upsample(&mean, grid, u);
-    let n = grid * u;
-    let (seed, top) = fine
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((0, f32::MIN), |a, (k, v)| if v > a.1 { (k, v) } else { a });
-    // The size from the region above `region_fraction` of the peak; the centre from the mass
-    // of the wider region above half of it, which a blurred map spreads evenly about the box.
-    let [q0, q1, p0, p1] = bounds(&region(&fine, n, seed, settings.region_fraction * top), n);
-    let floor = 0.5 * top;
-    let (cy, cx) = centroid(&fine, n, &region(&fine, n, seed, floor), floor);
-    let place = |centre: f64, extent: usize, side: usize| {
-        let scale = side as f64 / n as f64;
-        let half = extent as f64 * scale / 2.0;
-        let lo = (centre * scale - half).round().clamp(0.0, side as f64) as usize;
-        let hi = (centre * scale + half).round().clamp(0.0, side as f64) as usize;
-        (lo, hi.max(lo + 1).min(side.max(lo + 1)))
+    // The box that best explains the run's mean map, started from the region above half of
+    // its peak; the fitted box is scaled by `extent_scale` about its centre.
+    let seed = (0..cells).fold(0, |a, k| if mean[k] > mean[a] { k } else { a });
+    let [q0, q1, p0, p1] = bounds(&region(&mean, grid, seed, 0.5 * mean[seed]), grid);
+    let fitted = fit_box(&mean, grid, [q0 as f64, q1 as f64, p0 as f64, p1 as f64]);
+    let place = |lo: f64, hi: f64, side: usize| {
+        let (centre, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0 * settings.extent_scale);
+        let scale = side as f64 / grid as f64;
+        let first = ((centre - half) * scale).round().clamp(0.0, side as f64) as usize;
+        let end = ((centre + half) * scale).round().clamp(0.0, side as f64) as usize;
+        (first, end.max(first + 1).min(side.max(first + 1)))
     };
-    let (r0, r1) = place(cy, q1 - q0, shape[1]);
-    let (c0, c1) = place(cx, p1 - p0, shape[2]);
+    let (r0, r1) = place(fitted[0], fitted[1], shape[1]);
+    let (c0, c1) = place(fitted[2], fitted[3], shape[2]);
     let roi = RoiBox {
         s0,
         s1,

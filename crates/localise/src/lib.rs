@@ -26,6 +26,7 @@ pub mod calibrate;
 mod config;
 pub mod decode;
 mod error;
+pub mod fit;
 pub mod input;
 pub mod net;
 pub mod run;

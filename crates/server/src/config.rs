@@ -41,6 +41,11 @@ pub struct ServerConfig {
     /// Reverse proxies in front of the service: their `X-Forwarded-For` names the client in the
     /// audit log (anybody else's is ignored).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A localiser run: every model served sees only the ACL region it finds (`--roi auto`),
+    /// each served as a cascade of the two; absent, models see whole exams.
+    pub localiser: Option<PathBuf>,
+    /// Voxels added around the found box before a model sees it: slices, rows, columns.
+    pub roi_margin: [usize; 3],
     /// The DICOM node: storage SCP, de-identification, results sent back to the PACS.
     pub dicom: DicomConfig,
 }
@@ -150,6 +155,8 @@ impl Default for ServerConfig {
             seed_exams: 4,
             analyser: None,
             trusted_proxies: Vec::new(),
+            localiser: None,
+            roi_margin: [2, 16, 16],
             dicom: DicomConfig::default(),
         }
     }

@@ -73,7 +73,16 @@ impl Service {
         config.validate()?;
         std::fs::create_dir_all(&config.data).map_err(|e| ServerError::io(&config.data, e))?;
         let store = Store::open(&config.database_url()).await?;
-        let models = Arc::new(ServedModels::open(&config.models, &config.data, registry)?);
+        let region = config
+            .localiser
+            .as_deref()
+            .map(|localiser| (localiser, config.roi_margin));
+        let models = Arc::new(ServedModels::open(
+            &config.models,
+            &config.data,
+            registry,
+            region,
+        )?);
         let program = match &config.analyser {
             Some(p) => p.clone(),
             None => {

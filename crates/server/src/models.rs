@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cruciate_infer::{Registry, RunInfo};
+use cruciate_infer::{Registry, RunInfo, write_cascade};
 
 use crate::ServerError;
 
@@ -32,13 +32,25 @@ pub struct ServedModels {
 
 impl ServedModels {
     /// The models of `runs`, or the bundled demo model (written under `data/models/demo`) when
-    /// `runs` is empty.
-    pub fn open(runs: &[PathBuf], data: &Path, registry: &Registry) -> Result<Self, ServerError> {
-        let runs = if runs.is_empty() {
+    /// `runs` is empty; with `region` (a localiser run and a margin), each model behind the
+    /// localiser as a cascade run written under `data/models/roi/NAME` and served as `NAME-roi`.
+    pub fn open(
+        runs: &[PathBuf],
+        data: &Path,
+        registry: &Registry,
+        region: Option<(&Path, [usize; 3])>,
+    ) -> Result<Self, ServerError> {
+        let mut runs = if runs.is_empty() {
             vec![install_demo(data)?]
         } else {
             runs.to_vec()
         };
+        if let Some((localiser, margin)) = region {
+            runs = runs
+                .iter()
+                .map(|run| behind_localiser(run, (localiser, margin), data, registry))
+                .collect::<Result<_, _>>()?;
+        }
         let mut models = Vec::new();
         for run in runs {
             let info = registry.run_info(&run)?;
@@ -79,6 +91,27 @@ impl ServedModels {
     }
 }
 
+/// The cascade run of `localiser` (with `margin`) and `run`, written under `data/models/roi/`.
+fn behind_localiser(
+    run: &Path,
+    (localiser, margin): (&Path, [usize; 3]),
+    data: &Path,
+    registry: &Registry,
+) -> Result<PathBuf, ServerError> {
+    let name = run
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let out = data.join("models").join("roi").join(format!("{name}-roi"));
+    write_cascade(registry, (localiser, run), margin, &out).map_err(|e| {
+        ServerError::Config(format!(
+            "the localiser {} in front of {}: {e}",
+            localiser.display(),
+            run.display()
+        ))
+    })?;
+    Ok(out)
+}
+
 /// Writes the bundled demo model into `data/models/demo` (again when its files differ) and
 /// returns the folder.
 fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
@@ -103,7 +136,7 @@ mod tests {
     #[test]
     fn the_demo_model_is_installed_and_says_it_is_synthetic() {
         let dir = tempfile::tempdir().unwrap();
-        let served = ServedModels::open(&[], dir.path(), &Registry::new()).unwrap_err();
+        let served = ServedModels::open(&[], dir.path(), &Registry::new(), None).unwrap_err();
         // A bare registry does not know the network kind: the error names it.
         assert!(served.to_string().contains("network"), "{served}");
         let info = RunInfo::read(&dir.path().join("models/demo"))

@@ -23,6 +23,11 @@ pub enum Format {
 }
 
 impl Format {
+    /// Whether files of this format say where their voxels lie (spacing and orientation).
+    pub fn has_geometry(&self) -> bool {
+        matches!(self, Format::Dicom | Format::Nifti1 | Format::Nifti2)
+    }
+
     /// The name printed by `cruciate inspect`.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
-use cruciate_infer::{CASCADE_KIND, CascadeSettings, RunInfo};
+use cruciate_infer::write_cascade;
 use cruciate_models::Compute;
 
 use super::{parse_margin, registry};
@@ -28,10 +27,6 @@ pub struct CascadeArgs {
     out: PathBuf,
 }
 
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::canonicalize(path).with_context(|| format!("{}: no such run folder", path.display()))
-}
-
 /// Writes the cascade run folder `out` of `localiser` and `classifier` with `margin`, and
 /// checks that it opens; its description.
 pub fn write(
@@ -41,28 +36,12 @@ pub fn write(
     out: &Path,
     device: Compute,
 ) -> anyhow::Result<String> {
-    let registry = registry(device);
-    let found_by = registry.open_localizer(localiser)?;
-    let classifier_run = registry.open_run(classifier)?;
-    let mut info = RunInfo::new(CASCADE_KIND, classifier_run.info().task, "cascade");
-    info.classes = classifier_run.info().classes.clone();
-    info.training = classifier_run.info().training.clone();
-    info.training.synthetic |= found_by.info().synthetic();
-    info.model.description = format!(
-        "{} on the ACL region found by {} (margin {:?} voxels)",
-        classifier_run.info().model.name,
-        found_by.info().model.name,
-        margin
-    );
-    info.settings = serde_json::to_value(CascadeSettings {
-        localizer: absolute(localiser)?.display().to_string(),
-        classifier: absolute(classifier)?.display().to_string(),
+    Ok(write_cascade(
+        &registry(device),
+        (localiser, classifier),
         margin,
-    })?;
-    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
-    info.write(out)?;
-    registry.open_run(out)?;
-    Ok(info.model.description)
+        out,
+    )?)
 }
 
 /// Runs `cruciate cascade`.

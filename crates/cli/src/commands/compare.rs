@@ -28,6 +28,10 @@ pub struct CompareArgs {
     /// Sort by (best first): auc, accuracy or f1.
     #[arg(long, default_value = "auc")]
     sort: SortBy,
+    /// Also explain up to this many injured exams per run and report the share of the heat
+    /// inside the true ACL box (CAM for networks, occlusion for feature models: slow).
+    #[arg(long, default_value_t = 0, value_name = "EXAMS")]
+    explain: usize,
     /// Folder for compare.md and compare.html (the table is printed either way).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -45,7 +49,12 @@ pub fn run(args: &CompareArgs, device: Compute) -> anyhow::Result<()> {
         .iter()
         .map(|(name, model)| (name.clone(), model.as_ref()))
         .collect();
-    let rows = compare(&named, &manifest, args.split, args.sort, &Bars::default())?;
+    let rows = compare(
+        &named,
+        &manifest,
+        (args.split, args.sort, args.explain),
+        &Bars::default(),
+    )?;
     let table = table(&rows);
     let markdown = to_markdown(&table);
     print!("{markdown}");

@@ -42,6 +42,8 @@ pub struct FeaturesArgs {
     /// imagenet for torchvision weights and unit for Keras ONNX.
     #[arg(long, value_parser = |s: &str| s.parse::<PixelScale>())]
     pub pixel_scale: Option<PixelScale>,
+    #[command(flatten)]
+    pub roi: super::RoiArgs,
 }
 
 /// Runs `cruciate features`.
@@ -50,6 +52,7 @@ pub fn run(args: &FeaturesArgs, device: Compute) -> anyhow::Result<()> {
         anyhow::bail!("--size {} is out of range (16 to 1024)", args.size);
     }
     let manifest = Manifest::read(&args.manifest)?;
+    let region = args.roi.feature_region(device)?;
     let extractor = Extractor::new(
         &args.backbone,
         args.weights.as_deref(),
@@ -57,13 +60,14 @@ pub fn run(args: &FeaturesArgs, device: Compute) -> anyhow::Result<()> {
         args.slices.input(args.size),
         args.pool.clone(),
         device.device(),
-    )?;
+    )?
+    .with_region(region.as_ref().map(|r| r.spec()));
     if args.weights.is_none() {
         tracing::warn!("no --weights: the backbone is randomly initialised");
     }
     let (table, stats) = FeatureTable::extract(
         &manifest,
-        &extractor,
+        (&extractor, region.as_ref()),
         args.weights.as_deref(),
         &args.out,
         &Bars::default(),

@@ -99,9 +99,9 @@ pub fn run(args: &LocaliseArgs) -> anyhow::Result<()> {
             let (chosen, mean) =
                 cruciate_localise::calibrate::calibrate_run(&c.run, &manifest, c.split)?;
             println!(
-                "thresholds: slice {:.1}, region {:.1} of the peak (mean 3-D IoU {mean:.3} on {} {}): {}",
+                "decoding: slices reaching {:.2} of the peak, the fitted box scaled by {:.2} (mean 3-D IoU {mean:.3} on {} {}): {}",
                 chosen.slice_fraction,
-                chosen.region_fraction,
+                chosen.extent_scale,
                 c.split,
                 c.manifest.display(),
                 c.run.display()

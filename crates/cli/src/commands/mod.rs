@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use cruciate_features::features_kind;
+use cruciate_features::{FeatureRegion, features_kind};
 use cruciate_infer::{Classifier, Registry};
 use cruciate_infer::{RoiCrop, RoiSource};
 use cruciate_models::{Compute, network_kind};
@@ -82,6 +82,36 @@ impl RoiArgs {
             source,
             margin: self.roi_margin,
         }))
+    }
+
+    /// The crop asked for as feature extraction takes it (with the localiser's folder).
+    pub fn feature_region(&self, device: Compute) -> anyhow::Result<Option<FeatureRegion>> {
+        Ok(self.crop(device)?.map(|crop| FeatureRegion {
+            crop,
+            localiser: self.localiser.clone().filter(|_| self.roi == "auto"),
+        }))
+    }
+
+    /// A model trained on ACL regions only sees regions: with `--localiser` (also beside
+    /// `--roi manifest`, to predict with found boxes what was trained on true ones), writes
+    /// the cascade that gives the run at `run` its regions to `RUN/cascade`, else says how to
+    /// make one.
+    pub fn cascade_beside(&self, run: &Path, device: Compute) -> anyhow::Result<()> {
+        let [s, r, c] = self.roi_margin;
+        let Some(localiser) = &self.localiser else {
+            println!(
+                "trained on ACL regions: predict through a cascade, `cruciate cascade --localiser LOC --classifier {} --margin {s},{r},{c} --out RUN`",
+                run.display()
+            );
+            return Ok(());
+        };
+        let out = run.join("cascade");
+        cascade::write(localiser, run, self.roi_margin, &out, device)?;
+        println!(
+            "cascade (the localiser's region, then this model): {}",
+            out.display()
+        );
+        Ok(())
     }
 }
 

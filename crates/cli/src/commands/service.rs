@@ -29,6 +29,17 @@ pub struct ServiceArgs {
     /// Worker tasks in this process [serve: 1, worker: 1].
     #[arg(long)]
     workers: Option<usize>,
+    /// Cut each exam to its ACL region before the models see it: auto (the boxes --localiser
+    /// finds; each model is served behind it as NAME-roi) or none. Received exams carry no
+    /// manifest box, so manifest is refused.
+    #[arg(long, value_parser = ["none", "manifest", "auto"])]
+    roi: Option<String>,
+    /// The localiser run for --roi auto (`cruciate localise train`).
+    #[arg(long, value_name = "RUN")]
+    localiser: Option<PathBuf>,
+    /// Voxels added around the found box: slices,rows,columns [default: 2,16,16].
+    #[arg(long = "roi-margin", value_parser = super::parse_margin)]
+    roi_margin: Option<[usize; 3]>,
     /// Log lines as JSON objects instead of text.
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
@@ -51,6 +62,24 @@ impl ServiceArgs {
         }
         if let Some(w) = self.workers {
             c.workers = w;
+        }
+        if let Some(localiser) = &self.localiser {
+            c.localiser = Some(localiser.clone());
+        }
+        if let Some(margin) = self.roi_margin {
+            c.roi_margin = margin;
+        }
+        match self.roi.as_deref() {
+            Some("manifest") => anyhow::bail!(
+                "--roi manifest: exams sent to the service carry no manifest box; use --roi auto --localiser RUN"
+            ),
+            Some("none") => c.localiser = None,
+            Some(_) if c.localiser.is_none() => {
+                anyhow::bail!(
+                    "--roi auto needs --localiser RUN (or `localiser` in the settings file)"
+                )
+            }
+            _ => {}
         }
         Ok(c)
     }
@@ -292,6 +321,7 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
                 split,
                 roi: None,
                 patient: None,
+                spacing: None,
             })
             .collect(),
     };

@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 use cruciate_data::{Split, Task, read_exam};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_features::{
-    Extractor, FeatureFactory, FeatureTable, WeightsSource, fit_run, training_manifest,
+    Extractor, FeatureFactory, FeatureRegion, FeatureTable, RegionSource, RegionSpec,
+    WeightsSource, fit_run, training_manifest,
 };
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
@@ -141,6 +142,7 @@ pub fn open_features(
             })?)
         }
     };
+    let region = table_region(&table, dir, device)?;
     let extractor = Extractor::new(
         &spec.backbone,
         weights.as_deref(),
@@ -148,7 +150,8 @@ pub fn open_features(
         spec.input.clone(),
         spec.pooling.clone(),
         device.device(),
-    )?;
+    )?
+    .with_region(region.as_ref().map(FeatureRegion::spec));
     if extractor.spec() != spec {
         anyhow::bail!(
             "{}: the weights file is not the one the features were made with (its SHA-256 differs)",
@@ -163,7 +166,13 @@ pub fn open_features(
         };
         let mut row = first.row.clone();
         row.path = first.source.clone();
-        if let Ok(exam) = read_exam(&manifest, &row) {
+        let exam = read_exam(&manifest, &row)
+            .ok()
+            .and_then(|exam| match &region {
+                Some(r) => r.cut(exam, &row.exam_id).ok(),
+                None => Some(exam),
+            });
+        if let Some(exam) = exam {
             let again = extractor.exam_features(&exam)?;
             let stored = table.matrix.row(0);
             let scale = stored.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
@@ -181,6 +190,60 @@ pub fn open_features(
         }
     }
     Ok((table, extractor))
+}
+
+/// The region the table's exams were cut to, its localiser opened again and checked to be the
+/// one that cut them.
+fn table_region(
+    table: &FeatureTable,
+    dir: &Path,
+    device: Compute,
+) -> anyhow::Result<Option<FeatureRegion>> {
+    let Some(spec) = &table.spec.region else {
+        return Ok(None);
+    };
+    let RegionSource::Localiser { sha256, .. } = &spec.source else {
+        return Ok(Some(FeatureRegion::manifest(spec.margin)));
+    };
+    let run = table.localiser_path.clone().with_context(|| {
+        format!(
+            "{}: cut by a localiser whose folder is not recorded",
+            dir.display()
+        )
+    })?;
+    let localiser = super::registry(device).open_localizer(&run)?;
+    if localiser.info().model.sha256.as_ref() != Some(sha256) {
+        anyhow::bail!(
+            "{}: the localiser at {} is not the one that cut these exams (its SHA-256 differs)",
+            dir.display(),
+            run.display()
+        );
+    }
+    Ok(Some(FeatureRegion::localiser(
+        Arc::from(localiser),
+        run,
+        spec.margin,
+    )))
+}
+
+/// A model fitted on features of ACL regions predicts through a cascade that gives it regions:
+/// written to `RUN/cascade` when a localiser cut the exams, else how to make one is said.
+fn region_cascade(
+    table: &FeatureTable,
+    region: &RegionSpec,
+    out: &Path,
+    device: Compute,
+) -> anyhow::Result<()> {
+    let localiser = table
+        .localiser_path
+        .clone()
+        .filter(|_| matches!(region.source, RegionSource::Localiser { .. }));
+    super::RoiArgs {
+        roi: "auto".into(),
+        localiser,
+        roi_margin: region.margin,
+    }
+    .cascade_beside(out, device)
 }
 
 /// Runs `cruciate svm`.
@@ -207,6 +270,9 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 out,
             )
             .context("svm train")?;
+            if let Some(region) = &table.spec.region {
+                region_cascade(&table, region, out, device)?;
+            }
             println!(
                 "{} on {} exams in {:.2} s{}",
                 summary.model,

@@ -111,29 +111,8 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
     );
     println!("run folder: {}", args.out.display());
     if request.roi.is_some() {
-        cascade_beside(args, device)?;
+        args.settings.roi.cascade_beside(&args.out, device)?;
     }
-    Ok(())
-}
-
-/// A classifier trained on ACL regions only sees regions: with `--localiser`, the cascade that
-/// gives it one is written to `RUN/cascade` (else the command to make it is printed).
-fn cascade_beside(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
-    let roi = &args.settings.roi;
-    let [s, r, c] = roi.roi_margin;
-    let Some(localiser) = &roi.localiser else {
-        println!(
-            "trained on ACL regions: predict through a cascade, `cruciate cascade --localiser LOC --classifier {} --margin {s},{r},{c} --out RUN`",
-            args.out.display()
-        );
-        return Ok(());
-    };
-    let out = args.out.join("cascade");
-    super::cascade::write(localiser, &args.out, roi.roi_margin, &out, device)?;
-    println!(
-        "cascade (the localiser's region, then this network): {}",
-        out.display()
-    );
     Ok(())
 }
 

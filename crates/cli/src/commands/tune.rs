@@ -12,7 +12,9 @@ use clap::Args;
 use cruciate_data::{Manifest, Split, Task};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_eval::tune::{Metric, Params, SearchSpace, Strategy, search};
-use cruciate_features::{Extractor, FeatureTable, Pool, SliceChoice, fit_run, fold_scores};
+use cruciate_features::{
+    Extractor, FeatureRegion, FeatureTable, Pool, SliceChoice, fit_run, fold_scores,
+};
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, LogisticSettings, ModelSettings, SvcSettings};
 use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
@@ -47,6 +49,8 @@ pub struct TuneArgs {
     /// Folder for trials.jsonl, results.csv/html, best.toml and best-run/ (a killed search resumes).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    roi: super::RoiArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +151,15 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                 .as_ref()
                 .context("the svm path needs a [features] table")?;
             let weights = relative(&features.weights);
-            let mut tables = SvmTables::new(&manifest, features, weights, &args.out, device);
+            let mut tables = SvmTables {
+                manifest: &manifest,
+                features,
+                weights,
+                region: args.roi.feature_region(device)?,
+                out: &args.out,
+                device,
+                tables: BTreeMap::new(),
+            };
             let mut score = |_: usize, p: &Params| -> Result<Vec<f64>, String> {
                 let table = tables.get(p).map_err(|e| format!("{e:#}"))?;
                 let settings = model_settings(p).map_err(|e| format!("{e:#}"))?;
@@ -185,11 +197,12 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                     .map(|(k, v)| format!("{k}={}", toml_text(v)))
                     .collect()
             };
+            let crop = args.roi.crop(device)?;
             let mut score = |k: usize, p: &Params| -> Result<Vec<f64>, String> {
                 let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
                     .map_err(|e| e.to_string())?;
                 let factory = NetworkFactory {
-                    roi: None,
+                    roi: crop.clone(),
                     config: config.clone(),
                     weights: weights.clone(),
                     compute: device,
@@ -232,7 +245,7 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                     weights,
                     config,
                     compute: device,
-                    roi: None,
+                    roi: crop.clone(),
                 },
                 Arc::new(Bars::default()),
             )?;
@@ -243,6 +256,10 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
             args.space.display()
         ),
     };
+    if args.roi.roi != "none" {
+        args.roi
+            .cascade_beside(&args.out.join("best-run"), device)?;
+    }
     let best = &results[0];
     let best_toml: BTreeMap<&String, toml::Value> = best
         .params
@@ -346,29 +363,13 @@ struct SvmTables<'a> {
     manifest: &'a Manifest,
     features: &'a FeatureSettings,
     weights: Option<PathBuf>,
+    region: Option<FeatureRegion>,
     out: &'a Path,
     device: Compute,
     tables: BTreeMap<(String, String), FeatureTable>,
 }
 
-impl<'a> SvmTables<'a> {
-    fn new(
-        manifest: &'a Manifest,
-        features: &'a FeatureSettings,
-        weights: Option<PathBuf>,
-        out: &'a Path,
-        device: Compute,
-    ) -> Self {
-        Self {
-            manifest,
-            features,
-            weights,
-            out,
-            device,
-            tables: BTreeMap::new(),
-        }
-    }
-
+impl SvmTables<'_> {
     fn choice(p: &Params) -> anyhow::Result<(String, String)> {
         Ok((
             text_param(p, "pool", "max")?.to_string(),
@@ -386,7 +387,8 @@ impl<'a> SvmTables<'a> {
             slices.input(self.features.size),
             Pool::parse_list(&pool).map_err(anyhow::Error::msg)?,
             self.device.device(),
-        )?)
+        )?
+        .with_region(self.region.as_ref().map(FeatureRegion::spec)))
     }
 
     fn get(&mut self, p: &Params) -> anyhow::Result<&FeatureTable> {
@@ -396,7 +398,7 @@ impl<'a> SvmTables<'a> {
             let dir = self.out.join("features").join(extractor.spec().key());
             let (table, _) = FeatureTable::extract(
                 self.manifest,
-                &extractor,
+                (&extractor, self.region.as_ref()),
                 self.weights.as_deref(),
                 &dir,
                 &Bars::default(),
