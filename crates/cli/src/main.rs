@@ -29,6 +29,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Generate a synthetic knee dataset (phantoms with known ACL grades) and its manifest.
     Synth(commands::synth::SynthArgs),
+    /// Turn a dataset on disk (MRNet, KneeMRI, a folder of DICOM studies) into a manifest.
+    Data(commands::data::DataArgs),
     /// Time MRNet forward and training step, VGG16 forward and phantom generation.
     Bench(commands::bench::BenchArgs),
     /// Train an exam model on a manifest into a run folder (resumes a killed run).
@@ -159,6 +161,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
+        Command::Data(args) => commands::data::run(&args),
         Command::Bench(args) => commands::bench::run(&args, device),
         Command::Train(args) => commands::train::run(&args, device),
         Command::Predict(args) => commands::predict::run(&args, device),

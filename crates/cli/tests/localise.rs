@@ -4,20 +4,8 @@
 
 mod common;
 
-use common::{cruciate, succeeded};
+use common::{QUICK_NETWORK, cruciate, succeeded};
 use serde_json::Value;
-
-/// A small network trained for one epoch on 4 slices of 32x32: enough to run, not to learn.
-const QUICK_NETWORK: [&str; 8] = [
-    "--model",
-    "small",
-    "--epochs",
-    "1",
-    "--set",
-    "data.size=32",
-    "--set",
-    "data.slices=4",
-];
 
 /// What a `--json` command printed.
 fn json(args: &[&str]) -> Value {

@@ -83,6 +83,7 @@ mod tests {
                 roi: None,
                 patient: Some(format!("p{}", i / 2)),
                 spacing: None,
+                side: None,
             })
             .collect();
         Manifest {

@@ -16,6 +16,7 @@
 
 pub mod exam;
 pub mod folds;
+pub mod import;
 pub mod manifest;
 pub mod phantom;
 pub mod provenance;

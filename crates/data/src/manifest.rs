@@ -100,6 +100,9 @@ pub struct ManifestRow {
         deserialize_with = "spacing_from_text"
     )]
     pub spacing: Option<[f64; 3]>,
+    /// Which knee: `L` or `R` (KneeMRI's kneeLR); empty when unknown.
+    #[serde(default)]
+    pub side: Option<String>,
 }
 
 impl ManifestRow {
@@ -278,6 +281,7 @@ mod tests {
                 }),
                 patient: Some("p1".into()),
                 spacing: Some([3.5, 0.5, 0.5]),
+                side: None,
             },
             ManifestRow {
                 exam_id: "00002".into(),
@@ -287,6 +291,7 @@ mod tests {
                 roi: None,
                 patient: None,
                 spacing: None,
+                side: None,
             },
         ];
         Manifest {
@@ -298,7 +303,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(
-                "exam_id,path,label,split,roi,patient,spacing\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5\n"
+                "exam_id,path,label,split,roi,patient,spacing,side\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5,\n"
             ),
             "{text}"
         );

@@ -57,9 +57,86 @@ pub fn stratified_splits(labels: &[u8], valid: f64, test: f64, seed: u64) -> Vec
     out
 }
 
+/// A split for each exam, made at patient level (every exam of a patient in one split) and
+/// stratified by the patient's highest label; a split asked for (`valid` or `test` above 0)
+/// gets at least one patient when there are at least three, so that a small dataset still has
+/// something to validate and test on.
+pub fn patient_splits(exams: &[(&str, u8)], (valid, test): (f64, f64), seed: u64) -> Vec<Split> {
+    let mut patients: Vec<(&str, u8)> = Vec::new();
+    for &(patient, label) in exams {
+        match patients.iter_mut().find(|(p, _)| *p == patient) {
+            Some(entry) => entry.1 = entry.1.max(label),
+            None => patients.push((patient, label)),
+        }
+    }
+    let labels: Vec<u8> = patients.iter().map(|p| p.1).collect();
+    let mut splits = stratified_splits(&labels, valid, test, seed);
+    for (split, fraction) in [(Split::Valid, valid), (Split::Test, test)] {
+        let train = splits.iter().filter(|s| **s == Split::Train).count();
+        if fraction > 0.0 && train > 1 && patients.len() >= 3 && !splits.contains(&split) {
+            // The first training patient of the most common label moves.
+            let common = (0..=3u8)
+                .max_by_key(|l| {
+                    (0..patients.len())
+                        .filter(|&i| splits[i] == Split::Train && labels[i] == *l)
+                        .count()
+                })
+                .unwrap_or(0);
+            if let Some(i) =
+                (0..patients.len()).find(|&i| splits[i] == Split::Train && labels[i] == common)
+            {
+                splits[i] = split;
+            }
+        }
+    }
+    exams
+        .iter()
+        .map(|(patient, _)| {
+            let i = patients
+                .iter()
+                .position(|(p, _)| p == patient)
+                .expect("every patient was listed");
+            splits[i]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patients_stay_in_one_split_and_small_sets_get_every_split() {
+        let exams: Vec<(String, u8)> = (0..40)
+            .map(|i| (format!("p{}", i / 2), (i % 4) as u8))
+            .collect();
+        let refs: Vec<(&str, u8)> = exams.iter().map(|(p, l)| (p.as_str(), *l)).collect();
+        let splits = patient_splits(&refs, (0.15, 0.15), 3);
+        for pair in splits.chunks(2) {
+            assert_eq!(pair[0], pair[1], "a patient's two exams share a split");
+        }
+        for s in Split::ALL {
+            assert!(splits.contains(&s), "{s}");
+        }
+        let five: Vec<(&str, u8)> = vec![("a", 0), ("b", 2), ("c", 3), ("d", 0), ("e", 2)];
+        let splits = patient_splits(&five, (0.15, 0.15), 0);
+        let count = |s| splits.iter().filter(|x| **x == s).count();
+        assert_eq!(
+            (count(Split::Valid), count(Split::Test)),
+            (1, 1),
+            "{splits:?}"
+        );
+        assert_eq!(
+            patient_splits(&five, (0.15, 0.15), 0),
+            splits,
+            "deterministic"
+        );
+        assert_eq!(
+            patient_splits(&five, (0.0, 0.0), 0),
+            vec![Split::Train; 5],
+            "no split asked for, none made"
+        );
+    }
 
     #[test]
     fn study_proportions_are_kept_exactly_when_they_divide() {

@@ -121,6 +121,7 @@ pub fn synthesize(
                 roi: Some(phantom.roi),
                 patient: None,
                 spacing: Some(phantom.volume.spacing),
+                side: None,
             })
         })
         .collect::<Result<Vec<_>, DataError>>()?;

@@ -5,6 +5,7 @@ mod bench_service;
 mod bench_svm;
 pub mod cascade;
 pub mod compare;
+pub mod data;
 pub mod dicom;
 pub mod evaluate;
 pub mod explain;

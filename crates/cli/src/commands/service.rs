@@ -322,6 +322,7 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
                 roi: None,
                 patient: None,
                 spacing: None,
+                side: None,
             })
             .collect(),
     };

@@ -344,6 +344,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A small network trained for one epoch on 4 slices of 32x32: enough to run, not to learn.
+pub const QUICK_NETWORK: [&str; 8] = [
+    "--model",
+    "small",
+    "--epochs",
+    "1",
+    "--set",
+    "data.size=32",
+    "--set",
+    "data.slices=4",
+];
+
 /// Runs `cruciate ARGS...` quietly and returns what it did.
 pub fn cruciate(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cruciate"))

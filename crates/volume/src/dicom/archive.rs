@@ -11,12 +11,12 @@ use crate::limits::Limits;
 /// A DICOM file's name and bytes.
 pub(crate) type NamedBytes = (PathBuf, Vec<u8>);
 
-fn is_dicom(bytes: &[u8]) -> bool {
+pub(crate) fn is_dicom(bytes: &[u8]) -> bool {
     matches!(sniff(bytes), Sniffed::Dicom | Sniffed::DicomNoPreamble)
 }
 
-/// Every DICOM file below `root` (others are skipped), in path order.
-pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedBytes>> {
+/// Every file below `root`, in path order; at most `limits.folder_files`.
+pub(crate) fn folder_paths(root: &Path, limits: &Limits) -> Result<Vec<PathBuf>> {
     let mut pending = vec![root.to_path_buf()];
     let mut paths = Vec::new();
     while let Some(dir) = pending.pop() {
@@ -44,8 +44,13 @@ pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedByte
         }
     }
     paths.sort();
+    Ok(paths)
+}
+
+/// Every DICOM file below `root` (others are skipped), in path order.
+pub(crate) fn folder_files(root: &Path, limits: &Limits) -> Result<Vec<NamedBytes>> {
     let mut out = Vec::new();
-    for path in paths {
+    for path in folder_paths(root, limits)? {
         let bytes = std::fs::read(&path).map_err(|e| ReadError::new(&path, ErrorKind::Io(e)))?;
         if is_dicom(&bytes) {
             out.push((path, bytes));

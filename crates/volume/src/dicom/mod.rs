@@ -17,12 +17,14 @@ mod instance;
 mod pixels;
 mod preflight;
 mod series;
+mod studies;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use pixels::{apply_rescale, to_grey};
 pub use series::pd_fs_score;
+pub use studies::{FoundStudy, StudyIndex, index_studies};
 pub use write::{SeriesInfo, WriteError, uid_from_seed, write_series};
 
 use crate::error::{ErrorKind, ReadError, Result};

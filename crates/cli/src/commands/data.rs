@@ -1,0 +1,134 @@
+//! `cruciate data import mrnet|kneemri|dicom`: a dataset on disk becomes a manifest.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use cruciate_data::import::dicom::{DicomImport, import_dicom};
+use cruciate_data::import::kneemri::import_kneemri;
+use cruciate_data::import::mrnet::{MrnetOptions, MrnetTask, import_mrnet};
+use cruciate_data::import::{Imported, SplitFractions};
+
+/// `cruciate data ...`.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Write the manifest of a dataset on disk (MRNet, KneeMRI or a folder of DICOM studies).
+    Import {
+        #[command(subcommand)]
+        dataset: Dataset,
+    },
+}
+
+/// Where the manifest goes and how exams are split.
+#[derive(Debug, Args)]
+struct ImportOut {
+    /// The manifest to write (dataset.json is written beside it).
+    #[arg(long, value_name = "CSV")]
+    out: PathBuf,
+    /// Share of patients in the valid split.
+    #[arg(long, default_value_t = 0.15)]
+    valid: f64,
+    /// Share of patients in the test split (MRNet keeps its own test set).
+    #[arg(long, default_value_t = 0.15)]
+    test: f64,
+    /// Seed of the split assignment.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Dataset {
+    /// MRNet: DIR/train|valid/PLANE/NNNN.npy and DIR/train|valid-TASK.csv. Labels 0/1 become
+    /// grades 0/3; MRNet's valid part becomes the test split.
+    Mrnet {
+        /// The MRNet folder.
+        dir: PathBuf,
+        /// Which plane's volumes.
+        #[arg(long, default_value = "sagittal", value_parser = ["sagittal", "coronal", "axial"])]
+        plane: String,
+        /// Which label: acl, meniscus or abnormal.
+        #[arg(long, default_value = "acl", value_parser = |s: &str| s.parse::<MrnetTask>())]
+        task: MrnetTask,
+        #[command(flatten)]
+        out: ImportOut,
+    },
+    /// KneeMRI: DIR/metadata.csv and the .pck volumes below DIR. aclDiagnosis 0/1/2 become
+    /// grades 0/2/3; the ROI becomes the manifest's box.
+    Kneemri {
+        /// The KneeMRI folder.
+        dir: PathBuf,
+        #[command(flatten)]
+        out: ImportOut,
+    },
+    /// A folder of DICOM studies (one folder each) and a CSV of reads `id,grade` (id: the
+    /// StudyInstanceUID or AccessionNumber; grade 0..3).
+    Dicom {
+        /// The folder of studies.
+        dir: PathBuf,
+        /// The reads.
+        #[arg(long, value_name = "CSV")]
+        labels: PathBuf,
+        /// List studies without a read as skipped instead of refusing the import.
+        #[arg(long)]
+        skip_unlabelled: bool,
+        #[command(flatten)]
+        out: ImportOut,
+    },
+}
+
+impl ImportOut {
+    fn fractions(&self) -> anyhow::Result<SplitFractions> {
+        let ok = |f: f64| (0.0..0.5).contains(&f);
+        if !ok(self.valid) || !ok(self.test) {
+            anyhow::bail!("--valid and --test are shares below 0.5");
+        }
+        Ok(SplitFractions {
+            valid: self.valid,
+            test: self.test,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Runs `cruciate data`.
+pub fn run(args: &DataArgs) -> anyhow::Result<()> {
+    let DataCommand::Import { dataset } = &args.command;
+    let (imported, out): (Imported, &ImportOut) = match dataset {
+        Dataset::Mrnet {
+            dir,
+            plane,
+            task,
+            out,
+        } => {
+            let options = MrnetOptions {
+                plane,
+                task: *task,
+                splits: out.fractions()?,
+            };
+            (import_mrnet(dir, &options)?, out)
+        }
+        Dataset::Kneemri { dir, out } => (import_kneemri(dir, &out.fractions()?)?, out),
+        Dataset::Dicom {
+            dir,
+            labels,
+            skip_unlabelled,
+            out,
+        } => {
+            let options = DicomImport {
+                labels,
+                skip_unlabelled: *skip_unlabelled,
+                splits: out.fractions()?,
+            };
+            (import_dicom(dir, &options)?, out)
+        }
+    };
+    imported.write(&out.out)?;
+    println!("{}", imported.summary());
+    println!("manifest: {}", out.out.display());
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! `cruciate data import`: KneeMRI's metadata (the KneeMRI-format fixtures), an MRNet-layout
+//! folder written from phantoms and a folder of DICOM studies become manifests whose counts,
+//! grades, boxes and splits are checked, and `train` runs on each; inconsistent datasets are
+//! refused with one line per problem and nothing written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{QUICK_NETWORK, cruciate, succeeded};
+use cruciate_data::{Manifest, Split};
+use cruciate_volume::RoiBox;
+
+/// What a failed command said on stderr, after checking that it failed.
+fn refused(args: &[&str]) -> String {
+    let out = cruciate(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One epoch of a small network on the manifest, into `dir/run`.
+fn trains_on(manifest: &Path, dir: &Path) {
+    let run = dir.join("run");
+    let said = succeeded(&cruciate(
+        &[
+            &[
+                "train",
+                "--manifest",
+                manifest.to_str().unwrap(),
+                "--out",
+                run.to_str().unwrap(),
+            ][..],
+            &QUICK_NETWORK,
+        ]
+        .concat(),
+    ));
+    assert!(said.contains("run folder"), "{said}");
+}
+
+/// The arguments as the command runner takes them.
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Every patient's exams in one split, and every split present.
+fn splits_are_sound(m: &Manifest) {
+    for s in Split::ALL {
+        assert!(m.rows.iter().any(|r| r.split == s), "no {s} exams");
+    }
+    for a in &m.rows {
+        for b in m.rows.iter().filter(|b| b.patient_id() == a.patient_id()) {
+            assert_eq!(a.split, b.split, "patient {}", a.patient_id());
+        }
+    }
+}
+
+#[test]
+fn kneemri_metadata_becomes_a_manifest_with_grades_boxes_and_sides() {
+    let Some(metadata) = cruciate_testkit::fixture("kneemri-format/metadata.csv") else {
+        return;
+    };
+    let source = metadata.parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kneemri/manifest.csv");
+    let said = succeeded(&cruciate(&[
+        "data",
+        "import",
+        "kneemri",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(said.contains("5 exams"), "{said}");
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.rows.len(), 5);
+    // aclDiagnosis 0, 1, 2, 0, 1 -> grades 0, 2, 3, 0, 2; kneeLR 0, 1, 0, 1, 0 -> L, R, L, R, L.
+    let by_id = |id: &str| m.rows.iter().find(|r| r.exam_id == id).unwrap();
+    for (id, grade, side) in [
+        ("1000", 0, "L"),
+        ("1001", 2, "R"),
+        ("1002", 3, "L"),
+        ("1003", 0, "R"),
+        ("1004", 2, "L"),
+    ] {
+        assert_eq!(by_id(id).label, grade, "{id}");
+        assert_eq!(by_id(id).side.as_deref(), Some(side), "{id}");
+        assert_eq!(by_id(id).patient_id(), id);
+    }
+    // roiX 12, roiY 6, roiZ 2, roiHeight 8, roiWidth 9, roiDepth 2.
+    assert_eq!(
+        by_id("1001").roi,
+        Some(RoiBox {
+            s0: 2,
+            s1: 4,
+            r0: 6,
+            r1: 14,
+            c0: 12,
+            c1: 21
+        })
+    );
+    assert!(by_id("1000").path.ends_with("vol0_uint16_p2.pck"));
+    splits_are_sound(&m);
+    let info = std::fs::read_to_string(dir.path().join("kneemri/dataset.json")).unwrap();
+    assert!(info.contains("\"synthetic\": false"), "{info}");
+    trains_on(&out, dir.path());
+
+    // A copy that contradicts itself: a listed file missing, a file not listed, an id twice.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(bad.join("vol01")).unwrap();
+    for name in ["vol0_uint16_p2.pck", "vol1_int16_p3.pck"] {
+        std::fs::copy(source.join(name), bad.join("vol01").join(name)).unwrap();
+    }
+    std::fs::copy(source.join("vol2_uint16_p4.pck"), bad.join("extra.pck")).unwrap();
+    std::fs::write(
+        bad.join("metadata.csv"),
+        "examId,serieNo,aclDiagnosis,kneeLR,roiX,roiY,roiZ,roiHeight,roiWidth,roiDepth,volumeFilename\n\
+         1000,1,0,0,4,7,0,8,9,2,vol0_uint16_p2.pck\n\
+         1000,2,1,1,12,6,2,8,9,2,vol1_int16_p3.pck\n\
+         1002,3,2,0,0,0,0,8,9,2,gone.pck\n",
+    )
+    .unwrap();
+    let bad_out = dir.path().join("bad-manifest/manifest.csv");
+    let err = refused(&[
+        "data",
+        "import",
+        "kneemri",
+        bad.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("examId 1000 is listed twice"), "{err}");
+    assert!(err.contains("gone.pck is missing"), "{err}");
+    assert!(
+        err.contains("extra.pck: not listed in metadata.csv"),
+        "{err}"
+    );
+    assert!(err.contains("3 problems"), "{err}");
+    assert!(!bad_out.exists(), "nothing written");
+}
+
+/// Synthetic exams laid out as MRNet: `train/` gets the first `n_train`, `valid/` the rest,
+/// sagittal and (copies as) coronal; labels 1 for injured phantoms.
+fn mrnet_layout(dir: &Path, exams: usize, n_train: usize) -> (PathBuf, Vec<u8>) {
+    let synth = dir.join("synth");
+    succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        synth.to_str().unwrap(),
+        "--exams",
+        &exams.to_string(),
+        "--size",
+        "64",
+        "--slices",
+        "12..14",
+        "--seed",
+        "5",
+    ]));
+    let phantoms = Manifest::read(&synth.join("manifest.csv")).unwrap();
+    let root = dir.join("MRNet-v1.0");
+    let mut grades = Vec::new();
+    let mut labels = [String::new(), String::new()];
+    for (i, row) in phantoms.rows.iter().enumerate() {
+        let part = usize::from(i >= n_train);
+        let name = ["train", "valid"][part];
+        for plane in ["sagittal", "coronal"] {
+            let folder = root.join(name).join(plane);
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::copy(phantoms.resolve(row), folder.join(format!("{i:04}.npy"))).unwrap();
+        }
+        let label = u8::from(row.label > 0);
+        labels[part] += &format!("{i:04},{label}\n");
+        grades.push(3 * label);
+    }
+    for (part, text) in ["train", "valid"].iter().zip(labels) {
+        std::fs::write(root.join(format!("{part}-acl.csv")), text).unwrap();
+    }
+    (root, grades)
+}
+
+#[test]
+fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, grades) = mrnet_layout(dir.path(), 24, 18);
+    std::fs::write(root.join("train/sagittal/notes.txt"), "not a case").unwrap();
+    let out = dir.path().join("mrnet.csv");
+    let said = succeeded(&cruciate(&[
+        "data",
+        "import",
+        "mrnet",
+        root.to_str().unwrap(),
+        "--plane",
+        "sagittal",
+        "--task",
+        "acl",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(said.contains("notes.txt: not an MRNet case file"), "{said}");
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.rows.len(), 24);
+    for row in &m.rows {
+        let case: usize = row.exam_id.parse().unwrap();
+        assert_eq!(
+            row.label, grades[case],
+            "case {case}: 0/1 become grades 0/3"
+        );
+        assert_eq!(row.patient_id(), row.exam_id);
+        assert!(row.path.ends_with(&format!("sagittal/{case:04}.npy")));
+        // MRNet's valid part is its test set; a valid split is carved from train.
+        assert_eq!(row.split == Split::Test, case >= 18, "case {case}");
+    }
+    splits_are_sound(&m);
+    trains_on(&out, dir.path());
+
+    // A labelled case whose file is gone, and a file nobody labelled.
+    std::fs::remove_file(root.join("train/sagittal/0003.npy")).unwrap();
+    std::fs::copy(
+        root.join("train/sagittal/0004.npy"),
+        root.join("train/sagittal/0099.npy"),
+    )
+    .unwrap();
+    let bad_out = dir.path().join("bad.csv");
+    let err = refused(&[
+        "data",
+        "import",
+        "mrnet",
+        root.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("case 0003 is labelled but train/sagittal/0003.npy is missing"),
+        "{err}"
+    );
+    assert!(err.contains("0099.npy: no label"), "{err}");
+    assert!(!bad_out.exists());
+    // The other plane has every file.
+    let coronal = dir.path().join("coronal.csv");
+    std::fs::remove_file(root.join("train/sagittal/0099.npy")).unwrap();
+    let err = refused(&[
+        "data",
+        "import",
+        "mrnet",
+        root.to_str().unwrap(),
+        "--plane",
+        "axial",
+        "--out",
+        coronal.to_str().unwrap(),
+    ]);
+    assert!(err.contains("axial"), "{err}");
+}
+
+#[test]
+fn a_folder_of_dicom_studies_is_labelled_from_a_csv_of_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("pacs-export");
+    succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        synth.to_str().unwrap(),
+        "--exams",
+        "8",
+        "--format",
+        "dicom",
+        "--size",
+        "64",
+        "--slices",
+        "12..12",
+        "--seed",
+        "9",
+    ]));
+    let phantoms = Manifest::read(&synth.join("manifest.csv")).unwrap();
+    std::fs::write(synth.join("exams/README.txt"), "exported by hand").unwrap();
+    let study_of = |row: &cruciate_data::ManifestRow| -> String {
+        let said = succeeded(&cruciate(&[
+            "inspect",
+            phantoms.resolve(row).to_str().unwrap(),
+            "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&said).unwrap();
+        v["study_id"].as_str().unwrap().to_string()
+    };
+    let studies: Vec<String> = phantoms.rows.iter().map(study_of).collect();
+    let reads = dir.path().join("reads.csv");
+    let mut text = "id,grade\n".to_string();
+    for (row, uid) in phantoms.rows.iter().zip(&studies).skip(1) {
+        text += &format!("{uid},{}\n", row.label);
+    }
+    std::fs::write(&reads, &text).unwrap();
+    let out = dir.path().join("dicom/manifest.csv");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "data",
+            "import",
+            "dicom",
+            synth.join("exams").to_str().unwrap(),
+            "--labels",
+            reads.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // The first study has no read: refused, naming it.
+    let err = refused(&as_str(&args(&[])));
+    assert!(
+        err.contains(&format!(
+            "study {} (accession none) has no read",
+            studies[0]
+        )),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // Listed as skipped when asked.
+    let said = succeeded(&cruciate(&as_str(&args(&["--skip-unlabelled"]))));
+    assert!(said.contains("has no read"), "{said}");
+    assert!(said.contains("README.txt: not a DICOM file"), "{said}");
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.rows.len(), 7);
+    for (row, uid) in phantoms.rows.iter().zip(&studies).skip(1) {
+        let got = m.rows.iter().find(|r| &r.exam_id == uid).unwrap();
+        assert_eq!(got.label, row.label);
+        assert!(
+            got.path.ends_with(&format!("exams/{}", row.exam_id)),
+            "{}",
+            got.path
+        );
+        assert!(
+            got.patient_id().starts_with("patient-"),
+            "no PatientID in the manifest"
+        );
+    }
+    splits_are_sound(&m);
+    trains_on(&out, dir.path());
+
+    // A read for a study that is not there, and a grade off the scale.
+    std::fs::write(&reads, format!("{text}1.2.3.4,2\n{},7\n", studies[0])).unwrap();
+    let err = refused(&as_str(&args(&["--skip-unlabelled"])));
+    assert!(err.contains("1.2.3.4 is read but no study"), "{err}");
+    assert!(err.contains("grade 7 is not 0..3"), "{err}");
+}
