@@ -198,6 +198,24 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         "--json",
     ]);
     assert_eq!(p["probabilities"], q["probabilities"]);
+    // The network alone, given the whole exam, says it expects regions.
+    let alone = json(&[
+        "predict",
+        "--run",
+        roi_run.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    let warned = |v: &Value| {
+        v["warnings"].as_array().is_some_and(|ws| {
+            ws.iter()
+                .any(|w| w.as_str().unwrap().contains("trained on ACL regions"))
+        })
+    };
+    assert!(warned(&alone), "{alone}");
+    if found["found"] == true {
+        assert!(!warned(&p), "the cascade gives it a region: {p}");
+    }
     let refused = cruciate(&[
         "predict",
         "--run",
@@ -259,6 +277,14 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     if found["found"] == true {
         assert!(p["region"].is_object(), "{p}");
     }
+    let alone = json(&[
+        "predict",
+        "--run",
+        svm.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(warned(&alone), "{alone}");
     // Whole-slice features of the same settings are other features (another key).
     let whole = dir.path().join("feats-whole");
     let said_whole = succeeded(&cruciate(&[

@@ -125,12 +125,16 @@ impl Classifier for FeatureClassifier {
             .iter()
             .map(|s| self.probabilities(&self.extractor.pool(std::slice::from_ref(s))))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Prediction::new(
+        let mut prediction = Prediction::new(
             self.info.classes.clone(),
             probabilities,
             slices.range,
             per_slice,
-        ))
+        );
+        prediction
+            .warnings
+            .extend(self.info.training.region_warning(exam));
+        Ok(prediction)
     }
 }
 
@@ -233,6 +237,7 @@ pub fn fit_run(
         synthetic: table.synthetic,
         exams: Some([fit.len(), valid.len()]),
         dataset: None,
+        region: table.spec.region.as_ref().map(|r| r.describe()),
     };
     info.settings = serde_json::to_value(FeatureRunSettings {
         spec: table.spec.clone(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cruciate_infer::{Localizer, RoiCrop, RoiSource};
+use cruciate_infer::{Localizer, RoiCrop, RoiSource, region_text};
 use cruciate_volume::Volume;
 use serde::{Deserialize, Serialize};
 
@@ -40,12 +40,11 @@ pub struct RegionSpec {
 impl RegionSpec {
     /// The region in a few words, for reports.
     pub fn describe(&self) -> String {
-        let [s, r, c] = self.margin;
-        let by = match &self.source {
-            RegionSource::Manifest => "the manifest's ACL box".to_string(),
-            RegionSource::Localiser { name, .. } => format!("the ACL box {name} finds"),
+        let name = match &self.source {
+            RegionSource::Manifest => None,
+            RegionSource::Localiser { name, .. } => Some(name.as_str()),
         };
-        format!("{by} + {s},{r},{c} voxels")
+        region_text(name, self.margin)
     }
 }
 

@@ -43,5 +43,5 @@ pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
 pub use registry::{ClassifierOpener, LegacyReader, LocalizerOpener, Registry, RunKind};
-pub use roi_crop::{Cropped, RoiCrop, RoiSource};
+pub use roi_crop::{Cropped, RoiCrop, RoiSource, region_text};
 pub use run::{EpochRecord, RunInfo};

@@ -47,7 +47,25 @@ pub struct Cropped {
     pub fallback: Option<String>,
 }
 
+/// A region in words: where its box comes from (a localiser's name, else the manifest) and
+/// the margin.
+pub fn region_text(localiser: Option<&str>, [s, r, c]: [usize; 3]) -> String {
+    let by = match localiser {
+        None => "the manifest's ACL box".to_string(),
+        Some(name) => format!("the ACL box {name} finds"),
+    };
+    format!("{by} + {s},{r},{c} voxels")
+}
+
 impl RoiCrop {
+    /// The crop in words.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            RoiSource::Manifest => region_text(None, self.margin),
+            RoiSource::Auto(l) => region_text(Some(&l.info().model.name), self.margin),
+        }
+    }
+
     /// `exam` cut to its region (the box widened by the margin, the cut's ROI set to the box),
     /// and where the cut lies in the exam; or why there is no region.
     pub fn cut(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use cruciate_data::Task;
 use cruciate_prep::InputConfig;
+use cruciate_volume::Volume;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -81,6 +82,22 @@ pub struct TrainingInfo {
     /// Where the data came from, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// The ACL region every exam was cut to before the model saw it, in words: the model
+    /// expects such regions (its cascade gives them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl TrainingInfo {
+    /// The warning a call carries when a model trained on ACL regions was given `exam` whole.
+    pub fn region_warning(&self, exam: &Volume) -> Option<String> {
+        let region = self.region.as_ref()?;
+        exam.meta.cut_from.is_none().then(|| {
+            format!(
+                "this model was trained on ACL regions ({region}) and was given the whole exam: predict through its cascade (RUN/cascade)"
+            )
+        })
+    }
 }
 
 /// `run.json`.

@@ -74,6 +74,7 @@ pub(crate) fn write_run(
         synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
         exams: Some(trained.exams),
         dataset: dataset.map(|d| d.source),
+        region: None,
     };
     info.settings = serde_json::to_value(LocaliserSettings {
         input: trained.settings.input,

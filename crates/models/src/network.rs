@@ -221,7 +221,11 @@ impl Classifier for NetworkClassifier {
 
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
         let input = prepare_input(exam, &self.input)?;
-        Ok(self.predict_prepared(&input))
+        let mut prediction = self.predict_prepared(&input);
+        prediction
+            .warnings
+            .extend(self.info.training.region_warning(exam));
+        Ok(prediction)
     }
 
     /// CAM when the head is linear, Grad-CAM otherwise (or as asked); the maps of every slice
@@ -229,7 +233,10 @@ impl Classifier for NetworkClassifier {
     fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
         let input = prepare_input(exam, &self.input)?;
         let out = self.forward(&input);
-        let prediction = self.prediction(&out, &input);
+        let mut prediction = self.prediction(&out, &input);
+        prediction
+            .warnings
+            .extend(self.info.training.region_warning(exam));
         let classes = prediction.probabilities.len();
         let target = request.class.unwrap_or(prediction.class);
         if target >= classes {

@@ -81,6 +81,7 @@ pub fn crop_roi(volume: &Volume, roi: RoiBox, margin: [usize; 3]) -> Option<Volu
     let region = margin_box(roi, margin, volume.shape)?;
     let mut out = crop_to(volume, region);
     out.roi = in_region(roi, region, out.shape);
+    out.meta.cut_from = Some(region);
     Some(out)
 }
 

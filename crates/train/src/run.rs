@@ -452,6 +452,7 @@ fn run_info(
         synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
         exams: Some(exams),
         dataset: dataset.map(|d| d.source),
+        region: request.roi.as_ref().map(|c| c.describe()),
     };
     Ok(info)
 }

@@ -80,6 +80,9 @@ pub struct SourceMetadata {
     pub slice_sources: Vec<SliceSource>,
     /// DICOM FrameOfReferenceUID, when present.
     pub frame_of_reference_uid: Option<String>,
+    /// The part of the source exam this volume was cut from (the ACL region a model trained on
+    /// regions expects); `None` for a whole exam.
+    pub cut_from: Option<RoiBox>,
     /// Things the reader did that a user should know (a 4-D file cut to its first volume,
     /// a series chosen among several, an inverted MONOCHROME1 image).
     pub notes: Vec<String>,
@@ -101,6 +104,7 @@ impl SourceMetadata {
             stored_type: None,
             slice_sources: Vec::new(),
             frame_of_reference_uid: None,
+            cut_from: None,
             notes: Vec::new(),
         }
     }
