@@ -62,12 +62,15 @@ pub fn stratified_splits(labels: &[u8], valid: f64, test: f64, seed: u64) -> Vec
 /// gets at least one patient when there are at least three, so that a small dataset still has
 /// something to validate and test on.
 pub fn patient_splits(exams: &[(&str, u8)], (valid, test): (f64, f64), seed: u64) -> Vec<Split> {
+    // Patients in order of first appearance, each with its highest label.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut patients: Vec<(&str, u8)> = Vec::new();
     for &(patient, label) in exams {
-        match patients.iter_mut().find(|(p, _)| *p == patient) {
-            Some(entry) => entry.1 = entry.1.max(label),
-            None => patients.push((patient, label)),
-        }
+        let i = *index.entry(patient).or_insert_with(|| {
+            patients.push((patient, label));
+            patients.len() - 1
+        });
+        patients[i].1 = patients[i].1.max(label);
     }
     let labels: Vec<u8> = patients.iter().map(|p| p.1).collect();
     let mut splits = stratified_splits(&labels, valid, test, seed);
@@ -91,13 +94,7 @@ pub fn patient_splits(exams: &[(&str, u8)], (valid, test): (f64, f64), seed: u64
     }
     exams
         .iter()
-        .map(|(patient, _)| {
-            let i = patients
-                .iter()
-                .position(|(p, _)| p == patient)
-                .expect("every patient was listed");
-            splits[i]
-        })
+        .map(|(patient, _)| splits[index[patient]])
         .collect()
 }
 

@@ -135,10 +135,17 @@ fn files_below(root: &Path, suffix: &str) -> Result<Vec<PathBuf>, ImportError> {
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| ImportError::Layout(format!("{}: {e}", dir.display())))?;
         for entry in entries.flatten() {
+            // Links to folders are not followed (a link back up the tree would never end);
+            // links to files are.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             let path = entry.path();
-            if path.is_dir() {
+            if kind.is_dir() {
                 pending.push(path);
-            } else if path.to_string_lossy().ends_with(suffix) {
+            } else if (kind.is_file() || (kind.is_symlink() && path.is_file()))
+                && path.to_string_lossy().ends_with(suffix)
+            {
                 out.push(path);
             }
         }
