@@ -7,6 +7,17 @@ mod common;
 use common::{QUICK_NETWORK, cruciate, succeeded};
 use serde_json::Value;
 
+/// The call `predict --json` makes with `run` on `exam`.
+fn predicted(run: &std::path::Path, exam: &std::path::Path) -> Value {
+    json(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--json",
+    ])
+}
+
 /// What a `--json` command printed.
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&succeeded(&cruciate(args))).unwrap()
@@ -175,13 +186,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         &[&["train", "--manifest", m][..], &QUICK_NETWORK, &auto].concat(),
     ));
     assert!(said.contains("cascade"), "{said}");
-    let p = json(&[
-        "predict",
-        "--run",
-        roi_run.join("cascade").to_str().unwrap(),
-        exam.to_str().unwrap(),
-        "--json",
-    ]);
+    let p = predicted(&roi_run.join("cascade"), &exam);
     assert_eq!(p["kind"], "cascade");
     // The same network through an in-memory cascade: the same call.
     let q = json(&[
@@ -199,13 +204,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     ]);
     assert_eq!(p["probabilities"], q["probabilities"]);
     // The network alone, given the whole exam, says it expects regions.
-    let alone = json(&[
-        "predict",
-        "--run",
-        roi_run.to_str().unwrap(),
-        exam.to_str().unwrap(),
-        "--json",
-    ]);
+    let alone = predicted(&roi_run, &exam);
     let warned = |v: &Value| {
         v["warnings"].as_array().is_some_and(|ws| {
             ws.iter()
@@ -266,24 +265,12 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         svm.to_str().unwrap(),
     ]));
     assert!(said.contains("cascade"), "{said}");
-    let p = json(&[
-        "predict",
-        "--run",
-        svm.join("cascade").to_str().unwrap(),
-        exam.to_str().unwrap(),
-        "--json",
-    ]);
+    let p = predicted(&svm.join("cascade"), &exam);
     assert_eq!(p["kind"], "cascade");
     if found["found"] == true {
         assert!(p["region"].is_object(), "{p}");
     }
-    let alone = json(&[
-        "predict",
-        "--run",
-        svm.to_str().unwrap(),
-        exam.to_str().unwrap(),
-        "--json",
-    ]);
+    let alone = predicted(&svm, &exam);
     assert!(warned(&alone), "{alone}");
     // Whole-slice features of the same settings are other features (another key).
     let whole = dir.path().join("feats-whole");
@@ -325,13 +312,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         "--out",
         tuned.to_str().unwrap(),
     ]));
-    let p = json(&[
-        "predict",
-        "--run",
-        tuned.join("best-run/cascade").to_str().unwrap(),
-        exam.to_str().unwrap(),
-        "--json",
-    ]);
+    let p = predicted(&tuned.join("best-run/cascade"), &exam);
     assert_eq!(p["kind"], "cascade");
     // The service takes no manifest boxes.
     let refused = cruciate(&["serve", "--roi", "manifest"]);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::Server;
+use common::{QUICK_NETWORK, Server};
 
 fn cruciate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cruciate"))
@@ -156,21 +156,14 @@ fn feature_runs_are_classifiers_like_any_other() {
 
     // The same evaluation report as for a network run.
     let network = d.join("net");
-    ok(&cruciate(&[
-        "train",
-        "--manifest",
-        s(&manifest),
-        "--model",
-        "small",
-        "--epochs",
-        "1",
-        "--set",
-        "data.size=32",
-        "--set",
-        "data.slices=4",
-        "--out",
-        s(&network),
-    ]));
+    ok(&cruciate(
+        &[
+            &["train", "--manifest", s(&manifest)][..],
+            &QUICK_NETWORK,
+            &["--out", s(&network)],
+        ]
+        .concat(),
+    ));
     let mut keys = Vec::new();
     for (run, out) in [(&svm, d.join("ev-svm")), (&network, d.join("ev-net"))] {
         ok(&cruciate(&[
