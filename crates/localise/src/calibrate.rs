@@ -85,13 +85,13 @@ pub fn gather(
     }
     if out.is_empty() {
         return Err(LocaliseError::Data(format!(
-            "the manifest has no {split} exams with an ACL box to choose thresholds on"
+            "the manifest has no {split} exams with an ACL box to choose the decoding on"
         )));
     }
     Ok(out)
 }
 
-/// Chooses the decoding thresholds of the localiser run `run` on the boxes of `manifest`'s
+/// Chooses the decoding settings of the localiser run `run` on the boxes of `manifest`'s
 /// `split` and records them in its `run.json`; the settings and their mean IoU there.
 pub fn calibrate_run(
     run: &Path,

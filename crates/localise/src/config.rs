@@ -48,9 +48,9 @@ pub struct TrainedLocaliser {
     pub slices_per_epoch: usize,
     /// The settings.
     pub settings: LocaliserTraining,
-    /// How the maps are read (thresholds chosen on the valid split).
+    /// How the maps are read (slice fraction and box scale chosen on the valid split).
     pub decode: DecodeSettings,
-    /// The mean 3-D IoU on the valid split with those thresholds.
+    /// The mean 3-D IoU on the valid split with those settings.
     pub valid_mean_iou: f64,
     /// Seconds spent.
     pub seconds: f64,

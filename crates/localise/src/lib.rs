@@ -8,15 +8,16 @@
 //! cells whose value is the probability that the cell lies inside the ACL box. Trained from ROI
 //! boxes (the phantoms' `roi` column, KneeMRI's metadata) with each cell's target the fraction
 //! of it the box covers, so the map keeps sub-cell information. The box is read off the maps
-//! ([`mod@decode`]): the run of slices whose peak passes a threshold, then the region around the
-//! peak of their mean map. Why this design rather than regressing six numbers: a map says
+//! ([`mod@decode`]): the run of slices whose peak passes a threshold, then the box whose
+//! coverage best fits their mean map ([`fit`]). Why this design rather than regressing six numbers: a map says
 //! *where* and *whether* at once (no peak: nothing found), it is trained densely from every
 //! slice, and a regressor of box corners from a whole exam has a single target per exam, too
 //! few for the datasets of a few hundred exams this project trains on.
 //!
 //! - [`input`]: the slice stacks the network takes; [`target`]: the cell targets of a box.
-//! - [`net`]: the network. [`mod@decode`]: maps to a box, or why there is none.
-//! - [`train`]: training with Burn's Learner; [`calibrate`]: the decoding thresholds chosen on
+//! - [`net`]: the network. [`mod@decode`]: maps to a box, or why there is none; [`fit`]: the
+//!   box fitted to a map.
+//! - [`train`]: training with Burn's Learner; [`calibrate`]: the decoding settings chosen on
 //!   the valid split. [`run`]: the run folder, opened as a
 //!   [`cruciate_infer::Localizer`].
 

@@ -34,17 +34,17 @@ pub struct LocaliseArgs {
 enum LocaliseCommand {
     /// Train a localiser on the ACL boxes (roi column) of a manifest's train split.
     Train(TrainArgs),
-    /// Choose a localiser's decoding thresholds again on a manifest's boxes (valid split).
+    /// Choose a localiser's decoding settings (slice fraction, box scale) again on a manifest's boxes (valid split).
     Calibrate(CalibrateArgs),
 }
 
 /// Arguments of `cruciate localise calibrate`.
 #[derive(Debug, Args)]
 struct CalibrateArgs {
-    /// The localiser's run folder (its run.json gets the thresholds).
+    /// The localiser's run folder (its run.json gets the settings).
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
-    /// The manifest whose boxes the thresholds are chosen on.
+    /// The manifest whose boxes the settings are chosen on.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
     /// Which split: train, valid or test (never the split you report).
