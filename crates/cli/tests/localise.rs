@@ -234,8 +234,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     assert!(said.to_lowercase().contains("auc"), "{said}");
 
     // Features of the found regions, an SVM on them with its cascade, and a search on them.
-    let feats = dir.path().join("feats-roi");
-    let said = succeeded(&cruciate(&[
+    let small_features = [
         "features",
         "--manifest",
         m,
@@ -245,15 +244,17 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         "32",
         "--slices",
         "central:4",
-        "--roi",
-        "auto",
-        "--localiser",
-        r,
-        "--roi-margin",
-        "1,8,8",
-        "--out",
-        feats.to_str().unwrap(),
-    ]));
+    ];
+    let feats = dir.path().join("feats-roi");
+    let found_region = ["--roi", "auto", "--localiser", r, "--roi-margin", "1,8,8"];
+    let said = succeeded(&cruciate(
+        &[
+            &small_features[..],
+            &found_region,
+            &["--out", feats.to_str().unwrap()],
+        ]
+        .concat(),
+    ));
     assert!(said.contains("ACL box heatmap-small finds"), "{said}");
     let svm = dir.path().join("svm-roi");
     let said = succeeded(&cruciate(&[
@@ -274,19 +275,9 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     assert!(warned(&alone), "{alone}");
     // Whole-slice features of the same settings are other features (another key).
     let whole = dir.path().join("feats-whole");
-    let said_whole = succeeded(&cruciate(&[
-        "features",
-        "--manifest",
-        m,
-        "--backbone",
-        "small",
-        "--size",
-        "32",
-        "--slices",
-        "central:4",
-        "--out",
-        whole.to_str().unwrap(),
-    ]));
+    let said_whole = succeeded(&cruciate(
+        &[&small_features[..], &["--out", whole.to_str().unwrap()]].concat(),
+    ));
     assert!(!said_whole.contains("ACL box"), "{said_whole}");
     let space = dir.path().join("space.toml");
     std::fs::write(
