@@ -16,7 +16,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// Where models compute: cpu, or cuda / cuda:N in builds with the `cuda` feature.
     #[arg(long, global = true, default_value = "cpu", value_name = "DEVICE")]
-    device: cruciate_models::Compute,
+    device: cruciate_models::Target,
+    /// What runs backbones on the CPU: auto (oneDNN when this build has it, else flex), flex
+    /// (Burn, the reference) or dnnl.
+    #[arg(long, global = true, default_value = "auto", value_name = "ENGINE")]
+    engine: cruciate_engine::EngineKind,
+    /// The engine's number format: auto (bf16 where the CPU has AMX, else f32, as measured
+    /// fastest), f32 or bf16.
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "f32", "bf16"])]
+    precision: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,7 +98,15 @@ fn main() -> ExitCode {
     // The service benchmark keeps the service's per-exam lines out of its table.
     let quiet = matches!(&cli.command, Command::Bench(a) if a.service);
     init_logging(json_logs, if quiet { "warn" } else { DEFAULT_LOG });
-    finish(guarded(|| run(cli.command, cli.device)))
+    let compute = cruciate_models::Compute {
+        target: cli.device,
+        engine: cruciate_engine::EngineChoice {
+            engine: cli.engine,
+            precision: cruciate_engine::parse_precision(&cli.precision)
+                .expect("clap checked the value"),
+        },
+    };
+    finish(guarded(|| run(cli.command, compute)))
 }
 
 /// Help and version as clap prints them; any other flag error as one line and status 2.

@@ -94,7 +94,8 @@ impl FeatureClassifier {
                 format!("backbone file {:?} is missing", settings.backbone_file),
             ));
         }
-        let extractor = Extractor::open(settings.spec, &backbone, compute.device())?;
+        let extractor = Extractor::open(settings.spec, &backbone, compute.device())?
+            .with_engine(compute.engine_choice())?;
         Ok(Self {
             info,
             extractor,

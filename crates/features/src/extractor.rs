@@ -8,8 +8,9 @@ use std::path::Path;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
+use cruciate_engine::{EngineChoice, Resolved};
 use cruciate_models::safetensors_file::recorded_pixel_scale;
-use cruciate_models::{Backbone, BackboneKind, load_pretrained};
+use cruciate_models::{Backbone, BackboneEngine, BackboneKind, load_pretrained};
 use cruciate_prep::{InputConfig, PixelScale, PreparedInput, prepare_input, repeat_channels};
 use cruciate_volume::Volume;
 
@@ -26,6 +27,7 @@ pub struct Extractor {
     spec: FeatureSpec,
     backbone: Backbone,
     device: Device,
+    engine: BackboneEngine,
 }
 
 /// Per-slice vectors of one exam.
@@ -101,6 +103,7 @@ impl Extractor {
             spec,
             backbone: net,
             device,
+            engine: BackboneEngine::burn(),
         })
     }
 
@@ -116,6 +119,7 @@ impl Extractor {
             spec,
             backbone,
             device,
+            engine: BackboneEngine::burn(),
         })
     }
 
@@ -129,6 +133,19 @@ impl Extractor {
             .map_err(|e| FeatureError::invalid(path, e.to_string()))?;
         cruciate_volume::atomic::write_atomically(path, |w| w.write_all(&bytes))
             .map_err(|e| FeatureError::io(path, e))
+    }
+
+    /// The same extractor with its backbone run by the engine `choice` means here (Burn by
+    /// default). The vectors are the same up to the engine's precision.
+    pub fn with_engine(mut self, choice: EngineChoice) -> Result<Self, FeatureError> {
+        self.engine = BackboneEngine::new(&self.backbone, choice)
+            .map_err(|e| FeatureError::Request(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// What runs the backbone.
+    pub fn engine(&self) -> Resolved {
+        self.engine.resolved()
     }
 
     /// The extractor for exams cut to `region` first (the cutting is done by whoever reads
@@ -170,10 +187,10 @@ impl Extractor {
             let n = chunk.len() / (h * w);
             let mut values = repeat_channels(chunk, n, 3);
             self.spec.pixel_scale().apply(&mut values, n);
-            let maps = self.backbone.forward(Tensor::<4>::from_data(
-                TensorData::new(values, [n, 3, h, w]),
-                &self.device,
-            ));
+            let maps = self.engine.forward(
+                &self.backbone,
+                Tensor::<4>::from_data(TensorData::new(values, [n, 3, h, w]), &self.device),
+            );
             let [_, c, _, _] = maps.dims();
             let pooled: Vec<f32> = maps
                 .mean_dim(3)

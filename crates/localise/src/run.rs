@@ -124,7 +124,7 @@ impl LocaliserRun {
         let path = info.model_path(run)?;
         let record =
             ModuleRecord::load(&path).map_err(|e| InferError::run(&path, e.to_string()))?;
-        let device = Compute::Cpu.device();
+        let device = Compute::CPU.device();
         let net = HeatmapNet::new(&device)
             .try_load_record(record)
             .map_err(|e| {

@@ -339,7 +339,7 @@ pub fn train_localiser(
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| LocaliseError::io(out, e))?;
-    let device = Compute::Cpu.device().autodiff();
+    let device = Compute::CPU.device().autodiff();
     device.seed(settings.seed);
     let positive_weight = train.positive_weight();
     let slices_per_epoch = train.count;

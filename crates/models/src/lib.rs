@@ -13,13 +13,15 @@
 //! - [`explain`]: CAM, Grad-CAM and each slice's share of the pooled features.
 //! - [`network`]: a trained exam network as a [`Classifier`](cruciate_infer::Classifier), the
 //!   `network` run kind (and its run folders from before `run.json`).
-//! - [`device`]: the compute device, chosen by the program and passed down.
+//! - [`device`]: the compute device and engine, chosen by the program and passed down;
+//!   [`engine`]: backbones' forward passes on a fast engine (oneDNN) from the same weights.
 
 #![warn(missing_docs)]
 
 pub mod backbone;
 pub mod checkpoints;
 pub mod device;
+pub mod engine;
 pub mod exam;
 pub mod explain;
 pub mod keras_onnx;
@@ -32,7 +34,8 @@ pub mod safetensors_file;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneKind};
-pub use device::Compute;
+pub use device::{Compute, Target};
+pub use engine::BackboneEngine;
 pub use exam::{ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling};
 pub use network::{NetworkClassifier, NetworkConfig, network_names};
 pub use pretrained::load_pretrained;

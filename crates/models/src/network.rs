@@ -21,7 +21,9 @@ use cruciate_volume::Volume;
 use serde::{Deserialize, Serialize};
 
 use crate::explain::{class_activation_map, grad_cam, slice_importance};
-use crate::{BackboneKind, ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling};
+use crate::{
+    BackboneEngine, BackboneKind, ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling,
+};
 
 /// The kind name of network runs.
 pub const NETWORK_KIND: &str = "network";
@@ -114,6 +116,7 @@ pub struct NetworkClassifier {
     input: InputConfig,
     model: ExamModel,
     device: Device,
+    engine: BackboneEngine,
 }
 
 impl NetworkClassifier {
@@ -129,7 +132,24 @@ impl NetworkClassifier {
             input,
             model,
             device,
+            engine: BackboneEngine::burn(),
         })
+    }
+
+    /// The same network with its backbone run by the engine `choice` means here (Burn by
+    /// default); the weights are the same, handed to the engine once.
+    pub fn with_engine(
+        mut self,
+        choice: cruciate_engine::EngineChoice,
+    ) -> Result<Self, InferError> {
+        self.engine = BackboneEngine::new(&self.model.backbone, choice)
+            .map_err(|e| InferError::Request(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// What runs the backbone.
+    pub fn engine(&self) -> cruciate_engine::Resolved {
+        self.engine.resolved()
     }
 
     /// Opens the network run in folder `run` described by `info`, on `device`.
@@ -179,10 +199,9 @@ impl NetworkClassifier {
             &input.intensities(),
             self.input.pixel_scale.unwrap_or_default(),
         );
-        self.model.forward(Tensor::<4>::from_data(
-            TensorData::new(data, [s, 3, h, w]),
-            &self.device,
-        ))
+        let slices = Tensor::<4>::from_data(TensorData::new(data, [s, 3, h, w]), &self.device);
+        self.model
+            .from_activations(self.engine.forward(&self.model.backbone, slices))
     }
 
     fn prediction(&self, out: &ExamOutput, input: &PreparedInput) -> Prediction {

@@ -20,10 +20,9 @@ pub fn network_kind(compute: Compute) -> RunKind {
     RunKind::classifier(
         NETWORK_KIND,
         Arc::new(move |run: &Path, info: RunInfo, _: &Registry| {
-            Ok(
-                Box::new(NetworkClassifier::open(run, info, compute.device())?)
-                    as Box<dyn Classifier>,
-            )
+            let network = NetworkClassifier::open(run, info, compute.device())?
+                .with_engine(compute.engine_choice())?;
+            Ok(Box::new(network) as Box<dyn Classifier>)
         }),
     )
     .with_legacy(Arc::new(read_legacy_run))

@@ -141,7 +141,7 @@ fn mrnet(dir: &Path, weights: &str, classes: usize, device: &Device) -> ExamMode
 fn parity_mrnet_features_logits_loss_and_gradients() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::Cpu.device().autodiff();
+    let device = cruciate_models::Compute::CPU.device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -233,7 +233,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
 fn parity_pth_and_safetensors_weights_give_the_same_logits() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::Cpu.device();
+    let device = cruciate_models::Compute::CPU.device();
     let input = tensor4(&need(&dir, "input.npy"), &device);
     let a = mrnet(
         &dir,
@@ -260,7 +260,7 @@ fn parity_vgg16_features_and_pooled_features() {
         return;
     }
     let weights = need(&dir, "vgg16_features_torchvision.safetensors");
-    let device = cruciate_models::Compute::Cpu.device();
+    let device = cruciate_models::Compute::CPU.device();
     let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let remaps = vgg.torchvision_remaps();
     let report = load_torchvision(&mut vgg, &weights, &remaps).unwrap();
@@ -283,7 +283,7 @@ fn parity_vgg16_features_and_pooled_features() {
 #[test]
 fn wrong_weights_are_refused_with_the_keys_listed() {
     let Some(dir) = fixture_dir() else { return };
-    let device = cruciate_models::Compute::Cpu.device();
+    let device = cruciate_models::Compute::CPU.device();
     // VGG16 weights into AlexNet: shapes differ.
     let mut alexnet = AlexNetFeatures::new(&device);
     let err = load_torchvision(
@@ -318,7 +318,7 @@ fn parity_conv1_weight_gradient_against_f64() {
     use burn::tensor::activation::relu;
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::Cpu.device().autodiff();
+    let device = cruciate_models::Compute::CPU.device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -432,7 +432,7 @@ fn parity_cam_and_grad_cam() {
     use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::Cpu.device();
+    let device = cruciate_models::Compute::CPU.device();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -461,6 +461,98 @@ fn parity_cam_and_grad_cam() {
         assert!(
             (share - wins as f64 / winners.len() as f64).abs() < 1e-9,
             "slice {s}"
+        );
+    }
+}
+
+/// The engines this build has beyond Flex, at each precision; empty (and a skip message) when
+/// it has none, which fails instead when `CRUCIATE_DNNL=required`.
+fn fast_engines() -> Vec<cruciate_engine::EngineChoice> {
+    use cruciate_engine::{EngineChoice, EngineKind, Precision, dnnl};
+    if !dnnl::available() {
+        assert!(
+            std::env::var("CRUCIATE_DNNL").map_or(true, |v| v != "required"),
+            "CRUCIATE_DNNL=required, but this build has no oneDNN"
+        );
+        eprintln!("skipped: this build has no oneDNN");
+        return Vec::new();
+    }
+    [Precision::F32, Precision::Bf16]
+        .map(|p| EngineChoice {
+            engine: EngineKind::Dnnl,
+            precision: Some(p),
+        })
+        .to_vec()
+}
+
+/// The accuracy guard: MRNet's activations and logits through each fast engine against
+/// PyTorch's float64 results; f32 within the parity tolerance, bf16's logits within 5e-3
+/// (relative L2) of them.
+#[test]
+fn parity_engines_mrnet_activations_and_logits() {
+    let Some(dir) = fixture_dir() else { return };
+    let meta = meta(&dir);
+    let device = cruciate_models::Compute::FLEX.device();
+    let model = mrnet(
+        &dir,
+        "alexnet_torchvision.safetensors",
+        meta.classes,
+        &device,
+    );
+    let input = tensor4(&need(&dir, "input.npy"), &device);
+    for choice in fast_engines() {
+        let engine = cruciate_models::BackboneEngine::new(&model.backbone, choice).unwrap();
+        let name = engine.resolved().to_string();
+        let out = model.from_activations(engine.forward(&model.backbone, input.clone()));
+        let bf16 = choice.precision == Some(cruciate_engine::Precision::Bf16);
+        let (activations, logits) = if bf16 {
+            (2e-2, 5e-3)
+        } else {
+            (TOLERANCE, TOLERANCE)
+        };
+        assert_within(
+            &format!("{name} activations"),
+            values(out.activations),
+            npy(&need(&dir, "activations.npy")),
+            activations,
+        );
+        assert_within(
+            &format!("{name} logits"),
+            values(out.logits.reshape([meta.classes])),
+            npy(&need(&dir, "logits.npy")),
+            logits,
+        );
+    }
+}
+
+/// VGG16's features through each fast engine against PyTorch's.
+#[test]
+fn parity_engines_vgg16_features() {
+    let Some(dir) = fixture_dir() else { return };
+    let weights = dir.join("vgg16_features_torchvision.safetensors");
+    if !fixture_is_the_shared_one() && !weights.is_file() {
+        eprintln!("skipped: this parity fixture has no VGG16 files");
+        return;
+    }
+    let device = cruciate_models::Compute::FLEX.device();
+    let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
+    let remaps = vgg.torchvision_remaps();
+    load_torchvision(
+        &mut vgg,
+        &need(&dir, "vgg16_features_torchvision.safetensors"),
+        &remaps,
+    )
+    .unwrap();
+    let backbone = Backbone::Vgg(vgg);
+    let input = tensor4(&need(&dir, "vgg_input.npy"), &device);
+    for choice in fast_engines() {
+        let engine = cruciate_models::BackboneEngine::new(&backbone, choice).unwrap();
+        let bf16 = choice.precision == Some(cruciate_engine::Precision::Bf16);
+        assert_within(
+            &format!("{} vgg16 features", engine.resolved()),
+            values(engine.forward(&backbone, input.clone())),
+            npy(&need(&dir, "vgg_features.npy")),
+            if bf16 { 3e-2 } else { TOLERANCE },
         );
     }
 }

@@ -116,14 +116,14 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
             out: run.clone(),
             weights: None,
             config: config.clone(),
-            compute: Compute::Cpu,
+            compute: Compute::CPU,
             roi: None,
         },
         progress.clone(),
     )?;
     let info = RunInfo::read(&run)?
         .ok_or_else(|| TrainError::run_folder(&run, "the finished run has no run.json"))?;
-    let model = NetworkClassifier::open(&run, info, Compute::Cpu.device())?;
+    let model = NetworkClassifier::open(&run, info, Compute::CPU.device())?;
     let exams = prepare_exams(
         &manifest,
         Split::Test,

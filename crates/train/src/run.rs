@@ -417,7 +417,7 @@ fn write_model(files: &RunFiles, config: &TrainConfig, epoch: usize) -> Result<(
     let path = record_path(&files.checkpoints(), "model", epoch);
     let record = ModuleRecord::load(&path)
         .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
-    let device = Compute::Cpu.device();
+    let device = Compute::CPU.device();
     let shell = TrainingModel::new(build_model(config, &device), None, 0.0, NanGuard::default());
     let loaded = shell
         .try_load_record(record)

@@ -47,14 +47,14 @@ fn unchanged_convolutions(dir: &Path, weights: &Path, settings: &[&str]) -> Vec<
             out: out.clone(),
             weights: Some(weights.to_path_buf()),
             config,
-            compute: Compute::Cpu,
+            compute: Compute::CPU,
             roi: None,
         },
         Arc::new(Silent),
     )
     .unwrap();
     let info = RunInfo::read(&out).unwrap().unwrap();
-    let device = Compute::Cpu.device();
+    let device = Compute::CPU.device();
     let trained = NetworkClassifier::open(&out, info, device.clone()).unwrap();
     let Backbone::AlexNet(trained) = &trained.model().backbone else {
         panic!("mrnet is AlexNet")

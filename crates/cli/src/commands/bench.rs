@@ -1,7 +1,9 @@
-//! `cruciate bench`: how fast the models and the phantom generator run on this machine.
+//! `cruciate bench`: how fast the models run on this machine, on every engine and precision
+//! this build and CPU offer, and how much less work central slices or the ACL region need.
 //!
-//! Convolution work is counted as `2 * Cin * Cout * k * k * Hout * Wout` per layer, the way the
-//! issue tracker and the README compare figures; other layers are not counted.
+//! Each figure is the median of `--repeat` timed runs after one warm-up run (min and max
+//! shown). Convolution work is counted as `2 * Cin * Cout * k * k * Hout * Wout` per layer, the
+//! way `bench/pytorch_bench.py` counts it, so that GFLOP/s compare across the two.
 
 use std::time::Instant;
 
@@ -11,9 +13,11 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::Args;
 use cruciate_data::phantom::{Difficulty, ExamSpec, exam_seed, generate};
+use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
+use cruciate_features::{Extractor, Pool, SliceChoice};
 use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
 use cruciate_models::loss::weighted_cross_entropy;
-use cruciate_models::{Backbone, ExamModel, SlicePooling};
+use cruciate_models::{Backbone, BackboneEngine, Compute, ExamModel, SlicePooling};
 use rayon::prelude::*;
 
 /// Arguments of `cruciate bench`.
@@ -22,12 +26,17 @@ pub struct BenchArgs {
     /// Slices per MRNet exam.
     #[arg(long, default_value_t = 32)]
     slices: usize,
-    /// Timed repetitions of each measurement (after one warm-up run).
-    #[arg(long, default_value_t = 3)]
+    /// Timed repetitions of each measurement (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
-    /// Phantom exams to generate for the synth figure (with --service: exams per batch).
-    #[arg(long, default_value_t = 20)]
+    /// Phantom exams for the feature-extraction and synth figures (with --service: exams per
+    /// batch).
+    #[arg(long, default_value_t = 8)]
     exams: usize,
+    /// One JSON object per line (a header, then one per row) instead of a table: what
+    /// `bench/compare.sh` reads.
+    #[arg(long)]
+    json: bool,
     /// Measure the service instead: upload-to-result latency and exams per minute, with 1 and
     /// 2 workers.
     #[arg(long)]
@@ -36,49 +45,6 @@ pub struct BenchArgs {
     /// and VGG16 feature extraction (8 central slices at 224x224) in exams/s on --exams phantoms.
     #[arg(long)]
     pub svm: bool,
-}
-
-/// Output size of a convolution or pool along one axis.
-fn out_size(size: usize, k: usize, stride: usize, pad: usize) -> usize {
-    (size + 2 * pad - k) / stride + 1
-}
-
-/// Convolution GFLOP of AlexNet features on one `size x size` image.
-fn alexnet_gflop(size: usize) -> f64 {
-    let mut s = size;
-    let mut flop = 0.0;
-    for (i, (cin, cout, k, stride, pad)) in [
-        (3, 64, 11, 4, 2),
-        (64, 192, 5, 1, 2),
-        (192, 384, 3, 1, 1),
-        (384, 256, 3, 1, 1),
-        (256, 256, 3, 1, 1),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        s = out_size(s, k, stride, pad);
-        flop += 2.0 * (cin * cout * k * k * s * s) as f64;
-        if matches!(i, 0 | 1 | 4) {
-            s = out_size(s, 3, 2, 0);
-        }
-    }
-    flop / 1e9
-}
-
-/// Convolution GFLOP of VGG16 features on one `size x size` image.
-fn vgg16_gflop(size: usize) -> f64 {
-    let mut s = size;
-    let mut cin = 3;
-    let mut flop = 0.0;
-    for (n, width) in [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)] {
-        for _ in 0..n {
-            flop += 2.0 * (cin * width * 9 * s * s) as f64;
-            cin = width;
-        }
-        s /= 2;
-    }
-    flop / 1e9
 }
 
 /// The processor's name as the kernel reports it ("unknown CPU" elsewhere): speed figures
@@ -95,124 +61,224 @@ pub fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-fn time_ms(repeat: usize, mut run: impl FnMut()) -> f64 {
+/// Median, fastest and slowest of the timed runs, in milliseconds.
+struct Timing {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn time_ms(repeat: usize, mut run: impl FnMut()) -> Timing {
     run();
-    let start = Instant::now();
-    for _ in 0..repeat {
-        run();
+    let mut times: Vec<f64> = (0..repeat.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Timing {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
     }
-    start.elapsed().as_secs_f64() * 1000.0 / repeat as f64
+}
+
+/// Prints rows as a table or as JSON lines.
+struct Report {
+    json: bool,
+}
+
+impl Report {
+    fn row(&self, what: &str, engine: &str, t: &Timing, gflop: f64) {
+        let rate = (gflop > 0.0).then(|| gflop / (t.median / 1000.0));
+        if self.json {
+            let row = serde_json::json!({"workload": what, "variant": engine, "median_ms": t.median,
+                "min_ms": t.min, "max_ms": t.max, "gflop_per_s": rate});
+            println!("{row}");
+        } else {
+            let rate = rate.map_or("-".into(), |r| format!("{r:.1}"));
+            println!(
+                "{what:<40} {engine:<12} {:>10.1} {:>8.1} {:>8.1} {rate:>8}",
+                t.median, t.min, t.max
+            );
+        }
+    }
+}
+
+/// The engines to compare: Flex, and oneDNN at each precision when built in.
+fn engines() -> Vec<EngineChoice> {
+    let mut out = vec![EngineChoice::FLEX];
+    if dnnl::available() {
+        out.extend([Precision::F32, Precision::Bf16].map(|p| EngineChoice {
+            engine: EngineKind::Dnnl,
+            precision: Some(p),
+        }));
+    }
+    out
+}
+
+fn mrnet(device: &Device) -> ExamModel {
+    ExamModel::new(
+        Backbone::AlexNet(AlexNetFeatures::new(device)),
+        AlexNetFeatures::CHANNELS,
+        2,
+        SlicePooling::Max,
+        device,
+    )
 }
 
 /// Runs `cruciate bench`.
-pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
+pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     if args.service {
         return super::bench_service::run(args.exams, compute, &cpu_name());
     }
     if args.svm {
         return super::bench_svm::run(args.exams, compute, &cpu_name());
     }
-    let repeat = args.repeat.max(1);
+    let repeat = args.repeat;
     let device = compute.device();
-    println!(
-        "cruciate bench on {} ({}), {} CPU threads; conv work as 2*Cin*Cout*k*k*Hout*Wout",
-        compute,
-        cpu_name(),
-        rayon::current_num_threads()
-    );
-    println!("{:<44} {:>10} {:>10}", "what", "ms", "GFLOP/s");
-    let report = |what: &str, ms: f64, gflop: f64| {
-        let rate = if gflop > 0.0 {
-            format!("{:.1}", gflop / (ms / 1000.0))
-        } else {
-            "-".into()
-        };
-        println!("{what:<44} {ms:>10.1} {rate:>10}");
+    let threads = rayon::current_num_threads();
+    let isa = dnnl::cpu_isa().unwrap_or("-");
+    let onednn = dnnl::version().unwrap_or_else(|| "not built in".into());
+    let best = compute.engine_choice().resolve()?;
+    let report = Report { json: args.json };
+    if args.json {
+        let header = serde_json::json!({"side": "cruciate", "cpu": cpu_name(), "threads": threads,
+            "onednn": onednn, "isa": isa, "default_engine": best.to_string(),
+            "slices": args.slices});
+        println!("{header}");
+    } else {
+        println!(
+            "cruciate bench on {} ({threads} threads), oneDNN {onednn} ({isa}); default engine: \
+             {best}",
+            cpu_name()
+        );
+        println!(
+            "{:<40} {:<12} {:>10} {:>8} {:>8} {:>8}",
+            "workload", "engine", "median ms", "min", "max", "GFLOP/s"
+        );
+    }
+
+    // MRNet forward on every engine, then on less work with the default engine.
+    let model = mrnet(&device);
+    let exam_forward = |engine: &BackboneEngine, shape: [usize; 4]| {
+        let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let stack = model.backbone.conv_stack().expect("AlexNet is a stack");
+        let t = time_ms(repeat, || {
+            let acts = engine.forward(&model.backbone, exam.clone());
+            let _ = model.from_activations(acts).logits.into_data();
+        });
+        (t, stack.gflop(shape))
     };
+    let full = [args.slices, 3, 256, 256];
+    for choice in engines() {
+        let engine = BackboneEngine::new(&model.backbone, choice)?;
+        let (t, gflop) = exam_forward(&engine, full);
+        let what = format!("MRNet forward, {} x 256x256", args.slices);
+        report.row(&what, &engine.resolved().to_string(), &t, gflop);
+    }
+    let engine = BackboneEngine::new(&model.backbone, compute.engine_choice())?;
+    // Less work: the central slices only, or the ACL region (the localiser's box with the
+    // cascade's margin, resampled to 8 slices of 112x112 as in docs/study.md).
+    for (what, shape) in [
+        ("  less work: 16 central slices", [16, 3, 256, 256]),
+        ("  less work: 8 central slices", [8, 3, 256, 256]),
+        ("  less work: ACL region, 8 x 112x112", [8, 3, 112, 112]),
+    ] {
+        let (t, gflop) = exam_forward(&engine, shape);
+        report.row(what, &engine.resolved().to_string(), &t, gflop);
+    }
 
-    let exam = Tensor::<4>::random(
-        [args.slices, 3, 256, 256],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let model = ExamModel::new(
-        Backbone::AlexNet(AlexNetFeatures::new(&device)),
-        AlexNetFeatures::CHANNELS,
-        2,
-        SlicePooling::Max,
-        &device,
-    );
-    let forward = time_ms(repeat, || {
-        let _ = model.forward(exam.clone()).logits.into_data();
-    });
-    let mrnet_gflop = alexnet_gflop(256) * args.slices as f64;
-    report(
-        &format!("MRNet forward, {} slices of 256x256", args.slices),
-        forward,
-        mrnet_gflop,
-    );
+    training_step(args, &device, &report);
 
+    let vgg = Backbone::Vgg(Vgg::new(&device, VggDepth::Vgg16, false));
+    let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
+    let gflop = vgg.conv_stack().map_or(0.0, |s| s.gflop([8, 3, 224, 224]));
+    for choice in engines() {
+        let engine = BackboneEngine::new(&vgg, choice)?;
+        let t = time_ms(repeat, || {
+            let _ = engine.forward(&vgg, images.clone()).into_data();
+        });
+        report.row(
+            "VGG16 forward, 8 x 224x224",
+            &engine.resolved().to_string(),
+            &t,
+            gflop,
+        );
+    }
+
+    feature_extraction(args, compute, &report)?;
+    synth(args, &report);
+    Ok(())
+}
+
+/// One Adam step of MRNet on one exam, through Burn's autodiff (training runs on Flex).
+fn training_step(args: &BenchArgs, device: &Device, report: &Report) {
     let train_device = device.clone().autodiff();
-    let mut trained = Some(ExamModel::new(
-        Backbone::AlexNet(AlexNetFeatures::new(&train_device)),
-        AlexNetFeatures::CHANNELS,
-        2,
-        SlicePooling::Max,
-        &train_device,
-    ));
+    let mut trained = Some(mrnet(&train_device));
     let mut optimizer = AdamConfig::new().init();
-    let exam_ad = Tensor::<4>::random(
-        [args.slices, 3, 256, 256],
-        Distribution::Normal(0.0, 1.0),
-        &train_device,
-    );
+    let shape = [args.slices, 3, 256, 256];
+    let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
-    // Where a step's time goes: forward (recording the graph), backward, optimiser update.
-    let mut phases = [0.0f64; 3];
-    for run in 0..=repeat {
-        // The first step warms up and is not counted.
-        let weight = if run == 0 { 0.0 } else { 1.0 };
-        let mut clock = |phase: usize, since: Instant| {
-            let _ = train_device.sync();
-            phases[phase] += weight * since.elapsed().as_secs_f64() * 1000.0;
-            Instant::now()
-        };
+    let gflop = trained
+        .as_ref()
+        .and_then(|m| m.backbone.conv_stack())
+        .map_or(0.0, |s| 3.0 * s.gflop(shape));
+    let t = time_ms(args.repeat, || {
         let model = trained
             .take()
             .expect("the model is put back after each step");
-        let t = Instant::now();
-        let loss =
-            weighted_cross_entropy(model.forward(exam_ad.clone()).logits, target.clone(), None);
-        let t = clock(0, t);
+        let loss = weighted_cross_entropy(model.forward(exam.clone()).logits, target.clone(), None);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let t = clock(1, t);
         trained = Some(optimizer.step(1e-5, model, grads));
-        clock(2, t);
-    }
-    let [fwd, bwd, opt] = phases.map(|p| p / repeat as f64);
-    let step = fwd + bwd + opt;
-    // Backward costs about twice the forward: three times the forward work in all.
-    report(
-        &format!("MRNet training step (Adam), {} slices", args.slices),
-        step,
-        3.0 * mrnet_gflop,
-    );
-    report("  of which forward with autodiff", fwd, mrnet_gflop);
-    report("  of which backward", bwd, 2.0 * mrnet_gflop);
-    report("  of which Adam update", opt, 0.0);
-
-    let vgg = Vgg::new(&device, VggDepth::Vgg16, false);
-    let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
-    let vgg_ms = time_ms(repeat, || {
-        let _ = vgg.forward(images.clone()).into_data();
+        let _ = train_device.sync();
     });
-    report(
-        "VGG16 features forward, 8 images of 224x224",
-        vgg_ms,
-        vgg16_gflop(224) * 8.0,
-    );
+    // Backward costs about twice the forward: three times the forward work in all.
+    let what = format!("MRNet training step (Adam), {} slices", args.slices);
+    report.row(&what, &Resolved::Flex.to_string(), &t, gflop);
+}
 
-    let specs: Vec<ExamSpec> = (0..args.exams)
+/// VGG16 features of whole phantom exams (8 central slices at 224x224), exams per second as
+/// `1000 / median ms`, on every engine.
+fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
+    let exams: Vec<_> = (0..args.exams.max(1))
+        .map(|i| {
+            generate(&ExamSpec {
+                grade: (i % 4) as u8,
+                size: 256,
+                slices: (32, 32),
+                difficulty: Difficulty::Realistic,
+                seed: exam_seed(2, i as u64),
+            })
+            .volume
+        })
+        .collect();
+    for choice in engines() {
+        let extractor = Extractor::new(
+            "vgg16",
+            None,
+            None,
+            SliceChoice::Central(8).input(224),
+            vec![Pool::Max],
+            compute.device(),
+        )?
+        .with_engine(choice)?;
+        let mut next = 0;
+        let t = time_ms(args.repeat, || {
+            let _ = extractor.exam_features(&exams[next % exams.len()]);
+            next += 1;
+        });
+        let what = format!("features (VGG16): {:.2} exams/s", 1000.0 / t.median);
+        report.row(&what, &extractor.engine().to_string(), &t, 0.0);
+    }
+    Ok(())
+}
+
+/// Phantom generation, for scale.
+fn synth(args: &BenchArgs, report: &Report) {
+    let specs: Vec<ExamSpec> = (0..args.exams.max(1))
         .map(|i| ExamSpec {
             grade: (i % 4) as u8,
             size: 256,
@@ -221,14 +287,7 @@ pub fn run(args: &BenchArgs, compute: cruciate_models::Compute) -> Result<()> {
             seed: exam_seed(1, i as u64),
         })
         .collect();
-    let start = Instant::now();
-    specs.par_iter().for_each(|s| drop(generate(s)));
-    let seconds = start.elapsed().as_secs_f64();
-    report(
-        &format!("synth: {} phantom exams of 256x256x32", args.exams),
-        seconds * 1000.0,
-        0.0,
-    );
-    println!("synth rate: {:.1} exams/s", args.exams as f64 / seconds);
-    Ok(())
+    let t = time_ms(0, || specs.par_iter().for_each(|s| drop(generate(s))));
+    let what = format!("synth: {} phantoms of 32 x 256x256", specs.len());
+    report.row(&what, "-", &t, 0.0);
 }

@@ -102,7 +102,8 @@ pub fn run(exams: usize, compute: cruciate_models::Compute, cpu: &str) -> Result
         SliceChoice::Central(8).input(224),
         vec![Pool::Max],
         compute.device(),
-    )?;
+    )?
+    .with_engine(compute.engine_choice())?;
     extractor.exam_features(&volumes[0])?;
     let start = Instant::now();
     for v in &volumes {

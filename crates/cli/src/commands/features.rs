@@ -61,6 +61,7 @@ pub fn run(args: &FeaturesArgs, device: Compute) -> anyhow::Result<()> {
         args.pool.clone(),
         device.device(),
     )?
+    .with_engine(device.engine_choice())?
     .with_region(region.as_ref().map(|r| r.spec()));
     if args.weights.is_none() {
         tracing::warn!("no --weights: the backbone is randomly initialised");

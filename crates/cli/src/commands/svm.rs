@@ -151,6 +151,7 @@ pub fn open_features(
         spec.pooling.clone(),
         device.device(),
     )?
+    .with_engine(device.engine_choice())?
     .with_region(region.as_ref().map(FeatureRegion::spec));
     if extractor.spec() != spec {
         anyhow::bail!(

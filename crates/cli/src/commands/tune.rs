@@ -388,6 +388,7 @@ impl SvmTables<'_> {
             Pool::parse_list(&pool).map_err(anyhow::Error::msg)?,
             self.device.device(),
         )?
+        .with_engine(self.device.engine_choice())?
         .with_region(self.region.as_ref().map(FeatureRegion::spec)))
     }
 

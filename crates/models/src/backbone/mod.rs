@@ -6,6 +6,7 @@ pub mod layers;
 mod resnet;
 mod small;
 mod squeezenet;
+mod stack;
 mod vgg;
 
 use burn::prelude::*;

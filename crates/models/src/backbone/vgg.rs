@@ -85,6 +85,11 @@ impl Vgg {
         x
     }
 
+    /// The index of the last convolution of each block (a max pool follows each).
+    pub fn block_ends(&self) -> &[usize] {
+        &self.block_ends
+    }
+
     /// The index in torchvision's `features` of each convolution (its batch norm, when there
     /// is one, follows it).
     pub fn torchvision_indices(&self) -> Vec<usize> {

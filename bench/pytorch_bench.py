@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The workloads of `cruciate bench`, run in PyTorch, so that both sides are measured on the same
+machine in the same sitting (bench/compare.sh runs the two back to back).
+
+Workloads (random weights and inputs; speed does not depend on their values):
+  MRNet forward:        AlexNet features on 32 slices of 3x256x256, global average pool, max over
+                        slices, Linear(256, 2); torch.inference_mode.
+  MRNet training step:  the same, cross-entropy loss, backward and an Adam step.
+  VGG16 forward:        VGG16 features on 8 images of 3x224x224.
+Variants: fp32 (PyTorch's default), fp32 channels-last, bf16 autocast + channels-last.
+Each figure is the median of --repeat timed runs after two warm-up runs.
+
+Needs torch and torchvision (pip install torch torchvision). Prints one JSON object per line
+with --json, else a table.
+"""
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+class MRNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torchvision.models.alexnet(weights=None).features
+        self.classifier = torch.nn.Linear(256, 2)
+
+    def forward(self, x):
+        x = self.features(x)
+        x = torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(torch.max(x, 0, keepdim=True)[0])
+
+
+def median_ms(run, repeat):
+    for _ in range(2):
+        run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times), min(times), max(times)
+
+
+def variant(model, x, name):
+    if name == "fp32":
+        return model, x, None
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    if name == "fp32 channels-last":
+        return model, x, None
+    return model, x, torch.bfloat16
+
+
+def forward_runner(model, x, dtype):
+    def run():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            model(x)
+    return run
+
+
+def training_runner(model, x, dtype):
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-5)
+    target = torch.tensor([1])
+
+    def run():
+        optimiser.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            loss = torch.nn.functional.cross_entropy(model(x), target)
+        loss.backward()
+        optimiser.step()
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--slices", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    rows = []
+    # Convolution work as 2*Cin*Cout*k*k*Hout*Wout, the way `cruciate bench` counts it.
+    def conv_gflop(model, shape):
+        total = 0.0
+        hooks = []
+        def hook(m, i, o):
+            nonlocal total
+            total += 2.0 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] \
+                * o.shape[0] * o.shape[2] * o.shape[3] / m.groups
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                hooks.append(m.register_forward_hook(hook))
+        with torch.inference_mode():
+            model(torch.zeros(shape))
+        for h in hooks:
+            h.remove()
+        return total / 1e9
+    mrnet_shape = (args.slices, 3, 256, 256)
+    vgg_shape = (8, 3, 224, 224)
+    gflop_mrnet = conv_gflop(MRNet().eval(), mrnet_shape)
+    gflop_vgg = conv_gflop(torchvision.models.vgg16(weights=None).features.eval(), vgg_shape)
+    for name in ["fp32", "fp32 channels-last", "bf16 autocast channels-last"]:
+        model, x, dtype = variant(MRNet().eval(), torch.randn(mrnet_shape), name)
+        rows.append(("MRNet forward", name, *median_ms(forward_runner(model, x, dtype), args.repeat), gflop_mrnet))
+        model, x, dtype = variant(MRNet().train(), torch.randn(mrnet_shape), name)
+        rows.append(("MRNet training step", name, *median_ms(training_runner(model, x, dtype), args.repeat), 3 * gflop_mrnet))
+        model, x, dtype = variant(torchvision.models.vgg16(weights=None).features.eval(), torch.randn(vgg_shape), name)
+        rows.append(("VGG16 forward", name, *median_ms(forward_runner(model, x, dtype), args.repeat), gflop_vgg))
+    header = {"side": "pytorch", "torch": torch.__version__, "cpu": cpu_name(),
+              "threads": torch.get_num_threads(), "slices": args.slices}
+    if args.json:
+        print(json.dumps(header))
+        for what, name, med, lo, hi, gflop in rows:
+            print(json.dumps({"workload": what, "variant": name, "median_ms": med, "min_ms": lo,
+                              "max_ms": hi, "gflop_per_s": gflop / (med / 1000.0)}))
+        return
+    print(f"PyTorch {torch.__version__} on {header['cpu']}, {header['threads']} threads")
+    print(f"{'workload':<22} {'variant':<30} {'median ms':>10} {'min':>8} {'max':>8} {'GFLOP/s':>8}")
+    for what, name, med, lo, hi, gflop in rows:
+        print(f"{what:<22} {name:<30} {med:>10.1f} {lo:>8.1f} {hi:>8.1f} {gflop / (med / 1000.0):>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+//! oneDNN's stack against a direct, loop-by-loop computation of the same layers: f32 must
+//! agree to rounding, bf16 to its 8-bit mantissa. Fails (rather than skips) when
+//! `CRUCIATE_DNNL=required` is set and the build has no oneDNN.
+
+use cruciate_engine::{Conv, ConvStack, DnnlBackbone, Layer, MaxPool, Precision, dnnl, out_size};
+
+/// A reproducible pseudo-random sequence in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, seed: u64) -> Layer {
+    Layer::Conv(Conv {
+        cin,
+        cout,
+        kernel,
+        stride,
+        pad,
+        relu: true,
+        weights: values(cout * cin * kernel * kernel, seed)
+            .into_iter()
+            .map(|v| v / (cin * kernel * kernel) as f32)
+            .collect(),
+        bias: Some(values(cout, seed + 1)),
+    })
+}
+
+/// The layers computed directly from their definitions.
+fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
+    let (mut x, [n, mut c, mut h, mut w]) = (input.to_vec(), shape);
+    for layer in &stack.layers {
+        let (k, s, p, ceil) = match layer {
+            Layer::Conv(l) => (l.kernel, l.stride, l.pad, false),
+            Layer::MaxPool(l) => (l.kernel, l.stride, l.pad, l.ceil),
+        };
+        let (oh, ow) = (
+            out_size(h, k, s, p, ceil).unwrap(),
+            out_size(w, k, s, p, ceil).unwrap(),
+        );
+        let oc = match layer {
+            Layer::Conv(l) => l.cout,
+            Layer::MaxPool(_) => c,
+        };
+        let mut y = vec![0.0f32; n * oc * oh * ow];
+        for b in 0..n {
+            for o in 0..oc {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let at = |ch: usize, r: usize, q: usize| -> Option<f32> {
+                            let (r, q) = ((i * s + r).checked_sub(p)?, (j * s + q).checked_sub(p)?);
+                            (r < h && q < w).then(|| x[((b * c + ch) * h + r) * w + q])
+                        };
+                        let v = match layer {
+                            Layer::Conv(l) => {
+                                let mut acc = l.bias.as_ref().map_or(0.0, |bias| bias[o]);
+                                for ch in 0..c {
+                                    for r in 0..k {
+                                        for q in 0..k {
+                                            let wt = l.weights[((o * c + ch) * k + r) * k + q];
+                                            acc += wt * at(ch, r, q).unwrap_or(0.0);
+                                        }
+                                    }
+                                }
+                                if l.relu { acc.max(0.0) } else { acc }
+                            }
+                            Layer::MaxPool(_) => (0..k)
+                                .flat_map(|r| (0..k).map(move |q| (r, q)))
+                                .filter_map(|(r, q)| at(o, r, q))
+                                .fold(f32::NEG_INFINITY, f32::max),
+                        };
+                        y[((b * oc + o) * oh + i) * ow + j] = v;
+                    }
+                }
+            }
+        }
+        (x, c, h, w) = (y, oc, oh, ow);
+    }
+    (x, [n, c, h, w])
+}
+
+fn engine_required() -> bool {
+    std::env::var("CRUCIATE_DNNL").is_ok_and(|v| v == "required")
+}
+
+#[test]
+fn dnnl_matches_the_direct_computation_in_f32_and_bf16() {
+    if !dnnl::available() {
+        assert!(
+            !engine_required(),
+            "CRUCIATE_DNNL=required, but this build has no oneDNN"
+        );
+        eprintln!("skipped: this build has no oneDNN");
+        return;
+    }
+    let stack = ConvStack {
+        layers: vec![
+            conv(3, 8, 5, 2, 2, 1),
+            Layer::MaxPool(MaxPool {
+                kernel: 3,
+                stride: 2,
+                pad: 0,
+                ceil: true,
+            }),
+            conv(8, 16, 3, 1, 1, 2),
+            conv(16, 8, 1, 1, 0, 3),
+            Layer::MaxPool(MaxPool {
+                kernel: 2,
+                stride: 2,
+                pad: 0,
+                ceil: false,
+            }),
+        ],
+    };
+    let shape = [3, 3, 37, 29];
+    let input = values(shape.iter().product(), 9);
+    let (expected, expected_shape) = reference(&stack, &input, shape);
+    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.1, "the reference output is not trivial");
+    for (precision, tolerance) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2)] {
+        let engine = DnnlBackbone::new(stack.clone(), precision).unwrap();
+        // Twice, and with another shape in between: the compiled stacks are cached per shape.
+        for round in 0..2 {
+            let (got, got_shape) = engine.run(&input, shape).unwrap();
+            assert_eq!(got_shape, expected_shape);
+            let worst = got
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst / scale < tolerance,
+                "{precision} round {round}: worst error {worst} on outputs up to {scale}"
+            );
+            let (_, other) = engine.run(&input[..3 * 37 * 29], [1, 3, 37, 29]).unwrap();
+            assert_eq!(
+                other,
+                [1, expected_shape[1], expected_shape[2], expected_shape[3]]
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    if !dnnl::available() {
+        assert!(
+            DnnlBackbone::new(ConvStack::default(), Precision::F32)
+                .unwrap_err()
+                .to_string()
+                .contains("libdnnl-dev")
+        );
+        return;
+    }
+    let stack = ConvStack {
+        layers: vec![conv(3, 4, 5, 1, 0, 4)],
+    };
+    let engine = DnnlBackbone::new(stack, Precision::F32).unwrap();
+    let tiny = engine.run(&[0.0; 3 * 4 * 4], [1, 3, 4, 4]).unwrap_err();
+    assert!(tiny.to_string().contains("too small"), "{tiny}");
+    let short = engine.run(&[0.0; 10], [1, 3, 8, 8]).unwrap_err();
+    assert!(short.to_string().contains("10 values"), "{short}");
+    let channels = engine.run(&[0.0; 64], [1, 1, 8, 8]).unwrap_err();
+    assert!(channels.to_string().contains("channels"), "{channels}");
+}

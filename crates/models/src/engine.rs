@@ -1,0 +1,74 @@
+//! Which engine runs a backbone's forward pass: Burn (on the compute device) or, for the
+//! backbones that are convolution stacks, a faster engine from [`cruciate_engine`] fed the
+//! same weights. Everything after the backbone (pooling, head, explanations) stays in Burn,
+//! so one checkpoint serves every engine.
+
+use burn::prelude::*;
+use cruciate_engine::{DnnlBackbone, EngineChoice, EngineError, EngineKind, Resolved};
+
+use crate::Backbone;
+
+/// How a backbone's forward pass is computed.
+pub struct BackboneEngine {
+    dnnl: Option<DnnlBackbone>,
+    resolved: Resolved,
+}
+
+impl BackboneEngine {
+    /// Burn on the model's own device.
+    pub fn burn() -> Self {
+        Self {
+            dnnl: None,
+            resolved: Resolved::Flex,
+        }
+    }
+
+    /// The engine `choice` means for `backbone` on this machine. `auto` falls back to Burn
+    /// for backbones no engine accelerates; asking for an engine by name is an error then.
+    pub fn new(backbone: &Backbone, choice: EngineChoice) -> Result<Self, EngineError> {
+        let Resolved::Dnnl(precision) = choice.resolve()? else {
+            return Ok(Self::burn());
+        };
+        match backbone.conv_stack() {
+            Some(stack) => Ok(Self {
+                dnnl: Some(DnnlBackbone::new(stack, precision)?),
+                resolved: Resolved::Dnnl(precision),
+            }),
+            None if choice.engine == EngineKind::Auto => Ok(Self::burn()),
+            None => Err(EngineError::Unsupported(
+                "the dnnl engine runs AlexNet (MRNet), VGG and small backbones; ResNet and \
+                 SqueezeNet run on flex"
+                    .into(),
+            )),
+        }
+    }
+
+    /// What computes: `flex f32`, `dnnl bf16`, ...
+    pub fn resolved(&self) -> Resolved {
+        self.resolved
+    }
+
+    /// `[N, 3, H, W]` images to the backbone's `[N, C, h, w]` feature maps, on `backbone`'s
+    /// device. A failure of the fast engine (which its tests rule out for valid inputs) is
+    /// logged and the pass recomputed by Burn.
+    pub fn forward(&self, backbone: &Backbone, x: Tensor<4>) -> Tensor<4> {
+        let Some(dnnl) = &self.dnnl else {
+            return backbone.forward(x);
+        };
+        let device = x.device();
+        let shape = x.dims();
+        let input = x
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 after convert");
+        match dnnl.run(&input, shape) {
+            Ok((values, out)) => Tensor::from_data(TensorData::new(values, out), &device),
+            Err(e) => {
+                tracing::warn!("the dnnl engine failed ({e}); computing with Burn instead");
+                backbone.forward(x)
+            }
+        }
+    }
+}
