@@ -7,7 +7,7 @@
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(cruciate_dnnl)");
-    println!("cargo::rerun-if-changed=csrc/dnnl_stack.c");
+    println!("cargo::rerun-if-changed=csrc");
     println!("cargo::rerun-if-env-changed=CRUCIATE_DNNL");
     println!("cargo::rerun-if-env-changed=DNNL_ROOT");
     let wanted = std::env::var("CRUCIATE_DNNL").unwrap_or_default();
@@ -18,6 +18,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .file("csrc/dnnl_stack.c")
+        .file("csrc/dnnl_train.c")
         .opt_level(2)
         .warnings(true)
         .cargo_warnings(false);

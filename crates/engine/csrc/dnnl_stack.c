@@ -6,18 +6,10 @@
  * the ReLU as a post-op and reorders only where two layers disagree on a layout. Written in C
  * because oneDNN's C API passes its descriptors by value in structs whose layout the header
  * defines; compiling against the header keeps the binding exact. */
-#include <oneapi/dnnl/dnnl.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int kind; /* 0: convolution (+ ReLU), 1: max pooling */
-    int cin, cout, kernel, stride, pad, relu, ceil_mode;
-    const float *weights; /* [cout, cin, kernel, kernel] */
-    const float *bias;    /* [cout] or NULL */
-} cr_layer;
+#include "dnnl_common.h"
 
 typedef struct {
     dnnl_primitive_t reorder; /* from the previous layer's layout, or NULL */
@@ -36,16 +28,6 @@ typedef struct cr_stack {
     dnnl_primitive_t in_reorder, out_reorder;
     int64_t out_dims[4];
 } cr_stack;
-
-#define CHECK(call)                                                                       \
-    do {                                                                                  \
-        dnnl_status_t s_ = (call);                                                        \
-        if (s_ != dnnl_success) {                                                         \
-            snprintf(err, errlen, "oneDNN: %s failed with status %d (layer %d)", #call,   \
-                     (int)s_, layer);                                                     \
-            goto fail;                                                                    \
-        }                                                                                 \
-    } while (0)
 
 void cr_stack_destroy(cr_stack *st) {
     if (!st) return;
@@ -67,32 +49,6 @@ void cr_stack_destroy(cr_stack *st) {
     if (st->stream) dnnl_stream_destroy(st->stream);
     if (st->engine) dnnl_engine_destroy(st->engine);
     free(st);
-}
-
-/* A reorder from `from` to `to`, both on the stack's engine. */
-static dnnl_status_t make_reorder(cr_stack *st, const dnnl_memory_desc_t *from,
-                                  const dnnl_memory_desc_t *to, dnnl_primitive_t *out) {
-    dnnl_primitive_desc_t pd;
-    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, st->engine, to, st->engine, NULL);
-    if (s != dnnl_success) return s;
-    s = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    return s;
-}
-
-static dnnl_status_t run_reorder(cr_stack *st, dnnl_primitive_t r, dnnl_memory_t from,
-                                 dnnl_memory_t to) {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    return dnnl_primitive_execute(r, st->stream, 2, args);
-}
-
-/* Output size along one axis, PyTorch's rule (with ceil mode, a window must start inside
- * the input or its left padding). */
-static int64_t out_size(int64_t in, int k, int s, int p, int ceil_mode) {
-    int64_t span = in + 2 * p - k;
-    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-    if (ceil_mode && (o - 1) * s >= in + p) o--;
-    return o;
 }
 
 cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, int bf16,
@@ -134,8 +90,8 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
         cr_step *step = &st->steps[layer];
         step->kind = l->kind;
         int64_t out[4] = {cur[0], l->kind == 0 ? l->cout : cur[1],
-                          out_size(cur[2], l->kernel, l->stride, l->pad, l->ceil_mode),
-                          out_size(cur[3], l->kernel, l->stride, l->pad, l->ceil_mode)};
+                          cr_out_size(cur[2], l->kernel, l->stride, l->pad, l->ceil_mode),
+                          cr_out_size(cur[3], l->kernel, l->stride, l->pad, l->ceil_mode)};
         if (out[2] < 1 || out[3] < 1) {
             snprintf(err, errlen, "layer %d: the input is too small for its kernel", layer);
             goto fail;
@@ -179,16 +135,16 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
             const dnnl_memory_desc_t *got_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
             if (layer == 0) {
                 CHECK(dnnl_memory_create(&st->first_src, got_src, st->engine, DNNL_MEMORY_ALLOCATE));
-                CHECK(make_reorder(st, &user_md, got_src, &st->in_reorder));
+                CHECK(cr_make_reorder(st->engine, &user_md, got_src, &st->in_reorder));
             } else if (!dnnl_memory_desc_equal(prev_md, got_src)) {
                 CHECK(dnnl_memory_create(&step->src, got_src, st->engine, DNNL_MEMORY_ALLOCATE));
-                CHECK(make_reorder(st, prev_md, got_src, &step->reorder));
+                CHECK(cr_make_reorder(st->engine, prev_md, got_src, &step->reorder));
             }
             /* The weights, packed once into the convolution's own layout. */
             CHECK(dnnl_memory_create(&step->weights, got_w, st->engine, DNNL_MEMORY_ALLOCATE));
             CHECK(dnnl_memory_create(&user_weights, &user_w_md, st->engine, (void *)l->weights));
-            CHECK(make_reorder(st, &user_w_md, got_w, &weights_reorder));
-            CHECK(run_reorder(st, weights_reorder, user_weights, step->weights));
+            CHECK(cr_make_reorder(st->engine, &user_w_md, got_w, &weights_reorder));
+            CHECK(cr_run_reorder(st->stream, weights_reorder, user_weights, step->weights));
             CHECK(dnnl_stream_wait(st->stream));
             dnnl_primitive_destroy(weights_reorder);
             weights_reorder = NULL;
@@ -223,7 +179,7 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
     dnnl_memory_desc_t out_md;
     CHECK(dnnl_memory_desc_init_by_tag(&out_md, 4, cur, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_create(&st->user_dst, &out_md, st->engine, DNNL_MEMORY_NONE));
-    CHECK(make_reorder(st, prev_md, &out_md, &st->out_reorder));
+    CHECK(cr_make_reorder(st->engine, prev_md, &out_md, &st->out_reorder));
     memcpy(st->out_dims, cur, sizeof(cur));
     return st;
 
@@ -243,12 +199,12 @@ int cr_stack_run(cr_stack *st, const float *input, float *output, char *err, siz
     int layer = -1;
     CHECK(dnnl_memory_set_data_handle(st->user_src, (void *)input));
     CHECK(dnnl_memory_set_data_handle(st->user_dst, output));
-    CHECK(run_reorder(st, st->in_reorder, st->user_src, st->first_src));
+    CHECK(cr_run_reorder(st->stream, st->in_reorder, st->user_src, st->first_src));
     dnnl_memory_t cur = st->first_src;
     for (layer = 0; layer < st->n; layer++) {
         cr_step *s = &st->steps[layer];
         if (s->reorder) {
-            CHECK(run_reorder(st, s->reorder, cur, s->src));
+            CHECK(cr_run_reorder(st->stream, s->reorder, cur, s->src));
             cur = s->src;
         }
         if (s->kind == 0) {
@@ -262,7 +218,7 @@ int cr_stack_run(cr_stack *st, const float *input, float *output, char *err, siz
         cur = s->dst;
     }
     layer = st->n;
-    CHECK(run_reorder(st, st->out_reorder, cur, st->user_dst));
+    CHECK(cr_run_reorder(st->stream, st->out_reorder, cur, st->user_dst));
     CHECK(dnnl_stream_wait(st->stream));
     return 0;
 fail:

@@ -13,6 +13,6 @@ mod error;
 mod stack;
 
 pub use choice::{EngineChoice, EngineKind, Precision, Resolved, parse_precision};
-pub use dnnl::DnnlBackbone;
+pub use dnnl::{ConvGrads, DnnlBackbone, DnnlTrainer};
 pub use error::EngineError;
 pub use stack::{Conv, ConvStack, Layer, MaxPool, out_size};

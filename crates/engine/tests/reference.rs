@@ -172,3 +172,119 @@ fn bad_inputs_are_errors() {
     let channels = engine.run(&[0.0; 64], [1, 1, 8, 8]).unwrap_err();
     assert!(channels.to_string().contains("channels"), "{channels}");
 }
+
+/// The training passes' gradients against central differences of the direct computation: for
+/// the loss `sum(output * r)`, a sample of weights and every bias of each convolution.
+#[test]
+fn dnnl_training_gradients_match_finite_differences() {
+    if !dnnl::available() {
+        assert!(
+            !engine_required(),
+            "CRUCIATE_DNNL=required, but this build has no oneDNN"
+        );
+        return;
+    }
+    let stack = ConvStack {
+        layers: vec![
+            conv(3, 6, 5, 2, 2, 11),
+            Layer::MaxPool(MaxPool {
+                kernel: 3,
+                stride: 2,
+                pad: 0,
+                ceil: false,
+            }),
+            conv(6, 8, 3, 1, 1, 12),
+            conv(8, 4, 3, 1, 1, 13),
+        ],
+    };
+    let shape = [2, 3, 23, 19];
+    let input: Vec<f32> = values(shape.iter().product(), 14).into_iter().collect();
+    let (out, _) = reference(&stack, &input, shape);
+    let r = values(out.len(), 15);
+    let loss = |s: &ConvStack| -> f64 {
+        let (o, _) = reference(s, &input, shape);
+        o.iter().zip(&r).map(|(a, b)| f64::from(a * b)).sum()
+    };
+    let mut trainer = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+    let (got, _) = trainer.forward(&stack, &input, shape).unwrap();
+    let worst = got
+        .iter()
+        .zip(&out)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-5,
+        "training forward differs from the direct one by {worst}"
+    );
+    let grads = trainer.backward(&stack, &r).unwrap();
+    assert!(grads[1].is_none(), "a pool has no gradients");
+    let step = 1e-2f32;
+    let mut checked = 0;
+    for (i, layer) in stack.layers.iter().enumerate() {
+        let Layer::Conv(c) = layer else { continue };
+        let g = grads[i].as_ref().unwrap();
+        let samples = (0..c.weights.len())
+            .step_by(c.weights.len() / 7 + 1)
+            .map(|k| (false, k));
+        for (bias, k) in samples.chain((0..c.cout).map(|k| (true, k))) {
+            let nudged = |delta: f32| {
+                let mut s = stack.clone();
+                let Layer::Conv(l) = &mut s.layers[i] else {
+                    unreachable!()
+                };
+                if bias {
+                    l.bias.as_mut().unwrap()[k] += delta;
+                } else {
+                    l.weights[k] += delta;
+                }
+                loss(&s)
+            };
+            let numeric = (nudged(step) - nudged(-step)) / (2.0 * f64::from(step));
+            let analytic = f64::from(if bias { g.bias[k] } else { g.weights[k] });
+            assert!(
+                (numeric - analytic).abs() <= 2e-2 * numeric.abs().max(1.0),
+                "layer {i} {} {k}: oneDNN {analytic}, central difference {numeric}",
+                if bias { "bias" } else { "weight" }
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30);
+    // bf16 activations: the same gradients to bf16's precision, on the convolutions alone (a
+    // max pool routes each gradient to its window's largest input, and bf16's ties there
+    // move gradients between positions legitimately: the MRNet parity test bounds that).
+    let convs = ConvStack {
+        layers: stack
+            .layers
+            .iter()
+            .filter(|l| matches!(l, Layer::Conv(_)))
+            .cloned()
+            .collect(),
+    };
+    let (out, _) = reference(&convs, &input, shape);
+    let r = values(out.len(), 16);
+    let mut exact = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+    exact.forward(&convs, &input, shape).unwrap();
+    let exact = exact.backward(&convs, &r).unwrap();
+    let mut half = cruciate_engine::DnnlTrainer::new(Precision::Bf16).unwrap();
+    half.forward(&convs, &input, shape).unwrap();
+    let rough = half.backward(&convs, &r).unwrap();
+    for (i, (exact, rough)) in exact.iter().zip(&rough).enumerate() {
+        let (exact, rough) = (exact.as_ref().unwrap(), rough.as_ref().unwrap());
+        let (w, b) = (
+            relative_l2(&rough.weights, &exact.weights),
+            relative_l2(&rough.bias, &exact.bias),
+        );
+        assert!(
+            w < 2e-2 && b < 2e-2,
+            "bf16 layer {i}: weight gradients off by {w:.2e}, bias by {b:.2e}"
+        );
+    }
+}
+
+/// `|a - b| / |b|`.
+fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (diff / norm).sqrt()
+}

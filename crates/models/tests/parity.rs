@@ -556,3 +556,66 @@ fn parity_engines_vgg16_features() {
         );
     }
 }
+
+/// Training through each fast engine: the loss and the gradients of the head, conv5's bias and
+/// conv1's weights against PyTorch's float64 ones. f32 within the Flex tolerances above; bf16
+/// (activations and their gradients in bf16, weight gradients accumulated in f32) within the
+/// bounds stated here, as measured on the fixture with a margin.
+#[test]
+fn parity_engines_mrnet_training_gradients() {
+    let Some(dir) = fixture_dir() else { return };
+    let meta = meta(&dir);
+    let device = cruciate_models::Compute::FLEX.device().autodiff();
+    let model = mrnet(
+        &dir,
+        "alexnet_torchvision.safetensors",
+        meta.classes,
+        &device,
+    );
+    let input = tensor4(&need(&dir, "input.npy"), &device);
+    let Backbone::AlexNet(features) = &model.backbone else {
+        unreachable!()
+    };
+    for choice in fast_engines() {
+        let trainer = cruciate_models::BackboneTrainer::new(&model.backbone, choice)
+            .unwrap()
+            .expect("AlexNet trains on oneDNN");
+        let name = trainer.resolved().to_string();
+        let bf16 = choice.precision == Some(cruciate_engine::Precision::Bf16);
+        let (_, loss, grads) = trainer
+            .step(&model, input.clone(), |logits| fixture_loss(logits, &meta))
+            .unwrap();
+        let ours = values(loss).1[0] as f64;
+        let rel = (ours - meta.loss).abs() / meta.loss.abs();
+        eprintln!("{name} loss: relative error {rel:.2e}");
+        assert!(
+            rel < if bf16 { 5e-3 } else { TOLERANCE },
+            "{name} loss {ours}"
+        );
+        let head: Tensor<2> = grads.get(model.head.weight.id).expect("head gradient");
+        assert_within(
+            &format!("{name} grad head weight"),
+            values(head.transpose()),
+            npy(&need(&dir, "grad_head_weight.npy")),
+            if bf16 { 1e-2 } else { TOLERANCE },
+        );
+        let conv5: Tensor<1> = grads
+            .get(features.features[4].bias.as_ref().unwrap().id)
+            .expect("conv5 bias gradient");
+        assert_within(
+            &format!("{name} grad conv5 bias"),
+            values(conv5),
+            npy(&need(&dir, "grad_conv5_bias.npy")),
+            if bf16 { 3e-2 } else { TOLERANCE },
+        );
+        let conv1: Tensor<4> = grads
+            .get(features.features[0].weight.id)
+            .expect("conv1 gradient");
+        assert_within(
+            &format!("{name} grad conv1 weight"),
+            values(conv1),
+            npy(&need(&dir, "grad_conv1_weight.npy")),
+            if bf16 { 2e-1 } else { 1e-3 },
+        );
+    }
+}

@@ -32,11 +32,9 @@ impl NetworkFactory {
     fn open(&self, out: &Path) -> Result<Box<dyn Classifier>, InferError> {
         let info = RunInfo::read(out)?
             .ok_or_else(|| InferError::run(out, "finished run without run.json"))?;
-        Ok(Box::new(NetworkClassifier::open(
-            out,
-            info,
-            self.compute.device(),
-        )?))
+        let network = NetworkClassifier::open(out, info, self.compute.device())?
+            .with_engine(self.compute.engine_choice())?;
+        Ok(Box::new(network))
     }
 }
 

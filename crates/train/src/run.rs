@@ -260,7 +260,17 @@ pub fn train(
     let guard = NanGuard::new(interrupter.clone());
     let weights = (config.train.balance == Balance::Weights)
         .then(|| cruciate_models::loss::inverse_frequency_weights(&counts));
-    let trainable = TrainingModel::new(model, weights, config.optim.l1, guard.clone());
+    let engine =
+        cruciate_models::BackboneTrainer::new(&model.backbone, request.compute.engine_choice())
+            .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    if let Some(engine) = &engine {
+        tracing::info!(
+            "the backbone's training passes run on {}",
+            engine.resolved()
+        );
+    }
+    let trainable =
+        TrainingModel::new(model, weights, config.optim.l1, guard.clone()).with_engine(engine);
 
     let first_epoch = resume.unwrap_or(0) + 1;
     let visit = if config.train.balance == Balance::Sampler {

@@ -9,8 +9,8 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::train::metric::{AccuracyInput, Adaptor, ConfusionStatsInput, LossInput};
 use burn::train::{InferenceStep, Interrupter, ItemLazy, TrainOutput, TrainStep};
-use cruciate_models::ExamModel;
 use cruciate_models::loss::weighted_cross_entropy;
+use cruciate_models::{BackboneTrainer, ExamModel};
 
 use crate::loader::ExamBatch;
 
@@ -64,6 +64,8 @@ pub struct TrainingModel {
     l1: f64,
     #[module(skip)]
     guard: NanGuard,
+    #[module(skip)]
+    engine: Option<Arc<BackboneTrainer>>,
 }
 
 impl TrainingModel {
@@ -79,16 +81,39 @@ impl TrainingModel {
             class_weights,
             l1,
             guard,
+            engine: None,
         }
+    }
+
+    /// The same, with the backbone's passes on a fast engine (`None`: Burn alone). Runs with an
+    /// L1 penalty stay on Burn, which differentiates the penalty too.
+    pub fn with_engine(mut self, engine: Option<BackboneTrainer>) -> Self {
+        self.engine = engine.filter(|_| self.l1 == 0.0).map(Arc::new);
+        self
+    }
+
+    /// The loss of `logits` against the batch's targets.
+    fn loss(&self, logits: Tensor<2>, batch: &ExamBatch) -> Tensor<1> {
+        weighted_cross_entropy(logits, batch.targets.clone(), self.class_weights.as_deref())
+    }
+
+    /// Logits, loss and gradients with the backbone on the fast engine; `None` (after a log
+    /// line) when the engine fails, so that the step is computed by Burn instead.
+    fn engine_step(&self, batch: &ExamBatch) -> Option<(Tensor<2>, Tensor<1>, GradientsParams)> {
+        let engine = self.engine.as_ref()?;
+        engine
+            .step(&self.model, batch.slices.clone(), |logits| {
+                self.loss(logits, batch)
+            })
+            .inspect_err(|e| {
+                tracing::warn!("the training engine failed ({e}); Burn computes this step")
+            })
+            .ok()
     }
 
     fn outputs(&self, batch: &ExamBatch) -> (Tensor<2>, Tensor<1>) {
         let logits = self.model.forward(batch.slices.clone()).logits;
-        let loss = weighted_cross_entropy(
-            logits.clone(),
-            batch.targets.clone(),
-            self.class_weights.as_deref(),
-        );
+        let loss = self.loss(logits.clone(), batch);
         (logits, loss)
     }
 }
@@ -163,7 +188,11 @@ impl TrainStep for TrainingModel {
     type Output = StepOutput;
 
     fn step(&self, batch: ExamBatch) -> TrainOutput<StepOutput> {
-        let (logits, mut loss) = self.outputs(&batch);
+        let engine = self.engine_step(&batch);
+        let (logits, mut loss) = match &engine {
+            Some((logits, loss, _)) => (logits.clone(), loss.clone()),
+            None => self.outputs(&batch),
+        };
         if self.l1 > 0.0
             && let Some(norm) = l1_norm(&self.model)
         {
@@ -184,6 +213,12 @@ impl TrainStep for TrainingModel {
             return TrainOutput {
                 grads: GradientsParams::new(),
                 item: item(loss.detach()),
+            };
+        }
+        if let Some((_, _, grads)) = engine {
+            return TrainOutput {
+                grads,
+                item: item(loss),
             };
         }
         let grads = loss.backward();

@@ -17,7 +17,9 @@ use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
 use cruciate_features::{Extractor, Pool, SliceChoice};
 use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
 use cruciate_models::loss::weighted_cross_entropy;
-use cruciate_models::{Backbone, BackboneEngine, Compute, ExamModel, SlicePooling};
+use cruciate_models::{
+    Backbone, BackboneEngine, BackboneTrainer, Compute, ExamModel, SlicePooling,
+};
 use rayon::prelude::*;
 
 /// Arguments of `cruciate bench`.
@@ -191,7 +193,7 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
         report.row(what, &engine.resolved().to_string(), &t, gflop);
     }
 
-    training_step(args, &device, &report);
+    training_step(args, &device, &report)?;
 
     let vgg = Backbone::Vgg(Vgg::new(&device, VggDepth::Vgg16, false));
     let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
@@ -214,30 +216,55 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     Ok(())
 }
 
-/// One Adam step of MRNet on one exam, through Burn's autodiff (training runs on Flex).
-fn training_step(args: &BenchArgs, device: &Device, report: &Report) {
+/// One Adam step of MRNet on one exam: Burn's autodiff alone (Flex), and with the backbone's
+/// passes on each oneDNN precision.
+fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<()> {
     let train_device = device.clone().autodiff();
-    let mut trained = Some(mrnet(&train_device));
-    let mut optimizer = AdamConfig::new().init();
     let shape = [args.slices, 3, 256, 256];
     let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
-    let gflop = trained
-        .as_ref()
-        .and_then(|m| m.backbone.conv_stack())
-        .map_or(0.0, |s| 3.0 * s.gflop(shape));
-    let t = time_ms(args.repeat, || {
-        let model = trained
-            .take()
-            .expect("the model is put back after each step");
-        let loss = weighted_cross_entropy(model.forward(exam.clone()).logits, target.clone(), None);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        trained = Some(optimizer.step(1e-5, model, grads));
-        let _ = train_device.sync();
-    });
-    // Backward costs about twice the forward: three times the forward work in all.
+    let loss = |logits| weighted_cross_entropy(logits, target.clone(), None);
     let what = format!("MRNet training step (Adam), {} slices", args.slices);
-    report.row(&what, &Resolved::Flex.to_string(), &t, gflop);
+    for choice in engines() {
+        let mut trained = Some(mrnet(&train_device));
+        let gflop = trained
+            .as_ref()
+            .and_then(|m| m.backbone.conv_stack())
+            .map_or(0.0, |s| 3.0 * s.gflop(shape));
+        let engine = match &trained {
+            Some(m) => BackboneTrainer::new(&m.backbone, choice)?,
+            None => None,
+        };
+        let mut optimizer = AdamConfig::new().init();
+        let mut failure = None;
+        let t = time_ms(args.repeat, || {
+            let model = trained
+                .take()
+                .expect("the model is put back after each step");
+            let grads = match &engine {
+                Some(engine) => match engine.step(&model, exam.clone(), loss) {
+                    Ok((_, _, grads)) => grads,
+                    Err(e) => {
+                        failure = Some(e);
+                        GradientsParams::new()
+                    }
+                },
+                None => {
+                    let l = loss(model.forward(exam.clone()).logits);
+                    GradientsParams::from_grads(l.backward(), &model)
+                }
+            };
+            trained = Some(optimizer.step(1e-5, model, grads));
+            let _ = train_device.sync();
+        });
+        if let Some(e) = failure {
+            anyhow::bail!("training step on {choice:?}: {e}");
+        }
+        // Backward costs about twice the forward: three times the forward work in all.
+        let name = engine.map_or(Resolved::Flex, |e| e.resolved());
+        report.row(&what, &name.to_string(), &t, gflop);
+    }
+    Ok(())
 }
 
 /// VGG16 features of whole phantom exams (8 central slices at 224x224), exams per second as

@@ -1,0 +1,374 @@
+//! The C module's entry points (`csrc/`), and stand-ins that refuse in builds without oneDNN.
+
+use crate::{ConvStack, Layer};
+
+/// The C module's layer description (`cr_layer` in `csrc/dnnl_common.h`).
+#[cfg_attr(not(cruciate_dnnl), allow(dead_code))]
+#[repr(C)]
+struct RawLayer {
+    kind: i32,
+    cin: i32,
+    cout: i32,
+    kernel: i32,
+    stride: i32,
+    pad: i32,
+    relu: i32,
+    ceil_mode: i32,
+    weights: *const f32,
+    bias: *const f32,
+}
+
+#[cfg_attr(not(cruciate_dnnl), allow(dead_code))]
+fn raw_layers(stack: &ConvStack) -> Vec<RawLayer> {
+    let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    stack
+        .layers
+        .iter()
+        .map(|layer| match layer {
+            Layer::Conv(c) => RawLayer {
+                kind: 0,
+                cin: int(c.cin),
+                cout: int(c.cout),
+                kernel: int(c.kernel),
+                stride: int(c.stride),
+                pad: int(c.pad),
+                relu: c.relu.into(),
+                ceil_mode: 0,
+                weights: c.weights.as_ptr(),
+                bias: c.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr()),
+            },
+            Layer::MaxPool(p) => RawLayer {
+                kind: 1,
+                cin: 0,
+                cout: 0,
+                kernel: int(p.kernel),
+                stride: int(p.stride),
+                pad: int(p.pad),
+                relu: 0,
+                ceil_mode: p.ceil.into(),
+                weights: std::ptr::null(),
+                bias: std::ptr::null(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(cruciate_dnnl)]
+mod linked {
+    use std::ffi::{c_char, c_int};
+
+    use super::{RawLayer, raw_layers};
+    use crate::{ConvStack, EngineError, Precision};
+
+    #[repr(C)]
+    struct CrStack {
+        _private: [u8; 0],
+    }
+
+    #[repr(C)]
+    struct CrTrain {
+        _private: [u8; 0],
+    }
+
+    unsafe extern "C" {
+        fn cr_stack_create(
+            layers: *const RawLayer,
+            n: c_int,
+            dims: *const i64,
+            bf16: c_int,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> *mut CrStack;
+        fn cr_stack_run(
+            stack: *mut CrStack,
+            input: *const f32,
+            output: *mut f32,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> c_int;
+        fn cr_stack_destroy(stack: *mut CrStack);
+        fn cr_cpu_isa() -> c_int;
+        fn cr_train_create(
+            layers: *const RawLayer,
+            n: c_int,
+            dims: *const i64,
+            bf16: c_int,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> *mut CrTrain;
+        fn cr_train_forward(
+            train: *mut CrTrain,
+            layers: *const RawLayer,
+            input: *const f32,
+            output: *mut f32,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> c_int;
+        fn cr_train_backward(
+            train: *mut CrTrain,
+            layers: *const RawLayer,
+            diff_output: *const f32,
+            diff_w: *const *mut f32,
+            diff_b: *const *mut f32,
+            err: *mut c_char,
+            errlen: usize,
+        ) -> c_int;
+        fn cr_train_destroy(train: *mut CrTrain);
+        fn cr_version() -> c_int;
+    }
+
+    pub fn isa() -> Option<i32> {
+        // SAFETY: a query without arguments.
+        Some(unsafe { cr_cpu_isa() })
+    }
+
+    pub fn version() -> Option<i32> {
+        // SAFETY: a query without arguments.
+        Some(unsafe { cr_version() })
+    }
+
+    fn message(buffer: &[c_char]) -> String {
+        let bytes: Vec<u8> = buffer
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// A stack's primitives for one input shape.
+    pub struct Compiled {
+        pub shape: [usize; 4],
+        raw: *mut CrStack,
+    }
+
+    // SAFETY: the oneDNN objects behind `raw` are used by one thread at a time (the engine
+    // keeps them behind a mutex) and are not tied to the thread that made them.
+    unsafe impl Send for Compiled {}
+
+    impl Compiled {
+        pub fn new(
+            stack: &ConvStack,
+            shape: [usize; 4],
+            precision: Precision,
+        ) -> Result<Self, EngineError> {
+            let layers = raw_layers(stack);
+            let dims = shape.map(|d| d as i64);
+            let mut err = [0 as c_char; 512];
+            // SAFETY: `layers` (and the weights it points into, owned by `stack`) and `dims`
+            // outlive the call, which copies what it keeps; `err` is writable for its length.
+            let raw = unsafe {
+                cr_stack_create(
+                    layers.as_ptr(),
+                    layers.len() as c_int,
+                    dims.as_ptr(),
+                    (precision == Precision::Bf16).into(),
+                    err.as_mut_ptr(),
+                    err.len(),
+                )
+            };
+            if raw.is_null() {
+                return Err(EngineError::Library(format!(
+                    "{} ({precision} on {})",
+                    message(&err),
+                    crate::dnnl::cpu_isa().unwrap_or("?")
+                )));
+            }
+            Ok(Self { shape, raw })
+        }
+
+        /// `input` and `output` must have the lengths of the compiled shapes (checked by the
+        /// caller).
+        pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
+            let mut err = [0 as c_char; 512];
+            // SAFETY: `raw` is live; the buffers have the element counts the primitives were
+            // built for and outlive the call, which waits for the stream before returning.
+            let status = unsafe {
+                cr_stack_run(
+                    self.raw,
+                    input.as_ptr(),
+                    output.as_mut_ptr(),
+                    err.as_mut_ptr(),
+                    err.len(),
+                )
+            };
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(EngineError::Library(message(&err)))
+            }
+        }
+    }
+
+    impl Drop for Compiled {
+        fn drop(&mut self) {
+            // SAFETY: made by cr_stack_create, destroyed once.
+            unsafe { cr_stack_destroy(self.raw) }
+        }
+    }
+    /// A stack's training primitives for one input shape.
+    pub struct Training {
+        raw: *mut CrTrain,
+    }
+
+    // SAFETY: as for `Compiled`: used by one thread at a time, not tied to its maker.
+    unsafe impl Send for Training {}
+
+    fn status(code: c_int, err: &[c_char]) -> Result<(), EngineError> {
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(EngineError::Library(message(err)))
+        }
+    }
+
+    impl Training {
+        pub fn new(
+            stack: &ConvStack,
+            shape: [usize; 4],
+            precision: Precision,
+        ) -> Result<Self, EngineError> {
+            let layers = raw_layers(stack);
+            let dims = shape.map(|d| d as i64);
+            let mut err = [0 as c_char; 512];
+            // SAFETY: as in `Compiled::new`; no weights are read at creation.
+            let raw = unsafe {
+                cr_train_create(
+                    layers.as_ptr(),
+                    layers.len() as c_int,
+                    dims.as_ptr(),
+                    (precision == Precision::Bf16).into(),
+                    err.as_mut_ptr(),
+                    err.len(),
+                )
+            };
+            if raw.is_null() {
+                return Err(EngineError::Library(format!(
+                    "{} ({precision} training)",
+                    message(&err)
+                )));
+            }
+            Ok(Self { raw })
+        }
+
+        /// `stack` must have the shapes the training was made for, `input` and `output` the
+        /// element counts of its input and output (checked by the caller).
+        pub fn forward(
+            &mut self,
+            stack: &ConvStack,
+            input: &[f32],
+            output: &mut [f32],
+        ) -> Result<(), EngineError> {
+            let layers = raw_layers(stack);
+            let mut err = [0 as c_char; 512];
+            // SAFETY: live handle; the weights, input and output outlive the call, which waits
+            // for the stream; the primitives copy the weights into their own buffers.
+            let code = unsafe {
+                cr_train_forward(
+                    self.raw,
+                    layers.as_ptr(),
+                    input.as_ptr(),
+                    output.as_mut_ptr(),
+                    err.as_mut_ptr(),
+                    err.len(),
+                )
+            };
+            status(code, &err)
+        }
+
+        /// `grads` holds, per layer, the weight and bias gradient buffers of its convolution
+        /// (empty for pools), of the convolution's sizes.
+        pub fn backward(
+            &mut self,
+            stack: &ConvStack,
+            diff_output: &[f32],
+            grads: &mut [(Vec<f32>, Vec<f32>)],
+        ) -> Result<(), EngineError> {
+            let layers = raw_layers(stack);
+            let weights: Vec<*mut f32> = grads.iter_mut().map(|(w, _)| w.as_mut_ptr()).collect();
+            let biases: Vec<*mut f32> = grads.iter_mut().map(|(_, b)| b.as_mut_ptr()).collect();
+            let mut err = [0 as c_char; 512];
+            // SAFETY: live handle after a forward pass; every convolution's buffers have its
+            // weight and bias sizes (pools' are not touched); all outlive the call.
+            let code = unsafe {
+                cr_train_backward(
+                    self.raw,
+                    layers.as_ptr(),
+                    diff_output.as_ptr(),
+                    weights.as_ptr(),
+                    biases.as_ptr(),
+                    err.as_mut_ptr(),
+                    err.len(),
+                )
+            };
+            status(code, &err)
+        }
+    }
+
+    impl Drop for Training {
+        fn drop(&mut self) {
+            // SAFETY: made by cr_train_create, destroyed once.
+            unsafe { cr_train_destroy(self.raw) }
+        }
+    }
+}
+
+#[cfg(not(cruciate_dnnl))]
+mod absent {
+    use crate::{ConvStack, EngineError, Precision};
+
+    pub fn isa() -> Option<i32> {
+        None
+    }
+
+    pub fn version() -> Option<i32> {
+        None
+    }
+
+    /// Never made: [`crate::DnnlBackbone::new`] refuses first.
+    pub struct Compiled {
+        pub shape: [usize; 4],
+    }
+
+    impl Compiled {
+        pub fn new(_: &ConvStack, _: [usize; 4], _: Precision) -> Result<Self, EngineError> {
+            Err(EngineError::Unavailable)
+        }
+
+        pub fn run(&mut self, _: &[f32], _: &mut [f32]) -> Result<(), EngineError> {
+            Err(EngineError::Unavailable)
+        }
+    }
+    /// Never made: [`crate::DnnlTrainer::new`] refuses first.
+    pub struct Training;
+
+    impl Training {
+        pub fn new(_: &ConvStack, _: [usize; 4], _: Precision) -> Result<Self, EngineError> {
+            Err(EngineError::Unavailable)
+        }
+
+        pub fn forward(
+            &mut self,
+            _: &ConvStack,
+            _: &[f32],
+            _: &mut [f32],
+        ) -> Result<(), EngineError> {
+            Err(EngineError::Unavailable)
+        }
+
+        pub fn backward(
+            &mut self,
+            _: &ConvStack,
+            _: &[f32],
+            _: &mut [(Vec<f32>, Vec<f32>)],
+        ) -> Result<(), EngineError> {
+            Err(EngineError::Unavailable)
+        }
+    }
+}
+
+#[cfg(cruciate_dnnl)]
+pub use linked::*;
+
+#[cfg(not(cruciate_dnnl))]
+pub use absent::*;
