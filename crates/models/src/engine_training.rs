@@ -14,9 +14,9 @@ use burn::module::{Param, ParamId};
 use burn::nn::conv::Conv2d;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use cruciate_engine::{DnnlTrainer, EngineChoice, EngineError, EngineKind, Resolved};
+use cruciate_engine::{ConvStack, DnnlTrainer, EngineChoice, EngineError, EngineKind, Resolved};
 
-use crate::{Backbone, ExamModel};
+use crate::{Backbone, ExamModel, ExamOutput};
 
 /// The backbone's passes on oneDNN for training; shared by the training steps of one run.
 pub struct BackboneTrainer {
@@ -89,6 +89,35 @@ impl BackboneTrainer {
         self.resolved
     }
 
+    /// The backbone's feature maps of `slices` through oneDNN with the model's current
+    /// weights, and the stack they came from (for the backward pass).
+    fn backbone_forward(
+        trainer: &mut DnnlTrainer,
+        model: &ExamModel,
+        slices: Tensor<4>,
+    ) -> Result<(Tensor<4>, ConvStack), EngineError> {
+        let stack = model
+            .backbone
+            .conv_stack()
+            .ok_or_else(|| EngineError::Unsupported("not a convolution stack".into()))?;
+        let device = slices.device();
+        let shape = slices.dims();
+        let (maps, out_shape) = trainer.forward(&stack, &floats(slices)?, shape)?;
+        Ok((
+            Tensor::<4>::from_data(TensorData::new(maps, out_shape), &device),
+            stack,
+        ))
+    }
+
+    /// The model's outputs on `slices` with the backbone on oneDNN: what a validation step
+    /// needs (the weights change every step, so the inference engine's packed weights would
+    /// not do).
+    pub fn forward(&self, model: &ExamModel, slices: Tensor<4>) -> Result<ExamOutput, EngineError> {
+        let mut trainer = self.trainer.lock().unwrap_or_else(|p| p.into_inner());
+        let (maps, _) = Self::backbone_forward(&mut trainer, model, slices)?;
+        Ok(model.from_activations(maps))
+    }
+
     /// The logits of `model` (on an autodiff device) on `slices`, the loss `loss` makes of
     /// them, and the gradients of every trained parameter, as Burn's optimisers take them.
     pub fn step(
@@ -99,33 +128,21 @@ impl BackboneTrainer {
     ) -> Result<(Tensor<2>, Tensor<1>, GradientsParams), EngineError> {
         let convs = convolutions(&model.backbone)
             .ok_or_else(|| EngineError::Unsupported("not a backbone oneDNN trains".into()))?;
-        let stack = model
-            .backbone
-            .conv_stack()
-            .ok_or_else(|| EngineError::Unsupported("not a convolution stack".into()))?;
         let device = slices.device();
-        let shape = slices.dims();
-        let input = slices
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| EngineError::Library(format!("{e:?}")))?;
         let mut trainer = self.trainer.lock().unwrap_or_else(|p| p.into_inner());
-        let (maps, out_shape) = trainer.forward(&stack, &input, shape)?;
-        let activations =
-            Tensor::<4>::from_data(TensorData::new(maps, out_shape), &device).require_grad();
+        let (maps, stack) = Self::backbone_forward(&mut trainer, model, slices)?;
+        let activations = maps.require_grad();
         let out = model.from_activations(activations.clone());
         let loss = loss(out.logits.clone());
         let mut gradients = loss.backward();
         let upstream = activations
             .grad_remove(&mut gradients)
-            .ok_or_else(|| EngineError::Library("no gradient reached the backbone".into()))?
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| EngineError::Library(format!("{e:?}")))?;
+            .ok_or_else(|| EngineError::Library("no gradient reached the backbone".into()))?;
         let mut grads = GradientsParams::from_grads(gradients, model);
-        let conv_grads = trainer.backward(&stack, &upstream)?.into_iter().flatten();
+        let conv_grads = trainer
+            .backward(&stack, &floats(upstream)?)?
+            .into_iter()
+            .flatten();
         for (conv, g) in convs.into_iter().zip(conv_grads) {
             register(&mut grads, &conv.weight, g.weights, &device);
             if let Some(bias) = &conv.bias {
@@ -134,4 +151,12 @@ impl BackboneTrainer {
         }
         Ok((out.logits, loss, grads))
     }
+}
+
+/// A tensor's values as f32.
+fn floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, EngineError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| EngineError::Library(format!("{e:?}")))
 }

@@ -111,8 +111,18 @@ impl TrainingModel {
             .ok()
     }
 
-    fn outputs(&self, batch: &ExamBatch) -> (Tensor<2>, Tensor<1>) {
-        let logits = self.model.forward(batch.slices.clone()).logits;
+    /// Logits and loss, by Burn (the training step's fallback, whose backbone must be on the
+    /// autodiff graph) or, for validation (`fast`), with the backbone on the engine.
+    fn outputs(&self, batch: &ExamBatch, fast: bool) -> (Tensor<2>, Tensor<1>) {
+        let engine = self.engine.as_ref().filter(|_| fast).and_then(|e| {
+            e.forward(&self.model, batch.slices.clone())
+                .inspect_err(|e| tracing::warn!("the engine failed ({e}); Burn computes this step"))
+                .ok()
+        });
+        let logits = match engine {
+            Some(out) => out.logits,
+            None => self.model.forward(batch.slices.clone()).logits,
+        };
         let loss = self.loss(logits.clone(), batch);
         (logits, loss)
     }
@@ -191,7 +201,7 @@ impl TrainStep for TrainingModel {
         let engine = self.engine_step(&batch);
         let (logits, mut loss) = match &engine {
             Some((logits, loss, _)) => (logits.clone(), loss.clone()),
-            None => self.outputs(&batch),
+            None => self.outputs(&batch, false),
         };
         if self.l1 > 0.0
             && let Some(norm) = l1_norm(&self.model)
@@ -231,11 +241,109 @@ impl InferenceStep for TrainingModel {
     type Output = StepOutput;
 
     fn step(&self, batch: ExamBatch) -> StepOutput {
-        let (logits, loss) = self.outputs(&batch);
+        let (logits, loss) = self.outputs(&batch, true);
         StepOutput {
             loss,
             logits,
             targets: batch.targets,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+    use cruciate_engine::{EngineChoice, EngineKind, Precision, dnnl};
+    use cruciate_models::backbone::AlexNetFeatures;
+    use cruciate_models::{Backbone, SlicePooling};
+
+    use super::*;
+
+    /// A training step with the backbone on oneDNN gives Burn's gradients for every parameter,
+    /// head and convolutions alike, and the same loss; its validation step the same logits.
+    #[test]
+    fn engine_steps_match_burns() {
+        if !dnnl::available() {
+            assert!(
+                std::env::var("CRUCIATE_DNNL").map_or(true, |v| v != "required"),
+                "CRUCIATE_DNNL=required, but this build has no oneDNN"
+            );
+            return;
+        }
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let model = ExamModel::new(
+            Backbone::AlexNet(AlexNetFeatures::new(&device)),
+            AlexNetFeatures::CHANNELS,
+            2,
+            SlicePooling::Max,
+            &device,
+        );
+        let batch = ExamBatch {
+            slices: Tensor::random([3, 3, 96, 96], Distribution::Normal(0.0, 1.0), &device),
+            targets: Tensor::from_data(TensorData::new(vec![1i64], [1]), &device),
+            exam_id: "x".into(),
+            position: (1, 1),
+        };
+        let burn = TrainingModel::new(
+            model.clone(),
+            Some(vec![1.0, 2.0]),
+            0.0,
+            NanGuard::default(),
+        );
+        let choice = EngineChoice {
+            engine: EngineKind::Dnnl,
+            precision: Some(Precision::F32),
+        };
+        let engine = cruciate_models::BackboneTrainer::new(&model.backbone, choice).unwrap();
+        let fast = burn.clone().with_engine(engine);
+        let reference = TrainStep::step(&burn, batch.clone());
+        let ours = TrainStep::step(&fast, batch.clone());
+        let scalar = |t: Tensor<1>| t.into_scalar::<f32>();
+        let (a, b) = (scalar(reference.item.loss), scalar(ours.item.loss));
+        assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "loss {a} vs {b}");
+        let Backbone::AlexNet(features) = &model.backbone else {
+            unreachable!()
+        };
+        let conv1 = features.features[0].weight.id;
+        let conv5 = features.features[4].bias.as_ref().unwrap().id;
+        let compare = |what: &str, x: Option<Vec<f32>>, y: Option<Vec<f32>>| {
+            let (x, y) = (x.expect(what), y.expect(what));
+            let diff: f32 = x.iter().zip(&y).map(|(p, q)| (p - q).powi(2)).sum();
+            let norm: f32 = x.iter().map(|p| p * p).sum();
+            assert!(
+                diff.sqrt() <= 1e-4 * norm.sqrt(),
+                "{what}: {}",
+                (diff / norm).sqrt()
+            );
+        };
+        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
+        let values1 = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
+        let values2 = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
+        compare(
+            "conv1 weight",
+            reference.grads.get::<4>(conv1).and_then(values),
+            ours.grads.get::<4>(conv1).and_then(values),
+        );
+        compare(
+            "conv5 bias",
+            reference.grads.get::<1>(conv5).and_then(values1),
+            ours.grads.get::<1>(conv5).and_then(values1),
+        );
+        compare(
+            "head weight",
+            reference
+                .grads
+                .get::<2>(model.head.weight.id)
+                .and_then(values2),
+            ours.grads.get::<2>(model.head.weight.id).and_then(values2),
+        );
+        assert_eq!(
+            reference.grads.len(),
+            ours.grads.len(),
+            "every parameter has a gradient"
+        );
+        let valid = |m: &TrainingModel| values2(InferenceStep::step(m, batch.clone()).logits);
+        compare("validation logits", valid(&burn), valid(&fast));
     }
 }
