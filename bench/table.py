@@ -6,6 +6,12 @@ import json
 import sys
 
 
+def spread(row):
+    if row.get("min_ms") is None or row.get("max_ms") is None:
+        return ""
+    return f" ({row['min_ms']:.1f}-{row['max_ms']:.1f})"
+
+
 def main():
     headers, rows = {}, []
     side = None
@@ -40,7 +46,7 @@ def main():
             less = row["workload"].startswith(" ")  # Cruciate's less-work rows
             ratio = f"{row['median_ms'] / fastest[w]:.2f}" if w in fastest and not less else "-"
             print(f"| {row['workload'].strip()} | {row['side']} | {row['variant']} | "
-                  f"{row['median_ms']:.1f} ({row['min_ms']:.1f}-{row['max_ms']:.1f}) | "
+                  f"{row['median_ms']:.1f}{spread(row)} | "
                   f"{'-' if rate is None else f'{rate:.1f}'} | {ratio} |")
 
 

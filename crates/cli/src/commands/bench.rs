@@ -101,9 +101,18 @@ impl Report {
             println!("{row}");
         } else {
             let rate = rate.map_or("-".into(), |r| format!("{r:.1}"));
+            let ms = |v: f64| {
+                if v.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{v:.1}")
+                }
+            };
             println!(
-                "{what:<40} {engine:<12} {:>10.1} {:>8.1} {:>8.1} {rate:>8}",
-                t.median, t.min, t.max
+                "{what:<40} {engine:<12} {:>10} {:>8} {:>8} {rate:>8}",
+                ms(t.median),
+                ms(t.min),
+                ms(t.max)
             );
         }
     }
@@ -212,6 +221,7 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     }
 
     feature_extraction(args, compute, &report)?;
+    service_latency(compute, &report)?;
     synth(args, &report);
     Ok(())
 }
@@ -300,6 +310,29 @@ fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Re
         // Per exam: reading aside, slice choice, resampling, scaling, backbone and pooling.
         let what = "features of an exam (VGG16, 8 x 224x224)";
         report.row(what, &extractor.engine().to_string(), &t, 0.0);
+    }
+    Ok(())
+}
+
+/// Upload-to-result latency of one exam through a fresh service (one worker, the bundled demo
+/// model, a zipped synthetic DICOM series) on every engine: the median of three exams.
+fn service_latency(compute: Compute, report: &Report) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let exams = super::bench_service::zipped_exams(&scratch.path().join("phantoms"), 3)?;
+    for (i, choice) in engines().into_iter().enumerate() {
+        let compute = Compute {
+            engine: choice,
+            ..compute
+        };
+        let data = scratch.path().join(format!("data-{i}"));
+        let figures = super::bench_service::measure(&data, 1, &exams, compute)?;
+        let t = Timing {
+            median: figures.latency_s * 1000.0,
+            min: f64::NAN,
+            max: f64::NAN,
+        };
+        let engine = choice.resolve()?.to_string();
+        report.row("service: upload to result (demo model)", &engine, &t, 0.0);
     }
     Ok(())
 }

@@ -74,7 +74,7 @@ fn wait_done(addr: SocketAddr, token: &str, id: &str) -> Result<()> {
 }
 
 /// Synthetic DICOM exams (256x256, 24 to 36 slices), each zipped in memory.
-fn zipped_exams(dir: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
+pub(super) fn zipped_exams(dir: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
     let options = SynthOptions {
         exams: count,
         seed: 11,
@@ -105,13 +105,13 @@ fn zipped_exams(dir: &Path, count: usize) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The figures of one worker count.
-struct ServiceFigures {
-    latency_s: f64,
+pub(super) struct ServiceFigures {
+    pub latency_s: f64,
     exams_per_minute: f64,
 }
 
 /// Runs a fresh service with `workers` workers on `data` and measures it with `exams`.
-fn measure(
+pub(super) fn measure(
     data: &Path,
     workers: usize,
     exams: &[Vec<u8>],
