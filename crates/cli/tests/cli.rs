@@ -286,17 +286,56 @@ fn synth_writes_a_manifest_and_exams_the_readers_take() {
 
 #[test]
 fn bench_reports_every_measurement() {
-    let o = cruciate(&["bench", "--slices", "1", "--repeat", "1", "--exams", "1"]);
+    let o = cruciate(&[
+        "bench", "--slices", "1", "--repeat", "1", "--exams", "1", "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for what in [
-        "MRNet forward",
-        "MRNet training step",
-        "VGG16 features forward",
-        "synth rate",
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let header = &lines[0];
+    assert_eq!(header["side"], "cruciate");
+    assert!(header["cpu"].as_str().is_some_and(|c| !c.is_empty()));
+    let engines: Vec<&str> = if cruciate_engine::dnnl::available() {
+        vec!["flex f32", "dnnl f32", "dnnl bf16"]
+    } else {
+        vec!["flex f32"]
+    };
+    // Every workload on every engine, each with a positive time, and the convolution
+    // workloads with a work rate.
+    for (workload, rated) in [
+        ("MRNet forward, 1 x 256x256", true),
+        ("MRNet training step (Adam), 1 slices", true),
+        ("VGG16 forward, 8 x 224x224", true),
+        ("features of an exam (VGG16, 8 x 224x224)", false),
+        ("service: upload to result (demo model)", false),
     ] {
-        assert!(text.contains(what), "{what} missing from:\n{text}");
+        for engine in &engines {
+            let row = lines
+                .iter()
+                .find(|r| r["workload"] == workload && r["variant"] == *engine)
+                .unwrap_or_else(|| panic!("{workload} on {engine} missing from:\n{text}"));
+            assert!(
+                row["median_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+                "{row}"
+            );
+            assert_eq!(row["gflop_per_s"].as_f64().is_some(), rated, "{row}");
+        }
     }
+    for less in ["8 central slices", "ACL region"] {
+        assert!(
+            lines
+                .iter()
+                .any(|r| r["workload"].as_str().is_some_and(|w| w.contains(less))),
+            "less work: {less} missing from:\n{text}"
+        );
+    }
+    // What the build or the engine cannot do is refused in one line.
+    let flags = cruciate(&["bench", "--engine", "flex", "--precision", "bf16"]);
+    assert_eq!(flags.status.code(), Some(2), "{}", stderr(&flags));
+    assert!(stderr(&flags).contains("f32 only"), "{}", stderr(&flags));
 }
 
 #[test]
