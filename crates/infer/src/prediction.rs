@@ -13,7 +13,8 @@ pub struct Prediction {
     pub class: usize,
     /// Its name.
     pub label: String,
-    /// Probability of any injury, `1 - P(healthy)`.
+    /// Probability of any injury: the sum of the injured classes' probabilities (`1 - P(healthy)`
+    /// up to rounding).
     pub injured_probability: f64,
     /// The source slices the model looked at, `[first, end)`.
     pub slices: [usize; 2],
@@ -54,7 +55,7 @@ impl Prediction {
             .collect();
         Self {
             label: classes.get(class).cloned().unwrap_or_default(),
-            injured_probability: 1.0 - probabilities.first().copied().unwrap_or(1.0),
+            injured_probability: probabilities.iter().skip(1).sum(),
             classes,
             probabilities,
             class,
