@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         restore_broken_pipe();
     }
     // The service benchmark keeps the service's per-exam lines out of its table.
-    let quiet = matches!(&cli.command, Command::Bench(a) if a.service);
+    let quiet = matches!(&cli.command, Command::Bench(_));
     init_logging(json_logs, if quiet { "warn" } else { DEFAULT_LOG });
     let compute = cruciate_models::Compute {
         target: cli.device,

@@ -187,10 +187,9 @@ impl Extractor {
             let n = chunk.len() / (h * w);
             let mut values = repeat_channels(chunk, n, 3);
             self.spec.pixel_scale().apply(&mut values, n);
-            let maps = self.engine.forward(
-                &self.backbone,
-                Tensor::<4>::from_data(TensorData::new(values, [n, 3, h, w]), &self.device),
-            );
+            let maps =
+                self.engine
+                    .forward_values(&self.backbone, &values, [n, 3, h, w], &self.device);
             let [_, c, _, _] = maps.dims();
             let pooled: Vec<f32> = maps
                 .mean_dim(3)

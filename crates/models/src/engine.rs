@@ -52,22 +52,38 @@ impl BackboneEngine {
     /// device. A failure of the fast engine (which its tests rule out for valid inputs) is
     /// logged and the pass recomputed by Burn.
     pub fn forward(&self, backbone: &Backbone, x: Tensor<4>) -> Tensor<4> {
-        let Some(dnnl) = &self.dnnl else {
+        if self.dnnl.is_none() {
             return backbone.forward(x);
-        };
+        }
         let device = x.device();
         let shape = x.dims();
-        let input = x
-            .clone()
+        let values = x
             .into_data()
             .convert::<f32>()
-            .try_to_vec::<f32>()
+            .try_into_vec::<f32>()
             .expect("f32 after convert");
-        match dnnl.run(&input, shape) {
-            Ok((values, out)) => Tensor::from_data(TensorData::new(values, out), &device),
+        self.forward_values(backbone, &values, shape, &device)
+    }
+
+    /// As [`Self::forward`] for images given as row-major values of shape `shape` (what input
+    /// preparation makes), without a tensor in between.
+    pub fn forward_values(
+        &self,
+        backbone: &Backbone,
+        values: &[f32],
+        shape: [usize; 4],
+        device: &Device,
+    ) -> Tensor<4> {
+        let from_values =
+            |values: &[f32]| Tensor::from_data(TensorData::new(values.to_vec(), shape), device);
+        let Some(dnnl) = &self.dnnl else {
+            return backbone.forward(from_values(values));
+        };
+        match dnnl.run(values, shape) {
+            Ok((maps, out)) => Tensor::from_data(TensorData::new(maps, out), device),
             Err(e) => {
                 tracing::warn!("the dnnl engine failed ({e}); computing with Burn instead");
-                backbone.forward(x)
+                backbone.forward(from_values(values))
             }
         }
     }

@@ -199,9 +199,10 @@ impl NetworkClassifier {
             &input.intensities(),
             self.input.pixel_scale.unwrap_or_default(),
         );
-        let slices = Tensor::<4>::from_data(TensorData::new(data, [s, 3, h, w]), &self.device);
-        self.model
-            .from_activations(self.engine.forward(&self.model.backbone, slices))
+        let maps =
+            self.engine
+                .forward_values(&self.model.backbone, &data, [s, 3, h, w], &self.device);
+        self.model.from_activations(maps)
     }
 
     fn prediction(&self, out: &ExamOutput, input: &PreparedInput) -> Prediction {

@@ -174,11 +174,17 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
 
     // MRNet forward on every engine, then on less work with the default engine.
     let model = mrnet(&device);
+    // The exam in memory as input preparation leaves it (row-major f32), as PyTorch's side
+    // starts from its input tensor.
     let exam_forward = |engine: &BackboneEngine, shape: [usize; 4]| {
-        let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let exam: Vec<f32> = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 after convert");
         let stack = model.backbone.conv_stack().expect("AlexNet is a stack");
         let t = time_ms(repeat, || {
-            let acts = engine.forward(&model.backbone, exam.clone());
+            let acts = engine.forward_values(&model.backbone, &exam, shape, &device);
             let _ = model.from_activations(acts).logits.into_data();
         });
         (t, stack.gflop(shape))
