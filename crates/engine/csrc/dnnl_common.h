@@ -52,4 +52,17 @@ static inline int64_t cr_out_size(int64_t in, int k, int s, int p, int ceil_mode
     return o;
 }
 
+/* Primitive attributes with a ReLU after the operation when `relu`, into `*attr`. */
+static inline dnnl_status_t cr_relu_attr(int relu, dnnl_primitive_attr_t *attr) {
+    dnnl_status_t s = dnnl_primitive_attr_create(attr);
+    if (s != dnnl_success || !relu) return s;
+    dnnl_post_ops_t ops;
+    s = dnnl_post_ops_create(&ops);
+    if (s != dnnl_success) return s;
+    s = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(*attr, ops);
+    dnnl_post_ops_destroy(ops);
+    return s;
+}
+
 #endif

@@ -26,7 +26,6 @@ typedef struct cr_stack {
     cr_step *steps;
     dnnl_memory_t user_src, user_dst, first_src;
     dnnl_primitive_t in_reorder, out_reorder;
-    int64_t out_dims[4];
 } cr_stack;
 
 void cr_stack_destroy(cr_stack *st) {
@@ -56,7 +55,6 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
     int layer = -1;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
     dnnl_memory_t user_weights = NULL;
     dnnl_primitive_t weights_reorder = NULL;
     cr_stack *st = calloc(1, sizeof(cr_stack));
@@ -124,14 +122,7 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
                 &cd, dnnl_forward_inference,
                 winograd ? dnnl_convolution_winograd : dnnl_convolution_direct, &src_md, &w_md,
                 &b_md, &dst_md, strides, pad_l, pad_r));
-            CHECK(dnnl_primitive_attr_create(&attr));
-            if (l->relu) {
-                CHECK(dnnl_post_ops_create(&ops));
-                CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-                CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-                dnnl_post_ops_destroy(ops);
-                ops = NULL;
-            }
+            CHECK(cr_relu_attr(l->relu, &attr));
             if (winograd &&
                 dnnl_primitive_desc_create(&pd, &cd, attr, st->engine, NULL) != dnnl_success) {
                 pd = NULL;
@@ -193,20 +184,16 @@ cr_stack *cr_stack_create(const cr_layer *layers, int n, const int64_t *dims, in
     CHECK(dnnl_memory_desc_init_by_tag(&out_md, 4, cur, dnnl_f32, dnnl_nchw));
     CHECK(dnnl_memory_create(&st->user_dst, &out_md, st->engine, DNNL_MEMORY_NONE));
     CHECK(cr_make_reorder(st->engine, prev_md, &out_md, &st->out_reorder));
-    memcpy(st->out_dims, cur, sizeof(cur));
     return st;
 
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    if (ops) dnnl_post_ops_destroy(ops);
     if (weights_reorder) dnnl_primitive_destroy(weights_reorder);
     if (user_weights) dnnl_memory_destroy(user_weights);
     cr_stack_destroy(st);
     return NULL;
 }
-
-void cr_stack_out_dims(const cr_stack *st, int64_t *dims) { memcpy(dims, st->out_dims, sizeof(st->out_dims)); }
 
 int cr_stack_run(cr_stack *st, const float *input, float *output, char *err, size_t errlen) {
     int layer = -1;

@@ -34,7 +34,6 @@ typedef struct cr_train {
     cr_tstep *steps;
     dnnl_memory_t user_src, src0, user_out, user_dout, dout;
     dnnl_primitive_t in_reorder, out_reorder, dout_reorder;
-    int64_t out_dims[4];
 } cr_train;
 
 static void destroy_prim(dnnl_primitive_t p) { if (p) dnnl_primitive_destroy(p); }
@@ -77,7 +76,6 @@ cr_train *cr_train_create(const cr_layer *layers, int n, const int64_t *dims, in
     int layer = -1;
     dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL, hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
     cr_train *t = calloc(1, sizeof(cr_train));
     if (!t) return NULL;
     t->n = n;
@@ -136,14 +134,7 @@ cr_train *cr_train_create(const cr_layer *layers, int n, const int64_t *dims, in
             CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
                                                      dnnl_convolution_direct, &src_md, &w_any,
                                                      &b_md, &dst_md, strides, pad_l, pad_r));
-            CHECK(dnnl_primitive_attr_create(&attr));
-            if (l->relu) {
-                CHECK(dnnl_post_ops_create(&ops));
-                CHECK(dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
-                CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
-                dnnl_post_ops_destroy(ops);
-                ops = NULL;
-            }
+            CHECK(cr_relu_attr(l->relu, &attr));
             CHECK(dnnl_primitive_desc_create(&fwd_pd, &cd, attr, t->engine, NULL));
             dnnl_primitive_attr_destroy(attr);
             attr = NULL;
@@ -225,7 +216,6 @@ cr_train *cr_train_create(const cr_layer *layers, int n, const int64_t *dims, in
     CHECK(dnnl_memory_create(&t->dout, &out_md, t->engine, DNNL_MEMORY_ALLOCATE));
     CHECK(cr_make_reorder(t->engine, &out_md, &out_user_md, &t->out_reorder));
     CHECK(cr_make_reorder(t->engine, &out_user_md, &out_md, &t->dout_reorder));
-    memcpy(t->out_dims, cur, sizeof(cur));
     return t;
 
 fail:
@@ -233,7 +223,6 @@ fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (hint) dnnl_primitive_desc_destroy(hint);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    if (ops) dnnl_post_ops_destroy(ops);
     cr_train_destroy(t);
     return NULL;
 }

@@ -286,18 +286,7 @@ fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<(
 /// VGG16 features of whole phantom exams (8 central slices at 224x224), per exam, on every
 /// engine (exams per second: 1000 / the median).
 fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
-    let exams: Vec<_> = (0..args.exams.max(1))
-        .map(|i| {
-            generate(&ExamSpec {
-                grade: (i % 4) as u8,
-                size: 256,
-                slices: (32, 32),
-                difficulty: Difficulty::Realistic,
-                seed: exam_seed(2, i as u64),
-            })
-            .volume
-        })
-        .collect();
+    let exams = phantom_exams(args.exams, 2);
     for choice in engines() {
         let extractor = Extractor::new(
             "vgg16",
@@ -341,6 +330,23 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
         report.row("service: upload to result (demo model)", &engine, &t, 0.0);
     }
     Ok(())
+}
+
+/// `count` (at least one) realistic phantom exams of 32 slices of 256x256, all grades in turn,
+/// from dataset seed `seed`.
+pub(super) fn phantom_exams(count: usize, seed: u64) -> Vec<cruciate_volume::Volume> {
+    (0..count.max(1))
+        .map(|i| {
+            generate(&ExamSpec {
+                grade: (i % 4) as u8,
+                size: 256,
+                slices: (32, 32),
+                difficulty: Difficulty::Realistic,
+                seed: exam_seed(seed, i as u64),
+            })
+            .volume
+        })
+        .collect()
 }
 
 /// Phantom generation, for scale.

@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use cruciate_data::phantom::{Difficulty, ExamSpec, exam_seed, generate};
 use cruciate_features::{Extractor, Pool, SliceChoice};
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, Matrix, ModelSettings, SvcSettings};
 use rand::{RngExt, SeedableRng};
@@ -83,18 +82,7 @@ pub fn run(exams: usize, compute: cruciate_models::Compute, cpu: &str) -> Result
     );
 
     let exams = exams.max(1);
-    let volumes: Vec<_> = (0..exams)
-        .map(|i| {
-            generate(&ExamSpec {
-                grade: (i % 4) as u8,
-                size: 256,
-                slices: (32, 32),
-                difficulty: Difficulty::Realistic,
-                seed: exam_seed(2, i as u64),
-            })
-            .volume
-        })
-        .collect();
+    let volumes = super::bench::phantom_exams(exams, 2);
     let extractor = Extractor::new(
         "vgg16",
         None,

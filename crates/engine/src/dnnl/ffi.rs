@@ -136,6 +136,49 @@ mod linked {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// The signature of the C module's constructors (`cr_stack_create`, `cr_train_create`).
+    type Create<T> = unsafe extern "C" fn(
+        *const RawLayer,
+        c_int,
+        *const i64,
+        c_int,
+        *mut c_char,
+        usize,
+    ) -> *mut T;
+
+    /// Calls `create` for `stack` on inputs of `shape` at `precision`; its error message (with
+    /// the precision and instruction set) when it returns null.
+    fn create<T>(
+        create: Create<T>,
+        stack: &ConvStack,
+        shape: [usize; 4],
+        precision: Precision,
+    ) -> Result<*mut T, EngineError> {
+        let layers = raw_layers(stack);
+        let dims = shape.map(|d| d as i64);
+        let mut err = [0 as c_char; 512];
+        // SAFETY: `layers` (and the weights it points into, owned by `stack`) and `dims`
+        // outlive the call, which copies what it keeps; `err` is writable for its length.
+        let raw = unsafe {
+            create(
+                layers.as_ptr(),
+                layers.len() as c_int,
+                dims.as_ptr(),
+                (precision == Precision::Bf16).into(),
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if raw.is_null() {
+            return Err(EngineError::Library(format!(
+                "{} ({precision} on {})",
+                message(&err),
+                crate::dnnl::cpu_isa().unwrap_or("?")
+            )));
+        }
+        Ok(raw)
+    }
+
     /// A stack's primitives for one input shape.
     pub struct Compiled {
         pub shape: [usize; 4],
@@ -152,28 +195,7 @@ mod linked {
             shape: [usize; 4],
             precision: Precision,
         ) -> Result<Self, EngineError> {
-            let layers = raw_layers(stack);
-            let dims = shape.map(|d| d as i64);
-            let mut err = [0 as c_char; 512];
-            // SAFETY: `layers` (and the weights it points into, owned by `stack`) and `dims`
-            // outlive the call, which copies what it keeps; `err` is writable for its length.
-            let raw = unsafe {
-                cr_stack_create(
-                    layers.as_ptr(),
-                    layers.len() as c_int,
-                    dims.as_ptr(),
-                    (precision == Precision::Bf16).into(),
-                    err.as_mut_ptr(),
-                    err.len(),
-                )
-            };
-            if raw.is_null() {
-                return Err(EngineError::Library(format!(
-                    "{} ({precision} on {})",
-                    message(&err),
-                    crate::dnnl::cpu_isa().unwrap_or("?")
-                )));
-            }
+            let raw = create(cr_stack_create, stack, shape, precision)?;
             Ok(Self { shape, raw })
         }
 
@@ -228,26 +250,7 @@ mod linked {
             shape: [usize; 4],
             precision: Precision,
         ) -> Result<Self, EngineError> {
-            let layers = raw_layers(stack);
-            let dims = shape.map(|d| d as i64);
-            let mut err = [0 as c_char; 512];
-            // SAFETY: as in `Compiled::new`; no weights are read at creation.
-            let raw = unsafe {
-                cr_train_create(
-                    layers.as_ptr(),
-                    layers.len() as c_int,
-                    dims.as_ptr(),
-                    (precision == Precision::Bf16).into(),
-                    err.as_mut_ptr(),
-                    err.len(),
-                )
-            };
-            if raw.is_null() {
-                return Err(EngineError::Library(format!(
-                    "{} ({precision} training)",
-                    message(&err)
-                )));
-            }
+            let raw = create(cr_train_create, stack, shape, precision)?;
             Ok(Self { raw })
         }
 
