@@ -288,15 +288,7 @@ fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<(
 fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
     let exams = phantom_exams(args.exams, 2);
     for choice in engines() {
-        let extractor = Extractor::new(
-            "vgg16",
-            None,
-            None,
-            SliceChoice::Central(8).input(224),
-            vec![Pool::Max],
-            compute.device(),
-        )?
-        .with_engine(choice)?;
+        let extractor = vgg16_extractor(compute, choice)?;
         let mut next = 0;
         let t = time_ms(args.repeat, || {
             let _ = extractor.exam_features(&exams[next % exams.len()]);
@@ -330,6 +322,20 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
         report.row("service: upload to result (demo model)", &engine, &t, 0.0);
     }
     Ok(())
+}
+
+/// The benchmarks' feature extractor: VGG16 (random weights) on the 8 central slices at
+/// 224x224, max-pooled, its backbone on the engine `choice`.
+pub(super) fn vgg16_extractor(compute: Compute, choice: EngineChoice) -> Result<Extractor> {
+    Ok(Extractor::new(
+        "vgg16",
+        None,
+        None,
+        SliceChoice::Central(8).input(224),
+        vec![Pool::Max],
+        compute.device(),
+    )?
+    .with_engine(choice)?)
 }
 
 /// `count` (at least one) realistic phantom exams of 32 slices of 256x256, all grades in turn,

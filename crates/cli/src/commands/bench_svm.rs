@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use cruciate_features::{Extractor, Pool, SliceChoice};
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, Matrix, ModelSettings, SvcSettings};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -83,15 +82,7 @@ pub fn run(exams: usize, compute: cruciate_models::Compute, cpu: &str) -> Result
 
     let exams = exams.max(1);
     let volumes = super::bench::phantom_exams(exams, 2);
-    let extractor = Extractor::new(
-        "vgg16",
-        None,
-        None,
-        SliceChoice::Central(8).input(224),
-        vec![Pool::Max],
-        compute.device(),
-    )?
-    .with_engine(compute.engine_choice())?;
+    let extractor = super::bench::vgg16_extractor(compute, compute.engine_choice())?;
     extractor.exam_features(&volumes[0])?;
     let start = Instant::now();
     for v in &volumes {
