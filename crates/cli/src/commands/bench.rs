@@ -14,7 +14,6 @@ use burn::tensor::Distribution;
 use clap::Args;
 use cruciate_data::phantom::{Difficulty, ExamSpec, exam_seed, generate};
 use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
-use cruciate_features::{Extractor, Pool, SliceChoice};
 use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
 use cruciate_models::loss::weighted_cross_entropy;
 use cruciate_models::{
@@ -286,9 +285,9 @@ fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<(
 /// VGG16 features of whole phantom exams (8 central slices at 224x224), per exam, on every
 /// engine (exams per second: 1000 / the median).
 fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
-    let exams = phantom_exams(args.exams, 2);
+    let exams = super::bench_inputs::phantom_exams(args.exams, 2);
     for choice in engines() {
-        let extractor = vgg16_extractor(compute, choice)?;
+        let extractor = super::bench_inputs::vgg16_extractor(compute, choice)?;
         let mut next = 0;
         let t = time_ms(args.repeat, || {
             let _ = extractor.exam_features(&exams[next % exams.len()]);
@@ -322,37 +321,6 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
         report.row("service: upload to result (demo model)", &engine, &t, 0.0);
     }
     Ok(())
-}
-
-/// The benchmarks' feature extractor: VGG16 (random weights) on the 8 central slices at
-/// 224x224, max-pooled, its backbone on the engine `choice`.
-pub(super) fn vgg16_extractor(compute: Compute, choice: EngineChoice) -> Result<Extractor> {
-    Ok(Extractor::new(
-        "vgg16",
-        None,
-        None,
-        SliceChoice::Central(8).input(224),
-        vec![Pool::Max],
-        compute.device(),
-    )?
-    .with_engine(choice)?)
-}
-
-/// `count` (at least one) realistic phantom exams of 32 slices of 256x256, all grades in turn,
-/// from dataset seed `seed`.
-pub(super) fn phantom_exams(count: usize, seed: u64) -> Vec<cruciate_volume::Volume> {
-    (0..count.max(1))
-        .map(|i| {
-            generate(&ExamSpec {
-                grade: (i % 4) as u8,
-                size: 256,
-                slices: (32, 32),
-                difficulty: Difficulty::Realistic,
-                seed: exam_seed(seed, i as u64),
-            })
-            .volume
-        })
-        .collect()
 }
 
 /// Phantom generation, for scale.

@@ -81,8 +81,8 @@ pub fn run(exams: usize, compute: cruciate_models::Compute, cpu: &str) -> Result
     );
 
     let exams = exams.max(1);
-    let volumes = super::bench::phantom_exams(exams, 2);
-    let extractor = super::bench::vgg16_extractor(compute, compute.engine_choice())?;
+    let volumes = super::bench_inputs::phantom_exams(exams, 2);
+    let extractor = super::bench_inputs::vgg16_extractor(compute, compute.engine_choice())?;
     extractor.exam_features(&volumes[0])?;
     let start = Instant::now();
     for v in &volumes {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+mod bench_inputs;
 mod bench_service;
 mod bench_svm;
 pub mod cascade;
