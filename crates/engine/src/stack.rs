@@ -132,6 +132,20 @@ impl ConvStack {
         Some([n, c, h, w])
     }
 
+    /// The output shape for `input` values of shape `shape`, or why they do not fit.
+    pub fn check_input(&self, input: &[f32], shape: [usize; 4]) -> Result<[usize; 4], EngineError> {
+        let out = self.output_shape(shape).ok_or_else(|| {
+            EngineError::Input(shape, "too small for a layer, or the wrong channels".into())
+        })?;
+        if input.len() != shape.iter().product::<usize>() {
+            return Err(EngineError::Input(
+                shape,
+                format!("{} values given", input.len()),
+            ));
+        }
+        Ok(out)
+    }
+
     /// Convolution work for an input of shape `input`, in GFLOP (2 multiply-adds per weight
     /// and output pixel; other layers not counted).
     pub fn gflop(&self, input: [usize; 4]) -> f64 {

@@ -181,7 +181,6 @@ mod linked {
 
     /// A stack's primitives for one input shape.
     pub struct Compiled {
-        pub shape: [usize; 4],
         raw: *mut CrStack,
     }
 
@@ -196,7 +195,7 @@ mod linked {
             precision: Precision,
         ) -> Result<Self, EngineError> {
             let raw = create(cr_stack_create, stack, shape, precision)?;
-            Ok(Self { shape, raw })
+            Ok(Self { raw })
         }
 
         /// `input` and `output` must have the lengths of the compiled shapes (checked by the
@@ -329,9 +328,7 @@ mod absent {
     }
 
     /// Never made: [`crate::DnnlBackbone::new`] refuses first.
-    pub struct Compiled {
-        pub shape: [usize; 4],
-    }
+    pub struct Compiled;
 
     impl Compiled {
         pub fn new(_: &ConvStack, _: [usize; 4], _: Precision) -> Result<Self, EngineError> {

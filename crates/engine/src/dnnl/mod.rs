@@ -17,7 +17,31 @@ use crate::{ConvStack, EngineError, Precision};
 pub use train::{ConvGrads, DnnlTrainer};
 
 /// How many input shapes keep their compiled stack (MRNet exams differ in slice count).
-pub(crate) const CACHED_SHAPES: usize = 4;
+const CACHED_SHAPES: usize = 4;
+
+/// Primitives built per input shape, the most recently used first.
+type ShapeCache<T> = Vec<([usize; 4], T)>;
+
+/// The entry for `shape`, made by `make` when absent (the least recently used one dropped when
+/// the cache is full), moved to the front.
+fn cached<T>(
+    cache: &mut ShapeCache<T>,
+    shape: [usize; 4],
+    make: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<&mut T, EngineError> {
+    let at = match cache.iter().position(|(s, _)| *s == shape) {
+        Some(i) => i,
+        None => {
+            if cache.len() == CACHED_SHAPES {
+                cache.pop();
+            }
+            cache.insert(0, (shape, make()?));
+            0
+        }
+    };
+    cache[..=at].rotate_right(1);
+    Ok(&mut cache[0].1)
+}
 
 /// Whether this build includes the oneDNN engine.
 pub fn available() -> bool {
@@ -61,7 +85,7 @@ pub fn preferred_precision() -> Precision {
 pub struct DnnlBackbone {
     stack: ConvStack,
     precision: Precision,
-    compiled: Mutex<Vec<ffi::Compiled>>,
+    compiled: Mutex<ShapeCache<ffi::Compiled>>,
 }
 
 impl std::fmt::Debug for DnnlBackbone {
@@ -104,30 +128,13 @@ impl DnnlBackbone {
         input: &[f32],
         shape: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), EngineError> {
-        let out_shape = self.stack.output_shape(shape).ok_or_else(|| {
-            EngineError::Input(shape, "too small for a layer, or the wrong channels".into())
-        })?;
-        if input.len() != shape.iter().product::<usize>() {
-            return Err(EngineError::Input(
-                shape,
-                format!("{} values given", input.len()),
-            ));
-        }
+        let out_shape = self.stack.check_input(input, shape)?;
         let mut output = vec![0.0f32; out_shape.iter().product()];
         let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        let at = match compiled.iter().position(|c| c.shape == shape) {
-            Some(i) => i,
-            None => {
-                if compiled.len() == CACHED_SHAPES {
-                    compiled.pop();
-                }
-                compiled.insert(0, ffi::Compiled::new(&self.stack, shape, self.precision)?);
-                0
-            }
-        };
-        // Most recently used first.
-        compiled[..=at].rotate_right(1);
-        compiled[0].run(input, &mut output)?;
+        cached(&mut compiled, shape, || {
+            ffi::Compiled::new(&self.stack, shape, self.precision)
+        })?
+        .run(input, &mut output)?;
         Ok((output, out_shape))
     }
 }

@@ -2,8 +2,7 @@
 //! every convolution from the gradient of the stack's output. The weights stay with the caller
 //! (f32 master weights, updated by its optimiser); each pass takes them as they are now.
 
-use super::CACHED_SHAPES;
-use super::ffi;
+use super::{ShapeCache, cached, ffi};
 use crate::{ConvStack, EngineError, Layer, Precision};
 
 /// A convolution's gradients.
@@ -19,7 +18,7 @@ pub struct ConvGrads {
 /// precision; primitives are built once per input shape.
 pub struct DnnlTrainer {
     precision: Precision,
-    compiled: Vec<([usize; 4], ffi::Training)>,
+    compiled: ShapeCache<ffi::Training>,
 }
 
 impl std::fmt::Debug for DnnlTrainer {
@@ -56,30 +55,13 @@ impl DnnlTrainer {
         shape: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), EngineError> {
         stack.validate()?;
-        let out_shape = stack.output_shape(shape).ok_or_else(|| {
-            EngineError::Input(shape, "too small for a layer, or the wrong channels".into())
-        })?;
-        if input.len() != shape.iter().product::<usize>() {
-            return Err(EngineError::Input(
-                shape,
-                format!("{} values given", input.len()),
-            ));
-        }
-        let at = match self.compiled.iter().position(|(s, _)| *s == shape) {
-            Some(i) => i,
-            None => {
-                if self.compiled.len() == CACHED_SHAPES {
-                    self.compiled.pop();
-                }
-                let training = ffi::Training::new(stack, shape, self.precision)?;
-                self.compiled.insert(0, (shape, training));
-                0
-            }
-        };
-        // The most recent first: `backward` uses the first.
-        self.compiled[..=at].rotate_right(1);
+        let out_shape = stack.check_input(input, shape)?;
         let mut output = vec![0.0; out_shape.iter().product()];
-        self.compiled[0].1.forward(stack, input, &mut output)?;
+        // The most recent first: `backward` uses the first.
+        cached(&mut self.compiled, shape, || {
+            ffi::Training::new(stack, shape, self.precision)
+        })?
+        .forward(stack, input, &mut output)?;
         Ok((output, out_shape))
     }
 
