@@ -10,6 +10,11 @@ Workloads (random weights and inputs; speed does not depend on their values):
 Variants: fp32 (PyTorch's default), fp32 channels-last, bf16 autocast + channels-last.
 Each figure is the median of --repeat timed runs after two warm-up runs.
 
+--device cuda runs the same on the GPU (as `cruciate --device vulkan bench` does): the MRNet
+exam is copied from host memory inside each timed forward run on both sides (ours starts from
+the exam as input preparation leaves it); each run ends with torch.cuda.synchronize(). PyTorch's
+fp32 on CUDA is its default: cuDNN may use TF32 for convolutions (torch.backends.cudnn.allow_tf32).
+
 Needs torch and torchvision (pip install torch torchvision). Prints one JSON object per line
 with --json, else a table.
 """
@@ -67,23 +72,31 @@ def variant(model, x, name):
     return model, x, torch.bfloat16
 
 
-def forward_runner(model, x, dtype):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward_runner(model, x, dtype, device):
     def run():
-        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-            model(x)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model(x.to(device, non_blocking=False))
+        sync(device)
     return run
 
 
-def training_runner(model, x, dtype):
+def training_runner(model, x, dtype, device):
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-5)
-    target = torch.tensor([1])
+    target = torch.tensor([1], device=device)
+    x = x.to(device)
 
     def run():
         optimiser.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = torch.nn.functional.cross_entropy(model(x), target)
         loss.backward()
         optimiser.step()
+        sync(device)
     return run
 
 
@@ -92,7 +105,9 @@ def main():
     parser.add_argument("--slices", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
     rows = []
     # Convolution work as 2*Cin*Cout*k*k*Hout*Wout, the way `cruciate bench` counts it.
@@ -116,21 +131,24 @@ def main():
     gflop_mrnet = conv_gflop(MRNet().eval(), mrnet_shape)
     gflop_vgg = conv_gflop(torchvision.models.vgg16(weights=None).features.eval(), vgg_shape)
     for name in ["fp32", "fp32 channels-last", "bf16 autocast channels-last"]:
-        model, x, dtype = variant(MRNet().eval(), torch.randn(mrnet_shape), name)
-        rows.append(("MRNet forward", name, *median_ms(forward_runner(model, x, dtype), args.repeat), gflop_mrnet))
-        model, x, dtype = variant(MRNet().train(), torch.randn(mrnet_shape), name)
-        rows.append(("MRNet training step", name, *median_ms(training_runner(model, x, dtype), args.repeat), 3 * gflop_mrnet))
-        model, x, dtype = variant(torchvision.models.vgg16(weights=None).features.eval(), torch.randn(vgg_shape), name)
-        rows.append(("VGG16 forward", name, *median_ms(forward_runner(model, x, dtype), args.repeat), gflop_vgg))
+        model, x, dtype = variant(MRNet().eval().to(device), torch.randn(mrnet_shape), name)
+        rows.append(("MRNet forward", name, *median_ms(forward_runner(model, x, dtype, device), args.repeat), gflop_mrnet))
+        model, x, dtype = variant(MRNet().train().to(device), torch.randn(mrnet_shape), name)
+        rows.append(("MRNet training step", name, *median_ms(training_runner(model, x, dtype, device), args.repeat), 3 * gflop_mrnet))
+        model, x, dtype = variant(torchvision.models.vgg16(weights=None).features.eval().to(device), torch.randn(vgg_shape), name)
+        rows.append(("VGG16 forward", name, *median_ms(forward_runner(model, x.to(device), dtype, device), args.repeat), gflop_vgg))
     header = {"side": "pytorch", "torch": torch.__version__, "cpu": cpu_name(),
-              "threads": torch.get_num_threads(), "slices": args.slices}
+              "threads": torch.get_num_threads(), "slices": args.slices, "device": str(device)}
+    if device.type == "cuda":
+        header["gpu"] = torch.cuda.get_device_name(device)
     if args.json:
         print(json.dumps(header))
         for what, name, med, lo, hi, gflop in rows:
             print(json.dumps({"workload": what, "variant": name, "median_ms": med, "min_ms": lo,
                               "max_ms": hi, "gflop_per_s": gflop / (med / 1000.0)}))
         return
-    print(f"PyTorch {torch.__version__} on {header['cpu']}, {header['threads']} threads")
+    where = header.get("gpu", f"{header['cpu']}, {header['threads']} threads")
+    print(f"PyTorch {torch.__version__} on {where}")
     print(f"{'workload':<22} {'variant':<30} {'median ms':>10} {'min':>8} {'max':>8} {'GFLOP/s':>8}")
     for what, name, med, lo, hi, gflop in rows:
         print(f"{what:<22} {name:<30} {med:>10.1f} {lo:>8.1f} {hi:>8.1f} {gflop / (med / 1000.0):>8.1f}")

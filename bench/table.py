@@ -27,9 +27,13 @@ def main():
             obj["side"] = side
             rows.append(obj)
     cruciate, torch = headers.get("cruciate", {}), headers.get("pytorch", {})
-    print(f"CPU: {cruciate.get('cpu') or torch.get('cpu')}; Cruciate threads {cruciate.get('threads')}, "
-          f"oneDNN {cruciate.get('onednn')} ({cruciate.get('isa')}); PyTorch {torch.get('torch')}, "
-          f"{torch.get('threads')} threads\n")
+    if torch.get("gpu"):
+        print(f"GPU: {torch['gpu']}: Cruciate on {cruciate.get('device')} (Burn, Vulkan), PyTorch "
+              f"{torch.get('torch')} on {torch.get('device')}; host CPU {cruciate.get('cpu')}\n")
+    else:
+        print(f"CPU: {cruciate.get('cpu') or torch.get('cpu')}; Cruciate threads {cruciate.get('threads')}, "
+              f"oneDNN {cruciate.get('onednn')} ({cruciate.get('isa')}); PyTorch {torch.get('torch')}, "
+              f"{torch.get('threads')} threads\n")
     print("| workload | side | variant | median ms (min-max) | GFLOP/s | vs fastest PyTorch |")
     print("|---|---|---|---|---|---|")
     keys = ["MRNet forward", "MRNet training step", "VGG16 forward"]

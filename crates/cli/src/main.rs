@@ -14,8 +14,15 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cruciate", version, about, long_about = None)]
 struct Cli {
-    /// Where models compute: cpu, or cuda / cuda:N in builds with the `cuda` feature.
-    #[arg(long, global = true, default_value = "cpu", value_name = "DEVICE")]
+    /// Where models compute: cpu; vulkan / vulkan:N in builds with the `gpu` (Vulkan) feature;
+    /// cuda / cuda:N in builds with the `cuda` feature.
+    #[arg(
+        long,
+        global = true,
+        env = "CRUCIATE_DEVICE",
+        default_value = "cpu",
+        value_name = "DEVICE"
+    )]
     device: cruciate_models::Target,
     /// What runs backbones on the CPU: auto (oneDNN when this build has it, else flex), flex
     /// (Burn, the reference) or dnnl.
@@ -106,7 +113,10 @@ fn main() -> ExitCode {
                 .expect("clap checked the value"),
         },
     };
-    finish(guarded(|| run(cli.command, compute)))
+    finish(guarded(|| {
+        compute.check().map_err(anyhow::Error::msg)?;
+        run(cli.command, compute)
+    }))
 }
 
 /// Help and version as clap prints them; any other flag error as one line and status 2.

@@ -86,6 +86,17 @@ impl fmt::Display for Resolved {
     }
 }
 
+impl fmt::Display for EngineKind {
+    /// The name `--engine` takes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Auto => "auto",
+            EngineKind::Flex => "flex",
+            EngineKind::Dnnl => "dnnl",
+        })
+    }
+}
+
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -125,6 +136,9 @@ mod tests {
     #[test]
     fn flex_refuses_bf16_and_names_parse() {
         assert_eq!("dnnl".parse(), Ok(EngineKind::Dnnl));
+        for kind in [EngineKind::Auto, EngineKind::Flex, EngineKind::Dnnl] {
+            assert_eq!(kind.to_string().parse(), Ok(kind));
+        }
         assert!(
             "cuda"
                 .parse::<EngineKind>()

@@ -18,6 +18,18 @@ use cruciate_models::{Backbone, ExamModel, SlicePooling, load_torchvision};
 /// 1e-6 (conv1's weight gradient aside, see below).
 const TOLERANCE: f64 = 1e-5;
 
+/// The device these tests run on: `$CRUCIATE_DEVICE` (what `scripts/gpu-check.sh` sets to
+/// hold a GPU to the same fixtures), else the CPU. The engine tests below stay on the CPU.
+fn test_device() -> Device {
+    let target =
+        cruciate_models::Target::from_env().expect("CRUCIATE_DEVICE names a device this build has");
+    cruciate_models::Compute {
+        target,
+        ..cruciate_models::Compute::CPU
+    }
+    .device()
+}
+
 /// References made here with PyTorch (`parity_conv1_reference.py`).
 const LOCAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/parity");
 
@@ -141,7 +153,7 @@ fn mrnet(dir: &Path, weights: &str, classes: usize, device: &Device) -> ExamMode
 fn parity_mrnet_features_logits_loss_and_gradients() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::CPU.device().autodiff();
+    let device = test_device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -233,7 +245,7 @@ fn parity_mrnet_features_logits_loss_and_gradients() {
 fn parity_pth_and_safetensors_weights_give_the_same_logits() {
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::CPU.device();
+    let device = test_device();
     let input = tensor4(&need(&dir, "input.npy"), &device);
     let a = mrnet(
         &dir,
@@ -260,7 +272,7 @@ fn parity_vgg16_features_and_pooled_features() {
         return;
     }
     let weights = need(&dir, "vgg16_features_torchvision.safetensors");
-    let device = cruciate_models::Compute::CPU.device();
+    let device = test_device();
     let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let remaps = vgg.torchvision_remaps();
     let report = load_torchvision(&mut vgg, &weights, &remaps).unwrap();
@@ -283,7 +295,7 @@ fn parity_vgg16_features_and_pooled_features() {
 #[test]
 fn wrong_weights_are_refused_with_the_keys_listed() {
     let Some(dir) = fixture_dir() else { return };
-    let device = cruciate_models::Compute::CPU.device();
+    let device = test_device();
     // VGG16 weights into AlexNet: shapes differ.
     let mut alexnet = AlexNetFeatures::new(&device);
     let err = load_torchvision(
@@ -318,7 +330,7 @@ fn parity_conv1_weight_gradient_against_f64() {
     use burn::tensor::activation::relu;
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::CPU.device().autodiff();
+    let device = test_device().autodiff();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -432,7 +444,7 @@ fn parity_cam_and_grad_cam() {
     use cruciate_models::explain::{class_activation_map, grad_cam, slice_importance};
     let Some(dir) = fixture_dir() else { return };
     let meta = meta(&dir);
-    let device = cruciate_models::Compute::CPU.device();
+    let device = test_device();
     let model = mrnet(
         &dir,
         "alexnet_torchvision.safetensors",
@@ -618,4 +630,53 @@ fn parity_engines_mrnet_training_gradients() {
             if bf16 { 2e-1 } else { 1e-3 },
         );
     }
+}
+
+/// On a GPU (`CRUCIATE_DEVICE`, as `scripts/gpu-check.sh` sets it), the same weights and input
+/// give the CPU's results, the CPU being held to PyTorch above: VGG16 features (random
+/// weights: the torchvision file is too large to carry to a GPU host), and MRNet's logits and
+/// conv1 weight gradient after one backward pass. On the CPU there is nothing to compare.
+#[test]
+fn gpu_vgg16_features_and_mrnet_gradients_match_the_cpu() {
+    use burn::tensor::Distribution;
+    let gpu = test_device();
+    let cpu = cruciate_models::Compute::FLEX.device();
+    if gpu == cpu {
+        eprintln!("skipped: CRUCIATE_DEVICE names no GPU");
+        return;
+    }
+    let vgg = Vgg::new(&cpu, VggDepth::Vgg16, false);
+    let images = Tensor::<4>::random([2, 3, 224, 224], Distribution::Normal(0.0, 1.0), &cpu);
+    let want = values(vgg.forward(images.clone()));
+    let got = values(vgg.to_device(&gpu).forward(images.to_device(&gpu)));
+    assert_close("VGG16 features, GPU vs CPU", got, want);
+
+    let step = |device: &Device, model: &ExamModel, exam: Tensor<4>| {
+        // Moved onto the autodiff device, then made to track gradients again.
+        let model = model.clone().to_device(&device.clone().autodiff()).train();
+        let logits = model
+            .forward(exam.to_device(&device.clone().autodiff()))
+            .logits;
+        let target = TensorData::new(vec![1i64], [1]);
+        let target = Tensor::<1, Int>::from_data(target, &logits.device());
+        let grads = weighted_cross_entropy(logits.clone(), target, None).backward();
+        let Backbone::AlexNet(features) = &model.backbone else {
+            unreachable!()
+        };
+        let conv1 = features.features[0].weight.val().grad(&grads).unwrap();
+        (values(logits), values(conv1))
+    };
+    let model = ExamModel::new(
+        Backbone::AlexNet(AlexNetFeatures::new(&cpu)),
+        AlexNetFeatures::CHANNELS,
+        2,
+        SlicePooling::Max,
+        &cpu,
+    );
+    let exam = Tensor::<4>::random([4, 3, 256, 256], Distribution::Normal(0.0, 1.0), &cpu);
+    let (cpu_logits, cpu_grad) = step(&cpu, &model, exam.clone());
+    let (gpu_logits, gpu_grad) = step(&gpu, &model, exam);
+    assert_close("MRNet logits, GPU vs CPU", gpu_logits, cpu_logits);
+    // Both are float32 sums that cancel (see conv1 above): held to 1e-4 of each other.
+    assert_within("MRNet conv1 gradient, GPU vs CPU", gpu_grad, cpu_grad, 1e-4);
 }

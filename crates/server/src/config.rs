@@ -38,6 +38,11 @@ pub struct ServerConfig {
     pub seed_exams: usize,
     /// The program that analyses one exam (`cruciate analyse`); this executable when absent.
     pub analyser: Option<PathBuf>,
+    /// Flags put before every analysis's own: the service's compute flags (`--device`,
+    /// `--engine`, `--precision`), so that analyses run where the service was told to. Set by
+    /// the program, not by the settings file.
+    #[serde(skip)]
+    pub analyser_flags: Vec<String>,
     /// Reverse proxies in front of the service: their `X-Forwarded-For` names the client in the
     /// audit log (anybody else's is ignored).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -154,6 +159,7 @@ impl Default for ServerConfig {
             job_timeout_seconds: 300,
             seed_exams: 4,
             analyser: None,
+            analyser_flags: Vec::new(),
             trusted_proxies: Vec::new(),
             localiser: None,
             roi_margin: [2, 16, 16],

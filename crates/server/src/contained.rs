@@ -15,6 +15,8 @@ use tokio::process::Command;
 pub struct Containment {
     /// The program (`cruciate`).
     pub program: PathBuf,
+    /// Flags put before every run's arguments (the compute flags).
+    pub flags: Vec<OsString>,
     /// Largest data segment of the child, bytes.
     pub memory_bytes: u64,
     /// Longest run.
@@ -67,6 +69,7 @@ impl Containment {
     pub async fn run(&self, args: &[OsString]) -> Result<String, ContainedError> {
         let mut command = Command::new(&self.program);
         command
+            .args(&self.flags)
             .args(args)
             .env("CRUCIATE_LOG", "error")
             // Few malloc arenas: the limit is on the data segment, and each arena reserves some.
@@ -136,6 +139,7 @@ mod tests {
     fn sh(memory: u64, timeout: u64) -> Containment {
         Containment {
             program: "/bin/sh".into(),
+            flags: Vec::new(),
             memory_bytes: memory,
             timeout: Duration::from_secs(timeout),
         }
@@ -143,6 +147,19 @@ mod tests {
 
     fn args(script: &str) -> Vec<OsString> {
         vec!["-c".into(), script.into()]
+    }
+
+    #[tokio::test]
+    async fn the_flags_come_before_each_runs_arguments() {
+        let containment = Containment {
+            flags: args(r#"printf '%s|%s' "$0" "$1""#),
+            ..sh(1 << 30, 10)
+        };
+        let out = containment
+            .run(&["analyse".into(), "--probe".into()])
+            .await
+            .unwrap();
+        assert_eq!(out, "analyse|--probe");
     }
 
     #[tokio::test]

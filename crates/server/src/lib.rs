@@ -91,6 +91,7 @@ impl Service {
         };
         let containment = Containment {
             program,
+            flags: config.analyser_flags.iter().map(Into::into).collect(),
             memory_bytes: config.job_memory_bytes,
             timeout: Duration::from_secs(config.job_timeout_seconds),
         };

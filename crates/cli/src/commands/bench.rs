@@ -117,16 +117,26 @@ impl Report {
     }
 }
 
-/// The engines to compare: Flex, and oneDNN at each precision when built in.
-fn engines() -> Vec<EngineChoice> {
+/// The engines to compare: on the CPU Flex, and oneDNN at each precision when built in; on a
+/// GPU, Burn alone.
+fn engines(compute: Compute) -> Vec<EngineChoice> {
     let mut out = vec![EngineChoice::FLEX];
-    if dnnl::available() {
+    if dnnl::available() && !compute.target.is_gpu() {
         out.extend([Precision::F32, Precision::Bf16].map(|p| EngineChoice {
             engine: EngineKind::Dnnl,
             precision: Some(p),
         }));
     }
     out
+}
+
+/// A row's engine column: the engine on the CPU, the device on a GPU.
+fn label(compute: Compute, engine: Resolved) -> String {
+    if compute.target.is_gpu() {
+        format!("{} f32", compute.target)
+    } else {
+        engine.to_string()
+    }
 }
 
 fn mrnet(device: &Device) -> ExamModel {
@@ -152,12 +162,12 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     let threads = rayon::current_num_threads();
     let isa = dnnl::cpu_isa().unwrap_or("-");
     let onednn = dnnl::version().unwrap_or_else(|| "not built in".into());
-    let best = compute.engine_choice().resolve()?;
+    let best = label(compute, compute.engine_choice().resolve()?);
     let report = Report { json: args.json };
     if args.json {
         let header = serde_json::json!({"side": "cruciate", "cpu": cpu_name(), "threads": threads,
-            "onednn": onednn, "isa": isa, "default_engine": best.to_string(),
-            "slices": args.slices});
+            "onednn": onednn, "isa": isa, "default_engine": best, "slices": args.slices,
+            "device": compute.target.to_string()});
         println!("{header}");
     } else {
         println!(
@@ -189,11 +199,11 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
         (t, stack.gflop(shape))
     };
     let full = [args.slices, 3, 256, 256];
-    for choice in engines() {
+    for choice in engines(compute) {
         let engine = BackboneEngine::new(&model.backbone, choice)?;
         let (t, gflop) = exam_forward(&engine, full);
         let what = format!("MRNet forward, {} x 256x256", args.slices);
-        report.row(&what, &engine.resolved().to_string(), &t, gflop);
+        report.row(&what, &label(compute, engine.resolved()), &t, gflop);
     }
     let engine = BackboneEngine::new(&model.backbone, compute.engine_choice())?;
     // Less work: the central slices only, or the ACL region (the localiser's box with the
@@ -204,25 +214,21 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
         ("  less work: ACL region, 8 x 112x112", [8, 3, 112, 112]),
     ] {
         let (t, gflop) = exam_forward(&engine, shape);
-        report.row(what, &engine.resolved().to_string(), &t, gflop);
+        report.row(what, &label(compute, engine.resolved()), &t, gflop);
     }
 
-    training_step(args, &device, &report)?;
+    training_step(args, compute, &report)?;
 
     let vgg = Backbone::Vgg(Vgg::new(&device, VggDepth::Vgg16, false));
     let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
     let gflop = vgg.conv_stack().map_or(0.0, |s| s.gflop([8, 3, 224, 224]));
-    for choice in engines() {
+    for choice in engines(compute) {
         let engine = BackboneEngine::new(&vgg, choice)?;
         let t = time_ms(repeat, || {
             let _ = engine.forward(&vgg, images.clone()).into_data();
         });
-        report.row(
-            "VGG16 forward, 8 x 224x224",
-            &engine.resolved().to_string(),
-            &t,
-            gflop,
-        );
+        let name = label(compute, engine.resolved());
+        report.row("VGG16 forward, 8 x 224x224", &name, &t, gflop);
     }
 
     feature_extraction(args, compute, &report)?;
@@ -233,14 +239,14 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
 
 /// One Adam step of MRNet on one exam: Burn's autodiff alone (Flex), and with the backbone's
 /// passes on each oneDNN precision.
-fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<()> {
-    let train_device = device.clone().autodiff();
+fn training_step(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
+    let train_device = compute.device().autodiff();
     let shape = [args.slices, 3, 256, 256];
     let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
     let loss = |logits| weighted_cross_entropy(logits, target.clone(), None);
     let what = format!("MRNet training step (Adam), {} slices", args.slices);
-    for choice in engines() {
+    for choice in engines(compute) {
         let mut trained = Some(mrnet(&train_device));
         let gflop = trained
             .as_ref()
@@ -277,7 +283,7 @@ fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<(
         }
         // Backward costs about twice the forward: three times the forward work in all.
         let name = engine.map_or(Resolved::Flex, |e| e.resolved());
-        report.row(&what, &name.to_string(), &t, gflop);
+        report.row(&what, &label(compute, name), &t, gflop);
     }
     Ok(())
 }
@@ -286,7 +292,7 @@ fn training_step(args: &BenchArgs, device: &Device, report: &Report) -> Result<(
 /// engine (exams per second: 1000 / the median).
 fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
     let exams = super::bench_inputs::phantom_exams(args.exams, 2);
-    for choice in engines() {
+    for choice in engines(compute) {
         let extractor = super::bench_inputs::vgg16_extractor(compute, choice)?;
         let mut next = 0;
         let t = time_ms(args.repeat, || {
@@ -295,7 +301,7 @@ fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Re
         });
         // Per exam: reading aside, slice choice, resampling, scaling, backbone and pooling.
         let what = "features of an exam (VGG16, 8 x 224x224)";
-        report.row(what, &extractor.engine().to_string(), &t, 0.0);
+        report.row(what, &label(compute, extractor.engine()), &t, 0.0);
     }
     Ok(())
 }
@@ -305,7 +311,7 @@ fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Re
 fn service_latency(compute: Compute, report: &Report) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let exams = super::bench_service::zipped_exams(&scratch.path().join("phantoms"), 3)?;
-    for (i, choice) in engines().into_iter().enumerate() {
+    for (i, choice) in engines(compute).into_iter().enumerate() {
         let compute = Compute {
             engine: choice,
             ..compute
@@ -317,7 +323,7 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
             min: f64::NAN,
             max: f64::NAN,
         };
-        let engine = choice.resolve()?.to_string();
+        let engine = label(compute, choice.resolve()?);
         report.row("service: upload to result (demo model)", &engine, &t, 0.0);
     }
     Ok(())

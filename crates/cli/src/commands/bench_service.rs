@@ -122,6 +122,7 @@ pub(super) fn measure(
         data: data.to_path_buf(),
         workers,
         seed_exams: 0,
+        analyser_flags: compute.flags(),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -181,6 +181,7 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
         config.max_upload_bytes = mib << 20;
     }
     args.dicom.apply(&mut config.dicom);
+    config.analyser_flags = device.flags();
     let registry = registry(device);
     runtime()?.block_on(async move {
         let service = Service::open(config, &registry).await?;
@@ -224,7 +225,8 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
 
 /// Runs `cruciate worker`.
 pub fn worker(args: &WorkerArgs, device: Compute) -> anyhow::Result<()> {
-    let config = args.service.config()?;
+    let mut config = args.service.config()?;
+    config.analyser_flags = device.flags();
     let registry = registry(device);
     runtime()?.block_on(async move {
         let service = Service::open(config, &registry).await?;
