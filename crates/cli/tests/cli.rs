@@ -336,6 +336,26 @@ fn bench_reports_every_measurement() {
     let flags = cruciate(&["bench", "--engine", "flex", "--precision", "bf16"]);
     assert_eq!(flags.status.code(), Some(2), "{}", stderr(&flags));
     assert!(stderr(&flags).contains("f32 only"), "{}", stderr(&flags));
+    // A GPU this build cannot reach, by flag or by CRUCIATE_DEVICE: one line, status 2.
+    let gpu = cruciate(&["--device", "vulkan:0", "bench"]);
+    assert_eq!(gpu.status.code(), Some(2), "{}", stderr(&gpu));
+    assert_eq!(stderr(&gpu).trim().lines().count(), 1, "{}", stderr(&gpu));
+    assert!(
+        stderr(&gpu).contains("--features vulkan"),
+        "{}",
+        stderr(&gpu)
+    );
+    let by_env = std::process::Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(["synth", "--out", "/nonexistent/never-written"])
+        .env("CRUCIATE_DEVICE", "gpu")
+        .output()
+        .unwrap();
+    assert_eq!(by_env.status.code(), Some(2));
+    assert!(
+        stderr(&by_env).contains("unknown device \"gpu\""),
+        "{}",
+        stderr(&by_env)
+    );
 }
 
 #[test]

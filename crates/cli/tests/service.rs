@@ -436,3 +436,54 @@ fn radiologists_reads_become_a_training_manifest() {
         "{audit}"
     );
 }
+
+/// Analyses run where the service was told to: its compute flags (`--device`, `--engine`,
+/// `--precision`) come before the arguments of every analysis it starts.
+#[test]
+fn analyses_get_the_services_compute_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("analyser-calls");
+    let recording = dir.path().join("recording-analyser");
+    std::fs::write(
+        &recording,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            env!("CARGO_BIN_EXE_cruciate")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&recording, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("serve.toml");
+    let settings = format!("seed_exams = 0\nanalyser = \"{}\"\n", recording.display());
+    std::fs::write(&config, settings).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--engine",
+            "flex",
+            "--precision",
+            "f32",
+        ],
+    );
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let exam = server.wait_for_exam(id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        calls.lines().any(|l| l.contains("analyse --run")),
+        "{calls}"
+    );
+    for call in calls.lines() {
+        assert!(
+            call.starts_with("--device cpu --engine flex --precision f32 analyse "),
+            "{call}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! `cruciate bench`: how fast the models run on this machine, on every engine and precision
-//! this build and CPU offer, and how much less work central slices or the ACL region need.
+//! this build and CPU offer (or on the GPU that `--device` names), and how much less work
+//! central slices or the ACL region need.
 //!
 //! Each figure is the median of `--repeat` timed runs after one warm-up run (min and max
 //! shown). Convolution work is counted as `2 * Cin * Cout * k * k * Hout * Wout` per layer, the
