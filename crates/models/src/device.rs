@@ -22,8 +22,8 @@ pub enum Target {
 }
 
 impl Target {
-    /// The device the tests and `cruciate` use when none is named: `$CRUCIATE_DEVICE`, else
-    /// the CPU (what `scripts/gpu-check.sh` sets to run the parity tests on a GPU).
+    /// The device named by `$CRUCIATE_DEVICE`, else the CPU: what the parity tests run on
+    /// (`scripts/gpu-check.sh` sets it for a GPU); `cruciate --device` reads the same variable.
     pub fn from_env() -> Result<Target, String> {
         match std::env::var("CRUCIATE_DEVICE") {
             Ok(name) if !name.is_empty() => name.parse(),
