@@ -6,7 +6,12 @@
 #   CRUCIATE_GPU_BIN=DIR CRUCIATE_PARITY_FIXTURE=DIR/mrnet-s1 scripts/gpu-check.sh
 #
 #   scripts/gpu-bundle.sh DIR        # CRUCIATE_FIXTURES: where parity/mrnet-s1 is read from
+#
+# oneDNN is left out (CRUCIATE_DNNL=off) unless CRUCIATE_DNNL says otherwise: the GPU needs it
+# not, and a binary linked to it does not start on a host without libdnnl.so.2 (as found on
+# the lent GPU host). With CRUCIATE_DNNL=required the host needs Debian's libdnnl2 too.
 set -euo pipefail
+export CRUCIATE_DNNL="${CRUCIATE_DNNL:-off}"
 dir=${1:?usage: scripts/gpu-bundle.sh DIR}
 cd "$(dirname "$0")/.."
 fixtures="${CRUCIATE_FIXTURES:-../shared/fixtures}/parity/mrnet-s1"
