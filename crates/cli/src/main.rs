@@ -86,6 +86,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts, so that every thread inherits it.
+    cruciate_engine::flush_denormals();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

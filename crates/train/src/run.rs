@@ -209,6 +209,8 @@ pub fn train(
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
+    // The training loop runs on this thread (a program calls it first thing for every thread).
+    cruciate_engine::flush_denormals();
     let mut config = request.config.clone();
     if config.data.pixel_scale.is_none()
         && let Some(weights) = &request.weights
