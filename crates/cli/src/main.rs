@@ -30,10 +30,18 @@ struct Cli {
     engine: cruciate_engine::EngineKind,
     /// The engine's number format: auto (bf16 where the CPU has AMX, else f32, as measured
     /// fastest), f32 or bf16.
-    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "f32", "bf16"])]
-    precision: String,
+    #[arg(long, global = true, default_value = "auto", value_name = "PRECISION", value_parser = precision_flag)]
+    precision: PrecisionFlag,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--precision`, parsed once: a precision, or `auto` (none chosen).
+#[derive(Debug, Clone, Copy)]
+struct PrecisionFlag(Option<cruciate_engine::Precision>);
+
+fn precision_flag(text: &str) -> Result<PrecisionFlag, String> {
+    cruciate_engine::parse_precision(text).map(PrecisionFlag)
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,9 +88,9 @@ enum Command {
     Worker(commands::service::WorkerArgs),
     /// Write the radiologists' reads recorded by the service as a training manifest.
     ExportReads(commands::service::ExportReadsArgs),
-    /// Analyse one uploaded exam (the contained child process of the service).
+    /// An analyser process of the service: jobs as JSON lines on standard input.
     #[command(hide = true)]
-    Analyse(commands::service::AnalyseArgs),
+    Analyse,
 }
 
 fn main() -> ExitCode {
@@ -111,8 +119,7 @@ fn main() -> ExitCode {
         target: cli.device,
         engine: cruciate_engine::EngineChoice {
             engine: cli.engine,
-            precision: cruciate_engine::parse_precision(&cli.precision)
-                .expect("clap checked the value"),
+            precision: cli.precision.0,
         },
     };
     finish(guarded(|| {
@@ -132,15 +139,26 @@ fn flag_error(e: clap::Error) -> ExitCode {
     ) {
         e.exit();
     }
-    let text = e.render().to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
+    let first = first_paragraph(&e.render().to_string());
     finish(Err(anyhow::anyhow!(
         "{} (see --help)",
-        first.trim().trim_start_matches("error: ")
+        first.trim_start_matches("error: ")
     )))
+}
+
+/// The first paragraph of clap's message on one line: what is missing comes on the lines after
+/// its first ("the following required arguments were not provided:" / "--labels <CSV>").
+fn first_paragraph(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    match lines.join(" ") {
+        line if line.is_empty() => "invalid arguments".to_string(),
+        line => line,
+    }
 }
 
 /// Runs `command`; a panic that escapes it (a bug, or a library's assertion) becomes an
@@ -207,7 +225,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Serve(args) => commands::service::serve(&args, device),
         Command::Worker(args) => commands::service::worker(&args, device),
         Command::ExportReads(args) => commands::service::export_reads(&args),
-        Command::Analyse(args) => commands::service::analyse(&args, device),
+        Command::Analyse => commands::service::analyse(device),
     }
 }
 
@@ -228,9 +246,12 @@ const DEFAULT_LOG: &str = "warn,cruciate_train=info,cruciate_server=info";
 fn init_logging(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRUCIATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // Colour only for a terminal: a log written to a file or a journal stays plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false);
     if json {
         builder.json().init();
@@ -269,6 +290,14 @@ mod tests {
         assert_eq!(one_line(&quoted), "m.csv: No such file");
         let context = anyhow::anyhow!("reading\nthe exam").context("predicting");
         assert_eq!(one_line(&context), "predicting: reading the exam");
+    }
+
+    #[test]
+    fn a_missing_argument_is_named_on_the_error_line() {
+        let e =
+            Cli::try_parse_from(["cruciate", "data", "import", "dicom", "studies"]).unwrap_err();
+        let line = first_paragraph(&e.render().to_string());
+        assert!(line.contains("--labels"), "{line}");
     }
 
     #[test]

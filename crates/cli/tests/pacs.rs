@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, free_port, phantom_dicom_series};
+use common::{Server, agent, free_port, phantom_dicom_series, slow_analyser_config};
 use cruciate_dimse::command::SUCCESS;
 use cruciate_dimse::scu::{self, Destination, Outgoing};
 use cruciate_testkit::{dciodvfy_errors, system_tool};
@@ -212,6 +212,71 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
         Value::Null,
     );
     assert_eq!(code, 409);
+}
+
+/// A server killed with SIGKILL while it makes a received study an exam (its files filed, its
+/// probe under way, no exam recorded yet) loses none of the instances it acknowledged: after a
+/// restart the study becomes one exam, with every instance.
+#[test]
+fn a_server_killed_while_assembling_a_study_loses_no_acknowledged_instance() {
+    let Some(storescu) = system_tool("storescu") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = dicom_files(&phantom_dicom_series(dir.path()));
+    // Analysers get each job 4 s late: the probe of the assembled study is the window.
+    let config = slow_analyser_config(dir.path());
+    let data = dir.path().join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--dicom-port",
+        "0",
+        "--stable-after",
+        "1",
+    ];
+    let mut server = Server::start(&data, &args);
+    let port = server.dicom_port.unwrap().to_string();
+    let sent = Command::new(&storescu)
+        .args(["-aet", "MODALITY", "-aec", "CRUCIATE", "127.0.0.1", &port])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Every instance acknowledged; wait until they are filed into an exam's folder.
+    let started = Instant::now();
+    let filed = || {
+        std::fs::read_dir(data.join("exams"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("upload").is_dir())
+    };
+    while !filed() {
+        assert!(started.elapsed() < LIMIT, "the study was never filed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listed = server.get("/api/v1/exams", Some(&server.token)).1;
+    assert_eq!(
+        listed["total"], 0,
+        "killed before the exam is recorded: {listed}"
+    );
+    server.kill();
+
+    let server = Server::start(&data, &args);
+    let id = wait_for_dicom_exam(&server, "MODALITY");
+    let (_, status) = server.get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token));
+    assert_eq!(
+        status["source"]["series"][0]["instances"],
+        files.len(),
+        "{status}"
+    );
+    let all = server.get("/api/v1/exams", Some(&server.token)).1;
+    assert_eq!(all["total"], 1, "one study, one exam: {all}");
 }
 
 #[test]

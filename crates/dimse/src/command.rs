@@ -19,6 +19,23 @@ pub const DATASET_DOES_NOT_MATCH: u16 = 0xA900;
 /// Error: cannot understand.
 pub const CANNOT_UNDERSTAND: u16 = 0xC000;
 
+/// What a C-STORE status means, in words (PS3.4 B.2.3, PS3.7 C), for messages.
+pub fn status_meaning(status: u16) -> &'static str {
+    match status {
+        SUCCESS => "success",
+        SOP_CLASS_NOT_SUPPORTED => {
+            "SOP class not supported: the receiver does not accept this kind of object"
+        }
+        UNRECOGNIZED_OPERATION => "unrecognised operation",
+        0x0124 => "not authorised",
+        0xA700..=0xA7FF => "out of resources",
+        0xA900..=0xA9FF => "data set does not match the SOP class",
+        0xB000 | 0xB007 | 0xB006 => "stored with a warning",
+        0xC000..=0xCFFF => "cannot understand",
+        _ => "refused",
+    }
+}
+
 const C_STORE_RQ: u16 = 0x0001;
 const C_STORE_RSP: u16 = 0x8001;
 const C_ECHO_RQ: u16 = 0x0030;
@@ -220,6 +237,14 @@ pub fn is_stored(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_named() {
+        assert!(status_meaning(0x0122).contains("does not accept"));
+        assert_eq!(status_meaning(0xA702), "out of resources");
+        assert_eq!(status_meaning(0xC123), "cannot understand");
+        assert_eq!(status_meaning(0xFFFF), "refused");
+    }
 
     #[test]
     fn requests_and_responses_read_back() {

@@ -142,15 +142,36 @@ const INK: [u8; 3] = [20, 20, 20];
 
 /// `text` broken at spaces into lines of at most `width` characters (a longer word stands on a
 /// line of its own).
+/// Lines a caption entry may take; past them it ends with "...".
+const CAPTION_LINES: usize = 4;
+
+/// `text` in lines of at most `width` characters (a word longer than a line is cut), at most
+/// [`CAPTION_LINES`] of them: a caption never makes a figure wider or much taller than its
+/// picture, whatever name it quotes.
 fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(4);
     let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
+    let pieces = text.split_whitespace().flat_map(|word| {
+        let chars: Vec<char> = word.chars().collect();
+        chars
+            .chunks(width)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+    });
+    for word in pieces {
         match lines.last_mut() {
-            Some(line) if line.len() + 1 + word.len() <= width => {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
                 line.push(' ');
-                line.push_str(word);
+                line.push_str(&word);
             }
-            _ => lines.push(word.to_string()),
+            _ => lines.push(word),
+        }
+        if lines.len() > CAPTION_LINES {
+            lines.truncate(CAPTION_LINES);
+            let last = &mut lines[CAPTION_LINES - 1];
+            let kept: String = last.chars().take(width - 3).collect();
+            *last = kept + "...";
+            break;
         }
     }
     lines
@@ -195,6 +216,29 @@ pub fn heat_figure(slice: &GreyImage, heat: &[f32], caption: &[String]) -> RgbIm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caption_of_any_length_keeps_the_figure_the_pictures_size() {
+        let slice = GreyImage {
+            width: 64,
+            height: 64,
+            pixels: vec![0; 64 * 64],
+        };
+        let heat = vec![0.0; 64 * 64];
+        let short = heat_figure(&slice, &heat, &["knee.zip".into()]);
+        let long = heat_figure(&slice, &heat, &["x".repeat(65_400)]);
+        assert_eq!(long.width, short.width, "no wider than the picture and bar");
+        assert!(
+            long.height <= short.height + CAPTION_LINES * 10,
+            "{}",
+            long.height
+        );
+        let lines = wrap(&"word ".repeat(100), 20);
+        assert_eq!(lines.len(), CAPTION_LINES);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert!(lines[CAPTION_LINES - 1].ends_with("..."));
+        assert_eq!(wrap("a b", 20), ["a b"]);
+    }
 
     #[test]
     fn jet_runs_blue_to_red_and_overlay_keeps_cold_pixels_grey() {

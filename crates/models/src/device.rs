@@ -22,15 +22,6 @@ pub enum Target {
 }
 
 impl Target {
-    /// The device named by `$CRUCIATE_DEVICE`, else the CPU: what the parity tests run on
-    /// (`scripts/gpu-check.sh` sets it for a GPU); `cruciate --device` reads the same variable.
-    pub fn from_env() -> Result<Target, String> {
-        match std::env::var("CRUCIATE_DEVICE") {
-            Ok(name) if !name.is_empty() => name.parse(),
-            _ => Ok(Target::Cpu),
-        }
-    }
-
     /// Whether this is a GPU (everything then runs in Burn, in f32).
     pub fn is_gpu(self) -> bool {
         self != Target::Cpu

@@ -1,5 +1,6 @@
-//! One exam analysed by one model: what the contained child process (`cruciate analyse`) does.
-//! It reads the upload under strict limits, runs the model, and writes into its output folder:
+//! One exam analysed by one model: what an analyser process ([`crate::analyser`]) does for a
+//! job. It reads the upload under strict limits, runs the model, and writes into its output
+//! folder:
 //!
 //! ```text
 //! result.json   the call, the model (name, kind, SHA-256, synthetic or not), the software,
@@ -9,16 +10,18 @@
 //! heat.u8       the explanation's heat over the same voxels, 0..255 (when the model explains)
 //! ```
 //!
-//! Running in a child process under a memory limit and a timeout, a reader that a crafted file
-//! drives into a huge allocation or a crash takes down the child alone.
+//! Running in an analyser process under a memory limit and a timeout, a reader that a crafted
+//! file drives into a huge allocation or a crash takes down that process alone.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cruciate_data::Task;
-use cruciate_infer::{ExplainRequest, InferError, Prediction, Registry};
-use cruciate_volume::{Limits, ReadOptions, Volume};
+use cruciate_infer::{Classifier, ExplainRequest, InferError, Prediction};
+use cruciate_volume::{Format, Limits, Plane, ReadOptions, Volume};
 use serde::{Deserialize, Serialize};
+
+use crate::job::JobError;
 
 /// The notice every result and every image carries.
 pub const NOT_FOR_DIAGNOSIS: &str = "Not for diagnostic use.";
@@ -45,13 +48,15 @@ pub struct ModelSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExamSummary {
     /// The format found.
-    pub format: String,
+    #[schema(value_type = String)]
+    pub format: Format,
     /// `[slices, rows, cols]`.
     pub shape: [usize; 3],
     /// Millimetres per voxel, `[slice, row, col]`.
     pub spacing: [f64; 3],
     /// The acquisition plane.
-    pub plane: String,
+    #[schema(value_type = String)]
+    pub plane: Plane,
     /// The 1st and 99th percentiles of its voxels (the viewer's default window and the scale of
     /// its presets).
     pub intensity_range: [f32; 2],
@@ -128,7 +133,7 @@ pub struct AnalysisResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Probe {
     /// The format found.
-    pub format: String,
+    pub format: Format,
     /// `[slices, rows, cols]`.
     pub shape: [usize; 3],
 }
@@ -144,19 +149,30 @@ pub fn upload_limits() -> Limits {
     }
 }
 
-fn read_upload(input: &Path) -> Result<Volume, String> {
+/// Reads an upload under [`upload_limits`]; a volume with values that are not numbers (NaN,
+/// infinities) is refused, since every normalisation after it would spread them.
+fn read_upload(input: &Path) -> Result<Volume, JobError> {
     let options = ReadOptions {
         limits: upload_limits(),
         ..ReadOptions::default()
     };
-    cruciate_volume::read_path(input, &options).map_err(|e| e.to_string())
+    let volume = cruciate_volume::read_path(input, &options).map_err(JobError::bad_exam)?;
+    let bad = volume.data.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(JobError::bad_exam(format!(
+            "{}: {bad} of {} voxels are not numbers (NaN or infinite)",
+            input.display(),
+            volume.data.len()
+        )));
+    }
+    Ok(volume)
 }
 
 /// Reads the upload at `input` and says what it is (or why it cannot be read).
-pub fn probe(input: &Path) -> Result<Probe, String> {
+pub fn probe(input: &Path) -> Result<Probe, JobError> {
     let volume = read_upload(input)?;
     Ok(Probe {
-        format: format!("{:?}", volume.meta.format).to_lowercase(),
+        format: volume.meta.format,
         shape: volume.shape,
     })
 }
@@ -182,27 +198,26 @@ impl AnalysisFiles {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write(path: &Path, bytes: &[u8]) -> Result<(), JobError> {
     cruciate_volume::atomic::write_atomically(path, |w| w.write_all(bytes))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| JobError::internal(format!("{}: {e}", path.display())))
 }
 
-/// Analyses the upload at `input` with the run at `run` and writes the result into `out`.
+/// Analyses the upload at `input` with `model` and writes the result into `out`.
 pub fn analyse(
-    registry: &Registry,
-    run: &Path,
+    model: &dyn Classifier,
     input: &Path,
     out: &Path,
-) -> Result<AnalysisResult, String> {
+) -> Result<AnalysisResult, JobError> {
     let volume = read_upload(input)?;
-    let model = registry.open_run(run).map_err(|e| e.to_string())?;
     let info = model.info().clone();
     let (prediction, explanation) = match model.explain(&volume, &ExplainRequest::default()) {
         Ok(e) => (e.prediction.clone(), Some(e)),
-        Err(InferError::Request(_)) => (model.predict(&volume).map_err(|e| e.to_string())?, None),
-        Err(e) => return Err(e.to_string()),
+        Err(InferError::Request(_)) => (model.predict(&volume)?, None),
+        Err(e) => return Err(e.into()),
     };
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| JobError::internal(format!("{}: {e}", out.display())))?;
     let files = AnalysisFiles {
         dir: out.to_path_buf(),
     };
@@ -232,10 +247,10 @@ pub fn analyse(
         },
         software: format!("{} {}", info.software.name, env!("CARGO_PKG_VERSION")),
         exam: ExamSummary {
-            format: format!("{:?}", volume.meta.format).to_lowercase(),
+            format: volume.meta.format,
             shape: volume.shape,
             spacing: volume.spacing,
-            plane: format!("{:?}", volume.plane).to_lowercase(),
+            plane: volume.plane,
             intensity_range: {
                 let w = cruciate_volume::export::Window::from_percentiles(&volume.data);
                 [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
@@ -252,7 +267,7 @@ pub fn analyse(
         prediction,
         notices,
     };
-    let json = serde_json::to_vec_pretty(&result).expect("result serialises");
+    let json = serde_json::to_vec_pretty(&result).map_err(JobError::internal)?;
     write(&files.result(), &json)?;
     Ok(result)
 }

@@ -36,7 +36,15 @@ pub struct ServerConfig {
     pub job_timeout_seconds: u64,
     /// Synthetic exams analysed at the first start, so that a new worklist is not empty.
     pub seed_exams: usize,
-    /// The program that analyses one exam (`cruciate analyse`); this executable when absent.
+    /// Analyser processes at most: uploads' probes and analyses together never decode more
+    /// exams than this at once. Each keeps its models loaded between jobs.
+    pub analysers: usize,
+    /// Jobs an analyser process runs before it is replaced by a fresh one.
+    pub jobs_per_analyser: u32,
+    /// Resident memory past which an analyser process is replaced after its job, bytes.
+    pub analyser_restart_bytes: u64,
+    /// The analyser program (`cruciate analyse`, long-lived, jobs on its standard input); this
+    /// executable when absent.
     pub analyser: Option<PathBuf>,
     /// Flags put before every analysis's own: the service's compute flags (`--device`,
     /// `--engine`, `--precision`), so that analyses run where the service was told to. Set by
@@ -158,6 +166,9 @@ impl Default for ServerConfig {
             job_memory_bytes: 1 << 30,
             job_timeout_seconds: 300,
             seed_exams: 4,
+            analysers: 2,
+            jobs_per_analyser: 200,
+            analyser_restart_bytes: 768 << 20,
             analyser: None,
             analyser_flags: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -197,6 +208,11 @@ impl ServerConfig {
         if self.max_attempts == 0 {
             return Err(ServerError::Config(
                 "max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.analysers == 0 || self.jobs_per_analyser == 0 {
+            return Err(ServerError::Config(
+                "analysers and jobs_per_analyser must be at least 1".into(),
             ));
         }
         if self.job_memory_bytes < 64 << 20 {

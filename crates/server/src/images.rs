@@ -37,7 +37,19 @@ pub struct SliceData {
     pub auto_window: Window,
 }
 
-/// Reads slice `n` of the analysis in `dir` (described by `result`).
+/// Reads bytes `[offset, offset + len)` of `path`, exactly.
+fn read_range(path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut out = vec![0; len];
+    file.read_exact(&mut out)?;
+    Ok(out)
+}
+
+/// Reads slice `n` of the analysis in `dir` (described by `result`): only that slice's bytes
+/// of `volume.f32` and `heat.u8`, so that a slice of a large exam costs a slice's memory; the
+/// window is the exam's own, from `result.json`.
 pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<SliceData, ImageError> {
     let files = AnalysisFiles {
         dir: dir.to_path_buf(),
@@ -47,21 +59,26 @@ pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<Slice
         return Err(ImageError::NoSlice(n, slices));
     }
     let per = rows * cols;
-    let damaged = |e: std::io::Error| ImageError::Damaged(e.to_string());
-    let volume = std::fs::read(files.volume()).map_err(damaged)?;
-    if volume.len() != slices * per * 4 {
+    let damaged = |what: &str, e: std::io::Error| ImageError::Damaged(format!("{what}: {e}"));
+    let expected = (slices * per * 4) as u64;
+    let size = std::fs::metadata(files.volume())
+        .map_err(|e| damaged("volume.f32", e))?
+        .len();
+    if size != expected {
         return Err(ImageError::Damaged(format!(
-            "volume.f32 holds {} bytes, expected {}",
-            volume.len(),
-            slices * per * 4
+            "volume.f32 holds {size} bytes, expected {expected}"
         )));
     }
-    let all: Vec<f32> = volume
+    let bytes = read_range(&files.volume(), (n * per * 4) as u64, per * 4)
+        .map_err(|e| damaged("volume.f32", e))?;
+    let values = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let heat = match std::fs::read(files.heat()) {
-        Ok(h) if h.len() == slices * per => Some(h[n * per..(n + 1) * per].to_vec()),
+    let heat = match std::fs::metadata(files.heat()) {
+        Ok(m) if m.len() == (slices * per) as u64 => Some(
+            read_range(&files.heat(), (n * per) as u64, per).map_err(|e| damaged("heat.u8", e))?,
+        ),
         Ok(_) => {
             return Err(ImageError::Damaged(
                 "heat.u8 does not match the volume".into(),
@@ -69,11 +86,15 @@ pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<Slice
         }
         Err(_) => None,
     };
+    let [low, high] = result.exam.intensity_range;
     Ok(SliceData {
         rows,
         cols,
-        auto_window: Window::from_percentiles(&all),
-        values: all[n * per..(n + 1) * per].to_vec(),
+        auto_window: Window {
+            centre: (low + high) / 2.0,
+            width: (high - low).max(f32::EPSILON),
+        },
+        values,
         heat,
     })
 }

@@ -1,31 +1,40 @@
-//! The Cruciate service: a clinician or a PACS sends exams; each becomes a job in a durable
-//! queue; workers analyse them in contained child processes; the web UI and the JSON API show
-//! the worklist, the viewer and the results.
+//! The Cruciate service: a clinician or a PACS sends exams; each enters through one intake,
+//! becomes a job in a durable queue, and is analysed by a pool of long-lived analyser
+//! processes; the web UI and the JSON API show the worklist, the viewer and the results.
 //!
+//! - [`context`]: the one context every part of a process shares.
+//! - [`intake`]: `admit`, the one way in for HTTP uploads and DICOM studies alike.
 //! - [`store`]: SQLite (default) or PostgreSQL, one schema, migrations per backend; exams are
 //!   jobs with leases and heartbeats; tokens (hashed) and the audit log.
 //! - [`api`]: the HTTP API under `/api/v1` with bearer tokens and roles, the operations
 //!   endpoints, security headers; the OpenAPI document from the handlers.
-//! - [`worker`]: claims, analyses (in [`contained`] child processes), records.
-//! - [`analysis`]: what the child does (`cruciate analyse`): read under limits, run the model,
-//!   write the result, the voxels and the heat map.
+//! - [`worker`]: claims, has an analyser analyse, records (or retries, by the failure's kind).
+//! - [`job`]: the typed contract with the analysers; [`pool`]: the bounded, contained analyser
+//!   processes; [`analyser`]: what runs inside one (`cruciate analyse` dispatches to it).
+//! - [`analysis`]: one job inside an analyser: read under limits, run the model, write the
+//!   result, the voxels and the heat map.
 //! - [`images`]: slice and heat-map PNGs for the viewer.
 //! - [`models`]: the served models, the bundled synthetic demo model among them.
 //! - [`seed`]: the first start (admin token, synthetic demo exams).
 
 #![warn(missing_docs)]
 
+pub mod analyser;
 pub mod analysis;
 pub mod api;
 mod config;
-pub mod contained;
+pub mod context;
 pub mod dicom;
 mod error;
 pub mod images;
+pub mod intake;
+pub mod job;
 pub mod models;
+pub mod pool;
 pub mod seed;
 mod storage;
 pub mod store;
+mod sweep;
 mod ui;
 pub mod worker;
 
@@ -38,10 +47,9 @@ use cruciate_infer::Registry;
 use tokio::sync::watch;
 
 pub use config::{DicomConfig, ServerConfig};
+pub use context::ServiceContext;
 pub use error::{ApiError, ErrorBody, ServerError};
 
-use crate::api::AppState;
-use crate::contained::Containment;
 use crate::models::ServedModels;
 use crate::store::{Store, random_hex};
 use crate::worker::Worker;
@@ -55,20 +63,16 @@ pub struct Listening {
     pub dicom: Option<SocketAddr>,
 }
 
-/// A service process: its database, models and settings.
+/// A service process: its database, models, settings and analysers.
 pub struct Service {
-    /// The database.
-    pub store: Store,
-    /// The models it runs.
-    pub models: Arc<ServedModels>,
-    /// Its settings.
-    pub config: ServerConfig,
-    containment: Containment,
-    wake: Arc<tokio::sync::Notify>,
+    /// What its parts share.
+    pub ctx: ServiceContext,
 }
 
 impl Service {
-    /// Opens the data folder and the database (migrating it) and describes the models.
+    /// Opens the data folder and the database (migrating it), describes the models, and
+    /// cleans up after an earlier process that died (files of exams never recorded, jobs of
+    /// its dead workers).
     pub async fn open(config: ServerConfig, registry: &Registry) -> Result<Self, ServerError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data).map_err(|e| ServerError::io(&config.data, e))?;
@@ -83,52 +87,42 @@ impl Service {
             registry,
             region,
         )?);
-        let program = match &config.analyser {
-            Some(p) => p.clone(),
-            None => {
-                std::env::current_exe().map_err(|e| ServerError::io(Path::new("current_exe"), e))?
-            }
-        };
-        let containment = Containment {
-            program,
-            flags: config.analyser_flags.iter().map(Into::into).collect(),
-            memory_bytes: config.job_memory_bytes,
-            timeout: Duration::from_secs(config.job_timeout_seconds),
-        };
-        Ok(Self {
-            store,
-            models,
-            config,
-            containment,
-            wake: Arc::default(),
-        })
+        let ctx = ServiceContext::new(config, store, models)?;
+        sweep::after_a_crash(&ctx).await?;
+        Ok(Self { ctx })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.ctx.config
+    }
+
+    /// The models it serves.
+    pub fn models(&self) -> &ServedModels {
+        &self.ctx.models
     }
 
     /// The first start's admin token (its secret, when made now) and demo exams.
     pub async fn first_start(&self) -> Result<(Option<String>, usize), ServerError> {
-        let secret = seed::ensure_admin(&self.store, &self.config.data).await?;
+        let config = self.config();
+        let secret = seed::ensure_admin(&self.ctx.store, &config.data).await?;
         let seeded = seed::seed_exams(
-            &self.store,
-            &self.config.data,
-            &self.models.default_model().name,
-            self.config.seed_exams,
-            self.config.max_attempts,
+            &self.ctx.store,
+            &config.data,
+            &self.models().default_model().name,
+            config.seed_exams,
+            config.max_attempts,
         )
         .await?;
         Ok((secret, seeded))
     }
 
     fn workers(&self, count: usize) -> Vec<Worker> {
-        let base = format!("{}-{}", std::process::id(), random_hex(3));
+        let base = sweep::worker_prefix();
         (0..count)
             .map(|i| Worker {
-                store: self.store.clone(),
-                data: self.config.data.clone(),
-                models: self.models.clone(),
-                containment: self.containment.clone(),
-                lease: self.config.lease(),
-                name: format!("{base}-{i}"),
-                wake: self.wake.clone(),
+                ctx: self.ctx.clone(),
+                name: format!("{base}{}-{i}", random_hex(3)),
             })
             .collect()
     }
@@ -143,11 +137,11 @@ impl Service {
             .map(|w| tokio::spawn(w.run(stop.clone())))
             .collect();
         let _ = stop.wait_for(|s| *s).await;
-        let grace = Duration::from_secs(self.config.job_timeout_seconds.min(60));
+        let grace = Duration::from_secs(self.config().job_timeout_seconds.min(60));
         let all = futures_util::future::join_all(handles);
         if tokio::time::timeout(grace, all).await.is_err() {
             for name in &names {
-                match self.store.release(name).await {
+                match self.ctx.store.release(name).await {
                     Ok(n) if n > 0 => tracing::warn!("{n} job(s) of {name} put back in the queue"),
                     Ok(_) => {}
                     Err(e) => tracing::error!("releasing {name}'s jobs: {e}"),
@@ -163,38 +157,16 @@ impl Service {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         ready: impl FnOnce(Listening),
     ) -> Result<(), ServerError> {
-        let listener = tokio::net::TcpListener::bind(self.config.addr)
+        let config = self.config().clone();
+        let listener = tokio::net::TcpListener::bind(config.addr)
             .await
-            .map_err(|e| {
-                ServerError::Config(format!("cannot listen on {}: {e}", self.config.addr))
-            })?;
+            .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.addr)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::io(Path::new("listener"), e))?;
-        let state = AppState {
-            store: self.store.clone(),
-            data: self.config.data.clone(),
-            models: self.models.clone(),
-            containment: self.containment.clone(),
-            max_upload_bytes: self.config.max_upload_bytes,
-            max_attempts: self.config.max_attempts,
-            trusted_proxies: self.config.trusted_proxies.clone(),
-            wake: self.wake.clone(),
-            dicom_destinations: self.config.dicom.destinations.clone(),
-        };
         let (stop_tx, stop_rx) = watch::channel(false);
-        let node = dicom::NodeContext {
-            store: self.store.clone(),
-            data: self.config.data.clone(),
-            incoming: self.config.data.join("incoming"),
-            config: self.config.dicom.clone(),
-            containment: self.containment.clone(),
-            default_model: self.models.default_model().name.clone(),
-            max_attempts: self.config.max_attempts,
-            wake: self.wake.clone(),
-        };
-        let dicom = dicom::start(node, addr.ip(), stop_rx.clone()).await?;
-        let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let dicom = dicom::start(self.ctx.clone(), addr.ip(), stop_rx.clone()).await?;
+        let app = api::router(self.ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
         ready(Listening { http: addr, dicom });
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {
@@ -208,7 +180,7 @@ impl Service {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        self.run_workers(self.config.workers, stop_rx).await;
+        self.run_workers(config.workers, stop_rx).await;
         http.await
             .map_err(|e| ServerError::Config(format!("HTTP server: {e}")))?
             .map_err(|e| ServerError::io(Path::new("HTTP server"), e))
@@ -221,7 +193,8 @@ impl Service {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        self.run_workers(self.config.workers.max(1), stop_rx).await;
+        self.run_workers(self.config().workers.max(1), stop_rx)
+            .await;
     }
 }
 

@@ -1,42 +1,36 @@
-//! A worker: claims the oldest queued exam, analyses it in a contained child process while
+//! A worker: claims the oldest queued exam, has an analyser of the pool analyse it while
 //! renewing its lease, stores the result (or the one-line reason it failed), and starts over.
-//! Jobs whose worker died are found by their expired lease and queued again, up to the
-//! configured number of attempts.
+//! What a failure leads to follows from its [`crate::job::FailureKind`]: an exam at fault is
+//! failed at once; an analyser killed from outside puts the job back in the queue while it has
+//! attempts left. Jobs whose worker died are found by their expired lease and queued again, up
+//! to the configured number of attempts.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::analysis::AnalysisResult;
-use crate::contained::Containment;
-use crate::models::ServedModels;
-use crate::storage::ExamFiles;
+use crate::context::ServiceContext;
+use crate::job::{Answer, Job, JobError};
 use crate::store::{ClaimedJob, Finished, Store, now_ms};
 
-/// What a worker needs.
+/// One worker task of a service process.
 #[derive(Clone)]
 pub struct Worker {
-    /// The queue.
-    pub store: Store,
-    /// The data folder.
-    pub data: PathBuf,
-    /// The models this worker can run.
-    pub models: Arc<ServedModels>,
-    /// How analyses are contained.
-    pub containment: Containment,
-    /// How long a claimed job stays with this worker between heartbeats.
-    pub lease: Duration,
+    /// What the process shares.
+    pub ctx: ServiceContext,
     /// This worker's name in the queue.
     pub name: String,
-    /// Rung when this process queues a job, so that an idle worker starts at once instead of
-    /// at its next poll.
-    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
+    fn store(&self) -> &Store {
+        &self.ctx.store
+    }
+
+    fn lease(&self) -> Duration {
+        self.ctx.config.lease()
+    }
+
     /// Works until `shutdown` turns true; a job in hand is finished first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut last_recovery = Instant::now() - Duration::from_secs(60);
@@ -46,7 +40,7 @@ impl Worker {
             }
             if last_recovery.elapsed() > Duration::from_secs(2) {
                 last_recovery = Instant::now();
-                match self.store.recover_expired().await {
+                match self.store().recover_expired().await {
                     Ok(n) if n > 0 => {
                         tracing::warn!("{n} job(s) whose worker stopped were queued again")
                     }
@@ -54,13 +48,13 @@ impl Worker {
                     Err(e) => tracing::error!("recovering expired jobs: {e}"),
                 }
             }
-            let lease_until = now_ms() + self.lease.as_millis() as i64;
-            match self.store.claim(&self.name, lease_until).await {
+            let lease_until = now_ms() + self.lease().as_millis() as i64;
+            match self.store().claim(&self.name, lease_until).await {
                 Ok(Some(job)) => self.process(job).await,
                 Ok(None) => {
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-                        _ = self.wake.notified() => {}
+                        _ = self.ctx.wake.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -80,10 +74,14 @@ impl Worker {
         let outcome = self.analyse(&job).await;
         heartbeat.abort();
         let recorded = match outcome {
-            Ok(finished) => self.store.complete(&job.id, &self.name, &finished).await,
-            Err(reason) => {
-                tracing::info!(exam = %job.id, "failed: {reason}");
-                self.store.fail(&job.id, &self.name, &reason).await
+            Ok(finished) => self.store().complete(&job.id, &self.name, &finished).await,
+            Err(e) if e.kind.retry() => {
+                tracing::warn!(exam = %job.id, "attempt {} interrupted: {e}", job.attempt);
+                self.store().retry(&job.id, &self.name, &e.message).await
+            }
+            Err(e) => {
+                tracing::info!(exam = %job.id, "failed: {e}");
+                self.store().fail(&job.id, &self.name, &e.message).await
             }
         };
         match recorded {
@@ -100,10 +98,10 @@ impl Worker {
     /// Renews the lease on `id` until aborted.
     fn heartbeat(&self, id: &str) -> tokio::task::JoinHandle<()> {
         let (store, name, id, lease) = (
-            self.store.clone(),
+            self.store().clone(),
             self.name.clone(),
             id.to_string(),
-            self.lease,
+            self.lease(),
         );
         tokio::spawn(async move {
             loop {
@@ -118,40 +116,50 @@ impl Worker {
         })
     }
 
-    async fn analyse(&self, job: &ClaimedJob) -> Result<Finished, String> {
-        let model = self.models.get(&job.model).ok_or_else(|| {
-            format!(
-                "model {:?} is not served by worker {}",
-                job.model, self.name
+    async fn analyse(&self, job: &ClaimedJob) -> Result<Finished, JobError> {
+        let model = self.ctx.models.get(&job.model).ok_or_else(|| {
+            JobError::new(
+                crate::job::FailureKind::Model,
+                format!(
+                    "model {:?} is not served by worker {}",
+                    job.model, self.name
+                ),
             )
         })?;
-        let files = ExamFiles::new(&self.data, &job.id);
+        let files = self.ctx.exam_files(&job.id);
         let input = files
             .upload()
-            .ok_or_else(|| "the uploaded file is missing".to_string())?;
+            .ok_or_else(|| JobError::internal("the uploaded file is missing"))?;
         let work = files.attempt(job.attempt);
-        let _ = std::fs::remove_dir_all(&work);
-        let args: Vec<OsString> = vec![
-            "analyse".into(),
-            "--run".into(),
-            model.run.clone().into(),
-            "--input".into(),
-            input.clone().into(),
-            "--out".into(),
-            work.clone().into(),
-        ];
-        if let Err(e) = self.containment.run(&args).await {
-            // Messages name the upload by the server's path: keep them free of it.
-            let name = input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Err(e.to_string().replace(&input.display().to_string(), &name));
-        }
-        let result: AnalysisResult = read_result(&work)?;
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        let answer = self
+            .ctx
+            .analysers
+            .run(Job::Analyse {
+                run: model.run.clone(),
+                input: input.clone(),
+                out: work.clone(),
+            })
+            .await;
+        // Messages name the upload by the server's path: keep them free of it.
+        let result = match answer {
+            Ok(Answer::Analysed(result)) => result,
+            Ok(Answer::Probed(_)) => {
+                return Err(JobError::internal(
+                    "the analyser answered an analysis with a probe",
+                ));
+            }
+            Err(e) => {
+                let name = input
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                return Err(e.naming(&input, &name));
+            }
+        };
         files
             .publish(&work)
-            .map_err(|e| format!("storing the result: {e}"))?;
+            .map_err(|e| JobError::internal(format!("storing the result: {e}")))?;
         Ok(Finished {
             call: (
                 result.prediction.class as i64,
@@ -161,13 +169,7 @@ impl Worker {
             model_hash: result.model.hash.clone(),
             software: result.software.clone(),
             synthetic_model: result.model.synthetic,
-            result: serde_json::to_string(&result).expect("result serialises"),
+            result: serde_json::to_string(&result).map_err(JobError::internal)?,
         })
     }
-}
-
-fn read_result(dir: &Path) -> Result<AnalysisResult, String> {
-    let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -270,7 +270,7 @@ function step(delta) {
 async function record(grade, agrees) {
   const exam = state.exam;
   await json("/exams/" + exam.id + "/read", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ grade: Number(grade), agrees }) }).catch((e) => { $("read-state").textContent = e.message; });
+    body: JSON.stringify({ grade: grade == null ? null : Number(grade), agrees }) }).catch((e) => { $("read-state").textContent = e.message; });
   openExam(exam.id);
 }
 
@@ -318,11 +318,23 @@ function setup() {
     drag.base = state.window; drag.x = e.clientX; drag.y = e.clientY;
   });
   $("agree").addEventListener("click", () => {
+    // A call that names its grade (a graded model, or "healthy") is agreed with as it is; a
+    // binary model's "injured" names none, so the grade read must be chosen first.
     const r = state.exam.result;
-    const grade = r.grade != null ? r.grade : (r.label === "healthy" ? 0 : Number($("read-grade").value));
-    record(grade, true);
+    if (r.grade != null || r.label === "healthy") { record(null, true); return; }
+    const chosen = $("read-grade").value;
+    if (chosen === "" || chosen === "0") {
+      $("read-state").textContent = "The model says injured without a grade: choose the grade you read (1 to 3), then Agree.";
+      return;
+    }
+    record(chosen, true);
   });
-  $("read-form").addEventListener("submit", (e) => { e.preventDefault(); record($("read-grade").value, false); });
+  $("read-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const chosen = $("read-grade").value;
+    if (chosen === "") { $("read-state").textContent = "Choose the grade you read."; return; }
+    record(chosen, false);
+  });
   $("export").addEventListener("click", async () => {
     const url = await blobUrl("/exams/" + state.exam.id + "/cam/" + state.slice + ".png?burned=true");
     if (!url) return;

@@ -3,10 +3,10 @@
 //! Patient coordinates are DICOM's LPS (x to the patient's left, y to posterior, z to head);
 //! NIfTI's RAS affines are converted on reading.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The plane an exam was acquired in, from the direction of its slice normal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Plane {
     /// Slices stacked left to right (normal along x): the plane for the ACL.

@@ -5,18 +5,23 @@ use serde::{Deserialize, Serialize};
 use crate::geometry::{Orientation, Plane};
 
 /// The file format a volume was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+///
+/// Written by serde as [`Format::as_str`] says (older spellings are still read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// A DICOM series (Part 10 files, a folder or a zip of them).
     Dicom,
     /// NIfTI-1 (`.nii`, `.nii.gz`).
+    #[serde(rename = "nifti-1", alias = "nifti1")]
     Nifti1,
     /// NIfTI-2.
+    #[serde(rename = "nifti-2", alias = "nifti2")]
     Nifti2,
     /// A numpy `.npy` array (MRNet's layout among others).
     Npy,
     /// A KneeMRI `.pck`: a pickled numpy array.
+    #[serde(rename = "kneemri-pck", alias = "kneemripickle")]
     KneeMriPickle,
     /// Made in memory (synthetic exams, tests).
     Memory,
@@ -38,6 +43,12 @@ impl Format {
             Format::KneeMriPickle => "kneemri-pck",
             Format::Memory => "memory",
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -222,6 +233,28 @@ mod tests {
         let v = Volume::new((0..12).map(|x| x as f32).collect(), [2, 2, 3], meta).unwrap();
         assert_eq!(v.slice(1).unwrap(), &[6., 7., 8., 9., 10., 11.]);
         assert!(v.slice(2).is_none());
+    }
+
+    #[test]
+    fn formats_are_written_as_inspect_names_them_and_old_spellings_still_read() {
+        for format in [
+            Format::Dicom,
+            Format::Nifti1,
+            Format::Nifti2,
+            Format::Npy,
+            Format::KneeMriPickle,
+            Format::Memory,
+        ] {
+            let json = serde_json::to_string(&format).unwrap();
+            assert_eq!(json, format!("\"{}\"", format.as_str()));
+            assert_eq!(serde_json::from_str::<Format>(&json).unwrap(), format);
+        }
+        for (old, format) in [
+            ("\"nifti1\"", Format::Nifti1),
+            ("\"kneemripickle\"", Format::KneeMriPickle),
+        ] {
+            assert_eq!(serde_json::from_str::<Format>(old).unwrap(), format);
+        }
     }
 
     #[test]

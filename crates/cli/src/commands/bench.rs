@@ -318,7 +318,11 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
             ..compute
         };
         let data = scratch.path().join(format!("data-{i}"));
-        let figures = super::bench_service::measure(&data, 1, &exams, compute)?;
+        let analysers = super::bench_service::Analysers {
+            count: 1,
+            kept: true,
+        };
+        let figures = super::bench_service::measure(&data, analysers, &exams, compute)?;
         let t = Timing {
             median: figures.latency_s * 1000.0,
             min: f64::NAN,

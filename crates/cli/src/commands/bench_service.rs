@@ -110,17 +110,29 @@ pub(super) struct ServiceFigures {
     exams_per_minute: f64,
 }
 
-/// Runs a fresh service with `workers` workers on `data` and measures it with `exams`.
+/// How the service under measurement analyses.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Analysers {
+    /// Workers, and as many analyser processes.
+    pub count: usize,
+    /// Whether an analyser keeps its model between jobs (else a fresh process per job, as
+    /// the service ran before its pool).
+    pub kept: bool,
+}
+
+/// Runs a fresh service on `data` with `analysers` and measures it with `exams`.
 pub(super) fn measure(
     data: &Path,
-    workers: usize,
+    analysers: Analysers,
     exams: &[Vec<u8>],
     compute: Compute,
 ) -> Result<ServiceFigures> {
     let config = ServerConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         data: data.to_path_buf(),
-        workers,
+        workers: analysers.count,
+        analysers: analysers.count,
+        jobs_per_analyser: if analysers.kept { 10_000 } else { 1 },
         seed_exams: 0,
         analyser_flags: compute.flags(),
         ..ServerConfig::default()
@@ -188,19 +200,26 @@ pub fn run(count: usize, compute: Compute, cpu: &str) -> Result<()> {
         exams.len()
     );
     println!(
-        "{:<10} {:>24} {:>14}",
-        "workers", "upload-to-result (s)", "exams/min"
+        "{:<10} {:<22} {:>24} {:>14}",
+        "analysers", "model", "upload-to-result (s)", "exams/min"
     );
-    for workers in [1, 2] {
+    for (count, kept) in [(1, false), (1, true), (2, true)] {
+        let analysers = Analysers { count, kept };
         let figures = measure(
-            &scratch.path().join(format!("data-{workers}")),
-            workers,
+            &scratch.path().join(format!("data-{count}-{kept}")),
+            analysers,
             &exams,
             compute,
         )?;
         println!(
-            "{workers:<10} {:>24.2} {:>14.1}",
-            figures.latency_s, figures.exams_per_minute
+            "{count:<10} {:<22} {:>24.2} {:>14.1}",
+            if kept {
+                "kept between jobs"
+            } else {
+                "loaded per job (before)"
+            },
+            figures.latency_s,
+            figures.exams_per_minute
         );
     }
     Ok(())

@@ -124,7 +124,14 @@ pub fn run(args: &DicomArgs) -> anyhow::Result<()> {
                 .iter()
                 .zip(&a.files)
                 .filter(|(o, _)| !o.stored())
-                .map(|(o, f)| format!("{}: status {:04X}H", f.display(), o.status))
+                .map(|(o, f)| {
+                    format!(
+                        "{}: status {:04X}H ({})",
+                        f.display(),
+                        o.status,
+                        cruciate_dimse::command::status_meaning(o.status)
+                    )
+                })
                 .collect();
             println!(
                 "{} of {} stored by {}",

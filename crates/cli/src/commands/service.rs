@@ -1,5 +1,5 @@
-//! `cruciate serve`, `cruciate worker`, `cruciate export-reads`, and `cruciate analyse` (the
-//! contained child the service runs for each exam; not for people).
+//! `cruciate serve`, `cruciate worker`, `cruciate export-reads`, and `cruciate analyse` (an
+//! analyser process of the service's pool, jobs on its standard input; not for people).
 
 use std::path::PathBuf;
 
@@ -186,7 +186,7 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let service = Service::open(config, &registry).await?;
         let (secret, seeded) = service.first_start().await?;
-        let data = service.config.data.clone();
+        let data = service.config().data.clone();
         if let Some(secret) = secret {
             println!(
                 "admin token (shown once; also in {}): {secret}",
@@ -196,8 +196,8 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
         if seeded > 0 {
             println!("{seeded} synthetic demo exams queued for analysis");
         }
-        let ae_title = service.config.dicom.ae_title.clone();
-        let model = service.models.default_model();
+        let ae_title = service.config().dicom.ae_title.clone();
+        let model = service.models().default_model();
         println!(
             "model {} ({}){}",
             model.name,
@@ -233,48 +233,26 @@ pub fn worker(args: &WorkerArgs, device: Compute) -> anyhow::Result<()> {
         println!(
             "worker on {} with {} task(s)",
             service
-                .config
+                .config()
                 .database_url()
                 .split('?')
                 .next()
                 .unwrap_or_default(),
-            service.config.workers.max(1)
+            service.config().workers.max(1)
         );
         service.work(stop_signal()).await;
         anyhow::Ok(())
     })
 }
 
-/// Arguments of `cruciate analyse`.
-#[derive(Debug, Args)]
-pub struct AnalyseArgs {
-    /// The uploaded file.
-    #[arg(long, value_name = "FILE")]
-    input: PathBuf,
-    /// Only read the file and print its format and shape as JSON.
-    #[arg(long)]
-    probe: bool,
-    /// The run folder of the model.
-    #[arg(long, value_name = "RUN", required_unless_present = "probe")]
-    run: Option<PathBuf>,
-    /// Folder for result.json, volume.f32 and heat.u8.
-    #[arg(long, value_name = "DIR", required_unless_present = "probe")]
-    out: Option<PathBuf>,
-}
-
-/// Runs `cruciate analyse`.
-pub fn analyse(args: &AnalyseArgs, device: Compute) -> anyhow::Result<()> {
-    if args.probe {
-        let probe = cruciate_server::analysis::probe(&args.input).map_err(anyhow::Error::msg)?;
-        println!("{}", serde_json::to_string(&probe)?);
-        return Ok(());
-    }
-    let (Some(run), Some(out)) = (&args.run, &args.out) else {
-        anyhow::bail!("--run and --out are needed");
-    };
-    let result = cruciate_server::analysis::analyse(&registry(device), run, &args.input, out)
-        .map_err(anyhow::Error::msg)?;
-    println!("{}", serde_json::to_string(&result)?);
+/// Runs `cruciate analyse`: an analyser process of the service (see
+/// `cruciate_server::analyser`), serving jobs from standard input until it closes.
+pub fn analyse(device: Compute) -> anyhow::Result<()> {
+    let registry = registry(device);
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    cruciate_server::analyser::serve(&registry, stdin.lock(), stdout.lock())
+        .context("the analyser's pipes")?;
     Ok(())
 }
 

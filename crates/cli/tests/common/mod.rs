@@ -208,7 +208,7 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// A POST written by hand on a socket: `declared` as its Content-Length (then only the
+    /// A POST (declared as JSON) written by hand on a socket: `declared` as its Content-Length (then only the
     /// headers are sent), else `body` chunked. Returns the status.
     pub fn raw_post_status(
         &self,
@@ -221,7 +221,7 @@ impl Server {
         let mut s = std::net::TcpStream::connect(host).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nConnection: close\r\n"
         );
         match declared {
             Some(n) => head += &format!("Content-Length: {n}\r\n\r\n"),
@@ -333,6 +333,32 @@ pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
     }
     zip.finish().unwrap();
     path
+}
+
+/// A config file whose analysers get each job 4 s late, so that a job can be caught running;
+/// no seeded exams, short leases.
+pub fn slow_analyser_config(dir: &Path) -> std::path::PathBuf {
+    let slow = dir.join("slow-analyser");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nwhile IFS= read -r job; do sleep 4; printf '%s\\n' \"$job\"; done | exec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_cruciate")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed_exams = 0\nlease_seconds = 3\nanalyser = \"{}\"\n",
+            slow.display()
+        ),
+    )
+    .unwrap();
+    config
 }
 
 /// A port nobody listens on now.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::store::{AuditRow, Role, TokenRow};
+use crate::store::{AuditRow, Revoked, Role, TokenRow};
 
 /// Who the caller is.
 #[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = TokenRow)), security(("token" = [])))]
@@ -83,15 +83,22 @@ pub async fn tokens(
 
 /// Revokes a token (admins only).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path, description = "token id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("token" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    if !state.store.revoke_token(&id).await? {
-        return Err(ApiError::not_found("live token"));
+    match state.store.revoke_token(&id).await? {
+        Revoked::Done => {}
+        Revoked::NoSuchToken => return Err(ApiError::not_found("live token")),
+        Revoked::LastAdmin => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "this is the last live admin token: create another admin token before revoking it",
+            ));
+        }
     }
     state
         .store

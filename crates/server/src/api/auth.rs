@@ -61,10 +61,13 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| unauthorised("missing Authorization: Bearer TOKEN"))?;
+        // The scheme is case-insensitive (RFC 9110, section 11.1).
         let secret = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthorised("expected Authorization: Bearer TOKEN"))?
-            .trim();
+            .trim_start()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim())
+            .ok_or_else(|| unauthorised("expected Authorization: Bearer TOKEN"))?;
         let token = state
             .store
             .token_by_secret(secret)
@@ -74,7 +77,7 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let remote = peer.map(|p| client_address(p, &parts.headers, &state.trusted_proxies));
+        let remote = peer.map(|p| client_address(p, &parts.headers, &state.config.trusted_proxies));
         Ok(Caller { token, remote })
     }
 }

@@ -28,13 +28,13 @@ async fn status_of(state: &AppState, id: &str) -> Result<DicomStatus, ApiError> 
     Ok(DicomStatus {
         source: state.store.dicom_exam(id).await?,
         sends: state.store.sends(id).await?,
-        destinations: state.dicom_destinations.clone(),
+        destinations: state.config.dicom.destinations.clone(),
     })
 }
 
 async fn objects(state: &AppState, caller: &Caller, id: &str) -> Result<ResultObjects, ApiError> {
     let (exam, _) = analysed(state, caller, id).await?;
-    result_objects(&state.store, &state.data, &exam)
+    result_objects(&state.store, state.data(), &exam)
         .await
         .map_err(|e| match e {
             ResultsError::NotDone(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
@@ -120,7 +120,7 @@ pub async fn send(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_exam(&state, &caller, &id).await?;
-    if state.dicom_destinations.is_empty() {
+    if state.config.dicom.destinations.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no DICOM destination is configured".to_string(),
@@ -128,11 +128,15 @@ pub async fn send(
     }
     state
         .store
-        .queue_sends(&id, &state.dicom_destinations)
+        .queue_sends(&id, &state.config.dicom.destinations)
         .await?;
     state
         .store
-        .audit(caller.audit("send", Some(&id), Some(state.dicom_destinations.join(", "))))
+        .audit(caller.audit(
+            "send",
+            Some(&id),
+            Some(state.config.dicom.destinations.join(", ")),
+        ))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(status_of(&state, &id).await?)).into_response())
 }

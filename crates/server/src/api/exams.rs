@@ -14,8 +14,8 @@ use super::{AppState, Caller};
 use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
 use crate::error::{ApiError, ErrorBody};
 use crate::images::{ImageError, load_slice};
-use crate::storage::ExamFiles;
-use crate::store::{ExamFilter, ExamRow, NewExam, Read, random_hex};
+use crate::intake::{Admission, AdmitError, Submission, bounded_name};
+use crate::store::{ExamFilter, ExamRow, JobStatus, Read, random_hex};
 
 /// Upload options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -32,7 +32,7 @@ pub struct Accepted {
     /// The exam's id.
     pub id: String,
     /// `queued`.
-    pub status: String,
+    pub status: JobStatus,
     /// The format found.
     pub format: String,
     /// `[slices, rows, cols]`.
@@ -48,6 +48,22 @@ pub struct Refused {
     pub id: String,
 }
 
+/// Removes a folder when dropped, unless emptied first: an upload's folder until its exam is
+/// recorded, so that an upload that ends in any other way (a client gone mid-way included)
+/// leaves nothing behind.
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", dir.display());
+        }
+    }
+}
+
 /// Streams the request body into `path`, refusing more than `max` bytes.
 async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path)
@@ -60,8 +76,6 @@ async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, 
             chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         total += chunk.len() as u64;
         if total > max {
-            drop(file);
-            let _ = tokio::fs::remove_file(path).await;
             return Err(too_large(max));
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
@@ -80,7 +94,8 @@ fn too_large(max: u64) -> ApiError {
 /// Uploads an exam: a zip of DICOM files, a DICOM file, a NIfTI file or an MRNet `.npy`.
 #[utoipa::path(post, path = "/api/v1/exams", params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 202, body = Accepted), (status = 413, body = ErrorBody), (status = 422, body = Refused)),
+    responses((status = 202, body = Accepted), (status = 413, body = ErrorBody), (status = 422, body = Refused),
+        (status = 503, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -89,7 +104,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let max = state.max_upload_bytes;
+    let max = state.config.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -105,75 +120,57 @@ pub async fn upload(
         None => state.models.default_model(),
     };
     let id = random_hex(12);
-    let filename = query.filename.clone().unwrap_or_else(|| "upload".into());
-    let files = ExamFiles::new(&state.data, &id);
+    let name = bounded_name(query.filename.as_deref().unwrap_or("upload"));
+    let files = state.exam_files(&id);
     tokio::fs::create_dir_all(&files.dir)
         .await
         .map_err(ApiError::internal)?;
-    let path = files.upload_path(&filename);
-    let saved = save_body(body, &path, max).await;
-    if let Err(e) = saved {
-        let _ = tokio::fs::remove_dir_all(&files.dir).await;
-        return Err(e);
-    }
-    let exam = NewExam {
+    let input = files.upload_path(&name);
+    let submission = Submission {
         id: id.clone(),
+        input: input.clone(),
+        name: name.clone(),
         site: caller.token.site.clone(),
-        uploaded_by: caller.token.name.clone(),
-        filename: filename.clone(),
-        format: None,
+        submitted_by: caller.token.name.clone(),
         model: model.name.clone(),
+        audit: caller.audit("upload", None, None),
     };
-    let probe = state.containment.probe(&path).await;
-    match probe {
-        Ok(probe) => {
-            let exam = NewExam {
-                format: Some(probe.format.clone()),
-                ..exam
-            };
-            state.store.insert_exam(&exam, state.max_attempts).await?;
-            state.wake.notify_one();
-            state
-                .store
-                .audit(caller.audit(
-                    "upload",
-                    Some(&id),
-                    Some(format!("{filename} ({})", probe.format)),
-                ))
-                .await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(Accepted {
-                    id,
-                    status: "queued".into(),
-                    format: probe.format,
-                    shape: probe.shape,
-                }),
-            )
-                .into_response())
+    // Whatever ends this request before the exam is recorded (a refusal, a client gone
+    // mid-upload, an error) leaves nothing under the data folder.
+    let mut guard = RemoveOnDrop(Some(files.dir.clone()));
+    save_body(body, &input, max).await?;
+    let admitted = match state.admit(submission).await {
+        Ok(a) => a,
+        Err(AdmitError::Analyser(e)) if e.kind.retry() => {
+            return Err(ApiError::new(
+                e.kind.status(),
+                format!("{e}; try again later"),
+            ));
         }
-        Err(e) if e.is_input() => {
-            // The reader names the file: the client knows it by its own name, not the server's.
-            let reason = e
-                .to_string()
-                .replace(&path.display().to_string(), &filename);
-            state.store.insert_failed_exam(&exam, &reason).await?;
-            state
-                .store
-                .audit(caller.audit(
-                    "upload",
-                    Some(&id),
-                    Some(format!("{filename}: refused: {reason}")),
-                ))
-                .await?;
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(Refused { error: reason, id }),
-            )
-                .into_response())
-        }
-        Err(e) => Err(ApiError::internal(e)),
-    }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    // Queued: its files are the exam's now. Refused: `admit` removed them already.
+    guard.0 = None;
+    Ok(match admitted {
+        Admission::Queued(probe) => (
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                id,
+                status: JobStatus::Queued,
+                format: probe.format.to_string(),
+                shape: probe.shape,
+            }),
+        )
+            .into_response(),
+        Admission::Refused(e) => (
+            e.kind.status(),
+            Json(Refused {
+                error: e.message,
+                id,
+            }),
+        )
+            .into_response(),
+    })
 }
 
 /// One line of the worklist.
@@ -181,8 +178,8 @@ pub async fn upload(
 pub struct ExamItem {
     /// The exam's id.
     pub id: String,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    /// Where the exam is as a job.
+    pub status: JobStatus,
     /// The uploaded file's name.
     pub filename: String,
     /// Its site.
@@ -209,7 +206,7 @@ impl From<&ExamRow> for ExamItem {
     fn from(e: &ExamRow) -> Self {
         Self {
             id: e.id.clone(),
-            status: e.status.clone(),
+            status: e.status,
             filename: e.filename.clone(),
             site: e.site.clone(),
             created_ms: e.created_ms,
@@ -241,13 +238,6 @@ pub async fn list(
     caller: Caller,
     Query(filter): Query<ExamFilter>,
 ) -> Result<Json<Worklist>, ApiError> {
-    if let Some(status) = &filter.status
-        && !["queued", "running", "done", "failed"].contains(&status.as_str())
-    {
-        return Err(ApiError::bad_request(format!(
-            "status {status:?}: expected queued, running, done or failed"
-        )));
-    }
     let (rows, total) = state.store.exams(&filter, caller.site_filter()).await?;
     Ok(Json(Worklist {
         exams: rows.iter().map(ExamItem::from).collect(),
@@ -412,13 +402,13 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let exam = visible_exam(&state, &caller, &id).await?;
-    if exam.status == "running" {
+    if exam.status == JobStatus::Running {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "the exam is being analysed: delete it when it is done",
         ));
     }
-    let files = ExamFiles::new(&state.data, &id);
+    let files = state.exam_files(&id);
     if files.dir.exists() {
         tokio::fs::remove_dir_all(&files.dir)
             .await
@@ -468,6 +458,16 @@ pub(super) async fn analysed(
     Ok((exam, result))
 }
 
+/// Runs file reading and image encoding on the blocking pool, so that slow disks and large
+/// slices never stall the async runtime (and `/healthz` with it).
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
 fn png(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
 }
@@ -501,9 +501,13 @@ pub async fn slice(
     let n = slice_number(&file)?;
     let window = window(&query)?;
     let (_, result) = analysed(&state, &caller, &id).await?;
-    let dir = ExamFiles::new(&state.data, &id).result();
-    let data = load_slice(&dir, &result, n).map_err(image_error)?;
-    Ok(png(data.slice_png(window)))
+    let dir = state.exam_files(&id).result();
+    let bytes = off_the_runtime(move || {
+        let data = load_slice(&dir, &result, n).map_err(image_error)?;
+        Ok(data.slice_png(window))
+    })
+    .await?;
+    Ok(png(bytes))
 }
 
 /// The heat map of slice N: a translucent RGBA layer, or with `burned=true` the slice with the
@@ -519,25 +523,35 @@ pub async fn cam(
     let n = slice_number(&file)?;
     let window = window(&query)?;
     let (exam, result) = analysed(&state, &caller, &id).await?;
-    let dir = ExamFiles::new(&state.data, &id).result();
-    let data = load_slice(&dir, &result, n).map_err(image_error)?;
-    if query.burned == Some(true) {
+    let dir = state.exam_files(&id).result();
+    let burned = query.burned == Some(true);
+    let bytes = off_the_runtime(move || {
+        let data = load_slice(&dir, &result, n).map_err(image_error)?;
+        if !burned {
+            return data.heat_png().map_err(image_error);
+        }
         let caption = format!(
-            "{} slice {n}: {} P={:.2}",
-            exam.filename,
+            "{} slice {}: {} P={:.2}",
+            bounded_name(&exam.filename),
+            n + 1,
             result.prediction.label,
             result.prediction.confidence()
         );
-        let bytes = data
-            .burned_png(window, &caption, result.model.synthetic)
-            .map_err(image_error)?;
+        data.burned_png(window, &caption, result.model.synthetic)
+            .map_err(image_error)
+    })
+    .await?;
+    if burned {
         state
             .store
-            .audit(caller.audit("export", Some(&id), Some(format!("heat map of slice {n}"))))
+            .audit(caller.audit(
+                "export",
+                Some(&id),
+                Some(format!("heat map of slice {}", n + 1)),
+            ))
             .await?;
-        return Ok(png(bytes));
     }
-    Ok(png(data.heat_png().map_err(image_error)?))
+    Ok(png(bytes))
 }
 
 /// Records the radiologist's read of an analysed exam: their grade, and whether they agree.
@@ -549,23 +563,20 @@ pub async fn read(
     Path(id): Path<String>,
     Json(read): Json<Read>,
 ) -> Result<StatusCode, ApiError> {
-    if read.grade > 3 {
-        return Err(ApiError::bad_request(format!(
-            "grade {} is not 0..3",
-            read.grade
-        )));
-    }
-    let (_, _) = analysed(&state, &caller, &id).await?;
+    let (_, result) = analysed(&state, &caller, &id).await?;
+    let grade = read
+        .grade_for(result.prediction.class, result.grade.is_some())
+        .map_err(ApiError::bad_request)?;
     state
         .store
-        .record_read(&id, &caller.token.name, &read)
+        .record_read(&id, &caller.token.name, grade, read.agrees)
         .await?;
     state
         .store
         .audit(caller.audit(
             "read",
             Some(&id),
-            Some(format!("grade {}, agrees {}", read.grade, read.agrees)),
+            Some(format!("grade {grade}, agrees {}", read.agrees)),
         ))
         .await?;
     Ok(StatusCode::NO_CONTENT)

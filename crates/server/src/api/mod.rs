@@ -8,9 +8,6 @@ mod exams;
 mod openapi;
 mod ops;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -21,32 +18,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use auth::Caller;
 pub use openapi::ApiDoc;
 
-use crate::contained::Containment;
-use crate::models::ServedModels;
-use crate::store::Store;
+/// What every handler can reach: the service's one shared context.
+pub type AppState = crate::context::ServiceContext;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// The data folder.
-    pub data: PathBuf,
-    /// The models served.
-    pub models: Arc<ServedModels>,
-    /// How uploads are probed.
-    pub containment: Containment,
-    /// Largest upload, bytes.
-    pub max_upload_bytes: u64,
-    /// Attempts a job gets.
-    pub max_attempts: u32,
-    /// Reverse proxies whose `X-Forwarded-For` names the client in the audit log.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Wakes this process's idle workers when a job is queued.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// Where results are sent over DICOM (`AE@host:port`).
-    pub dicom_destinations: Vec<String>,
-}
+/// The largest JSON body a route other than the upload reads: a read, a token request.
+pub const MAX_JSON_BYTES: usize = 64 << 10;
 
 /// The policy that keeps the UI to its own files: no scripts, styles, fonts or frames from
 /// elsewhere, images only from this origin (and the blob URLs the viewer makes).
@@ -82,7 +58,6 @@ async fn errors_as_json(response: Response) -> Response {
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    let limit = state.max_upload_bytes as usize;
     let api = Router::new()
         .route("/exams", post(exams::upload).get(exams::list))
         .route("/exams/{id}", get(exams::detail).delete(exams::remove))
@@ -100,7 +75,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(admin::audit))
         .route("/openapi.json", get(openapi::document))
         .fallback(unknown_route)
-        .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
+        // The upload streams its body under its own limit; everything else is small JSON.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .layer(axum::middleware::map_response(errors_as_json));
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

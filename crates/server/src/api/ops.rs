@@ -40,8 +40,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     out += "# HELP cruciate_exams Exams per state (the queue's depth is the queued ones).\n";
     out += "# TYPE cruciate_exams gauge\n";
     let counts = state.store.status_counts().await.unwrap_or_default();
-    for status in ["queued", "running", "done", "failed"] {
-        let n = counts.iter().find(|(s, _)| s == status).map_or(0, |c| c.1);
+    for status in crate::store::JobStatus::ALL {
+        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |c| c.1);
         out += &format!("cruciate_exams{{status=\"{status}\"}} {n}\n");
     }
     let latencies = state.store.latencies(1000).await.unwrap_or_default();

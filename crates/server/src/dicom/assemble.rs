@@ -1,6 +1,12 @@
 //! Studies become exams: when no instance of a study arrived for the quiet period, its files
-//! are grouped by series, the series to analyse is chosen by rule, and the exam is queued; the
-//! other series are kept beside it and listed.
+//! are grouped by series, the series to analyse is chosen by rule, and the exam is admitted
+//! through the service's one intake; the other series are kept beside it and listed.
+//!
+//! Crash-safe: the study is first claimed in the database for the exam it will become, every
+//! step after is idempotent (files are moved into `DATA/exams/ID/received/` and filed from
+//! there), and its arrival row goes only once the exam is recorded. A claim whose process died
+//! (this host's process gone, or older than the longest a probe may take) is replayed with the
+//! same exam id, so no acknowledged instance is lost and no study becomes two exams.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +16,9 @@ use cruciate_volume::{Orientation, Plane};
 use dicom_dictionary_std::tags;
 
 use super::NodeContext;
+use crate::intake::{AdmitError, Submission};
 use crate::storage::ExamFiles;
-use crate::store::{Arrival, AuditEntry, DicomExam, NewExam, SeriesEntry, now_ms, random_hex};
+use crate::store::{Arrival, AuditEntry, Claim, DicomExam, SeriesEntry, now_ms, random_hex};
 
 /// One series found in a study folder, with its files.
 struct FoundSeries {
@@ -55,7 +62,7 @@ fn series_of(dir: &Path) -> Vec<FoundSeries> {
             entry: SeriesEntry {
                 uid,
                 description: header_text(&obj, tags::SERIES_DESCRIPTION),
-                plane: plane.to_string(),
+                plane,
                 instances: 0,
                 chosen: false,
             },
@@ -91,145 +98,200 @@ fn choose(series: &mut [FoundSeries], preference: &[String]) -> Option<usize> {
     Some(chosen)
 }
 
-/// Moves the chosen series into the exam's `upload/` folder and the others into
-/// `other-series/N/`.
-fn file_away(series: &[FoundSeries], chosen: usize, exam: &ExamFiles) -> std::io::Result<PathBuf> {
+/// Moves every file directly in `from` into `to` (made if needed), then removes `from` if it is
+/// empty; a file already moved is not there to move again.
+fn move_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(to)?;
+    for entry in entries.flatten() {
+        if entry.file_type()?.is_file() {
+            std::fs::rename(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    let _ = std::fs::remove_dir(from);
+    Ok(())
+}
+
+/// Gathers the study into the exam's `received/` (from `incoming/`, and back from an earlier
+/// attempt's filing), chooses the series and files it: the chosen one in `upload/`, the others
+/// in `other-series/N/`. Idempotent: a replay after a crash at any point ends the same way.
+fn gather_and_file(
+    incoming: &Path,
+    exam: &ExamFiles,
+    preference: &[String],
+) -> std::io::Result<Vec<FoundSeries>> {
+    let received = exam.dir.join("received");
     let upload = exam.dir.join("upload");
-    for (i, s) in series.iter().enumerate() {
+    let others = exam.dir.join("other-series");
+    move_files(incoming, &received)?;
+    move_files(&upload, &received)?;
+    if let Ok(entries) = std::fs::read_dir(&others) {
+        for entry in entries.flatten() {
+            move_files(&entry.path(), &received)?;
+        }
+    }
+    let mut series = series_of(&received);
+    let Some(chosen) = choose(&mut series, preference) else {
+        return Ok(series);
+    };
+    for (i, s) in series.iter_mut().enumerate() {
         let target = if i == chosen {
             upload.clone()
         } else {
-            exam.dir.join("other-series").join(i.to_string())
+            others.join(i.to_string())
         };
         std::fs::create_dir_all(&target)?;
-        for f in &s.files {
-            std::fs::rename(f, target.join(f.file_name().expect("a file name")))?;
+        for f in &mut s.files {
+            let moved = target.join(f.file_name().unwrap_or_default());
+            std::fs::rename(&*f, &moved)?;
+            *f = moved;
         }
     }
-    Ok(upload)
+    let _ = std::fs::remove_dir(&received);
+    Ok(series)
 }
 
 impl NodeContext {
-    /// Turns every quiet study into an exam.
+    /// Turns every quiet study into an exam, and takes up the claims of processes that died.
     pub(crate) async fn assemble_quiet(&self) {
-        let before = now_ms() - (self.config.stable_after_seconds * 1000) as i64;
-        let quiet = match self.store.quiet_arrivals(before).await {
+        let before = now_ms() - (self.dicom().stable_after_seconds * 1000) as i64;
+        let arrivals = match self.ctx.store.arrivals(before).await {
             Ok(q) => q,
             Err(e) => {
                 tracing::error!("DICOM arrivals: {e}");
                 return;
             }
         };
-        for arrival in quiet {
-            match self.store.take_arrival(&arrival).await {
-                Ok(true) => {}
-                Ok(false) => continue,
+        let me = crate::sweep::worker_prefix();
+        let stale_before = now_ms() - ((self.ctx.config.job_timeout_seconds + 60) * 1000) as i64;
+        for arrival in arrivals {
+            if let Some(claim) = &arrival.claim {
+                let gone = claim.by != me && crate::sweep::dead_here(&claim.by);
+                if !gone && claim.at_ms >= stale_before {
+                    continue;
+                }
+                tracing::warn!(exam = %claim.exam_id, "taking up an interrupted assembly");
+            }
+            let claim = match self
+                .ctx
+                .store
+                .claim_arrival(&arrival, &random_hex(12), &me)
+                .await
+            {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::error!("DICOM arrivals: {e}");
                     continue;
                 }
-            }
-            if let Err(e) = self.assemble(&arrival).await {
+            };
+            if let Err(e) = self.assemble(&arrival, &claim).await {
                 tracing::error!("study from {}: {e}", arrival.calling_ae);
             }
         }
     }
 
-    async fn assemble(&self, arrival: &Arrival) -> Result<(), String> {
-        let folder = self.incoming.join(&arrival.folder);
-        if !folder.is_dir() {
-            return Ok(());
+    async fn assemble(&self, arrival: &Arrival, claim: &Claim) -> Result<(), AssembleError> {
+        let id = claim.exam_id.clone();
+        let exam = self.ctx.exam_files(&id);
+        if self.ctx.store.exam(&id, None).await?.is_none() {
+            self.make_exam(arrival, &id).await?;
         }
-        let id = random_hex(12);
-        let exam = ExamFiles::new(&self.data, &id);
-        let preference = self.config.series_preference.clone();
-        let dir = folder.clone();
-        let (series, upload) = tokio::task::spawn_blocking(move || {
-            let mut series = series_of(&dir);
-            let chosen = choose(&mut series, &preference).ok_or("no readable instance")?;
-            let upload = file_away(&series, chosen, &exam).map_err(|e| e.to_string())?;
-            let _ = std::fs::remove_dir(&dir);
-            Ok::<_, String>((series, upload))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        let chosen = series.iter().find(|s| s.entry.chosen).expect("one chosen");
-        let description = if chosen.entry.description.is_empty() {
-            "series without description".to_string()
-        } else {
-            chosen.entry.description.clone()
-        };
-        let new = NewExam {
-            id: id.clone(),
-            site: self.config.site.clone(),
-            uploaded_by: format!("dicom:{}", arrival.calling_ae),
-            filename: format!(
-                "{description} ({} images from {})",
-                chosen.entry.instances, arrival.calling_ae
-            ),
-            format: None,
-            model: self.default_model.clone(),
-        };
-        let record = DicomExam {
-            exam_id: id.clone(),
-            study_uid: arrival.study_uid.clone(),
-            calling_ae: arrival.calling_ae.clone(),
-            chosen_series: Some(chosen.entry.uid.clone()),
-            series: series.iter().map(|s| s.entry.clone()).collect(),
-        };
-        let listed: Vec<String> = series
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} ({}, {}, {} images{})",
-                    s.entry.description,
-                    s.entry.plane,
-                    s.entry.uid,
-                    s.entry.instances,
-                    if s.entry.chosen { ", analysed" } else { "" }
-                )
-            })
-            .collect();
-        let detail = match self.containment.probe(&upload).await {
-            Ok(probe) => {
-                let new = NewExam {
-                    format: Some(probe.format),
-                    ..new
-                };
-                self.store
-                    .insert_exam(&new, self.max_attempts)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.wake.notify_one();
-                format!("study from {}: {}", arrival.calling_ae, listed.join("; "))
-            }
-            Err(e) => {
-                let reason = e
-                    .to_string()
-                    .replace(&upload.display().to_string(), "upload");
-                self.store
-                    .insert_failed_exam(&new, &reason)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                format!("study from {} refused: {reason}", arrival.calling_ae)
-            }
-        };
-        self.store
-            .insert_dicom_exam(&record, &self.config.destinations)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.store
-            .audit(AuditEntry {
-                actor: format!("dicom:{}", arrival.calling_ae),
-                action: "receive".into(),
-                exam_id: Some(id),
-                detail: Some(detail),
-                ..AuditEntry::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let record = self.series_record(arrival, &id).await?;
+        self.ctx
+            .store
+            .insert_dicom_exam(&record, &self.dicom().destinations)
+            .await?;
+        self.ctx.store.finish_arrival(arrival).await?;
+        let _ = std::fs::remove_file(exam.dir.join(SERIES_FILE));
         Ok(())
     }
+
+    /// Files the study and admits it as exam `id` (queued, or refused and removed).
+    async fn make_exam(&self, arrival: &Arrival, id: &str) -> Result<(), AssembleError> {
+        let exam = self.ctx.exam_files(id);
+        let incoming = self.incoming.join(&arrival.folder);
+        let preference = self.dicom().series_preference.clone();
+        let dir = exam.dir.clone();
+        let series = tokio::task::spawn_blocking(move || {
+            let exam = ExamFiles { dir };
+            let series = gather_and_file(&incoming, &exam, &preference)?;
+            let entries: Vec<&SeriesEntry> = series.iter().map(|s| &s.entry).collect();
+            let json = serde_json::to_vec(&entries).map_err(std::io::Error::other)?;
+            cruciate_volume::atomic::write_atomically(&exam.dir.join(SERIES_FILE), |w| {
+                std::io::Write::write_all(w, &json)
+            })?;
+            Ok::<_, std::io::Error>(series)
+        })
+        .await
+        .map_err(|e| AssembleError::Files(std::io::Error::other(e)))??;
+        let chosen = series.iter().find(|s| s.entry.chosen);
+        let name = match chosen {
+            Some(s) if !s.entry.description.is_empty() => format!(
+                "{} ({} images from {})",
+                s.entry.description, s.entry.instances, arrival.calling_ae
+            ),
+            Some(s) => format!(
+                "series without description ({} images from {})",
+                s.entry.instances, arrival.calling_ae
+            ),
+            None => format!("study from {}", arrival.calling_ae),
+        };
+        let submission = Submission {
+            id: id.to_string(),
+            input: exam.dir.join("upload"),
+            name,
+            site: self.dicom().site.clone(),
+            submitted_by: format!("dicom:{}", arrival.calling_ae),
+            model: self.ctx.models.default_model().name.clone(),
+            audit: AuditEntry {
+                actor: format!("dicom:{}", arrival.calling_ae),
+                action: "receive".into(),
+                ..AuditEntry::default()
+            },
+        };
+        self.ctx.admit(submission).await?;
+        Ok(())
+    }
+
+    /// The series found in the study of exam `id`, as filed (none when the exam was refused).
+    async fn series_record(&self, arrival: &Arrival, id: &str) -> Result<DicomExam, AssembleError> {
+        let path = self.ctx.exam_files(id).dir.join(SERIES_FILE);
+        let series: Vec<SeriesEntry> = match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| AssembleError::Files(std::io::Error::other(e)))?,
+            Err(_) => match self.ctx.store.dicom_exam(id).await? {
+                Some(done) => done.series,
+                None => Vec::new(),
+            },
+        };
+        Ok(DicomExam {
+            exam_id: id.to_string(),
+            study_uid: arrival.study_uid.clone(),
+            calling_ae: arrival.calling_ae.clone(),
+            chosen_series: series.iter().find(|s| s.chosen).map(|s| s.uid.clone()),
+            series,
+        })
+    }
+}
+
+/// The series list of a study being assembled, kept beside it until its exam is recorded.
+const SERIES_FILE: &str = "series.json";
+
+/// Why a study could not be made an exam now (its claim stays, to be taken up again).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AssembleError {
+    /// Moving or reading its files failed.
+    #[error("filing the study: {0}")]
+    Files(#[from] std::io::Error),
+    /// The intake could not take it now.
+    #[error("admitting the study: {0}")]
+    Admit(#[from] AdmitError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 #[cfg(test)]
@@ -241,7 +303,11 @@ mod tests {
             entry: SeriesEntry {
                 uid: description.into(),
                 description: description.into(),
-                plane: if sagittal { "sagittal" } else { "axial" }.into(),
+                plane: if sagittal {
+                    Plane::Sagittal
+                } else {
+                    Plane::Axial
+                },
                 instances,
                 chosen: false,
             },

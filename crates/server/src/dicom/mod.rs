@@ -16,20 +16,21 @@ use tokio::sync::watch;
 
 use crate::ServerError;
 use crate::config::DicomConfig;
-use crate::contained::Containment;
-use crate::store::Store;
+use crate::context::ServiceContext;
 
-/// What the node's tasks share.
+/// What the node's tasks share: the service's context and where studies arrive.
 #[derive(Clone)]
 pub(crate) struct NodeContext {
-    pub store: Store,
-    pub data: PathBuf,
+    pub ctx: ServiceContext,
+    /// `DATA/incoming`.
     pub incoming: PathBuf,
-    pub config: DicomConfig,
-    pub containment: Containment,
-    pub default_model: String,
-    pub max_attempts: u32,
-    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl NodeContext {
+    /// The node's settings.
+    fn dicom(&self) -> &DicomConfig {
+        &self.ctx.config.dicom
+    }
 }
 
 /// The secret pseudonyms derive from: `DATA/pseudonym-secret`, made at the first start
@@ -64,14 +65,18 @@ fn pseudonym_secret(data: &std::path::Path) -> Result<Vec<u8>, ServerError> {
 /// assembler and the sender when a port or a destination is; they run until `stop` turns
 /// true. Returns the SCP's bound address.
 pub(crate) async fn start(
-    ctx: NodeContext,
+    service: ServiceContext,
     host: std::net::IpAddr,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<std::net::SocketAddr>, ServerError> {
-    if ctx.config.port.is_none() && ctx.config.destinations.is_empty() {
+    let ctx = NodeContext {
+        incoming: service.data().join("incoming"),
+        ctx: service,
+    };
+    if ctx.dicom().port.is_none() && ctx.dicom().destinations.is_empty() {
         return Ok(None);
     }
-    let bound = match ctx.config.port {
+    let bound = match ctx.dicom().port {
         Some(port) => Some(listen(&ctx, host, port, stop.clone()).await?),
         None => None,
     };
@@ -101,9 +106,9 @@ async fn listen(
     std::fs::create_dir_all(&ctx.incoming).map_err(|e| ServerError::io(&ctx.incoming, e))?;
     let sink = sink::StudySink {
         incoming: ctx.incoming.clone(),
-        profile: ctx.config.deidentify,
-        secret: pseudonym_secret(&ctx.data)?,
-        store: ctx.store.clone(),
+        profile: ctx.dicom().deidentify,
+        secret: pseudonym_secret(ctx.ctx.data())?,
+        store: ctx.ctx.store.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
     let mut transfer_syntaxes: Vec<String> = cruciate_dimse::scp::DECODABLE_TRANSFER_SYNTAXES
@@ -118,11 +123,11 @@ async fn listen(
         );
     }
     let scp_config = ScpConfig {
-        ae_title: ctx.config.ae_title.clone(),
-        allowed_callers: ctx.config.allowed_callers.clone(),
+        ae_title: ctx.dicom().ae_title.clone(),
+        allowed_callers: ctx.dicom().allowed_callers.clone(),
         transfer_syntaxes,
-        read_timeout: Duration::from_secs(ctx.config.timeout_seconds),
-        max_instance_bytes: (ctx.config.max_instance_mib << 20) as usize,
+        read_timeout: Duration::from_secs(ctx.dicom().timeout_seconds),
+        max_instance_bytes: (ctx.dicom().max_instance_mib << 20) as usize,
         ..ScpConfig::default()
     };
     let addr = std::net::SocketAddr::new(host, port).to_string();

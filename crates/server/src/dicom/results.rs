@@ -140,7 +140,7 @@ pub async fn result_objects(
     let text = exam
         .result
         .as_deref()
-        .filter(|_| exam.status == "done")
+        .filter(|_| exam.status == crate::store::JobStatus::Done)
         .ok_or_else(|| ResultsError::NotDone(exam.id.clone()))?;
     let result: AnalysisResult = serde_json::from_str(text).map_err(|e| damaged(e.to_string()))?;
     let (study, series, slice_sources) = identity(store, exam, &result)

@@ -19,6 +19,19 @@ pub struct Arrival {
     pub instances: i64,
     /// When the last one arrived.
     pub last_ms: i64,
+    /// The claim on it, while it is being made an exam.
+    pub claim: Option<Claim>,
+}
+
+/// A study being made an exam.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The exam it becomes.
+    pub exam_id: String,
+    /// The process that claimed it (a worker-name prefix, `HOST-PID-`).
+    pub by: String,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
 }
 
 /// One series of a received study.
@@ -29,7 +42,8 @@ pub struct SeriesEntry {
     /// SeriesDescription.
     pub description: String,
     /// The acquisition plane from the image orientation.
-    pub plane: String,
+    #[schema(value_type = String)]
+    pub plane: cruciate_volume::Plane,
     /// Instances received.
     pub instances: usize,
     /// Whether it is the series analysed.
@@ -159,37 +173,107 @@ impl Store {
         Ok(())
     }
 
-    /// Studies whose last instance arrived before `before_ms`.
-    pub async fn quiet_arrivals(&self, before_ms: i64) -> Result<Vec<Arrival>, sqlx::Error> {
+    /// Studies to make exams of: those whose last instance arrived before `quiet_before_ms`,
+    /// and every claimed one (the caller decides whether its claimant is gone).
+    pub async fn arrivals(&self, quiet_before_ms: i64) -> Result<Vec<Arrival>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT folder, study_uid, calling_ae, instances, last_ms FROM dicom_arrivals \
-             WHERE last_ms < $1 ORDER BY first_ms",
+            "SELECT folder, study_uid, calling_ae, instances, last_ms, exam_id, claimed_by, claimed_ms \
+             FROM dicom_arrivals WHERE last_ms < $1 OR exam_id IS NOT NULL ORDER BY first_ms",
         )
-        .bind(before_ms)
+        .bind(quiet_before_ms)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
+                let exam_id: Option<String> = r.try_get("exam_id")?;
+                let claim = match exam_id {
+                    Some(exam_id) => Some(Claim {
+                        exam_id,
+                        by: r
+                            .try_get::<Option<String>, _>("claimed_by")?
+                            .unwrap_or_default(),
+                        at_ms: r.try_get::<Option<i64>, _>("claimed_ms")?.unwrap_or(0),
+                    }),
+                    None => None,
+                };
                 Ok(Arrival {
                     folder: r.try_get("folder")?,
                     study_uid: r.try_get("study_uid")?,
                     calling_ae: r.try_get("calling_ae")?,
                     instances: r.try_get("instances")?,
                     last_ms: r.try_get("last_ms")?,
+                    claim,
                 })
             })
             .collect()
     }
 
-    /// Takes `arrival` off the list if nothing arrived since it was read; false when something
-    /// did (it is not quiet after all).
-    pub async fn take_arrival(&self, arrival: &Arrival) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM dicom_arrivals WHERE folder = $1 AND last_ms = $2")
+    /// Claims `arrival` as read (unclaimed, or with the claim read) for `by`, for the exam
+    /// `exam_id` when it had no claim (else for its claim's exam); the claim, or `None` when
+    /// the row changed since it was read (another claimant, or a new instance of an unclaimed
+    /// study).
+    pub async fn claim_arrival(
+        &self,
+        arrival: &Arrival,
+        exam_id: &str,
+        by: &str,
+    ) -> Result<Option<Claim>, sqlx::Error> {
+        let now = now_ms();
+        let (exam_id, done) = match &arrival.claim {
+            None => (
+                exam_id.to_string(),
+                sqlx::query(
+                    "UPDATE dicom_arrivals SET exam_id = $1, claimed_by = $2, claimed_ms = $3 \
+                     WHERE folder = $4 AND last_ms = $5 AND exam_id IS NULL",
+                )
+                .bind(exam_id)
+                .bind(by)
+                .bind(now)
+                .bind(&arrival.folder)
+                .bind(arrival.last_ms)
+                .execute(self.pool())
+                .await?,
+            ),
+            Some(claim) => (
+                claim.exam_id.clone(),
+                sqlx::query(
+                    "UPDATE dicom_arrivals SET claimed_by = $1, claimed_ms = $2 \
+                     WHERE folder = $3 AND exam_id = $4 AND claimed_ms = $5",
+                )
+                .bind(by)
+                .bind(now)
+                .bind(&arrival.folder)
+                .bind(&claim.exam_id)
+                .bind(claim.at_ms)
+                .execute(self.pool())
+                .await?,
+            ),
+        };
+        Ok((done.rows_affected() == 1).then(|| Claim {
+            exam_id,
+            by: by.to_string(),
+            at_ms: now,
+        }))
+    }
+
+    /// The claimed study became its exam: its row goes, unless instances arrived since it was
+    /// read (their row is then left unclaimed, to become an exam of their own).
+    pub async fn finish_arrival(&self, arrival: &Arrival) -> Result<(), sqlx::Error> {
+        let gone = sqlx::query("DELETE FROM dicom_arrivals WHERE folder = $1 AND last_ms = $2")
             .bind(&arrival.folder)
             .bind(arrival.last_ms)
             .execute(self.pool())
             .await?;
-        Ok(done.rows_affected() == 1)
+        if gone.rows_affected() == 0 {
+            sqlx::query(
+                "UPDATE dicom_arrivals SET exam_id = NULL, claimed_by = NULL, claimed_ms = NULL \
+                 WHERE folder = $1",
+            )
+            .bind(&arrival.folder)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
     }
 
     /// Records where exam `exam.exam_id` came from, and a send row per destination.
@@ -198,15 +282,16 @@ impl Store {
         exam: &DicomExam,
         destinations: &[String],
     ) -> Result<(), sqlx::Error> {
+        // Replayed after a crash, the row may be there already; its sends are queued (again).
         sqlx::query(
             "INSERT INTO dicom_exams (exam_id, study_uid, calling_ae, chosen_series, series) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (exam_id) DO NOTHING",
         )
         .bind(&exam.exam_id)
         .bind(&exam.study_uid)
         .bind(&exam.calling_ae)
         .bind(&exam.chosen_series)
-        .bind(serde_json::to_string(&exam.series).expect("series serialise"))
+        .bind(serde_json::to_string(&exam.series).map_err(|e| sqlx::Error::Encode(e.into()))?)
         .execute(self.pool())
         .await?;
         self.queue_sends(&exam.exam_id, destinations).await

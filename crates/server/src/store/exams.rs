@@ -11,6 +11,55 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Store, now_ms};
 
+/// Where an exam is in its life as a job.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds it under a lease.
+    Running,
+    /// Analysed: its result is stored.
+    Done,
+    /// Refused or given up: its reason is stored.
+    Failed,
+}
+
+impl JobStatus {
+    /// Every state, in the order of a job's life.
+    pub const ALL: [JobStatus; 4] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+    ];
+
+    /// Its name in the database, the API and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown exam status {text:?}").into()))
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An upload to queue.
 #[derive(Debug, Clone)]
 pub struct NewExam {
@@ -43,8 +92,8 @@ pub struct ExamRow {
     pub format: Option<String>,
     /// The model that analyses it.
     pub model: String,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    /// Where it is as a job.
+    pub status: JobStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// When it was uploaded, ms since the epoch.
@@ -92,7 +141,7 @@ fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
         filename: r.try_get("filename")?,
         format: r.try_get("format")?,
         model: r.try_get("model")?,
-        status: r.try_get("status")?,
+        status: JobStatus::parse(&r.try_get::<String, _>("status")?)?,
         attempts: r.try_get("attempts")?,
         created_ms: r.try_get("created_ms")?,
         finished_ms: r.try_get("finished_ms")?,
@@ -140,19 +189,56 @@ pub struct Finished {
 }
 
 /// A radiologist's read of an exam.
-#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 pub struct Read {
-    /// The grade they give, 0..3.
-    pub grade: u8,
+    /// The grade they give, 0..3; when they agree with a call that names its grade (a graded
+    /// model, or "healthy"), it may be left out and is the call's.
+    pub grade: Option<u8>,
     /// Whether they agree with the model's call.
     pub agrees: bool,
+}
+
+impl Read {
+    /// The grade this read records for a call of class `class` (a grade when `graded`, else
+    /// 0 healthy / 1 injured), or why the read contradicts itself.
+    pub fn grade_for(&self, class: usize, graded: bool) -> Result<u8, String> {
+        if let Some(g) = self.grade.filter(|&g| g > 3) {
+            return Err(format!("grade {g} is not 0..3"));
+        }
+        let called = match (graded, class) {
+            (true, c) => Some(c as u8),
+            (false, 0) => Some(0),
+            // A binary model's injured call names no grade.
+            (false, _) => None,
+        };
+        match (self.agrees, self.grade, called) {
+            (false, None, _) => {
+                Err("a read that differs from the call needs the grade read".into())
+            }
+            (false, Some(g), _) => Ok(g),
+            (true, None, Some(c)) => Ok(c),
+            (true, None, None) => Err(
+                "the model calls this exam injured without a grade: agreeing needs the grade \
+                 read (1 minor strain, 2 partial rupture, 3 complete rupture)"
+                    .into(),
+            ),
+            (true, Some(g), Some(c)) if g != c => Err(format!(
+                "grade {g} does not agree with the call (grade {c}): record it as differing"
+            )),
+            (true, Some(0), None) => Err(
+                "grade 0 (healthy) does not agree with an injured call: record it as differing"
+                    .into(),
+            ),
+            (true, Some(g), _) => Ok(g),
+        }
+    }
 }
 
 /// What the worklist shows: filters, order and page.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 pub struct ExamFilter {
     /// Only exams in this state.
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     /// Only exams called with this class.
     pub call_class: Option<i64>,
     /// Only exams uploaded at or after this time (ms since the epoch).
@@ -269,7 +355,7 @@ impl Store {
                 q.push(" AND site = ?", Arg::Text(site.into()));
             }
             if let Some(status) = &filter.status {
-                q.push(" AND status = ?", Arg::Text(status.clone()));
+                q.push(" AND status = ?", Arg::Text(status.as_str().into()));
             }
             if let Some(class) = filter.call_class {
                 q.push(" AND call_class = ?", Arg::Int(class));
@@ -296,7 +382,8 @@ impl Store {
         let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
         let page = filter.page.unwrap_or(1).max(1);
         q.push(" LIMIT ?", Arg::Int(per_page));
-        q.push(" OFFSET ?", Arg::Int((page - 1) * per_page));
+        // A page past the end is empty (never an overflow back to the first).
+        q.push(" OFFSET ?", Arg::Int((page - 1).saturating_mul(per_page)));
         let rows = q.fetch(self).await?;
         Ok((rows.iter().map(exam).collect::<Result<_, _>>()?, total))
     }
@@ -401,6 +488,57 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Job `id`'s attempt was interrupted through no fault of the exam (its analyser was
+    /// killed): queued again while it has attempts left, else failed with `error`; false when
+    /// `worker` no longer holds it.
+    pub async fn retry(&self, id: &str, worker: &str, error: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET \
+             status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+             finished_ms = CASE WHEN attempts < max_attempts THEN NULL ELSE $1 END, \
+             error = $2, worker = NULL, lease_until_ms = NULL \
+             WHERE id = $3 AND worker = $4 AND status = 'running'",
+        )
+        .bind(now_ms())
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The workers holding running jobs.
+    pub async fn busy_workers(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query(
+            "SELECT DISTINCT worker FROM exams WHERE status = 'running' AND worker IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get("worker"))
+        .collect()
+    }
+
+    /// The jobs of a worker known to be dead, recovered now rather than when their lease
+    /// runs out: queued again, or failed once they used their attempts. Returns how many.
+    pub async fn recover_worker(&self, worker: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET \
+             status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+             finished_ms = CASE WHEN attempts < max_attempts THEN NULL ELSE $1 END, \
+             error = CASE WHEN attempts < max_attempts THEN error \
+                     ELSE 'its worker stopped ' || attempts || ' times; given up' END, \
+             worker = NULL, lease_until_ms = NULL \
+             WHERE worker = $2 AND status = 'running'",
+        )
+        .bind(now_ms())
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Puts `worker`'s running jobs back in the queue (a graceful stop); returns how many.
     pub async fn release(&self, worker: &str) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(
@@ -436,12 +574,18 @@ impl Store {
     }
 
     /// Records `who`'s read of exam `id`.
-    pub async fn record_read(&self, id: &str, who: &str, read: &Read) -> Result<bool, sqlx::Error> {
+    pub async fn record_read(
+        &self,
+        id: &str,
+        who: &str,
+        grade: u8,
+        agrees: bool,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE exams SET read_grade = $1, read_agrees = $2, read_by = $3, read_ms = $4 WHERE id = $5 AND status = 'done'",
         )
-        .bind(i64::from(read.grade))
-        .bind(i64::from(read.agrees))
+        .bind(i64::from(grade))
+        .bind(i64::from(agrees))
         .bind(who)
         .bind(now_ms())
         .bind(id)
@@ -463,12 +607,17 @@ impl Store {
     }
 
     /// Exams per state.
-    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    pub async fn status_counts(&self) -> Result<Vec<(JobStatus, i64)>, sqlx::Error> {
         sqlx::query("SELECT status, COUNT(*) AS n FROM exams GROUP BY status")
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .map(|r| {
+                Ok((
+                    JobStatus::parse(&r.try_get::<String, _>("status")?)?,
+                    r.try_get("n")?,
+                ))
+            })
             .collect()
     }
 
@@ -501,5 +650,42 @@ impl Store {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(grade: Option<u8>, agrees: bool) -> Read {
+        Read { grade, agrees }
+    }
+
+    #[test]
+    fn a_read_records_what_the_radiologist_said_never_a_default() {
+        // A binary model's injured call (class 1): agreeing needs the grade read.
+        assert!(read(None, true).grade_for(1, false).is_err());
+        assert!(read(Some(0), true).grade_for(1, false).is_err());
+        assert_eq!(read(Some(2), true).grade_for(1, false), Ok(2));
+        // Its healthy call, and a graded model's call, name their grade.
+        assert_eq!(read(None, true).grade_for(0, false), Ok(0));
+        assert_eq!(read(None, true).grade_for(3, true), Ok(3));
+        assert!(read(Some(1), true).grade_for(3, true).is_err());
+        // A read that differs names its grade.
+        assert!(read(None, false).grade_for(1, false).is_err());
+        assert_eq!(read(Some(0), false).grade_for(1, false), Ok(0));
+        assert!(read(Some(7), false).grade_for(1, false).is_err());
+    }
+
+    #[test]
+    fn statuses_have_one_spelling() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert!(JobStatus::parse("finished").is_err());
     }
 }

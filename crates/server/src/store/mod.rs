@@ -14,9 +14,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditRow};
-pub use dicom::{Arrival, DicomExam, SendRow, SeriesEntry};
-pub use exams::{ClaimedJob, ExamFilter, ExamRow, Finished, NewExam, Read};
-pub use tokens::{Role, TokenRow, random_hex};
+pub use dicom::{Arrival, Claim, DicomExam, SendRow, SeriesEntry};
+pub use exams::{ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read};
+pub use tokens::{Revoked, Role, TokenRow, random_hex};
 
 use crate::ServerError;
 

@@ -79,6 +79,17 @@ fn row(r: &sqlx::any::AnyRow) -> Result<TokenRow, sqlx::Error> {
     })
 }
 
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token no longer opens anything.
+    Done,
+    /// No live token has that id.
+    NoSuchToken,
+    /// It is the last live admin token: revoking it would lock every admin out.
+    LastAdmin,
+}
+
 impl Store {
     /// Makes a token and returns its row and its secret (shown once: only the hash is kept).
     pub async fn create_token(
@@ -135,22 +146,39 @@ impl Store {
     }
 
     /// Revokes token `id`; false when there is no such live token.
-    pub async fn revoke_token(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
-                .bind(now_ms())
-                .bind(id)
-                .execute(self.pool())
-                .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn revoke_token(&self, id: &str) -> Result<Revoked, sqlx::Error> {
+        // One statement: two admins revoking each other at once cannot both succeed.
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL \
+             AND (role <> 'admin' OR \
+                  (SELECT COUNT(*) FROM tokens WHERE role = 'admin' AND revoked_ms IS NULL) > 1)",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Revoked::Done);
+        }
+        let live = sqlx::query("SELECT role FROM tokens WHERE id = $1 AND revoked_ms IS NULL")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match live {
+            Some(_) => Revoked::LastAdmin,
+            None => Revoked::NoSuchToken,
+        })
     }
 
-    /// Whether any admin token exists (none on a fresh database).
+    /// Whether a live admin token exists (none on a fresh database, nor once every admin
+    /// token was revoked: the next start then makes one).
     pub async fn has_admin(&self) -> Result<bool, sqlx::Error> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin'")
-            .fetch_one(self.pool())
-            .await?
-            .try_get("n")?;
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tokens WHERE role = 'admin' AND revoked_ms IS NULL",
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
         Ok(n > 0)
     }
 }

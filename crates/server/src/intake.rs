@@ -1,0 +1,147 @@
+//! The one way an exam enters the service, whatever brought it (an HTTP upload, a study the
+//! DICOM node assembled): [`ServiceContext::admit`] probes it in an analyser (bounded by the
+//! pool, contained), then queues it, wakes a worker and writes the audit row; or, refused,
+//! lists it as failed with the reader's reason and removes its files.
+
+use std::path::PathBuf;
+
+use crate::analysis::Probe;
+use crate::context::ServiceContext;
+use crate::job::{Answer, FailureKind, Job, JobError};
+use crate::store::{AuditEntry, NewExam};
+
+/// The longest exam name kept (the worklist, captions and audit rows show it).
+pub const MAX_NAME_CHARS: usize = 120;
+
+/// An exam handed to the service.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The exam's id; its folder (`DATA/exams/ID`) holds `input`.
+    pub id: String,
+    /// The exam as stored.
+    pub input: PathBuf,
+    /// What the sender called it.
+    pub name: String,
+    /// The site it belongs to.
+    pub site: String,
+    /// Who sent it (a token's name, `dicom:AE`).
+    pub submitted_by: String,
+    /// The served model to analyse it with.
+    pub model: String,
+    /// The audit row of its arrival: actor and action set; the exam and detail are filled in.
+    pub audit: AuditEntry,
+}
+
+/// How an admission ended.
+#[derive(Debug)]
+pub enum Admission {
+    /// Queued for analysis.
+    Queued(Probe),
+    /// Not an exam the service can read: listed as failed, its files removed.
+    Refused(JobError),
+}
+
+/// `name` as the service keeps it: control characters dropped, at most [`MAX_NAME_CHARS`]
+/// characters (longer names end with an ellipsis), never empty.
+pub fn bounded_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        return "upload".into();
+    }
+    if clean.chars().count() <= MAX_NAME_CHARS {
+        return clean.to_string();
+    }
+    let mut cut: String = clean.chars().take(MAX_NAME_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+impl ServiceContext {
+    /// Probes `submission` and queues it, or lists it as refused. An error means nothing was
+    /// recorded and the files are left where they are: the analysers were unavailable (the
+    /// sender may try again) or the database failed.
+    pub async fn admit(&self, submission: Submission) -> Result<Admission, AdmitError> {
+        let name = bounded_name(&submission.name);
+        let probe = self
+            .analysers
+            .run(Job::Probe {
+                input: submission.input.clone(),
+            })
+            .await;
+        let exam = NewExam {
+            id: submission.id.clone(),
+            site: submission.site.clone(),
+            uploaded_by: submission.submitted_by.clone(),
+            filename: name.clone(),
+            format: None,
+            model: submission.model.clone(),
+        };
+        let audit = |detail: String| AuditEntry {
+            exam_id: Some(submission.id.clone()),
+            detail: Some(detail),
+            ..submission.audit.clone()
+        };
+        match probe {
+            Ok(Answer::Probed(probe)) => {
+                let exam = NewExam {
+                    format: Some(probe.format.to_string()),
+                    ..exam
+                };
+                self.store
+                    .insert_exam(&exam, self.config.max_attempts)
+                    .await?;
+                self.wake.notify_one();
+                self.store
+                    .audit(audit(format!("{name} ({})", probe.format)))
+                    .await?;
+                Ok(Admission::Queued(probe))
+            }
+            Ok(Answer::Analysed(_)) => Err(AdmitError::Analyser(JobError::internal(
+                "the analyser answered a probe with an analysis",
+            ))),
+            Err(e) if e.kind.retry() || e.kind == FailureKind::Internal => {
+                Err(AdmitError::Analyser(e))
+            }
+            Err(e) => {
+                // The reader names the file by the server's path: the sender knows it by its own.
+                let e = e.naming(&submission.input, &name);
+                let files = self.exam_files(&submission.id);
+                if let Err(io) = tokio::fs::remove_dir_all(&files.dir).await {
+                    tracing::warn!("removing refused exam {}: {io}", submission.id);
+                }
+                self.store.insert_failed_exam(&exam, &e.message).await?;
+                self.store
+                    .audit(audit(format!("{name}: refused: {}", e.message)))
+                    .await?;
+                Ok(Admission::Refused(e))
+            }
+        }
+    }
+}
+
+/// Why an exam could not be admitted now (nothing was recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// No analyser could read it now.
+    #[error("{0}")]
+    Analyser(JobError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_and_cleaned() {
+        assert_eq!(bounded_name("knee.zip"), "knee.zip");
+        assert_eq!(bounded_name("a\nb\u{1b}[31m.zip"), "ab[31m.zip");
+        assert_eq!(bounded_name("  \t "), "upload");
+        let long = bounded_name(&"x".repeat(65_400));
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        assert!(long.ends_with('…'));
+    }
+}
