@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, free_port, phantom_dicom_series, slow_analyser_config};
+use common::{
+    Server, agent, free_port, phantom_dicom_series, phantom_dicom_zip, slow_analyser_config,
+};
 use cruciate_dimse::command::SUCCESS;
 use cruciate_dimse::scu::{self, Destination, Outgoing};
 use cruciate_testkit::{dciodvfy_errors, system_tool};
@@ -277,6 +279,164 @@ fn a_server_killed_while_assembling_a_study_loses_no_acknowledged_instance() {
     );
     let all = server.get("/api/v1/exams", Some(&server.token)).1;
     assert_eq!(all["total"], 1, "one study, one exam: {all}");
+}
+
+/// Every file below `dir`, recursively.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// A DICOM zip uploaded over HTTP is de-identified like a study the node receives: no file
+/// under DATA (the database aside, which keeps the original identity) names the patient or
+/// the original study, and its SR goes back with the whole original identity.
+#[test]
+fn an_uploaded_dicom_exam_leaves_no_identity_under_data_and_its_sr_carries_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = phantom_dicom_zip(dir.path());
+    let first = dicom_files(&dir.path().join("dicom-phantom/exams/00000"))[0].clone();
+    let name = text_of(&first, tags::PATIENT_NAME);
+    let patient = text_of(&first, tags::PATIENT_ID);
+    let study = text_of(&first, tags::STUDY_INSTANCE_UID);
+    assert!(!name.is_empty() && !patient.is_empty());
+    let data = dir.path().join("data");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let (code, accepted) = server.upload(&zip, "knee.zip", &server.token);
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let exam = server.wait_for_exam(id, &server.token, LIMIT);
+    assert_eq!(exam["status"], "done", "{exam}");
+    for path in files_below(&data) {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("cruciate.db"))
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in [&name, &patient, &study] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds {secret:?}",
+                path.display()
+            );
+        }
+    }
+    let (code, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let sr_path = dir.path().join("sr.dcm");
+    std::fs::write(&sr_path, &sr).unwrap();
+    assert_eq!(text_of(&sr_path, tags::PATIENT_NAME), name);
+    assert_eq!(text_of(&sr_path, tags::PATIENT_ID), patient);
+    assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), study);
+}
+
+/// An MR instance of about `mib` MiB: a phantom slice's header with a square of pixels.
+fn big_instance(header: &Path, mib: usize, uid: &str) -> dicom_object::InMemDicomObject {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let mut obj = dicom_object::open_file(header).unwrap().into_inner();
+    let side = (((mib << 20) / 2) as f64).sqrt() as u16;
+    obj.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(side),
+    ));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(side),
+    ));
+    obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(uid),
+    ));
+    let pixels = vec![100u16; side as usize * side as usize];
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
+    obj
+}
+
+/// Three 200 MiB instances sent at once: the node spools them and reads each in an analyser,
+/// so the server process stays under 1 GiB at its peak (it took 4.5 GiB when it parsed them
+/// itself), and it answers for each what it did (stored, or refused) and keeps serving.
+#[test]
+fn three_large_instances_at_once_keep_the_server_under_a_gibibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = dicom_files(&phantom_dicom_series(dir.path()))[0].clone();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--dicom-port",
+            "0",
+            "--stable-after",
+            "60",
+        ],
+    );
+    let to = Destination {
+        ae_title: "CRUCIATE".into(),
+        host: "127.0.0.1".into(),
+        port: server.dicom_port.unwrap(),
+    };
+    let senders: Vec<_> = (0..3)
+        .map(|i| {
+            let to = to.clone();
+            let header = header.clone();
+            std::thread::spawn(move || {
+                let object = big_instance(&header, 200, &format!("1.2.826.0.1.3680043.9.7777.{i}"));
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime
+                    .block_on(scu::store(
+                        "MODALITY",
+                        &to,
+                        &[Outgoing::Object(Box::new(object))],
+                        Duration::from_secs(300),
+                    ))
+                    .unwrap()[0]
+                    .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 1 << 20,
+        "the server's peak was {} MiB (statuses {statuses:04X?})",
+        peak_kib >> 10
+    );
+    for s in &statuses {
+        assert!(*s == SUCCESS || *s >= 0xA000, "{s:04X}");
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(scu::echo("MODALITY", &to, Duration::from_secs(10)))
+        .unwrap();
 }
 
 #[test]

@@ -18,5 +18,5 @@ pub mod scu;
 pub mod uid;
 
 pub use error::DimseError;
-pub use scp::{InstanceSink, Received, Refusal, ScpConfig, StorageScp};
+pub use scp::{DataSet, InstanceSink, Received, Refusal, ScpConfig, SpooledFile, StorageScp};
 pub use scu::{Destination, Outgoing, StoreOutcome};

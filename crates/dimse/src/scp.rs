@@ -65,6 +65,13 @@ pub struct ScpConfig {
     pub max_association_bytes: u64,
     /// Associations served at once; more wait.
     pub max_associations: usize,
+    /// Associations being negotiated at once, at most; a connection past it is closed at once.
+    /// Negotiation holds no association slot, so idle connections cannot keep a C-ECHO waiting.
+    pub max_negotiating: usize,
+    /// Where data sets are written as they arrive (each removed when its [`Received`] is
+    /// dropped); none: kept in memory. Spooled, an instance costs the SCP a PDU's memory, not
+    /// its size.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl Default for ScpConfig {
@@ -82,12 +89,114 @@ impl Default for ScpConfig {
             max_instance_bytes: 256 << 20,
             max_association_bytes: 8 << 30,
             max_associations: 8,
+            max_negotiating: 64,
+            spool: None,
+        }
+    }
+}
+
+/// A spooled data set's file, removed when dropped.
+#[derive(Debug)]
+pub struct SpooledFile(std::path::PathBuf);
+
+impl SpooledFile {
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for SpooledFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A received data set's bytes: in memory, or in a spool file.
+#[derive(Debug)]
+pub enum DataSet {
+    /// Kept in memory.
+    Memory(Vec<u8>),
+    /// Written to a file as it arrived.
+    Spooled(SpooledFile),
+}
+
+impl DataSet {
+    /// Its size, bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            DataSet::Memory(v) => v.len() as u64,
+            DataSet::Spooled(f) => std::fs::metadata(f.path()).map_or(0, |m| m.len()),
+        }
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes (read from the spool file when spooled).
+    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            DataSet::Memory(v) => Ok(v.clone()),
+            DataSet::Spooled(f) => std::fs::read(f.path()),
+        }
+    }
+
+    /// Copies its bytes to `out` without holding them all in memory.
+    pub fn copy_to(&self, out: &mut impl std::io::Write) -> std::io::Result<u64> {
+        match self {
+            DataSet::Memory(v) => out.write_all(v).map(|()| v.len() as u64),
+            DataSet::Spooled(f) => std::io::copy(&mut std::fs::File::open(f.path())?, out),
+        }
+    }
+}
+
+/// Where a data set being received goes.
+enum Spool {
+    Memory(Vec<u8>),
+    File(SpooledFile, tokio::fs::File),
+}
+
+impl Spool {
+    async fn new(dir: Option<&std::path::Path>) -> std::io::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let Some(dir) = dir else {
+            return Ok(Spool::Memory(Vec::new()));
+        };
+        tokio::fs::create_dir_all(dir).await?;
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".{}-{n}.spool", std::process::id()));
+        let guard = SpooledFile(path.clone());
+        let file = tokio::fs::File::create(&path).await?;
+        Ok(Spool::File(guard, file))
+    }
+
+    async fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        match self {
+            Spool::Memory(v) => {
+                v.extend_from_slice(bytes);
+                Ok(())
+            }
+            Spool::File(_, file) => file.write_all(bytes).await,
+        }
+    }
+
+    async fn finish(self) -> std::io::Result<DataSet> {
+        use tokio::io::AsyncWriteExt as _;
+        match self {
+            Spool::Memory(v) => Ok(DataSet::Memory(v)),
+            Spool::File(guard, mut file) => {
+                file.flush().await?;
+                Ok(DataSet::Spooled(guard))
+            }
         }
     }
 }
 
 /// One instance as received: the data set's bytes in the negotiated transfer syntax.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Received {
     /// The peer's AE title.
     pub calling_ae: String,
@@ -98,7 +207,7 @@ pub struct Received {
     /// The presentation context's transfer syntax.
     pub transfer_syntax: String,
     /// The data set.
-    pub data_set: Vec<u8>,
+    pub data_set: DataSet,
 }
 
 /// Why an instance was not stored: a DIMSE failure status and a one-line reason.
@@ -172,6 +281,7 @@ impl StorageScp {
     /// Serves associations until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.config.max_associations.max(1)));
+        let negotiating = Arc::new(Semaphore::new(self.config.max_negotiating.max(1)));
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
@@ -185,14 +295,15 @@ impl StorageScp {
                     continue;
                 }
             };
+            let Ok(negotiation) = negotiating.clone().try_acquire_owned() else {
+                tracing::warn!("DICOM connection from {peer} closed: too many negotiating");
+                continue;
+            };
             let config = self.config.clone();
             let sink = self.sink.clone();
             let slots = slots.clone();
             tokio::spawn(async move {
-                let Ok(_slot) = slots.acquire_owned().await else {
-                    return;
-                };
-                match serve_association(stream, &config, sink).await {
+                match serve_association(stream, &config, sink, negotiation, slots).await {
                     Ok(n) => {
                         tracing::info!("DICOM association from {peer}: {n} instance(s) stored")
                     }
@@ -209,7 +320,8 @@ struct Pending {
     context_id: u8,
     sop_class_uid: String,
     sop_instance_uid: String,
-    data: Vec<u8>,
+    data: Spool,
+    size: usize,
     too_large: bool,
 }
 
@@ -228,6 +340,8 @@ async fn serve_association(
     stream: TcpStream,
     config: &ScpConfig,
     sink: Arc<dyn InstanceSink>,
+    negotiation: tokio::sync::OwnedSemaphorePermit,
+    slots: Arc<Semaphore>,
 ) -> Result<usize, String> {
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(Callers(config.allowed_callers.clone()))
@@ -246,6 +360,12 @@ async fn serve_association(
         .establish_async(stream)
         .await
         .map_err(|e| format!("association refused: {e}"))?;
+    // Negotiated: a slot now (the peer's PDUs wait in the socket meanwhile).
+    drop(negotiation);
+    let _slot = slots
+        .acquire_owned()
+        .await
+        .map_err(|_| "the SCP is stopping".to_string())?;
     let calling_ae = association.peer_ae_title().trim().to_string();
     let contexts: Vec<(u8, String, String)> = association
         .presentation_contexts()
@@ -309,12 +429,16 @@ async fn serve_association(
                             sop_class_uid,
                             sop_instance_uid,
                         }) => {
+                            let data = Spool::new(config.spool.as_deref())
+                                .await
+                                .map_err(|e| format!("spooling: {e}"))?;
                             pending = Some(Pending {
                                 message_id,
                                 context_id: value.presentation_context_id,
                                 sop_class_uid,
                                 sop_instance_uid,
-                                data: Vec::new(),
+                                data,
+                                size: 0,
                                 too_large: false,
                             });
                             None
@@ -343,11 +467,17 @@ async fn serve_association(
                         let _ = association.abort().await;
                         return Err(format!("{calling_ae} sent data without a C-STORE request"));
                     };
-                    if p.data.len() + value.data.len() > config.max_instance_bytes {
+                    p.size += value.data.len();
+                    if p.size > config.max_instance_bytes {
+                        if !p.too_large {
+                            p.data = Spool::Memory(Vec::new());
+                        }
                         p.too_large = true;
-                        p.data = Vec::new();
-                    } else if !p.too_large {
-                        p.data.extend_from_slice(&value.data);
+                    } else {
+                        p.data
+                            .append(&value.data)
+                            .await
+                            .map_err(|e| format!("spooling: {e}"))?;
                     }
                     if !value.is_last {
                         continue;
@@ -384,25 +514,34 @@ async fn store_one(
     config: &ScpConfig,
     sink: &Arc<dyn InstanceSink>,
 ) -> StoreReply {
+    let Pending {
+        message_id,
+        context_id,
+        sop_class_uid,
+        sop_instance_uid,
+        data,
+        too_large,
+        ..
+    } = p;
     let reply = |status: u16, comment: Option<String>| {
         (
-            p.context_id,
-            p.message_id,
-            p.sop_class_uid.clone(),
-            p.sop_instance_uid.clone(),
+            context_id,
+            message_id,
+            sop_class_uid.clone(),
+            sop_instance_uid.clone(),
             status,
             comment,
         )
     };
     let Some((_, abstract_syntax, transfer_syntax)) =
-        contexts.iter().find(|(id, _, _)| *id == p.context_id)
+        contexts.iter().find(|(id, _, _)| *id == context_id)
     else {
         return reply(
             command::CANNOT_UNDERSTAND,
             Some("no such presentation context".into()),
         );
     };
-    if p.too_large {
+    if too_large {
         return reply(
             command::OUT_OF_RESOURCES,
             Some(format!(
@@ -411,24 +550,28 @@ async fn store_one(
             )),
         );
     }
-    if !is_valid_uid(&p.sop_instance_uid) {
+    if !is_valid_uid(&sop_instance_uid) {
         return reply(
             command::DATASET_DOES_NOT_MATCH,
             Some("invalid SOP Instance UID".into()),
         );
     }
-    if abstract_syntax.trim_end_matches('\0') != p.sop_class_uid {
+    if abstract_syntax.trim_end_matches('\0') != sop_class_uid {
         return reply(
             command::DATASET_DOES_NOT_MATCH,
             Some("SOP class differs from the presentation context".into()),
         );
     }
+    let data_set = match data.finish().await {
+        Ok(d) => d,
+        Err(e) => return reply(command::OUT_OF_RESOURCES, Some(format!("spooling: {e}"))),
+    };
     let instance = Received {
         calling_ae: calling_ae.to_string(),
-        sop_class_uid: p.sop_class_uid.clone(),
-        sop_instance_uid: p.sop_instance_uid.clone(),
+        sop_class_uid: sop_class_uid.clone(),
+        sop_instance_uid: sop_instance_uid.clone(),
         transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
-        data_set: p.data.clone(),
+        data_set,
     };
     let sink = sink.clone();
     let outcome = tokio::task::spawn_blocking(move || sink.store(instance)).await;
@@ -437,7 +580,7 @@ async fn store_one(
         Ok(Err(refusal)) => {
             tracing::warn!(
                 "refused {} from {calling_ae}: {}",
-                p.sop_instance_uid,
+                sop_instance_uid,
                 refusal.reason
             );
             reply(refusal.status, Some(refusal.reason))

@@ -19,7 +19,8 @@ struct Memory(Mutex<Vec<Received>>);
 
 impl InstanceSink for Memory {
     fn store(&self, instance: Received) -> Result<(), Refusal> {
-        if instance.data_set.len() < 8 || instance.data_set[0..2] != [0x08, 0x00] {
+        let bytes = instance.data_set.bytes().unwrap_or_default();
+        if bytes.len() < 8 || bytes[0..2] != [0x08, 0x00] {
             return Err(Refusal {
                 status: CANNOT_UNDERSTAND,
                 reason: "not a data set".into(),
@@ -66,9 +67,37 @@ const T: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn stores_are_answered_with_the_sinks_status_and_bad_ones_do_not_end_the_service() {
+    stores_answered(None).await;
+}
+
+/// The same with data sets spooled to files as they arrive: each instance reaches the sink
+/// whole, and no spool file outlives its instance (refused ones included).
+#[tokio::test]
+async fn spooled_data_sets_arrive_whole_and_leave_no_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let sink = stores_answered(Some(spool.clone())).await;
+    {
+        let kept = sink.0.lock().unwrap();
+        assert!(matches!(
+            kept[1].data_set,
+            cruciate_dimse::DataSet::Spooled(_)
+        ));
+        assert_eq!(
+            std::fs::read_dir(&spool).unwrap().count(),
+            3,
+            "the kept ones"
+        );
+    }
+    sink.0.lock().unwrap().clear();
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+}
+
+async fn stores_answered(spool: Option<std::path::PathBuf>) -> Arc<Memory> {
     let config = ScpConfig {
         allowed_callers: vec!["MODALITY".into()],
         max_instance_bytes: 100_000,
+        spool,
         ..ScpConfig::default()
     };
     let (to, sink, _stop) = start(config).await;
@@ -106,6 +135,8 @@ async fn stores_are_answered_with_the_sinks_status_and_bad_ones_do_not_end_the_s
         kept[1].data_set.len() > 80_000,
         "a multi-PDU instance arrives whole"
     );
+    drop(kept);
+    sink
 }
 
 #[tokio::test]
@@ -148,4 +179,27 @@ async fn dcmtk_echoscu_gets_an_answer() {
         .await
         .unwrap();
     assert!(!refused.status.success());
+}
+
+/// Connections that never negotiate hold no association slot: with every slot's worth of
+/// idle connections open, a C-ECHO is still answered (before, it waited for their read
+/// timeout).
+#[tokio::test]
+async fn idle_connections_do_not_take_the_association_slots() {
+    let config = ScpConfig {
+        max_associations: 2,
+        read_timeout: Duration::from_secs(120),
+        ..ScpConfig::default()
+    };
+    let (to, _sink, _stop) = start(config).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", to.port))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    scu::echo("ANY", &to, T).await.unwrap();
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use cruciate_infer::{Classifier, Registry};
 
-use crate::analysis;
 use crate::job::{Answer, FailureKind, Job, JobError, Reply, Request};
+use crate::{analysis, deidentify};
 
 /// Models kept open between jobs, by run folder.
 struct OpenModels<'r> {
@@ -39,6 +39,15 @@ fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
         Job::Analyse { run, input, out } => {
             let model = models.get(run)?;
             analysis::analyse(model, input, out).map(|r| Answer::Analysed(Box::new(r)))
+        }
+        Job::Receive {
+            input,
+            out,
+            expected,
+            deid,
+        } => deidentify::receive_instance(input, expected, deid, out).map(Answer::Received),
+        Job::Deidentify { input, out, deid } => {
+            deidentify::deidentify_upload(input, deid, out).map(Answer::Deidentified)
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct Submission {
     pub model: String,
     /// The audit row of its arrival: actor and action set; the exam and detail are filled in.
     pub audit: AuditEntry,
+    /// Whether it may still carry the patient's identity (an upload; a study the DICOM node
+    /// received was de-identified instance by instance on arrival).
+    pub identified: bool,
 }
 
 /// How an admission ended.
@@ -82,6 +85,16 @@ impl ServiceContext {
             detail: Some(detail),
             ..submission.audit.clone()
         };
+        let probe = match probe {
+            Ok(Answer::Probed(probe))
+                if submission.identified && probe.format == cruciate_volume::Format::Dicom =>
+            {
+                self.deidentify(&submission)
+                    .await
+                    .map(|()| Answer::Probed(probe))
+            }
+            other => other,
+        };
         match probe {
             Ok(Answer::Probed(probe)) => {
                 let exam = NewExam {
@@ -97,9 +110,7 @@ impl ServiceContext {
                     .await?;
                 Ok(Admission::Queued(probe))
             }
-            Ok(Answer::Analysed(_)) => Err(AdmitError::Analyser(JobError::internal(
-                "the analyser answered a probe with an analysis",
-            ))),
+            Ok(other) => Err(AdmitError::Analyser(other.unexpected())),
             Err(e) if e.kind.retry() || e.kind == FailureKind::Internal => {
                 Err(AdmitError::Analyser(e))
             }
@@ -117,6 +128,52 @@ impl ServiceContext {
                 Ok(Admission::Refused(e))
             }
         }
+    }
+}
+
+impl ServiceContext {
+    /// Replaces an uploaded DICOM exam by its instances de-identified as the DICOM node's are
+    /// (`DATA/exams/ID/upload/`), and keeps what they were in the database only.
+    async fn deidentify(&self, submission: &Submission) -> Result<(), JobError> {
+        let files = self.exam_files(&submission.id);
+        let staged = files.dir.join("deidentified.partial");
+        let answer = self
+            .analysers
+            .run(Job::Deidentify {
+                input: submission.input.clone(),
+                out: staged.clone(),
+                deid: self.deidentification(),
+            })
+            .await;
+        let done = match answer {
+            Ok(Answer::Deidentified(done)) => done,
+            Ok(other) => return Err(other.unexpected()),
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&staged).await;
+                return Err(e);
+            }
+        };
+        self.remember(&done.identities)
+            .await
+            .map_err(JobError::internal)?;
+        let io = |e: std::io::Error| JobError::internal(format!("storing the upload: {e}"));
+        let original = submission.input.clone();
+        if original.is_dir() {
+            tokio::fs::remove_dir_all(&original).await.map_err(io)?;
+        } else {
+            tokio::fs::remove_file(&original).await.map_err(io)?;
+        }
+        tokio::fs::rename(&staged, files.dir.join("upload"))
+            .await
+            .map_err(io)?;
+        if done.skipped > 0 {
+            tracing::info!(
+                exam = %submission.id,
+                "{} of its files were not DICOM instances and were left out",
+                done.skipped
+            );
+        }
+        Ok(())
     }
 }
 

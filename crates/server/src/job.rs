@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisResult, Probe};
+use crate::deidentify::{Deidentification, DeidentifiedUpload, Expected, ReceivedInstance};
 
 /// What an analyser is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,27 @@ pub enum Job {
         input: PathBuf,
         /// The attempt's folder.
         out: PathBuf,
+    },
+    /// Check one instance the DICOM node received (a Part 10 file at `input`), de-identify it
+    /// and write it to `out`.
+    Receive {
+        /// The instance as received.
+        input: PathBuf,
+        /// Where the de-identified instance goes.
+        out: PathBuf,
+        /// What its C-STORE request said it is.
+        expected: Expected,
+        /// The de-identification in force.
+        deid: Deidentification,
+    },
+    /// Write every DICOM instance of an upload, de-identified, into the folder `out`.
+    Deidentify {
+        /// The upload (a zip, a folder, a file).
+        input: PathBuf,
+        /// The folder for the de-identified instances.
+        out: PathBuf,
+        /// The de-identification in force.
+        deid: Deidentification,
     },
 }
 
@@ -51,6 +73,17 @@ pub enum Answer {
     Probed(Probe),
     /// An analysis's result (its files are in the job's `out`).
     Analysed(Box<AnalysisResult>),
+    /// A received instance, kept.
+    Received(ReceivedInstance),
+    /// An upload, de-identified.
+    Deidentified(DeidentifiedUpload),
+}
+
+impl Answer {
+    /// The error for an answer of another job's kind (a fault of the analyser).
+    pub fn unexpected(&self) -> JobError {
+        JobError::internal("the analyser answered another kind of job")
+    }
 }
 
 /// A job's reply on the wire.

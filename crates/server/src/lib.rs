@@ -24,6 +24,7 @@ pub mod analysis;
 pub mod api;
 mod config;
 pub mod context;
+pub mod deidentify;
 pub mod dicom;
 mod error;
 pub mod images;

@@ -144,11 +144,7 @@ impl Worker {
         // Messages name the upload by the server's path: keep them free of it.
         let result = match answer {
             Ok(Answer::Analysed(result)) => result,
-            Ok(Answer::Probed(_)) => {
-                return Err(JobError::internal(
-                    "the analyser answered an analysis with a probe",
-                ));
-            }
+            Ok(other) => return Err(other.unexpected()),
             Err(e) => {
                 let name = input
                     .file_name()

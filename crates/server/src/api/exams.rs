@@ -134,6 +134,7 @@ pub async fn upload(
         submitted_by: caller.token.name.clone(),
         model: model.name.clone(),
         audit: caller.audit("upload", None, None),
+        identified: true,
     };
     // Whatever ends this request before the exam is recorded (a refusal, a client gone
     // mid-upload, an error) leaves nothing under the data folder.

@@ -251,6 +251,7 @@ impl NodeContext {
                 action: "receive".into(),
                 ..AuditEntry::default()
             },
+            identified: false,
         };
         self.ctx.admit(submission).await?;
         Ok(())

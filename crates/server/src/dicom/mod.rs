@@ -33,34 +33,6 @@ impl NodeContext {
     }
 }
 
-/// The secret pseudonyms derive from: `DATA/pseudonym-secret`, made at the first start
-/// (readable by the service's user only). Losing it breaks the link between a patient's
-/// studies received before and after.
-fn pseudonym_secret(data: &std::path::Path) -> Result<Vec<u8>, ServerError> {
-    let path = data.join("pseudonym-secret");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let text = text.trim().to_string();
-        if text.len() >= 32 {
-            return Ok(text.into_bytes());
-        }
-        return Err(ServerError::Config(format!(
-            "{}: too short to be a secret",
-            path.display()
-        )));
-    }
-    let secret = crate::store::random_hex(32);
-    cruciate_volume::atomic::write_atomically(&path, |w| {
-        use std::io::Write as _;
-        w.write_all(secret.as_bytes())
-    })
-    .map_err(|e| ServerError::io(&path, e))?;
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
-    Ok(secret.into_bytes())
-}
-
 /// Starts the node on `host` (the HTTP address's): the SCP when a port is configured, the
 /// assembler and the sender when a port or a destination is; they run until `stop` turns
 /// true. Returns the SCP's bound address.
@@ -104,11 +76,12 @@ async fn listen(
     stop: watch::Receiver<bool>,
 ) -> Result<std::net::SocketAddr, ServerError> {
     std::fs::create_dir_all(&ctx.incoming).map_err(|e| ServerError::io(&ctx.incoming, e))?;
+    // What a process that died left in the spool was never acknowledged.
+    let spool = sink::spool(&ctx.incoming);
+    let _ = std::fs::remove_dir_all(&spool);
     let sink = sink::StudySink {
+        ctx: ctx.ctx.clone(),
         incoming: ctx.incoming.clone(),
-        profile: ctx.dicom().deidentify,
-        secret: pseudonym_secret(ctx.ctx.data())?,
-        store: ctx.ctx.store.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
     let mut transfer_syntaxes: Vec<String> = cruciate_dimse::scp::DECODABLE_TRANSFER_SYNTAXES
@@ -128,6 +101,7 @@ async fn listen(
         transfer_syntaxes,
         read_timeout: Duration::from_secs(ctx.dicom().timeout_seconds),
         max_instance_bytes: (ctx.dicom().max_instance_mib << 20) as usize,
+        spool: Some(spool),
         ..ScpConfig::default()
     };
     let addr = std::net::SocketAddr::new(host, port).to_string();

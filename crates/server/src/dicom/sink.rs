@@ -1,36 +1,37 @@
-//! Where the storage SCP puts what it receives: each instance is read, checked with the
-//! project's own reader, de-identified, written under `incoming/STUDY/` and noted in the
-//! database (the pseudonym map, the study's original identity, the arrival time).
+//! Where the storage SCP puts what it receives. The SCP spools each data set to a file as it
+//! arrives (`incoming/.spool/`), so the server holds a PDU of it, never the instance; the sink
+//! wraps it as a Part 10 file and hands it to an analyser ([`crate::deidentify`]), which checks
+//! it with the project's reader and de-identifies it there. Only then is it moved under
+//! `incoming/STUDY/`, its pseudonyms, original identity and arrival recorded, and success
+//! answered: what the node acknowledges is on disk and in the database.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use cruciate_deid::{Profile, Pseudonyms, deidentify};
 use cruciate_dimse::command::{CANNOT_UNDERSTAND, DATASET_DOES_NOT_MATCH, OUT_OF_RESOURCES};
 use cruciate_dimse::uid::is_valid_uid;
 use cruciate_dimse::{InstanceSink, Received, Refusal};
-use cruciate_volume::ReadOptions;
-use dicom_dictionary_std::{tags, uids};
-use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
-use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use sha2::{Digest, Sha256};
 
-use crate::analysis::upload_limits;
-use crate::store::Store;
+use crate::context::ServiceContext;
+use crate::deidentify::{Expected, ReceivedInstance};
+use crate::job::{Answer, FailureKind, Job, JobError};
+use crate::store::random_hex;
 
 /// The sink of the service's storage SCP.
 pub(crate) struct StudySink {
+    /// The service.
+    pub ctx: ServiceContext,
     /// `DATA/incoming`.
     pub incoming: PathBuf,
-    /// De-identification applied before storage.
-    pub profile: Profile,
-    /// The pseudonym secret.
-    pub secret: Vec<u8>,
-    /// The database.
-    pub store: Store,
-    /// The runtime the database calls run on.
+    /// The runtime the analyser and database calls run on.
     pub runtime: tokio::runtime::Handle,
+}
+
+/// Where the SCP spools data sets, and the sink its files in passing.
+pub(crate) fn spool(incoming: &Path) -> PathBuf {
+    incoming.join(".spool")
 }
 
 fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
@@ -40,30 +41,16 @@ fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
     }
 }
 
-fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
-    obj.get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// `obj` as Part 10 bytes in transfer syntax `ts` (explicit VR little endian when that one
-/// cannot be written, as for deflated data sets).
-fn part10(obj: &InMemDicomObject, ts: &str) -> Result<Vec<u8>, String> {
-    let write = |ts: &str| -> Result<Vec<u8>, String> {
-        let meta = FileMetaTableBuilder::new()
-            .transfer_syntax(ts)
-            .media_storage_sop_class_uid(text(obj, tags::SOP_CLASS_UID).unwrap_or_default())
-            .media_storage_sop_instance_uid(text(obj, tags::SOP_INSTANCE_UID).unwrap_or_default())
-            .implementation_version_name("CRUCIATE")
-            .build()
-            .map_err(|e| e.to_string())?;
-        let file = obj.clone().with_exact_meta(meta);
-        let mut out = Vec::new();
-        file.write_all(&mut out).map_err(|e| e.to_string())?;
-        Ok(out)
+/// The DIMSE status for a job that failed.
+fn refusal(e: &JobError) -> Refusal {
+    let status = match e.kind {
+        FailureKind::BadExam | FailureKind::Model | FailureKind::Internal => CANNOT_UNDERSTAND,
+        FailureKind::OverLimits
+        | FailureKind::TimedOut
+        | FailureKind::Interrupted
+        | FailureKind::Unavailable => OUT_OF_RESOURCES,
     };
-    write(ts).or_else(|_| write(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+    refuse(status, e.message.clone())
 }
 
 /// The folder of a study from a caller: a digest, so that no received text names a path.
@@ -72,103 +59,57 @@ pub(crate) fn study_folder(calling_ae: &str, study_uid: &str) -> String {
     d[..10].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A file removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl StudySink {
-    /// The instance as received, wrapped as a Part 10 file without parsing it.
-    fn wrapped(instance: &Received) -> Result<Vec<u8>, Refusal> {
+    /// The instance as received, written as a Part 10 file at `path` without parsing it or
+    /// holding it in memory.
+    fn wrap(instance: &Received, path: &Path) -> Result<(), Refusal> {
         let meta = FileMetaTableBuilder::new()
             .transfer_syntax(instance.transfer_syntax.as_str())
             .media_storage_sop_class_uid(instance.sop_class_uid.as_str())
             .media_storage_sop_instance_uid(instance.sop_instance_uid.as_str())
             .build()
             .map_err(|e| refuse(CANNOT_UNDERSTAND, e.to_string()))?;
-        let mut file = vec![0u8; 128];
-        file.extend_from_slice(b"DICM");
+        let busy = |e: std::io::Error| refuse(OUT_OF_RESOURCES, format!("cannot store: {e}"));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(busy)?);
+        file.write_all(&[0u8; 128]).map_err(busy)?;
+        file.write_all(b"DICM").map_err(busy)?;
         meta.write(&mut file)
             .map_err(|e| refuse(CANNOT_UNDERSTAND, e.to_string()))?;
-        file.extend_from_slice(&instance.data_set);
-        Ok(file)
+        instance.data_set.copy_to(&mut file).map_err(busy)?;
+        file.flush().map_err(busy)
     }
 
-    fn read(&self, instance: &Received) -> Result<InMemDicomObject, Refusal> {
-        // The project's own reader first, on the bytes as received: its preflight refuses
-        // declared lengths past the data and runaway nesting before any parser allocates, and
-        // an image it cannot read (truncated pixels, a codec it lacks, a wrong transfer
-        // syntax) is refused now, not found out at analysis.
-        let file = Self::wrapped(instance)?;
-        let options = ReadOptions {
-            limits: upload_limits(),
-            ..ReadOptions::default()
-        };
-        cruciate_volume::read_bytes(Path::new("instance"), file, &options).map_err(|e| {
-            let message = e.to_string();
-            refuse(
-                CANNOT_UNDERSTAND,
-                message.trim_start_matches("instance: ").to_string(),
-            )
-        })?;
-        let ts = TransferSyntaxRegistry
-            .get(&instance.transfer_syntax)
-            .ok_or_else(|| refuse(CANNOT_UNDERSTAND, "unknown transfer syntax"))?;
-        let bytes = &instance.data_set;
-        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            InMemDicomObject::read_dataset_with_ts(bytes.as_slice(), ts)
-        }));
-        let obj = match parsed {
-            Ok(Ok(obj)) => obj,
-            Ok(Err(e)) => {
-                return Err(refuse(
-                    CANNOT_UNDERSTAND,
-                    format!("unreadable data set: {e}"),
-                ));
-            }
-            Err(_) => return Err(refuse(CANNOT_UNDERSTAND, "unreadable data set")),
-        };
-        if text(&obj, tags::SOP_INSTANCE_UID).as_deref() != Some(instance.sop_instance_uid.as_str())
-            || text(&obj, tags::SOP_CLASS_UID).as_deref() != Some(instance.sop_class_uid.as_str())
-        {
-            return Err(refuse(
-                DATASET_DOES_NOT_MATCH,
-                "SOP class or instance differs from the request",
-            ));
-        }
-        if text(&obj, tags::STUDY_INSTANCE_UID).is_none_or(|u| !is_valid_uid(&u)) {
-            return Err(refuse(DATASET_DOES_NOT_MATCH, "no valid StudyInstanceUID"));
-        }
-        Ok(obj)
-    }
-
-    fn keep(&self, mut obj: InMemDicomObject, instance: &Received) -> Result<(), Refusal> {
-        let mut pseudonyms = Pseudonyms::new(&self.secret);
-        let done = deidentify(&mut obj, self.profile, &mut pseudonyms);
-        let uid = text(&obj, tags::SOP_INSTANCE_UID).unwrap_or_default();
-        let study = text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default();
-        if !is_valid_uid(&uid) || !is_valid_uid(&study) {
+    /// Files the kept instance under its study's folder and records it.
+    fn file(&self, calling_ae: &str, out: &Path, kept: ReceivedInstance) -> Result<(), Refusal> {
+        if !is_valid_uid(&kept.sop_instance_uid) || !is_valid_uid(&kept.study_uid) {
             return Err(refuse(
                 DATASET_DOES_NOT_MATCH,
                 "invalid SOP Instance or Study UID",
             ));
         }
-        let folder = study_folder(&instance.calling_ae, &study);
-        let dir = self.incoming.join(&folder);
         let busy = |e: String| refuse(OUT_OF_RESOURCES, format!("cannot store: {e}"));
+        let folder = study_folder(calling_ae, &kept.study_uid);
+        let dir = self.incoming.join(&folder);
         std::fs::create_dir_all(&dir).map_err(|e| busy(e.to_string()))?;
-        let bytes = part10(&obj, &instance.transfer_syntax).map_err(busy)?;
-        cruciate_volume::atomic::write_atomically(&dir.join(format!("{uid}.dcm")), |w| {
-            w.write_all(&bytes)
-        })
-        .map_err(|e| busy(e.to_string()))?;
-        let pairs: Vec<(String, String)> = pseudonyms
-            .uid_map()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        let identity = serde_json::to_string(&done.original).expect("identity serialises");
-        let store = self.store.clone();
-        let calling = instance.calling_ae.clone();
+        std::fs::rename(out, dir.join(format!("{}.dcm", kept.sop_instance_uid)))
+            .map_err(|e| busy(e.to_string()))?;
+        let ctx = self.ctx.clone();
+        let calling = calling_ae.to_string();
         self.runtime
             .block_on(async move {
-                store.record_uids(&pairs).await?;
-                store.record_study_identity(&study, &identity).await?;
-                store.record_arrival(&folder, &study, &calling).await
+                ctx.remember(&kept.identities).await?;
+                ctx.store
+                    .record_arrival(&folder, &kept.study_uid, &calling)
+                    .await
             })
             .map_err(|e| busy(e.to_string()))
     }
@@ -179,7 +120,32 @@ impl InstanceSink for StudySink {
         if !cruciate_dimse::scp::MR_STORAGE_CLASSES.contains(&instance.sop_class_uid.as_str()) {
             return Err(refuse(DATASET_DOES_NOT_MATCH, "not an MR image"));
         }
-        let obj = self.read(&instance)?;
-        self.keep(obj, &instance)
+        let spool = spool(&self.incoming);
+        std::fs::create_dir_all(&spool)
+            .map_err(|e| refuse(OUT_OF_RESOURCES, format!("cannot store: {e}")))?;
+        let name = random_hex(8);
+        let input = Scratch(spool.join(format!("{name}.in.dcm")));
+        let out = Scratch(spool.join(format!("{name}.out.dcm")));
+        Self::wrap(&instance, &input.0)?;
+        let expected = Expected {
+            sop_class_uid: instance.sop_class_uid.clone(),
+            sop_instance_uid: instance.sop_instance_uid.clone(),
+        };
+        let calling_ae = instance.calling_ae.clone();
+        // Its spool file goes now: the wrapped copy is what the analyser reads.
+        drop(instance);
+        let job = Job::Receive {
+            input: input.0.clone(),
+            out: out.0.clone(),
+            expected,
+            deid: self.ctx.deidentification(),
+        };
+        let answer = self.runtime.block_on(self.ctx.analysers.run(job));
+        drop(input);
+        match answer {
+            Ok(Answer::Received(kept)) => self.file(&calling_ae, &out.0, kept),
+            Ok(other) => Err(refusal(&other.unexpected())),
+            Err(e) => Err(refusal(&e)),
+        }
     }
 }

@@ -182,7 +182,7 @@ fn parse_error(path: &Path, e: &dyn std::error::Error) -> ReadError {
     }
 }
 
-fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
+pub(crate) fn parse_object(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     let err = |e: &dyn std::error::Error| parse_error(path, e);
     let refuse = |kind: ErrorKind| ReadError::new(path, kind);
     match sniff(bytes) {

@@ -58,6 +58,30 @@ fn read_instances(
     series::assemble(chosen, notes, source)
 }
 
+/// The DICOM instances of an exam as sent: the DICOM entries of a zip archive, the DICOM files
+/// below a folder, or the file itself; each with its name and bytes, under `limits`. Anything
+/// else is an empty list.
+pub fn instances(path: &Path, limits: &crate::limits::Limits) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    if path.is_dir() {
+        return archive::folder_files(path, limits);
+    }
+    let bytes = std::fs::read(path).map_err(|e| ReadError::new(path, ErrorKind::Io(e)))?;
+    match crate::detect::sniff(&bytes) {
+        crate::detect::Sniffed::Zip => archive::zip_entries(path, &bytes, limits),
+        crate::detect::Sniffed::Dicom | crate::detect::Sniffed::DicomNoPreamble => {
+            Ok(vec![(path.to_path_buf(), bytes)])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// One DICOM instance's bytes parsed into an object, after the same preflight checks the
+/// readers make (declared lengths past the data and runaway nesting are refused before any
+/// parser allocates).
+pub fn parse_instance(path: &Path, bytes: &[u8]) -> Result<dicom_object::DefaultDicomObject> {
+    instance::parse_object(path, bytes)
+}
+
 /// Reads the DICOM series in a folder (searched recursively).
 pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
     let files = archive::folder_files(root, &options.limits)?;
