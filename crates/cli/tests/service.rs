@@ -712,7 +712,7 @@ fn agreeing_with_an_injured_binary_call_records_an_injured_grade() {
         serde_json::json!({"grade": 2, "agrees": true}),
     );
     assert_eq!(status, 204, "{answer}");
-    let exam = server.get(&path.trim_end_matches("/read"), Some(&token)).1;
+    let exam = server.get(path.trim_end_matches("/read"), Some(&token)).1;
     assert_eq!(exam["read"]["grade"], 2, "{exam}");
     assert_eq!(exam["read"]["agrees"], true, "{exam}");
 }
