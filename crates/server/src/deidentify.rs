@@ -142,18 +142,19 @@ pub fn receive_instance(
     out: &Path,
 ) -> Result<ReceivedInstance, JobError> {
     let bytes = std::fs::read(input).map_err(|e| JobError::internal(e.to_string()))?;
-    // The reader first: an image it cannot read (truncated pixels, a codec it lacks, a wrong
-    // transfer syntax) is refused now, not found out at analysis.
+    // Parsed (after the readers' preflight checks), then read as an image: one it cannot read
+    // (truncated pixels, a codec it lacks, a wrong transfer syntax) is refused now, not found
+    // out at analysis. The bytes go to the reader without a copy.
     let options = ReadOptions {
         limits: upload_limits(),
         ..ReadOptions::default()
     };
     let name = Path::new("instance");
-    cruciate_volume::read_bytes(name, bytes.clone(), &options)
-        .map_err(|e| JobError::bad_exam(e.to_string().trim_start_matches("instance: ")))?;
-    let file = cruciate_volume::dicom::parse_instance(name, &bytes)
-        .map_err(|e| JobError::bad_exam(e.to_string().trim_start_matches("instance: ")))?;
-    drop(bytes);
+    let refused = |e: cruciate_volume::ReadError| {
+        JobError::bad_exam(e.to_string().trim_start_matches("instance: "))
+    };
+    let file = cruciate_volume::dicom::parse_instance(name, &bytes).map_err(refused)?;
+    cruciate_volume::read_bytes(name, bytes, &options).map_err(refused)?;
     let ts = file
         .meta()
         .transfer_syntax()

@@ -166,7 +166,11 @@ impl NodeContext {
         };
         let me = crate::sweep::worker_prefix();
         let stale_before = now_ms() - ((self.ctx.config.job_timeout_seconds + 60) * 1000) as i64;
+        let quiet = std::time::Duration::from_secs(self.dicom().stable_after_seconds);
         for arrival in arrivals {
+            if arrival.claim.is_none() && self.receiving.busy(&arrival.calling_ae, quiet) {
+                continue;
+            }
             if let Some(claim) = &arrival.claim {
                 let gone = claim.by != me && crate::sweep::dead_here(&claim.by);
                 if !gone && claim.at_ms >= stale_before {

@@ -24,6 +24,41 @@ pub(crate) struct NodeContext {
     pub ctx: ServiceContext,
     /// `DATA/incoming`.
     pub incoming: PathBuf,
+    /// Instances being received now, per calling AE.
+    pub receiving: Receiving,
+}
+
+/// Receives in progress per calling AE, and when each AE was last active: a study is not quiet
+/// while its sender's instances are still being checked (an instance may wait for a free
+/// analyser longer than the quiet period).
+#[derive(Clone, Default)]
+pub(crate) struct Receiving(
+    Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, std::time::Instant)>>>,
+);
+
+impl Receiving {
+    /// Notes a receive from `ae` starting (`true`) or ending.
+    pub fn note(&self, ae: &str, starting: bool) {
+        if let Ok(mut map) = self.0.lock() {
+            let entry = map
+                .entry(ae.to_string())
+                .or_insert((0, std::time::Instant::now()));
+            entry.0 = if starting {
+                entry.0 + 1
+            } else {
+                entry.0.saturating_sub(1)
+            };
+            entry.1 = std::time::Instant::now();
+        }
+    }
+
+    /// Whether `ae` is receiving now or was within `quiet`.
+    pub fn busy(&self, ae: &str, quiet: Duration) -> bool {
+        self.0.lock().is_ok_and(|map| {
+            map.get(ae)
+                .is_some_and(|(n, last)| *n > 0 || last.elapsed() < quiet)
+        })
+    }
 }
 
 impl NodeContext {
@@ -44,6 +79,7 @@ pub(crate) async fn start(
     let ctx = NodeContext {
         incoming: service.data().join("incoming"),
         ctx: service,
+        receiving: Receiving::default(),
     };
     if ctx.dicom().port.is_none() && ctx.dicom().destinations.is_empty() {
         return Ok(None);
@@ -82,6 +118,7 @@ async fn listen(
     let sink = sink::StudySink {
         ctx: ctx.ctx.clone(),
         incoming: ctx.incoming.clone(),
+        receiving: ctx.receiving.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
     let mut transfer_syntaxes: Vec<String> = cruciate_dimse::scp::DECODABLE_TRANSFER_SYNTAXES

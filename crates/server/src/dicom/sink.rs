@@ -25,6 +25,8 @@ pub(crate) struct StudySink {
     pub ctx: ServiceContext,
     /// `DATA/incoming`.
     pub incoming: PathBuf,
+    /// Receives in progress, which keep their studies from looking quiet.
+    pub receiving: super::Receiving,
     /// The runtime the analyser and database calls run on.
     pub runtime: tokio::runtime::Handle,
 }
@@ -117,6 +119,16 @@ impl StudySink {
 
 impl InstanceSink for StudySink {
     fn store(&self, instance: Received) -> Result<(), Refusal> {
+        let ae = instance.calling_ae.clone();
+        self.receiving.note(&ae, true);
+        let stored = self.check_and_file(instance);
+        self.receiving.note(&ae, false);
+        stored
+    }
+}
+
+impl StudySink {
+    fn check_and_file(&self, instance: Received) -> Result<(), Refusal> {
         if !cruciate_dimse::scp::MR_STORAGE_CLASSES.contains(&instance.sop_class_uid.as_str()) {
             return Err(refuse(DATASET_DOES_NOT_MATCH, "not an MR image"));
         }
