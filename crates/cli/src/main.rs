@@ -8,6 +8,7 @@ mod progress;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::service::LogFormat;
 
 /// Cruciate grades the ACL on sagittal knee MRI (DICOM, NIfTI, MRNet .npy, KneeMRI .pck) and
 /// trains, evaluates, compares and explains the models that do it.
@@ -104,8 +105,8 @@ fn main() -> ExitCode {
         }
     };
     let json_logs = match &cli.command {
-        Command::Serve(a) => a.service.log_format.as_deref() == Some("json"),
-        Command::Worker(a) => a.service.log_format.as_deref() == Some("json"),
+        Command::Serve(a) => a.service.log_format == Some(LogFormat::Json),
+        Command::Worker(a) => a.service.log_format == Some(LogFormat::Json),
         _ => false,
     };
     if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -715,4 +716,52 @@ fn agreeing_with_an_injured_binary_call_records_an_injured_grade() {
     let exam = server.get(path.trim_end_matches("/read"), Some(&token)).1;
     assert_eq!(exam["read"]["grade"], 2, "{exam}");
     assert_eq!(exam["read"]["agrees"], true, "{exam}");
+}
+
+/// Connections that send half a request head, or a body that stops, are closed by the server
+/// (without a token); with every connection place taken by them, the next client is served
+/// once they are gone.
+#[test]
+fn stalled_connections_are_closed_and_do_not_lock_clients_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        "seed_exams = 0\nmax_connections = 4\nheader_timeout_seconds = 2\nbody_idle_timeout_seconds = 2\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let host = server.base.trim_start_matches("http://").to_string();
+    let stalled: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&host).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s
+        })
+        .collect();
+    // Every place is held by a stalled head: this request is served only once they are closed.
+    assert_eq!(server.get("/healthz", None).0, 200);
+    for mut s in stalled {
+        let mut answer = Vec::new();
+        let read = s.read_to_end(&mut answer);
+        assert!(
+            read.is_ok(),
+            "a stalled head was not closed by the server: {read:?}"
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // A body that stops sending ends with 408, and leaves no upload behind.
+    let status = server.raw_post_status("/api/v1/exams?name=slow", &server.token, Some(1 << 20), b"");
+    assert_eq!(status, 408);
+    let (_, list) = server.get("/api/v1/exams", Some(&server.token));
+    assert_eq!(list["total"], 0, "{list}");
+    assert_eq!(server.get("/healthz", None).0, 200);
 }

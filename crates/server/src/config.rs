@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cruciate_dimse::Destination;
 use serde::{Deserialize, Serialize};
 
 use crate::ServerError;
@@ -26,6 +27,14 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Largest upload, bytes.
     pub max_upload_bytes: u64,
+    /// HTTP connections open at once; past them, new connections wait to be accepted.
+    pub max_connections: usize,
+    /// Time an HTTP client has to send a request's head (and the next one, on a kept-alive
+    /// connection), seconds.
+    pub header_timeout_seconds: u64,
+    /// Time a request body (an upload) may go without sending a byte before it ends with 408,
+    /// seconds.
+    pub body_idle_timeout_seconds: u64,
     /// How long a claimed job stays with its worker without a heartbeat, seconds.
     pub lease_seconds: u64,
     /// Attempts before a job whose worker keeps dying is failed.
@@ -79,8 +88,10 @@ pub struct DicomConfig {
     /// De-identification before storage: `basic` (PS3.15 Basic Profile), `basic-retain-dates`
     /// or `off`.
     pub deidentify: cruciate_deid::Profile,
-    /// Where results (SR and Secondary Capture) are sent: `AE@host:port` each.
-    pub destinations: Vec<String>,
+    /// Where results (SR and Secondary Capture) are sent: `AE@host:port` each, parsed when the
+    /// settings are read.
+    #[serde(with = "as_text")]
+    pub destinations: Vec<Destination>,
     /// Series descriptions preferred when a study brings several series (case-insensitive
     /// substrings, first match wins); then the sagittal PD/T2 fat-suppressed rule.
     pub series_preference: Vec<String>,
@@ -115,13 +126,34 @@ impl Default for DicomConfig {
     }
 }
 
-impl DicomConfig {
-    /// The destinations, parsed.
-    pub fn destinations(&self) -> Result<Vec<cruciate_dimse::Destination>, ServerError> {
-        self.destinations
+/// A list of values written as their text in the settings file (`AE@host:port`), parsed once
+/// when the file is read.
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(items: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(items.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        Vec::<String>::deserialize(d)?
             .iter()
-            .map(|d| d.parse().map_err(ServerError::Config))
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+impl DicomConfig {
+    /// The destinations as text, as the API and the audit log show them.
+    pub fn destination_names(&self) -> Vec<String> {
+        self.destinations.iter().map(ToString::to_string).collect()
     }
 
     fn validate(&self) -> Result<(), ServerError> {
@@ -148,7 +180,7 @@ impl DicomConfig {
                     .into(),
             ));
         }
-        self.destinations().map(|_| ())
+        Ok(())
     }
 }
 
@@ -161,6 +193,9 @@ impl Default for ServerConfig {
             models: Vec::new(),
             workers: 1,
             max_upload_bytes: 512 << 20,
+            max_connections: 256,
+            header_timeout_seconds: 10,
+            body_idle_timeout_seconds: 30,
             lease_seconds: 30,
             max_attempts: 3,
             job_memory_bytes: 1 << 30,
@@ -197,6 +232,15 @@ impl ServerConfig {
         })
     }
 
+    /// What the HTTP listener allows each client.
+    pub fn http_limits(&self) -> crate::http::HttpLimits {
+        crate::http::HttpLimits {
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            body_idle_timeout: Duration::from_secs(self.body_idle_timeout_seconds),
+        }
+    }
+
     /// The lease a worker holds a job for.
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds.max(3))
@@ -213,6 +257,15 @@ impl ServerConfig {
         if self.analysers == 0 || self.jobs_per_analyser == 0 {
             return Err(ServerError::Config(
                 "analysers and jobs_per_analyser must be at least 1".into(),
+            ));
+        }
+        if self.max_connections == 0
+            || self.header_timeout_seconds == 0
+            || self.body_idle_timeout_seconds == 0
+        {
+            return Err(ServerError::Config(
+                "max_connections, header_timeout_seconds and body_idle_timeout_seconds must be at least 1"
+                    .into(),
             ));
         }
         if self.job_memory_bytes < 64 << 20 {
@@ -268,16 +321,18 @@ mod tests {
 
     #[test]
     fn dicom_settings_are_checked() {
-        let mut c = ServerConfig::default();
-        c.dicom.destinations = vec!["PACS@10.0.0.5:104".into()];
+        let mut c: ServerConfig =
+            toml::from_str("[dicom]\ndestinations = [\"PACS@10.0.0.5:104\"]\n").unwrap();
+        assert_eq!(c.dicom.destinations[0].port, 104);
+        assert_eq!(c.dicom.destination_names(), ["PACS@10.0.0.5:104"]);
         assert!(c.validate().is_ok());
-        c.dicom.destinations = vec!["PACS".into()];
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("AE@host:port")
-        );
+        // A bad destination stops the settings file from being read at all.
+        let e = toml::from_str::<ServerConfig>("[dicom]\ndestinations = [\"PACS\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("AE@host:port"), "{e}");
+        let again: ServerConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
         c.dicom.destinations.clear();
         c.dicom.ae_title = "A\\B".into();
         assert!(c.validate().is_err());

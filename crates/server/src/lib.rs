@@ -6,6 +6,7 @@
 //! - [`intake`]: `admit`, the one way in for HTTP uploads and DICOM studies alike.
 //! - [`store`]: SQLite (default) or PostgreSQL, one schema, migrations per backend; exams are
 //!   jobs with leases and heartbeats; tokens (hashed) and the audit log.
+//! - [`http`]: the HTTP listener with its connection cap and timeouts.
 //! - [`api`]: the HTTP API under `/api/v1` with bearer tokens and roles, the operations
 //!   endpoints, security headers; the OpenAPI document from the handlers.
 //! - [`worker`]: claims, has an analyser analyse, records (or retries, by the failure's kind).
@@ -27,6 +28,7 @@ pub mod context;
 pub mod deidentify;
 pub mod dicom;
 mod error;
+pub mod http;
 pub mod images;
 pub mod intake;
 pub mod job;
@@ -167,24 +169,21 @@ impl Service {
             .map_err(|e| ServerError::io(Path::new("listener"), e))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let dicom = dicom::start(self.ctx.clone(), addr.ip(), stop_rx.clone()).await?;
-        let app = api::router(self.ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = api::router(self.ctx.clone());
         ready(Listening { http: addr, dicom });
-        let mut http_stop = stop_rx.clone();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let http = tokio::spawn(http::serve(
+            listener,
+            app,
+            config.http_limits(),
+            stop_rx.clone(),
+        ));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
         self.run_workers(config.workers, stop_rx).await;
         http.await
-            .map_err(|e| ServerError::Config(format!("HTTP server: {e}")))?
-            .map_err(|e| ServerError::io(Path::new("HTTP server"), e))
+            .map_err(|e| ServerError::Config(format!("HTTP server: {e}")))
     }
 
     /// Runs the configured workers (at least one) until `shutdown` resolves.

@@ -40,13 +40,24 @@ pub fn registry(device: Compute) -> Registry {
         .with(cruciate_localise::localiser_kind())
 }
 
+/// Where the ACL region an exam is cut to comes from (`--roi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoiChoice {
+    /// Whole exams: no cut.
+    None,
+    /// The manifest's roi column's boxes.
+    Manifest,
+    /// The boxes the localiser (`--localiser RUN`) finds.
+    Auto,
+}
+
 /// Where exams are cut to their ACL region before a model sees them (`--roi`).
 #[derive(Debug, Args)]
 pub struct RoiArgs {
     /// Cut each exam to its ACL region first: none, manifest (the roi column's boxes) or auto
     /// (the boxes --localiser finds).
-    #[arg(long, default_value = "none", value_parser = ["none", "manifest", "auto"])]
-    pub roi: String,
+    #[arg(long, value_enum, default_value_t = RoiChoice::None)]
+    pub roi: RoiChoice,
     /// The localiser run for --roi auto (`cruciate localise train`).
     #[arg(long, value_name = "RUN")]
     pub localiser: Option<PathBuf>,
@@ -71,14 +82,13 @@ pub fn parse_margin(text: &str) -> Result<[usize; 3], String> {
 impl RoiArgs {
     /// The crop asked for, `None` for `--roi none`.
     pub fn crop(&self, device: Compute) -> anyhow::Result<Option<RoiCrop>> {
-        let source = match (self.roi.as_str(), &self.localiser) {
-            ("none", _) => return Ok(None),
-            ("manifest", _) => RoiSource::Manifest,
-            ("auto", Some(run)) => {
+        let source = match (self.roi, &self.localiser) {
+            (RoiChoice::None, _) => return Ok(None),
+            (RoiChoice::Manifest, _) => RoiSource::Manifest,
+            (RoiChoice::Auto, Some(run)) => {
                 RoiSource::Auto(Arc::from(registry(device).open_localizer(run)?))
             }
-            ("auto", None) => anyhow::bail!("--roi auto needs --localiser RUN"),
-            (other, _) => anyhow::bail!("--roi {other}: expected none, manifest or auto"),
+            (RoiChoice::Auto, None) => anyhow::bail!("--roi auto needs --localiser RUN"),
         };
         Ok(Some(RoiCrop {
             source,
@@ -90,7 +100,7 @@ impl RoiArgs {
     pub fn feature_region(&self, device: Compute) -> anyhow::Result<Option<FeatureRegion>> {
         Ok(self.crop(device)?.map(|crop| FeatureRegion {
             crop,
-            localiser: self.localiser.clone().filter(|_| self.roi == "auto"),
+            localiser: self.localiser.clone().filter(|_| self.roi == RoiChoice::Auto),
         }))
     }
 

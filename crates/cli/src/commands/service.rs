@@ -8,7 +8,7 @@ use clap::Args;
 use cruciate_models::Compute;
 use cruciate_server::{ServerConfig, Service};
 
-use super::registry;
+use super::{RoiChoice, registry};
 
 /// Settings shared by `serve` and `worker`.
 #[derive(Debug, Args)]
@@ -32,17 +32,26 @@ pub struct ServiceArgs {
     /// Cut each exam to its ACL region before the models see it: auto (the boxes --localiser
     /// finds; each model is served behind it as NAME-roi) or none. Received exams carry no
     /// manifest box, so manifest is refused.
-    #[arg(long, value_parser = ["none", "manifest", "auto"])]
-    roi: Option<String>,
+    #[arg(long, value_enum)]
+    roi: Option<RoiChoice>,
     /// The localiser run for --roi auto (`cruciate localise train`).
     #[arg(long, value_name = "RUN")]
     localiser: Option<PathBuf>,
     /// Voxels added around the found box: slices,rows,columns [default: 2,16,16].
     #[arg(long = "roi-margin", value_parser = super::parse_margin)]
     roi_margin: Option<[usize; 3]>,
-    /// Log lines as JSON objects instead of text.
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
+    /// How log lines are written [default: text].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How a service process writes its log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
 }
 
 impl ServiceArgs {
@@ -69,12 +78,12 @@ impl ServiceArgs {
         if let Some(margin) = self.roi_margin {
             c.roi_margin = margin;
         }
-        match self.roi.as_deref() {
-            Some("manifest") => anyhow::bail!(
+        match self.roi {
+            Some(RoiChoice::Manifest) => anyhow::bail!(
                 "--roi manifest: exams sent to the service carry no manifest box; use --roi auto --localiser RUN"
             ),
-            Some("none") => c.localiser = None,
-            Some(_) if c.localiser.is_none() => {
+            Some(RoiChoice::None) => c.localiser = None,
+            Some(RoiChoice::Auto) if c.localiser.is_none() => {
                 anyhow::bail!(
                     "--roi auto needs --localiser RUN (or `localiser` in the settings file)"
                 )
@@ -114,7 +123,7 @@ pub struct DicomNodeArgs {
     allowed_callers: Vec<String>,
     /// Where results (SR and Secondary Capture) are sent, AE@host:port (repeat).
     #[arg(long = "dicom-destination", value_name = "AE@HOST:PORT")]
-    destinations: Vec<String>,
+    destinations: Vec<cruciate_dimse::Destination>,
     /// De-identification before storage: basic (PS3.15 Basic Profile), basic-retain-dates, off [default: basic].
     #[arg(long, value_name = "PROFILE")]
     deidentify: Option<cruciate_deid::Profile>,

@@ -240,7 +240,7 @@ fn region_cascade(
         .clone()
         .filter(|_| matches!(region.source, RegionSource::Localiser { .. }));
     super::RoiArgs {
-        roi: "auto".into(),
+        roi: super::RoiChoice::Auto,
         localiser,
         roi_margin: region.margin,
     }

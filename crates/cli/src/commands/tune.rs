@@ -256,7 +256,7 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
             args.space.display()
         ),
     };
-    if args.roi.roi != "none" {
+    if args.roi.roi != super::RoiChoice::None {
         args.roi
             .cascade_beside(&args.out.join("best-run"), device)?;
     }

@@ -28,7 +28,7 @@ async fn status_of(state: &AppState, id: &str) -> Result<DicomStatus, ApiError> 
     Ok(DicomStatus {
         source: state.store.dicom_exam(id).await?,
         sends: state.store.sends(id).await?,
-        destinations: state.config.dicom.destinations.clone(),
+        destinations: state.config.dicom.destination_names(),
     })
 }
 
@@ -135,7 +135,7 @@ pub async fn send(
         .audit(caller.audit(
             "send",
             Some(&id),
-            Some(state.config.dicom.destinations.join(", ")),
+            Some(state.config.dicom.destination_names().join(", ")),
         ))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(status_of(&state, &id).await?)).into_response())

@@ -72,8 +72,13 @@ async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, 
     let mut stream = body.into_data_stream();
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        let chunk = chunk.map_err(|e| match crate::http::is_body_timeout(&e) {
+            true => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the upload stalled: no bytes arrived for too long".to_string(),
+            ),
+            false => ApiError::bad_request(format!("the upload broke off: {e}")),
+        })?;
         total += chunk.len() as u64;
         if total > max {
             return Err(too_large(max));

@@ -1,6 +1,7 @@
 //! The DICOM side of the database: the pseudonym map, original study identities, studies being
 //! received, exams that came by DICOM, and results to send.
 
+use cruciate_dimse::Destination;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -280,7 +281,7 @@ impl Store {
     pub async fn insert_dicom_exam(
         &self,
         exam: &DicomExam,
-        destinations: &[String],
+        destinations: &[Destination],
     ) -> Result<(), sqlx::Error> {
         // Replayed after a crash, the row may be there already; its sends are queued (again).
         sqlx::query(
@@ -301,7 +302,7 @@ impl Store {
     pub async fn queue_sends(
         &self,
         exam_id: &str,
-        destinations: &[String],
+        destinations: &[Destination],
     ) -> Result<(), sqlx::Error> {
         for d in destinations {
             sqlx::query(
@@ -310,7 +311,7 @@ impl Store {
                  ON CONFLICT (exam_id, destination) DO UPDATE SET status = 'waiting', attempts = 0, next_ms = $3",
             )
             .bind(exam_id)
-            .bind(d)
+            .bind(d.to_string())
             .bind(now_ms())
             .execute(self.pool())
             .await?;
