@@ -2,6 +2,7 @@
 //! C-STORE data set to an [`InstanceSink`], answering with the status the sink gives.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dicom_dictionary_std::uids;
@@ -65,6 +66,11 @@ pub struct ScpConfig {
     pub max_association_bytes: u64,
     /// Associations served at once; more wait.
     pub max_associations: usize,
+    /// Most data-set bytes held at once over all associations (being received, or waiting for
+    /// the sink); an instance that would pass it is refused (out of resources, so the sender
+    /// retries later) and its association goes on. With `max_associations`, this bounds the
+    /// disk (or memory) that senders can fill together.
+    pub max_bytes_in_flight: u64,
     /// Associations being negotiated at once, at most; a connection past it is closed at once.
     /// Negotiation holds no association slot, so idle connections cannot keep a C-ECHO waiting.
     pub max_negotiating: usize,
@@ -89,6 +95,7 @@ impl Default for ScpConfig {
             max_instance_bytes: 256 << 20,
             max_association_bytes: 8 << 30,
             max_associations: 8,
+            max_bytes_in_flight: 1 << 30,
             max_negotiating: 64,
             spool: None,
         }
@@ -282,6 +289,7 @@ impl StorageScp {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.config.max_associations.max(1)));
         let negotiating = Arc::new(Semaphore::new(self.config.max_negotiating.max(1)));
+        let in_flight = InFlight::default();
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
@@ -301,9 +309,13 @@ impl StorageScp {
             };
             let config = self.config.clone();
             let sink = self.sink.clone();
-            let slots = slots.clone();
+            let limits = Limits {
+                negotiation,
+                slots: slots.clone(),
+                in_flight: in_flight.clone(),
+            };
             tokio::spawn(async move {
-                match serve_association(stream, &config, sink, negotiation, slots).await {
+                match serve_association(stream, &config, sink, limits).await {
                     Ok(n) => {
                         tracing::info!("DICOM association from {peer}: {n} instance(s) stored")
                     }
@@ -314,6 +326,58 @@ impl StorageScp {
     }
 }
 
+/// Data-set bytes held over all associations.
+#[derive(Clone, Default)]
+struct InFlight(Arc<AtomicU64>);
+
+/// Bytes of one instance counted in [`InFlight`], given back when dropped.
+struct Held {
+    in_flight: InFlight,
+    bytes: u64,
+}
+
+impl Held {
+    fn new(in_flight: &InFlight) -> Self {
+        Self {
+            in_flight: in_flight.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Counts `n` more bytes unless that would pass `cap`.
+    fn take(&mut self, n: u64, cap: u64) -> bool {
+        let counter = &self.in_flight.0;
+        let taken = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            held.checked_add(n).filter(|total| *total <= cap)
+        });
+        if taken.is_ok() {
+            self.bytes += n;
+        }
+        taken.is_ok()
+    }
+
+    /// Gives back what it counted.
+    fn release(&mut self) {
+        self.in_flight.0.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Why an instance being received will be refused.
+#[derive(Clone, Copy, PartialEq)]
+enum Overflow {
+    /// It passed `max_instance_bytes`.
+    Instance,
+    /// The associations together passed `max_bytes_in_flight`.
+    InFlight,
+}
+
 /// The C-STORE request being received.
 struct Pending {
     message_id: u16,
@@ -322,7 +386,8 @@ struct Pending {
     sop_instance_uid: String,
     data: Spool,
     size: usize,
-    too_large: bool,
+    held: Held,
+    overflow: Option<Overflow>,
 }
 
 fn command_pdu(context_id: u8, data: Vec<u8>) -> Pdu {
@@ -336,13 +401,27 @@ fn command_pdu(context_id: u8, data: Vec<u8>) -> Pdu {
     }
 }
 
+/// What an association shares with the others.
+struct Limits {
+    /// Its place among the associations being negotiated.
+    negotiation: tokio::sync::OwnedSemaphorePermit,
+    /// The association slots.
+    slots: Arc<Semaphore>,
+    /// The bytes held over all associations.
+    in_flight: InFlight,
+}
+
 async fn serve_association(
     stream: TcpStream,
     config: &ScpConfig,
     sink: Arc<dyn InstanceSink>,
-    negotiation: tokio::sync::OwnedSemaphorePermit,
-    slots: Arc<Semaphore>,
+    limits: Limits,
 ) -> Result<usize, String> {
+    let Limits {
+        negotiation,
+        slots,
+        in_flight,
+    } = limits;
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(Callers(config.allowed_callers.clone()))
         .ae_title(config.ae_title.as_str())
@@ -439,7 +518,8 @@ async fn serve_association(
                                 sop_instance_uid,
                                 data,
                                 size: 0,
-                                too_large: false,
+                                held: Held::new(&in_flight),
+                                overflow: None,
                             });
                             None
                         }
@@ -468,12 +548,22 @@ async fn serve_association(
                         return Err(format!("{calling_ae} sent data without a C-STORE request"));
                     };
                     p.size += value.data.len();
-                    if p.size > config.max_instance_bytes {
-                        if !p.too_large {
-                            p.data = Spool::Memory(Vec::new());
+                    if p.overflow.is_none() {
+                        if p.size > config.max_instance_bytes {
+                            p.overflow = Some(Overflow::Instance);
+                        } else if !p
+                            .held
+                            .take(value.data.len() as u64, config.max_bytes_in_flight)
+                        {
+                            p.overflow = Some(Overflow::InFlight);
                         }
-                        p.too_large = true;
-                    } else {
+                        if p.overflow.is_some() {
+                            // What came of it so far goes now; the rest is read and dropped.
+                            p.data = Spool::Memory(Vec::new());
+                            p.held.release();
+                        }
+                    }
+                    if p.overflow.is_none() {
                         p.data
                             .append(&value.data)
                             .await
@@ -520,7 +610,8 @@ async fn store_one(
         sop_class_uid,
         sop_instance_uid,
         data,
-        too_large,
+        held,
+        overflow,
         ..
     } = p;
     let reply = |status: u16, comment: Option<String>| {
@@ -541,14 +632,26 @@ async fn store_one(
             Some("no such presentation context".into()),
         );
     };
-    if too_large {
-        return reply(
-            command::OUT_OF_RESOURCES,
-            Some(format!(
-                "instance above {} MiB",
-                config.max_instance_bytes >> 20
-            )),
-        );
+    match overflow {
+        Some(Overflow::Instance) => {
+            return reply(
+                command::OUT_OF_RESOURCES,
+                Some(format!(
+                    "instance above {} MiB",
+                    config.max_instance_bytes >> 20
+                )),
+            );
+        }
+        Some(Overflow::InFlight) => {
+            return reply(
+                command::OUT_OF_RESOURCES,
+                Some(format!(
+                    "the node holds {} MiB from its senders already: try again later",
+                    config.max_bytes_in_flight >> 20
+                )),
+            );
+        }
+        None => {}
     }
     if !is_valid_uid(&sop_instance_uid) {
         return reply(
@@ -575,6 +678,8 @@ async fn store_one(
     };
     let sink = sink.clone();
     let outcome = tokio::task::spawn_blocking(move || sink.store(instance)).await;
+    // The sink is done with its bytes.
+    drop(held);
     match outcome {
         Ok(Ok(())) => reply(command::SUCCESS, None),
         Ok(Err(refusal)) => {

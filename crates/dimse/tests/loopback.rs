@@ -203,3 +203,65 @@ async fn idle_connections_do_not_take_the_association_slots() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     scu::echo("ANY", &to, T).await.unwrap();
 }
+
+/// Holds every instance it is given until `open` turns true.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::atomic::AtomicBool,
+    entered: std::sync::atomic::AtomicUsize,
+}
+
+impl InstanceSink for Gate {
+    fn store(&self, _instance: Received) -> Result<(), Refusal> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.entered.fetch_add(1, SeqCst);
+        while !self.open.load(SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes held over all associations are capped: while one sender's instance waits for the
+/// sink, another's that would pass the cap is refused (out of resources, so it retries) and its
+/// association goes on; once the first is stored, the same instance is taken.
+#[tokio::test]
+async fn bytes_in_flight_are_capped_over_all_associations() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ScpConfig {
+        max_bytes_in_flight: 120_000,
+        spool: Some(dir.path().to_path_buf()),
+        ..ScpConfig::default()
+    };
+    let gate = Arc::new(Gate::default());
+    let scp = StorageScp::bind("127.0.0.1:0", config, gate.clone())
+        .await
+        .unwrap();
+    let to = Destination {
+        ae_title: "CRUCIATE".into(),
+        host: "127.0.0.1".into(),
+        port: scp.local_addr().unwrap().port(),
+    };
+    let (_stop, rx) = watch::channel(false);
+    tokio::spawn(scp.run(rx));
+    // 80 KB each: one fits under the cap, two do not.
+    let first = vec![Outgoing::Object(Box::new(mr("1.2.3.1", 40_000)))];
+    let (to_a, gate_a) = (to.clone(), gate.clone());
+    let held = tokio::spawn(async move { scu::store("A", &to_a, &first, T).await.unwrap() });
+    while gate_a.entered.load(SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = vec![Outgoing::Object(Box::new(mr("1.2.3.2", 40_000)))];
+    let refused = scu::store("B", &to, &second, T).await.unwrap();
+    assert_eq!(refused[0].status, OUT_OF_RESOURCES, "{refused:?}");
+    assert_eq!(
+        gate.entered.load(SeqCst),
+        1,
+        "the refused one never reached the sink"
+    );
+    gate.open.store(true, SeqCst);
+    assert_eq!(held.await.unwrap()[0].status, SUCCESS);
+    let retried = scu::store("B", &to, &second, T).await.unwrap();
+    assert_eq!(retried[0].status, SUCCESS, "{retried:?}");
+}

@@ -99,6 +99,10 @@ pub struct DicomConfig {
     pub site: String,
     /// Largest instance accepted, MiB.
     pub max_instance_mib: u64,
+    /// Most data-set bytes the node holds at once from all its senders (received, not yet
+    /// filed), MiB; an instance past it is refused with "out of resources" for the sender to
+    /// retry.
+    pub max_in_flight_mib: u64,
     /// How long the node waits on a peer, seconds.
     pub timeout_seconds: u64,
     /// Attempts at sending one exam's results to one destination.
@@ -119,6 +123,7 @@ impl Default for DicomConfig {
             series_preference: Vec::new(),
             site: crate::seed::DEFAULT_SITE.into(),
             max_instance_mib: 256,
+            max_in_flight_mib: 1024,
             timeout_seconds: 30,
             send_attempts: 5,
             retry_seconds: 5,
@@ -178,6 +183,11 @@ impl DicomConfig {
             return Err(ServerError::Config(
                 "dicom: send_attempts, max_instance_mib and timeout_seconds must be at least 1"
                     .into(),
+            ));
+        }
+        if self.max_in_flight_mib < self.max_instance_mib {
+            return Err(ServerError::Config(
+                "dicom: max_in_flight_mib must be at least max_instance_mib".into(),
             ));
         }
         Ok(())

@@ -1,8 +1,10 @@
 //! A bounded pool of analyser processes ([`crate::analyser`]): the one place where an exam
 //! crosses out of the server. Each analyser is a child process with a data-segment limit
 //! (`RLIMIT_DATA`), killed with its parent, and given one job at a time under a timeout; it
-//! keeps its models open between jobs. The pool holds at most `size` of them, so probes of
-//! uploads and analyses together never run more than `size` decoders at once; an analyser is
+//! keeps its models open between jobs. The pool holds at most `size` of them for any job, so
+//! probes of uploads and analyses together never run more than `size` decoders at once, and
+//! one place more that only an instance received by the DICOM node may take: a C-STORE is
+//! answered while the sender waits, and must not queue behind minutes of analyses. An analyser is
 //! replaced after a crash, after `jobs_per_analyser` jobs, or when its resident memory passes
 //! `restart_above_bytes` (a reader's peak that the allocator keeps).
 //!
@@ -61,6 +63,8 @@ enum Lost {
 pub struct AnalyserPool {
     settings: PoolSettings,
     permits: Semaphore,
+    /// The place kept for received instances.
+    receives: Semaphore,
     idle: Mutex<Vec<Analyser>>,
     seq: AtomicU64,
     started: AtomicU64,
@@ -71,6 +75,7 @@ impl AnalyserPool {
     pub fn new(settings: PoolSettings) -> Self {
         Self {
             permits: Semaphore::new(settings.size.max(1)),
+            receives: Semaphore::new(1),
             settings,
             idle: Mutex::new(Vec::new()),
             seq: AtomicU64::new(1),
@@ -85,11 +90,15 @@ impl AnalyserPool {
 
     /// Runs `job` on an idle analyser (or a new one), waiting for a free place in the pool.
     pub async fn run(&self, job: Job) -> Result<Answer, JobError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| JobError::new(FailureKind::Unavailable, "the service is stopping"))?;
+        let place = match job {
+            Job::Receive { .. } => tokio::select! {
+                p = self.permits.acquire() => p,
+                p = self.receives.acquire() => p,
+            },
+            _ => self.permits.acquire().await,
+        };
+        let _place =
+            place.map_err(|_| JobError::new(FailureKind::Unavailable, "the service is stopping"))?;
         let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let mut analyser = match idle {
             Some(a) => a,
@@ -377,6 +386,39 @@ mod tests {
         let big = shell(&fill(200_000_000), 64 << 20, 10);
         let e = big.run(probe()).await.unwrap_err();
         assert_ne!(e.kind, FailureKind::Interrupted, "{e:?}");
+    }
+
+    /// A received instance does not wait behind analyses holding every place of the pool.
+    #[tokio::test]
+    async fn a_received_instance_has_a_place_while_analyses_fill_the_pool() {
+        let pool = std::sync::Arc::new(shell(
+            r#"while read -r line; do
+                seq=$(printf '%s' "$line" | sed 's/.*"seq":\([0-9]*\).*/\1/')
+                case "$line" in *'"receive"'*) ;; *) sleep 20 ;; esac
+                printf '{"seq":%s,"outcome":{"Err":{"kind":"bad_exam","message":"done"}}}\n' "$seq"
+            done"#,
+            256 << 20,
+            30,
+        ));
+        let busy = pool.clone();
+        let probing = tokio::spawn(async move { busy.run(probe()).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let receive = Job::Receive {
+            input: "/nowhere".into(),
+            out: "/nowhere".into(),
+            expected: crate::deidentify::Expected {
+                sop_class_uid: "1.2".into(),
+                sop_instance_uid: "1.2.3".into(),
+            },
+            deid: crate::deidentify::Deidentification {
+                profile: cruciate_deid::Profile::Basic,
+                secret: "s".into(),
+            },
+        };
+        let answered = tokio::time::timeout(Duration::from_secs(10), pool.run(receive)).await;
+        assert!(answered.is_ok(), "the receive waited behind the probe");
+        assert!(!probing.is_finished(), "the probe still held the pool's one place");
+        probing.abort();
     }
 
     #[tokio::test]

@@ -138,6 +138,7 @@ async fn listen(
         transfer_syntaxes,
         read_timeout: Duration::from_secs(ctx.dicom().timeout_seconds),
         max_instance_bytes: (ctx.dicom().max_instance_mib << 20) as usize,
+        max_bytes_in_flight: ctx.dicom().max_in_flight_mib << 20,
         spool: Some(spool),
         ..ScpConfig::default()
     };
