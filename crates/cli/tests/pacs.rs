@@ -300,7 +300,8 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 /// A DICOM zip uploaded over HTTP is de-identified like a study the node receives: no file
 /// under DATA (the database aside, which keeps the original identity) names the patient or
-/// the original study, and its SR goes back with the whole original identity.
+/// the original study, and its SR goes back with the whole original identity. The worklist
+/// and the exam show that identity to the roles the site allows, and to nobody else.
 #[test]
 fn an_uploaded_dicom_exam_leaves_no_identity_under_data_and_its_sr_carries_the_original() {
     let dir = tempfile::tempdir().unwrap();
@@ -312,13 +313,47 @@ fn an_uploaded_dicom_exam_leaves_no_identity_under_data_and_its_sr_carries_the_o
     assert!(!name.is_empty() && !patient.is_empty());
     let data = dir.path().join("data");
     let config = dir.path().join("serve.toml");
-    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    // At this site clinicians see whose knee it is; admins do not.
+    std::fs::write(
+        &config,
+        "seed_exams = 0\n[identity]\nsites = { default = [\"clinician\"] }\n",
+    )
+    .unwrap();
     let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let (code, made) = server.post_json(
+        "/api/v1/tokens",
+        &server.token,
+        serde_json::json!({"name": "dr reader", "role": "clinician", "site": "default"}),
+    );
+    assert_eq!(code, 201, "{made}");
+    let clinician = made["secret"].as_str().unwrap().to_string();
     let (code, accepted) = server.upload(&zip, "knee.zip", &server.token);
     assert_eq!(code, 202, "{accepted}");
     let id = accepted["id"].as_str().unwrap();
     let exam = server.wait_for_exam(id, &server.token, LIMIT);
     assert_eq!(exam["status"], "done", "{exam}");
+    assert!(exam["patient"].is_null(), "{exam}");
+    assert!(
+        exam["series_description"].as_str().is_some_and(|d| !d.is_empty()),
+        "{exam}"
+    );
+    let seen = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&clinician))
+        .1;
+    assert_eq!(seen["patient"]["name"], name.as_str(), "{seen}");
+    assert_eq!(seen["patient"]["id"], patient.as_str(), "{seen}");
+    assert_eq!(
+        seen["patient"]["accession_number"],
+        text_of(&first, tags::ACCESSION_NUMBER).as_str()
+    );
+    assert_eq!(
+        seen["patient"]["study_date"],
+        text_of(&first, tags::STUDY_DATE).as_str()
+    );
+    let listed = server.get("/api/v1/exams", Some(&clinician)).1;
+    assert_eq!(listed["exams"][0]["patient"]["name"], name.as_str(), "{listed}");
+    let listed = server.get("/api/v1/exams", Some(&server.token)).1;
+    assert!(listed["exams"][0]["patient"].is_null(), "{listed}");
     for path in files_below(&data) {
         if path
             .file_name()

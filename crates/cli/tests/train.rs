@@ -222,7 +222,7 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
         p["slices"][0].as_u64().unwrap(),
         p["slices"][1].as_u64().unwrap(),
     ];
-    for s in p["key_slices"].as_array().unwrap() {
+    for s in p["strongest_slices"].as_array().unwrap() {
         assert!((first..end).contains(&s.as_u64().unwrap()), "{p}");
     }
     assert_eq!(p["synthetic_model"], true);
@@ -251,7 +251,7 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
     assert!(o.status.success(), "{}", stderr(&o));
     let old: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(old["probabilities"], p["probabilities"]);
-    assert_eq!(old["key_slices"], p["key_slices"]);
+    assert_eq!(old["strongest_slices"], p["strongest_slices"]);
     assert_eq!(
         old["synthetic_model"], false,
         "old runs did not record their data"

@@ -179,30 +179,66 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         synthetic.is_displayed().await.unwrap(),
         "the synthetic label shows"
     );
-    // The DICOM panel: an uploaded exam, its results downloadable as DICOM.
-    let source = client
-        .wait()
-        .for_element(Locator::Id("dicom-source"))
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
-    while source.text().await.unwrap().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the DICOM panel stays empty"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(source.text().await.unwrap().contains("downloaded as DICOM"));
+    // A .npy exam has no DICOM study: no DICOM panel, no SR to download.
     assert!(
-        client
-            .find(Locator::Id("download-sr"))
+        !client
+            .find(Locator::Id("dicom"))
             .await
             .unwrap()
             .is_displayed()
             .await
-            .unwrap()
+            .unwrap(),
+        "the DICOM panel shows for a .npy exam"
     );
+    // One meaning of "key slice" everywhere: the viewer opens on it, the result names it, and
+    // the ticks under the slider label it, slices counted from 1.
+    let id: String = client
+        .execute("return state.exam.id;", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exam = server.get(&format!("/api/v1/exams/{id}"), Some(&server.token)).1;
+    let key = exam["result"]["explanation"]["key_slice"].as_u64().unwrap() + 1;
+    let count = exam["result"]["shape"][0].as_u64().unwrap();
+    let result_text = client
+        .find(Locator::Id("result"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        result_text.contains(&format!("Key slice {key} (the largest share of the heat map)")),
+        "{result_text}"
+    );
+    assert!(
+        result_text.contains("Strongest slice per class: healthy "),
+        "{result_text}"
+    );
+    let ticks: Vec<String> = {
+        let mut ticks = Vec::new();
+        for t in client
+            .find_all(Locator::Css("#key-marks .slice-mark"))
+            .await
+            .unwrap()
+        {
+            ticks.push(t.text().await.unwrap());
+        }
+        ticks
+    };
+    for wanted in ["1".to_string(), count.to_string(), key.to_string()] {
+        assert!(ticks.contains(&wanted), "tick {wanted} missing: {ticks:?}");
+    }
+    let key_tick = client
+        .find(Locator::Css("#key-marks .slice-mark.key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(key_tick, key.to_string());
     let label = |c: fantoccini::Client| async move {
         c.find(Locator::Id("slice-label"))
             .await
@@ -212,6 +248,10 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
             .unwrap()
     };
     let first = label(client.clone()).await;
+    assert!(
+        first.starts_with(&format!("slice {key} of {count}")),
+        "the viewer opens on the key slice, counted from 1: {first}"
+    );
     // Keys and the wheel move through the slices.
     client
         .find(Locator::Css("body"))

@@ -282,7 +282,8 @@ pub fn key_slice_figure(
         &[
             caption.to_string(),
             format!(
-                "slice {s}: {} for {}",
+                "slice {} (key slice): {} for {}",
+                s + 1,
                 explanation.method.title(),
                 explanation
                     .prediction

@@ -18,9 +18,12 @@ pub struct Prediction {
     pub injured_probability: f64,
     /// The source slices the model looked at, `[first, end)`.
     pub slices: [usize; 2],
-    /// For each class, the source slice that argues for it most (the first slice seen when the
-    /// model gives no per-slice scores).
-    pub key_slices: Vec<usize>,
+    /// For each class, the source slice (an index from 0) whose own score argues for it most:
+    /// the model's per-slice scores, not the heat map, whose largest share is the explanation's
+    /// key slice. The first slice seen when the model gives no per-slice scores. Results
+    /// written before the name changed call it `key_slices`.
+    #[serde(alias = "key_slices")]
+    pub strongest_slices: Vec<usize>,
     /// Per slice seen (in order from `slices[0]`), a score per class; higher argues more for
     /// the class. Empty when the model scores the exam only as a whole.
     pub slice_scores: Vec<Vec<f64>>,
@@ -44,7 +47,7 @@ impl Prediction {
         slice_scores: Vec<Vec<f64>>,
     ) -> Self {
         let class = first_max(&probabilities);
-        let key_slices = (0..probabilities.len())
+        let strongest_slices = (0..probabilities.len())
             .map(|c| {
                 let column: Vec<f64> = slice_scores
                     .iter()
@@ -60,7 +63,7 @@ impl Prediction {
             probabilities,
             class,
             slices,
-            key_slices,
+            strongest_slices,
             slice_scores,
             region: None,
             warnings: Vec::new(),
@@ -76,7 +79,7 @@ impl Prediction {
     /// crop starting at source slice `offset`).
     pub fn shifted(mut self, offset: usize) -> Self {
         self.slices = [self.slices[0] + offset, self.slices[1] + offset];
-        self.key_slices.iter_mut().for_each(|s| *s += offset);
+        self.strongest_slices.iter_mut().for_each(|s| *s += offset);
         self
     }
 }
@@ -101,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn the_call_key_slices_and_injury_follow_the_scores() {
+    fn the_call_strongest_slices_and_injury_follow_the_scores() {
         let p = Prediction::new(
             names(),
             vec![0.3, 0.7],
@@ -110,17 +113,17 @@ mod tests {
         );
         assert_eq!((p.class, p.label.as_str()), (1, "injured"));
         assert!((p.injured_probability - 0.7).abs() < 1e-12);
-        assert_eq!(p.key_slices, vec![10, 12], "first of equals for class 0");
+        assert_eq!(p.strongest_slices, vec![10, 12], "first of equals for class 0");
         let moved = p.shifted(5);
         assert_eq!(moved.slices, [15, 18]);
-        assert_eq!(moved.key_slices, vec![15, 17]);
+        assert_eq!(moved.strongest_slices, vec![15, 17]);
     }
 
     #[test]
     fn ties_go_to_the_first_class_and_missing_slice_scores_to_the_first_slice() {
         let p = Prediction::new(names(), vec![0.5, 0.5], [4, 8], Vec::new());
         assert_eq!(p.class, 0);
-        assert_eq!(p.key_slices, vec![4, 4]);
+        assert_eq!(p.strongest_slices, vec![4, 4]);
         assert_eq!(p.confidence(), 0.5);
     }
 }

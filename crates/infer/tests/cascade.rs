@@ -187,7 +187,7 @@ fn a_cascade_run_classifies_the_crop_and_maps_back() {
     let mean = (17.0 * 0.5 + 1.0) / 18.0;
     assert!((p.injured_probability - mean).abs() < 1e-6, "{p:?}");
     assert_eq!(p.slices, [3, 5], "crop slices in exam coordinates");
-    assert_eq!(p.key_slices, vec![3, 4]);
+    assert_eq!(p.strongest_slices, vec![3, 4]);
 
     let e = cascade.explain(&v, &ExplainRequest::default()).unwrap();
     assert_eq!(e.heat.shape, v.shape, "the map is on the exam's own grid");

@@ -136,6 +136,10 @@ pub struct Probe {
     pub format: Format,
     /// `[slices, rows, cols]`.
     pub shape: [usize; 3],
+    /// StudyInstanceUID, for a DICOM exam.
+    pub study_uid: Option<String>,
+    /// The series read's description (DICOM SeriesDescription, NIfTI `descrip`).
+    pub series_description: Option<String>,
 }
 
 /// The limits uploads are read under: tighter than the command line's, so that an analysis
@@ -171,9 +175,12 @@ fn read_upload(input: &Path) -> Result<Volume, JobError> {
 /// Reads the upload at `input` and says what it is (or why it cannot be read).
 pub fn probe(input: &Path) -> Result<Probe, JobError> {
     let volume = read_upload(input)?;
+    let meta = volume.meta;
     Ok(Probe {
-        format: volume.meta.format,
+        format: meta.format,
         shape: volume.shape,
+        study_uid: meta.study_id.filter(|_| meta.format == Format::Dicom),
+        series_description: meta.series_description.map(|d| crate::intake::bounded_name(&d)),
     })
 }
 

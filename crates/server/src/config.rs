@@ -68,8 +68,39 @@ pub struct ServerConfig {
     pub localiser: Option<PathBuf>,
     /// Voxels added around the found box before a model sees it: slices, rows, columns.
     pub roi_margin: [usize; 3],
+    /// Who sees the patient's stored identity in the worklist and the viewer.
+    pub identity: IdentityConfig,
     /// The DICOM node: storage SCP, de-identification, results sent back to the PACS.
     pub dicom: DicomConfig,
+}
+
+/// Who sees the identity an exam arrived with (patient name, ID, birth date and sex, accession
+/// number, study date), which the service keeps in its database only (`[identity]` in the
+/// settings file). A radiologist confirms whose knee it is before reading; a research site may
+/// show nobody.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Roles that see it at sites not listed in `sites`.
+    pub roles: Vec<crate::store::Role>,
+    /// Per site, the roles that see it there (an empty list: nobody).
+    pub sites: std::collections::BTreeMap<String, Vec<crate::store::Role>>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            roles: vec![crate::store::Role::Admin, crate::store::Role::Clinician],
+            sites: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// Whether `role` sees the identity of exams of `site`.
+    pub fn shown(&self, site: &str, role: crate::store::Role) -> bool {
+        self.sites.get(site).unwrap_or(&self.roles).contains(&role)
+    }
 }
 
 /// Settings of the DICOM node (`[dicom]` in the settings file).
@@ -219,6 +250,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             localiser: None,
             roi_margin: [2, 16, 16],
+            identity: IdentityConfig::default(),
             dicom: DicomConfig::default(),
         }
     }

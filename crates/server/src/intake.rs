@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::analysis::Probe;
 use crate::context::ServiceContext;
+use crate::deidentify::Identities;
 use crate::job::{Answer, FailureKind, Job, JobError};
 use crate::store::{AuditEntry, NewExam};
 
@@ -79,6 +80,8 @@ impl ServiceContext {
             filename: name.clone(),
             format: None,
             model: submission.model.clone(),
+            study_uid: None,
+            series_description: None,
         };
         let audit = |detail: String| AuditEntry {
             exam_id: Some(submission.id.clone()),
@@ -86,12 +89,16 @@ impl ServiceContext {
             ..submission.audit.clone()
         };
         let probe = match probe {
-            Ok(Answer::Probed(probe))
+            Ok(Answer::Probed(mut probe))
                 if submission.identified && probe.format == cruciate_volume::Format::Dicom =>
             {
-                self.deidentify(&submission)
-                    .await
-                    .map(|()| Answer::Probed(probe))
+                self.deidentify(&submission).await.map(|identities| {
+                    // The study as stored is the original's pseudonym.
+                    probe.study_uid = probe
+                        .study_uid
+                        .map(|uid| identities.stored_uid(&uid).unwrap_or(uid));
+                    Answer::Probed(probe)
+                })
             }
             other => other,
         };
@@ -99,6 +106,8 @@ impl ServiceContext {
             Ok(Answer::Probed(probe)) => {
                 let exam = NewExam {
                     format: Some(probe.format.to_string()),
+                    study_uid: probe.study_uid.clone(),
+                    series_description: probe.series_description.clone(),
                     ..exam
                 };
                 self.store
@@ -133,8 +142,9 @@ impl ServiceContext {
 
 impl ServiceContext {
     /// Replaces an uploaded DICOM exam by its instances de-identified as the DICOM node's are
-    /// (`DATA/exams/ID/upload/`), and keeps what they were in the database only.
-    async fn deidentify(&self, submission: &Submission) -> Result<(), JobError> {
+    /// (`DATA/exams/ID/upload/`), and keeps what they were in the database only; what they
+    /// were.
+    async fn deidentify(&self, submission: &Submission) -> Result<Identities, JobError> {
         let files = self.exam_files(&submission.id);
         let staged = files.dir.join("deidentified.partial");
         let answer = self
@@ -173,7 +183,7 @@ impl ServiceContext {
                 done.skipped
             );
         }
-        Ok(())
+        Ok(done.identities)
     }
 }
 

@@ -90,6 +90,8 @@ pub async fn seed_exams(
             filename: format!("synthetic phantom {} (grade {}).npy", i + 1, row.label),
             format: Some("npy".into()),
             model: model.into(),
+            study_uid: None,
+            series_description: None,
         };
         store.insert_exam(&exam, max_attempts).await?;
     }

@@ -57,6 +57,19 @@ function cell(row, child) {
   row.append(td);
 }
 
+// A DICOM date (YYYYMMDD) as YYYY-MM-DD.
+function dicomDate(d) {
+  return d && /^\d{8}$/.test(d) ? d.slice(0, 4) + "-" + d.slice(4, 6) + "-" + d.slice(6) : d || "";
+}
+
+// Whose knee it is, as the sender named the patient (shown to the roles the site allows).
+function patientText(p) {
+  if (!p) return "";
+  const name = (p.name || "").split("^").filter(Boolean).join(", ");
+  return [name, p.id ? "ID " + p.id : "", p.birth_date ? "born " + dicomDate(p.birth_date) : "", p.sex]
+    .filter(Boolean).join(" · ");
+}
+
 function callClass(label) {
   if (!label) return "";
   return label === "healthy" ? "healthy" : "injured";
@@ -73,6 +86,10 @@ async function loadWorklist() {
     row.dataset.id = exam.id;
     cell(row, new Date(exam.created_ms).toLocaleString());
     cell(row, exam.filename);
+    cell(row, patientText(exam.patient));
+    cell(row, exam.patient ? exam.patient.accession_number : "");
+    cell(row, exam.patient ? dicomDate(exam.patient.study_date) : "");
+    cell(row, exam.series_description || "");
     cell(row, text(exam.status, "status " + exam.status));
     const call = text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_label));
     const callCell = document.createElement("span");
@@ -135,7 +152,8 @@ async function showSlice() {
   $("slice-slider").value = n;
   const seen = exam.result.slices;
   const inModel = n >= seen[0] && n < seen[1] ? "" : " (not seen by the model)";
-  $("slice-label").textContent = "slice " + n + " of " + exam.result.shape[0] + inModel;
+  // Slices are counted from 1, as radiologists count them (the API's indices start at 0).
+  $("slice-label").textContent = "slice " + (n + 1) + " of " + exam.result.shape[0] + inModel;
   const [slice, cam] = await Promise.all([
     blobUrl("/exams/" + exam.id + "/slices/" + n + ".png" + windowParam()),
     $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png") : Promise.resolve(null),
@@ -187,25 +205,41 @@ function renderResult(exam) {
   });
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = "Injured probability " + r.injured_probability.toFixed(3) + ". Model " + r.model +
-    (r.model_hash ? " (" + r.model_hash.slice(0, 12) + "…)" : "") + ", " + r.software +
-    ". Key slices: " + r.key_slices.join(", ") + ". " + exam.notices.join(" ");
+  const key = r.explanation ? "Key slice " + (r.explanation.key_slice + 1) + " (the largest share of the heat map). " : "";
+  const strongest = "Strongest slice per class: " +
+    r.classes.map((name, c) => name + " " + (r.strongest_slices[c] + 1)).join(", ") + ". ";
+  meta.textContent = "Injured probability " + r.injured_probability.toFixed(3) + ". " + key + strongest +
+    "Model " + r.model + (r.model_hash ? " (" + r.model_hash.slice(0, 12) + "…)" : "") + ", " + r.software +
+    ". " + exam.notices.join(" ");
   box.append(meta);
   for (const w of r.warnings || []) box.append(text(w, "warning"));
 }
 
+// Labelled ticks under the slider: the first and last slice, the key slice (the largest share
+// of the heat map) and each class's strongest slice, numbered from 1.
 function renderKeyMarks(exam) {
   const marks = $("key-marks");
   marks.replaceChildren();
   if (!exam.result) return;
-  const last = Math.max(1, exam.result.shape[0] - 1);
-  for (const k of new Set(exam.result.key_slices)) {
+  const r = exam.result;
+  const last = Math.max(1, r.shape[0] - 1);
+  const mark = (k, kind, title) => {
     const m = document.createElement("div");
-    m.className = "key-mark";
+    m.className = "slice-mark " + kind;
     m.style.left = (100 * k) / last + "%";
-    m.title = "key slice " + k;
+    m.textContent = String(k + 1);
+    m.title = title;
     marks.append(m);
+  };
+  mark(0, "end", "first slice");
+  mark(r.shape[0] - 1, "end", "last slice");
+  if (r.explanation) {
+    mark(r.explanation.key_slice, "key", "key slice: the largest share of the heat map");
   }
+  r.classes.forEach((name, c) => {
+    const k = r.strongest_slices[c];
+    if (!r.explanation || k !== r.explanation.key_slice) mark(k, "strongest", "strongest slice for " + name);
+  });
 }
 
 async function openExam(id) {
@@ -217,6 +251,10 @@ async function openExam(id) {
   $("worklist-view").hidden = true;
   $("viewer").hidden = false;
   $("exam-title").textContent = exam.filename;
+  $("exam-patient").textContent = [patientText(exam.patient),
+    exam.patient && exam.patient.accession_number ? "accession " + exam.patient.accession_number : "",
+    exam.patient ? dicomDate(exam.patient.study_date) : "", exam.series_description || ""]
+    .filter(Boolean).join(" · ");
   $("exam-status").replaceChildren(text(exam.status, "status " + exam.status));
   renderResult(exam);
   renderKeyMarks(exam);
@@ -240,9 +278,11 @@ async function openExam(id) {
 }
 
 async function renderDicom(exam) {
+  // Results as DICOM belong to exams that came as DICOM (a .npy or NIfTI exam has no study to
+  // put them in).
   const panel = $("dicom");
-  panel.hidden = !exam.result;
-  if (!exam.result) return;
+  panel.hidden = !exam.result || exam.format !== "dicom";
+  if (panel.hidden) return;
   const status = await json("/exams/" + exam.id + "/dicom").catch(() => null);
   if (!status || !state.exam || state.exam.id !== exam.id) return;
   const src = status.source;

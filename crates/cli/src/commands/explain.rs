@@ -64,7 +64,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
             &grey,
             e.heat.slice(s),
             &[
-                format!("slice {s} of {}", volume.slices()),
+                format!("slice {} of {}", s + 1, volume.slices()),
                 caption_tail.clone(),
             ],
         );
@@ -77,7 +77,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         .slice_importance
         .iter()
         .enumerate()
-        .map(|(k, share)| ((p.slices[0] + k).to_string(), *share))
+        .map(|(k, share)| ((p.slices[0] + k + 1).to_string(), *share))
         .collect();
     let key = e.key_slice() - p.slices[0];
     let chart = bar_chart(
@@ -93,14 +93,16 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         &serde_json::to_string_pretty(&e)?,
     )?;
     println!(
-        "{}: {} (P = {:.3}); {} maps for {target} on slices {}..{} (key slice {}) in {}",
+        "{}: {} (P = {:.3}); {} maps for {target} on slices {} to {} of {} (key slice {}: \
+         the largest share of the heat map) in {}",
         volume.meta.path,
         p.label,
         p.confidence(),
         e.method.title(),
-        p.slices[0],
+        p.slices[0] + 1,
         p.slices[1],
-        e.key_slice(),
+        volume.slices(),
+        e.key_slice() + 1,
         args.out.display()
     );
     if model.info().synthetic() {

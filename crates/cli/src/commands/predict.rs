@@ -68,8 +68,10 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
     );
     for (i, name) in prediction.classes.iter().enumerate() {
         println!(
-            "  {name:<17} {:.3}  driven by slice {}",
-            prediction.probabilities[i], prediction.key_slices[i]
+            "  {name:<17} {:.3}  strongest on slice {} of {}",
+            prediction.probabilities[i],
+            prediction.strongest_slices[i] + 1,
+            volume.shape[0]
         );
     }
     println!(

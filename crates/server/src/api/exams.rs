@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+use super::identity::{PatientView, patient};
 use super::{AppState, Caller};
 use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
 use crate::error::{ApiError, ErrorBody};
@@ -188,6 +189,8 @@ pub struct ExamItem {
     pub status: JobStatus,
     /// The uploaded file's name.
     pub filename: String,
+    /// The format it was read as (`dicom`, `nifti`, `npy`...), once probed.
+    pub format: Option<String>,
     /// Its site.
     pub site: String,
     /// When it was uploaded, ms since the epoch.
@@ -206,6 +209,10 @@ pub struct ExamItem {
     pub read_grade: Option<i64>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The series read's description.
+    pub series_description: Option<String>,
+    /// Whose knee it is, for roles allowed to see it at the exam's site.
+    pub patient: Option<PatientView>,
 }
 
 impl From<&ExamRow> for ExamItem {
@@ -214,6 +221,7 @@ impl From<&ExamRow> for ExamItem {
             id: e.id.clone(),
             status: e.status,
             filename: e.filename.clone(),
+            format: e.format.clone(),
             site: e.site.clone(),
             created_ms: e.created_ms,
             model: e.model.clone(),
@@ -223,7 +231,19 @@ impl From<&ExamRow> for ExamItem {
             synthetic_model: e.synthetic_model,
             read_grade: e.read_grade,
             error: e.error.clone(),
+            series_description: e.series_description.clone(),
+            patient: None,
         }
+    }
+}
+
+impl ExamItem {
+    /// The line of `exam` as `caller` sees it.
+    async fn of(state: &AppState, caller: &Caller, exam: &ExamRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            patient: patient(state, caller, exam).await?,
+            ..Self::from(exam)
+        })
     }
 }
 
@@ -245,10 +265,11 @@ pub async fn list(
     Query(filter): Query<ExamFilter>,
 ) -> Result<Json<Worklist>, ApiError> {
     let (rows, total) = state.store.exams(&filter, caller.site_filter()).await?;
-    Ok(Json(Worklist {
-        exams: rows.iter().map(ExamItem::from).collect(),
-        total,
-    }))
+    let mut exams = Vec::with_capacity(rows.len());
+    for row in &rows {
+        exams.push(ExamItem::of(&state, &caller, row).await?);
+    }
+    Ok(Json(Worklist { exams, total }))
 }
 
 /// A radiologist's read as shown.
@@ -295,8 +316,9 @@ pub struct ResultView {
     pub probabilities: Vec<f64>,
     /// The probability of any injury.
     pub injured_probability: f64,
-    /// The slice that argues most for each class.
-    pub key_slices: Vec<usize>,
+    /// For each class, the slice (an index from 0) whose own score argues most for it; the
+    /// key slice is the explanation's (the largest share of the heat map).
+    pub strongest_slices: Vec<usize>,
     /// The slices the model saw, `[first, end)`.
     pub slices: [usize; 2],
     /// The model's name.
@@ -327,7 +349,7 @@ impl From<AnalysisResult> for ResultView {
             classes: r.prediction.classes,
             probabilities: r.prediction.probabilities,
             injured_probability: r.prediction.injured_probability,
-            key_slices: r.prediction.key_slices,
+            strongest_slices: r.prediction.strongest_slices,
             slices: r.prediction.slices,
             region: r
                 .prediction
@@ -384,7 +406,7 @@ pub async fn detail(
         notices.push(SYNTHETIC_MODEL.to_string());
     }
     Ok(Json(ExamView {
-        item: ExamItem::from(&exam),
+        item: ExamItem::of(&state, &caller, &exam).await?,
         attempts: exam.attempts,
         finished_ms: exam.finished_ms,
         result: result.map(ResultView::from),

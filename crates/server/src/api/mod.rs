@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod dicom;
 mod exams;
+mod identity;
 mod openapi;
 mod ops;
 

@@ -9,7 +9,7 @@ use cruciate_dicom_results::{
 use cruciate_volume::SliceSource;
 use dicom_object::InMemDicomObject;
 
-use crate::analysis::AnalysisResult;
+use crate::analysis::{AnalysisResult, ExplanationSummary};
 use crate::images::load_slice;
 use crate::storage::ExamFiles;
 use crate::store::{ExamRow, Store};
@@ -56,11 +56,17 @@ pub fn utc_date_time(ms: i64) -> (String, String) {
     )
 }
 
-/// The slices worth showing: the explanation's most important ones, else the middle one.
-fn key_slices(result: &AnalysisResult) -> Vec<usize> {
-    let slices = result.exam.shape[0];
-    let mut order: Vec<(usize, f64)> = match &result.explanation {
-        Some(e) => e.slice_importance.iter().copied().enumerate().collect(),
+/// The slices worth showing of an exam of `slices` slices whose model saw them from `first`:
+/// the explanation's most important ones, else the middle one.
+fn key_slices(slices: usize, first: usize, explanation: Option<&ExplanationSummary>) -> Vec<usize> {
+    // Shares are of the slices the model saw, from its first.
+    let mut order: Vec<(usize, f64)> = match explanation {
+        Some(e) => e
+            .slice_importance
+            .iter()
+            .enumerate()
+            .map(|(k, w)| (first + k, *w))
+            .collect(),
         None => Vec::new(),
     };
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -70,7 +76,7 @@ fn key_slices(result: &AnalysisResult) -> Vec<usize> {
         .map(|(s, _)| s)
         .take(KEY_SLICES)
         .collect();
-    if let Some(e) = &result.explanation
+    if let Some(e) = explanation
         && e.key_slice < slices
         && !keys.contains(&e.key_slice)
     {
@@ -146,7 +152,11 @@ pub async fn result_objects(
     let (study, series, slice_sources) = identity(store, exam, &result)
         .await
         .map_err(|e| damaged(e.to_string()))?;
-    let keys = key_slices(&result);
+    let keys = key_slices(
+        result.exam.shape[0],
+        result.prediction.slices[0],
+        result.explanation.as_ref(),
+    );
     let version = match &result.model.hash {
         Some(h) => format!(
             "{} (model sha256 {})",
@@ -228,5 +238,19 @@ mod tests {
             ("20261127".into(), "183005".into())
         );
         assert_eq!(utc_date_time(951_782_400_000).0, "20000229");
+    }
+
+    /// Shares are of the slices the model saw: a model that saw slices 10 to 13 of 20 shows
+    /// those, the key slice first.
+    #[test]
+    fn key_slices_are_counted_from_the_first_slice_seen() {
+        let e = ExplanationSummary {
+            method: "grad-cam".into(),
+            target: 1,
+            key_slice: 12,
+            slice_importance: vec![0.1, 0.2, 0.6, 0.1],
+        };
+        assert_eq!(key_slices(20, 10, Some(&e)), vec![12, 11, 10]);
+        assert_eq!(key_slices(20, 0, None), vec![10]);
     }
 }

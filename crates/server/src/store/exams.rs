@@ -75,6 +75,10 @@ pub struct NewExam {
     pub format: Option<String>,
     /// The model that is to analyse it.
     pub model: String,
+    /// Its StudyInstanceUID as stored (de-identified), which keys the original identity.
+    pub study_uid: Option<String>,
+    /// The series read's description.
+    pub series_description: Option<String>,
 }
 
 /// An exam as stored.
@@ -124,11 +128,15 @@ pub struct ExamRow {
     pub read_by: Option<String>,
     /// When.
     pub read_ms: Option<i64>,
+    /// Its StudyInstanceUID as stored (de-identified).
+    pub study_uid: Option<String>,
+    /// The series read's description.
+    pub series_description: Option<String>,
 }
 
 const COLUMNS: &str = "id, site, uploaded_by, filename, format, model, status, attempts, created_ms, \
     finished_ms, error, result, call_class, call_label, injured_probability, model_hash, software, \
-    synthetic_model, read_grade, read_agrees, read_by, read_ms";
+    synthetic_model, read_grade, read_agrees, read_by, read_ms, study_uid, series_description";
 
 fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
     let flag = |name: &str| -> Result<Option<bool>, sqlx::Error> {
@@ -157,6 +165,8 @@ fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
         read_agrees: flag("read_agrees")?,
         read_by: r.try_get("read_by")?,
         read_ms: r.try_get("read_ms")?,
+        study_uid: r.try_get("study_uid")?,
+        series_description: r.try_get("series_description")?,
     })
 }
 
@@ -295,29 +305,28 @@ impl Query {
 impl Store {
     /// Queues `exam`.
     pub async fn insert_exam(&self, exam: &NewExam, max_attempts: u32) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO exams (id, site, uploaded_by, filename, format, model, status, max_attempts, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)",
-        )
-        .bind(&exam.id)
-        .bind(&exam.site)
-        .bind(&exam.uploaded_by)
-        .bind(&exam.filename)
-        .bind(&exam.format)
-        .bind(&exam.model)
-        .bind(i64::from(max_attempts))
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.insert(exam, JobStatus::Queued, i64::from(max_attempts), None)
+            .await
     }
 
     /// Records an upload that could not be read as a failed exam, so that it shows with its
     /// reason.
     pub async fn insert_failed_exam(&self, exam: &NewExam, error: &str) -> Result<(), sqlx::Error> {
+        self.insert(exam, JobStatus::Failed, 0, Some(error)).await
+    }
+
+    async fn insert(
+        &self,
+        exam: &NewExam,
+        status: JobStatus,
+        max_attempts: i64,
+        error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
         sqlx::query(
-            "INSERT INTO exams (id, site, uploaded_by, filename, format, model, status, max_attempts, created_ms, finished_ms, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'failed', 0, $7, $7, $8)",
+            "INSERT INTO exams (id, site, uploaded_by, filename, format, model, study_uid, \
+             series_description, status, max_attempts, created_ms, finished_ms, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&exam.id)
         .bind(&exam.site)
@@ -325,7 +334,12 @@ impl Store {
         .bind(&exam.filename)
         .bind(&exam.format)
         .bind(&exam.model)
-        .bind(now_ms())
+        .bind(&exam.study_uid)
+        .bind(&exam.series_description)
+        .bind(status.as_str())
+        .bind(max_attempts)
+        .bind(now)
+        .bind(error.map(|_| now))
         .bind(error)
         .execute(self.pool())
         .await?;
