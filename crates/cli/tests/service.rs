@@ -765,3 +765,32 @@ fn stalled_connections_are_closed_and_do_not_lock_clients_out() {
     assert_eq!(list["total"], 0, "{list}");
     assert_eq!(server.get("/healthz", None).0, 200);
 }
+
+/// An exam is decoded once: the probe keeps the volume it read, the analysis reads that (it
+/// succeeds with the upload gone), and the viewer's voxels are the same file, not a second copy.
+#[test]
+fn an_exam_is_decoded_once_and_its_voxels_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_analyser_config(dir.path());
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    // The analysis starts 4 s after it is asked: the upload goes before it can be read again.
+    let folder = server.data.join("exams").join(&id);
+    std::fs::remove_dir_all(folder.join("upload")).unwrap();
+    let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    assert!(exam["result"]["shape"][0].as_u64().unwrap() > 0, "{exam}");
+    use std::os::unix::fs::MetadataExt as _;
+    let decoded = std::fs::metadata(folder.join("decoded/volume.f32")).unwrap();
+    let shown = std::fs::metadata(folder.join("result/volume.f32")).unwrap();
+    assert_eq!(decoded.ino(), shown.ino(), "one file, linked");
+    let (code, png) = server.get_bytes(&format!("/api/v1/exams/{id}/slices/0.png"), &server.token);
+    assert_eq!(code, 200);
+    assert_eq!(&png[1..4], b"PNG");
+}

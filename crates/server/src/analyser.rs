@@ -35,7 +35,11 @@ impl OpenModels<'_> {
 
 fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
     match job {
-        Job::Probe { input } => analysis::probe(input).map(Answer::Probed),
+        Job::Probe {
+            input,
+            decoded,
+            deidentify,
+        } => analysis::probe(input, decoded.as_deref(), deidentify.as_ref()).map(Answer::Probed),
         Job::Analyse { run, input, out } => {
             let model = models.get(run)?;
             analysis::analyse(model, input, out).map(|r| Answer::Analysed(Box::new(r)))
@@ -46,9 +50,6 @@ fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
             expected,
             deid,
         } => deidentify::receive_instance(input, expected, deid, out).map(Answer::Received),
-        Job::Deidentify { input, out, deid } => {
-            deidentify::deidentify_upload(input, deid, out).map(Answer::Deidentified)
-        }
     }
 }
 
@@ -122,6 +123,8 @@ mod tests {
                 seq: 1,
                 job: Job::Probe {
                     input: junk.clone(),
+                    decoded: None,
+                    deidentify: None,
                 },
             },
             Request {

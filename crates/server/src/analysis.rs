@@ -1,12 +1,13 @@
 //! One exam analysed by one model: what an analyser process ([`crate::analyser`]) does for a
-//! job. It reads the upload under strict limits, runs the model, and writes into its output
-//! folder:
+//! job. The probe reads the upload under strict limits once and keeps the volume
+//! ([`crate::decoded`]); the analysis runs the model on it and writes into its output folder:
 //!
 //! ```text
 //! result.json   the call, the model (name, kind, SHA-256, synthetic or not), the software,
 //!               the exam's geometry, the explanation's summary, the "not for diagnostic use"
 //!               notice
-//! volume.f32    the exam's voxels, little-endian float32, [slices, rows, cols]
+//! volume.f32    the exam's voxels, little-endian float32, [slices, rows, cols] (a hard
+//!               link to the decoded volume's)
 //! heat.u8       the explanation's heat over the same voxels, 0..255 (when the model explains)
 //! ```
 //!
@@ -21,7 +22,8 @@ use cruciate_infer::{Classifier, ExplainRequest, InferError, Prediction};
 use cruciate_volume::{Format, Limits, Plane, ReadOptions, Volume};
 use serde::{Deserialize, Serialize};
 
-use crate::job::JobError;
+use crate::deidentify::{DeidentifiedUpload, deidentify_upload};
+use crate::job::{DeidentifyInto, FailureKind, JobError};
 
 /// The notice every result and every image carries.
 pub const NOT_FOR_DIAGNOSIS: &str = "Not for diagnostic use.";
@@ -140,6 +142,8 @@ pub struct Probe {
     pub study_uid: Option<String>,
     /// The series read's description (DICOM SeriesDescription, NIfTI `descrip`).
     pub series_description: Option<String>,
+    /// The upload's DICOM instances as de-identified, when the probe was asked to.
+    pub deidentified: Option<DeidentifiedUpload>,
 }
 
 /// The limits uploads are read under: tighter than the command line's, so that an analysis
@@ -172,15 +176,39 @@ fn read_upload(input: &Path) -> Result<Volume, JobError> {
     Ok(volume)
 }
 
-/// Reads the upload at `input` and says what it is (or why it cannot be read).
-pub fn probe(input: &Path) -> Result<Probe, JobError> {
-    let volume = read_upload(input)?;
+/// Reads the upload at `input` and says what it is (or why it cannot be read); keeps the
+/// volume read in `decoded` when given. With `deidentify`, the upload's DICOM instances are
+/// de-identified first and the volume is read from them, so that nothing kept of it (the
+/// decoded volume's description included) names the patient.
+pub fn probe(
+    input: &Path,
+    decoded: Option<&Path>,
+    deidentify: Option<&DeidentifyInto>,
+) -> Result<Probe, JobError> {
+    let deidentified = match deidentify {
+        Some(into) => match deidentify_upload(input, &into.deid, &into.out) {
+            Ok(done) => Some((done, into.out.as_path())),
+            // No DICOM in it: read as it is.
+            Err(e) if e.kind == FailureKind::BadExam => {
+                let _ = std::fs::remove_dir_all(&into.out);
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let source = deidentified.as_ref().map_or(input, |(_, out)| out);
+    let volume = read_upload(source)?;
+    if let Some(dir) = decoded {
+        crate::decoded::write(&volume, dir)?;
+    }
     let meta = volume.meta;
     Ok(Probe {
         format: meta.format,
         shape: volume.shape,
         study_uid: meta.study_id.filter(|_| meta.format == Format::Dicom),
         series_description: meta.series_description.map(|d| crate::intake::bounded_name(&d)),
+        deidentified: deidentified.map(|(done, _)| done),
     })
 }
 
@@ -210,13 +238,18 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), JobError> {
         .map_err(|e| JobError::internal(format!("{}: {e}", path.display())))
 }
 
-/// Analyses the upload at `input` with `model` and writes the result into `out`.
+/// Analyses the exam at `input` (its decoded folder, or an upload) with `model` and writes the
+/// result into `out`.
 pub fn analyse(
     model: &dyn Classifier,
     input: &Path,
     out: &Path,
 ) -> Result<AnalysisResult, JobError> {
-    let volume = read_upload(input)?;
+    let decoded = crate::decoded::is_decoded(input).then_some(input);
+    let volume = match decoded {
+        Some(dir) => crate::decoded::read(dir)?,
+        None => read_upload(input)?,
+    };
     let info = model.info().clone();
     let (prediction, explanation) = match model.explain(&volume, &ExplainRequest::default()) {
         Ok(e) => (e.prediction.clone(), Some(e)),
@@ -228,8 +261,7 @@ pub fn analyse(
     let files = AnalysisFiles {
         dir: out.to_path_buf(),
     };
-    let voxels: Vec<u8> = volume.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-    write(&files.volume(), &voxels)?;
+    crate::decoded::place_voxels(&volume, decoded, &files.volume())?;
     if let Some(e) = &explanation {
         let heat: Vec<u8> = e
             .heat

@@ -50,15 +50,6 @@ pub struct Identities {
 }
 
 impl Identities {
-    /// The pseudonym `original` was stored under.
-    pub fn stored_uid(&self, original: &str) -> Option<String> {
-        let original = original.trim_end_matches(['\0', ' ']);
-        self.uid_map
-            .iter()
-            .find(|(o, _)| o == original)
-            .map(|(_, stored)| stored.clone())
-    }
-
     fn add(&mut self, stored_study: &str, identity: String, pseudonyms: &Pseudonyms) {
         for (a, b) in pseudonyms.uid_map() {
             if !self.uid_map.iter().any(|(o, _)| o == a) {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use crate::analysis::Probe;
 use crate::context::ServiceContext;
-use crate::deidentify::Identities;
-use crate::job::{Answer, FailureKind, Job, JobError};
+use crate::deidentify::DeidentifiedUpload;
+use crate::job::{Answer, DeidentifyInto, FailureKind, Job, JobError};
 use crate::store::{AuditEntry, NewExam};
 
 /// The longest exam name kept (the worklist, captions and audit rows show it).
@@ -67,10 +67,21 @@ impl ServiceContext {
     /// sender may try again) or the database failed.
     pub async fn admit(&self, submission: Submission) -> Result<Admission, AdmitError> {
         let name = bounded_name(&submission.name);
+        let files = self.exam_files(&submission.id);
+        let staged = files.dir.join("deidentified.partial");
+        // What an earlier try (a study whose admission is taken up again) left.
+        for leftover in [&staged, &files.decoded()] {
+            let _ = tokio::fs::remove_dir_all(leftover).await;
+        }
         let probe = self
             .analysers
             .run(Job::Probe {
                 input: submission.input.clone(),
+                decoded: Some(files.decoded()),
+                deidentify: submission.identified.then(|| DeidentifyInto {
+                    out: staged.clone(),
+                    deid: self.deidentification(),
+                }),
             })
             .await;
         let exam = NewExam {
@@ -89,17 +100,13 @@ impl ServiceContext {
             ..submission.audit.clone()
         };
         let probe = match probe {
-            Ok(Answer::Probed(mut probe))
-                if submission.identified && probe.format == cruciate_volume::Format::Dicom =>
-            {
-                self.deidentify(&submission).await.map(|identities| {
-                    // The study as stored is the original's pseudonym.
-                    probe.study_uid = probe
-                        .study_uid
-                        .map(|uid| identities.stored_uid(&uid).unwrap_or(uid));
-                    Answer::Probed(probe)
-                })
-            }
+            Ok(Answer::Probed(probe)) => match &probe.deidentified {
+                Some(done) => self
+                    .keep_deidentified(&submission, done, &staged)
+                    .await
+                    .map(|()| Answer::Probed(probe)),
+                None => Ok(Answer::Probed(probe)),
+            },
             other => other,
         };
         match probe {
@@ -121,12 +128,14 @@ impl ServiceContext {
             }
             Ok(other) => Err(AdmitError::Analyser(other.unexpected())),
             Err(e) if e.kind.retry() || e.kind == FailureKind::Internal => {
+                for partial in [&staged, &files.decoded()] {
+                    let _ = tokio::fs::remove_dir_all(partial).await;
+                }
                 Err(AdmitError::Analyser(e))
             }
             Err(e) => {
                 // The reader names the file by the server's path: the sender knows it by its own.
-                let e = e.naming(&submission.input, &name);
-                let files = self.exam_files(&submission.id);
+                let e = e.naming(&submission.input, &name).naming(&staged, &name);
                 if let Err(io) = tokio::fs::remove_dir_all(&files.dir).await {
                     tracing::warn!("removing refused exam {}: {io}", submission.id);
                 }
@@ -142,27 +151,15 @@ impl ServiceContext {
 
 impl ServiceContext {
     /// Replaces an uploaded DICOM exam by its instances de-identified as the DICOM node's are
-    /// (`DATA/exams/ID/upload/`), and keeps what they were in the database only; what they
-    /// were.
-    async fn deidentify(&self, submission: &Submission) -> Result<Identities, JobError> {
+    /// (`staged`, which becomes `DATA/exams/ID/upload/`), and keeps what they were in the
+    /// database only.
+    async fn keep_deidentified(
+        &self,
+        submission: &Submission,
+        done: &DeidentifiedUpload,
+        staged: &std::path::Path,
+    ) -> Result<(), JobError> {
         let files = self.exam_files(&submission.id);
-        let staged = files.dir.join("deidentified.partial");
-        let answer = self
-            .analysers
-            .run(Job::Deidentify {
-                input: submission.input.clone(),
-                out: staged.clone(),
-                deid: self.deidentification(),
-            })
-            .await;
-        let done = match answer {
-            Ok(Answer::Deidentified(done)) => done,
-            Ok(other) => return Err(other.unexpected()),
-            Err(e) => {
-                let _ = tokio::fs::remove_dir_all(&staged).await;
-                return Err(e);
-            }
-        };
         self.remember(&done.identities)
             .await
             .map_err(JobError::internal)?;
@@ -173,7 +170,7 @@ impl ServiceContext {
         } else {
             tokio::fs::remove_file(&original).await.map_err(io)?;
         }
-        tokio::fs::rename(&staged, files.dir.join("upload"))
+        tokio::fs::rename(staged, files.dir.join("upload"))
             .await
             .map_err(io)?;
         if done.skipped > 0 {
@@ -183,7 +180,7 @@ impl ServiceContext {
                 done.skipped
             );
         }
-        Ok(done.identities)
+        Ok(())
     }
 }
 

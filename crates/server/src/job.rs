@@ -11,16 +11,25 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisResult, Probe};
-use crate::deidentify::{Deidentification, DeidentifiedUpload, Expected, ReceivedInstance};
+use crate::deidentify::{Deidentification, Expected, ReceivedInstance};
 
 /// What an analyser is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {
-    /// Read the exam at `input` under the upload limits and say what it is.
+    /// Read the exam at `input` under the upload limits, say what it is and, when `decoded` is
+    /// given, keep the volume read there for the analysis ([`crate::decoded`]).
     Probe {
         /// The exam as stored under the data folder.
         input: PathBuf,
+        /// The folder the decoded volume goes to.
+        #[serde(default)]
+        decoded: Option<PathBuf>,
+        /// For an upload that may carry the patient's identity: its DICOM instances are first
+        /// written de-identified to this folder, and the volume is read from them (an upload
+        /// with none is read as it is).
+        #[serde(default)]
+        deidentify: Option<DeidentifyInto>,
     },
     /// Analyse the exam at `input` with the run folder `run` and write the analysis folder
     /// `out` (`result.json`, `volume.f32`, `heat.u8`).
@@ -44,15 +53,15 @@ pub enum Job {
         /// The de-identification in force.
         deid: Deidentification,
     },
-    /// Write every DICOM instance of an upload, de-identified, into the folder `out`.
-    Deidentify {
-        /// The upload (a zip, a folder, a file).
-        input: PathBuf,
-        /// The folder for the de-identified instances.
-        out: PathBuf,
-        /// The de-identification in force.
-        deid: Deidentification,
-    },
+}
+
+/// Where and how a probe de-identifies an upload's DICOM instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeidentifyInto {
+    /// The folder for the de-identified instances.
+    pub out: PathBuf,
+    /// The de-identification in force.
+    pub deid: Deidentification,
 }
 
 /// One job on the wire, numbered so that its reply can be told from anything else printed.
@@ -75,8 +84,6 @@ pub enum Answer {
     Analysed(Box<AnalysisResult>),
     /// A received instance, kept.
     Received(ReceivedInstance),
-    /// An upload, de-identified.
-    Deidentified(DeidentifiedUpload),
 }
 
 impl Answer {

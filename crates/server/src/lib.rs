@@ -25,6 +25,7 @@ pub mod analysis;
 pub mod api;
 mod config;
 pub mod context;
+pub mod decoded;
 pub mod deidentify;
 pub mod dicom;
 mod error;

@@ -114,7 +114,9 @@ fn behind_localiser(
 
 /// Writes the bundled demo model into `data/models/demo` (again when its files differ) and
 /// returns the folder.
-fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
+/// Writes the bundled demo model under `data/models/demo` (unless it is there already); its
+/// run folder.
+pub fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
     let dir = data.join("models").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(&dir, e))?;
     for (name, bytes) in [("run.json", DEMO_RUN), ("model.bpk", DEMO_MODEL)] {

@@ -315,6 +315,8 @@ mod tests {
     fn probe() -> Job {
         Job::Probe {
             input: "/nowhere".into(),
+            decoded: None,
+            deidentify: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Where an exam's files live under the data folder:
 //!
 //! ```text
-//! DATA/exams/ID/upload.EXT     the file as uploaded
+//! DATA/exams/ID/upload.EXT     the file as uploaded (a DICOM upload: `upload/`, de-identified)
+//! DATA/exams/ID/decoded/       the volume the probe read (volume.f32, volume.json)
 //! DATA/exams/ID/attempt-N/     an analysis in progress
 //! DATA/exams/ID/result/        the published analysis (result.json, volume.f32, heat.u8)
 //! ```
@@ -57,6 +58,11 @@ impl ExamFiles {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("upload"))
             })
+    }
+
+    /// The volume the probe read ([`crate::decoded`]).
+    pub fn decoded(&self) -> PathBuf {
+        self.dir.join("decoded")
     }
 
     /// The folder of attempt `n`.

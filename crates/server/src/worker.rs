@@ -127,8 +127,7 @@ impl Worker {
             )
         })?;
         let files = self.ctx.exam_files(&job.id);
-        let input = files
-            .upload()
+        let input = crate::decoded::analysis_input(files.decoded(), files.upload())
             .ok_or_else(|| JobError::internal("the uploaded file is missing"))?;
         let work = files.attempt(job.attempt);
         let _ = tokio::fs::remove_dir_all(&work).await;

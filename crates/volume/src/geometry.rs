@@ -71,7 +71,7 @@ impl std::fmt::Display for Plane {
 }
 
 /// The voxel grid's place in patient space (LPS, mm).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Orientation {
     /// Unit direction of increasing column index (DICOM's first ImageOrientationPatient triplet).
     pub row_direction: [f64; 3],

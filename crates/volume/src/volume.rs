@@ -64,7 +64,7 @@ pub struct SliceSource {
 }
 
 /// Where a volume came from: what its file says about the acquisition and the patient.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceMetadata {
     /// The format it was read from.
     pub format: Format,
@@ -159,7 +159,8 @@ impl RoiBox {
 }
 
 /// One exam: f32 voxels `[slices, rows, cols]` in row-major order, with geometry and provenance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Its serde form is everything but the voxels (which a reader of it gets empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     /// Voxels, slice after slice, each slice row after row.
     #[serde(skip)]

@@ -40,9 +40,13 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Measure the service instead: upload-to-result latency and exams per minute, with 1 and
-    /// 2 workers.
+    /// 2 analysers, beside the exam's decode and forward pass alone.
     #[arg(long)]
     pub service: bool,
+    /// With --service: the runs to serve, one after the other (repeat the flag); the bundled
+    /// demo model when none.
+    #[arg(long = "run", value_name = "RUN")]
+    pub runs: Vec<std::path::PathBuf>,
     /// Measure the SVM path instead: a 20-setting x 5-fold SVM grid on 500 x 1,024 features,
     /// and VGG16 feature extraction (8 central slices at 224x224) in exams/s on --exams phantoms.
     #[arg(long)]
@@ -153,7 +157,7 @@ fn mrnet(device: &Device) -> ExamModel {
 /// Runs `cruciate bench`.
 pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     if args.service {
-        return super::bench_service::run(args.exams, compute, &cpu_name());
+        return super::bench_service::run(args.exams, &args.runs, compute, &cpu_name());
     }
     if args.svm {
         return super::bench_svm::run(args.exams, compute, &cpu_name());
@@ -322,7 +326,7 @@ fn service_latency(compute: Compute, report: &Report) -> Result<()> {
             count: 1,
             kept: true,
         };
-        let figures = super::bench_service::measure(&data, analysers, &exams, compute)?;
+        let figures = super::bench_service::measure(&data, None, analysers, &exams, compute)?;
         let t = Timing {
             median: figures.latency_s * 1000.0,
             min: f64::NAN,

@@ -1,10 +1,14 @@
 //! `cruciate bench --service`: how fast the service turns uploads into results on this machine.
 //!
-//! A fresh service (SQLite, the bundled demo model, no seeded exams) runs in this process with
-//! 1 and then 2 workers; synthetic DICOM series, zipped as a PACS export would be, go through
-//! its HTTP API as a client sends them. Two figures per worker count: the upload-to-result
-//! latency of one exam on an idle service (median of three), and exams per minute when a batch
-//! is uploaded at once (from the first upload to the last result).
+//! For each run given (the bundled demo model when none), a fresh service (SQLite, no seeded
+//! exams) runs in this process with one analyser that loads the model for every job (as the
+//! service did before its pool), then one and two analysers that keep it; synthetic DICOM
+//! series, zipped as a PACS export would be, go through its HTTP API as a client sends them.
+//! Per row: the upload-to-result latency of one exam on an idle service (median of three) and
+//! exams per minute when a batch is uploaded at once (from the first upload to the last
+//! result). Beside them, what the service cannot go below: the same analysis (read and decode
+//! the zip, the model's call and explanation, the result files) in this process with the model
+//! already open (median of three); the service's overhead is the difference.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -120,9 +124,11 @@ pub(super) struct Analysers {
     pub kept: bool,
 }
 
-/// Runs a fresh service on `data` with `analysers` and measures it with `exams`.
+/// Runs a fresh service on `data` serving `run` (the demo model when none) with `analysers` and
+/// measures it with `exams`.
 pub(super) fn measure(
     data: &Path,
+    run: Option<&Path>,
     analysers: Analysers,
     exams: &[Vec<u8>],
     compute: Compute,
@@ -130,6 +136,7 @@ pub(super) fn measure(
     let config = ServerConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         data: data.to_path_buf(),
+        models: run.map(Path::to_path_buf).into_iter().collect(),
         workers: analysers.count,
         analysers: analysers.count,
         jobs_per_analyser: if analysers.kept { 10_000 } else { 1 },
@@ -187,40 +194,85 @@ pub(super) fn measure(
     })
 }
 
-/// Runs `cruciate bench --service` with `count` exams per batch on the CPU named `cpu`.
-pub fn run(count: usize, compute: Compute, cpu: &str) -> Result<()> {
+/// The analysis of one exam in this process with the model open (read and decode the zip, the
+/// call and explanation, the result files): the median of three, seconds, and the model's name.
+fn decode_and_forward(
+    dir: &Path,
+    run: Option<&Path>,
+    exams: &[Vec<u8>],
+    compute: Compute,
+) -> Result<(f64, String)> {
+    let registry = registry(compute);
+    let model = match run {
+        Some(run) => registry.open_run(run)?,
+        None => registry.open_run(&cruciate_server::models::install_demo(dir)?)?,
+    };
+    let name = model.info().model.name.clone();
+    let mut seconds = Vec::new();
+    for (i, zip) in exams.iter().take(3).enumerate() {
+        let input = dir.join(format!("exam-{i}.zip"));
+        std::fs::write(&input, zip)?;
+        let start = Instant::now();
+        cruciate_server::analysis::analyse(model.as_ref(), &input, &dir.join(format!("out-{i}")))?;
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok((seconds[seconds.len() / 2], name))
+}
+
+/// Runs `cruciate bench --service` with `count` exams per batch for each of `runs` (the demo
+/// model when none) on the CPU named `cpu`.
+pub fn run(count: usize, runs: &[std::path::PathBuf], compute: Compute, cpu: &str) -> Result<()> {
     let scratch = tempfile::tempdir().context("making a scratch folder")?;
     let exams = zipped_exams(&scratch.path().join("phantoms"), count.max(3))?;
     let megabytes = exams.iter().map(Vec::len).sum::<usize>() as f64 / exams.len() as f64 / 1e6;
     println!(
         "cruciate bench --service on {compute} ({}, {} threads): {} synthetic DICOM exams (256x256, 24 to 36 slices, \
-         {megabytes:.1} MB zipped each), bundled demo model, SQLite",
+         {megabytes:.1} MB zipped each), SQLite",
         cpu,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         exams.len()
     );
     println!(
-        "{:<10} {:<22} {:>24} {:>14}",
-        "analysers", "model", "upload-to-result (s)", "exams/min"
+        "{:<24} {:<10} {:<24} {:>18} {:>22} {:>14} {:>10}",
+        "model",
+        "analysers",
+        "model in the analyser",
+        "decode+forward (s)",
+        "upload-to-result (s)",
+        "overhead (ms)",
+        "exams/min"
     );
-    for (count, kept) in [(1, false), (1, true), (2, true)] {
-        let analysers = Analysers { count, kept };
-        let figures = measure(
-            &scratch.path().join(format!("data-{count}-{kept}")),
-            analysers,
-            &exams,
-            compute,
-        )?;
-        println!(
-            "{count:<10} {:<22} {:>24.2} {:>14.1}",
-            if kept {
-                "kept between jobs"
-            } else {
-                "loaded per job (before)"
-            },
-            figures.latency_s,
-            figures.exams_per_minute
-        );
+    let served: Vec<Option<&Path>> = if runs.is_empty() {
+        vec![None]
+    } else {
+        runs.iter().map(|r| Some(r.as_path())).collect()
+    };
+    for (m, run) in served.into_iter().enumerate() {
+        let here = scratch.path().join(format!("in-process-{m}"));
+        std::fs::create_dir_all(&here)?;
+        let (alone, name) = decode_and_forward(&here, run, &exams, compute)?;
+        for (count, kept) in [(1, false), (1, true), (2, true)] {
+            let analysers = Analysers { count, kept };
+            let figures = measure(
+                &scratch.path().join(format!("data-{m}-{count}-{kept}")),
+                run,
+                analysers,
+                &exams,
+                compute,
+            )?;
+            println!(
+                "{name:<24} {count:<10} {:<24} {alone:>18.3} {:>22.3} {:>14.0} {:>10.1}",
+                if kept {
+                    "kept between jobs"
+                } else {
+                    "loaded per job (before)"
+                },
+                figures.latency_s,
+                (figures.latency_s - alone) * 1000.0,
+                figures.exams_per_minute
+            );
+        }
     }
     Ok(())
 }

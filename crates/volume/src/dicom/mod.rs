@@ -65,13 +65,28 @@ pub fn instances(path: &Path, limits: &crate::limits::Limits) -> Result<Vec<(Pat
     if path.is_dir() {
         return archive::folder_files(path, limits);
     }
-    let bytes = std::fs::read(path).map_err(|e| ReadError::new(path, ErrorKind::Io(e)))?;
-    match crate::detect::sniff(&bytes) {
+    let io = |e| ReadError::new(path, ErrorKind::Io(e));
+    // Its head says what it is: a file of another format is not read whole.
+    let mut head = Vec::with_capacity(1024);
+    {
+        use std::io::Read as _;
+        std::fs::File::open(path)
+            .map_err(io)?
+            .take(1024)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+    }
+    let sniffed = crate::detect::sniff(&head);
+    match sniffed {
+        crate::detect::Sniffed::Zip
+        | crate::detect::Sniffed::Dicom
+        | crate::detect::Sniffed::DicomNoPreamble => {}
+        _ => return Ok(Vec::new()),
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    match sniffed {
         crate::detect::Sniffed::Zip => archive::zip_entries(path, &bytes, limits),
-        crate::detect::Sniffed::Dicom | crate::detect::Sniffed::DicomNoPreamble => {
-            Ok(vec![(path.to_path_buf(), bytes)])
-        }
-        _ => Ok(Vec::new()),
+        _ => Ok(vec![(path.to_path_buf(), bytes)]),
     }
 }
 
