@@ -334,7 +334,9 @@ fn an_uploaded_dicom_exam_leaves_no_identity_under_data_and_its_sr_carries_the_o
     assert_eq!(exam["status"], "done", "{exam}");
     assert!(exam["patient"].is_null(), "{exam}");
     assert!(
-        exam["series_description"].as_str().is_some_and(|d| !d.is_empty()),
+        exam["series_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
         "{exam}"
     );
     let seen = server
@@ -351,7 +353,11 @@ fn an_uploaded_dicom_exam_leaves_no_identity_under_data_and_its_sr_carries_the_o
         text_of(&first, tags::STUDY_DATE).as_str()
     );
     let listed = server.get("/api/v1/exams", Some(&clinician)).1;
-    assert_eq!(listed["exams"][0]["patient"]["name"], name.as_str(), "{listed}");
+    assert_eq!(
+        listed["exams"][0]["patient"]["name"],
+        name.as_str(),
+        "{listed}"
+    );
     let listed = server.get("/api/v1/exams", Some(&server.token)).1;
     assert!(listed["exams"][0]["patient"].is_null(), "{listed}");
     for path in files_below(&data) {

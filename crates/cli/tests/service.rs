@@ -738,7 +738,8 @@ fn stalled_connections_are_closed_and_do_not_lock_clients_out() {
     let stalled: Vec<std::net::TcpStream> = (0..4)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(&host).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
             s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
             s
         })
@@ -759,7 +760,8 @@ fn stalled_connections_are_closed_and_do_not_lock_clients_out() {
         );
     }
     // A body that stops sending ends with 408, and leaves no upload behind.
-    let status = server.raw_post_status("/api/v1/exams?name=slow", &server.token, Some(1 << 20), b"");
+    let status =
+        server.raw_post_status("/api/v1/exams?name=slow", &server.token, Some(1 << 20), b"");
     assert_eq!(status, 408);
     let (_, list) = server.get("/api/v1/exams", Some(&server.token));
     assert_eq!(list["total"], 0, "{list}");

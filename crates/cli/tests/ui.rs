@@ -199,7 +199,9 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         .as_str()
         .unwrap()
         .to_string();
-    let exam = server.get(&format!("/api/v1/exams/{id}"), Some(&server.token)).1;
+    let exam = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
+        .1;
     let key = exam["result"]["explanation"]["key_slice"].as_u64().unwrap() + 1;
     let count = exam["result"]["shape"][0].as_u64().unwrap();
     let result_text = client
@@ -210,7 +212,9 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         .await
         .unwrap();
     assert!(
-        result_text.contains(&format!("Key slice {key} (the largest share of the heat map)")),
+        result_text.contains(&format!(
+            "Key slice {key} (the largest share of the heat map)"
+        )),
         "{result_text}"
     );
     assert!(

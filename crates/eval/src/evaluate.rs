@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::EvalError;
 use crate::metrics::{Cumulative, PerClass, Summary, heat_in_box};
 use crate::scoring::ScoredExam;
-use crate::visualize::{RgbImage, heat_figure};
+use cruciate_volume::heat::{RgbImage, heat_figure};
 
 /// The heat inside the ACL box and the pointing-game hit rate, for the exams of one true class.
 #[derive(Debug, Clone, PartialEq, Serialize)]

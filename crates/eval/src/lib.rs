@@ -9,8 +9,9 @@
 //! - [`compare`]: classifiers side by side on one split.
 //! - [`cv`]: patient-level stratified k-fold cross-validation over a model factory.
 //! - [`tune`]: hyperparameter search over a space of settings, resumable, tabulated.
-//! - [`charts`], [`report`], [`visualize`]: SVG charts, self-contained HTML pages, and heat
-//!   maps drawn on an exam's slices.
+//! - [`charts`], [`report`]: SVG charts and self-contained HTML pages (the heat maps drawn on an
+//!   exam's slices are `cruciate_volume::heat`'s, so that the service draws them without this
+//!   crate's plotting).
 //!
 //! Everything here works on [`cruciate_infer::Classifier`]: a new model kind is evaluated,
 //! compared and cross-validated without a line of this crate changing.
@@ -24,10 +25,11 @@ mod error;
 pub mod evaluate;
 pub mod evaluation_page;
 pub mod localisation;
-pub mod metrics;
+/// The study's metrics, a crate of their own (`cruciate-metrics`) that the libraries scoring
+/// models during training use without the rest of evaluation.
+pub use cruciate_metrics as metrics;
 pub mod report;
 pub mod scoring;
 pub mod tune;
-pub mod visualize;
 
 pub use error::EvalError;

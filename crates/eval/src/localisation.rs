@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use cruciate_data::{Manifest, Split, read_exam};
-use cruciate_infer::{Localizer, Progress};
+use cruciate_infer::{Localiser, Progress};
 use cruciate_volume::export::{Window, slice_image};
 use cruciate_volume::{RoiBox, Volume};
 use serde::Serialize;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::EvalError;
 use crate::metrics::{LocalisationScores, LocalisationSummary, LocalisedExam};
 use crate::report::{Image, Page, Table};
-use crate::visualize::RgbImage;
+use cruciate_volume::heat::RgbImage;
 
 /// The distance within which a found centre counts as right, mm (the study's target).
 pub const CENTRE_TOLERANCE_MM: f64 = 5.0;
@@ -68,7 +68,7 @@ fn draw(exam: &Volume, truth: RoiBox, found: Option<RoiBox>, caption: &str) -> O
 
 /// Scores `localiser` on the exams of `split` that have a box.
 pub fn evaluate_localiser(
-    localiser: &dyn Localizer,
+    localiser: &dyn Localiser,
     manifest: &Manifest,
     split: Split,
     progress: &dyn Progress,

@@ -95,3 +95,15 @@ pub fn score_split(
     progress.finish();
     Ok(scored)
 }
+
+impl HeadlineFigures {
+    /// The figure `metric` names.
+    pub fn metric(&self, metric: crate::tune::Metric) -> Option<f64> {
+        use crate::tune::Metric;
+        match metric {
+            Metric::Auc => self.auc,
+            Metric::F1 => self.weighted_f1,
+            Metric::Accuracy => self.accuracy,
+        }
+    }
+}

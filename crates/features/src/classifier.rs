@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cruciate_data::Task;
-use cruciate_eval::metrics::{accuracy, argmax, roc_auc};
 use cruciate_infer::{
     Classifier, InferError, Prediction, Registry, RunInfo, RunKind, run::TrainingInfo,
 };
+use cruciate_metrics::{accuracy, argmax, roc_auc};
 use cruciate_models::Compute;
 use cruciate_svm::{FeatureModel, ModelSettings};
 use cruciate_volume::Volume;

@@ -4,7 +4,7 @@
 
 use cruciate_data::folds::assign_folds;
 use cruciate_data::{Manifest, ManifestRow, Split, Task};
-use cruciate_eval::tune::Metric;
+use cruciate_metrics::Metric;
 use cruciate_svm::ModelSettings;
 
 use crate::{FeatureError, FeatureTable};

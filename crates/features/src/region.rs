@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cruciate_infer::{Localizer, RoiCrop, RoiSource, region_text};
+use cruciate_infer::{Localiser, RoiCrop, RoiSource, region_text};
 use cruciate_volume::Volume;
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +71,7 @@ impl FeatureRegion {
     }
 
     /// Cut to the boxes of `localiser`, opened from the run folder `run`.
-    pub fn localiser(localiser: Arc<dyn Localizer>, run: PathBuf, margin: [usize; 3]) -> Self {
+    pub fn localiser(localiser: Arc<dyn Localiser>, run: PathBuf, margin: [usize; 3]) -> Self {
         Self {
             crop: RoiCrop {
                 source: RoiSource::Auto(localiser),

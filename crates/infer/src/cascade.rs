@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::roi_crop::{RoiCrop, RoiSource};
 use crate::{
-    Classifier, ExplainRequest, Explanation, InferError, Localizer, Prediction, Registry, RunInfo,
+    Classifier, ExplainRequest, Explanation, InferError, Localiser, Prediction, Registry, RunInfo,
 };
 
 /// The kind name of cascade runs.
@@ -19,8 +19,10 @@ pub const CASCADE_KIND: &str = "cascade";
 /// The settings of a cascade run (`run.json`'s `settings`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CascadeSettings {
-    /// The localiser's run folder, relative to the cascade's.
-    pub localizer: String,
+    /// The localiser's run folder, relative to the cascade's (`localizer` in runs written before
+    /// the project settled on one spelling).
+    #[serde(alias = "localizer")]
+    pub localiser: String,
     /// The classifier's run folder, relative to the cascade's.
     pub classifier: String,
     /// Voxels added around the found box: slices, rows, columns.
@@ -36,7 +38,7 @@ pub fn write_cascade(
     margin: [usize; 3],
     out: &Path,
 ) -> Result<String, InferError> {
-    let found_by = registry.open_localizer(localiser)?;
+    let found_by = registry.open_localiser(localiser)?;
     let classifier_run = registry.open_run(classifier)?;
     let mut info = RunInfo::new(CASCADE_KIND, classifier_run.info().task, "cascade");
     info.classes = classifier_run.info().classes.clone();
@@ -54,7 +56,7 @@ pub fn write_cascade(
             .map_err(|e| InferError::io(p, e))
     };
     info.settings = serde_json::to_value(CascadeSettings {
-        localizer: absolute(localiser)?,
+        localiser: absolute(localiser)?,
         classifier: absolute(classifier)?,
         margin,
     })
@@ -74,10 +76,10 @@ pub struct Cascade {
 }
 
 impl Cascade {
-    /// A cascade of `localizer` and `classifier` with `margin` voxels (slices, rows, columns)
+    /// A cascade of `localiser` and `classifier` with `margin` voxels (slices, rows, columns)
     /// around the found box.
     pub fn new(
-        localizer: Box<dyn Localizer>,
+        localiser: Box<dyn Localiser>,
         classifier: Box<dyn Classifier>,
         margin: [usize; 3],
     ) -> Self {
@@ -86,12 +88,12 @@ impl Cascade {
         info.model.name = format!(
             "{} on {}",
             classifier.info().model.name,
-            localizer.info().model.name
+            localiser.info().model.name
         );
         Self {
             info,
             crop: RoiCrop {
-                source: RoiSource::Auto(Arc::from(localizer)),
+                source: RoiSource::Auto(Arc::from(localiser)),
                 margin,
             },
             classifier,
@@ -112,9 +114,9 @@ impl Cascade {
     /// Opens a cascade run folder: its two parts through `registry`.
     pub fn open(run: &Path, info: RunInfo, registry: &Registry) -> Result<Self, InferError> {
         let settings: CascadeSettings = info.settings(run)?;
-        let localizer = registry.open_localizer(&run.join(&settings.localizer))?;
+        let localiser = registry.open_localiser(&run.join(&settings.localiser))?;
         let classifier = registry.open_run(&run.join(&settings.classifier))?;
-        let mut cascade = Self::new(localizer, classifier, settings.margin);
+        let mut cascade = Self::new(localiser, classifier, settings.margin);
         cascade.info = RunInfo {
             settings: info.settings.clone(),
             ..cascade.info
@@ -171,5 +173,21 @@ impl Classifier for Cascade {
                 Ok(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cascade_settings_written_with_the_old_spelling_still_read() {
+        let old: CascadeSettings = serde_json::from_str(
+            r#"{"localizer": "loc", "classifier": "cls", "margin": [1, 8, 8]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.localiser, "loc");
+        let now = serde_json::to_string(&old).unwrap();
+        assert!(now.contains(r#""localiser":"loc""#), "{now}");
     }
 }

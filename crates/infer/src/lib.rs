@@ -9,7 +9,7 @@
 //!   map in the exam's own voxel grid).
 //! - [`occlusion`]: occlusion sensitivity, the explanation every classifier gets unless it
 //!   offers its own.
-//! - [`Localizer`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
+//! - [`Localiser`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
 //!   classifying.
 //! - [`RunInfo`]: `run.json`, the one file that says what a run folder holds (kind, task, input
 //!   preparation, model file and hash, software version, whether its data was synthetic).
@@ -25,7 +25,7 @@ mod classifier;
 mod error;
 mod explanation;
 mod factory;
-mod localizer;
+mod localiser;
 mod occlusion;
 mod prediction;
 pub mod progress;
@@ -38,10 +38,10 @@ pub use classifier::Classifier;
 pub use error::{ErrorKind, InferError};
 pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};
 pub use factory::ClassifierFactory;
-pub use localizer::Localizer;
+pub use localiser::Localiser;
 pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
-pub use registry::{ClassifierOpener, LegacyReader, LocalizerOpener, Registry, RunKind};
+pub use registry::{ClassifierOpener, LegacyReader, LocaliserOpener, Registry, RunKind};
 pub use roi_crop::{Cropped, RoiCrop, RoiSource, region_text};
 pub use run::{EpochRecord, RunInfo};

@@ -113,7 +113,11 @@ mod tests {
         );
         assert_eq!((p.class, p.label.as_str()), (1, "injured"));
         assert!((p.injured_probability - 0.7).abs() < 1e-12);
-        assert_eq!(p.strongest_slices, vec![10, 12], "first of equals for class 0");
+        assert_eq!(
+            p.strongest_slices,
+            vec![10, 12],
+            "first of equals for class 0"
+        );
         let moved = p.shifted(5);
         assert_eq!(moved.slices, [15, 18]);
         assert_eq!(moved.strongest_slices, vec![15, 17]);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cascade::{CASCADE_KIND, Cascade};
-use crate::{Classifier, InferError, Localizer, RunInfo};
+use crate::{Classifier, InferError, Localiser, RunInfo};
 
 /// Opens a run folder of one kind as a classifier, given its `run.json` and the registry (for
 /// kinds made of other runs).
@@ -17,8 +17,8 @@ pub type ClassifierOpener =
     Arc<dyn Fn(&Path, RunInfo, &Registry) -> Result<Box<dyn Classifier>, InferError> + Send + Sync>;
 
 /// Opens a run folder of one kind as a localiser.
-pub type LocalizerOpener =
-    Arc<dyn Fn(&Path, RunInfo) -> Result<Box<dyn Localizer>, InferError> + Send + Sync>;
+pub type LocaliserOpener =
+    Arc<dyn Fn(&Path, RunInfo) -> Result<Box<dyn Localiser>, InferError> + Send + Sync>;
 
 /// Recognises a run folder written before `run.json` existed and describes it: `None` when the
 /// folder is not one of this kind's.
@@ -29,7 +29,7 @@ pub type LegacyReader = Arc<dyn Fn(&Path) -> Option<Result<RunInfo, InferError>>
 pub struct RunKind {
     name: String,
     classifier: Option<ClassifierOpener>,
-    localizer: Option<LocalizerOpener>,
+    localiser: Option<LocaliserOpener>,
     legacy: Option<LegacyReader>,
 }
 
@@ -39,17 +39,17 @@ impl RunKind {
         Self {
             name: name.into(),
             classifier: Some(opener),
-            localizer: None,
+            localiser: None,
             legacy: None,
         }
     }
 
     /// A kind whose runs are localisers.
-    pub fn localizer(name: &str, opener: LocalizerOpener) -> Self {
+    pub fn localiser(name: &str, opener: LocaliserOpener) -> Self {
         Self {
             name: name.into(),
             classifier: None,
-            localizer: Some(opener),
+            localiser: Some(opener),
             legacy: None,
         }
     }
@@ -144,10 +144,10 @@ impl Registry {
     }
 
     /// Opens the run folder `run` as a localiser, by the kind its `run.json` names.
-    pub fn open_localizer(&self, run: &Path) -> Result<Box<dyn Localizer>, InferError> {
+    pub fn open_localiser(&self, run: &Path) -> Result<Box<dyn Localiser>, InferError> {
         let info = self.run_info(run)?;
         let kind = self.kind(run, &info)?;
-        let open = kind.localizer.as_ref().ok_or_else(|| {
+        let open = kind.localiser.as_ref().ok_or_else(|| {
             InferError::run(run, format!("a {} run is not a localiser", info.kind))
         })?;
         open(run, info)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use cruciate_prep::{crop_roi, margin_box};
 use cruciate_volume::{RoiBox, Volume};
 
-use crate::Localizer;
+use crate::Localiser;
 
 /// Where the region comes from.
 #[derive(Clone)]
@@ -15,7 +15,7 @@ pub enum RoiSource {
     /// The box attached to the exam (the manifest's `roi` column, KneeMRI's metadata).
     Manifest,
     /// The box a localiser finds.
-    Auto(Arc<dyn Localizer>),
+    Auto(Arc<dyn Localiser>),
 }
 
 impl std::fmt::Debug for RoiSource {

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use cruciate_data::Task;
 use cruciate_infer::{
     CASCADE_KIND, CascadeSettings, Classifier, ExplainMethod, ExplainRequest, Explanation, HeatMap,
-    InferError, Localizer, Prediction, Registry, RunInfo, RunKind,
+    InferError, Localiser, Prediction, Registry, RunInfo, RunKind,
 };
 use cruciate_volume::{Format, RoiBox, SourceMetadata, Volume};
 
 /// Finds a fixed box.
 struct FixedBox(RunInfo, RoiBox);
 
-impl Localizer for FixedBox {
+impl Localiser for FixedBox {
     fn info(&self) -> &RunInfo {
         &self.0
     }
@@ -26,7 +26,7 @@ impl Localizer for FixedBox {
 /// Finds nothing.
 struct NoBox(RunInfo);
 
-impl Localizer for NoBox {
+impl Localiser for NoBox {
     fn info(&self) -> &RunInfo {
         &self.0
     }
@@ -110,10 +110,10 @@ fn registry() -> Registry {
         c1: 6,
     };
     Registry::new()
-        .with(RunKind::localizer(
+        .with(RunKind::localiser(
             "fixed-box",
             Arc::new(move |_: &Path, info| {
-                Ok(Box::new(FixedBox(info, the_box)) as Box<dyn Localizer>)
+                Ok(Box::new(FixedBox(info, the_box)) as Box<dyn Localiser>)
             }),
         ))
         .with(RunKind::classifier(
@@ -122,9 +122,9 @@ fn registry() -> Registry {
                 Ok(Box::new(MeanOfWhatItSees(info)) as Box<dyn Classifier>)
             }),
         ))
-        .with(RunKind::localizer(
+        .with(RunKind::localiser(
             "no-box",
-            Arc::new(|_: &Path, info| Ok(Box::new(NoBox(info)) as Box<dyn Localizer>)),
+            Arc::new(|_: &Path, info| Ok(Box::new(NoBox(info)) as Box<dyn Localiser>)),
         ))
         .with(RunKind::classifier(
             "any-shape",
@@ -164,7 +164,7 @@ fn write_cascade_of(root: &Path, kinds: [&str; 2], margin: [usize; 3]) {
     }
     let mut info = RunInfo::new(CASCADE_KIND, Task::Binary, "cascade");
     info.settings = serde_json::to_value(CascadeSettings {
-        localizer: "loc".into(),
+        localiser: "loc".into(),
         classifier: "cls".into(),
         margin,
     })
@@ -221,7 +221,7 @@ fn a_cascade_whose_crop_the_classifier_refuses_says_why() {
     assert_eq!(e.to_string(), "saw [4, 3, 3], not the crop");
     // A classifier kind opened as a localiser is refused in words.
     let e = registry()
-        .open_localizer(&dir.path().join("both/cls"))
+        .open_localiser(&dir.path().join("both/cls"))
         .err()
         .unwrap();
     assert!(

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use cruciate_data::{Manifest, Split, read_exam};
-use cruciate_eval::metrics::box_iou;
 use cruciate_infer::RunInfo;
+use cruciate_metrics::box_iou;
 use cruciate_volume::{RoiBox, Volume};
 
 use crate::decode::decode;

@@ -19,7 +19,7 @@
 //!   box fitted to a map.
 //! - [`train`]: training with Burn's Learner; [`calibrate`]: the decoding settings chosen on
 //!   the valid split. [`run`]: the run folder, opened as a
-//!   [`cruciate_infer::Localizer`].
+//!   [`cruciate_infer::Localiser`].
 
 #![warn(missing_docs)]
 

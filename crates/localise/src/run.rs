@@ -1,4 +1,4 @@
-//! A localiser's run folder, opened as a [`Localizer`]:
+//! A localiser's run folder, opened as a [`Localiser`]:
 //!
 //! ```text
 //! RUN/run.json       kind "localiser", the model file and its SHA-256, the settings below
@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use cruciate_data::{DatasetInfo, Task};
 use cruciate_infer::run::{TrainingInfo, sha256_file};
-use cruciate_infer::{InferError, Localizer, RunInfo, RunKind};
+use cruciate_infer::{InferError, Localiser, RunInfo, RunKind};
 use cruciate_models::Compute;
 use cruciate_volume::{RoiBox, Volume};
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,7 @@ impl LocaliserRun {
     }
 }
 
-impl Localizer for LocaliserRun {
+impl Localiser for LocaliserRun {
     fn info(&self) -> &RunInfo {
         &self.info
     }
@@ -177,10 +177,10 @@ impl Localizer for LocaliserRun {
 
 /// The `localiser` run kind, for a [`cruciate_infer::Registry`].
 pub fn localiser_kind() -> RunKind {
-    RunKind::localizer(
+    RunKind::localiser(
         LOCALISER_KIND,
         Arc::new(|run: &Path, info: RunInfo| {
-            Ok(Box::new(LocaliserRun::open(run, info)?) as Box<dyn Localizer>)
+            Ok(Box::new(LocaliserRun::open(run, info)?) as Box<dyn Localiser>)
         }),
     )
 }

@@ -1,14 +1,14 @@
 //! A localiser trained for real on a few phantoms finds the ACL boxes of held-out phantoms far
-//! better than chance, reads back from its run folder as a `Localizer`, and says "nothing found"
+//! better than chance, reads back from its run folder as a `Localiser`, and says "nothing found"
 //! rather than inventing a box on an empty exam.
 
 use std::sync::Arc;
 
 use cruciate_data::synth::{SynthOptions, synthesize};
 use cruciate_data::{Split, read_exam};
-use cruciate_eval::metrics::box_iou;
 use cruciate_infer::{Registry, Silent};
 use cruciate_localise::{LocaliserInput, LocaliserTraining, localiser_kind, train_localiser};
+use cruciate_metrics::box_iou;
 use cruciate_volume::{Format, SourceMetadata, Volume};
 
 #[test]
@@ -40,7 +40,7 @@ fn a_trained_localiser_finds_held_out_boxes_and_refuses_an_empty_exam() {
     );
 
     let registry = Registry::new().with(localiser_kind());
-    let localiser = registry.open_localizer(&run).unwrap();
+    let localiser = registry.open_localiser(&run).unwrap();
     assert!(
         localiser.info().synthetic(),
         "trained on phantoms: marked synthetic"

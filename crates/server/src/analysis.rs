@@ -207,7 +207,9 @@ pub fn probe(
         format: meta.format,
         shape: volume.shape,
         study_uid: meta.study_id.filter(|_| meta.format == Format::Dicom),
-        series_description: meta.series_description.map(|d| crate::intake::bounded_name(&d)),
+        series_description: meta
+            .series_description
+            .map(|d| crate::intake::bounded_name(&d)),
         deidentified: deidentified.map(|(done, _)| done),
     })
 }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use cruciate_eval::visualize::{RgbImage, heat_figure, jet};
 use cruciate_volume::export::{GreyImage, PngColour, Window, encode_png};
+use cruciate_volume::heat::{RgbImage, heat_figure, jet};
 
 use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
 

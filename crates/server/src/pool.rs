@@ -97,8 +97,8 @@ impl AnalyserPool {
             },
             _ => self.permits.acquire().await,
         };
-        let _place =
-            place.map_err(|_| JobError::new(FailureKind::Unavailable, "the service is stopping"))?;
+        let _place = place
+            .map_err(|_| JobError::new(FailureKind::Unavailable, "the service is stopping"))?;
         let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let mut analyser = match idle {
             Some(a) => a,
@@ -419,7 +419,10 @@ mod tests {
         };
         let answered = tokio::time::timeout(Duration::from_secs(10), pool.run(receive)).await;
         assert!(answered.is_ok(), "the receive waited behind the probe");
-        assert!(!probing.is_finished(), "the probe still held the pool's one place");
+        assert!(
+            !probing.is_finished(),
+            "the probe still held the pool's one place"
+        );
         probing.abort();
     }
 

@@ -27,6 +27,7 @@ mod elements;
 mod error;
 pub mod export;
 mod geometry;
+pub mod heat;
 pub mod kneemri;
 mod limits;
 pub mod nifti;

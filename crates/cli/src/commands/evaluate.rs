@@ -34,7 +34,7 @@ pub struct EvaluateArgs {
 
 /// Scores a localiser run: IoU, centre distance, slice hits.
 fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyhow::Result<()> {
-    let localiser = super::registry(device).open_localizer(&args.run)?;
+    let localiser = super::registry(device).open_localiser(&args.run)?;
     let evaluation =
         evaluate_localiser(localiser.as_ref(), manifest, args.split, &Bars::default())?;
     evaluation.write(&args.out)?;

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use cruciate_eval::charts::bar_chart;
-use cruciate_eval::visualize::heat_figure;
 use cruciate_infer::{ExplainMethod, ExplainRequest};
 use cruciate_models::Compute;
 use cruciate_volume::export::{Window, slice_image};
+use cruciate_volume::heat::heat_figure;
 
 use super::{ExamArgs, SYNTHETIC_WARNING, open_run, write_text};
 

@@ -86,7 +86,7 @@ impl RoiArgs {
             (RoiChoice::None, _) => return Ok(None),
             (RoiChoice::Manifest, _) => RoiSource::Manifest,
             (RoiChoice::Auto, Some(run)) => {
-                RoiSource::Auto(Arc::from(registry(device).open_localizer(run)?))
+                RoiSource::Auto(Arc::from(registry(device).open_localiser(run)?))
             }
             (RoiChoice::Auto, None) => anyhow::bail!("--roi auto needs --localiser RUN"),
         };
@@ -100,7 +100,10 @@ impl RoiArgs {
     pub fn feature_region(&self, device: Compute) -> anyhow::Result<Option<FeatureRegion>> {
         Ok(self.crop(device)?.map(|crop| FeatureRegion {
             crop,
-            localiser: self.localiser.clone().filter(|_| self.roi == RoiChoice::Auto),
+            localiser: self
+                .localiser
+                .clone()
+                .filter(|_| self.roi == RoiChoice::Auto),
         }))
     }
 

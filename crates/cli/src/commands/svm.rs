@@ -212,7 +212,7 @@ fn table_region(
             dir.display()
         )
     })?;
-    let localiser = super::registry(device).open_localizer(&run)?;
+    let localiser = super::registry(device).open_localiser(&run)?;
     if localiser.info().model.sha256.as_ref() != Some(sha256) {
         anyhow::bail!(
             "{}: the localiser at {} is not the one that cut these exams (its SHA-256 differs)",

@@ -224,8 +224,8 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
                     .folds
                     .iter()
                     .map(|f| {
-                        args.metric
-                            .of_figures(&f.figures)
+                        f.figures
+                            .metric(args.metric)
                             .ok_or_else(|| format!("fold {} cannot be scored", f.fold))
                     })
                     .collect()

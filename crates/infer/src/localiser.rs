@@ -6,7 +6,7 @@ use cruciate_volume::{RoiBox, Volume};
 use crate::{InferError, RunInfo};
 
 /// A model that finds the ACL region of a sagittal exam.
-pub trait Localizer: Send + Sync {
+pub trait Localiser: Send + Sync {
     /// What the model is.
     fn info(&self) -> &RunInfo;
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cruciate_volume::export::{GreyImage, PngColour, encode_png, save_png};
+use crate::export::{GreyImage, PngColour, encode_png, save_png};
 
 /// An 8-bit RGB image.
 #[derive(Debug, Clone, PartialEq)]
