@@ -13,6 +13,8 @@
 //!   evaluation, comparison, cross-validation and the service use it like any network.
 //! - [`FeatureFactory`]: fits such runs on a manifest's training rows, for cross-validation and
 //!   hyperparameter search, reusing one table.
+//! - [`search`]: what a search of the SVM path reads (its `[features]`, each trial's model) and
+//!   the feature tables of its trials, each computed once.
 
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ mod extractor;
 mod factory;
 mod folds;
 mod region;
+pub mod search;
 mod spec;
 mod table;
 

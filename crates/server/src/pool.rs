@@ -1,10 +1,11 @@
 //! A bounded pool of analyser processes ([`crate::analyser`]): the one place where an exam
 //! crosses out of the server. Each analyser is a child process with a data-segment limit
 //! (`RLIMIT_DATA`), killed with its parent, and given one job at a time under a timeout; it
-//! keeps its models open between jobs. The pool holds at most `size` of them for any job, so
-//! probes of uploads and analyses together never run more than `size` decoders at once, and
-//! one place more that only an instance received by the DICOM node may take: a C-STORE is
-//! answered while the sender waits, and must not queue behind minutes of analyses. An analyser is
+//! keeps its models open between jobs. The pool holds at most `size` of them for any job, and
+//! one place more that only intake may take (the probe of an upload, an instance received by
+//! the DICOM node): an upload or a C-STORE is answered while its sender waits, and must not
+//! queue behind minutes of analyses. So no more than `size + 1` decoders run at once. An
+//! analyser is
 //! replaced after a crash, after `jobs_per_analyser` jobs, or when its resident memory passes
 //! `restart_above_bytes` (a reader's peak that the allocator keeps).
 //!
@@ -63,8 +64,8 @@ enum Lost {
 pub struct AnalyserPool {
     settings: PoolSettings,
     permits: Semaphore,
-    /// The place kept for received instances.
-    receives: Semaphore,
+    /// The place kept for intake (probes and received instances).
+    intake: Semaphore,
     idle: Mutex<Vec<Analyser>>,
     seq: AtomicU64,
     started: AtomicU64,
@@ -75,7 +76,7 @@ impl AnalyserPool {
     pub fn new(settings: PoolSettings) -> Self {
         Self {
             permits: Semaphore::new(settings.size.max(1)),
-            receives: Semaphore::new(1),
+            intake: Semaphore::new(1),
             settings,
             idle: Mutex::new(Vec::new()),
             seq: AtomicU64::new(1),
@@ -91,11 +92,11 @@ impl AnalyserPool {
     /// Runs `job` on an idle analyser (or a new one), waiting for a free place in the pool.
     pub async fn run(&self, job: Job) -> Result<Answer, JobError> {
         let place = match job {
-            Job::Receive { .. } => tokio::select! {
+            Job::Receive { .. } | Job::Probe { .. } => tokio::select! {
                 p = self.permits.acquire() => p,
-                p = self.receives.acquire() => p,
+                p = self.intake.acquire() => p,
             },
-            _ => self.permits.acquire().await,
+            Job::Analyse { .. } => self.permits.acquire().await,
         };
         let _place = place
             .map_err(|_| JobError::new(FailureKind::Unavailable, "the service is stopping"))?;
@@ -390,20 +391,26 @@ mod tests {
         assert_ne!(e.kind, FailureKind::Interrupted, "{e:?}");
     }
 
-    /// A received instance does not wait behind analyses holding every place of the pool.
+    /// A received instance and an upload's probe do not wait behind analyses holding every
+    /// place of the pool; a second analysis does.
     #[tokio::test]
-    async fn a_received_instance_has_a_place_while_analyses_fill_the_pool() {
+    async fn intake_has_a_place_while_analyses_fill_the_pool() {
         let pool = std::sync::Arc::new(shell(
             r#"while read -r line; do
                 seq=$(printf '%s' "$line" | sed 's/.*"seq":\([0-9]*\).*/\1/')
-                case "$line" in *'"receive"'*) ;; *) sleep 20 ;; esac
+                case "$line" in *'"analyse"'*) sleep 20 ;; esac
                 printf '{"seq":%s,"outcome":{"Err":{"kind":"bad_exam","message":"done"}}}\n' "$seq"
             done"#,
             256 << 20,
             30,
         ));
+        let analyse = || Job::Analyse {
+            run: "/nowhere".into(),
+            input: "/nowhere".into(),
+            out: "/nowhere".into(),
+        };
         let busy = pool.clone();
-        let probing = tokio::spawn(async move { busy.run(probe()).await });
+        let analysing = tokio::spawn(async move { busy.run(analyse()).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let receive = Job::Receive {
             input: "/nowhere".into(),
@@ -418,12 +425,16 @@ mod tests {
             },
         };
         let answered = tokio::time::timeout(Duration::from_secs(10), pool.run(receive)).await;
-        assert!(answered.is_ok(), "the receive waited behind the probe");
+        assert!(answered.is_ok(), "the receive waited behind the analysis");
+        let answered = tokio::time::timeout(Duration::from_secs(10), pool.run(probe())).await;
+        assert!(answered.is_ok(), "the probe waited behind the analysis");
+        let second = tokio::time::timeout(Duration::from_secs(1), pool.run(analyse())).await;
+        assert!(second.is_err(), "a second analysis took the intake place");
         assert!(
-            !probing.is_finished(),
-            "the probe still held the pool's one place"
+            !analysing.is_finished(),
+            "the analysis still held the pool's one place"
         );
-        probing.abort();
+        analysing.abort();
     }
 
     #[tokio::test]

@@ -33,7 +33,8 @@ fn http(
     body: &[u8],
 ) -> Result<(u16, Value)> {
     let mut stream = TcpStream::connect(addr).context("connecting to the service")?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    // An upload is answered after its probe; a slow model's analyses make a batch wait.
+    stream.set_read_timeout(Some(Duration::from_secs(900)))?;
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\

@@ -11,12 +11,14 @@ use anyhow::Context;
 use clap::Args;
 use cruciate_data::{Manifest, Split, Task};
 use cruciate_eval::cv::{CvRequest, cross_validate};
-use cruciate_eval::tune::{Metric, Params, SearchSpace, Strategy, search};
-use cruciate_features::{
-    Extractor, FeatureRegion, FeatureTable, Pool, SliceChoice, fit_run, fold_scores,
+use cruciate_eval::tune::{
+    Metric, Params, SearchSpace, Strategy, TrialResult, TrialScorer, search,
 };
+use cruciate_features::search::{
+    SEARCHABLE, SearchFeatures, TrialSource, TrialTables, model_settings,
+};
+use cruciate_features::{fit_run, fold_scores};
 use cruciate_models::Compute;
-use cruciate_svm::{ClassWeight, Gamma, LogisticSettings, ModelSettings, SvcSettings};
 use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
 use serde::Deserialize;
 
@@ -53,14 +55,15 @@ pub struct TuneArgs {
     roi: super::RoiArgs,
 }
 
+/// A search file (`configs/search/*.toml`): which path, and the values of each setting.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SpaceFile {
-    path: String,
+    path: SearchPath,
     #[serde(default)]
     task: Option<Task>,
     #[serde(default)]
-    features: Option<FeatureSettings>,
+    features: Option<SearchFeatures>,
     #[serde(default)]
     config: Option<PathBuf>,
     #[serde(default)]
@@ -68,51 +71,187 @@ struct SpaceFile {
     search: BTreeMap<String, Vec<toml::Value>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeatureSettings {
-    backbone: String,
-    #[serde(default)]
-    weights: Option<PathBuf>,
-    #[serde(default = "default_size")]
-    size: usize,
+/// What a search trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SearchPath {
+    /// Feature models on a frozen backbone's features.
+    Svm,
+    /// Networks, each trial a cross-validation.
+    Network,
 }
 
-fn default_size() -> usize {
-    224
+impl SpaceFile {
+    /// The file at `path`, checked.
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let space: Self = toml::from_str(&text)
+            .with_context(|| format!("{}: not a search space", path.display()))?;
+        if space.path == SearchPath::Svm {
+            if let Some(bad) = space
+                .search
+                .keys()
+                .find(|k| !SEARCHABLE.contains(&k.as_str()))
+            {
+                anyhow::bail!(
+                    "{}: {bad:?} is not an SVM setting (searchable: {})",
+                    path.display(),
+                    SEARCHABLE.join(", ")
+                );
+            }
+            anyhow::ensure!(
+                space.features.is_some(),
+                "{}: the svm path needs a [features] table",
+                path.display()
+            );
+        }
+        Ok(space)
+    }
+
+    /// The search's values, as the search takes them.
+    fn space(&self) -> SearchSpace {
+        let values = self
+            .search
+            .iter()
+            .map(|(k, v)| {
+                let json = v
+                    .iter()
+                    .map(|x| serde_json::to_value(x).expect("toml values are json"))
+                    .collect();
+                (k.clone(), json)
+            })
+            .collect();
+        SearchSpace { values }
+    }
 }
 
-const SVM_KEYS: [&str; 7] = [
-    "model",
-    "kernel",
-    "c",
-    "gamma",
-    "class_weight",
-    "pool",
-    "slices",
-];
+/// What both paths share.
+struct Search<'a> {
+    args: &'a TuneArgs,
+    space: &'a SpaceFile,
+    trials: &'a [Params],
+    manifest: &'a Manifest,
+    /// The folder of the search file, which its paths are relative to.
+    base: &'a Path,
+    device: Compute,
+}
+
+impl Search<'_> {
+    fn relative(&self, p: &Option<PathBuf>) -> Option<PathBuf> {
+        p.as_ref().map(|p| self.base.join(p))
+    }
+
+    fn search(&self, score: &mut TrialScorer) -> anyhow::Result<Vec<TrialResult>> {
+        Ok(search(
+            self.trials,
+            &self.args.out,
+            self.args.metric.name(),
+            score,
+            &Bars::default(),
+        )?)
+    }
+
+    /// The SVM path: trials scored from feature tables; the best fitted on train and valid.
+    fn svm(&self) -> anyhow::Result<Vec<TrialResult>> {
+        let args = self.args;
+        let task = self.space.task.unwrap_or(Task::Binary);
+        let features = self.space.features.as_ref().context("no [features]")?;
+        let progress = Bars::default();
+        let mut tables = TrialTables::new(TrialSource {
+            manifest: self.manifest,
+            features,
+            weights: self.relative(&features.weights),
+            region: args.roi.feature_region(self.device)?,
+            out: &args.out,
+            compute: self.device,
+            progress: &progress,
+        });
+        let results = self.search(&mut |_, p| {
+            let table = tables.get(p).map_err(|e| e.to_string())?;
+            let settings = model_settings(p).map_err(|e| e.to_string())?;
+            fold_scores(table, task, &settings, args.folds, args.seed, args.metric)
+                .map_err(|e| e.to_string())
+        })?;
+        let best = &results[0].params;
+        let extractor = tables.extractor(best)?;
+        let table = tables.get(best)?;
+        let mut fit = table.split(Split::Train);
+        fit.extend(table.split(Split::Valid));
+        fit.sort_unstable();
+        fit_run(
+            table,
+            [&fit, &[]],
+            task,
+            &model_settings(best)?,
+            &extractor,
+            &args.out.join("best-run"),
+        )?;
+        Ok(results)
+    }
+
+    /// The network path: each trial a cross-validation; the best trained on the manifest.
+    fn network(&self) -> anyhow::Result<Vec<TrialResult>> {
+        let args = self.args;
+        let config_path = self.relative(&self.space.config);
+        let weights = self.relative(&self.space.weights);
+        let overrides = |p: &Params| -> Vec<String> {
+            p.iter()
+                .map(|(k, v)| format!("{k}={}", toml_text(v)))
+                .collect()
+        };
+        let crop = args.roi.crop(self.device)?;
+        let results = self.search(&mut |k, p| {
+            let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
+                .map_err(|e| e.to_string())?;
+            let factory = NetworkFactory {
+                roi: crop.clone(),
+                config: config.clone(),
+                weights: weights.clone(),
+                compute: self.device,
+                progress: Arc::new(cruciate_infer::Silent),
+            };
+            let report = cross_validate(
+                &CvRequest {
+                    manifest: self.manifest,
+                    folds: args.folds,
+                    seed: args.seed,
+                    task: config.model.task,
+                    out: args.out.join(format!("trials/{k:03}")),
+                    factory: &factory,
+                },
+                &cruciate_infer::Silent,
+            )
+            .map_err(|e| e.to_string())?;
+            report
+                .folds
+                .iter()
+                .map(|f| {
+                    f.figures
+                        .metric(args.metric)
+                        .ok_or_else(|| format!("fold {} cannot be scored", f.fold))
+                })
+                .collect()
+        })?;
+        let config = TrainConfig::load(config_path.as_deref(), &overrides(&results[0].params))?;
+        train(
+            &TrainRequest {
+                manifest: self.manifest.clone(),
+                out: args.out.join("best-run"),
+                weights,
+                config,
+                compute: self.device,
+                roi: crop,
+            },
+            Arc::new(Bars::default()),
+        )?;
+        Ok(results)
+    }
+}
 
 /// Runs `cruciate tune`.
 pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(&args.space).with_context(|| args.space.display().to_string())?;
-    let space: SpaceFile = toml::from_str(&text)
-        .with_context(|| format!("{}: not a search space", args.space.display()))?;
-    let base = args.space.parent().unwrap_or(Path::new("."));
-    let relative = |p: &Option<PathBuf>| p.as_ref().map(|p| base.join(p));
-    let values = space
-        .search
-        .iter()
-        .map(|(k, v)| {
-            let json = v
-                .iter()
-                .map(|x| serde_json::to_value(x).expect("toml values are json"))
-                .collect();
-            (k.clone(), json)
-        })
-        .collect();
-    let search_space = SearchSpace { values };
-    let trials = search_space.trials(
+    let space = SpaceFile::read(&args.space)?;
+    let trials = space.space().trials(
         args.strategy,
         args.trials
             .or((args.strategy == Strategy::Random).then_some(10)),
@@ -125,157 +264,52 @@ pub fn run(args: &TuneArgs, device: Compute) -> anyhow::Result<()> {
         );
     }
     let manifest = Manifest::read(&args.manifest)?;
-    let task = space.task.unwrap_or(Task::Binary);
     println!(
         "{} trials x {} folds, by {}",
         trials.len(),
         args.folds,
         args.metric.name()
     );
-    let progress = Bars::default();
-    let results = match space.path.as_str() {
-        "svm" => {
-            if let Some(bad) = space
-                .search
-                .keys()
-                .find(|k| !SVM_KEYS.contains(&k.as_str()))
-            {
-                anyhow::bail!(
-                    "{}: {bad:?} is not an SVM setting (searchable: {})",
-                    args.space.display(),
-                    SVM_KEYS.join(", ")
-                );
-            }
-            let features = space
-                .features
-                .as_ref()
-                .context("the svm path needs a [features] table")?;
-            let weights = relative(&features.weights);
-            let mut tables = SvmTables {
-                manifest: &manifest,
-                features,
-                weights,
-                region: args.roi.feature_region(device)?,
-                out: &args.out,
-                device,
-                tables: BTreeMap::new(),
-            };
-            let mut score = |_: usize, p: &Params| -> Result<Vec<f64>, String> {
-                let table = tables.get(p).map_err(|e| format!("{e:#}"))?;
-                let settings = model_settings(p).map_err(|e| format!("{e:#}"))?;
-                fold_scores(table, task, &settings, args.folds, args.seed, args.metric)
-                    .map_err(|e| e.to_string())
-            };
-            let results = search(
-                &trials,
-                &args.out,
-                args.metric.name(),
-                &mut score,
-                &progress,
-            )?;
-            let best = &results[0];
-            let extractor = tables.extractor(&best.params)?;
-            let table = tables.get(&best.params)?;
-            let mut fit = table.split(Split::Train);
-            fit.extend(table.split(Split::Valid));
-            fit.sort_unstable();
-            fit_run(
-                table,
-                [&fit, &[]],
-                task,
-                &model_settings(&best.params)?,
-                &extractor,
-                &args.out.join("best-run"),
-            )?;
-            results
-        }
-        "network" => {
-            let config_path = relative(&space.config);
-            let weights = relative(&space.weights);
-            let overrides = |p: &Params| -> Vec<String> {
-                p.iter()
-                    .map(|(k, v)| format!("{k}={}", toml_text(v)))
-                    .collect()
-            };
-            let crop = args.roi.crop(device)?;
-            let mut score = |k: usize, p: &Params| -> Result<Vec<f64>, String> {
-                let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
-                    .map_err(|e| e.to_string())?;
-                let factory = NetworkFactory {
-                    roi: crop.clone(),
-                    config: config.clone(),
-                    weights: weights.clone(),
-                    compute: device,
-                    progress: Arc::new(cruciate_infer::Silent),
-                };
-                let report = cross_validate(
-                    &CvRequest {
-                        manifest: &manifest,
-                        folds: args.folds,
-                        seed: args.seed,
-                        task: config.model.task,
-                        out: args.out.join(format!("trials/{k:03}")),
-                        factory: &factory,
-                    },
-                    &cruciate_infer::Silent,
-                )
-                .map_err(|e| e.to_string())?;
-                report
-                    .folds
-                    .iter()
-                    .map(|f| {
-                        f.figures
-                            .metric(args.metric)
-                            .ok_or_else(|| format!("fold {} cannot be scored", f.fold))
-                    })
-                    .collect()
-            };
-            let results = search(
-                &trials,
-                &args.out,
-                args.metric.name(),
-                &mut score,
-                &progress,
-            )?;
-            let config = TrainConfig::load(config_path.as_deref(), &overrides(&results[0].params))?;
-            train(
-                &TrainRequest {
-                    manifest: manifest.clone(),
-                    out: args.out.join("best-run"),
-                    weights,
-                    config,
-                    compute: device,
-                    roi: crop.clone(),
-                },
-                Arc::new(Bars::default()),
-            )?;
-            results
-        }
-        other => anyhow::bail!(
-            "{}: path {other:?}: expected svm or network",
-            args.space.display()
-        ),
+    let search = Search {
+        args,
+        space: &space,
+        trials: &trials,
+        manifest: &manifest,
+        base: args.space.parent().unwrap_or(Path::new(".")),
+        device,
+    };
+    let results = match space.path {
+        SearchPath::Svm => search.svm()?,
+        SearchPath::Network => search.network()?,
     };
     if args.roi.roi != super::RoiChoice::None {
         args.roi
             .cascade_beside(&args.out.join("best-run"), device)?;
     }
+    write_best(args, &space, &results)
+}
+
+/// Writes `best.toml` and prints the five best trials.
+fn write_best(args: &TuneArgs, space: &SpaceFile, results: &[TrialResult]) -> anyhow::Result<()> {
     let best = &results[0];
     let best_toml: BTreeMap<&String, toml::Value> = best
         .params
         .iter()
         .map(|(k, v)| (k, toml_value(v)))
         .collect();
+    let path = match space.path {
+        SearchPath::Svm => "svm",
+        SearchPath::Network => "network",
+    };
     crate::commands::write_text(
         &args.out.join("best.toml"),
         &format!(
-            "# Best of {} trials by {} over {} folds: mean {:.4}, sd {:.4}\npath = {:?}\n\n[best]\n{}",
+            "# Best of {} trials by {} over {} folds: mean {:.4}, sd {:.4}\npath = {path:?}\n\n[best]\n{}",
             results.len(),
             args.metric.name(),
             args.folds,
             best.mean,
             best.sd,
-            space.path,
             toml::to_string(&best_toml)?
         ),
     )?;
@@ -310,106 +344,6 @@ fn toml_text(v: &serde_json::Value) -> String {
     toml_value(v).to_string()
 }
 
-fn text_param<'a>(p: &'a Params, key: &str, default: &'a str) -> anyhow::Result<&'a str> {
-    match p.get(key) {
-        None => Ok(default),
-        Some(serde_json::Value::String(s)) => Ok(s),
-        Some(other) => anyhow::bail!("{key} = {other}: expected a string"),
-    }
-}
-
-/// The feature model a trial's settings describe.
-fn model_settings(p: &Params) -> anyhow::Result<ModelSettings> {
-    let c = match p.get("c") {
-        None => 1.0,
-        Some(v) => v
-            .as_f64()
-            .filter(|c| *c > 0.0)
-            .with_context(|| format!("c = {v}: expected a positive number"))?,
-    };
-    let class_weight = match text_param(p, "class_weight", "balanced")? {
-        "balanced" => ClassWeight::Balanced,
-        "none" => ClassWeight::None,
-        other => anyhow::bail!("class_weight {other:?}: expected balanced or none"),
-    };
-    let gamma = match p.get("gamma") {
-        None => Gamma::Scale,
-        Some(serde_json::Value::String(s)) => s.parse()?,
-        Some(v) => Gamma::Value(
-            v.as_f64()
-                .filter(|g| *g > 0.0)
-                .with_context(|| format!("gamma = {v}: expected scale or a positive number"))?,
-        ),
-    };
-    Ok(match text_param(p, "model", "svm")? {
-        "svm" => ModelSettings::Svm(SvcSettings {
-            kernel: text_param(p, "kernel", "rbf")?.parse()?,
-            c,
-            gamma,
-            class_weight,
-            ..SvcSettings::default()
-        }),
-        "logistic" => ModelSettings::Logistic(LogisticSettings {
-            c,
-            class_weight,
-            ..LogisticSettings::default()
-        }),
-        other => anyhow::bail!("model {other:?}: expected svm or logistic"),
-    })
-}
-
-/// The feature tables of the trials' feature settings (pooling, slices), each computed once.
-struct SvmTables<'a> {
-    manifest: &'a Manifest,
-    features: &'a FeatureSettings,
-    weights: Option<PathBuf>,
-    region: Option<FeatureRegion>,
-    out: &'a Path,
-    device: Compute,
-    tables: BTreeMap<(String, String), FeatureTable>,
-}
-
-impl SvmTables<'_> {
-    fn choice(p: &Params) -> anyhow::Result<(String, String)> {
-        Ok((
-            text_param(p, "pool", "max")?.to_string(),
-            text_param(p, "slices", "central:16")?.to_string(),
-        ))
-    }
-
-    fn extractor(&self, p: &Params) -> anyhow::Result<Extractor> {
-        let (pool, slices) = Self::choice(p)?;
-        let slices: SliceChoice = slices.parse().map_err(anyhow::Error::msg)?;
-        Ok(Extractor::new(
-            &self.features.backbone,
-            self.weights.as_deref(),
-            None,
-            slices.input(self.features.size),
-            Pool::parse_list(&pool).map_err(anyhow::Error::msg)?,
-            self.device.device(),
-        )?
-        .with_engine(self.device.engine_choice())?
-        .with_region(self.region.as_ref().map(FeatureRegion::spec)))
-    }
-
-    fn get(&mut self, p: &Params) -> anyhow::Result<&FeatureTable> {
-        let key = Self::choice(p)?;
-        if !self.tables.contains_key(&key) {
-            let extractor = self.extractor(p)?;
-            let dir = self.out.join("features").join(extractor.spec().key());
-            let (table, _) = FeatureTable::extract(
-                self.manifest,
-                (&extractor, self.region.as_ref()),
-                self.weights.as_deref(),
-                &dir,
-                &Bars::default(),
-            )?;
-            self.tables.insert(key.clone(), table);
-        }
-        Ok(&self.tables[&key])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,9 +357,14 @@ mod tests {
             let space: SpaceFile = toml::from_str(&std::fs::read_to_string(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let base = path.parent().unwrap();
-            match space.path.as_str() {
-                "svm" => {
-                    assert!(space.search.keys().all(|k| SVM_KEYS.contains(&k.as_str())));
+            match space.path {
+                SearchPath::Svm => {
+                    assert!(
+                        space
+                            .search
+                            .keys()
+                            .all(|k| SEARCHABLE.contains(&k.as_str()))
+                    );
                     assert!(space.features.is_some());
                     for (key, values) in &space.search {
                         if ["pool", "slices"].contains(&key.as_str()) {
@@ -437,7 +376,7 @@ mod tests {
                         }
                     }
                 }
-                "network" => {
+                SearchPath::Network => {
                     let config = space.config.as_ref().map(|c| base.join(c));
                     let overrides: Vec<String> = space
                         .search
@@ -447,7 +386,6 @@ mod tests {
                     TrainConfig::load(config.as_deref(), &overrides)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
-                other => panic!("{}: path {other}", path.display()),
             }
             n += 1;
         }

@@ -594,7 +594,7 @@ pub async fn read(
     let (_, result) = analysed(&state, &caller, &id).await?;
     let grade = read
         .grade_for(result.prediction.class, result.grade.is_some())
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     state
         .store
         .record_read(&id, &caller.token.name, grade, read.agrees)

@@ -211,9 +211,9 @@ pub struct Read {
 impl Read {
     /// The grade this read records for a call of class `class` (a grade when `graded`, else
     /// 0 healthy / 1 injured), or why the read contradicts itself.
-    pub fn grade_for(&self, class: usize, graded: bool) -> Result<u8, String> {
+    pub fn grade_for(&self, class: usize, graded: bool) -> Result<u8, ReadConflict> {
         if let Some(g) = self.grade.filter(|&g| g > 3) {
-            return Err(format!("grade {g} is not 0..3"));
+            return Err(ReadConflict::NoSuchGrade(g));
         }
         let called = match (graded, class) {
             (true, c) => Some(c as u8),
@@ -222,26 +222,45 @@ impl Read {
             (false, _) => None,
         };
         match (self.agrees, self.grade, called) {
-            (false, None, _) => {
-                Err("a read that differs from the call needs the grade read".into())
-            }
+            (false, None, _) => Err(ReadConflict::DiffersWithoutGrade),
             (false, Some(g), _) => Ok(g),
             (true, None, Some(c)) => Ok(c),
-            (true, None, None) => Err(
-                "the model calls this exam injured without a grade: agreeing needs the grade \
-                 read (1 minor strain, 2 partial rupture, 3 complete rupture)"
-                    .into(),
-            ),
-            (true, Some(g), Some(c)) if g != c => Err(format!(
-                "grade {g} does not agree with the call (grade {c}): record it as differing"
-            )),
-            (true, Some(0), None) => Err(
-                "grade 0 (healthy) does not agree with an injured call: record it as differing"
-                    .into(),
-            ),
+            (true, None, None) => Err(ReadConflict::InjuredWithoutGrade),
+            (true, Some(g), Some(c)) if g != c => {
+                Err(ReadConflict::OtherGrade { read: g, called: c })
+            }
+            (true, Some(0), None) => Err(ReadConflict::HealthyAgreesWithInjured),
             (true, Some(g), _) => Ok(g),
         }
     }
+}
+
+/// Why a read cannot be recorded: it contradicts itself or the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadConflict {
+    /// A grade outside 0..3.
+    #[error("grade {0} is not 0..3")]
+    NoSuchGrade(u8),
+    /// Differing from the call without saying the grade.
+    #[error("a read that differs from the call needs the grade read")]
+    DiffersWithoutGrade,
+    /// Agreeing with a binary model's injured call, which names no grade.
+    #[error(
+        "the model calls this exam injured without a grade: agreeing needs the grade read \
+         (1 minor strain, 2 partial rupture, 3 complete rupture)"
+    )]
+    InjuredWithoutGrade,
+    /// Agreeing, with a grade other than the call's.
+    #[error("grade {read} does not agree with the call (grade {called}): record it as differing")]
+    OtherGrade {
+        /// The grade read.
+        read: u8,
+        /// The grade called.
+        called: u8,
+    },
+    /// Agreeing with an injured call, with grade 0.
+    #[error("grade 0 (healthy) does not agree with an injured call: record it as differing")]
+    HealthyAgreesWithInjured,
 }
 
 /// What the worklist shows: filters, order and page.

@@ -15,7 +15,9 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditRow};
 pub use dicom::{Arrival, Claim, DicomExam, SendRow, SeriesEntry};
-pub use exams::{ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read};
+pub use exams::{
+    ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
+};
 pub use tokens::{Revoked, Role, TokenRow, random_hex};
 
 use crate::ServerError;
