@@ -149,6 +149,42 @@ fn feature_runs_are_classifiers_like_any_other() {
         s(&logistic),
     ]));
 
+    // A feature folder is opened again only with the backbone that made it: a stored vector
+    // the backbone no longer reproduces is refused, in one line.
+    let tampered = d.join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    for file in ["features.json", "features.npy"] {
+        std::fs::copy(feats.join(file), tampered.join(file)).unwrap();
+    }
+    let mut npy = std::fs::read(tampered.join("features.npy")).unwrap();
+    let data_at = 10 + u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    npy[data_at..data_at + 4].copy_from_slice(&1.0e6f32.to_le_bytes());
+    std::fs::write(tampered.join("features.npy"), npy).unwrap();
+    let refused = cruciate(&[
+        "svm",
+        "train",
+        "--features",
+        s(&tampered),
+        "--out",
+        s(&d.join("never")),
+    ]);
+    fails(&refused, "no longer reproduces the stored features");
+    assert!(!d.join("never").exists());
+    // Flags are parsed into their types: an unknown model kind names the ones there are.
+    let unknown = cruciate(&[
+        "svm",
+        "train",
+        "--features",
+        s(&feats),
+        "--model",
+        "tree",
+        "--out",
+        s(&d.join("never")),
+    ]);
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{err}");
+    assert!(err.contains("svm") && err.contains("logistic"), "{err}");
+
     let exam = data.join("exams/sagittal/00000.npy");
     let predicted = ok(&cruciate(&["predict", "--run", s(&svm), s(&exam)]));
     assert!(predicted.contains("small+svm (features)"), "{predicted}");

@@ -30,6 +30,9 @@ pub enum FeatureError {
     /// The feature model could not be fitted or used.
     #[error(transparent)]
     Model(#[from] cruciate_svm::SvmError),
+    /// A run the features depend on (the localiser that cut the exams) could not be opened.
+    #[error(transparent)]
+    Run(#[from] cruciate_infer::InferError),
 }
 
 impl FeatureError {
@@ -58,6 +61,7 @@ impl From<FeatureError> for cruciate_infer::InferError {
                 reason: message,
             },
             FeatureError::Io { path, source } => cruciate_infer::InferError::Io { path, source },
+            FeatureError::Run(e) => e,
             other => cruciate_infer::InferError::Internal(other.to_string()),
         }
     }

@@ -7,7 +7,8 @@
 //! - [`Extractor`]: a frozen backbone that turns an exam into per-slice vectors (global average
 //!   pooling of the last feature map) and one pooled vector per exam, slices in batches.
 //! - [`FeatureTable`]: a manifest's feature vectors on disk (`features.json` +
-//!   `features.npy`), computed once per key and read back afterwards.
+//!   `features.npy`), computed once per key and read back afterwards; [`reopen`](FeatureTable::reopen)ed
+//!   to fit on, with the backbone that made it checked to still make its vectors.
 //! - [`FeatureClassifier`]: an extractor and a fitted [`FeatureModel`](cruciate_svm::FeatureModel)
 //!   as a [`Classifier`](cruciate_infer::Classifier), the `features` run kind, so that prediction,
 //!   evaluation, comparison, cross-validation and the service use it like any network.
@@ -24,6 +25,7 @@ mod extractor;
 mod factory;
 mod folds;
 mod region;
+mod reopen;
 pub mod search;
 mod spec;
 mod table;

@@ -1,26 +1,10 @@
-//! `cruciate bench`: how fast the models run on this machine, on every engine and precision
-//! this build and CPU offer (or on the GPU that `--device` names), and how much less work
-//! central slices or the ACL region need.
-//!
-//! Each figure is the median of `--repeat` timed runs after one warm-up run (min and max
-//! shown). Convolution work is counted as `2 * Cin * Cout * k * k * Hout * Wout` per layer, the
-//! way `bench/pytorch_bench.py` counts it, so that GFLOP/s compare across the two.
-
-use std::time::Instant;
+//! `cruciate bench`: how fast the models, the SVM path or the service run on this machine
+//! (measured by `cruciate-bench`), printed as a table or as JSON lines.
 
 use anyhow::Result;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
-use burn::tensor::Distribution;
 use clap::Args;
-use cruciate_data::phantom::{Difficulty, ExamSpec, exam_seed, generate};
-use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
-use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
-use cruciate_models::loss::weighted_cross_entropy;
-use cruciate_models::{
-    Backbone, BackboneEngine, BackboneTrainer, Compute, ExamModel, SlicePooling,
-};
-use rayon::prelude::*;
+use cruciate_bench::{Machine, ModelBench, Row, ServiceRow, service::Batch};
+use cruciate_models::Compute;
 
 /// Arguments of `cruciate bench`.
 #[derive(Debug, Args)]
@@ -53,303 +37,133 @@ pub struct BenchArgs {
     pub svm: bool,
 }
 
-/// The processor's name as the kernel reports it ("unknown CPU" elsewhere): speed figures
-/// mean nothing without it.
-pub fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// Median, fastest and slowest of the timed runs, in milliseconds.
-struct Timing {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-fn time_ms(repeat: usize, mut run: impl FnMut()) -> Timing {
-    run();
-    let mut times: Vec<f64> = (0..repeat.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    Timing {
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
-    }
-}
-
-/// Prints rows as a table or as JSON lines.
-struct Report {
-    json: bool,
-}
-
-impl Report {
-    fn row(&self, what: &str, engine: &str, t: &Timing, gflop: f64) {
-        let rate = (gflop > 0.0).then(|| gflop / (t.median / 1000.0));
-        if self.json {
-            let row = serde_json::json!({"workload": what, "variant": engine, "median_ms": t.median,
-                "min_ms": t.min, "max_ms": t.max, "gflop_per_s": rate});
-            println!("{row}");
-        } else {
-            let rate = rate.map_or("-".into(), |r| format!("{r:.1}"));
-            let ms = |v: f64| {
-                if v.is_nan() {
-                    "-".into()
-                } else {
-                    format!("{v:.1}")
-                }
-            };
-            println!(
-                "{what:<40} {engine:<12} {:>10} {:>8} {:>8} {rate:>8}",
-                ms(t.median),
-                ms(t.min),
-                ms(t.max)
-            );
-        }
-    }
-}
-
-/// The engines to compare: on the CPU Flex, and oneDNN at each precision when built in; on a
-/// GPU, Burn alone.
-fn engines(compute: Compute) -> Vec<EngineChoice> {
-    let mut out = vec![EngineChoice::FLEX];
-    if dnnl::available() && !compute.target.is_gpu() {
-        out.extend([Precision::F32, Precision::Bf16].map(|p| EngineChoice {
-            engine: EngineKind::Dnnl,
-            precision: Some(p),
-        }));
-    }
-    out
-}
-
-/// A row's engine column: the engine on the CPU, the device on a GPU.
-fn label(compute: Compute, engine: Resolved) -> String {
-    if compute.target.is_gpu() {
-        format!("{} f32", compute.target)
-    } else {
-        engine.to_string()
-    }
-}
-
-fn mrnet(device: &Device) -> ExamModel {
-    ExamModel::new(
-        Backbone::AlexNet(AlexNetFeatures::new(device)),
-        AlexNetFeatures::CHANNELS,
-        2,
-        SlicePooling::Max,
-        device,
-    )
-}
-
 /// Runs `cruciate bench`.
 pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
+    let machine = Machine::here(compute);
     if args.service {
-        return super::bench_service::run(args.exams, &args.runs, compute, &cpu_name());
+        return service(args, compute, &machine);
     }
     if args.svm {
-        return super::bench_svm::run(args.exams, compute, &cpu_name());
+        return svm(args, compute, &machine);
     }
-    let repeat = args.repeat;
-    let device = compute.device();
-    let threads = rayon::current_num_threads();
-    let isa = dnnl::cpu_isa().unwrap_or("-");
-    let onednn = dnnl::version().unwrap_or_else(|| "not built in".into());
-    let best = label(compute, compute.engine_choice().resolve()?);
-    let report = Report { json: args.json };
+    let best = cruciate_bench::models::label(compute, compute.engine_choice().resolve()?);
     if args.json {
-        let header = serde_json::json!({"side": "cruciate", "cpu": cpu_name(), "threads": threads,
-            "onednn": onednn, "isa": isa, "default_engine": best, "slices": args.slices,
-            "device": compute.target.to_string()});
+        let header = serde_json::json!({"side": "cruciate", "cpu": machine.cpu,
+            "threads": machine.threads, "onednn": machine.onednn, "isa": machine.isa,
+            "default_engine": best, "slices": args.slices, "device": machine.device});
         println!("{header}");
     } else {
         println!(
-            "cruciate bench on {} ({threads} threads), oneDNN {onednn} ({isa}); default engine: \
-             {best}",
-            cpu_name()
+            "cruciate bench on {} ({} threads), oneDNN {} ({}); default engine: {best}",
+            machine.cpu, machine.threads, machine.onednn, machine.isa
         );
         println!(
             "{:<40} {:<12} {:>10} {:>8} {:>8} {:>8}",
             "workload", "engine", "median ms", "min", "max", "GFLOP/s"
         );
     }
-
-    // MRNet forward on every engine, then on less work with the default engine.
-    let model = mrnet(&device);
-    // The exam in memory as input preparation leaves it (row-major f32), as PyTorch's side
-    // starts from its input tensor.
-    let exam_forward = |engine: &BackboneEngine, shape: [usize; 4]| {
-        let exam: Vec<f32> = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 after convert");
-        let stack = model.backbone.conv_stack().expect("AlexNet is a stack");
-        let t = time_ms(repeat, || {
-            let acts = engine.forward_values(&model.backbone, &exam, shape, &device);
-            let _ = model.from_activations(acts).logits.into_data();
-        });
-        (t, stack.gflop(shape))
+    let bench = ModelBench {
+        slices: args.slices,
+        repeat: args.repeat,
+        exams: args.exams,
     };
-    let full = [args.slices, 3, 256, 256];
-    for choice in engines(compute) {
-        let engine = BackboneEngine::new(&model.backbone, choice)?;
-        let (t, gflop) = exam_forward(&engine, full);
-        let what = format!("MRNet forward, {} x 256x256", args.slices);
-        report.row(&what, &label(compute, engine.resolved()), &t, gflop);
-    }
-    let engine = BackboneEngine::new(&model.backbone, compute.engine_choice())?;
-    // Less work: the central slices only, or the ACL region (the localiser's box with the
-    // cascade's margin, resampled to 8 slices of 112x112 as in docs/study.md).
-    for (what, shape) in [
-        ("  less work: 16 central slices", [16, 3, 256, 256]),
-        ("  less work: 8 central slices", [8, 3, 256, 256]),
-        ("  less work: ACL region, 8 x 112x112", [8, 3, 112, 112]),
-    ] {
-        let (t, gflop) = exam_forward(&engine, shape);
-        report.row(what, &label(compute, engine.resolved()), &t, gflop);
-    }
-
-    training_step(args, compute, &report)?;
-
-    let vgg = Backbone::Vgg(Vgg::new(&device, VggDepth::Vgg16, false));
-    let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
-    let gflop = vgg.conv_stack().map_or(0.0, |s| s.gflop([8, 3, 224, 224]));
-    for choice in engines(compute) {
-        let engine = BackboneEngine::new(&vgg, choice)?;
-        let t = time_ms(repeat, || {
-            let _ = engine.forward(&vgg, images.clone()).into_data();
-        });
-        let name = label(compute, engine.resolved());
-        report.row("VGG16 forward, 8 x 224x224", &name, &t, gflop);
-    }
-
-    feature_extraction(args, compute, &report)?;
-    service_latency(compute, &report)?;
-    synth(args, &report);
+    let json = args.json;
+    cruciate_bench::models::run(&bench, compute, super::registry, &mut |row| {
+        print_row(&row, json)
+    })?;
     Ok(())
 }
 
-/// One Adam step of MRNet on one exam: Burn's autodiff alone (Flex), and with the backbone's
-/// passes on each oneDNN precision.
-fn training_step(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
-    let train_device = compute.device().autodiff();
-    let shape = [args.slices, 3, 256, 256];
-    let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
-    let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
-    let loss = |logits| weighted_cross_entropy(logits, target.clone(), None);
-    let what = format!("MRNet training step (Adam), {} slices", args.slices);
-    for choice in engines(compute) {
-        let mut trained = Some(mrnet(&train_device));
-        let gflop = trained
-            .as_ref()
-            .and_then(|m| m.backbone.conv_stack())
-            .map_or(0.0, |s| 3.0 * s.gflop(shape));
-        let engine = match &trained {
-            Some(m) => BackboneTrainer::new(&m.backbone, choice)?,
-            None => None,
-        };
-        let mut optimizer = AdamConfig::new().init();
-        let mut failure = None;
-        let t = time_ms(args.repeat, || {
-            let model = trained
-                .take()
-                .expect("the model is put back after each step");
-            let grads = match &engine {
-                Some(engine) => match engine.step(&model, exam.clone(), loss) {
-                    Ok((_, _, grads)) => grads,
-                    Err(e) => {
-                        failure = Some(e);
-                        GradientsParams::new()
-                    }
-                },
-                None => {
-                    let l = loss(model.forward(exam.clone()).logits);
-                    GradientsParams::from_grads(l.backward(), &model)
-                }
-            };
-            trained = Some(optimizer.step(1e-5, model, grads));
-            let _ = train_device.sync();
-        });
-        if let Some(e) = failure {
-            anyhow::bail!("training step on {choice:?}: {e}");
+/// Prints one model row as a table line or a JSON line.
+fn print_row(row: &Row, json: bool) {
+    let rate = row.gflop_per_s();
+    if json {
+        let t = &row.timing;
+        let line = serde_json::json!({"workload": row.workload, "variant": row.variant,
+            "median_ms": t.median, "min_ms": t.min, "max_ms": t.max, "gflop_per_s": rate});
+        println!("{line}");
+        return;
+    }
+    let rate = rate.map_or("-".into(), |r| format!("{r:.1}"));
+    let ms = |v: f64| {
+        if v.is_nan() {
+            "-".into()
+        } else {
+            format!("{v:.1}")
         }
-        // Backward costs about twice the forward: three times the forward work in all.
-        let name = engine.map_or(Resolved::Flex, |e| e.resolved());
-        report.row(&what, &label(compute, name), &t, gflop);
-    }
+    };
+    let t = &row.timing;
+    println!(
+        "{:<40} {:<12} {:>10} {:>8} {:>8} {rate:>8}",
+        row.workload,
+        row.variant,
+        ms(t.median),
+        ms(t.min),
+        ms(t.max)
+    );
+}
+
+/// `cruciate bench --svm`.
+fn svm(args: &BenchArgs, compute: Compute, machine: &Machine) -> Result<()> {
+    println!(
+        "cruciate bench --svm on {}, {} CPU threads",
+        machine.cpu, machine.threads
+    );
+    let f = cruciate_bench::svm::run(args.exams, compute)?;
+    println!(
+        "one RBF SVM fit with Platt scaling on 1000 x 1024: {:.2} s",
+        f.one_fit_s
+    );
+    println!(
+        "SVM grid: {} settings x 5 folds ({} fits with Platt scaling) on 500 x 1024: {:.1} s",
+        f.settings, f.fits, f.grid_s
+    );
+    println!(
+        "VGG16 features, 8 central slices at 224x224: {:.2} exams/s ({} phantom exams in {:.1} s)",
+        f.exams_per_s(),
+        f.exams,
+        f.extraction_s
+    );
     Ok(())
 }
 
-/// VGG16 features of whole phantom exams (8 central slices at 224x224), per exam, on every
-/// engine (exams per second: 1000 / the median).
-fn feature_extraction(args: &BenchArgs, compute: Compute, report: &Report) -> Result<()> {
-    let exams = super::bench_inputs::phantom_exams(args.exams, 2);
-    for choice in engines(compute) {
-        let extractor = super::bench_inputs::vgg16_extractor(compute, choice)?;
-        let mut next = 0;
-        let t = time_ms(args.repeat, || {
-            let _ = extractor.exam_features(&exams[next % exams.len()]);
-            next += 1;
-        });
-        // Per exam: reading aside, slice choice, resampling, scaling, backbone and pooling.
-        let what = "features of an exam (VGG16, 8 x 224x224)";
-        report.row(what, &label(compute, extractor.engine()), &t, 0.0);
-    }
+/// `cruciate bench --service`.
+fn service(args: &BenchArgs, compute: Compute, machine: &Machine) -> Result<()> {
+    let batch = Batch::new(args.exams)?;
+    println!(
+        "cruciate bench --service on {compute} ({}, {} threads): {} synthetic DICOM exams \
+         (256x256, 24 to 36 slices, {:.1} MB zipped each), SQLite",
+        machine.cpu,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        batch.exams.len(),
+        batch.megabytes_each()
+    );
+    println!(
+        "{:<24} {:<10} {:<24} {:>18} {:>22} {:>14} {:>10}",
+        "model",
+        "analysers",
+        "model in the analyser",
+        "decode+forward (s)",
+        "upload-to-result (s)",
+        "overhead (ms)",
+        "exams/min"
+    );
+    let print = |row: ServiceRow| {
+        println!(
+            "{:<24} {:<10} {:<24} {:>18.3} {:>22.3} {:>14.0} {:>10.1}",
+            row.model,
+            row.analysers.count,
+            if row.analysers.kept {
+                "kept between jobs"
+            } else {
+                "loaded per job (before)"
+            },
+            row.decode_and_forward_s,
+            row.latency_s,
+            row.overhead_ms(),
+            row.exams_per_minute
+        )
+    };
+    cruciate_bench::service::run(&batch, &args.runs, compute, super::registry, &mut { print })?;
     Ok(())
-}
-
-/// Upload-to-result latency of one exam through a fresh service (one worker, the bundled demo
-/// model, a zipped synthetic DICOM series) on every engine: the median of three exams.
-fn service_latency(compute: Compute, report: &Report) -> Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let exams = super::bench_service::zipped_exams(&scratch.path().join("phantoms"), 3)?;
-    for (i, choice) in engines(compute).into_iter().enumerate() {
-        let compute = Compute {
-            engine: choice,
-            ..compute
-        };
-        let data = scratch.path().join(format!("data-{i}"));
-        let analysers = super::bench_service::Analysers {
-            count: 1,
-            kept: true,
-        };
-        let figures = super::bench_service::measure(&data, None, analysers, &exams, compute)?;
-        let t = Timing {
-            median: figures.latency_s * 1000.0,
-            min: f64::NAN,
-            max: f64::NAN,
-        };
-        let engine = label(compute, choice.resolve()?);
-        report.row("service: upload to result (demo model)", &engine, &t, 0.0);
-    }
-    Ok(())
-}
-
-/// Phantom generation, for scale.
-fn synth(args: &BenchArgs, report: &Report) {
-    let specs: Vec<ExamSpec> = (0..args.exams.max(1))
-        .map(|i| ExamSpec {
-            grade: (i % 4) as u8,
-            size: 256,
-            slices: (32, 32),
-            difficulty: Difficulty::Realistic,
-            seed: exam_seed(1, i as u64),
-        })
-        .collect();
-    let t = time_ms(0, || specs.par_iter().for_each(|s| drop(generate(s))));
-    let what = format!("synth: {} phantoms of 32 x 256x256", specs.len());
-    report.row(&what, "-", &t, 0.0);
 }

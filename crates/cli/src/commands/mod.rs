@@ -1,9 +1,6 @@
 //! One module per subcommand.
 
 pub mod bench;
-mod bench_inputs;
-mod bench_service;
-mod bench_svm;
 pub mod cascade;
 pub mod compare;
 pub mod data;

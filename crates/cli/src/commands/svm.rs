@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use cruciate_data::{Split, Task, read_exam};
+use cruciate_data::{Split, Task};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_features::{
-    Extractor, FeatureFactory, FeatureRegion, FeatureTable, RegionSource, RegionSpec,
-    WeightsSource, fit_run, training_manifest,
+    Extractor, FeatureFactory, FeatureTable, RegionSource, RegionSpec, fit_run, training_manifest,
 };
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
@@ -55,6 +54,24 @@ enum SvmCommand {
     },
 }
 
+/// The model fitted on features (`--model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureModelKind {
+    /// A support vector classifier with Platt scaling.
+    Svm,
+    /// Logistic regression, the baseline.
+    Logistic,
+}
+
+/// How classes are weighted in the fit (`--class-weight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClassWeightFlag {
+    /// Inverse to class frequency.
+    Balanced,
+    /// Every exam counts the same.
+    None,
+}
+
 /// The features and the model fitted on them.
 #[derive(Debug, Args)]
 pub struct FeatureModelArgs {
@@ -65,8 +82,8 @@ pub struct FeatureModelArgs {
     #[arg(long, default_value = "binary", value_parser = |s: &str| s.parse::<Task>())]
     pub task: Task,
     /// svm, or logistic (the baseline).
-    #[arg(long, default_value = "svm")]
-    pub model: String,
+    #[arg(long, value_enum, default_value_t = FeatureModelKind::Svm)]
+    pub model: FeatureModelKind,
     /// SVM kernel: rbf or linear.
     #[arg(long, default_value = "rbf", value_parser = |s: &str| s.parse::<KernelKind>().map_err(|e| e.to_string()))]
     pub kernel: KernelKind,
@@ -77,8 +94,8 @@ pub struct FeatureModelArgs {
     #[arg(long, default_value = "scale", value_parser = |s: &str| s.parse::<Gamma>().map_err(|e| e.to_string()))]
     pub gamma: Gamma,
     /// Class weights: balanced (inverse to class frequency) or none.
-    #[arg(long, default_value = "balanced")]
-    pub class_weight: String,
+    #[arg(long, value_enum, default_value_t = ClassWeightFlag::Balanced)]
+    pub class_weight: ClassWeightFlag,
     /// The backbone's weights, when they have moved since the features were computed.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -87,28 +104,26 @@ pub struct FeatureModelArgs {
 impl FeatureModelArgs {
     /// The model settings the flags describe.
     pub fn settings(&self) -> anyhow::Result<ModelSettings> {
-        let class_weight = match self.class_weight.as_str() {
-            "balanced" => ClassWeight::Balanced,
-            "none" => ClassWeight::None,
-            other => anyhow::bail!("--class-weight {other:?}: expected balanced or none"),
+        let class_weight = match self.class_weight {
+            ClassWeightFlag::Balanced => ClassWeight::Balanced,
+            ClassWeightFlag::None => ClassWeight::None,
         };
         if !(self.c > 0.0 && self.c.is_finite()) {
             anyhow::bail!("--c must be a positive number, got {}", self.c);
         }
-        Ok(match self.model.as_str() {
-            "svm" => ModelSettings::Svm(SvcSettings {
+        Ok(match self.model {
+            FeatureModelKind::Svm => ModelSettings::Svm(SvcSettings {
                 kernel: self.kernel,
                 c: self.c,
                 gamma: self.gamma,
                 class_weight,
                 ..SvcSettings::default()
             }),
-            "logistic" => ModelSettings::Logistic(LogisticSettings {
+            FeatureModelKind::Logistic => ModelSettings::Logistic(LogisticSettings {
                 c: self.c,
                 class_weight,
                 ..LogisticSettings::default()
             }),
-            other => anyhow::bail!("--model {other:?}: expected svm or logistic"),
         })
     }
 }
@@ -120,111 +135,11 @@ impl FeatureModelArgs {
         device: Compute,
     ) -> anyhow::Result<(ModelSettings, FeatureTable, Extractor)> {
         let settings = self.settings()?;
-        let (table, extractor) = open_features(&self.features, self.weights.as_deref(), device)?;
+        let registry = super::registry(device);
+        let (table, extractor) =
+            FeatureTable::reopen(&self.features, self.weights.as_deref(), device, &registry)?;
         Ok((settings, table, extractor))
     }
-}
-
-/// The feature folder and the backbone that made it, checked to still make the same vectors.
-pub fn open_features(
-    dir: &Path,
-    weights: Option<&Path>,
-    device: Compute,
-) -> anyhow::Result<(FeatureTable, Extractor)> {
-    let table = FeatureTable::read(dir)?;
-    let spec = &table.spec;
-    let weights = match (&spec.weights, weights) {
-        (WeightsSource::Random { .. }, _) => None,
-        (WeightsSource::File { .. }, Some(w)) => Some(w.to_path_buf()),
-        (WeightsSource::File { name, .. }, None) => {
-            Some(table.weights_path.clone().with_context(|| {
-                format!("the features were made with {name}; say where it is with --weights")
-            })?)
-        }
-    };
-    let region = table_region(&table, dir, device)?;
-    let extractor = Extractor::new(
-        &spec.backbone,
-        weights.as_deref(),
-        spec.input.pixel_scale,
-        spec.input.clone(),
-        spec.pooling.clone(),
-        device.device(),
-    )?
-    .with_engine(device.engine_choice())?
-    .with_region(region.as_ref().map(FeatureRegion::spec));
-    if extractor.spec() != spec {
-        anyhow::bail!(
-            "{}: the weights file is not the one the features were made with (its SHA-256 differs)",
-            dir.display()
-        );
-    }
-    // One exam computed again must give its stored vector: the same backbone, the same input.
-    if let Some(first) = table.exams.first() {
-        let manifest = cruciate_data::Manifest {
-            root: PathBuf::from("/"),
-            rows: Vec::new(),
-        };
-        let mut row = first.row.clone();
-        row.path = first.source.clone();
-        let exam = read_exam(&manifest, &row)
-            .ok()
-            .and_then(|exam| match &region {
-                Some(r) => r.cut(exam, &row.exam_id).ok(),
-                None => Some(exam),
-            });
-        if let Some(exam) = exam {
-            let again = extractor.exam_features(&exam)?;
-            let stored = table.matrix.row(0);
-            let scale = stored.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-            let worst = again
-                .iter()
-                .zip(stored)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            if worst > 1e-3 * scale {
-                anyhow::bail!(
-                    "{}: the backbone no longer reproduces the stored features of exam {} (difference {worst:.3e})",
-                    dir.display(),
-                    first.row.exam_id
-                );
-            }
-        }
-    }
-    Ok((table, extractor))
-}
-
-/// The region the table's exams were cut to, its localiser opened again and checked to be the
-/// one that cut them.
-fn table_region(
-    table: &FeatureTable,
-    dir: &Path,
-    device: Compute,
-) -> anyhow::Result<Option<FeatureRegion>> {
-    let Some(spec) = &table.spec.region else {
-        return Ok(None);
-    };
-    let RegionSource::Localiser { sha256, .. } = &spec.source else {
-        return Ok(Some(FeatureRegion::manifest(spec.margin)));
-    };
-    let run = table.localiser_path.clone().with_context(|| {
-        format!(
-            "{}: cut by a localiser whose folder is not recorded",
-            dir.display()
-        )
-    })?;
-    let localiser = super::registry(device).open_localiser(&run)?;
-    if localiser.info().model.sha256.as_ref() != Some(sha256) {
-        anyhow::bail!(
-            "{}: the localiser at {} is not the one that cut these exams (its SHA-256 differs)",
-            dir.display(),
-            run.display()
-        );
-    }
-    Ok(Some(FeatureRegion::localiser(
-        Arc::from(localiser),
-        run,
-        spec.margin,
-    )))
 }
 
 /// A model fitted on features of ACL regions predicts through a cascade that gives it regions:
