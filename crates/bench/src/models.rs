@@ -16,6 +16,8 @@ use cruciate_models::loss::weighted_cross_entropy;
 use cruciate_models::{
     Backbone, BackboneEngine, BackboneTrainer, Compute, ExamModel, SlicePooling,
 };
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -155,6 +157,7 @@ pub fn run(
     }
 
     feature_extraction(bench, compute, &mut emit)?;
+    gate(bench, &mut emit)?;
     service_latency(compute, registry, &mut emit)?;
     synth(bench, &mut emit);
     Ok(())
@@ -233,6 +236,33 @@ fn feature_extraction(
         let what = "features of an exam (VGG16, 8 x 224x224)";
         emit(what, label(compute, extractor.engine()), t, 0.0);
     }
+    Ok(())
+}
+
+/// The input gate's cost per exam: its rules on a phantom exam (headers, shape, voxels), and
+/// the domain score of MRNet-sized features (256 values) against 1,000 training exams.
+fn gate(bench: &ModelBench, emit: &mut Emit) -> Result<(), BenchError> {
+    let exams = crate::inputs::phantom_exams(1, 3);
+    let mut info = cruciate_infer::RunInfo::new("network", cruciate_data::Task::Binary, "bench");
+    info.input = Some(cruciate_prep::InputConfig::default());
+    let rules = cruciate_infer::Gate::for_run(&info);
+    let t = Timing::of(bench.repeat, || {
+        let _ = rules.check(&exams[0]);
+    });
+    emit("input gate: rules, 32 x 256x256", "-".into(), t, 0.0);
+    let features = |n: usize, seed: u64| -> Vec<Vec<f32>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| (0..256).map(|_| rng.random::<f32>()).collect())
+            .collect()
+    };
+    let reference =
+        cruciate_infer::DomainReference::fit(&features(1000, 1), &features(100, 2), 0.975)?;
+    let probe = features(1, 3).remove(0);
+    let t = Timing::of(bench.repeat, || {
+        let _ = reference.score(&probe);
+    });
+    emit("input gate: domain score, 1000 x 256", "-".into(), t, 0.0);
     Ok(())
 }
 

@@ -65,6 +65,9 @@ enum Command {
     Cv(commands::train::CvArgs),
     /// Show where a trained run's call on one exam came from, drawn on the exam's slices.
     Explain(commands::explain::ExplainArgs),
+    /// Fit a run's domain reference: the input gate's check that an exam is like its training
+    /// exams (train and svm train fit it themselves).
+    Domain(commands::domain::DomainArgs),
     /// A frozen backbone's feature vector for every exam of a manifest (cached).
     Features(commands::features::FeaturesArgs),
     /// Support vector classifiers (and the logistic baseline) on deep features.
@@ -214,6 +217,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Predict(args) => commands::predict::run(&args, device),
         Command::Cv(args) => commands::train::run_cv(&args, device),
         Command::Explain(args) => commands::explain::run(&args, device),
+        Command::Domain(args) => commands::domain::run(&args, device),
         Command::Features(args) => commands::features::run(&args, device),
         Command::Svm(args) => commands::svm::run(&args, device),
         Command::Weights(args) => commands::features::run_weights(&args),

@@ -324,6 +324,20 @@ fn bench_reports_every_measurement() {
             assert_eq!(row["gflop_per_s"].as_f64().is_some(), rated, "{row}");
         }
     }
+    // The input gate's cost per exam, once (it runs on no engine).
+    for workload in [
+        "input gate: rules, 32 x 256x256",
+        "input gate: domain score, 1000 x 256",
+    ] {
+        let row = lines
+            .iter()
+            .find(|r| r["workload"] == workload)
+            .unwrap_or_else(|| panic!("{workload} missing from:\n{text}"));
+        assert!(
+            row["median_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+            "{row}"
+        );
+    }
     for less in ["8 central slices", "ACL region"] {
         assert!(
             lines

@@ -796,3 +796,113 @@ fn an_exam_is_decoded_once_and_its_voxels_written_once() {
     assert_eq!(code, 200);
     assert_eq!(&png[1..4], b"PNG");
 }
+
+/// The phantom series with its headers saying axial (the orientation of a transverse series,
+/// positions stepping foot to head), zipped in `dir`.
+fn axial_dicom_zip(dir: &Path) -> std::path::PathBuf {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    common::edited_phantom_zip(dir, "axial.zip", |k, obj| {
+        obj.put(DataElement::new(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from("1\\0\\0\\0\\1\\0"),
+        ));
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from(format!("0\\0\\{}", 3 * k)),
+        ));
+    })
+}
+
+/// An axial series uploaded is done but not analysed: no call in the worklist, the viewer's
+/// API, the heat maps, the read or the SR (which says why), until an admin has the call shown,
+/// which is audited and marks it outside the model's domain.
+#[test]
+fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let admin = server.token.clone();
+    let zip = axial_dicom_zip(dir.path());
+    let (status, up) = server.upload(&zip, "axial.zip", &admin);
+    assert_eq!(status, 202, "{up}");
+    let id = up["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &admin, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "neither failed nor graded: {exam}");
+    let reasons = exam["not_analysed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reasons.contains("axial plane (ImageOrientationPatient)"),
+        "{exam}"
+    );
+    assert!(exam["result"].is_null(), "no call shown: {exam}");
+    assert!(exam["call_label"].is_null() && exam["injured_probability"].is_null());
+    assert_eq!(exam["outside_domain"], false);
+    let list = server.get("/api/v1/exams?per_page=100", Some(&admin)).1;
+    let row = list["exams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("the exam is in the worklist: {list}"));
+    assert!(
+        row["call_label"].is_null() && row["not_analysed"] == reasons.as_str(),
+        "{row}"
+    );
+    let (status, body) = server.get(&format!("/api/v1/exams/{id}/cam/0.png"), Some(&admin));
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server.post_json(
+        &format!("/api/v1/exams/{id}/read"),
+        &admin,
+        serde_json::json!({"grade": 0, "agrees": true}),
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &admin);
+    assert_eq!(status, 200);
+    let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
+    assert_eq!(finding.code, "ACL-NOT-ANALYSED");
+    assert_eq!(finding.injured_probability, None);
+    assert!(finding.comment.contains(&reasons), "{}", finding.comment);
+
+    // Only an admin has the call shown.
+    let (status, made) = server.post_json(
+        "/api/v1/tokens",
+        &admin,
+        serde_json::json!({"name": "dr who", "role": "clinician", "site": "default"}),
+    );
+    assert_eq!(status, 201, "{made}");
+    let clinician = made["secret"].as_str().unwrap().to_string();
+    let show = format!("/api/v1/exams/{id}/show-call");
+    let (status, body) = server.post_json(&show, &clinician, serde_json::json!({}));
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.post_json(&show, &admin, serde_json::json!({}));
+    assert_eq!(status, 204, "{body}");
+    let exam = server.get(&format!("/api/v1/exams/{id}"), Some(&admin)).1;
+    assert_eq!(exam["outside_domain"], true, "{exam}");
+    assert!(exam["result"]["label"].is_string(), "{exam}");
+    assert_eq!(exam["result"]["verdict"]["status"], "abstained", "{exam}");
+    assert!(exam["call_label"].is_string(), "{exam}");
+    let (_, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &admin);
+    let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
+    assert!(finding.code.starts_with("ACL-") && finding.code != "ACL-NOT-ANALYSED");
+    assert!(
+        finding.comment.starts_with("Outside the model's domain"),
+        "{}",
+        finding.comment
+    );
+    let audit = server.get("/api/v1/audit?limit=1000", Some(&admin)).1;
+    let shown: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "show-call" && r["exam_id"] == id.as_str())
+        .collect();
+    assert_eq!(shown.len(), 1, "{audit}");
+    assert!(
+        shown[0]["detail"].as_str().unwrap().contains("axial plane"),
+        "{audit}"
+    );
+}

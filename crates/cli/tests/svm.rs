@@ -188,6 +188,42 @@ fn feature_runs_are_classifiers_like_any_other() {
     let exam = data.join("exams/sagittal/00000.npy");
     let predicted = ok(&cruciate(&["predict", "--run", s(&svm), s(&exam)]));
     assert!(predicted.contains("small+svm (features)"), "{predicted}");
+
+    // The input gate's domain reference: written by svm train from the table's vectors, the
+    // same (up to f32 rounding) when `cruciate domain` computes them again through the model,
+    // and used by predict: with its limit at 0 every exam is unlike the training exams.
+    assert!(trained.contains("input gate: "), "{trained}");
+    let written = json(&svm.join("domain.json"));
+    let [held_out, accepted] = [0, 1].map(|i| written["held_out"][i].as_u64().unwrap());
+    assert!(
+        held_out > 0 && accepted as f64 >= 0.975 * held_out as f64,
+        "{written}"
+    );
+    let refit = ok(&cruciate(&[
+        "domain",
+        "--run",
+        s(&svm),
+        "--manifest",
+        s(&manifest),
+    ]));
+    assert!(refit.contains("input gate: "), "{refit}");
+    let again = json(&svm.join("domain.json"));
+    let limit = |v: &serde_json::Value| v["limit"].as_f64().unwrap();
+    assert!(
+        (limit(&again) - limit(&written)).abs() <= 1e-4 * limit(&written).max(1e-3),
+        "{written} {again}"
+    );
+    assert_eq!(again["held_out"], written["held_out"]);
+    let mut strict = again.clone();
+    strict["limit"] = serde_json::json!(0.0);
+    std::fs::write(svm.join("domain.json"), strict.to_string()).unwrap();
+    let refused = ok(&cruciate(&["predict", "--run", s(&svm), s(&exam)]));
+    assert!(
+        refused.contains("not analysed: unlike the training exams: score "),
+        "{refused}"
+    );
+    assert!(refused.contains("limit 0.000"), "{refused}");
+    std::fs::write(svm.join("domain.json"), again.to_string()).unwrap();
     assert!(predicted.contains("not for clinical use"), "{predicted}");
 
     // The same evaluation report as for a network run.

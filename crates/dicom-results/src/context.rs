@@ -35,6 +35,25 @@ pub struct Finding {
     pub injured_probability: f64,
     /// The key slices, from 0, most telling first.
     pub key_slices: Vec<usize>,
+    /// Set when the input gate found the exam outside the model's domain.
+    pub outside_domain: Option<OutsideDomain>,
+}
+
+/// An exam the input gate found outside the model's domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideDomain {
+    /// Why, in words ("coronal plane (ImageOrientationPatient); the model reads sagittal").
+    pub reasons: String,
+    /// Whether an administrator had the call shown anyway; when not, the report says "not
+    /// analysed" and carries no call.
+    pub call_shown: bool,
+}
+
+impl Finding {
+    /// Whether the report carries the call (the exam was accepted, or its call was shown).
+    pub fn call_shown(&self) -> bool {
+        self.outside_domain.as_ref().is_none_or(|o| o.call_shown)
+    }
 }
 
 /// Everything the objects of one exam share.

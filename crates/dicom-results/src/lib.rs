@@ -19,7 +19,7 @@ mod items;
 pub mod sc;
 pub mod sr;
 
-pub use context::{Algorithm, Finding, ResultContext, StudyIdentity, part10_bytes};
+pub use context::{Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, part10_bytes};
 pub use sc::secondary_capture;
 pub use sr::{read_finding, structured_report};
 

@@ -25,11 +25,20 @@ const GRADES: [Code; 4] = [
 ];
 const HEALTHY: Code = Code("ACL-HEALTHY", LOCAL, "ACL healthy");
 const INJURED: Code = Code("ACL-INJURED", LOCAL, "ACL injured");
+const NOT_ANALYSED: Code = Code(
+    "ACL-NOT-ANALYSED",
+    LOCAL,
+    "Not analysed: outside the model's domain",
+);
 const KEY_SLICE: Code = Code("KEY-SLICE", LOCAL, "Key slice");
 const KEY_PICTURE: Code = Code("KEY-SLICE-SC", LOCAL, "Key slice with explanation");
 
-/// The coded finding of a call: the grade's code, or healthy / injured.
+/// The coded finding of a call: the grade's code, or healthy / injured; "not analysed" where
+/// the input gate abstained and no call is shown.
 fn finding_code(ctx: &crate::Finding) -> Code {
+    if !ctx.call_shown() {
+        return NOT_ANALYSED;
+    }
     match ctx.grade {
         Some(g) => GRADES[usize::from(g.min(3))],
         None if ctx.injured => INJURED,
@@ -44,7 +53,8 @@ pub fn structured_report(
     finding: &crate::Finding,
     sc_count: usize,
 ) -> Result<InMemDicomObject, ResultError> {
-    if !(0.0..=1.0).contains(&finding.injured_probability) {
+    let shown = finding.call_shown();
+    if shown && !(0.0..=1.0).contains(&finding.injured_probability) {
         return Err(ResultError::Invalid(format!(
             "probability {} outside 0..1",
             finding.injured_probability
@@ -76,8 +86,9 @@ pub fn structured_report(
     ));
 
     // Every instance referenced in the tree, grouped by series, as evidence.
-    let sources: Vec<(String, String, Option<u32>)> = finding
-        .key_slices
+    // A report with no call infers nothing from any image.
+    let keys: &[usize] = if shown { &finding.key_slices } else { &[] };
+    let sources: Vec<(String, String, Option<u32>)> = keys
         .iter()
         .filter_map(|&s| ctx.source_of(s))
         .map(|s| {
@@ -139,18 +150,29 @@ pub fn structured_report(
     };
 
     let mut finding_item = Item::code("CONTAINS", FINDING, finding_code(finding));
-    let mut probability = Item::num(
-        "CONTAINS",
-        PROBABILITY,
-        finding.injured_probability,
-        Code("1", "UCUM", "no units"),
-    );
     for r in image_refs("INFERRED FROM") {
         finding_item = finding_item.with(r);
     }
-    for r in image_refs("INFERRED FROM") {
-        probability = probability.with(r);
-    }
+    let probability = shown.then(|| {
+        image_refs("INFERRED FROM").into_iter().fold(
+            Item::num(
+                "CONTAINS",
+                PROBABILITY,
+                finding.injured_probability,
+                Code("1", "UCUM", "no units"),
+            ),
+            Item::with,
+        )
+    });
+    let comment = match &finding.outside_domain {
+        None => ctx.notices.join(" "),
+        Some(o) if o.call_shown => format!(
+            "Outside the model's domain, shown by an administrator: {}. {}",
+            o.reasons,
+            ctx.notices.join(" ")
+        ),
+        Some(o) => format!("Not analysed: {}. {}", o.reasons, ctx.notices.join(" ")),
+    };
     let group = Item::container(Some("CONTAINS"), Code("125007", "DCM", "Measurement Group"))
         .with(Item::text(
             "CONTAINS",
@@ -167,8 +189,12 @@ pub fn structured_report(
             Code("363698007", "SCT", "Finding Site"),
             Code("ACL", LOCAL, "Anterior cruciate ligament"),
         ))
-        .with(finding_item)
-        .with(probability)
+        .with(finding_item);
+    let group = match probability {
+        Some(p) => group.with(p),
+        None => group,
+    };
+    let group = group
         .with(Item::text(
             "CONTAINS",
             Code("111001", "DCM", "Algorithm Name"),
@@ -182,7 +208,7 @@ pub fn structured_report(
         .with(Item::text(
             "CONTAINS",
             Code("121106", "DCM", "Comment"),
-            &ctx.notices.join(" "),
+            &comment,
         ));
     let mut library = Item::container(Some("CONTAINS"), Code("111028", "DCM", "Image Library"));
     for r in image_refs("CONTAINS") {
@@ -240,8 +266,10 @@ pub struct ReportedFinding {
     pub code: String,
     /// Its meaning.
     pub meaning: String,
-    /// The probability of injury.
-    pub injured_probability: f64,
+    /// The probability of injury; none in a "not analysed" report.
+    pub injured_probability: Option<f64>,
+    /// The report's comment (the notices; why the exam was not analysed).
+    pub comment: String,
 }
 
 /// Reads the finding back from an SR document's bytes (Part 10).
@@ -254,10 +282,18 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
     let obj = dicom_object::from_reader(body).map_err(|e| ResultError::Encoding(e.to_string()))?;
     let mut code = None;
     let mut probability = None;
+    let mut comment = String::new();
     visit(&obj, &mut |item| {
         let concept = concept_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
         match concept.as_deref() {
             Some("121071") => code = first_code(item, tags::CONCEPT_CODE_SEQUENCE),
+            Some("121106") => {
+                comment = item
+                    .get(tags::TEXT_VALUE)
+                    .and_then(|e| e.to_str().ok())
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default();
+            }
             Some(v) if v == PROBABILITY.0 => {
                 probability = item
                     .get(tags::MEASURED_VALUE_SEQUENCE)
@@ -272,11 +308,16 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
     });
     let (code, meaning) =
         code.ok_or_else(|| ResultError::Invalid("no Finding in the document".into()))?;
+    if probability.is_none() && code != NOT_ANALYSED.0 {
+        return Err(ResultError::Invalid(
+            "no probability in the document".into(),
+        ));
+    }
     Ok(ReportedFinding {
         code,
         meaning,
-        injured_probability: probability
-            .ok_or_else(|| ResultError::Invalid("no probability in the document".into()))?,
+        injured_probability: probability,
+        comment,
     })
 }
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use cruciate_dicom_results::sc::RgbPicture;
 use cruciate_dicom_results::{
-    Algorithm, Finding, ResultContext, StudyIdentity, part10_bytes, read_finding,
+    Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, part10_bytes, read_finding,
     secondary_capture, structured_report,
 };
 use cruciate_testkit::{dciodvfy_errors, system_tool};
@@ -57,6 +57,7 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
         injured: true,
         injured_probability: 0.8125,
         key_slices: vec![5, 6],
+        outside_domain: None,
     };
     let (w, h) = (40usize, 30usize);
     let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
@@ -95,7 +96,7 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
     }
     let back = read_finding(&sr_bytes).unwrap();
     assert_eq!(back.code, "ACL-G2");
-    assert!((back.injured_probability - 0.8125).abs() < 1e-9);
+    assert!((back.injured_probability.unwrap() - 0.8125).abs() < 1e-9);
     // The project's reader takes the Secondary Capture as a one-slice grey image.
     let v = cruciate_volume::read_path(&sc_paths[0], &ReadOptions::default()).unwrap();
     assert_eq!(v.shape, [1, h, w]);
@@ -114,6 +115,7 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
         injured: false,
         injured_probability: 0.1,
         key_slices: vec![3],
+        outside_domain: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sr.dcm");
@@ -132,4 +134,57 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
         pixels: &[0; 10],
     };
     assert!(secondary_capture(&ctx, 0, 0, &picture).is_err());
+}
+
+#[test]
+fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons() {
+    let ctx = context();
+    let reasons = "coronal plane (ImageOrientationPatient); the model reads sagittal";
+    let finding = Finding {
+        grade: Some(3),
+        injured: true,
+        injured_probability: 0.97,
+        key_slices: vec![5],
+        outside_domain: Some(OutsideDomain {
+            reasons: reasons.into(),
+            call_shown: false,
+        }),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sr.dcm");
+    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let errors = dciodvfy_errors(&path).unwrap_or_default();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let back = read_finding(&bytes).unwrap();
+    assert_eq!(back.code, "ACL-NOT-ANALYSED");
+    assert_eq!(back.injured_probability, None, "no call in the report");
+    assert!(
+        back.comment
+            .starts_with(&format!("Not analysed: {reasons}")),
+        "{}",
+        back.comment
+    );
+    assert!(
+        back.comment.contains("Not for diagnostic use."),
+        "{}",
+        back.comment
+    );
+    // Shown by an administrator: the call, marked outside the model's domain.
+    let shown = Finding {
+        outside_domain: Some(OutsideDomain {
+            reasons: reasons.into(),
+            call_shown: true,
+        }),
+        ..finding
+    };
+    let back =
+        read_finding(&part10_bytes(structured_report(&ctx, &shown, 0).unwrap()).unwrap()).unwrap();
+    assert_eq!(back.code, "ACL-G3");
+    assert_eq!(back.injured_probability, Some(0.97));
+    assert!(
+        back.comment.starts_with("Outside the model's domain"),
+        "{}",
+        back.comment
+    );
 }

@@ -73,6 +73,49 @@ pub struct EvaluationReport {
     pub explanation_method: Option<String>,
     /// Explanation heat inside the ACL box, per true class (empty without explanations).
     pub cam_in_roi: Vec<RoiFigures>,
+    /// What the input gate made of the split's exams (the figures above score every exam,
+    /// abstentions included).
+    pub gate: GateFigures,
+}
+
+/// What the input gate made of an evaluation's exams.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GateFigures {
+    /// Exams the gate accepted.
+    pub accepted: usize,
+    /// Exams it abstained on.
+    pub abstained: usize,
+    /// How many exams each rule refused (an exam may fail several).
+    pub by_rule: std::collections::BTreeMap<String, usize>,
+    /// Up to ten abstentions: the exam and why.
+    pub examples: Vec<(String, String)>,
+}
+
+impl GateFigures {
+    /// Counts one exam's verdict.
+    pub fn count(&mut self, exam_id: &str, verdict: &cruciate_infer::Verdict) {
+        if verdict.is_accepted() {
+            self.accepted += 1;
+            return;
+        }
+        self.abstained += 1;
+        for reason in verdict.reasons() {
+            let rule = serde_json::to_value(reason.rule)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            *self.by_rule.entry(rule).or_default() += 1;
+        }
+        if self.examples.len() < 10 {
+            self.examples.push((exam_id.to_string(), verdict.summary()));
+        }
+    }
+
+    /// The share of exams accepted (`None` without exams).
+    pub fn accepted_share(&self) -> Option<f64> {
+        let all = self.accepted + self.abstained;
+        (all > 0).then(|| self.accepted as f64 / all as f64)
+    }
 }
 
 /// One of the most confident errors, drawn.
@@ -150,6 +193,7 @@ pub fn evaluate(
     let mut errors: Vec<ConfidentError> = Vec::new();
     let mut method = None;
     let mut scored = Vec::with_capacity(rows.len());
+    let mut gate = GateFigures::default();
     progress.start(
         &format!("evaluating on {} {} exams", rows.len(), request.split),
         Some(rows.len() as u64),
@@ -170,6 +214,7 @@ pub fn evaluate(
             None => classifier.predict(&volume).map_err(on_exam)?,
         };
         let actual = task.class_of(row.label);
+        gate.count(&row.exam_id, &prediction.verdict);
         points.push(prediction.probabilities.clone(), actual);
         scored.push(ScoredExam {
             exam_id: row.exam_id.clone(),
@@ -248,6 +293,7 @@ pub fn evaluate(
             Vec::new()
         },
         metrics,
+        gate,
     };
     Ok(Evaluation {
         report,

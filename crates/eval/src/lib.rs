@@ -4,6 +4,8 @@
 //!   cumulative (streaming) form (MONAI's two forms), checked against scikit-learn; and where an
 //!   explanation's heat lies relative to the ACL box.
 //! - [`scoring`]: a classifier's calls on a manifest split.
+//! - [`domain`]: the input gate's reference of a run: its training exams' features, the limit
+//!   set on its validation exams.
 //! - [`evaluate`]: every figure of a classifier on one split, with its report
 //!   ([`evaluation_page`]).
 //! - [`compare`]: classifiers side by side on one split.
@@ -21,6 +23,7 @@
 pub mod charts;
 pub mod compare;
 pub mod cv;
+pub mod domain;
 mod error;
 pub mod evaluate;
 pub mod evaluation_page;

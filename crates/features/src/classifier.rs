@@ -120,7 +120,8 @@ impl Classifier for FeatureClassifier {
     /// through the model gives its per-slice scores.
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
         let slices = self.extractor.slice_features(exam)?;
-        let probabilities = self.probabilities(&self.extractor.pool(&slices.slices))?;
+        let pooled = self.extractor.pool(&slices.slices);
+        let probabilities = self.probabilities(&pooled)?;
         let per_slice = slices
             .slices
             .iter()
@@ -135,6 +136,8 @@ impl Classifier for FeatureClassifier {
         prediction
             .warnings
             .extend(self.info.training.region_warning(exam));
+        // The vector the SVM reads is the exam in the model's own terms, for the gate.
+        prediction.features = pooled;
         Ok(prediction)
     }
 }

@@ -327,3 +327,24 @@ fn read_matrix(path: &Path) -> Result<([usize; 2], Vec<f32>), FeatureError> {
         .map_err(|e| FeatureError::invalid(path, format!("not float32: {e}")))?;
     Ok(([rows, cols], values))
 }
+
+impl FeatureTable {
+    /// The input gate's domain reference of a run fitted on rows `fit` of this table, its
+    /// limit accepting `share` of rows `held_out`: the vectors are the ones the run's
+    /// predictions carry, so nothing is computed again.
+    pub fn domain_reference(
+        &self,
+        fit: &[usize],
+        held_out: &[usize],
+        share: f64,
+    ) -> Result<cruciate_infer::DomainReference, FeatureError> {
+        let rows = |idx: &[usize]| -> Vec<Vec<f32>> {
+            idx.iter().map(|&i| self.matrix.row(i).to_vec()).collect()
+        };
+        Ok(cruciate_infer::DomainReference::fit(
+            &rows(fit),
+            &rows(held_out),
+            share,
+        )?)
+    }
+}

@@ -39,7 +39,7 @@ pub fn write_cascade(
     out: &Path,
 ) -> Result<String, InferError> {
     let found_by = registry.open_localiser(localiser)?;
-    let classifier_run = registry.open_run(classifier)?;
+    let classifier_run = registry.open_model(classifier)?;
     let mut info = RunInfo::new(CASCADE_KIND, classifier_run.info().task, "cascade");
     info.classes = classifier_run.info().classes.clone();
     info.training = classifier_run.info().training.clone();
@@ -115,7 +115,7 @@ impl Cascade {
     pub fn open(run: &Path, info: RunInfo, registry: &Registry) -> Result<Self, InferError> {
         let settings: CascadeSettings = info.settings(run)?;
         let localiser = registry.open_localiser(&run.join(&settings.localiser))?;
-        let classifier = registry.open_run(&run.join(&settings.classifier))?;
+        let classifier = registry.open_model(&run.join(&settings.classifier))?;
         let mut cascade = Self::new(localiser, classifier, settings.margin);
         cascade.info = RunInfo {
             settings: info.settings.clone(),

@@ -7,6 +7,8 @@
 //!
 //! - [`Classifier`]: an exam in, a [`Prediction`] out, and optionally an [`Explanation`] (a heat
 //!   map in the exam's own voxel grid).
+//! - [`gate`]: the input gate every opened run stands behind: each prediction says whether the
+//!   exam is one the model reads, or why not.
 //! - [`occlusion`]: occlusion sensitivity, the explanation every classifier gets unless it
 //!   offers its own.
 //! - [`Localiser`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
@@ -25,6 +27,7 @@ mod classifier;
 mod error;
 mod explanation;
 mod factory;
+pub mod gate;
 mod localiser;
 mod occlusion;
 mod prediction;
@@ -38,6 +41,7 @@ pub use classifier::Classifier;
 pub use error::{ErrorKind, InferError};
 pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};
 pub use factory::ClassifierFactory;
+pub use gate::{DomainReference, Gate, GateSettings, Gated, Reason, Rule, Verdict};
 pub use localiser::Localiser;
 pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;

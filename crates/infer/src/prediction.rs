@@ -35,6 +35,15 @@ pub struct Prediction {
     /// instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The input gate's verdict on the exam: accepted, or abstained with its reasons, in which
+    /// case no grade is shown for it (see [`gate`](crate::gate)).
+    #[serde(default)]
+    pub verdict: crate::Verdict,
+    /// The exam's pooled features in the model's own terms (a network's slice features
+    /// averaged over slices, a feature run's vector), for the gate's distance to the training
+    /// exams; empty where the model gives none. Not written.
+    #[serde(skip)]
+    pub features: Vec<f32>,
 }
 
 impl Prediction {
@@ -67,6 +76,8 @@ impl Prediction {
             slice_scores,
             region: None,
             warnings: Vec::new(),
+            verdict: crate::Verdict::Accepted,
+            features: Vec::new(),
         }
     }
 

@@ -133,8 +133,16 @@ impl Registry {
             })
     }
 
-    /// Opens the run folder `run` as a classifier, by the kind its `run.json` names.
+    /// Opens the run folder `run` as a classifier behind the input [gate](crate::gate), by the
+    /// kind its `run.json` names: what every consumer of a model opens.
     pub fn open_run(&self, run: &Path) -> Result<Box<dyn Classifier>, InferError> {
+        Ok(Box::new(crate::Gated::open(self.open_model(run)?, run)?))
+    }
+
+    /// Opens the run folder `run` as a classifier without the gate: for models inside another
+    /// (a cascade's classifier sees a crop, not the exam the gate judges), and for consumers
+    /// that put the gate in front of what they assemble themselves.
+    pub fn open_model(&self, run: &Path) -> Result<Box<dyn Classifier>, InferError> {
         let info = self.run_info(run)?;
         let kind = self.kind(run, &info)?;
         let open = kind.classifier.as_ref().ok_or_else(|| {

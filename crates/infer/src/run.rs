@@ -121,6 +121,9 @@ pub struct RunInfo {
     pub training: TrainingInfo,
     /// The software that wrote the run.
     pub software: Software,
+    /// The input gate's rules, where the run sets them (defaults otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<crate::GateSettings>,
     /// Settings only the run's kind reads.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub settings: serde_json::Value,
@@ -145,6 +148,7 @@ impl RunInfo {
             input: None,
             training: TrainingInfo::default(),
             software: Software::current(),
+            gate: None,
             settings: serde_json::Value::Null,
         }
     }

@@ -215,10 +215,19 @@ fn a_cascade_run_classifies_the_crop_and_maps_back() {
 fn a_cascade_whose_crop_the_classifier_refuses_says_why() {
     let dir = tempfile::tempdir().unwrap();
     write_cascade(dir.path(), [1, 1, 1]);
-    let cascade = registry().open_run(&dir.path().join("both")).unwrap();
+    let cascade = registry().open_model(&dir.path().join("both")).unwrap();
     let e = cascade.predict(&exam()).unwrap_err();
     assert!(matches!(e, InferError::Input(_)));
     assert_eq!(e.to_string(), "saw [4, 3, 3], not the crop");
+    // Behind the input gate (which refuses this small exam) both reasons are given.
+    let gated = registry().open_run(&dir.path().join("both")).unwrap();
+    let e = gated.predict(&exam()).unwrap_err();
+    assert!(matches!(e, InferError::Input(_)));
+    assert_eq!(
+        e.to_string(),
+        "not analysed: slices of 10x12; the model reads slices of at least 32x32 \
+         (and the model: saw [4, 3, 3], not the crop)"
+    );
     // A classifier kind opened as a localiser is refused in words.
     let e = registry()
         .open_localiser(&dir.path().join("both/cls"))

@@ -212,12 +212,18 @@ impl NetworkClassifier {
         let k = probabilities.len();
         let per_slice = to_vec(self.model.classify(out.slice_features.clone()));
         let region = input.geometry.region;
-        Prediction::new(
+        let mut prediction = Prediction::new(
             self.info.classes.clone(),
             probabilities,
             [region.s0, region.s0 + input.shape[0]],
             per_slice.chunks_exact(k).map(<[f64]>::to_vec).collect(),
-        )
+        );
+        // The exam in the network's own terms, for the gate: slice features averaged.
+        prediction.features = to_vec(out.slice_features.clone().mean_dim(0))
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        prediction
     }
 
     /// The call on an exam already prepared with [`Self::input_config`] (training prepares

@@ -131,6 +131,17 @@ pub struct AnalysisResult {
     pub notices: Vec<String>,
 }
 
+impl AnalysisResult {
+    /// The call as the worklist's columns hold it.
+    pub fn call(&self) -> crate::store::Call {
+        crate::store::Call {
+            class: self.prediction.class as i64,
+            label: self.prediction.label.clone(),
+            injured_probability: self.prediction.injured_probability,
+        }
+    }
+}
+
 /// What the probe says of an upload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Probe {

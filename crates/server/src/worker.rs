@@ -156,11 +156,9 @@ impl Worker {
             .publish(&work)
             .map_err(|e| JobError::internal(format!("storing the result: {e}")))?;
         Ok(Finished {
-            call: (
-                result.prediction.class as i64,
-                result.prediction.label.clone(),
-            ),
-            injured_probability: result.prediction.injured_probability,
+            call: result.call(),
+            not_analysed: (!result.prediction.verdict.is_accepted())
+                .then(|| result.prediction.verdict.summary()),
             model_hash: result.model.hash.clone(),
             software: result.software.clone(),
             synthetic_model: result.model.synthetic,

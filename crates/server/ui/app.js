@@ -35,6 +35,7 @@ async function signIn(token) {
   try {
     const me = await json("/me");
     sessionStorage.setItem("cruciate-token", token);
+    state.role = me.role;
     $("who").textContent = me.name + " (" + me.role + ", site " + me.site + ")";
     $("signin").hidden = true;
     $("app").hidden = false;
@@ -91,15 +92,20 @@ async function loadWorklist() {
     cell(row, exam.patient ? dicomDate(exam.patient.study_date) : "");
     cell(row, exam.series_description || "");
     cell(row, text(exam.status, "status " + exam.status));
-    const call = text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_label));
+    // An exam the input gate refused shows no call: "not analysed", its reasons on hover.
+    const call = exam.not_analysed && !exam.outside_domain
+      ? text("not analysed", "not-analysed")
+      : text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_label));
     const callCell = document.createElement("span");
     callCell.append(call);
+    if (exam.outside_domain) callCell.append(text("outside the model's domain", "tag outside"));
     if (exam.synthetic_model) callCell.append(text("synthetic", "tag"));
     cell(row, callCell);
     cell(row, exam.injured_probability == null ? "" : exam.injured_probability.toFixed(2));
     cell(row, exam.model);
     cell(row, exam.read_grade == null ? "" : "grade " + exam.read_grade);
     if (exam.error) row.title = exam.error;
+    if (exam.not_analysed) row.title = "Not analysed: " + exam.not_analysed;
     row.addEventListener("click", () => openExam(exam.id));
     body.append(row);
   }
@@ -182,11 +188,32 @@ function renderResult(exam) {
   box.replaceChildren();
   $("synthetic-label").hidden = !(exam.result && exam.result.synthetic_model) && exam.synthetic_model !== true;
   $("error").textContent = exam.error ? "Failed: " + exam.error : "";
+  if (exam.not_analysed && !exam.outside_domain) {
+    box.append(text("Not analysed: " + exam.not_analysed, "not-analysed"));
+    box.append(text("The exam is outside what the model was made for: no grade is given. " +
+      exam.notices.join(" "), "meta"));
+    if (state.role === "admin") {
+      const show = document.createElement("button");
+      show.type = "button";
+      show.id = "show-call";
+      show.textContent = "Show the model's call anyway (outside its domain; audited)";
+      show.addEventListener("click", async () => {
+        await json("/exams/" + exam.id + "/show-call", { method: "POST" })
+          .then(() => openExam(exam.id))
+          .catch((e) => { $("error").textContent = e.message; });
+      });
+      box.append(show);
+    }
+    return;
+  }
   if (!exam.result) {
     box.append(text(exam.status === "failed" ? "" : "Analysis " + exam.status + "…"));
     return;
   }
   const r = exam.result;
+  if (exam.outside_domain) {
+    box.append(text("Outside the model's domain (shown by an admin): " + exam.not_analysed, "warning"));
+  }
   const call = document.createElement("div");
   call.className = "call " + callClass(r.label);
   call.textContent = r.grade == null ? r.label : "grade " + r.grade + ": " + r.label;
@@ -270,6 +297,7 @@ async function openExam(id) {
   } else {
     $("slice-img").hidden = true;
     $("cam-img").hidden = true;
+    if (exam.status !== "queued" && exam.status !== "running") return;
     state.refresh = setInterval(async () => {
       const again = await json("/exams/" + id).catch(() => null);
       if (again && again.status !== exam.status && state.exam && state.exam.id === id) openExam(id);

@@ -196,3 +196,17 @@ pub fn dciodvfy_errors(file: &Path) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// `count` values of white noise (a fixed linear congruential sequence from `seed`, its high
+/// bits): neighbouring values are uncorrelated, as no image's voxels are.
+pub fn noise(count: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32
+        })
+        .collect()
+}

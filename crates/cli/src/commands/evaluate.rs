@@ -101,6 +101,26 @@ pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
             roi.exams
         );
     }
+    let gate = &r.gate;
+    println!(
+        "input gate: {} of {} exams accepted{}",
+        gate.accepted,
+        gate.accepted + gate.abstained,
+        if gate.abstained == 0 {
+            String::new()
+        } else {
+            let rules: Vec<String> = gate
+                .by_rule
+                .iter()
+                .map(|(rule, n)| format!("{rule} {n}"))
+                .collect();
+            format!(
+                "; abstained on {} ({}); the figures above score every exam",
+                gate.abstained,
+                rules.join(", ")
+            )
+        }
+    );
     if r.synthetic_model {
         println!("{SYNTHETIC_WARNING}");
     }

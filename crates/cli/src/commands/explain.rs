@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use cruciate_eval::charts::bar_chart;
-use cruciate_infer::{ExplainMethod, ExplainRequest};
+use cruciate_infer::{Classifier, ExplainMethod, ExplainRequest, Gated, Verdict};
 use cruciate_models::Compute;
 use cruciate_volume::export::{Window, slice_image};
 use cruciate_volume::heat::heat_figure;
 
-use super::{ExamArgs, SYNTHETIC_WARNING, open_run, write_text};
+use super::{ExamArgs, SYNTHETIC_WARNING, registry, write_text};
 
 /// Arguments of `cruciate explain`.
 #[derive(Debug, Args)]
@@ -30,12 +30,31 @@ pub struct ExplainArgs {
     /// Explain this class (0 healthy, ...) instead of the predicted one.
     #[arg(long)]
     class: Option<usize>,
+    /// Explain the call even where the input gate abstains, marked as outside the model's
+    /// domain.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Runs `cruciate explain`.
 pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
-    let model = open_run(&args.run, device)?;
+    let model = Gated::open(registry(device).open_model(&args.run)?, &args.run)?;
     let volume = args.exam.read()?;
+    // The gate's rules first: an exam outside the model's domain is not explained unless
+    // forced.
+    let refused = |verdict: &Verdict| {
+        let refused = !verdict.is_accepted() && !args.force;
+        if refused {
+            println!(
+                "{}: {verdict} (--force explains the call anyway)",
+                volume.meta.path
+            );
+        }
+        refused
+    };
+    if refused(&model.gate().check(&volume)) {
+        return Ok(());
+    }
     let e = model.explain(
         &volume,
         &ExplainRequest {
@@ -43,6 +62,11 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
             class: args.class,
         },
     )?;
+    // The features' verdict (unlike the training exams) comes with the call.
+    let verdict = e.prediction.verdict.clone();
+    if refused(&verdict) {
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     let p = &e.prediction;
     let target = &p.classes[e.target];
@@ -55,6 +79,9 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
     );
     if model.info().synthetic() {
         caption_tail += " (synthetic demo model)";
+    }
+    if !verdict.is_accepted() {
+        caption_tail = format!("OUTSIDE THE MODEL'S DOMAIN; {caption_tail}");
     }
     for s in p.slices[0]..p.slices[1] {
         let Some(grey) = slice_image(&volume, s, window) else {
@@ -105,6 +132,9 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         e.key_slice() + 1,
         args.out.display()
     );
+    if !verdict.is_accepted() {
+        println!("OUTSIDE THE MODEL'S DOMAIN (explained by --force): {verdict}");
+    }
     if model.info().synthetic() {
         println!("{SYNTHETIC_WARNING}");
     }

@@ -5,6 +5,7 @@ pub mod cascade;
 pub mod compare;
 pub mod data;
 pub mod dicom;
+pub mod domain;
 pub mod evaluate;
 pub mod explain;
 pub mod export;

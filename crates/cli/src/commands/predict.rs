@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cruciate_infer::Prediction;
+use cruciate_infer::{Classifier, Gated, Prediction, Verdict};
 use cruciate_models::Compute;
 use serde::Serialize;
 
-use super::{ExamArgs, SYNTHETIC_WARNING, open_run};
+use super::{ExamArgs, SYNTHETIC_WARNING, registry};
 
 /// Arguments of `cruciate predict`.
 #[derive(Debug, Args)]
@@ -22,6 +22,10 @@ pub struct PredictArgs {
     json: bool,
     #[command(flatten)]
     roi: super::RoiArgs,
+    /// Show the model's call even where the input gate abstains, marked as outside the
+    /// model's domain.
+    #[arg(long)]
+    force: bool,
 }
 
 /// What `--json` prints.
@@ -31,33 +35,66 @@ struct PredictOutput<'a> {
     model: &'a str,
     kind: &'a str,
     synthetic_model: bool,
-    #[serde(flatten)]
-    prediction: &'a Prediction,
+    /// True when the gate abstained and `--force` showed the call anyway.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    outside_domain: bool,
+    /// The call, where it is shown.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    prediction: Option<&'a Prediction>,
+    /// The gate's verdict, where the call is not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'a Verdict>,
 }
 
 /// Runs `cruciate predict`.
 pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
-    let mut model = open_run(&args.run, device)?;
-    if let Some(crop) = args.roi.crop(device)? {
-        anyhow::ensure!(
-            matches!(crop.source, cruciate_infer::RoiSource::Auto(_)),
-            "an exam alone has no manifest box: predict with --roi auto --localiser RUN"
-        );
-        model = Box::new(cruciate_infer::Cascade::with_crop(crop, model));
-    }
+    let model = registry(device).open_model(&args.run)?;
+    // The gate judges the exam as read, in front of whatever was assembled: the run's own
+    // gate (with its domain reference), or the rules alone in front of a cascade made here.
+    let model = match args.roi.crop(device)? {
+        Some(crop) => {
+            anyhow::ensure!(
+                matches!(crop.source, cruciate_infer::RoiSource::Auto(_)),
+                "an exam alone has no manifest box: predict with --roi auto --localiser RUN"
+            );
+            Gated::new(Box::new(cruciate_infer::Cascade::with_crop(crop, model)))
+        }
+        None => Gated::open(model, &args.run)?,
+    };
     let volume = args.exam.read()?;
     let prediction = model.predict(&volume)?;
     let info = model.info();
+    let accepted = prediction.verdict.is_accepted();
+    let shown = accepted || args.force;
     if args.json {
         let out = PredictOutput {
             exam: &volume.meta.path,
             model: &info.model.name,
             kind: &info.kind,
             synthetic_model: info.synthetic(),
-            prediction: &prediction,
+            outside_domain: !accepted && args.force,
+            prediction: shown.then_some(&prediction),
+            verdict: (!shown).then_some(&prediction.verdict),
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
+    }
+    if !shown {
+        println!("{}: {}", volume.meta.path, prediction.verdict);
+        println!(
+            "model: {} ({}); no grade is shown for an exam outside its domain (--force shows it)",
+            info.model.name, info.kind
+        );
+        if info.synthetic() {
+            println!("{SYNTHETIC_WARNING}");
+        }
+        return Ok(());
+    }
+    if !accepted {
+        println!(
+            "OUTSIDE THE MODEL'S DOMAIN (shown by --force): {}",
+            prediction.verdict
+        );
     }
     println!(
         "{}: {} (P = {:.3}); injured probability {:.3}",

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use cruciate_data::{Split, Task};
 use cruciate_eval::cv::{CvRequest, cross_validate};
+use cruciate_eval::domain::DEFAULT_SHARE;
 use cruciate_features::{
     Extractor, FeatureFactory, FeatureTable, RegionSource, RegionSpec, fit_run, training_manifest,
 };
@@ -186,8 +187,15 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 out,
             )
             .context("svm train")?;
-            if let Some(region) = &table.spec.region {
-                region_cascade(&table, region, out, device)?;
+            match &table.spec.region {
+                Some(region) => region_cascade(&table, region, out, device)?,
+                None => match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {
+                    Ok(reference) => {
+                        reference.write(out)?;
+                        super::domain::print_reference(&reference);
+                    }
+                    Err(e) => println!("input gate: no domain reference ({e})"),
+                },
             }
             println!(
                 "{} on {} exams in {:.2} s{}",

@@ -111,7 +111,10 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
     );
     println!("run folder: {}", args.out.display());
     if request.roi.is_some() {
+        // A network of ACL regions sees crops: its reference belongs to the cascade, later.
         args.settings.roi.cascade_beside(&args.out, device)?;
+    } else {
+        super::domain::fit_beside(&args.out, &request.manifest, device)?;
     }
     Ok(())
 }

@@ -315,21 +315,35 @@ pub fn phantom_dicom_series(dir: &Path) -> PathBuf {
 
 /// The series of [`phantom_dicom_series`] as a zip, in `dir`.
 pub fn phantom_dicom_zip(dir: &Path) -> PathBuf {
+    edited_phantom_zip(dir, "exam.zip", |_, _| {})
+}
+
+/// The series of [`phantom_dicom_series`] with `edit(k, instance)` applied to its `k`-th file
+/// (in name order), zipped as `dir/name`.
+pub fn edited_phantom_zip(
+    dir: &Path,
+    name: &str,
+    edit: impl Fn(usize, &mut dicom_object::DefaultDicomObject),
+) -> PathBuf {
     let series = phantom_dicom_series(dir);
-    let path = dir.join("exam.zip");
+    let path = dir.join(name);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     let mut files: Vec<_> = std::fs::read_dir(&series)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    for f in files {
+    for (k, f) in files.iter().enumerate() {
+        let mut obj = dicom_object::open_file(f).unwrap();
+        edit(k, &mut obj);
+        let mut bytes = Vec::new();
+        obj.write_all(&mut bytes).unwrap();
         zip.start_file(
             f.file_name().unwrap().to_string_lossy(),
             zip::write::SimpleFileOptions::default(),
         )
         .unwrap();
-        zip.write_all(&std::fs::read(&f).unwrap()).unwrap();
+        zip.write_all(&bytes).unwrap();
     }
     zip.finish().unwrap();
     path

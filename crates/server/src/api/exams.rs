@@ -213,6 +213,13 @@ pub struct ExamItem {
     pub series_description: Option<String>,
     /// Whose knee it is, for roles allowed to see it at the exam's site.
     pub patient: Option<PatientView>,
+    /// Why the exam was not analysed, when the input gate abstained ("coronal plane
+    /// (ImageOrientationPatient); the model reads sagittal"): the exam is done, with no call
+    /// shown unless an admin had it shown.
+    pub not_analysed: Option<String>,
+    /// True when an admin had the call on a not-analysed exam shown: it lies outside the
+    /// model's domain.
+    pub outside_domain: bool,
 }
 
 impl From<&ExamRow> for ExamItem {
@@ -233,6 +240,8 @@ impl From<&ExamRow> for ExamItem {
             error: e.error.clone(),
             series_description: e.series_description.clone(),
             patient: None,
+            not_analysed: e.not_analysed.clone(),
+            outside_domain: e.not_analysed.is_some() && e.shown_by.is_some(),
         }
     }
 }
@@ -339,6 +348,10 @@ pub struct ResultView {
     pub region: Option<[usize; 6]>,
     /// What the reader should know (a region not found and the whole exam classified).
     pub warnings: Vec<String>,
+    /// The input gate's verdict: accepted, or abstained with its reasons (a result shown for
+    /// an abstained exam was shown by an admin, outside the model's domain).
+    #[schema(value_type = Object)]
+    pub verdict: cruciate_infer::Verdict,
 }
 
 impl From<AnalysisResult> for ResultView {
@@ -356,6 +369,7 @@ impl From<AnalysisResult> for ResultView {
                 .region
                 .map(|b| [b.s0, b.s1, b.r0, b.r1, b.c0, b.c1]),
             warnings: r.prediction.warnings,
+            verdict: r.prediction.verdict,
             model: r.model.name,
             model_hash: r.model.hash,
             synthetic_model: r.model.synthetic,
@@ -409,7 +423,8 @@ pub async fn detail(
         item: ExamItem::of(&state, &caller, &exam).await?,
         attempts: exam.attempts,
         finished_ms: exam.finished_ms,
-        result: result.map(ResultView::from),
+        // No call is shown for an exam the gate refused, unless an admin had it shown.
+        result: result.filter(|_| exam.call_shown()).map(ResultView::from),
         read: exam.read_grade.map(|grade| ReadView {
             grade,
             agrees: exam.read_agrees.unwrap_or(false),
@@ -486,6 +501,61 @@ pub(super) async fn analysed(
     Ok((exam, result))
 }
 
+/// An analysed exam whose call may be shown: refused (409) for an exam the input gate
+/// abstained on, until an admin has the call shown.
+pub(super) async fn called(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ExamRow, AnalysisResult), ApiError> {
+    let (exam, result) = analysed(state, caller, id).await?;
+    if let (false, Some(reasons)) = (exam.call_shown(), &exam.not_analysed) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("not analysed: {reasons}; no call is shown (an admin may have it shown)"),
+        ));
+    }
+    Ok((exam, result))
+}
+
+/// Shows the model's call on an exam the input gate abstained on, outside the model's domain
+/// (admins only; audited). The exam then shows its call, marked outside the model's domain.
+#[utoipa::path(post, path = "/api/v1/exams/{id}/show-call", params(("id" = String, Path, description = "exam id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)), security(("token" = [])))]
+pub async fn show_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    let (exam, result) = analysed(&state, &caller, &id).await?;
+    let Some(reasons) = &exam.not_analysed else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the exam was analysed: its call is shown already",
+        ));
+    };
+    if !state
+        .store
+        .show_call(&id, &caller.token.name, &result.call())
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the exam changed meanwhile: try again",
+        ));
+    }
+    state
+        .store
+        .audit(caller.audit(
+            "show-call",
+            Some(&id),
+            Some(format!("outside the model's domain: {reasons}")),
+        ))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Runs file reading and image encoding on the blocking pool, so that slow disks and large
 /// slices never stall the async runtime (and `/healthz` with it).
 async fn off_the_runtime<T: Send + 'static>(
@@ -550,7 +620,7 @@ pub async fn cam(
 ) -> Result<Response, ApiError> {
     let n = slice_number(&file)?;
     let window = window(&query)?;
-    let (exam, result) = analysed(&state, &caller, &id).await?;
+    let (exam, result) = called(&state, &caller, &id).await?;
     let dir = state.exam_files(&id).result();
     let burned = query.burned == Some(true);
     let bytes = off_the_runtime(move || {
@@ -591,7 +661,7 @@ pub async fn read(
     Path(id): Path<String>,
     Json(read): Json<Read>,
 ) -> Result<StatusCode, ApiError> {
-    let (_, result) = analysed(&state, &caller, &id).await?;
+    let (_, result) = called(&state, &caller, &id).await?;
     let grade = read
         .grade_for(result.prediction.class, result.grade.is_some())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

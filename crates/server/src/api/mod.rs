@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exams/{id}/slices/{file}", get(exams::slice))
         .route("/exams/{id}/cam/{file}", get(exams::cam))
         .route("/exams/{id}/read", post(exams::read))
+        .route("/exams/{id}/show-call", post(exams::show_call))
         .route("/exams/{id}/sr.dcm", get(dicom::sr))
         .route("/exams/{id}/sc/{file}", get(dicom::sc))
         .route("/exams/{id}/dicom", get(dicom::status))

@@ -18,6 +18,7 @@ use super::Caller;
         super::exams::slice,
         super::exams::cam,
         super::exams::read,
+        super::exams::show_call,
         super::exams::models,
         super::dicom::sr,
         super::dicom::sc,

@@ -4,7 +4,8 @@
 
 use cruciate_dicom_results::sc::RgbPicture;
 use cruciate_dicom_results::{
-    Algorithm, Finding, ResultContext, StudyIdentity, secondary_capture, structured_report,
+    Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, secondary_capture,
+    structured_report,
 };
 use cruciate_volume::SliceSource;
 use dicom_object::InMemDicomObject;
@@ -188,6 +189,16 @@ pub async fn result_objects(
         injured: result.prediction.class != 0,
         injured_probability: result.prediction.injured_probability.clamp(0.0, 1.0),
         key_slices: keys.clone(),
+        outside_domain: exam.not_analysed.as_ref().map(|reasons| OutsideDomain {
+            reasons: reasons.clone(),
+            call_shown: exam.call_shown(),
+        }),
+    };
+    // No pictures of a call that is not shown.
+    let keys = if finding.call_shown() {
+        keys
+    } else {
+        Vec::new()
     };
     let dir = ExamFiles::new(data, &exam.id).result();
     let pictures = tokio::task::spawn_blocking(move || {

@@ -132,11 +132,27 @@ pub struct ExamRow {
     pub study_uid: Option<String>,
     /// The series read's description.
     pub series_description: Option<String>,
+    /// The input gate's reasons, when it abstained: the exam is done but not analysed, and no
+    /// call is shown unless an admin had it shown.
+    pub not_analysed: Option<String>,
+    /// The admin who had the call on a not-analysed exam shown, outside the model's domain.
+    pub shown_by: Option<String>,
+    /// When.
+    pub shown_ms: Option<i64>,
+}
+
+impl ExamRow {
+    /// Whether the model's call on this exam may be shown: the gate accepted the exam, or an
+    /// admin had the call shown anyway.
+    pub fn call_shown(&self) -> bool {
+        self.not_analysed.is_none() || self.shown_by.is_some()
+    }
 }
 
 const COLUMNS: &str = "id, site, uploaded_by, filename, format, model, status, attempts, created_ms, \
     finished_ms, error, result, call_class, call_label, injured_probability, model_hash, software, \
-    synthetic_model, read_grade, read_agrees, read_by, read_ms, study_uid, series_description";
+    synthetic_model, read_grade, read_agrees, read_by, read_ms, study_uid, series_description, \
+    not_analysed, shown_by, shown_ms";
 
 fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
     let flag = |name: &str| -> Result<Option<bool>, sqlx::Error> {
@@ -167,6 +183,9 @@ fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
         read_ms: r.try_get("read_ms")?,
         study_uid: r.try_get("study_uid")?,
         series_description: r.try_get("series_description")?,
+        not_analysed: r.try_get("not_analysed")?,
+        shown_by: r.try_get("shown_by")?,
+        shown_ms: r.try_get("shown_ms")?,
     })
 }
 
@@ -186,16 +205,28 @@ pub struct ClaimedJob {
 pub struct Finished {
     /// The result document (JSON).
     pub result: String,
-    /// The call's class and name.
-    pub call: (i64, String),
-    /// The probability of any injury.
-    pub injured_probability: f64,
+    /// The call's class and name, and the probability of any injury.
+    pub call: Call,
+    /// The input gate's reasons when it abstained (the call is then kept in the result
+    /// document only, not in the worklist's columns).
+    pub not_analysed: Option<String>,
     /// The model file's SHA-256.
     pub model_hash: Option<String>,
     /// The software that ran it.
     pub software: String,
     /// Whether the model was trained on synthetic data.
     pub synthetic_model: bool,
+}
+
+/// A model's call as the worklist's columns hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The class called.
+    pub class: i64,
+    /// Its name.
+    pub label: String,
+    /// The probability of any injury.
+    pub injured_probability: f64,
 }
 
 /// A radiologist's read of an exam.
@@ -486,21 +517,43 @@ impl Store {
         worker: &str,
         f: &Finished,
     ) -> Result<bool, sqlx::Error> {
+        let shown = f.not_analysed.is_none().then_some(&f.call);
         let done = sqlx::query(
             "UPDATE exams SET status = 'done', finished_ms = $1, result = $2, call_class = $3, call_label = $4, \
-             injured_probability = $5, model_hash = $6, software = $7, synthetic_model = $8, error = NULL, lease_until_ms = NULL \
-             WHERE id = $9 AND worker = $10 AND status = 'running'",
+             injured_probability = $5, model_hash = $6, software = $7, synthetic_model = $8, error = NULL, lease_until_ms = NULL, \
+             not_analysed = $9, shown_by = NULL, shown_ms = NULL \
+             WHERE id = $10 AND worker = $11 AND status = 'running'",
         )
         .bind(now_ms())
         .bind(&f.result)
-        .bind(f.call.0)
-        .bind(&f.call.1)
-        .bind(f.injured_probability)
+        .bind(shown.map(|c| c.class))
+        .bind(shown.map(|c| c.label.clone()))
+        .bind(shown.map(|c| c.injured_probability))
         .bind(&f.model_hash)
         .bind(&f.software)
         .bind(i64::from(f.synthetic_model))
+        .bind(&f.not_analysed)
         .bind(id)
         .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Has the call on not-analysed exam `id` shown by admin `who`, outside the model's domain:
+    /// the worklist's call columns filled from `call`. False when the exam is not a done,
+    /// not-analysed one.
+    pub async fn show_call(&self, id: &str, who: &str, call: &Call) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE exams SET shown_by = $1, shown_ms = $2, call_class = $3, call_label = $4, injured_probability = $5 \
+             WHERE id = $6 AND status = 'done' AND not_analysed IS NOT NULL",
+        )
+        .bind(who)
+        .bind(now_ms())
+        .bind(call.class)
+        .bind(&call.label)
+        .bind(call.injured_probability)
+        .bind(id)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

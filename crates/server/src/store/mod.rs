@@ -16,7 +16,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::{AuditEntry, AuditRow};
 pub use dicom::{Arrival, Claim, DicomExam, SendRow, SeriesEntry};
 pub use exams::{
-    ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
+    Call, ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
 };
 pub use tokens::{Revoked, Role, TokenRow, random_hex};
 

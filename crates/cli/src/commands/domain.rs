@@ -1,0 +1,74 @@
+//! `cruciate domain`: fit a run's domain reference, the input gate's check that an exam is like
+//! the exams the model was trained on (`train` and `svm train` fit it themselves; this is for
+//! runs made before, or on another manifest).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use cruciate_eval::domain::{DEFAULT_SHARE, fit_domain};
+use cruciate_infer::DomainReference;
+use cruciate_models::Compute;
+
+use crate::progress::Bars;
+
+/// Arguments of `cruciate domain`.
+#[derive(Debug, Args)]
+pub struct DomainArgs {
+    /// The run folder.
+    #[arg(long, value_name = "RUN")]
+    run: PathBuf,
+    /// The manifest whose train exams are the reference and whose valid exams set the limit.
+    #[arg(long, value_name = "CSV")]
+    manifest: PathBuf,
+    /// The share of in-distribution (valid) exams the limit accepts.
+    #[arg(long, default_value_t = DEFAULT_SHARE)]
+    share: f64,
+}
+
+/// Prints what a reference accepts.
+pub fn print_reference(reference: &DomainReference) {
+    let [held_out, accepted] = reference.held_out;
+    println!(
+        "input gate: {} training exams as reference; limit {:.3} accepts {accepted} of \
+         {held_out} held-out exams ({:.1} % asked)",
+        reference.features.len(),
+        reference.limit,
+        100.0 * reference.target_share
+    );
+}
+
+/// Fits the domain reference of the run just written to `run` on `manifest` and writes it
+/// there; a manifest too small for one (a handful of training exams) leaves the run without it,
+/// said in one line, as a run from before the gate.
+pub fn fit_beside(
+    run: &std::path::Path,
+    manifest: &cruciate_data::Manifest,
+    device: Compute,
+) -> anyhow::Result<()> {
+    let model = super::registry(device).open_model(run)?;
+    match fit_domain(model.as_ref(), manifest, DEFAULT_SHARE, &Bars::default()) {
+        Ok(reference) => {
+            reference.write(run)?;
+            print_reference(&reference);
+        }
+        Err(cruciate_eval::EvalError::Model(e)) => {
+            println!("input gate: no domain reference ({e}); the gate's rules still apply")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Runs `cruciate domain`.
+pub fn run(args: &DomainArgs, device: Compute) -> anyhow::Result<()> {
+    let manifest = cruciate_data::Manifest::read(&args.manifest)?;
+    let model = super::registry(device).open_model(&args.run)?;
+    let reference = fit_domain(model.as_ref(), &manifest, args.share, &Bars::default())?;
+    reference.write(&args.run)?;
+    print_reference(&reference);
+    println!(
+        "written to {}",
+        args.run.join(cruciate_infer::gate::DOMAIN_FILE).display()
+    );
+    Ok(())
+}

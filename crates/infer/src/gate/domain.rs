@@ -1,0 +1,212 @@
+//! How unlike the training exams an exam is, in the model's own features.
+//!
+//! Deep nearest neighbours (Sun, Ming, Zhu and Li, "Out-of-distribution detection with deep
+//! nearest neighbors", ICML 2022): each exam's pooled features are scaled to unit length, and
+//! its score is the distance to its k-th nearest training exam. The limit is the score below
+//! which a chosen share (97.5 %) of held-out in-distribution exams (the validation split) fall.
+//! Written here rather than taken from a crate: it is a sort over one distance per training
+//! exam, and no Rust crate offers the method with its calibration.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::InferError;
+
+/// The file in a run folder that holds its reference.
+pub const DOMAIN_FILE: &str = "domain.json";
+
+/// The neighbour whose distance is the score.
+const K: usize = 5;
+
+/// Training exams kept at most (evenly spaced): a bound on the file and on the cost per exam.
+const MAX_KEPT: usize = 2000;
+
+/// The training exams' features and the limit of the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainReference {
+    /// The neighbour whose distance is the score.
+    pub k: usize,
+    /// The share of held-out in-distribution exams the limit accepts.
+    pub target_share: f64,
+    /// The score above which an exam is refused.
+    pub limit: f64,
+    /// Held-out exams the limit was set on, and how many of them it accepts.
+    pub held_out: [usize; 2],
+    /// The training exams' features, each of unit length.
+    pub features: Vec<Vec<f32>>,
+}
+
+/// `v` scaled to unit length (unchanged when it is all zeros).
+fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
+impl DomainReference {
+    /// The reference of training features `train`, its limit set so that `target_share` of
+    /// the held-out features `held_out` score at or below it (the training exams themselves,
+    /// each left out of its own neighbours, where there are none held out).
+    pub fn fit(
+        train: &[Vec<f32>],
+        held_out: &[Vec<f32>],
+        target_share: f64,
+    ) -> Result<Self, InferError> {
+        let width = train.first().map_or(0, Vec::len);
+        if train.len() <= K || width == 0 {
+            return Err(InferError::Request(format!(
+                "the domain reference needs more than {K} training exams with features (got {})",
+                train.len()
+            )));
+        }
+        if train.iter().chain(held_out).any(|f| f.len() != width) {
+            return Err(InferError::Request(
+                "exams of different feature widths".into(),
+            ));
+        }
+        if train
+            .iter()
+            .chain(held_out)
+            .flatten()
+            .any(|x| !x.is_finite())
+        {
+            return Err(InferError::Request("features that are not finite".into()));
+        }
+        if !(0.5..1.0).contains(&target_share) {
+            return Err(InferError::Request(format!(
+                "the accepted share must be within 0.5..1, got {target_share}"
+            )));
+        }
+        let step = train.len().div_ceil(MAX_KEPT);
+        let features: Vec<Vec<f32>> = train.iter().step_by(step).map(|f| unit(f)).collect();
+        let mut reference = Self {
+            k: K,
+            target_share,
+            limit: f64::INFINITY,
+            held_out: [0, 0],
+            features,
+        };
+        let mut scores: Vec<f64> = if held_out.is_empty() {
+            (0..reference.features.len())
+                .map(|i| reference.distance(&reference.features[i].clone(), Some(i)))
+                .collect()
+        } else {
+            held_out.iter().map(|f| reference.score(f)).collect()
+        };
+        scores.sort_by(f64::total_cmp);
+        // The smallest limit that accepts at least the target share.
+        let at = ((target_share * scores.len() as f64).ceil() as usize).clamp(1, scores.len());
+        reference.limit = scores[at - 1];
+        reference.held_out = [scores.len(), at];
+        Ok(reference)
+    }
+
+    /// The score of an exam's features: the distance of their unit vector to its k-th nearest
+    /// training exam.
+    pub fn score(&self, features: &[f32]) -> f64 {
+        if features.len() != self.features.first().map_or(0, Vec::len) {
+            return f64::INFINITY;
+        }
+        self.distance(&unit(features), None)
+    }
+
+    /// The k-th smallest distance from unit vector `z` to the training exams, leaving out
+    /// exam `skip`.
+    fn distance(&self, z: &[f32], skip: Option<usize>) -> f64 {
+        let mut d: Vec<f64> = self
+            .features
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, t)| {
+                t.iter()
+                    .zip(z)
+                    .map(|(a, b)| f64::from(a - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect();
+        let k = self.k.min(d.len()).max(1);
+        let (_, kth, _) = d.select_nth_unstable_by(k - 1, f64::total_cmp);
+        *kth
+    }
+
+    /// The reference of run folder `run`, when it has one.
+    pub fn read(run: &Path) -> Result<Option<Self>, InferError> {
+        let path = run.join(DOMAIN_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(InferError::io(&path, e)),
+        };
+        let reference: Self =
+            serde_json::from_str(&text).map_err(|e| InferError::run(&path, e.to_string()))?;
+        if reference.features.len() < reference.k.max(1) || !reference.limit.is_finite() {
+            return Err(InferError::run(&path, "holds no usable reference"));
+        }
+        Ok(Some(reference))
+    }
+
+    /// Writes the reference into run folder `run` (atomically).
+    pub fn write(&self, run: &Path) -> Result<(), InferError> {
+        let path = run.join(DOMAIN_FILE);
+        let text = serde_json::to_string(self).map_err(|e| InferError::Internal(e.to_string()))?;
+        cruciate_volume::atomic::write_atomically(&path, |w| {
+            std::io::Write::write_all(w, text.as_bytes())
+        })
+        .map_err(|e| InferError::io(&path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points near the unit vector along axis 0 (in-distribution) in 8 dimensions.
+    fn cluster(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let scale = 0.1 / (1u64 << 24) as f32;
+        cruciate_testkit::noise(n * 8, seed)
+            .chunks_exact(8)
+            .map(|c| {
+                let mut v: Vec<f32> = c.iter().map(|x| scale * x - 0.05).collect();
+                v[0] += 1.0;
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_out_exams_are_accepted_at_the_target_share_and_strangers_refused() {
+        let reference = DomainReference::fit(&cluster(200, 1), &cluster(80, 2), 0.975).unwrap();
+        assert_eq!(reference.held_out, [80, 78]);
+        let fresh = cluster(400, 3);
+        let accepted = fresh
+            .iter()
+            .filter(|f| reference.score(f) <= reference.limit)
+            .count();
+        // 97.5 % on 80 held-out exams; a fresh sample of the same cluster lands near it.
+        assert!(accepted >= 360, "{accepted} of 400");
+        let mut stranger = vec![0.0f32; 8];
+        stranger[3] = 1.0;
+        assert!(reference.score(&stranger) > reference.limit);
+        // Scale does not matter (unit vectors); a wrong width never passes.
+        let doubled: Vec<f32> = fresh[0].iter().map(|x| 2.0 * x).collect();
+        assert!((reference.score(&doubled) - reference.score(&fresh[0])).abs() < 1e-6);
+        assert_eq!(reference.score(&[1.0; 3]), f64::INFINITY);
+    }
+
+    #[test]
+    fn without_held_out_exams_the_training_exams_set_the_limit_and_it_round_trips() {
+        let reference = DomainReference::fit(&cluster(50, 4), &[], 0.9).unwrap();
+        assert_eq!(reference.held_out, [50, 45]);
+        let dir = tempfile::tempdir().unwrap();
+        reference.write(dir.path()).unwrap();
+        assert_eq!(DomainReference::read(dir.path()).unwrap(), Some(reference));
+        assert!(DomainReference::fit(&cluster(3, 5), &[], 0.9).is_err());
+        assert!(DomainReference::fit(&cluster(50, 5), &[], 1.5).is_err());
+    }
+}
