@@ -125,7 +125,20 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     if found["found"] == true {
         assert!(p["region"].is_object(), "{p}");
     }
-    let fallback: Value = json(&["predict", "--run", c, empty.to_str().unwrap(), "--json"]);
+    // The empty exam is constant: the input gate refuses it (no call), and --force shows the
+    // call with the cascade's fallback warning.
+    let refused: Value = json(&["predict", "--run", c, empty.to_str().unwrap(), "--json"]);
+    assert_eq!(refused["verdict"]["status"], "abstained", "{refused}");
+    assert!(refused.get("warnings").is_none(), "{refused}");
+    let fallback: Value = json(&[
+        "predict",
+        "--run",
+        c,
+        empty.to_str().unwrap(),
+        "--json",
+        "--force",
+    ]);
+    assert_eq!(fallback["outside_domain"], true, "{fallback}");
     assert!(
         fallback["warnings"][0]
             .as_str()

@@ -12,6 +12,8 @@ use crate::ServerError;
 const DEMO_RUN: &[u8] = include_bytes!("../demo/run.json");
 /// The bundled demo model's weights.
 const DEMO_MODEL: &[u8] = include_bytes!("../demo/model.bpk");
+/// The bundled demo model's domain reference (the input gate's training exams).
+const DEMO_DOMAIN: &[u8] = include_bytes!("../demo/domain.json");
 
 /// One model the service runs.
 #[derive(Debug, Clone)]
@@ -119,7 +121,11 @@ fn behind_localiser(
 pub fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
     let dir = data.join("models").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(&dir, e))?;
-    for (name, bytes) in [("run.json", DEMO_RUN), ("model.bpk", DEMO_MODEL)] {
+    for (name, bytes) in [
+        ("run.json", DEMO_RUN),
+        ("model.bpk", DEMO_MODEL),
+        ("domain.json", DEMO_DOMAIN),
+    ] {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(bytes) {
             cruciate_volume::atomic::write_atomically(&path, |w| {

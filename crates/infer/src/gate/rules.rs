@@ -82,6 +82,7 @@ impl Gate {
             return None;
         }
         let score = reference.score(features);
+        tracing::debug!(score, limit = reference.limit, "domain score");
         (score > reference.limit).then(|| {
             Reason::new(
                 Rule::Unlike,
