@@ -839,6 +839,10 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
         "{exam}"
     );
     assert!(exam["result"].is_null(), "no call shown: {exam}");
+    // Its slices are still there to see (without heat).
+    assert_eq!(exam["volume"]["shape"][0], 20, "{exam}");
+    let (status, _) = server.get_bytes(&format!("/api/v1/exams/{id}/slices/3.png"), &admin);
+    assert_eq!(status, 200);
     assert!(exam["call_label"].is_null() && exam["injured_probability"].is_null());
     assert_eq!(exam["outside_domain"], false);
     let list = server.get("/api/v1/exams?per_page=100", Some(&admin)).1;

@@ -100,11 +100,10 @@ impl GateFigures {
         }
         self.abstained += 1;
         for reason in verdict.reasons() {
-            let rule = serde_json::to_value(reason.rule)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            *self.by_rule.entry(rule).or_default() += 1;
+            *self
+                .by_rule
+                .entry(reason.rule.as_str().to_string())
+                .or_default() += 1;
         }
         if self.examples.len() < 10 {
             self.examples.push((exam_id.to_string(), verdict.summary()));

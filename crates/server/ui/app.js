@@ -152,17 +152,18 @@ function windowParam() {
 
 async function showSlice() {
   const exam = state.exam;
-  if (!exam || !exam.result) return;
+  if (!exam || !exam.volume) return;
   const seq = ++state.imageSeq;
   const n = state.slice;
   $("slice-slider").value = n;
-  const seen = exam.result.slices;
-  const inModel = n >= seen[0] && n < seen[1] ? "" : " (not seen by the model)";
+  // A not-analysed exam shows its slices with no heat map.
+  const seen = exam.result ? exam.result.slices : null;
+  const inModel = !seen || (n >= seen[0] && n < seen[1]) ? "" : " (not seen by the model)";
   // Slices are counted from 1, as radiologists count them (the API's indices start at 0).
-  $("slice-label").textContent = "slice " + (n + 1) + " of " + exam.result.shape[0] + inModel;
+  $("slice-label").textContent = "slice " + (n + 1) + " of " + exam.volume.shape[0] + inModel;
   const [slice, cam] = await Promise.all([
     blobUrl("/exams/" + exam.id + "/slices/" + n + ".png" + windowParam()),
-    $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png") : Promise.resolve(null),
+    exam.result && $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png") : Promise.resolve(null),
   ]);
   if (seq !== state.imageSeq) return;
   for (const [img, url] of [[$("slice-img"), slice], [$("cam-img"), cam]]) {
@@ -171,11 +172,11 @@ async function showSlice() {
   }
   $("cam-img").style.opacity = $("cam-opacity").value / 100;
   // The ACL region a cascade's classifier was given, on the slices it spans.
-  const region = exam.result.region;
+  const region = exam.result ? exam.result.region : null;
   const box = $("region-box");
   box.hidden = !(region && n >= region[0] && n < region[1]);
   if (!box.hidden) {
-    const [, rows, cols] = exam.result.shape;
+    const [, rows, cols] = exam.volume.shape;
     box.style.top = (100 * region[2]) / rows + "%";
     box.style.height = (100 * (region[3] - region[2])) / rows + "%";
     box.style.left = (100 * region[4]) / cols + "%";
@@ -273,7 +274,7 @@ async function openExam(id) {
   clearInterval(state.refresh);
   const exam = await json("/exams/" + id);
   state.exam = exam;
-  state.exam.window_range = exam.result ? exam.result.intensity_range : null;
+  state.exam.window_range = exam.volume ? exam.volume.intensity_range : null;
   state.window = null;
   $("worklist-view").hidden = true;
   $("viewer").hidden = false;
@@ -289,10 +290,10 @@ async function openExam(id) {
   $("read-form").hidden = !exam.result;
   $("read-state").textContent = exam.read ? "Recorded: grade " + exam.read.grade +
     (exam.read.agrees ? " (agrees)" : " (differs)") + " by " + (exam.read.by || "?") : "";
-  if (exam.result) {
-    $("slice-slider").max = exam.result.shape[0] - 1;
-    state.slice = exam.result.explanation ? exam.result.explanation.key_slice
-      : Math.floor(exam.result.shape[0] / 2);
+  if (exam.volume) {
+    $("slice-slider").max = exam.volume.shape[0] - 1;
+    state.slice = exam.result && exam.result.explanation ? exam.result.explanation.key_slice
+      : Math.floor(exam.volume.shape[0] / 2);
     await showSlice();
   } else {
     $("slice-img").hidden = true;
@@ -309,7 +310,7 @@ async function renderDicom(exam) {
   // Results as DICOM belong to exams that came as DICOM (a .npy or NIfTI exam has no study to
   // put them in).
   const panel = $("dicom");
-  panel.hidden = !exam.result || exam.format !== "dicom";
+  panel.hidden = !exam.volume || exam.format !== "dicom";
   if (panel.hidden) return;
   const status = await json("/exams/" + exam.id + "/dicom").catch(() => null);
   if (!status || !state.exam || state.exam.id !== exam.id) return;
@@ -329,8 +330,8 @@ async function renderDicom(exam) {
 }
 
 function step(delta) {
-  if (!state.exam || !state.exam.result) return;
-  const max = state.exam.result.shape[0] - 1;
+  if (!state.exam || !state.exam.volume) return;
+  const max = state.exam.volume.shape[0] - 1;
   state.slice = Math.max(0, Math.min(max, state.slice + delta));
   showSlice();
 }

@@ -38,8 +38,8 @@ pub fn print_reference(reference: &DomainReference) {
 }
 
 /// Fits the domain reference of the run just written to `run` on `manifest` and writes it
-/// there; a manifest too small for one (a handful of training exams) leaves the run without it,
-/// said in one line, as a run from before the gate.
+/// there; where it cannot be fitted (a handful of training exams, an exam unreadable now) the
+/// run stays without it, said in one line, as a run from before the gate.
 pub fn fit_beside(
     run: &std::path::Path,
     manifest: &cruciate_data::Manifest,
@@ -51,10 +51,11 @@ pub fn fit_beside(
             reference.write(run)?;
             print_reference(&reference);
         }
-        Err(cruciate_eval::EvalError::Model(e)) => {
-            println!("input gate: no domain reference ({e}); the gate's rules still apply")
-        }
-        Err(e) => return Err(e.into()),
+        // The run is written and usable: without a reference its gate applies the rules alone.
+        Err(e) => println!(
+            "input gate: no domain reference ({e}); the gate's rules still apply \
+             (`cruciate domain` fits one later)"
+        ),
     }
     Ok(())
 }

@@ -107,16 +107,16 @@ impl RoiArgs {
 
     /// A model trained on ACL regions only sees regions: with `--localiser` (also beside
     /// `--roi manifest`, to predict with found boxes what was trained on true ones), writes
-    /// the cascade that gives the run at `run` its regions to `RUN/cascade`, else says how to
-    /// make one.
-    pub fn cascade_beside(&self, run: &Path, device: Compute) -> anyhow::Result<()> {
+    /// the cascade that gives the run at `run` its regions to `RUN/cascade` (its folder is
+    /// returned), else says how to make one.
+    pub fn cascade_beside(&self, run: &Path, device: Compute) -> anyhow::Result<Option<PathBuf>> {
         let [s, r, c] = self.roi_margin;
         let Some(localiser) = &self.localiser else {
             println!(
                 "trained on ACL regions: predict through a cascade, `cruciate cascade --localiser LOC --classifier {} --margin {s},{r},{c} --out RUN`",
                 run.display()
             );
-            return Ok(());
+            return Ok(None);
         };
         let out = run.join("cascade");
         cascade::write(localiser, run, self.roi_margin, &out, device)?;
@@ -124,7 +124,7 @@ impl RoiArgs {
             "cascade (the localiser's region, then this model): {}",
             out.display()
         );
-        Ok(())
+        Ok(Some(out))
     }
 }
 

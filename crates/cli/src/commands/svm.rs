@@ -144,13 +144,14 @@ impl FeatureModelArgs {
 }
 
 /// A model fitted on features of ACL regions predicts through a cascade that gives it regions:
-/// written to `RUN/cascade` when a localiser cut the exams, else how to make one is said.
+/// written to `RUN/cascade` when a localiser cut the exams (its folder returned), else how to
+/// make one is said.
 fn region_cascade(
     table: &FeatureTable,
     region: &RegionSpec,
     out: &Path,
     device: Compute,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<PathBuf>> {
     let localiser = table
         .localiser_path
         .clone()
@@ -188,7 +189,13 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
             )
             .context("svm train")?;
             match &table.spec.region {
-                Some(region) => region_cascade(&table, region, out, device)?,
+                // The gate's reference of the cascade: its features of the whole exams.
+                Some(region) => {
+                    if let Some(cascade) = region_cascade(&table, region, out, device)? {
+                        let manifest = training_manifest(&table);
+                        super::domain::fit_beside(&cascade, &manifest, device)?;
+                    }
+                }
                 None => match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {
                     Ok(reference) => {
                         reference.write(out)?;

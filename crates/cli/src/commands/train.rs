@@ -110,11 +110,15 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
         }
     );
     println!("run folder: {}", args.out.display());
-    if request.roi.is_some() {
-        // A network of ACL regions sees crops: its reference belongs to the cascade, later.
-        args.settings.roi.cascade_beside(&args.out, device)?;
+    // The input gate's reference: the trained network's features of the training exams; for
+    // a network of ACL regions, those of the cascade written beside it (whole exams in).
+    let gated = if request.roi.is_some() {
+        args.settings.roi.cascade_beside(&args.out, device)?
     } else {
-        super::domain::fit_beside(&args.out, &request.manifest, device)?;
+        Some(args.out.clone())
+    };
+    if let Some(run) = gated {
+        super::domain::fit_beside(&run, &request.manifest, device)?;
     }
     Ok(())
 }

@@ -20,6 +20,20 @@ pub enum Rule {
     Unlike,
 }
 
+impl Rule {
+    /// Its name in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Modality => "modality",
+            Rule::Plane => "plane",
+            Rule::Slices => "slices",
+            Rule::Shape => "shape",
+            Rule::Content => "content",
+            Rule::Unlike => "unlike",
+        }
+    }
+}
+
 /// One reason the gate abstains: its rule, and the words a reader sees ("coronal plane
 /// (ImageOrientationPatient); the model reads sagittal").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,5 +126,16 @@ mod tests {
         assert_eq!(serde_json::from_str::<Verdict>(&text).unwrap(), v);
         assert_eq!(v.to_string(), "not analysed: coronal plane");
         assert!(Verdict::from_reasons(Vec::new()).is_accepted());
+        // The names reports use are serde's.
+        for rule in [
+            Rule::Modality,
+            Rule::Plane,
+            Rule::Slices,
+            Rule::Shape,
+            Rule::Content,
+            Rule::Unlike,
+        ] {
+            assert_eq!(serde_json::to_value(rule).unwrap(), rule.as_str());
+        }
     }
 }

@@ -304,12 +304,24 @@ pub struct ExamView {
     pub attempts: i64,
     /// When the analysis ended.
     pub finished_ms: Option<i64>,
+    /// The exam's voxels once analysed (also when no call is shown): what the viewer needs
+    /// to show its slices.
+    pub volume: Option<VolumeView>,
     /// The result, once done.
     pub result: Option<ResultView>,
     /// The radiologist's read.
     pub read: Option<ReadView>,
     /// "Not for diagnostic use", and the synthetic-model notice when it applies.
     pub notices: Vec<String>,
+}
+
+/// An analysed exam's voxels, as the viewer needs them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VolumeView {
+    /// `[slices, rows, cols]`.
+    pub shape: [usize; 3],
+    /// The 1st and 99th intensity percentiles (the default window).
+    pub intensity_range: [f32; 2],
 }
 
 /// An analysis's result, as the API gives it.
@@ -423,6 +435,10 @@ pub async fn detail(
         item: ExamItem::of(&state, &caller, &exam).await?,
         attempts: exam.attempts,
         finished_ms: exam.finished_ms,
+        volume: result.as_ref().map(|r| VolumeView {
+            shape: r.exam.shape,
+            intensity_range: r.exam.intensity_range,
+        }),
         // No call is shown for an exam the gate refused, unless an admin had it shown.
         result: result.filter(|_| exam.call_shown()).map(ResultView::from),
         read: exam.read_grade.map(|grade| ReadView {
