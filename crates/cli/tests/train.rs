@@ -201,8 +201,14 @@ fn train_writes_a_run_folder_and_a_killed_run_resumes_to_the_same_metrics() {
     // set on the valid ones to accept at least 97.5 % of them.
     let domain: serde_json::Value = serde_json::from_str(&read(&a.join("domain.json"))).unwrap();
     let [held_out, accepted] = [0, 1].map(|i| domain["held_out"][i].as_u64().unwrap());
-    assert!(held_out > 0 && accepted as f64 >= 0.975 * held_out as f64, "{domain}");
-    assert!(domain["limit"].as_f64().is_some_and(|l| l > 0.0), "{domain}");
+    assert!(
+        held_out > 0 && accepted as f64 >= 0.975 * held_out as f64,
+        "{domain}"
+    );
+    assert!(
+        domain["limit"].as_f64().is_some_and(|l| l > 0.0),
+        "{domain}"
+    );
 
     // predict on an exam of the manifest: probabilities, call, key slices.
     let exam = manifest.parent().unwrap().join("exams/sagittal/00000.npy");
