@@ -909,4 +909,10 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
         shown[0]["detail"].as_str().unwrap().contains("axial plane"),
         "{audit}"
     );
+    let metrics = String::from_utf8(server.get_bytes("/metrics", &admin).1).unwrap();
+    assert!(metrics.contains("\ncruciate_not_analysed 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\ncruciate_not_analysed_shown 1\n"),
+        "{metrics}"
+    );
 }

@@ -44,6 +44,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |c| c.1);
         out += &format!("cruciate_exams{{status=\"{status}\"}} {n}\n");
     }
+    let (not_analysed, shown) = state.store.not_analysed_counts().await.unwrap_or_default();
+    out += "# HELP cruciate_not_analysed Done exams the input gate found outside the model's \
+            domain (shown: those whose call an admin had shown).\n";
+    out += "# TYPE cruciate_not_analysed gauge\n";
+    out += &format!("cruciate_not_analysed {not_analysed}\n");
+    out += &format!("cruciate_not_analysed_shown {shown}\n");
     let latencies = state.store.latencies(1000).await.unwrap_or_default();
     out +=
         "# HELP cruciate_job_latency_seconds Upload to result, the latest 1000 analysed exams.\n";

@@ -707,6 +707,18 @@ impl Store {
             .collect()
     }
 
+    /// Done exams the input gate abstained on, and of those, the ones whose call an admin had
+    /// shown.
+    pub async fn not_analysed_counts(&self) -> Result<(i64, i64), sqlx::Error> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(shown_by) AS shown FROM exams \
+             WHERE status = 'done' AND not_analysed IS NOT NULL",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok((r.try_get("n")?, r.try_get("shown")?))
+    }
+
     /// Upload-to-result times of the latest `limit` finished jobs, seconds.
     pub async fn latencies(&self, limit: i64) -> Result<Vec<f64>, sqlx::Error> {
         sqlx::query(
