@@ -140,6 +140,16 @@ fn evaluate_writes_the_report_and_it_renders_in_chromium() {
         }
     }
     assert_eq!(report["synthetic_model"], true);
+    // The input gate's count covers every exam scored (the run was just trained, so it has its
+    // domain reference), and the page shows it.
+    let gate = &report["gate"];
+    assert_eq!(
+        gate["accepted"].as_u64().unwrap() + gate["abstained"].as_u64().unwrap(),
+        total,
+        "{gate}"
+    );
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("The input gate"), "the page shows the gate");
     // predictions.csv holds each exam's call; predict on one of them gives the same numbers.
     let mut calls = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
     assert_eq!(

@@ -129,6 +129,28 @@ fn tables(e: &Evaluation) -> Vec<Table> {
                 .collect(),
         });
     }
+    // What the input gate made of the exams (the figures above score every one of them).
+    let gate = &r.gate;
+    let mut rows = vec![
+        vec!["accepted".to_string(), gate.accepted.to_string()],
+        vec!["not analysed".to_string(), gate.abstained.to_string()],
+    ];
+    rows.extend(
+        gate.by_rule
+            .iter()
+            .map(|(rule, n)| vec![format!("  refused by {rule}"), n.to_string()]),
+    );
+    rows.extend(
+        gate.examples
+            .iter()
+            .map(|(exam, why)| vec![format!("  e.g. {exam}"), why.clone()]),
+    );
+    out.push(Table {
+        heading: "The input gate: exams outside the model's domain (scored above all the same)"
+            .into(),
+        header: ["", "exams"].map(String::from).to_vec(),
+        rows,
+    });
     out
 }
 
