@@ -68,6 +68,9 @@ enum Command {
     /// Fit a run's domain reference: the input gate's check that an exam is like its training
     /// exams (train and svm train fit it themselves).
     Domain(commands::domain::DomainArgs),
+    /// Fit a run's calibration on validation exams: a temperature for networks and the
+    /// conformal grade sets (train and svm train fit it themselves).
+    Calibrate(commands::calibrate::CalibrateArgs),
     /// A frozen backbone's feature vector for every exam of a manifest (cached).
     Features(commands::features::FeaturesArgs),
     /// Support vector classifiers (and the logistic baseline) on deep features.
@@ -218,6 +221,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Cv(args) => commands::train::run_cv(&args, device),
         Command::Explain(args) => commands::explain::run(&args, device),
         Command::Domain(args) => commands::domain::run(&args, device),
+        Command::Calibrate(args) => commands::calibrate::run(&args, device),
         Command::Features(args) => commands::features::run(&args, device),
         Command::Svm(args) => commands::svm::run(&args, device),
         Command::Weights(args) => commands::features::run_weights(&args),

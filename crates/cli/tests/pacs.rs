@@ -195,6 +195,10 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
     let p = exam["injured_probability"].as_f64().unwrap();
     assert!((finding.injured_probability.unwrap() - p).abs() < 1e-3);
+    // The demo's grade set, as the viewer shows it.
+    let set = exam["result"]["grade_set_text"].as_str().unwrap();
+    assert_eq!(finding.grade_set.as_deref(), Some(set));
+    assert!(set.contains("90 %"), "{set}");
     // The SR references the original instances of the key slices.
     assert!(dump.contains("MR image"), "{dump}");
     // The project's own reader takes the Secondary Capture.

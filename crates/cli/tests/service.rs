@@ -63,6 +63,16 @@ fn the_service_serves_analyses_and_guards_its_api() {
         .map(|p| p.as_f64().unwrap())
         .collect();
     assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+    // The demo is calibrated: temperature-scaled probabilities (its own kept) and a grade set.
+    assert_eq!(
+        exam["result"]["uncalibrated_probabilities"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{exam}"
+    );
+    assert_eq!(exam["result"]["grade_set"]["coverage"], 0.9, "{exam}");
+    assert!(exam["result"]["grade_set_text"].is_string(), "{exam}");
     assert_eq!(exam["result"]["synthetic_model"], true);
     assert_eq!(exam["result"]["model_hash"].as_str().unwrap().len(), 64);
     assert!(

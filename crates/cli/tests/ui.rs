@@ -65,6 +65,11 @@ fn coloured_pixels(png: &[u8], (x0, y0, x1, y1): (u32, u32, u32, u32)) -> usize 
     n
 }
 
+/// The text of the element `locator` finds.
+async fn text_at(client: &fantoccini::Client, locator: Locator<'_>) -> String {
+    client.find(locator).await.unwrap().text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_heat_map() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,13 +123,7 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(rows.len(), 4);
-    let table = client
-        .find(Locator::Id("worklist"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = text_at(&client, Locator::Id("worklist")).await;
     assert!(
         table.contains("done") && table.contains("synthetic"),
         "{table}"
@@ -152,6 +151,12 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         .for_element(Locator::Css("#result .call"))
         .await
         .unwrap();
+    // Beside the call, the grade set of the demo's calibration.
+    let set = text_at(&client, Locator::Css("#grade-set")).await;
+    assert!(
+        set.starts_with("Grade set (conformal): ") && set.contains(", 90 %"),
+        "{set}"
+    );
     let loaded = |id: &'static str| {
         let client = client.clone();
         async move {
@@ -204,13 +209,7 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         .1;
     let key = exam["result"]["explanation"]["key_slice"].as_u64().unwrap() + 1;
     let count = exam["result"]["shape"][0].as_u64().unwrap();
-    let result_text = client
-        .find(Locator::Id("result"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let result_text = text_at(&client, Locator::Id("result")).await;
     assert!(
         result_text.contains(&format!(
             "Key slice {key} (the largest share of the heat map)"
@@ -235,13 +234,7 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
     for wanted in ["1".to_string(), count.to_string(), key.to_string()] {
         assert!(ticks.contains(&wanted), "tick {wanted} missing: {ticks:?}");
     }
-    let key_tick = client
-        .find(Locator::Css("#key-marks .slice-mark.key"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let key_tick = text_at(&client, Locator::Css("#key-marks .slice-mark.key")).await;
     assert_eq!(key_tick, key.to_string());
     let label = |c: fantoccini::Client| async move {
         c.find(Locator::Id("slice-label"))

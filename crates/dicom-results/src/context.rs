@@ -37,6 +37,9 @@ pub struct Finding {
     pub key_slices: Vec<usize>,
     /// Set when the input gate found the exam outside the model's domain.
     pub outside_domain: Option<OutsideDomain>,
+    /// The conformal grade set in words ("partial or complete, 90 %"), where the model is
+    /// calibrated.
+    pub grade_set: Option<String>,
 }
 
 /// An exam the input gate found outside the model's domain.

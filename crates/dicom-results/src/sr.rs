@@ -30,6 +30,11 @@ const NOT_ANALYSED: Code = Code(
     LOCAL,
     "Not analysed: outside the model's domain",
 );
+const GRADE_SET: Code = Code(
+    "ACL-GRADE-SET",
+    LOCAL,
+    "Grades holding the true one at the stated coverage (conformal)",
+);
 const KEY_SLICE: Code = Code("KEY-SLICE", LOCAL, "Key slice");
 const KEY_PICTURE: Code = Code("KEY-SLICE-SC", LOCAL, "Key slice with explanation");
 
@@ -194,6 +199,10 @@ pub fn structured_report(
         Some(p) => group.with(p),
         None => group,
     };
+    let group = match finding.grade_set.as_deref().filter(|_| shown) {
+        Some(set) => group.with(Item::text("CONTAINS", GRADE_SET, set)),
+        None => group,
+    };
     let group = group
         .with(Item::text(
             "CONTAINS",
@@ -270,6 +279,8 @@ pub struct ReportedFinding {
     pub injured_probability: Option<f64>,
     /// The report's comment (the notices; why the exam was not analysed).
     pub comment: String,
+    /// The conformal grade set in words, where the report has one.
+    pub grade_set: Option<String>,
 }
 
 /// Reads the finding back from an SR document's bytes (Part 10).
@@ -283,17 +294,18 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
     let mut code = None;
     let mut probability = None;
     let mut comment = String::new();
+    let mut grade_set = None;
+    let text_value = |item: &InMemDicomObject| {
+        item.get(tags::TEXT_VALUE)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_string())
+    };
     visit(&obj, &mut |item| {
         let concept = concept_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
         match concept.as_deref() {
             Some("121071") => code = first_code(item, tags::CONCEPT_CODE_SEQUENCE),
-            Some("121106") => {
-                comment = item
-                    .get(tags::TEXT_VALUE)
-                    .and_then(|e| e.to_str().ok())
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default();
-            }
+            Some("121106") => comment = text_value(item).unwrap_or_default(),
+            Some(v) if v == GRADE_SET.0 => grade_set = text_value(item),
             Some(v) if v == PROBABILITY.0 => {
                 probability = item
                     .get(tags::MEASURED_VALUE_SEQUENCE)
@@ -318,6 +330,7 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
         meaning,
         injured_probability: probability,
         comment,
+        grade_set,
     })
 }
 

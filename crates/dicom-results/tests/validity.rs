@@ -58,6 +58,7 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
         injured_probability: 0.8125,
         key_slices: vec![5, 6],
         outside_domain: None,
+        grade_set: Some("partial or complete, 90 %".into()),
     };
     let (w, h) = (40usize, 30usize);
     let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
@@ -92,11 +93,13 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("ACL partial rupture (grade 2)"), "{text}");
         assert!(text.contains("0.8125"), "{text}");
+        assert!(text.contains("partial or complete, 90 %"), "{text}");
         assert!(text.contains("Not for diagnostic use."), "{text}");
     }
     let back = read_finding(&sr_bytes).unwrap();
     assert_eq!(back.code, "ACL-G2");
     assert!((back.injured_probability.unwrap() - 0.8125).abs() < 1e-9);
+    assert_eq!(back.grade_set.as_deref(), Some("partial or complete, 90 %"));
     // The project's reader takes the Secondary Capture as a one-slice grey image.
     let v = cruciate_volume::read_path(&sc_paths[0], &ReadOptions::default()).unwrap();
     assert_eq!(v.shape, [1, h, w]);
@@ -116,6 +119,7 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
         injured_probability: 0.1,
         key_slices: vec![3],
         outside_domain: None,
+        grade_set: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sr.dcm");
@@ -149,6 +153,7 @@ fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons()
             reasons: reasons.into(),
             call_shown: false,
         }),
+        grade_set: Some("partial or complete, 90 %".into()),
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sr.dcm");
@@ -159,6 +164,7 @@ fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons()
     let back = read_finding(&bytes).unwrap();
     assert_eq!(back.code, "ACL-NOT-ANALYSED");
     assert_eq!(back.injured_probability, None, "no call in the report");
+    assert_eq!(back.grade_set, None, "nor a grade set");
     assert!(
         back.comment
             .starts_with(&format!("Not analysed: {reasons}")),

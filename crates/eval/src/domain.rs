@@ -5,7 +5,7 @@ use cruciate_data::{Manifest, Split};
 use cruciate_infer::{Classifier, DomainReference, Progress};
 
 use crate::EvalError;
-use crate::scoring::score_split;
+use crate::scoring::{ScoredExam, score_split};
 
 /// The share of in-distribution exams the limit accepts by default.
 pub const DEFAULT_SHARE: f64 = 0.975;
@@ -19,20 +19,36 @@ pub fn fit_domain(
     share: f64,
     progress: &dyn Progress,
 ) -> Result<DomainReference, EvalError> {
-    let features = |split| -> Result<Vec<Vec<f32>>, EvalError> {
-        match score_split(classifier, manifest, split, progress) {
-            Ok(scored) => Ok(scored.into_iter().map(|s| s.prediction.features).collect()),
-            Err(EvalError::EmptySplit(_)) if split == Split::Valid => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    let train = score_split(classifier, manifest, Split::Train, progress)?;
+    let valid = match score_split(classifier, manifest, Split::Valid, progress) {
+        Ok(scored) => scored,
+        Err(EvalError::EmptySplit(_)) => Vec::new(),
+        Err(e) => return Err(e),
     };
-    let train = features(Split::Train)?;
+    domain_from(classifier, &train, &valid, share)
+}
+
+/// The domain reference of `classifier` from its calls on the train exams `train` and the
+/// held-out exams `valid` (see [`fit_domain`]).
+pub fn domain_from(
+    classifier: &dyn Classifier,
+    train: &[ScoredExam],
+    valid: &[ScoredExam],
+    share: f64,
+) -> Result<DomainReference, EvalError> {
+    let features = |scored: &[ScoredExam]| -> Vec<Vec<f32>> {
+        scored
+            .iter()
+            .map(|s| s.prediction.features.clone())
+            .collect()
+    };
+    let train = features(train);
     if train.iter().any(Vec::is_empty) {
         return Err(EvalError::Request(format!(
             "{} gives no features of its exams: it has no domain reference",
             classifier.info().kind
         )));
     }
-    let held_out = features(Split::Valid)?;
+    let held_out = features(valid);
     Ok(DomainReference::fit(&train, &held_out, share)?)
 }

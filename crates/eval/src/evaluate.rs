@@ -12,6 +12,7 @@ use cruciate_volume::export::{Window, slice_image};
 use serde::Serialize;
 
 use crate::EvalError;
+use crate::calibration::{CalibrationFigures, ConformalFigures};
 use crate::metrics::{Cumulative, PerClass, Summary, heat_in_box};
 use crate::scoring::ScoredExam;
 use cruciate_volume::heat::{RgbImage, heat_figure};
@@ -76,6 +77,11 @@ pub struct EvaluationReport {
     /// What the input gate made of the split's exams (the figures above score every exam,
     /// abstentions included).
     pub gate: GateFigures,
+    /// How well the probabilities shown match how often the calls are right, before and after
+    /// the run's calibration.
+    pub calibration: CalibrationFigures,
+    /// Coverage and size of the conformal grade sets, where the run has them.
+    pub conformal: Option<ConformalFigures>,
 }
 
 /// What the input gate made of an evaluation's exams.
@@ -293,6 +299,8 @@ pub fn evaluate(
         },
         metrics,
         gate,
+        calibration: CalibrationFigures::of(classifier, &scored),
+        conformal: ConformalFigures::of(classifier, &scored),
     };
     Ok(Evaluation {
         report,

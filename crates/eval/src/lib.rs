@@ -6,6 +6,8 @@
 //! - [`scoring`]: a classifier's calls on a manifest split.
 //! - [`domain`]: the input gate's reference of a run: its training exams' features, the limit
 //!   set on its validation exams.
+//! - [`calibration`]: a run's temperature and conformal scores fitted on its validation
+//!   exams, and what they do on a test split.
 //! - [`evaluate`]: every figure of a classifier on one split, with its report
 //!   ([`evaluation_page`]).
 //! - [`compare`]: classifiers side by side on one split.
@@ -20,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod charts;
 pub mod compare;
 pub mod cv;

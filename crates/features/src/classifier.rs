@@ -9,6 +9,7 @@
 //!                    exam by itself
 //! RUN/config.json    what was asked: features folder, task, model settings, rows fitted on
 //! RUN/summary.json   fit time, support vectors, accuracy and AUC on the validation rows
+//! RUN/calibration.json  the grade sets' conformal scores, from the validation rows
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cruciate_data::Task;
+use cruciate_infer::calibration::{Calibration, CalibrationSettings, DEFAULT_COVERAGE};
 use cruciate_infer::{
     Classifier, InferError, Prediction, Registry, RunInfo, RunKind, run::TrainingInfo,
 };
@@ -114,6 +116,15 @@ impl FeatureClassifier {
 impl Classifier for FeatureClassifier {
     fn info(&self) -> &RunInfo {
         &self.info
+    }
+
+    /// SVMs give Platt-scaled probabilities and logistic regressions their fitted likelihood:
+    /// neither is scaled again.
+    fn own_calibration(&self) -> Option<&'static str> {
+        Some(match self.model {
+            FeatureModel::Svm(_) => "Platt scaling",
+            FeatureModel::Logistic(_) => "the logistic regression's own likelihood",
+        })
     }
 
     /// Features of the exam's slices, pooled, through the model; each slice's own vector
@@ -249,6 +260,18 @@ pub fn fit_run(
         model: settings.clone(),
     })
     .expect("settings serialise");
+    // Grade sets from the validation rows (the model's probabilities are Platt-scaled or a
+    // logistic likelihood already: no temperature); written before run.json completes the run.
+    Calibration::fit(
+        &probabilities,
+        &actual,
+        CalibrationSettings {
+            temperature: false,
+            coverage: DEFAULT_COVERAGE,
+        },
+    )
+    .and_then(|c| c.write(out))
+    .map_err(|e| FeatureError::Request(e.to_string()))?;
     info.write(out)
         .map_err(|e| FeatureError::Request(e.to_string()))?;
     Ok(summary)

@@ -140,6 +140,10 @@ impl Classifier for Cascade {
         &self.info
     }
 
+    fn own_calibration(&self) -> Option<&'static str> {
+        self.classifier.own_calibration()
+    }
+
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
         match self.crop(exam) {
             Ok((cropped, region)) => {

@@ -3,7 +3,9 @@
 use cruciate_data::Task;
 use cruciate_volume::Volume;
 
-use crate::{ExplainMethod, ExplainRequest, Explanation, InferError, Prediction, RunInfo};
+use crate::{
+    Calibration, ExplainMethod, ExplainRequest, Explanation, InferError, Prediction, RunInfo,
+};
 
 /// A model that grades the ACL of an exam.
 ///
@@ -28,6 +30,21 @@ pub trait Classifier: Send + Sync {
                 self.info().kind
             ))),
         }
+    }
+
+    /// The name of the calibration the model's probabilities already have (Platt scaling in
+    /// an SVM), or `None` for a softmax of scores, which a [`Temperature`] calibrates.
+    ///
+    /// [`Temperature`]: crate::calibration::Temperature
+    fn own_calibration(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The calibration applied to every prediction (a run opened through
+    /// [`Registry::open_run`](crate::Registry::open_run) that has one); `None` for a model's
+    /// own probabilities.
+    fn calibration(&self) -> Option<&Calibration> {
+        None
     }
 
     /// Binary or grade.

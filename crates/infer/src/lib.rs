@@ -9,6 +9,8 @@
 //!   map in the exam's own voxel grid).
 //! - [`gate`]: the input gate every opened run stands behind: each prediction says whether the
 //!   exam is one the model reads, or why not.
+//! - [`calibration`]: the temperature and the conformal grade sets a run learns from its
+//!   held-out exams, applied to every prediction of an opened run.
 //! - [`occlusion`]: occlusion sensitivity, the explanation every classifier gets unless it
 //!   offers its own.
 //! - [`Localiser`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
@@ -22,12 +24,14 @@
 
 #![warn(missing_docs)]
 
+pub mod calibration;
 mod cascade;
 mod classifier;
 mod error;
 mod explanation;
 mod factory;
 pub mod gate;
+mod json_file;
 mod localiser;
 mod occlusion;
 mod prediction;
@@ -36,6 +40,7 @@ mod registry;
 pub mod roi_crop;
 pub mod run;
 
+pub use calibration::{Calibration, GradeSet};
 pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings, write_cascade};
 pub use classifier::Classifier;
 pub use error::{ErrorKind, InferError};

@@ -39,6 +39,18 @@ pub struct Prediction {
     /// case no grade is shown for it (see [`gate`](crate::gate)).
     #[serde(default)]
     pub verdict: crate::Verdict,
+    /// The model's own probabilities, where the run's calibration changed them (a temperature):
+    /// `probabilities` are then the calibrated ones.
+    #[serde(
+        default,
+        rename = "uncalibrated_probabilities",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub uncalibrated: Option<Vec<f64>>,
+    /// The grades that hold the true one for the run's chosen share of exams (conformal
+    /// prediction), where the run is calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_set: Option<crate::calibration::GradeSet>,
     /// The exam's pooled features in the model's own terms (a network's slice features
     /// averaged over slices, a feature run's vector), for the gate's distance to the training
     /// exams; empty where the model gives none. Not written.
@@ -55,7 +67,6 @@ impl Prediction {
         slices: [usize; 2],
         slice_scores: Vec<Vec<f64>>,
     ) -> Self {
-        let class = first_max(&probabilities);
         let strongest_slices = (0..probabilities.len())
             .map(|c| {
                 let column: Vec<f64> = slice_scores
@@ -65,20 +76,33 @@ impl Prediction {
                 slices[0] + first_max(&column)
             })
             .collect();
-        Self {
-            label: classes.get(class).cloned().unwrap_or_default(),
-            injured_probability: probabilities.iter().skip(1).sum(),
+        let mut prediction = Self {
+            label: String::new(),
+            injured_probability: 0.0,
             classes,
-            probabilities,
-            class,
+            probabilities: Vec::new(),
+            class: 0,
             slices,
             strongest_slices,
             slice_scores,
             region: None,
             warnings: Vec::new(),
             verdict: crate::Verdict::Accepted,
+            uncalibrated: None,
+            grade_set: None,
             features: Vec::new(),
-        }
+        };
+        prediction.set_probabilities(probabilities);
+        prediction
+    }
+
+    /// Replaces the probabilities (calibrated ones), the call and the injured probability
+    /// following them.
+    pub fn set_probabilities(&mut self, probabilities: Vec<f64>) {
+        self.class = first_max(&probabilities);
+        self.label = self.classes.get(self.class).cloned().unwrap_or_default();
+        self.injured_probability = probabilities.iter().skip(1).sum();
+        self.probabilities = probabilities;
     }
 
     /// The probability of the call.

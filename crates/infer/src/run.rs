@@ -156,10 +156,8 @@ impl RunInfo {
     /// The `run.json` of folder `run`, or `None` when it has none.
     pub fn read(run: &Path) -> Result<Option<Self>, InferError> {
         let path = run.join(RUN_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(InferError::io(&path, e)),
+        let Some(text) = crate::json_file::read_if_present(&path)? else {
+            return Ok(None);
         };
         let format = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -190,12 +188,7 @@ impl RunInfo {
 
     /// Writes `run.json` into folder `run` (atomically).
     pub fn write(&self, run: &Path) -> Result<(), InferError> {
-        let path = run.join(RUN_FILE);
-        let text = serde_json::to_string_pretty(self).expect("run info serialises");
-        cruciate_volume::atomic::write_atomically(&path, |w| {
-            std::io::Write::write_all(w, text.as_bytes())
-        })
-        .map_err(|e| InferError::io(&path, e))
+        crate::json_file::write(&run.join(RUN_FILE), self, true)
     }
 
     /// The model file of the run in folder `run`, after checking that it is there and, when

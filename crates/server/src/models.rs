@@ -14,6 +14,8 @@ const DEMO_RUN: &[u8] = include_bytes!("../demo/run.json");
 const DEMO_MODEL: &[u8] = include_bytes!("../demo/model.bpk");
 /// The bundled demo model's domain reference (the input gate's training exams).
 const DEMO_DOMAIN: &[u8] = include_bytes!("../demo/domain.json");
+/// The bundled demo model's calibration (temperature and conformal scores).
+const DEMO_CALIBRATION: &[u8] = include_bytes!("../demo/calibration.json");
 
 /// One model the service runs.
 #[derive(Debug, Clone)]
@@ -116,8 +118,6 @@ fn behind_localiser(
 
 /// Writes the bundled demo model into `data/models/demo` (again when its files differ) and
 /// returns the folder.
-/// Writes the bundled demo model under `data/models/demo` (unless it is there already); its
-/// run folder.
 pub fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
     let dir = data.join("models").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(&dir, e))?;
@@ -125,6 +125,7 @@ pub fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
         ("run.json", DEMO_RUN),
         ("model.bpk", DEMO_MODEL),
         ("domain.json", DEMO_DOMAIN),
+        ("calibration.json", DEMO_CALIBRATION),
     ] {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(bytes) {

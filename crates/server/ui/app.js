@@ -219,6 +219,12 @@ function renderResult(exam) {
   call.className = "call " + callClass(r.label);
   call.textContent = r.grade == null ? r.label : "grade " + r.grade + ": " + r.label;
   box.append(call);
+  if (r.grade_set_text) {
+    const set = text("Grade set (conformal): " + r.grade_set_text, "grade-set");
+    set.id = "grade-set";
+    set.title = "The grades that hold the true one for this share of exams like the model's validation exams";
+    box.append(set);
+  }
   r.classes.forEach((name, k) => {
     const bar = document.createElement("div");
     bar.className = "bar" + (name === r.label ? " called" : "");

@@ -37,29 +37,6 @@ pub fn print_reference(reference: &DomainReference) {
     );
 }
 
-/// Fits the domain reference of the run just written to `run` on `manifest` and writes it
-/// there; where it cannot be fitted (a handful of training exams, an exam unreadable now) the
-/// run stays without it, said in one line, as a run from before the gate.
-pub fn fit_beside(
-    run: &std::path::Path,
-    manifest: &cruciate_data::Manifest,
-    device: Compute,
-) -> anyhow::Result<()> {
-    let model = super::registry(device).open_model(run)?;
-    match fit_domain(model.as_ref(), manifest, DEFAULT_SHARE, &Bars::default()) {
-        Ok(reference) => {
-            reference.write(run)?;
-            print_reference(&reference);
-        }
-        // The run is written and usable: without a reference its gate applies the rules alone.
-        Err(e) => println!(
-            "input gate: no domain reference ({e}); the gate's rules still apply \
-             (`cruciate domain` fits one later)"
-        ),
-    }
-    Ok(())
-}
-
 /// Runs `cruciate domain`.
 pub fn run(args: &DomainArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = cruciate_data::Manifest::read(&args.manifest)?;

@@ -121,6 +121,28 @@ pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
             )
         }
     );
+    let c = &r.calibration;
+    println!(
+        "calibration: {}; expected calibration error {} (model's own {})",
+        c.method,
+        figure(c.ece_after),
+        figure(c.ece_before)
+    );
+    if let Some(sets) = &r.conformal {
+        let levels: Vec<String> = sets
+            .levels
+            .iter()
+            .map(|l| {
+                format!(
+                    "{:.0} % asked: {:.1} % held, {:.2} grades",
+                    100.0 * l.target,
+                    100.0 * l.coverage,
+                    l.mean_size
+                )
+            })
+            .collect();
+        println!("grade sets: {}", levels.join("; "));
+    }
     if r.synthetic_model {
         println!("{SYNTHETIC_WARNING}");
     }

@@ -77,6 +77,9 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         p.confidence(),
         e.method.title()
     );
+    if let Some(set) = &p.grade_set {
+        caption_tail += &format!("; set {set}");
+    }
     if model.info().synthetic() {
         caption_tail += " (synthetic demo model)";
     }
@@ -132,6 +135,9 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         e.key_slice() + 1,
         args.out.display()
     );
+    if let Some(set) = &p.grade_set {
+        println!("grade set (conformal): {set}");
+    }
     if !verdict.is_accepted() {
         println!("OUTSIDE THE MODEL'S DOMAIN (explained by --force): {verdict}");
     }

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod beside;
+pub mod calibrate;
 pub mod cascade;
 pub mod compare;
 pub mod data;

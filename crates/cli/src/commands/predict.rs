@@ -103,12 +103,21 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
         prediction.confidence(),
         prediction.injured_probability
     );
+    if let Some(set) = &prediction.grade_set {
+        println!("grade set (conformal): {set}");
+    }
     for (i, name) in prediction.classes.iter().enumerate() {
         println!(
             "  {name:<17} {:.3}  strongest on slice {} of {}",
             prediction.probabilities[i],
             prediction.strongest_slices[i] + 1,
             volume.shape[0]
+        );
+    }
+    if let Some(t) = model.calibration().and_then(|c| c.temperature) {
+        println!(
+            "probabilities calibrated by temperature {:.3} (fitted on {} validation exams)",
+            t.value, t.exams
         );
     }
     println!(

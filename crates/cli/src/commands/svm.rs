@@ -193,7 +193,7 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 Some(region) => {
                     if let Some(cascade) = region_cascade(&table, region, out, device)? {
                         let manifest = training_manifest(&table);
-                        super::domain::fit_beside(&cascade, &manifest, device)?;
+                        super::beside::fit_beside(&cascade, &manifest, device)?;
                     }
                 }
                 None => match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {

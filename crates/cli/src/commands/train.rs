@@ -118,7 +118,7 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
         Some(args.out.clone())
     };
     if let Some(run) = gated {
-        super::domain::fit_beside(&run, &request.manifest, device)?;
+        super::beside::fit_beside(&run, &request.manifest, device)?;
     }
     Ok(())
 }

@@ -165,10 +165,8 @@ impl DomainReference {
     /// The reference of run folder `run`, when it has one.
     pub fn read(run: &Path) -> Result<Option<Self>, InferError> {
         let path = run.join(DOMAIN_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(InferError::io(&path, e)),
+        let Some(text) = crate::json_file::read_if_present(&path)? else {
+            return Ok(None);
         };
         let reference: Self =
             serde_json::from_str(&text).map_err(|e| InferError::run(&path, e.to_string()))?;
@@ -185,12 +183,7 @@ impl DomainReference {
 
     /// Writes the reference into run folder `run` (atomically).
     pub fn write(&self, run: &Path) -> Result<(), InferError> {
-        let path = run.join(DOMAIN_FILE);
-        let text = serde_json::to_string(self).map_err(|e| InferError::Internal(e.to_string()))?;
-        cruciate_volume::atomic::write_atomically(&path, |w| {
-            std::io::Write::write_all(w, text.as_bytes())
-        })
-        .map_err(|e| InferError::io(&path, e))
+        crate::json_file::write(&run.join(DOMAIN_FILE), self, false)
     }
 }
 

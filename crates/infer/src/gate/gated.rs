@@ -3,29 +3,41 @@
 use cruciate_volume::Volume;
 
 use super::{DomainReference, Gate, Reason, Verdict};
-use crate::{Classifier, ExplainRequest, Explanation, InferError, Prediction, RunInfo};
+use crate::{
+    Calibration, Classifier, ExplainRequest, Explanation, InferError, Prediction, RunInfo,
+};
 
-/// A classifier whose every prediction and explanation carries the gate's verdict on the exam.
+/// A classifier whose every prediction and explanation carries the gate's verdict on the exam,
+/// with the run's [`Calibration`] applied (calibrated probabilities, the grade set).
 ///
 /// The model runs on an abstained exam too, so that an override can show its call; when it
 /// cannot (an exam it has no input for), the error names the gate's reasons first.
 pub struct Gated {
     inner: Box<dyn Classifier>,
     gate: Gate,
+    calibration: Option<Calibration>,
 }
 
 impl Gated {
     /// `inner` behind the gate its run describes (its rules only: no domain reference).
     pub fn new(inner: Box<dyn Classifier>) -> Self {
         let gate = Gate::for_run(inner.info());
-        Self { inner, gate }
+        Self {
+            inner,
+            gate,
+            calibration: None,
+        }
     }
 
     /// `inner`, opened from run folder `run`, behind its gate with the run's domain reference
-    /// (`domain.json`) where it has one.
+    /// (`domain.json`) and its calibration (`calibration.json`) where it has them.
     pub fn open(inner: Box<dyn Classifier>, run: &std::path::Path) -> Result<Self, InferError> {
         let gate = Gate::for_run(inner.info()).with_reference(DomainReference::read(run)?);
-        Ok(Self { inner, gate })
+        Ok(Self {
+            inner,
+            gate,
+            calibration: Calibration::read(run)?,
+        })
     }
 
     /// The gate.
@@ -46,6 +58,9 @@ impl Gated {
         match run() {
             Ok(mut out) => {
                 let prediction = prediction_of(&mut out);
+                if let Some(calibration) = &self.calibration {
+                    calibration.apply(prediction);
+                }
                 let mut reasons: Vec<Reason> = verdict.reasons().to_vec();
                 reasons.extend(self.gate.unlike(&prediction.features));
                 prediction.verdict = Verdict::from_reasons(reasons);
@@ -62,6 +77,14 @@ impl Gated {
 impl Classifier for Gated {
     fn info(&self) -> &RunInfo {
         self.inner.info()
+    }
+
+    fn own_calibration(&self) -> Option<&'static str> {
+        self.inner.own_calibration()
+    }
+
+    fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {

@@ -364,6 +364,14 @@ pub struct ResultView {
     /// an abstained exam was shown by an admin, outside the model's domain).
     #[schema(value_type = Object)]
     pub verdict: cruciate_infer::Verdict,
+    /// The grades that hold the true one for the run's chosen share of exams (conformal
+    /// prediction), where the model is calibrated.
+    #[schema(value_type = Option<Object>)]
+    pub grade_set: Option<cruciate_infer::GradeSet>,
+    /// The same in words ("partial or complete, 90 %").
+    pub grade_set_text: Option<String>,
+    /// The model's own probabilities, where a temperature calibrated `probabilities`.
+    pub uncalibrated_probabilities: Option<Vec<f64>>,
 }
 
 impl From<AnalysisResult> for ResultView {
@@ -382,6 +390,9 @@ impl From<AnalysisResult> for ResultView {
                 .map(|b| [b.s0, b.s1, b.r0, b.r1, b.c0, b.c1]),
             warnings: r.prediction.warnings,
             verdict: r.prediction.verdict,
+            grade_set_text: r.prediction.grade_set.as_ref().map(|s| s.to_string()),
+            grade_set: r.prediction.grade_set,
+            uncalibrated_probabilities: r.prediction.uncalibrated,
             model: r.model.name,
             model_hash: r.model.hash,
             synthetic_model: r.model.synthetic,

@@ -193,6 +193,7 @@ pub async fn result_objects(
             reasons: reasons.clone(),
             call_shown: exam.call_shown(),
         }),
+        grade_set: result.prediction.grade_set.as_ref().map(|s| s.to_string()),
     };
     // No pictures of a call that is not shown.
     let keys = if finding.call_shown() {

@@ -11,7 +11,9 @@ use crate::metrics::{PerClass, roc_curve};
 use crate::report::{Figure, Image, Page, Table};
 use cruciate_infer::EpochRecord;
 
-fn number(v: Option<f64>) -> String {
+mod trust;
+
+pub(crate) fn number(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
 
@@ -129,28 +131,7 @@ fn tables(e: &Evaluation) -> Vec<Table> {
                 .collect(),
         });
     }
-    // What the input gate made of the exams (the figures above score every one of them).
-    let gate = &r.gate;
-    let mut rows = vec![
-        vec!["accepted".to_string(), gate.accepted.to_string()],
-        vec!["not analysed".to_string(), gate.abstained.to_string()],
-    ];
-    rows.extend(
-        gate.by_rule
-            .iter()
-            .map(|(rule, n)| vec![format!("  refused by {rule}"), n.to_string()]),
-    );
-    rows.extend(
-        gate.examples
-            .iter()
-            .map(|(exam, why)| vec![format!("  e.g. {exam}"), why.clone()]),
-    );
-    out.push(Table {
-        heading: "The input gate: exams outside the model's domain (scored above all the same)"
-            .into(),
-        header: ["", "exams"].map(String::from).to_vec(),
-        rows,
-    });
+    out.extend(trust::tables(r));
     out
 }
 
@@ -186,7 +167,7 @@ fn figures(e: &Evaluation) -> Result<Vec<Figure>, EvalError> {
             svg: line_chart(
                 "Calibration",
                 &Axes::unit("confidence", "accuracy"),
-                &[Series::new("model", reliability(probs, actual, 10))],
+                &trust::reliability_series(e, reliability(probs, actual, 10)),
                 true,
             )?,
         },

@@ -1,0 +1,195 @@
+//! Temperature scaling (Guo, Pleiss, Sun and Weinberger, "On calibration of modern neural
+//! networks", ICML 2017): one number `T` divides a network's class scores before the softmax,
+//! fitted to minimise the negative log likelihood of held-out exams. The call never changes
+//! (dividing by `T > 0` keeps the order); only how sure it says it is.
+//!
+//! The scores are recovered from the probabilities (`ln p` is the softmax's input up to a
+//! constant, which the softmax ignores), so that every consumer applies it to a [`Prediction`]
+//! without the model's internals. Written here rather than taken from a crate: the likelihood
+//! is convex in `1 / T`, so a golden-section search over one variable finds the minimum, and no
+//! Rust crate offers temperature scaling.
+//!
+//! [`Prediction`]: crate::Prediction
+
+use serde::{Deserialize, Serialize};
+
+use crate::InferError;
+
+/// The range of `1 / T` searched: from much softer to much sharper than the model's own.
+const INVERSE_RANGE: (f64, f64) = (0.05, 20.0);
+
+/// A fitted temperature, with what it did on the exams it was fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Temperature {
+    /// `T`: above 1 softens an overconfident model, below 1 sharpens a timid one.
+    pub value: f64,
+    /// Exams fitted on.
+    pub exams: usize,
+    /// Their mean negative log likelihood before scaling.
+    pub nll_before: f64,
+    /// And after.
+    pub nll_after: f64,
+}
+
+impl Temperature {
+    /// The temperature minimising the negative log likelihood of the true classes `actual`
+    /// under `probabilities` (one row per exam). An error when the exams do not determine one:
+    /// fewer than two, or a likelihood that keeps falling to the edge of the range (every call
+    /// right, or every one wrong, which no finite temperature fits).
+    pub fn fit(probabilities: &[Vec<f64>], actual: &[usize]) -> Result<Self, InferError> {
+        check_rows(probabilities, actual)?;
+        if probabilities.len() < 2 {
+            return Err(InferError::Request(
+                "temperature scaling needs at least two held-out exams".into(),
+            ));
+        }
+        let nll = |inverse: f64| mean_nll(probabilities, actual, inverse);
+        let inverse = golden_section(nll, INVERSE_RANGE.0.ln(), INVERSE_RANGE.1.ln());
+        let at_edge = |edge: f64| (inverse.ln() - edge.ln()).abs() < 0.05;
+        if at_edge(INVERSE_RANGE.0) || at_edge(INVERSE_RANGE.1) {
+            return Err(InferError::Request(format!(
+                "the held-out exams fit no temperature (the likelihood keeps improving towards \
+                 T = {:.2}): the model calls them all right or all wrong",
+                1.0 / inverse
+            )));
+        }
+        Ok(Self {
+            value: 1.0 / inverse,
+            exams: actual.len(),
+            nll_before: nll(1.0),
+            nll_after: nll(inverse),
+        })
+    }
+
+    /// `probabilities` as the model would give them with its scores divided by `T`.
+    pub fn scale(&self, probabilities: &[f64]) -> Vec<f64> {
+        scaled(probabilities, 1.0 / self.value)
+    }
+}
+
+/// Checks that there is one true class, in range, per row of probabilities.
+pub(super) fn check_rows(probabilities: &[Vec<f64>], actual: &[usize]) -> Result<(), InferError> {
+    if probabilities.len() != actual.len() {
+        return Err(InferError::Request(format!(
+            "{} rows of probabilities for {} true classes",
+            probabilities.len(),
+            actual.len()
+        )));
+    }
+    match probabilities
+        .iter()
+        .zip(actual)
+        .find(|(p, a)| **a >= p.len() || p.iter().any(|v| !v.is_finite() || *v < 0.0))
+    {
+        Some((p, a)) => Err(InferError::Request(format!(
+            "class {a} against probabilities {p:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `softmax(inverse * ln p)`: a class with probability 0 keeps 0.
+fn scaled(probabilities: &[f64], inverse: f64) -> Vec<f64> {
+    let logits: Vec<f64> = probabilities.iter().map(|p| inverse * p.ln()).collect();
+    let top = logits
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return probabilities.to_vec();
+    }
+    let weights: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| w / total).collect()
+}
+
+/// The mean negative log likelihood at `1 / T = inverse`, probabilities floored at 1e-15 as
+/// scikit-learn's `log_loss`.
+fn mean_nll(probabilities: &[Vec<f64>], actual: &[usize], inverse: f64) -> f64 {
+    let total: f64 = probabilities
+        .iter()
+        .zip(actual)
+        .map(|(p, &a)| -scaled(p, inverse)[a].max(1e-15).ln())
+        .sum();
+    total / actual.len() as f64
+}
+
+/// The minimiser of `f(exp(x))` for `x` within `[lo, hi]`, returned as `exp(x)`, for `f`
+/// unimodal there.
+fn golden_section(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let at = |x: f64| f(x.exp());
+    let mut a = hi - ratio * (hi - lo);
+    let mut b = lo + ratio * (hi - lo);
+    let (mut fa, mut fb) = (at(a), at(b));
+    for _ in 0..80 {
+        if fa <= fb {
+            hi = b;
+            (b, fb) = (a, fa);
+            a = hi - ratio * (hi - lo);
+            fa = at(a);
+        } else {
+            lo = a;
+            (a, fa) = (b, fb);
+            b = lo + ratio * (hi - lo);
+            fb = at(b);
+        }
+    }
+    ((lo + hi) / 2.0).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exams drawn from a calibrated two-class model with scores `s`, then made overconfident
+    /// by multiplying the scores by 3: the fitted temperature undoes it.
+    #[test]
+    fn an_overconfident_model_is_softened_back_by_the_factor_it_was_sharpened() {
+        let draws = cruciate_testkit::noise(4000, 7);
+        let mut probabilities = Vec::new();
+        let mut actual = Vec::new();
+        for pair in draws.chunks_exact(2) {
+            let unit = |x: f32| f64::from(x) / f64::from(1u32 << 24);
+            let s = 6.0 * unit(pair[0]) - 3.0;
+            let truth = usize::from(unit(pair[1]) < 1.0 / (1.0 + (-s).exp()));
+            let sharp = 1.0 / (1.0 + (-3.0 * s).exp());
+            probabilities.push(vec![1.0 - sharp, sharp]);
+            actual.push(truth);
+        }
+        let t = Temperature::fit(&probabilities, &actual).unwrap();
+        assert!((t.value - 3.0).abs() < 0.4, "T = {}", t.value);
+        assert!(t.nll_after < t.nll_before);
+        let softened = t.scale(&[0.1, 0.9]);
+        assert!(softened[1] < 0.9 && softened[1] > 0.5, "{softened:?}");
+        assert!((softened.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scaling_keeps_the_order_zeros_and_a_temperature_of_one_changes_nothing() {
+        let p = [0.2, 0.0, 0.5, 0.3];
+        let one = Temperature {
+            value: 1.0,
+            exams: 0,
+            nll_before: 0.0,
+            nll_after: 0.0,
+        };
+        for (a, b) in one.scale(&p).iter().zip(p) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        let hot = Temperature { value: 4.0, ..one }.scale(&p);
+        assert_eq!(hot[1], 0.0);
+        assert!(hot[2] > hot[3] && hot[3] > hot[0]);
+        assert!(hot[2] < 0.5, "softer: {hot:?}");
+    }
+
+    #[test]
+    fn exams_all_called_right_fit_no_temperature() {
+        let probabilities = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.7, 0.3]];
+        let err = Temperature::fit(&probabilities, &[0, 1, 0]).unwrap_err();
+        assert!(err.to_string().contains("all right or all wrong"), "{err}");
+        let err = Temperature::fit(&probabilities, &[0, 2, 0]).unwrap_err();
+        assert!(err.to_string().contains("class 2"), "{err}");
+    }
+}
