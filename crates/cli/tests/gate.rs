@@ -7,29 +7,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cruciate, succeeded};
+use common::{cruciate, npy, succeeded};
 use cruciate_volume::{ReadOptions, read_path};
 
 /// The bundled demo model (reads 8 central slices of 64x64).
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/demo")
-}
-
-/// Writes `data` of `shape` as a float32 `.npy`.
-fn npy(path: &Path, shape: [usize; 3], data: &[f32]) {
-    let dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}",
-        shape[0], shape[1], shape[2]
-    );
-    let pad = (64 - (10 + dict.len() + 1) % 64) % 64;
-    let header = format!("{dict}{}\n", " ".repeat(pad));
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// `data` of `[s, r, c]` with its axes in the order `axes` (numpy's transpose).

@@ -132,6 +132,12 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         table.contains("injured") && table.contains("healthy"),
         "{table}"
     );
+    // Admins see the drift panel: the demo's stream, too short yet to be compared.
+    let drift = text_at(&client, Locator::Id("drift")).await;
+    assert!(
+        drift.contains("demo") && drift.contains("fewer than 20 exams"),
+        "{drift}"
+    );
     std::fs::write(
         shots.join("worklist.png"),
         client.screenshot().await.unwrap(),

@@ -8,6 +8,7 @@
 //!   set on its validation exams.
 //! - [`calibration`]: a run's temperature and conformal scores fitted on its validation
 //!   exams, and what they do on a test split.
+//! - [`drift`]: a run's drift reference, its validation exams' signals.
 //! - [`evaluate`]: every figure of a classifier on one split, with its report
 //!   ([`evaluation_page`]).
 //! - [`compare`]: classifiers side by side on one split.
@@ -27,6 +28,7 @@ pub mod charts;
 pub mod compare;
 pub mod cv;
 pub mod domain;
+pub mod drift;
 mod error;
 pub mod evaluate;
 pub mod evaluation_page;

@@ -11,6 +11,8 @@
 //!   exam is one the model reads, or why not.
 //! - [`calibration`]: the temperature and the conformal grade sets a run learns from its
 //!   held-out exams, applied to every prediction of an opened run.
+//! - [`drift`]: the numbers watched of every exam, and a run's reference to compare a site's
+//!   recent exams with.
 //! - [`occlusion`]: occlusion sensitivity, the explanation every classifier gets unless it
 //!   offers its own.
 //! - [`Localiser`]: an exam in, the ACL's region out; a [`Cascade`] crops with one before
@@ -27,6 +29,7 @@
 pub mod calibration;
 mod cascade;
 mod classifier;
+pub mod drift;
 mod error;
 mod explanation;
 mod factory;

@@ -51,6 +51,10 @@ pub struct Prediction {
     /// prediction), where the run is calibrated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade_set: Option<crate::calibration::GradeSet>,
+    /// The numbers the service watches for drift (the input's, the call's, the gate's score);
+    /// set by the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<crate::drift::ExamSignals>,
     /// The exam's pooled features in the model's own terms (a network's slice features
     /// averaged over slices, a feature run's vector), for the gate's distance to the training
     /// exams; empty where the model gives none. Not written.
@@ -90,6 +94,7 @@ impl Prediction {
             verdict: crate::Verdict::Accepted,
             uncalibrated: None,
             grade_set: None,
+            signals: None,
             features: Vec::new(),
         };
         prediction.set_probabilities(probabilities);

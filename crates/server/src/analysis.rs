@@ -155,6 +155,10 @@ pub struct Probe {
     pub series_description: Option<String>,
     /// The upload's DICOM instances as de-identified, when the probe was asked to.
     pub deidentified: Option<DeidentifiedUpload>,
+    /// The scanner in one line (Manufacturer, ManufacturerModelName, field strength), when
+    /// the headers say: the stream its drift is watched in.
+    #[serde(default)]
+    pub scanner: Option<String>,
 }
 
 /// The limits uploads are read under: tighter than the command line's, so that an analysis
@@ -215,6 +219,7 @@ pub fn probe(
     }
     let meta = volume.meta;
     Ok(Probe {
+        scanner: meta.scanner().map(|s| crate::intake::bounded_name(&s)),
         format: meta.format,
         shape: volume.shape,
         study_uid: meta.study_id.filter(|_| meta.format == Format::Dicom),

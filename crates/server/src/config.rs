@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub identity: IdentityConfig,
     /// The DICOM node: storage SCP, de-identification, results sent back to the PACS.
     pub dicom: DicomConfig,
+    /// How each site's recent exams are compared with the model's validation exams
+    /// (`[drift]`: `window`, `min_exams`, `alpha`).
+    pub drift: cruciate_infer::drift::DriftSettings,
 }
 
 /// Who sees the identity an exam arrived with (patient name, ID, birth date and sex, accession
@@ -252,6 +255,7 @@ impl Default for ServerConfig {
             roi_margin: [2, 16, 16],
             identity: IdentityConfig::default(),
             dicom: DicomConfig::default(),
+            drift: cruciate_infer::drift::DriftSettings::default(),
         }
     }
 }
@@ -309,6 +313,17 @@ impl ServerConfig {
                 "max_connections, header_timeout_seconds and body_idle_timeout_seconds must be at least 1"
                     .into(),
             ));
+        }
+        let drift = &self.drift;
+        if drift.min_exams < 5
+            || drift.window < drift.min_exams
+            || !(drift.alpha > 0.0 && drift.alpha < 1.0)
+        {
+            return Err(ServerError::Config(format!(
+                "[drift]: min_exams must be at least 5, window at least min_exams, alpha within \
+                 0..1 (got window {}, min_exams {}, alpha {})",
+                drift.window, drift.min_exams, drift.alpha
+            )));
         }
         if self.job_memory_bytes < 64 << 20 {
             return Err(ServerError::Config(

@@ -93,6 +93,7 @@ impl ServiceContext {
             model: submission.model.clone(),
             study_uid: None,
             series_description: None,
+            scanner: None,
         };
         let audit = |detail: String| AuditEntry {
             exam_id: Some(submission.id.clone()),
@@ -115,6 +116,7 @@ impl ServiceContext {
                     format: Some(probe.format.to_string()),
                     study_uid: probe.study_uid.clone(),
                     series_description: probe.series_description.clone(),
+                    scanner: probe.scanner.clone(),
                     ..exam
                 };
                 self.store

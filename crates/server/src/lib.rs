@@ -28,6 +28,7 @@ pub mod context;
 pub mod decoded;
 pub mod deidentify;
 pub mod dicom;
+pub mod drift;
 mod error;
 pub mod http;
 pub mod images;

@@ -16,6 +16,8 @@ const DEMO_MODEL: &[u8] = include_bytes!("../demo/model.bpk");
 const DEMO_DOMAIN: &[u8] = include_bytes!("../demo/domain.json");
 /// The bundled demo model's calibration (temperature and conformal scores).
 const DEMO_CALIBRATION: &[u8] = include_bytes!("../demo/calibration.json");
+/// The bundled demo model's drift reference (its validation exams' signals).
+const DEMO_DRIFT: &[u8] = include_bytes!("../demo/drift.json");
 
 /// One model the service runs.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct ServedModel {
     pub run: PathBuf,
     /// What it is.
     pub info: RunInfo,
+    /// Its validation exams' signals, which each site's recent exams are compared with; `None`
+    /// for a run without `drift.json` (its streams are listed, not compared).
+    pub drift: Option<std::sync::Arc<cruciate_infer::drift::DriftReference>>,
 }
 
 /// The models a service runs; the first is the default.
@@ -74,7 +79,13 @@ impl ServedModels {
                     "two models are named {name:?}: give their run folders different names"
                 )));
             }
-            models.push(ServedModel { name, run, info });
+            let drift = cruciate_infer::drift::DriftReference::read(&run)?.map(std::sync::Arc::new);
+            models.push(ServedModel {
+                name,
+                run,
+                info,
+                drift,
+            });
         }
         Ok(Self { models })
     }
@@ -126,6 +137,7 @@ pub fn install_demo(data: &Path) -> Result<PathBuf, ServerError> {
         ("model.bpk", DEMO_MODEL),
         ("domain.json", DEMO_DOMAIN),
         ("calibration.json", DEMO_CALIBRATION),
+        ("drift.json", DEMO_DRIFT),
     ] {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(bytes) {

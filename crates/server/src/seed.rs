@@ -92,6 +92,7 @@ pub async fn seed_exams(
             model: model.into(),
             study_uid: None,
             series_description: None,
+            scanner: None,
         };
         store.insert_exam(&exam, max_attempts).await?;
     }

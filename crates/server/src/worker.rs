@@ -86,12 +86,26 @@ impl Worker {
         };
         match recorded {
             Ok(true) => {
-                tracing::info!(exam = %job.id, seconds = started.elapsed().as_secs_f64(), "analysed")
+                tracing::info!(exam = %job.id, seconds = started.elapsed().as_secs_f64(), "analysed");
+                self.after_analysis(&job).await;
             }
             Ok(false) => {
                 tracing::warn!(exam = %job.id, "the job's lease was lost; its result was not recorded")
             }
             Err(e) => tracing::error!(exam = %job.id, "recording the result: {e}"),
+        }
+    }
+
+    /// What follows a recorded analysis: its stream watched for drift.
+    async fn after_analysis(&self, job: &ClaimedJob) {
+        match self.store().exam(&job.id, None).await {
+            Ok(Some(exam)) if exam.status == crate::store::JobStatus::Done => {
+                self.ctx
+                    .watch_drift(&exam.model, &exam.site, exam.scanner.as_deref())
+                    .await
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(exam = %job.id, "reading the exam back: {e}"),
         }
     }
 
@@ -162,6 +176,13 @@ impl Worker {
             model_hash: result.model.hash.clone(),
             software: result.software.clone(),
             synthetic_model: result.model.synthetic,
+            signals: result
+                .prediction
+                .signals
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(JobError::internal)?,
             result: serde_json::to_string(&result).map_err(JobError::internal)?,
         })
     }

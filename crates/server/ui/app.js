@@ -76,7 +76,34 @@ function callClass(label) {
   return label === "healthy" ? "healthy" : "injured";
 }
 
+// Admins see each stream (model, site, scanner) against the model's validation exams.
+async function loadDrift() {
+  if (state.role !== "admin") return;
+  const view = await json("/drift");
+  const body = $("drift").querySelector("tbody");
+  body.replaceChildren();
+  for (const s of view.streams) {
+    const row = document.createElement("tr");
+    const c = s.check;
+    cell(row, s.model);
+    cell(row, s.site);
+    cell(row, s.scanner);
+    cell(row, c ? String(c.exams) : "");
+    cell(row, c ? (100 * c.abstention_rate).toFixed(0) + " %" : "");
+    let state_ = "no reference in the model's run";
+    if (c && !c.signals.length) state_ = "fewer than " + view.settings.min_exams + " exams";
+    else if (c && c.drifting) state_ = "DRIFT: " + c.signals.filter((x) => x.drifting)
+      .map((x) => x.signal + " " + x.window_median.toPrecision(4) + " against " + x.reference_median.toPrecision(4)).join("; ");
+    else if (c) state_ = "like the validation exams";
+    cell(row, state_);
+    if (s.alert) row.className = "drift-alert";
+    body.append(row);
+  }
+  $("drift-panel").hidden = false;
+}
+
 async function loadWorklist() {
+  loadDrift().catch((e) => console.error(e));
   const params = new URLSearchParams({ sort: $("filter-sort").value, per_page: "100" });
   if ($("filter-status").value) params.set("status", $("filter-status").value);
   const list = await json("/exams?" + params);

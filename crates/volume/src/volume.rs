@@ -76,6 +76,9 @@ pub struct SourceMetadata {
     pub series_description: Option<String>,
     /// Scanner manufacturer, when present.
     pub manufacturer: Option<String>,
+    /// Scanner model (DICOM ManufacturerModelName), when present.
+    #[serde(default)]
+    pub scanner_model: Option<String>,
     /// Magnetic field strength in tesla, when present.
     pub field_strength_t: Option<f64>,
     /// Patient identifier, when present.
@@ -100,6 +103,19 @@ pub struct SourceMetadata {
 }
 
 impl SourceMetadata {
+    /// The scanner in one line ("Siemens Avanto 1.5 T"), from what the headers give;
+    /// `None` when they give nothing.
+    pub fn scanner(&self) -> Option<String> {
+        let parts: Vec<String> = [self.manufacturer.clone(), self.scanner_model.clone()]
+            .into_iter()
+            .flatten()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .chain(self.field_strength_t.map(|t| format!("{t} T")))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
     /// Metadata with only the format and path known.
     pub fn new(format: Format, path: impl Into<String>) -> Self {
         Self {
@@ -108,6 +124,7 @@ impl SourceMetadata {
             modality: None,
             series_description: None,
             manufacturer: None,
+            scanner_model: None,
             field_strength_t: None,
             patient_id: None,
             study_id: None,

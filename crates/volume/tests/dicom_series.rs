@@ -66,6 +66,7 @@ fn a_written_series_reads_back_with_geometry_and_rescaled_values() {
     assert_eq!(v.meta.format, Format::Dicom);
     assert_eq!(v.meta.series_description.as_deref(), Some("SAG PD FS"));
     assert_eq!(v.meta.field_strength_t, Some(1.5));
+    assert_eq!(v.meta.scanner().as_deref(), Some("Cruciate 1.5 T"));
     for (a, b) in v.spacing.iter().zip([3.5, 0.5, 0.4]) {
         assert!((a - b).abs() < 1e-6, "spacing {:?}", v.spacing);
     }

@@ -1,8 +1,9 @@
-//! What `train` (and `svm train` for a cascade) fits beside a run it has just written, from one
-//! scoring of the manifest's train and valid exams: the input gate's domain reference and the
-//! run's calibration. Neither ever fails a written run: what cannot be fitted is said in a line
-//! and the run works without it, as a run from before them (`cruciate domain` and
-//! `cruciate calibrate` fit them later).
+//! What a run learns from its exams after training, from one scoring of the manifest's train
+//! and valid exams behind the gate's rules: the input gate's domain reference, the run's
+//! calibration and its drift reference. `train` (and `svm train` for a cascade) fits all three;
+//! `cruciate domain` the domain and drift references, `cruciate calibrate` the calibration.
+//! None of them ever fails a written run: what cannot be fitted is said in a line and the run
+//! works without it, as a run from before them.
 
 use std::path::Path;
 
@@ -10,25 +11,111 @@ use cruciate_data::{Manifest, Split};
 use cruciate_eval::EvalError;
 use cruciate_eval::calibration::calibration_from;
 use cruciate_eval::domain::{DEFAULT_SHARE, domain_from};
-use cruciate_eval::scoring::score_split;
+use cruciate_eval::drift::drift_from;
+use cruciate_eval::scoring::{ScoredExam, score_split};
 use cruciate_infer::calibration::DEFAULT_COVERAGE;
+use cruciate_infer::{Calibration, DomainReference, Gated};
 use cruciate_models::Compute;
 
 use crate::progress::Bars;
 
-/// Fits the domain reference and the calibration of the run just written to `run` on
-/// `manifest`, and writes them there.
+/// A run's calls on the train and valid exams of a manifest (the valid ones empty where it
+/// has none), behind the gate's rules alone and uncalibrated: the model's own.
+pub struct OwnCalls {
+    /// The model, behind its rules.
+    pub model: Gated,
+    /// Its calls on the train exams.
+    pub train: Vec<ScoredExam>,
+    /// And on the valid ones.
+    pub valid: Vec<ScoredExam>,
+}
+
+impl OwnCalls {
+    /// Scores the run in folder `run` on `manifest`.
+    pub fn score(run: &Path, manifest: &Manifest, device: Compute) -> Result<Self, EvalError> {
+        let model = Gated::new(super::registry(device).open_model(run)?);
+        let bars = Bars::default();
+        let train = score_split(&model, manifest, Split::Train, &bars)?;
+        let valid = match score_split(&model, manifest, Split::Valid, &bars) {
+            Ok(s) => s,
+            Err(EvalError::EmptySplit(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            model,
+            train,
+            valid,
+        })
+    }
+
+    /// Fits and writes the domain reference accepting `share` of the valid exams; where it
+    /// cannot be fitted, says so and returns `None`.
+    pub fn domain(&self, run: &Path, share: f64) -> anyhow::Result<Option<DomainReference>> {
+        match domain_from(&self.model, &self.train, &self.valid, share) {
+            Ok(reference) => {
+                reference.write(run)?;
+                super::domain::print_reference(&reference);
+                Ok(Some(reference))
+            }
+            Err(e) => {
+                println!(
+                    "input gate: no domain reference ({e}); the gate's rules still apply \
+                     (`cruciate domain` fits one later)"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Fits and writes the calibration; where it cannot be fitted, says so.
+    pub fn calibration(&self, run: &Path) -> anyhow::Result<Option<Calibration>> {
+        match calibration_from(&self.model, &self.valid, DEFAULT_COVERAGE) {
+            Ok(calibration) => {
+                calibration.write(run)?;
+                super::calibrate::print_calibration(&calibration);
+                Ok(Some(calibration))
+            }
+            Err(e) => {
+                println!("calibration: not fitted ({e})");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Fits and writes the drift reference, the valid calls seen through `domain` and
+    /// `calibration`; where it cannot be fitted, says so.
+    pub fn drift(
+        &self,
+        run: &Path,
+        domain: Option<&DomainReference>,
+        calibration: Option<&Calibration>,
+    ) -> anyhow::Result<()> {
+        match drift_from(&self.valid, domain, calibration) {
+            Ok(reference) => {
+                reference.write(run)?;
+                print_drift(&reference);
+            }
+            Err(e) => println!("drift reference: not fitted ({e})"),
+        }
+        Ok(())
+    }
+}
+
+/// Prints what a drift reference holds.
+pub fn print_drift(reference: &cruciate_infer::drift::DriftReference) {
+    println!(
+        "drift reference: {} validation exams, {} signals",
+        reference.exams,
+        reference.values.len()
+    );
+}
+
+/// Fits the domain reference, the calibration and the drift reference of the run just written
+/// to `run` on `manifest`, and writes them there.
 pub fn fit_beside(run: &Path, manifest: &Manifest, device: Compute) -> anyhow::Result<()> {
-    let model = super::registry(device).open_model(run)?;
-    let bars = Bars::default();
-    let scored = |split| match score_split(model.as_ref(), manifest, split, &bars) {
-        Ok(s) => Ok(s),
-        Err(EvalError::EmptySplit(_)) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    };
-    let (train, valid) = match (scored(Split::Train), scored(Split::Valid)) {
-        (Ok(train), Ok(valid)) => (train, valid),
-        (Err(e), _) | (_, Err(e)) => {
+    let calls = match OwnCalls::score(run, manifest, device) {
+        Ok(calls) => calls,
+        Err(e) => {
             println!(
                 "input gate and calibration: not fitted ({e}); the gate's rules still apply \
                  (`cruciate domain` and `cruciate calibrate` fit them later)"
@@ -36,22 +123,7 @@ pub fn fit_beside(run: &Path, manifest: &Manifest, device: Compute) -> anyhow::R
             return Ok(());
         }
     };
-    match domain_from(model.as_ref(), &train, &valid, DEFAULT_SHARE) {
-        Ok(reference) => {
-            reference.write(run)?;
-            super::domain::print_reference(&reference);
-        }
-        Err(e) => println!(
-            "input gate: no domain reference ({e}); the gate's rules still apply \
-             (`cruciate domain` fits one later)"
-        ),
-    }
-    match calibration_from(model.as_ref(), &valid, DEFAULT_COVERAGE) {
-        Ok(calibration) => {
-            calibration.write(run)?;
-            super::calibrate::print_calibration(&calibration);
-        }
-        Err(e) => println!("calibration: not fitted ({e})"),
-    }
-    Ok(())
+    let domain = calls.domain(run, DEFAULT_SHARE)?;
+    let calibration = calls.calibration(run)?;
+    calls.drift(run, domain.as_ref(), calibration.as_ref())
 }

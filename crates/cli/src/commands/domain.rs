@@ -5,11 +5,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cruciate_eval::domain::{DEFAULT_SHARE, fit_domain};
+use cruciate_eval::domain::{DEFAULT_SHARE, domain_from};
 use cruciate_infer::DomainReference;
 use cruciate_models::Compute;
-
-use crate::progress::Bars;
 
 /// Arguments of `cruciate domain`.
 #[derive(Debug, Args)]
@@ -37,16 +35,18 @@ pub fn print_reference(reference: &DomainReference) {
     );
 }
 
-/// Runs `cruciate domain`.
+/// Runs `cruciate domain`: the domain reference, and the drift reference beside it (the valid
+/// calls seen through the new reference and the run's calibration as written).
 pub fn run(args: &DomainArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = cruciate_data::Manifest::read(&args.manifest)?;
-    let model = super::registry(device).open_model(&args.run)?;
-    let reference = fit_domain(model.as_ref(), &manifest, args.share, &Bars::default())?;
+    let calls = super::beside::OwnCalls::score(&args.run, &manifest, device)?;
+    let reference = domain_from(&calls.model, &calls.train, &calls.valid, args.share)?;
     reference.write(&args.run)?;
     print_reference(&reference);
     println!(
         "written to {}",
         args.run.join(cruciate_infer::gate::DOMAIN_FILE).display()
     );
-    Ok(())
+    let calibration = cruciate_infer::Calibration::read(&args.run)?;
+    calls.drift(&args.run, Some(&reference), calibration.as_ref())
 }

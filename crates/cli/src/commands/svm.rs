@@ -164,6 +164,37 @@ fn region_cascade(
     .cascade_beside(out, device)
 }
 
+/// The drift reference of a features run from its validation rows `valid`: each exam's input
+/// signals read from its file, its gate score from the stored vector (the calls' own signals
+/// would need every vector computed again; the service's windows are compared on the signals
+/// both have).
+fn input_drift(
+    table: &FeatureTable,
+    valid: &[usize],
+    domain: Option<&cruciate_infer::DomainReference>,
+) -> anyhow::Result<cruciate_infer::drift::DriftReference> {
+    let manifest = training_manifest(table);
+    let signals = valid
+        .iter()
+        .map(|&i| {
+            let exam = &table.exams[i];
+            let row = cruciate_data::ManifestRow {
+                path: exam.source.clone(),
+                ..exam.row.clone()
+            };
+            let volume = cruciate_data::read_exam(&manifest, &row)?;
+            let mut signals = cruciate_infer::drift::ExamSignals::of_input(&volume);
+            if let Some(d) = domain {
+                let score = d.score(table.matrix.row(i));
+                signals.domain_score = Some(score);
+                signals.abstained = score > d.limit;
+            }
+            Ok(signals)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(cruciate_infer::drift::DriftReference::fit(&signals)?)
+}
+
 /// Runs `cruciate svm`.
 pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
     match &args.command {
@@ -196,13 +227,26 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                         super::beside::fit_beside(&cascade, &manifest, device)?;
                     }
                 }
-                None => match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {
-                    Ok(reference) => {
-                        reference.write(out)?;
-                        super::domain::print_reference(&reference);
+                None => {
+                    let domain = match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {
+                        Ok(reference) => {
+                            reference.write(out)?;
+                            super::domain::print_reference(&reference);
+                            Some(reference)
+                        }
+                        Err(e) => {
+                            println!("input gate: no domain reference ({e})");
+                            None
+                        }
+                    };
+                    match input_drift(&table, &valid, domain.as_ref()) {
+                        Ok(reference) => {
+                            reference.write(out)?;
+                            super::beside::print_drift(&reference);
+                        }
+                        Err(e) => println!("drift reference: not fitted ({e})"),
                     }
-                    Err(e) => println!("input gate: no domain reference ({e})"),
-                },
+                }
             }
             println!(
                 "{} on {} exams in {:.2} s{}",

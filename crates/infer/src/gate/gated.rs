@@ -3,6 +3,7 @@
 use cruciate_volume::Volume;
 
 use super::{DomainReference, Gate, Reason, Verdict};
+use crate::drift::ExamSignals;
 use crate::{
     Calibration, Classifier, ExplainRequest, Explanation, InferError, Prediction, RunInfo,
 };
@@ -64,6 +65,10 @@ impl Gated {
                 let mut reasons: Vec<Reason> = verdict.reasons().to_vec();
                 reasons.extend(self.gate.unlike(&prediction.features));
                 prediction.verdict = Verdict::from_reasons(reasons);
+                prediction.signals = Some(
+                    ExamSignals::of_input(exam)
+                        .with_output(prediction, self.gate.domain_score(&prediction.features)),
+                );
                 Ok(out)
             }
             Err(e) if !verdict.is_accepted() && e.kind() == crate::ErrorKind::BadInput => {

@@ -78,11 +78,7 @@ impl Gate {
     /// (`None` when it is not, when the run has no reference, or without features).
     pub fn unlike(&self, features: &[f32]) -> Option<Reason> {
         let reference = self.reference.as_ref()?;
-        if features.is_empty() {
-            return None;
-        }
-        let score = reference.score(features);
-        tracing::debug!(score, limit = reference.limit, "domain score");
+        let score = self.domain_score(features)?;
         (score > reference.limit).then(|| {
             Reason::new(
                 Rule::Unlike,
@@ -92,6 +88,18 @@ impl Gate {
                 ),
             )
         })
+    }
+
+    /// How unlike the training exams an exam with pooled features `features` is (`None`
+    /// without a reference or features).
+    pub fn domain_score(&self, features: &[f32]) -> Option<f64> {
+        let reference = self.reference.as_ref()?;
+        if features.is_empty() {
+            return None;
+        }
+        let score = reference.score(features);
+        tracing::debug!(score, limit = reference.limit, "domain score");
+        Some(score)
     }
 
     /// The settings.

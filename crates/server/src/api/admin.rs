@@ -1,4 +1,5 @@
-//! Admin routes: tokens (made, listed, revoked) and the audit log; and `me`, who the caller is.
+//! Admin routes: tokens (made, listed, revoked), the audit log and drift; and `me`, who the
+//! caller is.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -127,4 +128,31 @@ pub async fn audit(
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let offset = page.offset.unwrap_or(0).max(0);
     Ok(Json(state.store.audit_rows(limit, offset).await?))
+}
+
+/// Every stream's drift and the recent alerts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DriftView {
+    /// Per model, site and scanner: its recent exams against the model's validation exams.
+    pub streams: Vec<crate::drift::StreamDrift>,
+    /// The last 100 alerts, newest first (open ones have no `cleared_ms`).
+    pub alerts: Vec<crate::store::DriftAlert>,
+    /// The settings compared with.
+    #[schema(value_type = Object)]
+    pub settings: cruciate_infer::drift::DriftSettings,
+}
+
+/// Whether each site's recent exams still look like the model's validation exams (admins
+/// only).
+#[utoipa::path(get, path = "/api/v1/drift", responses((status = 200, body = DriftView), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn drift(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<DriftView>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(DriftView {
+        streams: state.drift_report().await?,
+        alerts: state.store.alerts(100).await?,
+        settings: state.config.drift,
+    }))
 }

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(admin::create_token).get(admin::tokens))
         .route("/tokens/{id}", delete(admin::revoke_token))
         .route("/audit", get(admin::audit))
+        .route("/drift", get(admin::drift))
         .route("/openapi.json", get(openapi::document))
         .fallback(unknown_route)
         // The upload streams its body under its own limit; everything else is small JSON.

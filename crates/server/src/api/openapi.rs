@@ -29,6 +29,7 @@ use super::Caller;
         super::admin::tokens,
         super::admin::revoke_token,
         super::admin::audit,
+        super::admin::drift,
     ),
     modifiers(&BearerToken)
 )]

@@ -31,6 +31,52 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     (StatusCode::OK, "ready\n".into())
 }
 
+/// A Prometheus label value: backslashes, quotes and line breaks escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Per stream (model, site, scanner): the open alert and each signal's p-value.
+async fn drift_metrics(state: &AppState) -> String {
+    let mut out = String::new();
+    out += "# HELP cruciate_drift_alert 1 while a stream's recent exams no longer look like the \
+            model's validation exams.\n";
+    out += "# TYPE cruciate_drift_alert gauge\n";
+    let streams = state.drift_report().await.unwrap_or_default();
+    let key = |s: &crate::store::Stream| {
+        format!(
+            "model=\"{}\",site=\"{}\",scanner=\"{}\"",
+            label(&s.model),
+            label(&s.site),
+            label(&s.scanner)
+        )
+    };
+    for s in &streams {
+        out += &format!(
+            "cruciate_drift_alert{{{}}} {}\n",
+            key(&s.stream),
+            u8::from(s.alert)
+        );
+    }
+    out += "# HELP cruciate_drift_p_value Kolmogorov-Smirnov p-value of a signal of a stream's \
+            recent exams against the model's validation exams.\n";
+    out += "# TYPE cruciate_drift_p_value gauge\n";
+    for s in &streams {
+        for signal in s.check.iter().flat_map(|c| &c.signals) {
+            out += &format!(
+                "cruciate_drift_p_value{{{},signal=\"{}\"}} {}\n",
+                key(&s.stream),
+                signal.signal.as_str(),
+                signal.p_value
+            );
+        }
+    }
+    out
+}
+
 /// Upper bounds of the latency histogram, seconds.
 const BUCKETS: [f64; 9] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
@@ -50,6 +96,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     out += "# TYPE cruciate_not_analysed gauge\n";
     out += &format!("cruciate_not_analysed {not_analysed}\n");
     out += &format!("cruciate_not_analysed_shown {shown}\n");
+    out += &drift_metrics(&state).await;
     let latencies = state.store.latencies(1000).await.unwrap_or_default();
     out +=
         "# HELP cruciate_job_latency_seconds Upload to result, the latest 1000 analysed exams.\n";

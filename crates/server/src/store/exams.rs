@@ -79,6 +79,8 @@ pub struct NewExam {
     pub study_uid: Option<String>,
     /// The series read's description.
     pub series_description: Option<String>,
+    /// The scanner it came from, in one line, when its headers say.
+    pub scanner: Option<String>,
 }
 
 /// An exam as stored.
@@ -139,6 +141,8 @@ pub struct ExamRow {
     pub shown_by: Option<String>,
     /// When.
     pub shown_ms: Option<i64>,
+    /// The scanner it came from, in one line, when its headers say.
+    pub scanner: Option<String>,
 }
 
 impl ExamRow {
@@ -152,7 +156,7 @@ impl ExamRow {
 const COLUMNS: &str = "id, site, uploaded_by, filename, format, model, status, attempts, created_ms, \
     finished_ms, error, result, call_class, call_label, injured_probability, model_hash, software, \
     synthetic_model, read_grade, read_agrees, read_by, read_ms, study_uid, series_description, \
-    not_analysed, shown_by, shown_ms";
+    not_analysed, shown_by, shown_ms, scanner";
 
 fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
     let flag = |name: &str| -> Result<Option<bool>, sqlx::Error> {
@@ -186,6 +190,7 @@ fn exam(r: &AnyRow) -> Result<ExamRow, sqlx::Error> {
         not_analysed: r.try_get("not_analysed")?,
         shown_by: r.try_get("shown_by")?,
         shown_ms: r.try_get("shown_ms")?,
+        scanner: r.try_get("scanner")?,
     })
 }
 
@@ -216,6 +221,8 @@ pub struct Finished {
     pub software: String,
     /// Whether the model was trained on synthetic data.
     pub synthetic_model: bool,
+    /// The numbers watched for drift (JSON), when the analysis gave them.
+    pub signals: Option<String>,
 }
 
 /// A model's call as the worklist's columns hold it.
@@ -375,8 +382,8 @@ impl Store {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO exams (id, site, uploaded_by, filename, format, model, study_uid, \
-             series_description, status, max_attempts, created_ms, finished_ms, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             series_description, status, max_attempts, created_ms, finished_ms, error, scanner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&exam.id)
         .bind(&exam.site)
@@ -391,6 +398,7 @@ impl Store {
         .bind(now)
         .bind(error.map(|_| now))
         .bind(error)
+        .bind(&exam.scanner)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -521,8 +529,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE exams SET status = 'done', finished_ms = $1, result = $2, call_class = $3, call_label = $4, \
              injured_probability = $5, model_hash = $6, software = $7, synthetic_model = $8, error = NULL, lease_until_ms = NULL, \
-             not_analysed = $9, shown_by = NULL, shown_ms = NULL \
-             WHERE id = $10 AND worker = $11 AND status = 'running'",
+             not_analysed = $9, shown_by = NULL, shown_ms = NULL, signals = $10 \
+             WHERE id = $11 AND worker = $12 AND status = 'running'",
         )
         .bind(now_ms())
         .bind(&f.result)
@@ -533,6 +541,7 @@ impl Store {
         .bind(&f.software)
         .bind(i64::from(f.synthetic_model))
         .bind(&f.not_analysed)
+        .bind(&f.signals)
         .bind(id)
         .bind(worker)
         .execute(self.pool())

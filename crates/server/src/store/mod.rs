@@ -4,6 +4,7 @@
 
 mod audit;
 mod dicom;
+mod drift;
 mod exams;
 mod tokens;
 
@@ -15,6 +16,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditRow};
 pub use dicom::{Arrival, Claim, DicomExam, SendRow, SeriesEntry};
+pub use drift::{DriftAlert, Stream, UNKNOWN_SCANNER};
 pub use exams::{
     Call, ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
 };

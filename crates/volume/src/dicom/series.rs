@@ -294,6 +294,7 @@ fn metadata(series: &Series, source: &std::path::Path, notes: Vec<String>) -> So
     meta.modality = first.text(tags::MODALITY);
     meta.series_description = series.description();
     meta.manufacturer = first.text(tags::MANUFACTURER);
+    meta.scanner_model = first.text(tags::MANUFACTURER_MODEL_NAME);
     meta.field_strength_t = first.number(tags::MAGNETIC_FIELD_STRENGTH);
     meta.patient_id = first.text(tags::PATIENT_ID);
     meta.study_id = first.text(tags::STUDY_INSTANCE_UID);

@@ -1,0 +1,158 @@
+//! What drift watching reads and writes: the recent exams' signals of a site and scanner, and
+//! the alerts raised when they stop looking like a model's validation exams.
+
+use sqlx::Row;
+
+use super::{Store, now_ms};
+
+/// The scanner group of exams whose headers name none.
+pub const UNKNOWN_SCANNER: &str = "unknown";
+
+/// One stream of exams watched for drift: a model's exams from one site and scanner.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
+)]
+pub struct Stream {
+    /// The served model.
+    pub model: String,
+    /// The site.
+    pub site: String,
+    /// The scanner in one line ([`UNKNOWN_SCANNER`] when the headers name none).
+    pub scanner: String,
+}
+
+/// A drift alert.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct DriftAlert {
+    /// Its number.
+    pub id: i64,
+    /// The stream it is about.
+    #[serde(flatten)]
+    pub stream: Stream,
+    /// When it was raised, ms since the epoch.
+    pub raised_ms: i64,
+    /// When the stream looked like the reference again.
+    pub cleared_ms: Option<i64>,
+    /// The drifting signals in words.
+    pub detail: String,
+}
+
+/// Rows read at most when every stream's window is gathered.
+const RECENT_ROWS: i64 = 20_000;
+
+impl Store {
+    /// The signals (JSON) of the last `window` analysed exams of `stream`, newest first.
+    pub async fn drift_window(
+        &self,
+        stream: &Stream,
+        window: usize,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT signals FROM exams WHERE model = $1 AND site = $2 \
+             AND COALESCE(scanner, 'unknown') = $3 AND status = 'done' AND signals IS NOT NULL \
+             ORDER BY finished_ms DESC LIMIT $4",
+        )
+        .bind(&stream.model)
+        .bind(&stream.site)
+        .bind(&stream.scanner)
+        .bind(window as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| r.try_get("signals")).collect()
+    }
+
+    /// Every stream with analysed exams and the signals of its last `window` exams, newest
+    /// first (from the most recent exams of the service).
+    pub async fn drift_windows(
+        &self,
+        window: usize,
+    ) -> Result<Vec<(Stream, Vec<String>)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT model, site, COALESCE(scanner, 'unknown') AS scanner, signals FROM exams \
+             WHERE status = 'done' AND signals IS NOT NULL ORDER BY finished_ms DESC LIMIT $1",
+        )
+        .bind(RECENT_ROWS)
+        .fetch_all(self.pool())
+        .await?;
+        let mut streams: std::collections::BTreeMap<Stream, Vec<String>> = Default::default();
+        for r in &rows {
+            let stream = Stream {
+                model: r.try_get("model")?,
+                site: r.try_get("site")?,
+                scanner: r.try_get("scanner")?,
+            };
+            let signals = streams.entry(stream).or_default();
+            if signals.len() < window {
+                signals.push(r.try_get("signals")?);
+            }
+        }
+        Ok(streams.into_iter().collect())
+    }
+
+    /// The open alert of `stream`, if any.
+    pub async fn open_alert(&self, stream: &Stream) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id FROM drift_alerts WHERE model = $1 AND site = $2 AND scanner = $3 \
+             AND cleared_ms IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&stream.model)
+        .bind(&stream.site)
+        .bind(&stream.scanner)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()
+    }
+
+    /// Raises an alert on `stream`.
+    pub async fn raise_alert(&self, stream: &Stream, detail: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO drift_alerts (site, scanner, model, raised_ms, detail) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&stream.site)
+        .bind(&stream.scanner)
+        .bind(&stream.model)
+        .bind(now_ms())
+        .bind(detail)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Clears alert `id`.
+    pub async fn clear_alert(&self, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE drift_alerts SET cleared_ms = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The last `limit` alerts, newest first.
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<DriftAlert>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, site, scanner, model, raised_ms, cleared_ms, detail FROM drift_alerts \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DriftAlert {
+                    id: r.try_get("id")?,
+                    stream: Stream {
+                        model: r.try_get("model")?,
+                        site: r.try_get("site")?,
+                        scanner: r.try_get("scanner")?,
+                    },
+                    raised_ms: r.try_get("raised_ms")?,
+                    cleared_ms: r.try_get("cleared_ms")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
