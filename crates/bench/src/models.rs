@@ -239,8 +239,8 @@ fn feature_extraction(
     Ok(())
 }
 
-/// The input gate's cost per exam: its rules on a phantom exam (headers, shape, voxels), and
-/// the domain score of MRNet-sized features (256 values) against 1,000 training exams.
+/// The input gate's cost per exam: its rules on a phantom exam (headers, shape, voxels), the
+/// numbers kept of it for drift, and the domain score of MRNet-sized features (256 values) against 1,000 training exams.
 fn gate(bench: &ModelBench, emit: &mut Emit) -> Result<(), BenchError> {
     let exams = crate::inputs::phantom_exams(1, 3);
     let mut info = cruciate_infer::RunInfo::new("network", cruciate_data::Task::Binary, "bench");
@@ -250,6 +250,10 @@ fn gate(bench: &ModelBench, emit: &mut Emit) -> Result<(), BenchError> {
         let _ = rules.check(&exams[0]);
     });
     emit("input gate: rules, 32 x 256x256", "-".into(), t, 0.0);
+    let t = Timing::of(bench.repeat, || {
+        let _ = cruciate_infer::drift::ExamSignals::of_input(&exams[0]);
+    });
+    emit("drift signals, 32 x 256x256", "-".into(), t, 0.0);
     let features = |n: usize, seed: u64| -> Vec<Vec<f32>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..n)

@@ -159,3 +159,59 @@ fn calibrate_gives_grade_sets_that_predict_shows_and_evaluate_measures() {
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("Grade sets (split conformal"), "{page}");
 }
+
+#[test]
+fn a_model_trained_on_real_exams_and_a_file_without_spacing_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = demo_copy(dir.path());
+    // The same weights described as trained on real exams (run.json is not hashed).
+    let mut info = json(&run.join("run.json"));
+    info["training"]["synthetic"] = serde_json::json!(false);
+    std::fs::write(run.join("run.json"), info.to_string()).unwrap();
+    let data = dir.path().join("ph");
+    succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--exams",
+        "2",
+        "--size",
+        "256",
+        "--seed",
+        "3",
+    ]));
+    let exam = data.join("exams/sagittal/00000.npy");
+    let said = succeeded(&cruciate(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        exam.to_str().unwrap(),
+        "--force",
+    ]));
+    assert!(
+        said.contains("Research model: not for clinical use."),
+        "{said}"
+    );
+    assert!(!said.contains("synthetic"), "{said}");
+    // A bare .npy has no spacing: inspect and predict say so.
+    assert!(said.contains("note: voxel spacing unknown"), "{said}");
+    let inspected = succeeded(&cruciate(&["inspect", exam.to_str().unwrap()]));
+    assert!(
+        inspected.contains("spacing      voxel spacing unknown"),
+        "{inspected}"
+    );
+    let p: serde_json::Value = serde_json::from_slice(
+        &cruciate(&[
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            exam.to_str().unwrap(),
+            "--json",
+            "--force",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(p["spacing_known"], false, "{p}");
+    assert_eq!(p["synthetic_model"], false, "{p}");
+}

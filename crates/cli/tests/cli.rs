@@ -327,6 +327,7 @@ fn bench_reports_every_measurement() {
     // The input gate's cost per exam, once (it runs on no engine).
     for workload in [
         "input gate: rules, 32 x 256x256",
+        "drift signals, 32 x 256x256",
         "input gate: domain score, 1000 x 256",
     ] {
         let row = lines

@@ -343,3 +343,57 @@ fn a_folder_of_dicom_studies_is_labelled_from_a_csv_of_reads() {
     assert!(err.contains("1.2.3.4 is read but no study"), "{err}");
     assert!(err.contains("grade 7 is not 0..3"), "{err}");
 }
+
+#[test]
+fn a_split_of_one_side_is_warned_about_at_import_and_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = mrnet_layout(dir.path(), 16, 12);
+    // MRNet's valid part (our test split) read as all healthy.
+    let healthy: String = (12..16).map(|i| format!("{i:04},0\n")).collect();
+    std::fs::write(root.join("valid-acl.csv"), healthy).unwrap();
+    let out = dir.path().join("mrnet.csv");
+    let said = succeeded(&cruciate(&[
+        "data",
+        "import",
+        "mrnet",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        said.contains(
+            "warning: the test split holds only healthy exams (4): injured-vs-healthy AUC"
+        ),
+        "{said}"
+    );
+    // Evaluated there, the report says why AUC is missing, draws no ROC, and its notes say the
+    // figures are on real exams of a research dataset (dataset.json says real).
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/demo");
+    let report = dir.path().join("ev");
+    let evaluated = succeeded(&cruciate(&[
+        "evaluate",
+        "--run",
+        demo.to_str().unwrap(),
+        "--manifest",
+        out.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        report.to_str().unwrap(),
+    ]));
+    assert!(
+        evaluated.contains("warning: the test split holds only healthy exams (4)"),
+        "{evaluated}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert!(json["auc"]["value"].is_null());
+    assert_eq!(json["synthetic_data"], false);
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 1, "{json}");
+    let page = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(!page.contains("ROC, injured vs healthy"), "no empty ROC");
+    assert!(page.contains("the test split holds only healthy exams"));
+    assert!(page.contains("Figures on the exams of this manifest, for research"));
+    assert!(!page.contains("Figures on synthetic phantoms"));
+}

@@ -63,16 +63,28 @@ fn the_service_serves_analyses_and_guards_its_api() {
         .map(|p| p.as_f64().unwrap())
         .collect();
     assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-6);
-    // The demo is calibrated: temperature-scaled probabilities (its own kept) and a grade set.
+    // The demo is calibrated: a grade set, and temperature-scaled probabilities (its own
+    // kept) where its calibration has a temperature.
+    let calibration: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/demo/calibration.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         exam["result"]["uncalibrated_probabilities"]
             .as_array()
             .map(Vec::len),
-        Some(2),
+        calibration.get("temperature").map(|_| 2),
         "{exam}"
     );
     assert_eq!(exam["result"]["grade_set"]["coverage"], 0.9, "{exam}");
     assert!(exam["result"]["grade_set_text"].is_string(), "{exam}");
+    assert_eq!(
+        exam["result"]["spacing_known"], true,
+        "DICOM gives it: {exam}"
+    );
     assert_eq!(exam["result"]["synthetic_model"], true);
     assert_eq!(exam["result"]["model_hash"].as_str().unwrap().len(), 64);
     assert!(

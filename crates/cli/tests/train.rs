@@ -409,6 +409,39 @@ fn bad_training_input_fails_in_one_line() {
     std::fs::write(&no_valid, text.replace(",valid,", ",train,")).unwrap();
     let (e, _) = run(&no_valid, "novalid", &[]);
     assert!(e.contains("0 valid"), "{e}");
+    // A valid split of healthy exams only: AUC cannot be monitored (and is not logged when
+    // the loss is).
+    let healthy_valid: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            if cells.get(3) == Some(&"valid") {
+                cells[2] = "0";
+            }
+            cells.join(",")
+        })
+        .collect();
+    let one_sided = data.join("onesided.csv");
+    std::fs::write(&one_sided, healthy_valid.join("\n")).unwrap();
+    let (e, _) = run(
+        &one_sided,
+        "onesided",
+        &["--set", "train.monitor=\"valid_auc\""],
+    );
+    assert!(
+        e.contains("holds only healthy ones (AUC is undefined): monitor valid_loss"),
+        "{e}"
+    );
+    let out = dir.path().join("onesided-loss");
+    let o = cruciate(&train_args(
+        one_sided.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "1",
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: serde_json::Value =
+        serde_json::from_str(read(&out.join("metrics.jsonl")).lines().next().unwrap()).unwrap();
+    assert!(record["valid_auc"].is_null(), "not 0.5: {record}");
     // Unknown setting, and weights of another architecture.
     let (e, _) = run(&manifest, "unknown", &["--set", "optim.momentom=0.5"]);
     assert!(e.contains("momentom"), "{e}");
@@ -457,6 +490,14 @@ fn cv_trains_every_fold_and_pools_held_out_predictions() {
     assert_eq!(held_out as usize, manifest_rows);
     assert_eq!(predictions.lines().count(), manifest_rows + 1);
     assert!(report["pooled"]["accuracy"].is_number());
+    // Every held-out call went through the gate's rules: counted, and its verdict listed.
+    let gate = &report["gate"];
+    assert_eq!(
+        gate["accepted"].as_u64().unwrap() + gate["abstained"].as_u64().unwrap(),
+        held_out,
+        "{gate}"
+    );
+    assert!(predictions.lines().next().unwrap().ends_with(",verdict"));
     assert!(out.join("fold-1/summary.json").exists() && out.join("fold-2/summary.json").exists());
 }
 

@@ -163,6 +163,9 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         set.starts_with("Grade set (conformal): ") && set.contains(", 90 %"),
         "{set}"
     );
+    // A seeded phantom is an .npy: the viewer says its spacing is unknown.
+    let note = text_at(&client, Locator::Id("spacing-unknown")).await;
+    assert!(note.starts_with("Voxel spacing unknown"), "{note}");
     let loaded = |id: &'static str| {
         let client = client.clone();
         async move {

@@ -32,6 +32,7 @@ pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamE
     volume.roi = row.roi.or(volume.roi);
     if let Some(spacing) = row.spacing.filter(|_| !volume.meta.format.has_geometry()) {
         volume.spacing = spacing;
+        volume.meta.spacing_unknown = false;
     }
     Ok(volume)
 }

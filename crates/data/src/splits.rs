@@ -167,3 +167,54 @@ mod tests {
         }
     }
 }
+
+/// What cannot be measured on the exams of `split` with ACL grades `grades` for `task`, each
+/// in a line: injured-vs-healthy AUC (and its curves, sensitivity, specificity) on a split of
+/// one side, and a grade's recall and one-vs-rest AUC when the split has none of it. Empty when
+/// every figure is defined (or the split is empty).
+pub fn undefined_figures(split: crate::Split, grades: &[u8], task: crate::Task) -> Vec<String> {
+    let mut out = Vec::new();
+    if grades.is_empty() {
+        return out;
+    }
+    let injured = grades.iter().filter(|&&g| g > 0).count();
+    if injured == 0 || injured == grades.len() {
+        let side = if injured == 0 { "healthy" } else { "injured" };
+        out.push(format!(
+            "the {split} split holds only {side} exams ({}): injured-vs-healthy AUC, its \
+             interval, the ROC and precision-recall curves, sensitivity and specificity are \
+             undefined on it",
+            grades.len()
+        ));
+    }
+    if task == crate::Task::Grade {
+        for (class, name) in task.class_names().iter().enumerate() {
+            if !grades.iter().any(|&g| task.class_of(g) == class) {
+                out.push(format!(
+                    "the {split} split has no {name} exams: that grade's recall and \
+                     one-vs-rest AUC are undefined on it"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod undefined_tests {
+    use super::undefined_figures;
+    use crate::{Split, Task};
+
+    #[test]
+    fn a_split_of_one_side_or_missing_grades_is_said_in_words() {
+        assert!(undefined_figures(Split::Test, &[0, 1, 2, 3], Task::Grade).is_empty());
+        assert!(undefined_figures(Split::Test, &[], Task::Binary).is_empty());
+        let healthy = undefined_figures(Split::Valid, &[0, 0, 0], Task::Binary);
+        assert_eq!(healthy.len(), 1);
+        assert!(healthy[0].starts_with("the valid split holds only healthy exams (3)"));
+        let grades = undefined_figures(Split::Test, &[1, 3, 3], Task::Grade);
+        assert!(grades[0].contains("only injured exams"), "{grades:?}");
+        assert!(grades[1].contains("no healthy exams"), "{grades:?}");
+        assert!(grades[2].contains("no partial rupture exams"), "{grades:?}");
+    }
+}

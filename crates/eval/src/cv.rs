@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::EvalError;
 use crate::scoring::{HeadlineFigures, ScoredExam, score_split};
+use cruciate_infer::Classifier as _;
 
 /// A cross-validation.
 pub struct CvRequest<'a> {
@@ -54,6 +55,9 @@ pub struct CvReport {
     pub pooled: HeadlineFigures,
     /// Mean and standard deviation of the fold AUCs.
     pub fold_auc_mean_sd: Option<[f64; 2]>,
+    /// What the input gate's rules made of the held-out exams (the figures above score every
+    /// one; a fold's run has no domain reference of its own).
+    pub gate: crate::evaluate::GateFigures,
 }
 
 /// One held-out call, as `predictions.csv` lists it.
@@ -64,6 +68,8 @@ struct PooledCall<'a> {
     class: usize,
     predicted: usize,
     injured_probability: f64,
+    /// `accepted`, or `abstained: REASONS`.
+    verdict: String,
 }
 
 /// Fits and scores every fold, pools their held-out calls, and writes `cv.json` and
@@ -79,8 +85,10 @@ pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<Cv
         let manifest = fold_manifest(request.manifest, &folds, fold);
         let out = request.out.join(format!("fold-{}", fold + 1));
         tracing::info!("fold {} of {}", fold + 1, request.folds);
-        let classifier = request.factory.fit(&manifest, &out, progress)?;
-        let held_out = score_split(classifier.as_ref(), &manifest, Split::Valid, progress)?;
+        // Behind the gate's rules, as every opened run.
+        let classifier =
+            cruciate_infer::Gated::new(request.factory.fit(&manifest, &out, progress)?);
+        let held_out = score_split(&classifier, &manifest, Split::Valid, progress)?;
         reports.push(FoldReport {
             fold: fold + 1,
             run: out.display().to_string(),
@@ -97,11 +105,16 @@ pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<Cv
             aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (aucs.len().max(2) - 1) as f64;
         [mean, var.sqrt()]
     });
+    let mut gate = crate::evaluate::GateFigures::default();
+    for s in &all {
+        gate.count(&s.exam_id, &s.prediction.verdict);
+    }
     let report = CvReport {
         model: request.factory.describe(),
         folds: reports,
         pooled: HeadlineFigures::of(&all),
         fold_auc_mean_sd,
+        gate,
     };
     write_outputs(request, &report, &pooled)?;
     Ok(report)
@@ -127,6 +140,10 @@ fn write_outputs(
                     class: s.class,
                     predicted: s.prediction.class,
                     injured_probability: s.prediction.injured_probability,
+                    verdict: match &s.prediction.verdict {
+                        cruciate_infer::Verdict::Accepted => "accepted".into(),
+                        v => v.summary(),
+                    },
                 })
                 .map_err(std::io::Error::other)?;
         }

@@ -48,6 +48,10 @@ pub struct EvaluationReport {
     pub model: String,
     /// True when the model was trained on synthetic data.
     pub synthetic_model: bool,
+    /// True when the exams scored are synthetic (their manifest's `dataset.json` says so).
+    pub synthetic_data: bool,
+    /// Figures the split cannot give, and why (a split of healthy exams only has no AUC).
+    pub warnings: Vec<String>,
     /// Split evaluated.
     pub split: Split,
     /// Exams scored.
@@ -265,6 +269,12 @@ pub fn evaluate(
             .map_or_else(|| info.model.name.clone(), |r| r.display().to_string()),
         model: format!("{} ({})", info.model.name, task),
         synthetic_model: info.synthetic(),
+        synthetic_data: cruciate_data::DatasetInfo::is_synthetic(&request.manifest.root),
+        warnings: cruciate_data::splits::undefined_figures(
+            request.split,
+            &rows.iter().map(|r| r.label).collect::<Vec<_>>(),
+            task,
+        ),
         split: request.split,
         exams: rows.len(),
         threshold: request.threshold,

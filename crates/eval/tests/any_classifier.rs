@@ -391,7 +391,8 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
             "exam_id",
             "class",
             "predicted",
-            "injured_probability"
+            "injured_probability",
+            "verdict"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();

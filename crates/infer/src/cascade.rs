@@ -124,15 +124,62 @@ impl Cascade {
         Ok(cascade)
     }
 
-    /// The exam cut to its region, and where the cut lies; or why there is no region.
-    fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
-        self.crop.cut(exam)
+    /// Abstains on a call whose region (`found` in `exam`) no ACL could fill; only a
+    /// localiser's region is judged (a manifest's box is the ground truth).
+    fn judge_region(&self, exam: &Volume, found: RoiBox, prediction: &mut Prediction) {
+        if !matches!(self.crop.source, RoiSource::Auto(_)) {
+            return;
+        }
+        if let Some(why) = implausible(found, exam) {
+            prediction.verdict = crate::Verdict::from_reasons(vec![region_reason(&why)]);
+        }
+    }
+
+    /// The exam cut to its region, where the cut lies and the box found; or why there is no
+    /// region.
+    fn crop(&self, exam: &Volume) -> Result<(Volume, RoiBox, RoiBox), String> {
+        self.crop.cut_found(exam)
     }
 }
 
 /// The warning a result carries when the classifier saw the whole exam instead of the region.
 fn fallback_warning(why: &str) -> String {
     format!("{why}; the whole exam was classified instead")
+}
+
+/// In-plane extent of a plausible ACL region, mm: the ligament is about 32 mm long and 10 mm
+/// thick, seen obliquely in the sagittal plane.
+const REGION_IN_PLANE_MM: (f64, f64) = (4.0, 90.0);
+
+/// Largest extent across slices of a plausible ACL region, mm.
+const REGION_ACROSS_MM: f64 = 60.0;
+
+/// Why `found` (the localiser's box, before the margin) is no ACL region of `exam`: larger or
+/// smaller than a ligament can be, where the exam's spacing is known.
+fn implausible(found: RoiBox, exam: &Volume) -> Option<String> {
+    if exam.meta.spacing_unknown {
+        return None;
+    }
+    let [across, rows, cols] = exam.spacing;
+    let height = (found.r1 - found.r0) as f64 * rows;
+    let width = (found.c1 - found.c0) as f64 * cols;
+    let depth = (found.s1 - found.s0) as f64 * across;
+    let (low, high) = REGION_IN_PLANE_MM;
+    let fits = |v: f64| (low..=high).contains(&v);
+    (!(fits(height) && fits(width) && depth <= REGION_ACROSS_MM)).then(|| {
+        format!(
+            "the ACL region found is {height:.0} x {width:.0} mm over {depth:.0} mm of slices, \
+             which no ACL fills"
+        )
+    })
+}
+
+/// The reason a cascade abstains: `why` it has no region to trust.
+fn region_reason(why: &str) -> crate::Reason {
+    crate::Reason::new(
+        crate::Rule::Region,
+        format!("{why}: the model reads ACL regions"),
+    )
 }
 
 impl Classifier for Cascade {
@@ -146,14 +193,16 @@ impl Classifier for Cascade {
 
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
         match self.crop(exam) {
-            Ok((cropped, region)) => {
+            Ok((cropped, region, found)) => {
                 let mut p = self.classifier.predict(&cropped)?.shifted(region.s0);
                 p.region = Some(region);
+                self.judge_region(exam, found, &mut p);
                 Ok(p)
             }
             Err(why) => {
                 let mut p = self.classifier.predict(exam)?;
                 p.warnings.push(fallback_warning(&why));
+                p.verdict = crate::Verdict::from_reasons(vec![region_reason(&why)]);
                 Ok(p)
             }
         }
@@ -161,10 +210,11 @@ impl Classifier for Cascade {
 
     fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
         match self.crop(exam) {
-            Ok((cropped, region)) => {
+            Ok((cropped, region, found)) => {
                 let inner = self.classifier.explain(&cropped, request)?;
                 let mut prediction = inner.prediction.shifted(region.s0);
                 prediction.region = Some(region);
+                self.judge_region(exam, found, &mut prediction);
                 Ok(Explanation {
                     prediction,
                     heat: inner.heat.embedded(exam.shape, region),
@@ -174,6 +224,7 @@ impl Classifier for Cascade {
             Err(why) => {
                 let mut e = self.classifier.explain(exam, request)?;
                 e.prediction.warnings.push(fallback_warning(&why));
+                e.prediction.verdict = crate::Verdict::from_reasons(vec![region_reason(&why)]);
                 Ok(e)
             }
         }

@@ -69,6 +69,12 @@ impl RoiCrop {
     /// `exam` cut to its region (the box widened by the margin, the cut's ROI set to the box),
     /// and where the cut lies in the exam; or why there is no region.
     pub fn cut(&self, exam: &Volume) -> Result<(Volume, RoiBox), String> {
+        self.cut_found(exam)
+            .map(|(volume, region, _)| (volume, region))
+    }
+
+    /// As [`Self::cut`], with the box found too (before the margin).
+    pub fn cut_found(&self, exam: &Volume) -> Result<(Volume, RoiBox, RoiBox), String> {
         let found = match &self.source {
             RoiSource::Manifest => exam
                 .roi
@@ -78,7 +84,7 @@ impl RoiCrop {
         let outside = || format!("the box {found:?} lies outside the exam");
         let region = margin_box(found, self.margin, exam.shape).ok_or_else(outside)?;
         let volume = crop_roi(exam, found, self.margin).ok_or_else(outside)?;
-        Ok((volume, region))
+        Ok((volume, region, found))
     }
 
     /// `exam` cut to its region; the whole exam (with the reason) when there is no box, or the

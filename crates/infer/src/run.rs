@@ -70,6 +70,22 @@ pub struct ModelInfo {
     pub epoch: Option<usize>,
 }
 
+/// The notice every result of a model trained on synthetic phantoms carries.
+pub const SYNTHETIC_NOTICE: &str = "Demo model trained on synthetic data: not for clinical use.";
+
+/// The notice every result of a model trained on real exams carries.
+pub const RESEARCH_NOTICE: &str = "Research model: not for clinical use.";
+
+/// The notice of a model's results: [`SYNTHETIC_NOTICE`] when it was trained on synthetic
+/// data, [`RESEARCH_NOTICE`] otherwise.
+pub fn model_notice(synthetic: bool) -> &'static str {
+    if synthetic {
+        SYNTHETIC_NOTICE
+    } else {
+        RESEARCH_NOTICE
+    }
+}
+
 /// What a run was trained on.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TrainingInfo {
@@ -229,6 +245,11 @@ impl RunInfo {
     /// True when the model was trained on synthetic data.
     pub fn synthetic(&self) -> bool {
         self.training.synthetic
+    }
+
+    /// The notice every result of this model carries (synthetic demo or research model).
+    pub fn notice(&self) -> &'static str {
+        model_notice(self.synthetic())
     }
 }
 

@@ -251,6 +251,15 @@ fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
         p.warnings,
         vec!["no ACL region found; the whole exam was classified instead".to_string()]
     );
+    // The gate abstains: a model of regions got none (besides the rules this small exam fails).
+    let region: Vec<&str> = p
+        .verdict
+        .reasons()
+        .iter()
+        .filter(|r| r.rule == cruciate_infer::Rule::Region)
+        .map(|r| r.text.as_str())
+        .collect();
+    assert_eq!(region, ["no ACL region found: the model reads ACL regions"]);
     // With a region, the result says which one the classifier saw.
     let dir = tempfile::tempdir().unwrap();
     write_cascade(dir.path(), [0, 1, 1]);
@@ -261,4 +270,19 @@ fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
         Some((3, 5, 3, 6))
     );
     assert!(p.warnings.is_empty());
+    // A box of one voxel at 1 mm spacing is no ACL: the call abstains on it.
+    let region: Vec<&str> = p
+        .verdict
+        .reasons()
+        .iter()
+        .filter(|r| r.rule == cruciate_infer::Rule::Region)
+        .map(|r| r.text.as_str())
+        .collect();
+    assert_eq!(
+        region,
+        [
+            "the ACL region found is 1 x 1 mm over 2 mm of slices, which no ACL fills: the model \
+          reads ACL regions"
+        ]
+    );
 }

@@ -28,8 +28,10 @@ use crate::job::{DeidentifyInto, FailureKind, JobError};
 /// The notice every result and every image carries.
 pub const NOT_FOR_DIAGNOSIS: &str = "Not for diagnostic use.";
 
-/// The extra notice of results from a model trained on synthetic data.
-pub const SYNTHETIC_MODEL: &str = "Demo model trained on synthetic data: not for clinical use.";
+/// Results written before the service said whether it knew an exam's spacing.
+fn known() -> bool {
+    true
+}
 
 /// The model behind a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -56,6 +58,9 @@ pub struct ExamSummary {
     pub shape: [usize; 3],
     /// Millimetres per voxel, `[slice, row, col]`.
     pub spacing: [f64; 3],
+    /// False when the file gives no spacing (MRNet's `.npy`): `spacing` is then assumed.
+    #[serde(default = "known")]
+    pub spacing_known: bool,
     /// The acquisition plane.
     #[schema(value_type = String)]
     pub plane: Plane,
@@ -289,10 +294,7 @@ pub fn analyse(
             .collect();
         write(&files.heat(), &heat)?;
     }
-    let mut notices = vec![NOT_FOR_DIAGNOSIS.to_string()];
-    if info.synthetic() {
-        notices.push(SYNTHETIC_MODEL.to_string());
-    }
+    let notices = vec![NOT_FOR_DIAGNOSIS.to_string(), info.notice().to_string()];
     let result = AnalysisResult {
         grade: (info.task == Task::Grade).then_some(prediction.class as u8),
         model: ModelSummary {
@@ -307,12 +309,19 @@ pub fn analyse(
             format: volume.meta.format,
             shape: volume.shape,
             spacing: volume.spacing,
+            spacing_known: !volume.meta.spacing_unknown,
             plane: volume.plane,
             intensity_range: {
                 let w = cruciate_volume::export::Window::from_percentiles(&volume.data);
                 [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
             },
-            notes: volume.meta.notes.clone(),
+            notes: volume
+                .meta
+                .notes
+                .iter()
+                .cloned()
+                .chain(volume.spacing_note().map(String::from))
+                .collect(),
             dicom: DicomSource::of(&volume),
         },
         explanation: explanation.as_ref().map(|e| ExplanationSummary {

@@ -7,7 +7,7 @@ use std::path::Path;
 use cruciate_volume::export::{GreyImage, PngColour, Window, encode_png};
 use cruciate_volume::heat::{RgbImage, heat_figure, jet};
 
-use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
+use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS};
 
 /// Why a picture cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -149,10 +149,11 @@ impl SliceData {
             Some(h) => h.iter().map(|&h| f32::from(h) / 255.0).collect(),
             None => vec![0.0; self.rows * self.cols],
         };
-        let mut lines = vec![caption.to_string(), NOT_FOR_DIAGNOSIS.to_string()];
-        if synthetic {
-            lines.push(SYNTHETIC_MODEL.to_string());
-        }
+        let lines = vec![
+            caption.to_string(),
+            NOT_FOR_DIAGNOSIS.to_string(),
+            cruciate_infer::run::model_notice(synthetic).to_string(),
+        ];
         heat_figure(&self.grey(window), &heat, &lines)
     }
 

@@ -274,6 +274,11 @@ function renderResult(exam) {
     ". " + exam.notices.join(" ");
   box.append(meta);
   for (const w of r.warnings || []) box.append(text(w, "warning"));
+  if (r.spacing_known === false) {
+    const note = text("Voxel spacing unknown: the file carries none (1 x 1 x 1 mm assumed).", "meta");
+    note.id = "spacing-unknown";
+    box.append(note);
+  }
 }
 
 // Labelled ticks under the slider: the first and last slice, the key slice (the largest share

@@ -81,6 +81,17 @@ pub fn class_counts(exams: &[PreparedExam], classes: usize) -> Vec<usize> {
     counts
 }
 
+/// Whether injured-vs-healthy AUC is defined on `exams`: `None` when it is, else the one side
+/// they all lie on ("healthy" or "injured").
+pub fn one_sided(exams: &[PreparedExam]) -> Option<&'static str> {
+    let injured = exams.iter().filter(|e| e.grade > 0).count();
+    match injured {
+        0 => Some("healthy"),
+        n if n == exams.len() => Some("injured"),
+        _ => None,
+    }
+}
+
 /// Refuses data nothing can be learned from: an empty split, or one class in training.
 pub fn check_splits(
     train: &[PreparedExam],

@@ -63,16 +63,20 @@ pub struct RunLogger {
     history: History,
     names: HashMap<String, String>,
     entries: HashMap<(String, usize, bool), Vec<NumericEntry>>,
+    /// Whether the valid split's AUC means anything (it holds healthy and injured exams).
+    auc_defined: bool,
 }
 
 impl RunLogger {
-    /// A logger appending to `path`, with `history` already holding the resumed epochs.
-    pub fn new(path: PathBuf, history: History) -> Self {
+    /// A logger appending to `path`, with `history` already holding the resumed epochs;
+    /// without `auc_defined` (a valid split of one side) no AUC is recorded.
+    pub fn new(path: PathBuf, history: History, auc_defined: bool) -> Self {
         Self {
             path,
             history,
             names: HashMap::new(),
             entries: HashMap::new(),
+            auc_defined,
         }
     }
 
@@ -93,7 +97,10 @@ impl RunLogger {
             train_accuracy: self.value(names::ACCURACY, epoch, false).map(|v| v / 100.0),
             valid_loss: self.value(names::LOSS, epoch, true).unwrap_or(f64::NAN),
             valid_accuracy: self.value(names::ACCURACY, epoch, true).unwrap_or(f64::NAN) / 100.0,
-            valid_auc: self.value(names::AUROC, epoch, true).map(|v| v / 100.0),
+            valid_auc: self
+                .value(names::AUROC, epoch, true)
+                .filter(|_| self.auc_defined)
+                .map(|v| v / 100.0),
             lr,
         };
         tracing::info!(
@@ -225,7 +232,7 @@ mod tests {
         let kept = resume_history(&path, 2).unwrap();
         assert_eq!(kept.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
-        let mut logger = RunLogger::new(path, Arc::new(Mutex::new(kept)));
+        let mut logger = RunLogger::new(path, Arc::new(Mutex::new(kept)), true);
         let auc = logger.read_numeric(names::AUROC, 2, &Split::Valid).unwrap();
         assert!(matches!(auc[..], [NumericEntry::Final(v)] if v == 80.0));
         assert!(

@@ -249,6 +249,23 @@ pub fn train(
     let valid_exams = Arc::new(read(DataSplit::Valid)?);
     check_splits(&train_exams, &valid_exams, task)?;
     let counts = class_counts(&train_exams, task.classes());
+    // Injured-vs-healthy AUC needs both in the valid split: without, it is not logged (Burn's
+    // metric would say 0.5) and cannot be monitored.
+    let auc_defined = match crate::exams::one_sided(&valid_exams) {
+        None => true,
+        Some(side) if config.train.monitor == Monitor::ValidAuc => {
+            return Err(TrainError::Untrainable(format!(
+                "train.monitor = \"valid_auc\" needs healthy and injured exams in the valid \
+                 split, which holds only {side} ones (AUC is undefined): monitor valid_loss"
+            )));
+        }
+        Some(side) => {
+            tracing::warn!(
+                "the valid split holds only {side} exams: its AUC is undefined and not logged"
+            );
+            false
+        }
+    };
 
     let seed = config.train.seed;
     let device = request.compute.device().autodiff();
@@ -307,8 +324,14 @@ pub fn train(
         history.clone(),
     )?;
     let learner = Learner::new(trainable, crate::optim::optimizer(&config.optim), scheduler);
-    let mut training = supervised(&files, config, loaders, history.clone(), progress)
-        .with_interrupter(interrupter);
+    let mut training = supervised(
+        &files,
+        config,
+        loaders,
+        RunLogger::new(files.metrics(), history.clone(), auc_defined),
+        progress,
+    )
+    .with_interrupter(interrupter);
     if let Some(epoch) = resume {
         tracing::info!("resuming {} after epoch {epoch}", files.root.display());
         training = training.checkpoint(epoch);
@@ -363,7 +386,7 @@ fn supervised(
     files: &RunFiles,
     config: &TrainConfig,
     (train, valid): (ExamLoader, ExamLoader),
-    history: History,
+    logger: RunLogger,
     progress: Arc<dyn Progress>,
 ) -> SupervisedTraining<TrainingModel> {
     let (monitor_name, direction) = monitored(config.train.monitor);
@@ -396,7 +419,7 @@ fn supervised(
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(AccuracyMetric::new())
         .metric_valid_numeric(AurocMetric::binary())
-        .with_metric_logger(RunLogger::new(files.metrics(), history))
+        .with_metric_logger(logger)
         .renderer(Box::new(ProgressRenderer::new(progress)))
         .with_custom_checkpointers(
             AtomicCheckpointer::new(&dir, "model"),

@@ -100,6 +100,7 @@ pub fn read_pck(path: &Path, bytes: &[u8]) -> Result<Volume> {
     let (data, shape) = raw.into_volume_data().map_err(err)?;
     let mut meta = SourceMetadata::new(Format::KneeMriPickle, path.display().to_string());
     meta.stored_type = Some(element.name());
+    meta.spacing_unknown = true;
     let mut volume = Volume::new(data, shape, meta)
         .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
     volume.plane = Plane::Sagittal;

@@ -45,6 +45,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Volume> {
     let (data, shape3) = raw.into_volume_data().map_err(err)?;
     let mut meta = SourceMetadata::new(Format::Npy, path.display().to_string());
     meta.stored_type = Some(element.name());
+    meta.spacing_unknown = true;
     let mut volume = Volume::new(data, shape3, meta)
         .ok_or_else(|| err(ErrorKind::invalid("voxel count does not match the shape")))?;
     if let Some(plane) = plane_from_folder(path) {

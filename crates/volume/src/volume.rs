@@ -76,6 +76,20 @@ pub struct SourceMetadata {
     pub series_description: Option<String>,
     /// Scanner manufacturer, when present.
     pub manufacturer: Option<String>,
+    /// True when the file gives no voxel spacing (MRNet's `.npy`, KneeMRI's pickles) and none
+    /// was given beside it (a manifest's `spacing` column): `spacing` is then 1 mm each way
+    /// by assumption.
+    #[serde(default)]
+    pub spacing_unknown: bool,
+    /// EchoTime in ms (DICOM), when present.
+    #[serde(default)]
+    pub echo_time_ms: Option<f64>,
+    /// RepetitionTime in ms (DICOM), when present.
+    #[serde(default)]
+    pub repetition_time_ms: Option<f64>,
+    /// ScanOptions (DICOM: `FS` for fat saturation, ...), when present.
+    #[serde(default)]
+    pub scan_options: Option<String>,
     /// Scanner model (DICOM ManufacturerModelName), when present.
     #[serde(default)]
     pub scanner_model: Option<String>,
@@ -124,6 +138,10 @@ impl SourceMetadata {
             modality: None,
             series_description: None,
             manufacturer: None,
+            spacing_unknown: false,
+            echo_time_ms: None,
+            repetition_time_ms: None,
+            scan_options: None,
             scanner_model: None,
             field_strength_t: None,
             patient_id: None,
@@ -209,6 +227,14 @@ impl Volume {
             roi: None,
             meta,
         })
+    }
+
+    /// What a reader should know about the spacing, when the file gives none.
+    pub fn spacing_note(&self) -> Option<&'static str> {
+        self.meta.spacing_unknown.then_some(
+            "voxel spacing unknown: the file carries none, 1 x 1 x 1 mm is assumed \
+             (a manifest's spacing column gives it)",
+        )
     }
 
     /// Number of slices.

@@ -122,6 +122,33 @@ fn the_sagittal_pd_fat_suppressed_series_is_chosen_among_several() {
         "{:?}",
         v.meta.notes
     );
+    // Why each other series was not read.
+    let not_read = |why: &str| {
+        v.meta
+            .notes
+            .iter()
+            .any(|n| n.starts_with("not read: ") && n.ends_with(why))
+    };
+    assert!(not_read("(axial plane)"), "{:?}", v.meta.notes);
+    assert!(
+        not_read("(less like a PD fat-suppressed series)"),
+        "{:?}",
+        v.meta.notes
+    );
+
+    // A sagittal survey with more slices than the PD series is still passed over.
+    let loc = info(13, "SAG SURVEY");
+    write_series(&coded([12, 4, 4], sagittal()), &dir.path().join("d"), &loc).unwrap();
+    let v = read(dir.path());
+    assert_eq!(v.meta.series_id.as_deref(), Some(pd.as_str()));
+    assert!(
+        v.meta
+            .notes
+            .iter()
+            .any(|n| n.contains(&loc.series_uid) && n.ends_with("(a survey series)")),
+        "{:?}",
+        v.meta.notes
+    );
 
     let chosen = ReadOptions {
         series_uid: Some(ax.clone()),

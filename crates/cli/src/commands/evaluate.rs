@@ -8,7 +8,7 @@ use cruciate_eval::evaluate::{EvaluationRequest, evaluate};
 use cruciate_eval::localisation::evaluate_localiser;
 use cruciate_models::Compute;
 
-use super::{SYNTHETIC_WARNING, figure, open_run};
+use super::{figure, open_run};
 use crate::progress::Bars;
 
 /// Arguments of `cruciate evaluate`.
@@ -52,9 +52,7 @@ fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyho
         100.0 * s.slice_hit_rate,
         s.not_found
     );
-    if r.synthetic_model {
-        println!("{SYNTHETIC_WARNING}");
-    }
+    println!("{}", cruciate_infer::run::model_notice(r.synthetic_model));
     println!("report: {}", args.out.join("report.html").display());
     Ok(())
 }
@@ -92,6 +90,9 @@ pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
             .map_or(String::new(), |[a, b]| format!(" (95% CI {a:.3}-{b:.3})")),
         figure(r.weighted_avg.as_ref().map(|w| w.f1)),
     );
+    for warning in &r.warnings {
+        println!("warning: {warning}");
+    }
     for roi in &r.cam_in_roi {
         println!(
             "  {}: heat inside the ACL box {}, pointing hits {} ({} exams)",
@@ -143,9 +144,7 @@ pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
             .collect();
         println!("grade sets: {}", levels.join("; "));
     }
-    if r.synthetic_model {
-        println!("{SYNTHETIC_WARNING}");
-    }
+    println!("{}", cruciate_infer::run::model_notice(r.synthetic_model));
     println!("report: {}", args.out.join("report.html").display());
     Ok(())
 }

@@ -11,7 +11,7 @@ use cruciate_models::Compute;
 use cruciate_volume::export::{Window, slice_image};
 use cruciate_volume::heat::heat_figure;
 
-use super::{ExamArgs, SYNTHETIC_WARNING, registry, write_text};
+use super::{ExamArgs, registry, write_text};
 
 /// Arguments of `cruciate explain`.
 #[derive(Debug, Args)]
@@ -80,9 +80,11 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
     if let Some(set) = &p.grade_set {
         caption_tail += &format!("; set {set}");
     }
-    if model.info().synthetic() {
-        caption_tail += " (synthetic demo model)";
-    }
+    caption_tail += if model.info().synthetic() {
+        " (synthetic demo model)"
+    } else {
+        " (research model)"
+    };
     if !verdict.is_accepted() {
         caption_tail = format!("OUTSIDE THE MODEL'S DOMAIN; {caption_tail}");
     }
@@ -141,8 +143,6 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
     if !verdict.is_accepted() {
         println!("OUTSIDE THE MODEL'S DOMAIN (explained by --force): {verdict}");
     }
-    if model.info().synthetic() {
-        println!("{SYNTHETIC_WARNING}");
-    }
+    println!("{}", model.info().notice());
     Ok(())
 }

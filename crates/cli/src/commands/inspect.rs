@@ -40,6 +40,7 @@ pub fn report(v: &Volume) -> serde_json::Value {
         "rows": v.rows(),
         "cols": v.cols(),
         "spacing": v.spacing,
+        "spacing_known": !m.spacing_unknown,
         "min": stats.map(|s| s.min),
         "max": stats.map(|s| s.max),
         "mean": stats.map(|s| s.mean),
@@ -49,6 +50,7 @@ pub fn report(v: &Volume) -> serde_json::Value {
         "series_description": m.series_description,
         "modality": m.modality,
         "manufacturer": m.manufacturer,
+        "scanner": m.scanner(),
         "field_strength_t": m.field_strength_t,
         "patient_id": m.patient_id,
         "study_id": m.study_id,
@@ -76,10 +78,13 @@ fn print_text(v: &Volume, r: &serde_json::Value) {
         v.rows(),
         v.cols()
     );
-    println!(
-        "spacing      {:.4} x {:.4} x {:.4} mm (slice x row x col)",
-        v.spacing[0], v.spacing[1], v.spacing[2]
-    );
+    match v.spacing_note() {
+        Some(note) => println!("spacing      {note}"),
+        None => println!(
+            "spacing      {:.4} x {:.4} x {:.4} mm (slice x row x col)",
+            v.spacing[0], v.spacing[1], v.spacing[2]
+        ),
+    }
     println!(
         "intensity    min {}  max {}  p1 {}  p99 {}",
         num("min"),

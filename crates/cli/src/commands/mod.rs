@@ -148,9 +148,6 @@ pub fn figure(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
 
-/// The line every result of a model trained on phantoms carries.
-pub const SYNTHETIC_WARNING: &str = "demo model trained on synthetic data: not for clinical use";
-
 /// The exam to read, shared by every command that reads one.
 #[derive(Debug, Args)]
 pub struct ExamArgs {

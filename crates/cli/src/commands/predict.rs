@@ -7,7 +7,7 @@ use cruciate_infer::{Classifier, Gated, Prediction, Verdict};
 use cruciate_models::Compute;
 use serde::Serialize;
 
-use super::{ExamArgs, SYNTHETIC_WARNING, registry};
+use super::{ExamArgs, registry};
 
 /// Arguments of `cruciate predict`.
 #[derive(Debug, Args)]
@@ -35,6 +35,8 @@ struct PredictOutput<'a> {
     model: &'a str,
     kind: &'a str,
     synthetic_model: bool,
+    /// False when the file gives no voxel spacing (1 mm assumed).
+    spacing_known: bool,
     /// True when the gate abstained and `--force` showed the call anyway.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outside_domain: bool,
@@ -72,6 +74,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
             model: &info.model.name,
             kind: &info.kind,
             synthetic_model: info.synthetic(),
+            spacing_known: !volume.meta.spacing_unknown,
             outside_domain: !accepted && args.force,
             prediction: shown.then_some(&prediction),
             verdict: (!shown).then_some(&prediction.verdict),
@@ -85,9 +88,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
             "model: {} ({}); no grade is shown for an exam outside its domain (--force shows it)",
             info.model.name, info.kind
         );
-        if info.synthetic() {
-            println!("{SYNTHETIC_WARNING}");
-        }
+        println!("{}", info.notice());
         return Ok(());
     }
     if !accepted {
@@ -114,6 +115,9 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
             volume.shape[0]
         );
     }
+    if let Some(note) = volume.spacing_note() {
+        println!("note: {note}");
+    }
     if let Some(t) = model.calibration().and_then(|c| c.temperature) {
         println!(
             "probabilities calibrated by temperature {:.3} (fitted on {} validation exams)",
@@ -130,8 +134,6 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
         prediction.slices[0],
         prediction.slices[1]
     );
-    if info.synthetic() {
-        println!("{SYNTHETIC_WARNING}");
-    }
+    println!("{}", info.notice());
     Ok(())
 }

@@ -181,5 +181,10 @@ pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
                 "; fold AUC {m:.3} ± {s:.3}"
             ))
     );
+    println!(
+        "input gate (rules): {} of {} held-out exams accepted",
+        report.gate.accepted,
+        report.gate.accepted + report.gate.abstained
+    );
     Ok(())
 }

@@ -79,6 +79,19 @@ impl Imported {
                 grades[3]
             ));
         }
+        for split in Split::ALL {
+            let grades: Vec<u8> = self
+                .rows
+                .iter()
+                .filter(|r| r.split == split)
+                .map(|r| r.label)
+                .collect();
+            lines.extend(
+                crate::splits::undefined_figures(split, &grades, crate::Task::Binary)
+                    .into_iter()
+                    .map(|w| format!("  warning: {w}")),
+            );
+        }
         if !self.skipped.is_empty() {
             lines.push(format!("  skipped {}:", self.skipped.len()));
             lines.extend(self.skipped.iter().map(|s| format!("    {s}")));

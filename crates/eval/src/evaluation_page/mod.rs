@@ -143,8 +143,10 @@ fn figures(e: &Evaluation) -> Result<Vec<Figure>, EvalError> {
         .iter()
         .map(|&(x, y, _)| (x, y))
         .collect();
-    let mut out = vec![
-        Figure {
+    // Without both healthy and injured exams there are no curves (the notes say why).
+    let mut out = Vec::new();
+    if injured.contains(&true) && injured.contains(&false) {
+        out.push(Figure {
             caption: "ROC, injured vs healthy".into(),
             svg: line_chart(
                 "ROC",
@@ -152,8 +154,8 @@ fn figures(e: &Evaluation) -> Result<Vec<Figure>, EvalError> {
                 &[Series::new("model", roc)],
                 true,
             )?,
-        },
-        Figure {
+        });
+        out.push(Figure {
             caption: "Precision-recall, injured".into(),
             svg: line_chart(
                 "Precision-recall",
@@ -161,17 +163,17 @@ fn figures(e: &Evaluation) -> Result<Vec<Figure>, EvalError> {
                 &[Series::new("model", pr_curve(&score, &injured))],
                 false,
             )?,
-        },
-        Figure {
-            caption: "Calibration (top class, 10 bins)".into(),
-            svg: line_chart(
-                "Calibration",
-                &Axes::unit("confidence", "accuracy"),
-                &trust::reliability_series(e, reliability(probs, actual, 10)),
-                true,
-            )?,
-        },
-    ];
+        });
+    }
+    out.extend([Figure {
+        caption: "Calibration (top class, 10 bins)".into(),
+        svg: line_chart(
+            "Calibration",
+            &Axes::unit("confidence", "accuracy"),
+            &trust::reliability_series(e, reliability(probs, actual, 10)),
+            true,
+        )?,
+    }]);
     if !e.history.is_empty() {
         out.extend(learning_curves(&e.history)?);
     }
@@ -236,18 +238,19 @@ fn learning_curves(history: &[EpochRecord]) -> Result<Vec<Figure>, EvalError> {
 /// The page of an evaluation.
 pub fn page(e: &Evaluation) -> Result<Page, EvalError> {
     let r = &e.report;
-    let mut notes = vec![format!("Run {}.", r.run)];
-    if r.synthetic_model {
-        notes.push(
-            "Demo model trained on synthetic data: not for clinical use. Figures on synthetic phantoms are synthetic and say nothing about clinical performance."
-                .into(),
-        );
+    let mut notes = vec![
+        format!("Run {}.", r.run),
+        cruciate_infer::run::model_notice(r.synthetic_model).to_string(),
+    ];
+    notes.push(if r.synthetic_data {
+        "Figures on synthetic phantoms are synthetic and say nothing about clinical performance."
+            .into()
     } else {
-        notes.push(
-            "Figures on synthetic phantoms are synthetic and say nothing about clinical performance."
-                .into(),
-        );
-    }
+        "Figures on the exams of this manifest, for research: they say how the model did on \
+         these exams, not how it would do on another site's."
+            .into()
+    });
+    notes.extend(r.warnings.iter().cloned());
     let images = e
         .errors
         .iter()

@@ -18,6 +18,9 @@ use crate::InferError;
 /// The range of `1 / T` searched: from much softer to much sharper than the model's own.
 const INVERSE_RANGE: (f64, f64) = (0.05, 20.0);
 
+/// Folds of the check that a temperature generalises.
+const FOLDS: usize = 5;
+
 /// A fitted temperature, with what it did on the exams it was fitted on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Temperature {
@@ -34,23 +37,35 @@ pub struct Temperature {
 impl Temperature {
     /// The temperature minimising the negative log likelihood of the true classes `actual`
     /// under `probabilities` (one row per exam). An error when the exams do not determine one:
-    /// fewer than two, or a likelihood that keeps falling to the edge of the range (every call
-    /// right, or every one wrong, which no finite temperature fits).
+    /// fewer than two per fold, a likelihood that keeps falling to the edge of the range (every
+    /// call right, or every one wrong, which no finite temperature fits), or a temperature that
+    /// does not generalise: fitted on four fifths of the exams in turn, it must lower the log
+    /// loss of the fifth it did not see (a model right on 59 of 60 exams would otherwise be
+    /// sharpened until its one error costs more on new exams than the sharpening gains).
     pub fn fit(probabilities: &[Vec<f64>], actual: &[usize]) -> Result<Self, InferError> {
         check_rows(probabilities, actual)?;
-        if probabilities.len() < 2 {
-            return Err(InferError::Request(
-                "temperature scaling needs at least two held-out exams".into(),
-            ));
+        if probabilities.len() < 2 * FOLDS {
+            return Err(InferError::Request(format!(
+                "temperature scaling needs at least {} held-out exams",
+                2 * FOLDS
+            )));
         }
         let nll = |inverse: f64| mean_nll(probabilities, actual, inverse);
-        let inverse = golden_section(nll, INVERSE_RANGE.0.ln(), INVERSE_RANGE.1.ln());
+        let inverse = best_inverse(probabilities, actual);
         let at_edge = |edge: f64| (inverse.ln() - edge.ln()).abs() < 0.05;
         if at_edge(INVERSE_RANGE.0) || at_edge(INVERSE_RANGE.1) {
             return Err(InferError::Request(format!(
                 "the held-out exams fit no temperature (the likelihood keeps improving towards \
                  T = {:.2}): the model calls them all right or all wrong",
                 1.0 / inverse
+            )));
+        }
+        let [own, scaled] = cross_validated(probabilities, actual).map(|s| s / actual.len() as f64);
+        if scaled >= own {
+            return Err(InferError::Request(format!(
+                "a temperature fitted on part of the held-out exams raises the log loss of the \
+                 rest ({own:.4} -> {scaled:.4}, {FOLDS}-fold): the model's own probabilities \
+                 are kept"
             )));
         }
         Ok(Self {
@@ -65,6 +80,37 @@ impl Temperature {
     pub fn scale(&self, probabilities: &[f64]) -> Vec<f64> {
         scaled(probabilities, 1.0 / self.value)
     }
+}
+
+/// The `1 / T` minimising the log loss of `probabilities` against `actual`.
+fn best_inverse(probabilities: &[Vec<f64>], actual: &[usize]) -> f64 {
+    golden_section(
+        |inverse| mean_nll(probabilities, actual, inverse),
+        INVERSE_RANGE.0.ln(),
+        INVERSE_RANGE.1.ln(),
+    )
+}
+
+/// The log loss of each exam when a temperature is fitted on the folds without it, against its
+/// own: `[own, scaled]`, summed over the exams (folds by exam index modulo [`FOLDS`]).
+fn cross_validated(probabilities: &[Vec<f64>], actual: &[usize]) -> [f64; 2] {
+    let mut sums = [0.0, 0.0];
+    for fold in 0..FOLDS {
+        let (fit, held): (Vec<usize>, Vec<usize>) =
+            (0..actual.len()).partition(|i| i % FOLDS != fold);
+        let pick = |idx: &[usize]| -> (Vec<Vec<f64>>, Vec<usize>) {
+            idx.iter()
+                .map(|&i| (probabilities[i].clone(), actual[i]))
+                .unzip()
+        };
+        let (fit_p, fit_a) = pick(&fit);
+        let (held_p, held_a) = pick(&held);
+        let inverse = best_inverse(&fit_p, &fit_a);
+        let n = held.len() as f64;
+        sums[0] += n * mean_nll(&held_p, &held_a, 1.0);
+        sums[1] += n * mean_nll(&held_p, &held_a, inverse);
+    }
+    sums
 }
 
 /// Checks that there is one true class, in range, per row of probabilities.
@@ -186,10 +232,38 @@ mod tests {
 
     #[test]
     fn exams_all_called_right_fit_no_temperature() {
-        let probabilities = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.7, 0.3]];
-        let err = Temperature::fit(&probabilities, &[0, 1, 0]).unwrap_err();
+        let probabilities: Vec<Vec<f64>> = (0..12)
+            .map(|i| {
+                if i % 2 == 0 {
+                    vec![0.9, 0.1]
+                } else {
+                    vec![0.2, 0.8]
+                }
+            })
+            .collect();
+        let actual: Vec<usize> = (0..12).map(|i| i % 2).collect();
+        let err = Temperature::fit(&probabilities, &actual).unwrap_err();
         assert!(err.to_string().contains("all right or all wrong"), "{err}");
-        let err = Temperature::fit(&probabilities, &[0, 2, 0]).unwrap_err();
+        let mut wrong = actual.clone();
+        wrong[1] = 2;
+        let err = Temperature::fit(&probabilities, &wrong).unwrap_err();
         assert!(err.to_string().contains("class 2"), "{err}");
+        let err = Temperature::fit(&probabilities[..4], &actual[..4]).unwrap_err();
+        assert!(err.to_string().contains("at least 10"), "{err}");
+    }
+
+    /// 59 of 60 calls right: on all of them a sharper model fits better, but the fold that
+    /// holds the error says it does not generalise.
+    #[test]
+    fn a_temperature_that_does_not_generalise_is_refused() {
+        let probabilities: Vec<Vec<f64>> = (0..60).map(|_| vec![0.9, 0.1]).collect();
+        let mut actual = vec![0; 60];
+        actual[7] = 1;
+        let err = Temperature::fit(&probabilities, &actual).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the model's own probabilities are kept"),
+            "{err}"
+        );
     }
 }

@@ -62,7 +62,9 @@ impl Gated {
                 if let Some(calibration) = &self.calibration {
                     calibration.apply(prediction);
                 }
+                // The rules', the model's own (a cascade without a region), the features'.
                 let mut reasons: Vec<Reason> = verdict.reasons().to_vec();
+                reasons.extend(prediction.verdict.reasons().iter().cloned());
                 reasons.extend(self.gate.unlike(&prediction.features));
                 prediction.verdict = Verdict::from_reasons(reasons);
                 prediction.signals = Some(

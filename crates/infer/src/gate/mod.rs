@@ -9,7 +9,8 @@
 //! consumers show no grade for it.
 //!
 //! The rules ([`GateSettings`]) are read from the headers where the exam has them (DICOM
-//! modality, the plane from ImageOrientationPatient or the NIfTI affine) and from the voxels for
+//! modality, the plane from ImageOrientationPatient or the NIfTI affine, a localiser's
+//! SeriesDescription, the weighting and fat suppression a run asks for, the voxel spacing) and from the voxels for
 //! every format (slice count against what the model reads, slice shape, constant volumes and
 //! volumes without image structure, non-finite voxels), and from the model's own features where
 //! the run holds a [`DomainReference`] (`domain.json`): an exam unlike every training exam is
@@ -19,10 +20,12 @@ mod content;
 mod domain;
 mod gated;
 mod rules;
+mod sequence;
 mod verdict;
 
 pub use content::neighbour_correlation;
 pub use domain::{DOMAIN_FILE, DomainReference};
 pub use gated::Gated;
 pub use rules::{Gate, GateSettings};
+pub use sequence::{Weighting, fat_suppressed};
 pub use verdict::{Reason, Rule, Verdict};

@@ -4,6 +4,7 @@ use cruciate_volume::{Format, Plane, Volume};
 use serde::{Deserialize, Serialize};
 
 use super::content::{constant_value, neighbour_correlation, non_finite};
+use super::sequence::Weighting;
 use super::{DomainReference, Reason, Rule, Verdict};
 use crate::RunInfo;
 
@@ -26,6 +27,18 @@ pub struct GateSettings {
     pub max_aspect: f64,
     /// Smallest correlation of neighbouring voxels (MR images: above 0.8; noise: about 0).
     pub min_structure: f64,
+    /// Words of a SeriesDescription that mark a series no model reads (localisers, surveys).
+    pub localiser_words: Vec<String>,
+    /// The weighting the model reads, checked where EchoTime and RepetitionTime are given;
+    /// `None`: any.
+    pub weighting: Option<Weighting>,
+    /// Whether the model reads fat-suppressed series (or not), checked where ScanOptions or
+    /// the description say; `None`: either.
+    pub fat_suppressed: Option<bool>,
+    /// Largest distance between slices, mm (knee protocols: 3 to 4).
+    pub max_slice_spacing_mm: f64,
+    /// Largest pixel, mm (knee protocols: 0.3 to 0.7).
+    pub max_in_plane_mm: f64,
 }
 
 impl Default for GateSettings {
@@ -37,6 +50,13 @@ impl Default for GateSettings {
             min_in_plane: 32,
             max_aspect: 2.0,
             min_structure: 0.3,
+            localiser_words: cruciate_volume::dicom::LOCALISER_WORDS
+                .map(String::from)
+                .to_vec(),
+            weighting: None,
+            fat_suppressed: None,
+            max_slice_spacing_mm: 8.0,
+            max_in_plane_mm: 3.0,
         }
     }
 }
@@ -119,7 +139,9 @@ impl Gate {
     pub fn check(&self, exam: &Volume) -> Verdict {
         let mut reasons = Vec::new();
         self.headers(exam, &mut reasons);
+        super::sequence::sequence(exam, &self.settings, &mut reasons);
         self.geometry(exam, &mut reasons);
+        super::sequence::spacing(exam, &self.settings, &mut reasons);
         self.content(exam, &mut reasons);
         Verdict::from_reasons(reasons)
     }

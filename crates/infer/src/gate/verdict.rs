@@ -16,6 +16,14 @@ pub enum Rule {
     Shape,
     /// The voxels hold no image (constant, noise, non-finite values).
     Content,
+    /// The headers say the series is not one the model reads (a localiser, another weighting,
+    /// fat suppression or not).
+    Sequence,
+    /// The voxels are farther apart than the model reads.
+    Spacing,
+    /// A model of ACL regions got none it can trust: its localiser found no region, or one no
+    /// ACL could fill.
+    Region,
     /// In the model's own features, the exam is unlike the training exams.
     Unlike,
 }
@@ -29,6 +37,9 @@ impl Rule {
             Rule::Slices => "slices",
             Rule::Shape => "shape",
             Rule::Content => "content",
+            Rule::Sequence => "sequence",
+            Rule::Spacing => "spacing",
+            Rule::Region => "region",
             Rule::Unlike => "unlike",
         }
     }

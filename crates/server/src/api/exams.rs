@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::identity::{PatientView, patient};
 use super::{AppState, Caller};
-use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS, SYNTHETIC_MODEL};
+use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS};
 use crate::error::{ApiError, ErrorBody};
 use crate::images::{ImageError, load_slice};
 use crate::intake::{Admission, AdmitError, Submission, bounded_name};
@@ -372,6 +372,10 @@ pub struct ResultView {
     pub grade_set_text: Option<String>,
     /// The model's own probabilities, where a temperature calibrated `probabilities`.
     pub uncalibrated_probabilities: Option<Vec<f64>>,
+    /// False when the exam's file gave no voxel spacing (MRNet's `.npy`).
+    pub spacing_known: bool,
+    /// What the reader decided on the way, and what it could not know (the spacing).
+    pub exam_notes: Vec<String>,
 }
 
 impl From<AnalysisResult> for ResultView {
@@ -393,6 +397,8 @@ impl From<AnalysisResult> for ResultView {
             grade_set_text: r.prediction.grade_set.as_ref().map(|s| s.to_string()),
             grade_set: r.prediction.grade_set,
             uncalibrated_probabilities: r.prediction.uncalibrated,
+            spacing_known: r.exam.spacing_known,
+            exam_notes: r.exam.notes.clone(),
             model: r.model.name,
             model_hash: r.model.hash,
             synthetic_model: r.model.synthetic,
@@ -439,8 +445,8 @@ pub async fn detail(
         .await?;
     let result = result_of(&exam)?;
     let mut notices = vec![NOT_FOR_DIAGNOSIS.to_string()];
-    if exam.synthetic_model == Some(true) {
-        notices.push(SYNTHETIC_MODEL.to_string());
+    if let Some(synthetic) = exam.synthetic_model {
+        notices.push(cruciate_infer::run::model_notice(synthetic).to_string());
     }
     Ok(Json(ExamView {
         item: ExamItem::of(&state, &caller, &exam).await?,

@@ -23,7 +23,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use pixels::{apply_rescale, to_grey};
-pub use series::pd_fs_score;
+pub use series::{LOCALISER_WORDS, localiser_word, pd_fs_score};
 pub use studies::{FoundStudy, StudyIndex, index_studies};
 pub use write::{SeriesInfo, WriteError, uid_from_seed, write_series};
 

@@ -51,6 +51,28 @@ impl Series {
     }
 }
 
+/// Words of a SeriesDescription that mark a localiser or survey: a series no model reads (the
+/// input gate's default list too).
+pub const LOCALISER_WORDS: [&str; 9] = [
+    "loc",
+    "localizer",
+    "localiser",
+    "scout",
+    "survey",
+    "3-plane",
+    "3plane",
+    "tripilot",
+    "calibration",
+];
+
+/// The localiser word of `description`, when it names one.
+pub fn localiser_word(description: &str) -> Option<String> {
+    description
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_ascii_lowercase)
+        .find(|w| LOCALISER_WORDS.contains(&w.as_str()))
+}
+
 /// How well a series description matches a proton-density fat-suppressed sequence.
 pub fn pd_fs_score(description: &str) -> u32 {
     let d = description.to_ascii_uppercase();
@@ -102,8 +124,9 @@ pub(crate) fn group(instances: Vec<Instance>, source: &std::path::Path) -> Resul
         .collect())
 }
 
-/// Picks the series to read: the one asked for, else the sagittal one (a PD fat-suppressed
-/// description first, then the most slices), else the largest; notes say what was chosen.
+/// Picks the series to read: the one asked for, else the sagittal one that is not a localiser
+/// (a PD fat-suppressed description first, then the most slices), else the largest; notes say
+/// what was chosen and why each other series was not.
 pub(crate) fn choose(
     mut series: Vec<Series>,
     options: &ReadOptions,
@@ -121,8 +144,9 @@ pub(crate) fn choose(
     }
     let key = |s: &Series| {
         let sagittal = s.plane() == Plane::Sagittal;
+        let diagnostic = s.description().and_then(|d| localiser_word(&d)).is_none();
         let score = s.description().map_or(0, |d| pd_fs_score(&d));
-        (sagittal, score, s.frame_count())
+        (sagittal, diagnostic, score, s.frame_count())
     };
     let best = (0..series.len())
         .max_by_key(|&i| key(&series[i]))
@@ -135,6 +159,19 @@ pub(crate) fn choose(
             "{count} series found; read {} (use --series UID to choose another)",
             chosen.summary()
         ));
+    }
+    for other in &series {
+        let why = match other.description().and_then(|d| localiser_word(&d)) {
+            Some(word) => format!("a {word} series"),
+            None if other.plane() != chosen.plane() => format!("{} plane", other.plane()),
+            None if pd_fs_score(&other.description().unwrap_or_default())
+                < pd_fs_score(&chosen.description().unwrap_or_default()) =>
+            {
+                "less like a PD fat-suppressed series".into()
+            }
+            None => "fewer slices".into(),
+        };
+        notes.push(format!("not read: {} ({why})", other.summary()));
     }
     if chosen.plane() != Plane::Sagittal {
         notes.push(format!(
@@ -295,6 +332,9 @@ fn metadata(series: &Series, source: &std::path::Path, notes: Vec<String>) -> So
     meta.series_description = series.description();
     meta.manufacturer = first.text(tags::MANUFACTURER);
     meta.scanner_model = first.text(tags::MANUFACTURER_MODEL_NAME);
+    meta.echo_time_ms = first.number(tags::ECHO_TIME);
+    meta.repetition_time_ms = first.number(tags::REPETITION_TIME);
+    meta.scan_options = first.text(tags::SCAN_OPTIONS);
     meta.field_strength_t = first.number(tags::MAGNETIC_FIELD_STRENGTH);
     meta.patient_id = first.text(tags::PATIENT_ID);
     meta.study_id = first.text(tags::STUDY_INSTANCE_UID);
