@@ -239,6 +239,16 @@ fn a_cascade_whose_crop_the_classifier_refuses_says_why() {
     );
 }
 
+/// The texts of a prediction's region reasons.
+fn region_reasons(p: &Prediction) -> Vec<&str> {
+    p.verdict
+        .reasons()
+        .iter()
+        .filter(|r| r.rule == cruciate_infer::Rule::Region)
+        .map(|r| r.text.as_str())
+        .collect()
+}
+
 #[test]
 fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,13 +262,7 @@ fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
         vec!["no ACL region found; the whole exam was classified instead".to_string()]
     );
     // The gate abstains: a model of regions got none (besides the rules this small exam fails).
-    let region: Vec<&str> = p
-        .verdict
-        .reasons()
-        .iter()
-        .filter(|r| r.rule == cruciate_infer::Rule::Region)
-        .map(|r| r.text.as_str())
-        .collect();
+    let region = region_reasons(&p);
     assert_eq!(region, ["no ACL region found: the model reads ACL regions"]);
     // With a region, the result says which one the classifier saw.
     let dir = tempfile::tempdir().unwrap();
@@ -271,13 +275,7 @@ fn without_a_region_the_whole_exam_is_classified_with_a_warning() {
     );
     assert!(p.warnings.is_empty());
     // A box of one voxel at 1 mm spacing is no ACL: the call abstains on it.
-    let region: Vec<&str> = p
-        .verdict
-        .reasons()
-        .iter()
-        .filter(|r| r.rule == cruciate_infer::Rule::Region)
-        .map(|r| r.text.as_str())
-        .collect();
+    let region = region_reasons(&p);
     assert_eq!(
         region,
         [

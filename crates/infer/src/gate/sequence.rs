@@ -8,6 +8,7 @@
 //! combinations (gradient echo) are not named and not refused.
 
 use cruciate_volume::Volume;
+use cruciate_volume::dicom::{fat_suppressed_description, word_among};
 use serde::{Deserialize, Serialize};
 
 use super::{GateSettings, Reason, Rule};
@@ -73,7 +74,7 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 pub(super) fn sequence(exam: &Volume, settings: &GateSettings, reasons: &mut Vec<Reason>) {
     let meta = &exam.meta;
     if let Some(description) = meta.series_description.as_deref()
-        && let Some(word) = words(description).find(|w| settings.localiser_words.contains(w))
+        && let Some(word) = word_among(description, &settings.localiser_words)
     {
         // The same words choose among a study's series (`cruciate_volume`'s reader): a
         // localiser is read only when a study has nothing else.

@@ -23,7 +23,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use pixels::{apply_rescale, to_grey};
-pub use series::{LOCALISER_WORDS, localiser_word, pd_fs_score};
+pub use series::{
+    LOCALISER_WORDS, fat_suppressed_description, localiser_word, pd_fs_score, word_among,
+};
 pub use studies::{FoundStudy, StudyIndex, index_studies};
 pub use write::{SeriesInfo, WriteError, uid_from_seed, write_series};
 

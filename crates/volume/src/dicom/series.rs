@@ -65,12 +65,30 @@ pub const LOCALISER_WORDS: [&str; 9] = [
     "calibration",
 ];
 
-/// The localiser word of `description`, when it names one.
-pub fn localiser_word(description: &str) -> Option<String> {
+/// The first word of `description` (lowercase; letters, digits and `-`) that is one of
+/// `words`.
+pub fn word_among(description: &str, words: &[impl AsRef<str>]) -> Option<String> {
     description
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_ascii_lowercase)
-        .find(|w| LOCALISER_WORDS.contains(&w.as_str()))
+        .find(|w| words.iter().any(|x| x.as_ref() == w))
+}
+
+/// The localiser word of `description`, when it names one.
+pub fn localiser_word(description: &str) -> Option<String> {
+    word_among(description, &LOCALISER_WORDS)
+}
+
+/// Whether a series description names fat suppression (FS, FAT SAT, SPAIR, SPIR, ...).
+pub fn fat_suppressed_description(description: &str) -> bool {
+    let d = description.to_ascii_uppercase();
+    d.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == "FS")
+        || [
+            "FATSAT", "FAT SAT", "SPAIR", "SPIR", "STIR", "FS_", "_FS", "FATSUP",
+        ]
+        .iter()
+        .any(|m| d.contains(m))
 }
 
 /// How well a series description matches a proton-density fat-suppressed sequence.
@@ -79,14 +97,7 @@ pub fn pd_fs_score(description: &str) -> u32 {
     let words: Vec<&str> = d.split(|c: char| !c.is_ascii_alphanumeric()).collect();
     let has = |w: &str| words.contains(&w);
     let pd = has("PD") || d.contains("PROTON") || d.contains("PDW") || d.contains("PD_");
-    let fs = has("FS")
-        || d.contains("FATSAT")
-        || d.contains("FAT SAT")
-        || d.contains("SPAIR")
-        || d.contains("SPIR")
-        || d.contains("FS_")
-        || d.contains("_FS")
-        || d.contains("FATSUP");
+    let fs = fat_suppressed_description(description);
     2 * pd as u32 + fs as u32
 }
 
