@@ -56,18 +56,11 @@ pub fn fat_suppressed(exam: &Volume) -> Option<bool> {
     let in_options = options
         .split(['\\', ' ', ','])
         .any(|o| o.eq_ignore_ascii_case("FS") || o.eq_ignore_ascii_case("FAT_SAT"));
-    let description = meta.series_description.as_deref().unwrap_or("");
-    let in_description = words(description)
-        .any(|w| ["fs", "fatsat", "spair", "spir", "stir"].contains(&w.as_str()))
-        || description.to_ascii_lowercase().contains("fat sat");
+    let in_description = meta
+        .series_description
+        .as_deref()
+        .is_some_and(fat_suppressed_description);
     Some(in_options || in_description)
-}
-
-/// The lowercase words of `text` (letters and digits; `-` joins).
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
 }
 
 /// The sequence rules: a localiser's description, the weighting and fat suppression asked.
