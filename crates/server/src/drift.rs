@@ -39,10 +39,6 @@ impl ServiceContext {
     }
 
     async fn watch(&self, stream: &Stream) -> Result<(), sqlx::Error> {
-        // One comparison at a time in this process, so that two workers finishing on one
-        // stream raise one alert.
-        static WATCHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let _one = WATCHING.lock().await;
         let Some(check) = self.check(stream, None).await? else {
             return Ok(());
         };
@@ -54,11 +50,15 @@ impl ServiceContext {
         match (check.drifting, open) {
             (true, None) => {
                 let detail = check.summary();
+                // The database keeps one open alert per stream: a worker (of this process or
+                // another) that raised it first has logged and audited it.
+                if !self.store.raise_alert(stream, &detail).await? {
+                    return Ok(());
+                }
                 tracing::warn!(
                     "drift: the last {} exams of {what} no longer look like the model's validation exams: {detail}",
                     check.exams
                 );
-                self.store.raise_alert(stream, &detail).await?;
                 self.store
                     .audit(AuditEntry {
                         actor: "drift".into(),

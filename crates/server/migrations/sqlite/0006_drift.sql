@@ -14,3 +14,5 @@ CREATE TABLE drift_alerts (
     detail     TEXT NOT NULL
 );
 CREATE INDEX exams_drift_window ON exams (model, site, scanner, finished_ms);
+-- One open alert per stream, whichever process raises it.
+CREATE UNIQUE INDEX drift_alerts_open ON drift_alerts (site, scanner, model) WHERE cleared_ms IS NULL;

@@ -104,11 +104,12 @@ impl Store {
         .transpose()
     }
 
-    /// Raises an alert on `stream`.
-    pub async fn raise_alert(&self, stream: &Stream, detail: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Raises an alert on `stream`; false when one is open already (another process raised
+    /// it first: the database keeps one open alert per stream).
+    pub async fn raise_alert(&self, stream: &Stream, detail: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
             "INSERT INTO drift_alerts (site, scanner, model, raised_ms, detail) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(&stream.site)
         .bind(&stream.scanner)
@@ -117,7 +118,7 @@ impl Store {
         .bind(detail)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Clears alert `id`.
@@ -154,5 +155,48 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_has_one_open_alert_whoever_raises_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
+        let store = Store::open(&url).await.unwrap();
+        let stream = Stream {
+            model: "demo".into(),
+            site: "north".into(),
+            scanner: UNKNOWN_SCANNER.into(),
+        };
+        assert!(
+            store
+                .raise_alert(&stream, "intensity_median")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store.raise_alert(&stream, "again").await.unwrap(),
+            "one open alert"
+        );
+        let other = Stream {
+            site: "south".into(),
+            ..stream.clone()
+        };
+        assert!(store.raise_alert(&other, "structure").await.unwrap());
+        let open = store.open_alert(&stream).await.unwrap().unwrap();
+        store.clear_alert(open).await.unwrap();
+        assert_eq!(store.open_alert(&stream).await.unwrap(), None);
+        assert!(
+            store.raise_alert(&stream, "later").await.unwrap(),
+            "raised again once cleared"
+        );
+        assert_eq!(store.alerts(10).await.unwrap().len(), 3);
     }
 }
