@@ -1,35 +1,17 @@
 //! The input gate's domain reference of a run: the model's own features of its training exams,
 //! with the limit set on the validation exams (see `cruciate_infer::gate::DomainReference`).
 
-use cruciate_data::{Manifest, Split};
-use cruciate_infer::{Classifier, DomainReference, Progress};
+use cruciate_infer::{Classifier, DomainReference};
 
 use crate::EvalError;
-use crate::scoring::{ScoredExam, score_split};
+use crate::scoring::ScoredExam;
 
 /// The share of in-distribution exams the limit accepts by default.
 pub const DEFAULT_SHARE: f64 = 0.975;
 
-/// The domain reference of `classifier` on `manifest`: features of its train exams, the limit
-/// accepting `share` of its valid exams (of the train exams, each left out of its own
-/// neighbours, where the manifest has no valid exams).
-pub fn fit_domain(
-    classifier: &dyn Classifier,
-    manifest: &Manifest,
-    share: f64,
-    progress: &dyn Progress,
-) -> Result<DomainReference, EvalError> {
-    let train = score_split(classifier, manifest, Split::Train, progress)?;
-    let valid = match score_split(classifier, manifest, Split::Valid, progress) {
-        Ok(scored) => scored,
-        Err(EvalError::EmptySplit(_)) => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    domain_from(classifier, &train, &valid, share)
-}
-
 /// The domain reference of `classifier` from its calls on the train exams `train` and the
-/// held-out exams `valid` (see [`fit_domain`]).
+/// held-out exams `valid`: features of the train exams, the limit accepting `share` of the
+/// valid ones (of the train exams, each left out of its own neighbours, when `valid` is empty).
 pub fn domain_from(
     classifier: &dyn Classifier,
     train: &[ScoredExam],
