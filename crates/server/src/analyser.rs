@@ -39,7 +39,14 @@ fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
             input,
             decoded,
             deidentify,
-        } => analysis::probe(input, decoded.as_deref(), deidentify.as_ref()).map(Answer::Probed),
+            gate,
+        } => analysis::probe(
+            input,
+            decoded.as_deref(),
+            deidentify.as_ref(),
+            gate.as_ref(),
+        )
+        .map(Answer::Probed),
         Job::Analyse { run, input, out } => {
             let model = models.get(run)?;
             analysis::analyse(model, input, out).map(|r| Answer::Analysed(Box::new(r)))
@@ -125,6 +132,7 @@ mod tests {
                     input: junk.clone(),
                     decoded: None,
                     deidentify: None,
+                    gate: None,
                 },
             },
             Request {

@@ -18,7 +18,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cruciate_data::Task;
-use cruciate_infer::{Classifier, ExplainRequest, InferError, Prediction};
+use cruciate_infer::{Classifier, ExplainRequest, Gate, InferError, Prediction};
 use cruciate_volume::{Format, Limits, Plane, ReadOptions, Volume};
 use serde::{Deserialize, Serialize};
 
@@ -177,14 +177,20 @@ pub fn upload_limits() -> Limits {
     }
 }
 
-/// Reads an upload under [`upload_limits`]; a volume with values that are not numbers (NaN,
+/// Reads an upload under [`upload_limits`], the series chosen with `gate` where given (the
+/// most suitable one its rules accept); a volume with values that are not numbers (NaN,
 /// infinities) is refused, since every normalisation after it would spread them.
-fn read_upload(input: &Path) -> Result<Volume, JobError> {
+fn read_upload(input: &Path, gate: Option<&Gate>) -> Result<Volume, JobError> {
     let options = ReadOptions {
         limits: upload_limits(),
         ..ReadOptions::default()
     };
-    let volume = cruciate_volume::read_path(input, &options).map_err(JobError::bad_exam)?;
+    let volume = match gate {
+        Some(gate) => cruciate_volume::read_study(&[input.to_path_buf()], &options)
+            .and_then(|study| gate.choose(study, None)),
+        None => cruciate_volume::read_path(input, &options),
+    }
+    .map_err(JobError::bad_exam)?;
     let bad = volume.data.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
         return Err(JobError::bad_exam(format!(
@@ -197,13 +203,15 @@ fn read_upload(input: &Path) -> Result<Volume, JobError> {
 }
 
 /// Reads the upload at `input` and says what it is (or why it cannot be read); keeps the
-/// volume read in `decoded` when given. With `deidentify`, the upload's DICOM instances are
+/// volume read in `decoded` when given; of a study's series, reads the one `gate` chooses
+/// where given. With `deidentify`, the upload's DICOM instances are
 /// de-identified first and the volume is read from them, so that nothing kept of it (the
 /// decoded volume's description included) names the patient.
 pub fn probe(
     input: &Path,
     decoded: Option<&Path>,
     deidentify: Option<&DeidentifyInto>,
+    gate: Option<&Gate>,
 ) -> Result<Probe, JobError> {
     let deidentified = match deidentify {
         Some(into) => match deidentify_upload(input, &into.deid, &into.out) {
@@ -218,7 +226,7 @@ pub fn probe(
         None => None,
     };
     let source = deidentified.as_ref().map_or(input, |(_, out)| out);
-    let volume = read_upload(source)?;
+    let volume = read_upload(source, gate)?;
     if let Some(dir) = decoded {
         crate::decoded::write(&volume, dir)?;
     }
@@ -271,7 +279,7 @@ pub fn analyse(
     let decoded = crate::decoded::is_decoded(input).then_some(input);
     let volume = match decoded {
         Some(dir) => crate::decoded::read(dir)?,
-        None => read_upload(input)?,
+        None => read_upload(input, Some(&Gate::for_run(model.info())))?,
     };
     let info = model.info().clone();
     let (prediction, explanation) = match model.explain(&volume, &ExplainRequest::default()) {

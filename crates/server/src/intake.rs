@@ -82,6 +82,10 @@ impl ServiceContext {
                     out: staged.clone(),
                     deid: self.deidentification(),
                 }),
+                gate: self
+                    .models
+                    .get(&submission.model)
+                    .map(|m| cruciate_infer::Gate::for_run(&m.info)),
             })
             .await;
         let exam = NewExam {

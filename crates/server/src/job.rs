@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use cruciate_infer::Gate;
+
 use crate::analysis::{AnalysisResult, Probe};
 use crate::deidentify::{Deidentification, Expected, ReceivedInstance};
 
@@ -30,6 +32,10 @@ pub enum Job {
         /// with none is read as it is).
         #[serde(default)]
         deidentify: Option<DeidentifyInto>,
+        /// The input gate of the model the exam is for: of a study's series, the most suitable
+        /// one its rules accept is read (the reader's own choice without it).
+        #[serde(default)]
+        gate: Option<Gate>,
     },
     /// Analyse the exam at `input` with the run folder `run` and write the analysis folder
     /// `out` (`result.json`, `volume.f32`, `heat.u8`).

@@ -36,6 +36,7 @@ mod options;
 pub mod pickle;
 mod read;
 pub mod stats;
+mod study;
 mod volume;
 
 /// Whether the readers decode JPEG-LS (built with the `jpegls` feature).
@@ -47,4 +48,5 @@ pub use geometry::{Orientation, Plane, default_sagittal};
 pub use limits::Limits;
 pub use options::ReadOptions;
 pub use read::{read_bytes, read_path, read_paths};
+pub use study::{Accept, Study, StudySeries, read_study};
 pub use volume::{Format, RoiBox, SliceSource, SourceMetadata, Volume};

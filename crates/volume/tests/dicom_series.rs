@@ -8,7 +8,7 @@ use cruciate_volume::default_sagittal;
 use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
 use cruciate_volume::{
     ErrorKind, Format, Limits, Orientation, Plane, ReadOptions, SourceMetadata, Volume, read_path,
-    read_paths,
+    read_paths, read_study,
 };
 
 fn info(seed: u64, description: &str) -> SeriesInfo {
@@ -166,6 +166,57 @@ fn the_sagittal_pd_fat_suppressed_series_is_chosen_among_several() {
         err.contains("no series 1.2.3") && err.contains(&ax),
         "{err}"
     );
+}
+
+#[test]
+fn a_study_lists_every_series_and_a_callers_test_takes_part_in_the_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pd, t1, ax) = write_three_series(dir.path());
+    let study = || read_study(&[dir.path().to_path_buf()], &ReadOptions::default()).unwrap();
+    let listed = study();
+    assert_eq!(listed.series.len(), 3);
+    assert_eq!(listed.planes(), vec![Plane::Sagittal, Plane::Axial]);
+    let of = |uid: &str| listed.series.iter().find(|s| s.uid == uid).unwrap();
+    assert_eq!(of(&pd).shape, [4, 4, 4]);
+    assert_eq!(of(&ax).plane, Plane::Axial);
+    assert_eq!(of(&t1).description.as_deref(), Some("SAG T1"));
+
+    // A test that wants five slices passes over the PD series (four) for the T1 one, and says
+    // why in the notes.
+    let mut at_least_five = |v: &Volume| {
+        (v.shape[0] >= 5)
+            .then_some(())
+            .ok_or_else(|| format!("{} slices; the model reads 5", v.shape[0]))
+    };
+    let v = study()
+        .choose(Plane::Sagittal, None, &mut at_least_five)
+        .unwrap();
+    assert_eq!(v.meta.series_id.as_deref(), Some(t1.as_str()));
+    let note = |part: &str| v.meta.notes.iter().any(|n| n.contains(part));
+    assert!(
+        note(&format!(
+            "{pd} (SAG PD FS, sagittal, 4 slices) (4 slices; the model reads 5)"
+        )),
+        "{:?}",
+        v.meta.notes
+    );
+    assert!(note("(axial plane)"), "{:?}", v.meta.notes);
+
+    // Another plane is chosen when asked for; when the test refuses every series, the most
+    // suitable one is read (its refusal is the caller's to report) and the others say why.
+    let v = study().choose(Plane::Axial, None, &mut |_| Ok(())).unwrap();
+    assert_eq!(v.meta.series_id.as_deref(), Some(ax.as_str()));
+    let v = study()
+        .choose(Plane::Sagittal, None, &mut |_| Err("never".into()))
+        .unwrap();
+    assert_eq!(v.meta.series_id.as_deref(), Some(pd.as_str()));
+    let refusals = v
+        .meta
+        .notes
+        .iter()
+        .filter(|n| n.ends_with("(never)"))
+        .count();
+    assert_eq!(refusals, 2, "{:?}", v.meta.notes);
 }
 
 #[test]

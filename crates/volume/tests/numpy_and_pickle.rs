@@ -1,7 +1,7 @@
 //! numpy `.npy` (MRNet layout) and KneeMRI `.pck` (pickled numpy arrays) readers.
 
 use cruciate_testkit::fixture;
-use cruciate_volume::{Format, Plane, ReadOptions, RoiBox, Volume, read_path};
+use cruciate_volume::{Format, Plane, ReadOptions, RoiBox, Volume, read_path, read_study};
 
 fn read(relative: &str) -> Option<Volume> {
     let path = fixture(relative)?;
@@ -97,4 +97,45 @@ fn plane_comes_from_mrnet_folder_names_and_u8_writing_round_trips() {
     assert_eq!(back.plane, Plane::Sagittal);
     let clamped: Vec<f32> = data.iter().map(|x| x.min(255.0)).collect();
     assert_eq!(back.data, clamped);
+}
+
+#[test]
+fn an_mrnet_case_is_a_study_of_three_planes_and_a_folder_of_volumes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (plane, slices) in [("sagittal", 5), ("coronal", 4), ("axial", 3)] {
+        let folder = dir.path().join("valid").join(plane);
+        std::fs::create_dir_all(&folder).unwrap();
+        let meta = cruciate_volume::SourceMetadata::new(Format::Memory, plane);
+        let v = Volume::new(vec![7.0; slices * 8 * 8], [slices, 8, 8], meta).unwrap();
+        let path = folder.join("1130.npy");
+        cruciate_volume::npy::write_u8(&path, &v).unwrap();
+        paths.push(path);
+    }
+    let study = read_study(&paths, &ReadOptions::default()).unwrap();
+    assert_eq!(
+        study.planes(),
+        vec![Plane::Sagittal, Plane::Coronal, Plane::Axial]
+    );
+    let slices: Vec<usize> = study.series.iter().map(|s| s.shape[0]).collect();
+    assert_eq!(slices, vec![5, 4, 3]);
+    let coronal = study.choose(Plane::Coronal, None, &mut |_| Ok(())).unwrap();
+    assert_eq!((coronal.plane, coronal.shape[0]), (Plane::Coronal, 4));
+    assert!(
+        coronal
+            .meta
+            .notes
+            .iter()
+            .any(|n| n.contains("3 series found")),
+        "{:?}",
+        coronal.meta.notes
+    );
+
+    // The case's folder, with a label table beside the volumes, reads the same three.
+    std::fs::write(dir.path().join("valid/labels.csv"), "1130,1\n").unwrap();
+    let folder = read_study(&[dir.path().join("valid")], &ReadOptions::default()).unwrap();
+    assert_eq!(folder.series.len(), 3);
+    // One file named alone stays one series: the axial file is not swapped for its sibling.
+    let alone = read_study(&paths[2..], &ReadOptions::default()).unwrap();
+    assert_eq!(alone.planes(), vec![Plane::Axial]);
 }

@@ -39,7 +39,7 @@ pub struct ExplainArgs {
 /// Runs `cruciate explain`.
 pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
     let model = Gated::open(registry(device).open_model(&args.run)?, &args.run)?;
-    let volume = args.exam.read()?;
+    let volume = args.exam.read_for(model.gate())?;
     // The gate's rules first: an exam outside the model's domain is not explained unless
     // forced.
     let refused = |verdict: &Verdict| {

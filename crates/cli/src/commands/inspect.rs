@@ -1,7 +1,8 @@
 //! `cruciate inspect`: what an exam is, in one screen or one JSON object.
 
 use clap::Args;
-use cruciate_volume::{Volume, stats::intensity_stats};
+use cruciate_volume::{Plane, StudySeries, Volume, stats::intensity_stats};
+use serde::Serialize;
 use serde_json::json;
 
 use super::ExamArgs;
@@ -18,14 +19,73 @@ pub struct InspectArgs {
 
 /// Runs `cruciate inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let volume = args.exam.read()?;
-    let report = report(&volume);
+    let study = args.exam.study()?;
+    let series: Vec<SeriesRow> = study.series.iter().map(SeriesRow::of).collect();
+    let volume = study.choose(
+        Plane::Sagittal,
+        args.exam.series.as_deref(),
+        &mut |_| Ok(()),
+    )?;
+    let mut report = report(&volume);
+    report["series"] = serde_json::to_value(&series)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&volume, &report);
+        print_series(&series, &volume);
     }
     Ok(())
+}
+
+/// One series of the exam as `inspect` lists it.
+#[derive(Debug, Serialize)]
+struct SeriesRow {
+    uid: String,
+    description: Option<String>,
+    plane: Plane,
+    slices: usize,
+    rows: usize,
+    cols: usize,
+    modality: Option<String>,
+}
+
+impl SeriesRow {
+    fn of(s: &StudySeries) -> Self {
+        let [slices, rows, cols] = s.shape;
+        Self {
+            uid: s.uid.clone(),
+            description: s.description.clone(),
+            plane: s.plane,
+            slices,
+            rows,
+            cols,
+            modality: s.modality.clone(),
+        }
+    }
+}
+
+/// Every series of the study, the one read marked `*`.
+fn print_series(series: &[SeriesRow], read: &Volume) {
+    if series.len() < 2 {
+        return;
+    }
+    println!("series in the study ({}; * read above):", series.len());
+    for s in series {
+        let mark = if Some(&s.uid) == read.meta.series_id.as_ref() || s.uid == read.meta.path {
+            '*'
+        } else {
+            ' '
+        };
+        println!(
+            "  {mark} {:<8} {:>3} x {}x{}  {:<24} {}",
+            s.plane.as_str(),
+            s.slices,
+            s.rows,
+            s.cols,
+            s.description.as_deref().unwrap_or("-"),
+            s.uid
+        );
+    }
 }
 
 /// The JSON object `inspect --json` prints.

@@ -27,10 +27,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use cruciate_features::{FeatureRegion, features_kind};
+use cruciate_infer::gate::Gate;
 use cruciate_infer::{Classifier, Registry};
 use cruciate_infer::{RoiCrop, RoiSource};
 use cruciate_models::{Compute, network_kind};
-use cruciate_volume::{ReadOptions, Volume, read_paths};
+use cruciate_volume::{ReadOptions, Study, Volume, read_paths, read_study};
 
 /// The run kinds this build opens, computing on `device`.
 pub fn registry(device: Compute) -> Registry {
@@ -161,13 +162,26 @@ pub struct ExamArgs {
 }
 
 impl ExamArgs {
-    /// Reads the exam.
-    pub fn read(&self) -> anyhow::Result<Volume> {
-        let options = ReadOptions {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
             series_uid: self.series.clone(),
             ..ReadOptions::default()
-        };
-        Ok(read_paths(&self.paths, &options)?)
+        }
+    }
+
+    /// Reads the exam, choosing its series by the reader's rules (sagittal first).
+    pub fn read(&self) -> anyhow::Result<Volume> {
+        Ok(read_paths(&self.paths, &self.options())?)
+    }
+
+    /// Every series of the exam, none decoded yet.
+    pub fn study(&self) -> anyhow::Result<Study> {
+        Ok(read_study(&self.paths, &self.options())?)
+    }
+
+    /// Reads the exam, the series chosen with `gate`: the most suitable one its rules accept.
+    pub fn read_for(&self, gate: &Gate) -> anyhow::Result<Volume> {
+        Ok(gate.choose(self.study()?, self.series.as_deref())?)
     }
 }
 

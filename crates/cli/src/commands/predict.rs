@@ -37,6 +37,8 @@ struct PredictOutput<'a> {
     synthetic_model: bool,
     /// False when the file gives no voxel spacing (1 mm assumed).
     spacing_known: bool,
+    /// What the reader noted: the series read and why each other was not, conversions.
+    exam_notes: &'a [String],
     /// True when the gate abstained and `--force` showed the call anyway.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     outside_domain: bool,
@@ -63,7 +65,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
         }
         None => Gated::open(model, &args.run)?,
     };
-    let volume = args.exam.read()?;
+    let volume = args.exam.read_for(model.gate())?;
     let prediction = model.predict(&volume)?;
     let info = model.info();
     let accepted = prediction.verdict.is_accepted();
@@ -75,6 +77,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
             kind: &info.kind,
             synthetic_model: info.synthetic(),
             spacing_known: !volume.meta.spacing_unknown,
+            exam_notes: &volume.meta.notes,
             outside_domain: !accepted && args.force,
             prediction: shown.then_some(&prediction),
             verdict: (!shown).then_some(&prediction.verdict),
@@ -82,8 +85,14 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    let print_notes = || {
+        for note in &volume.meta.notes {
+            println!("note: {note}");
+        }
+    };
     if !shown {
         println!("{}: {}", volume.meta.path, prediction.verdict);
+        print_notes();
         println!(
             "model: {} ({}); no grade is shown for an exam outside its domain (--force shows it)",
             info.model.name, info.kind
@@ -118,6 +127,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
     if let Some(note) = volume.spacing_note() {
         println!("note: {note}");
     }
+    print_notes();
     if let Some(t) = model.calibration().and_then(|c| c.temperature) {
         println!(
             "probabilities calibrated by temperature {:.3} (fitted on {} validation exams)",

@@ -1,6 +1,6 @@
 //! The gate's rules and their settings.
 
-use cruciate_volume::{Format, Plane, Volume};
+use cruciate_volume::{Format, Plane, Study, Volume};
 use serde::{Deserialize, Serialize};
 
 use super::content::{constant_value, neighbour_correlation, non_finite};
@@ -62,13 +62,15 @@ impl Default for GateSettings {
 }
 
 /// A run's gate: its settings, what the model reads, and the training exams' features where
-/// the run holds them.
-#[derive(Debug, Clone)]
+/// the run holds them. It travels as JSON (to a service's analysers, which choose an upload's
+/// series with it) without the reference, which stays with the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
     settings: GateSettings,
     /// Slices the model reads, when its input preparation says.
     reads: Option<usize>,
     /// How unlike the training exams an exam may be.
+    #[serde(skip)]
     reference: Option<DomainReference>,
 }
 
@@ -133,6 +135,26 @@ impl Gate {
             .min_slices
             .unwrap_or_else(|| self.reads.map_or(2, |n| n.div_ceil(2)))
             .max(2)
+    }
+
+    /// The series of `study` this gate's model reads: the one named `series_uid` when given,
+    /// else the most suitable series of the model's plane that the rules accept (the study's
+    /// order of preference, each candidate checked in turn); when none passes, the most
+    /// suitable one, on which the gate will abstain. The volume's notes say why each other
+    /// series was not read, the gate's reasons among them.
+    pub fn choose(
+        &self,
+        study: Study,
+        series_uid: Option<&str>,
+    ) -> Result<Volume, cruciate_volume::ReadError> {
+        study.choose(self.settings.plane, series_uid, &mut |volume| {
+            let verdict = self.check(volume);
+            if verdict.is_accepted() {
+                Ok(())
+            } else {
+                Err(verdict.summary())
+            }
+        })
     }
 
     /// The verdict on `exam`: every rule checked, every failed one a reason.

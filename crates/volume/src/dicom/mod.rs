@@ -29,16 +29,20 @@ pub use series::{
 pub use studies::{FoundStudy, StudyIndex, index_studies};
 pub use write::{SeriesInfo, WriteError, uid_from_seed, write_series};
 
+pub(crate) use archive::{folder_files, folder_paths, is_dicom};
+pub(crate) use series::{Series, assemble};
+
 use crate::error::{ErrorKind, ReadError, Result};
+use crate::geometry::Plane;
 use crate::options::ReadOptions;
+use crate::study::{Study, StudySeries};
 use crate::volume::Volume;
+use archive::NamedBytes;
 use instance::Instance;
 
-fn read_instances(
-    named: Vec<archive::NamedBytes>,
-    source: &Path,
-    options: &ReadOptions,
-) -> Result<Volume> {
+/// The image series of the DICOM instances `named`, grouped by SeriesInstanceUID (decoded when
+/// chosen); unreadable files are skipped (and logged) unless none can be read.
+pub(crate) fn study_of(named: Vec<NamedBytes>, source: &Path) -> Result<Study> {
     let mut instances = Vec::with_capacity(named.len());
     let mut first_error = None;
     for (path, bytes) in named {
@@ -55,9 +59,22 @@ fn read_instances(
     if let (true, Some(e)) = (instances.is_empty(), first_error) {
         return Err(e);
     }
-    let groups = series::group(instances, source)?;
-    let (chosen, notes) = series::choose(groups, options, source)?;
-    series::assemble(chosen, notes, source)
+    let study = Study {
+        source: source.to_path_buf(),
+        series: series::group(instances, source)?
+            .into_iter()
+            .map(StudySeries::of_dicom)
+            .collect(),
+    };
+    Ok(study)
+}
+
+/// Reads the DICOM instances `named` into a study and chooses the series as
+/// [`Study::choose`] does by default (sagittal).
+fn read_instances(named: Vec<NamedBytes>, source: &Path, options: &ReadOptions) -> Result<Volume> {
+    study_of(named, source)?.choose(Plane::Sagittal, options.series_uid.as_deref(), &mut |_| {
+        Ok(())
+    })
 }
 
 /// The DICOM instances of an exam as sent: the DICOM entries of a zip archive, the DICOM files

@@ -8,7 +8,6 @@ use super::instance::Instance;
 use super::pixels::decode;
 use crate::error::{ErrorKind, ReadError, Result};
 use crate::geometry::{Orientation, Plane, cross, median_gap, order_along};
-use crate::options::ReadOptions;
 use crate::volume::{Format, SliceSource, SourceMetadata, Volume};
 
 /// Instances that share a SeriesInstanceUID.
@@ -22,12 +21,24 @@ impl Series {
         &self.instances[0]
     }
 
-    fn description(&self) -> Option<String> {
+    /// SeriesDescription.
+    pub fn description(&self) -> Option<String> {
         self.first().text(tags::SERIES_DESCRIPTION)
     }
 
-    fn frame_count(&self) -> usize {
+    /// Frames in all its instances: the slices it will have.
+    pub fn frame_count(&self) -> usize {
         self.instances.iter().map(|i| i.frames as usize).sum()
+    }
+
+    /// Rows and columns of its first instance.
+    pub fn size(&self) -> [usize; 2] {
+        [self.first().rows as usize, self.first().cols as usize]
+    }
+
+    /// Modality.
+    pub fn modality(&self) -> Option<String> {
+        self.first().text(tags::MODALITY)
     }
 
     fn orientation(&self) -> Option<Orientation> {
@@ -35,19 +46,9 @@ impl Series {
         Orientation::from_dicom(first.orientation?, [0.0; 3])
     }
 
-    fn plane(&self) -> Plane {
+    /// The plane from ImageOrientationPatient.
+    pub fn plane(&self) -> Plane {
         self.orientation().map_or(Plane::Unknown, |o| o.plane())
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "{} ({}, {}, {} slices)",
-            self.uid,
-            self.description()
-                .unwrap_or_else(|| "no description".into()),
-            self.plane(),
-            self.frame_count()
-        )
     }
 }
 
@@ -133,64 +134,6 @@ pub(crate) fn group(instances: Vec<Instance>, source: &std::path::Path) -> Resul
         .into_iter()
         .map(|(uid, instances)| Series { uid, instances })
         .collect())
-}
-
-/// Picks the series to read: the one asked for, else the sagittal one that is not a localiser
-/// (a PD fat-suppressed description first, then the most slices), else the largest; notes say
-/// what was chosen and why each other series was not.
-pub(crate) fn choose(
-    mut series: Vec<Series>,
-    options: &ReadOptions,
-    source: &std::path::Path,
-) -> Result<(Series, Vec<String>)> {
-    if let Some(uid) = &options.series_uid {
-        let Some(i) = series.iter().position(|s| &s.uid == uid) else {
-            let have: Vec<String> = series.iter().map(Series::summary).collect();
-            return Err(ReadError::new(
-                source,
-                ErrorKind::Empty(format!("no series {uid}; found: {}", have.join("; "))),
-            ));
-        };
-        return Ok((series.swap_remove(i), Vec::new()));
-    }
-    let key = |s: &Series| {
-        let sagittal = s.plane() == Plane::Sagittal;
-        let diagnostic = s.description().and_then(|d| localiser_word(&d)).is_none();
-        let score = s.description().map_or(0, |d| pd_fs_score(&d));
-        (sagittal, diagnostic, score, s.frame_count())
-    };
-    let best = (0..series.len())
-        .max_by_key(|&i| key(&series[i]))
-        .expect("group returns at least one series");
-    let count = series.len();
-    let chosen = series.swap_remove(best);
-    let mut notes = Vec::new();
-    if count > 1 {
-        notes.push(format!(
-            "{count} series found; read {} (use --series UID to choose another)",
-            chosen.summary()
-        ));
-    }
-    for other in &series {
-        let why = match other.description().and_then(|d| localiser_word(&d)) {
-            Some(word) => format!("a {word} series"),
-            None if other.plane() != chosen.plane() => format!("{} plane", other.plane()),
-            None if pd_fs_score(&other.description().unwrap_or_default())
-                < pd_fs_score(&chosen.description().unwrap_or_default()) =>
-            {
-                "less like a PD fat-suppressed series".into()
-            }
-            None => "fewer slices".into(),
-        };
-        notes.push(format!("not read: {} ({why})", other.summary()));
-    }
-    if chosen.plane() != Plane::Sagittal {
-        notes.push(format!(
-            "no sagittal series: read the {} series instead",
-            chosen.plane()
-        ));
-    }
-    Ok((chosen, notes))
 }
 
 struct Frame {
