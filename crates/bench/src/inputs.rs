@@ -43,6 +43,7 @@ pub fn phantom(i: usize, seed: u64) -> ExamSpec {
         slices: (32, 32),
         difficulty: Difficulty::Realistic,
         seed: exam_seed(seed, i as u64),
+        ..ExamSpec::default()
     }
 }
 
@@ -57,6 +58,7 @@ pub fn zipped_exams(dir: &Path, count: usize) -> Result<Vec<Vec<u8>>, BenchError
         format: ExamFormat::Dicom,
         balance: Balance::Equal,
         difficulty: Difficulty::Realistic,
+        ..SynthOptions::default()
     };
     let manifest = synthesize(dir, &options, &|| {})?;
     manifest

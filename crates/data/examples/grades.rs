@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             slices: (30, 30),
             difficulty,
             seed,
+            ..ExamSpec::default()
         };
         let phantom = generate(&spec);
         let slice = phantom.roi.centre_slice();

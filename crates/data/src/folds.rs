@@ -84,6 +84,8 @@ mod tests {
                 patient: Some(format!("p{}", i / 2)),
                 spacing: None,
                 side: None,
+                meniscus: None,
+                abnormal: None,
             })
             .collect();
         Manifest {

@@ -103,6 +103,13 @@ pub struct ManifestRow {
     /// Which knee: `L` or `R` (KneeMRI's kneeLR); empty when unknown.
     #[serde(default)]
     pub side: Option<String>,
+    /// A meniscal tear: 1 torn, 0 not (MRNet's `meniscus` label); empty when not labelled.
+    #[serde(default)]
+    pub meniscus: Option<u8>,
+    /// Any abnormality: 1 abnormal, 0 normal (MRNet's `abnormal` label); empty when not
+    /// labelled.
+    #[serde(default)]
+    pub abnormal: Option<u8>,
 }
 
 impl ManifestRow {
@@ -282,6 +289,8 @@ mod tests {
                 patient: Some("p1".into()),
                 spacing: Some([3.5, 0.5, 0.5]),
                 side: None,
+                meniscus: None,
+                abnormal: None,
             },
             ManifestRow {
                 exam_id: "00002".into(),
@@ -292,6 +301,8 @@ mod tests {
                 patient: None,
                 spacing: None,
                 side: None,
+                meniscus: None,
+                abnormal: None,
             },
         ];
         Manifest {
@@ -303,10 +314,19 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(
-                "exam_id,path,label,split,roi,patient,spacing,side\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5,\n"
+                "exam_id,path,label,split,roi,patient,spacing,side,meniscus,abnormal\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5,,,\n"
             ),
             "{text}"
         );
+        // A manifest written before the meniscus and abnormal columns reads as unlabelled.
+        let old = dir.path().join("old.csv");
+        std::fs::write(
+            &old,
+            "exam_id,path,label,split,roi,patient,spacing,side\n00001,exams/00001.npy,3,valid,,,,\n",
+        )
+        .unwrap();
+        let row = &Manifest::read(&old).unwrap().rows[0];
+        assert_eq!((row.meniscus, row.abnormal), (None, None));
         let back = Manifest::read(&path).unwrap();
         assert_eq!(back.rows, rows);
         assert_eq!(

@@ -8,11 +8,16 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::manifest::{DataError, Manifest, ManifestRow};
-use crate::phantom::{Difficulty, ExamSpec, Phantom, exam_seed, generate};
+use crate::phantom::{
+    Difficulty, ExamSpec, MeniscalTear, Phantom, Side, TearKind, exam_seed, generate,
+};
 use crate::provenance::DatasetInfo;
 use crate::splits::{STUDY_COUNTS, labels_in_proportion, stratified_splits};
+use cruciate_volume::Plane;
 use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
 use cruciate_volume::stats::percentiles;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// The file format exams are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +57,15 @@ pub struct SynthOptions {
     pub balance: Balance,
     /// How subtle grades 1 and 2 are.
     pub difficulty: Difficulty,
+    /// Planes acquired besides the sagittal one (always written): coronal, axial.
+    pub planes: Vec<Plane>,
+    /// Share of exams given a meniscal tear (0 to 1).
+    pub meniscal_tears: f64,
 }
+
+/// Share of MRNet's training exams with a meniscal tear (397 of 1,130): the default of
+/// three-plane datasets.
+pub const MRNET_MENISCAL_TEARS: f64 = 0.35;
 
 impl Default for SynthOptions {
     fn default() -> Self {
@@ -64,8 +77,35 @@ impl Default for SynthOptions {
             format: ExamFormat::Npy,
             balance: Balance::Study,
             difficulty: Difficulty::Easy,
+            planes: Vec::new(),
+            meniscal_tears: 0.0,
         }
     }
+}
+
+/// The meniscal tear of exam `index` of a dataset made with `options` (drawn from the dataset
+/// seed, so that the ACL grades and the exams' own draws stay as they are without tears):
+/// medial twice as often as lateral, the three shapes alike.
+fn meniscal_tear(options: &SynthOptions, index: u64) -> Option<MeniscalTear> {
+    let mut rng = ChaCha8Rng::seed_from_u64(exam_seed(options.seed ^ 0x6d65_6e69, index));
+    if !rng.random_bool(options.meniscal_tears.clamp(0.0, 1.0)) {
+        return None;
+    }
+    let side = if rng.random_bool(2.0 / 3.0) {
+        Side::Medial
+    } else {
+        Side::Lateral
+    };
+    let kind = [
+        TearKind::Horizontal,
+        TearKind::Radial,
+        TearKind::BucketHandle,
+    ][rng.random_range(0..3usize)];
+    Some(MeniscalTear {
+        side,
+        kind,
+        at_mm: rng.random_range(20.0..30.0),
+    })
 }
 
 /// The exam specifications of a dataset, with their splits (no pixels yet).
@@ -87,6 +127,8 @@ pub fn plan(options: &SynthOptions) -> Vec<(ExamSpec, crate::Split)> {
                 slices: options.slices,
                 difficulty: options.difficulty,
                 seed: exam_seed(options.seed, i as u64),
+                meniscal_tear: meniscal_tear(options, i as u64),
+                planes: options.planes.clone(),
             };
             (spec, split)
         })
@@ -122,6 +164,10 @@ pub fn synthesize(
                 patient: None,
                 spacing: Some(phantom.volume.spacing),
                 side: None,
+                meniscus: (options.meniscal_tears > 0.0)
+                    .then_some(phantom.findings.meniscal_tear.is_some() as u8),
+                abnormal: (options.meniscal_tears > 0.0 || !options.planes.is_empty())
+                    .then_some(phantom.findings.abnormal() as u8),
             })
         })
         .collect::<Result<Vec<_>, DataError>>()?;
@@ -149,6 +195,9 @@ pub fn synthesize(
     Ok(manifest)
 }
 
+/// Writes one exam; returns its path below `dir` as the manifest names it. With several
+/// planes: `.npy` files in MRNet's plane folders (the manifest names the sagittal one), a DICOM
+/// study folder of one series per plane, or a folder of one NIfTI file per plane.
 fn write_exam(
     dir: &Path,
     exam_id: &str,
@@ -160,15 +209,27 @@ fn write_exam(
         let path = path.to_path_buf();
         move |source| DataError::Io { path, source }
     };
+    let several = !phantom.planes.is_empty();
+    let series = std::iter::once(&phantom.volume).chain(&phantom.planes);
     match options.format {
         ExamFormat::Npy => {
             // MRNet keeps one folder per plane; the reader takes the plane from that name.
-            let name = PathBuf::from(format!("sagittal/{exam_id}.npy"));
-            let path = dir.join(&name);
-            std::fs::create_dir_all(dir.join("sagittal")).map_err(io(&dir.join("sagittal")))?;
-            cruciate_volume::npy::write_u8(&path, &to_u8_window(&phantom.volume))
-                .map_err(io(&path))?;
-            Ok(name)
+            for volume in series {
+                let folder = dir.join(volume.plane.as_str());
+                std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+                let path = folder.join(format!("{exam_id}.npy"));
+                cruciate_volume::npy::write_u8(&path, &to_u8_window(volume)).map_err(io(&path))?;
+            }
+            Ok(PathBuf::from(format!("sagittal/{exam_id}.npy")))
+        }
+        ExamFormat::Nifti if several => {
+            let folder = dir.join(exam_id);
+            std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+            for volume in series {
+                let path = folder.join(format!("{}.nii.gz", volume.plane));
+                cruciate_volume::nifti::write(&path, volume).map_err(io(&path))?;
+            }
+            Ok(PathBuf::from(exam_id))
         }
         ExamFormat::Nifti => {
             let name = PathBuf::from(format!("{exam_id}.nii.gz"));
@@ -177,17 +238,27 @@ fn write_exam(
             Ok(name)
         }
         ExamFormat::Dicom => {
-            let info = SeriesInfo {
-                study_uid: uid_from_seed(seed, 1),
-                series_uid: uid_from_seed(seed, 2),
-                patient_id: format!("PHANTOM-{exam_id}"),
-                patient_name: format!("Phantom^{exam_id}"),
-                description: "SAG PD FS".into(),
-                manufacturer: "Cruciate phantom (synthetic)".into(),
-                field_strength_t: 1.5,
-            };
-            write_series(&phantom.volume, &dir.join(exam_id), &info)
-                .map_err(|e| DataError::Write(e.to_string()))?;
+            for (k, volume) in series.enumerate() {
+                let info = SeriesInfo {
+                    study_uid: uid_from_seed(seed, 1),
+                    series_uid: uid_from_seed(seed, 2 + k as u64),
+                    patient_id: format!("PHANTOM-{exam_id}"),
+                    patient_name: format!("Phantom^{exam_id}"),
+                    description: volume
+                        .meta
+                        .series_description
+                        .clone()
+                        .unwrap_or_else(|| "SAG PD FS".into()),
+                    manufacturer: "Cruciate phantom (synthetic)".into(),
+                    field_strength_t: 1.5,
+                };
+                let folder = match several {
+                    true => dir.join(exam_id).join(volume.plane.as_str()),
+                    false => dir.join(exam_id),
+                };
+                write_series(volume, &folder, &info)
+                    .map_err(|e| DataError::Write(e.to_string()))?;
+            }
             Ok(PathBuf::from(exam_id))
         }
     }

@@ -1,10 +1,12 @@
 //! Synthetic knee phantoms: labels live in the ligament, datasets are deterministic, and every
 //! format round-trips through the readers.
 
-use cruciate_data::phantom::{Difficulty, ExamSpec, exam_seed, generate};
+use cruciate_data::phantom::{
+    Difficulty, ExamSpec, MeniscalTear, Side, TearKind, exam_seed, generate,
+};
 use cruciate_data::synth::{Balance, ExamFormat, SynthOptions, synthesize};
 use cruciate_data::{Manifest, Split, read_exam};
-use cruciate_volume::{Plane, ReadOptions, read_path};
+use cruciate_volume::{Plane, ReadOptions, read_path, read_study};
 use rayon::prelude::*;
 
 fn spec(grade: u8, seed: u64, difficulty: Difficulty) -> ExamSpec {
@@ -14,6 +16,7 @@ fn spec(grade: u8, seed: u64, difficulty: Difficulty) -> ExamSpec {
         slices: (20, 24),
         difficulty,
         seed,
+        ..ExamSpec::default()
     }
 }
 
@@ -59,8 +62,8 @@ fn whole_volume_statistics(values: &[f32]) -> [f64; 5] {
     ]
 }
 
-/// Asserts that no statistic of `stats` (per exam: injured, statistics) tells injured from
-/// healthy with a ROC AUC beyond 0.65 either way.
+/// Asserts that no statistic of `stats` (per exam: has the finding, statistics) tells exams
+/// with the finding from those without with a ROC AUC beyond 0.65 either way.
 fn assert_no_shortcut(what: &str, stats: &[(bool, [f64; 5])]) {
     for (k, name) in ["mean", "std", "median", "p95", "p99"].iter().enumerate() {
         let injured: Vec<f64> = stats.iter().filter(|s| s.0).map(|s| s.1[k]).collect();
@@ -69,7 +72,7 @@ fn assert_no_shortcut(what: &str, stats: &[(bool, [f64; 5])]) {
         eprintln!("{what} {name}: AUC {a:.3}");
         assert!(
             a.max(1.0 - a) <= 0.65,
-            "{what}: {name} separates injured from healthy with AUC {a:.3}"
+            "{what}: {name} separates the finding from its absence with AUC {a:.3}"
         );
     }
 }
@@ -91,6 +94,7 @@ fn no_whole_volume_statistic_separates_injured_from_healthy() {
             format: ExamFormat::Npy,
             balance: Balance::Study,
             difficulty,
+            ..SynthOptions::default()
         };
         let manifest = synthesize(dir.path(), &options, &|| {}).unwrap();
         let input = cruciate_prep::InputConfig::default();
@@ -192,6 +196,7 @@ fn small_options(format: ExamFormat, seed: u64) -> SynthOptions {
         format,
         balance: Balance::Equal,
         difficulty: Difficulty::Easy,
+        ..SynthOptions::default()
     }
 }
 
@@ -293,4 +298,182 @@ fn study_balance_and_splits_follow_the_study() {
         .filter(|(_, split)| *split == Split::Test)
         .count();
     assert!((110..=120).contains(&test), "{test} test exams");
+}
+
+/// The same, for every finding in every plane of three-plane datasets: the ACL (injured), the
+/// meniscus (torn) and abnormal, on the written files of the sagittal, coronal and axial
+/// series (160 exams, a third with meniscal tears).
+#[test]
+fn no_whole_volume_statistic_calls_any_finding_in_any_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions {
+        exams: 160,
+        seed: 777,
+        size: 64,
+        slices: (16, 18),
+        planes: vec![Plane::Coronal, Plane::Axial],
+        meniscal_tears: 0.35,
+        ..SynthOptions::default()
+    };
+    let manifest = synthesize(dir.path(), &options, &|| {}).unwrap();
+    let torn = manifest
+        .rows
+        .iter()
+        .filter(|r| r.meniscus == Some(1))
+        .count();
+    assert!((35..=80).contains(&torn), "{torn} of 160 torn");
+    for plane in ["sagittal", "coronal", "axial"] {
+        let stats: Vec<([bool; 3], [f64; 5])> = manifest
+            .rows
+            .par_iter()
+            .map(|row| {
+                let path = manifest.resolve(row);
+                let path = path
+                    .parent()
+                    .unwrap()
+                    .with_file_name(plane)
+                    .join(path.file_name().unwrap());
+                let v = read_path(&path, &ReadOptions::default()).unwrap();
+                assert_eq!(v.plane.as_str(), plane);
+                let findings = [
+                    row.label > 0,
+                    row.meniscus == Some(1),
+                    row.abnormal == Some(1),
+                ];
+                (findings, whole_volume_statistics(&v.data))
+            })
+            .collect();
+        for (k, finding) in ["ACL", "meniscus", "abnormal"].iter().enumerate() {
+            let of: Vec<(bool, [f64; 5])> = stats.iter().map(|(f, s)| (f[k], *s)).collect();
+            assert_no_shortcut(&format!("{finding}, {plane}"), &of);
+        }
+    }
+}
+
+fn tear(side: Side, kind: TearKind) -> Option<MeniscalTear> {
+    Some(MeniscalTear {
+        side,
+        kind,
+        at_mm: 25.0,
+    })
+}
+
+/// Voxels of `a` and `b` (same shape) that differ, as the set of their slices and a count.
+fn differing(a: &[f32], b: &[f32], per_slice: usize) -> (std::collections::BTreeSet<usize>, usize) {
+    let mut slices = std::collections::BTreeSet::new();
+    let mut count = 0;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x != y {
+            slices.insert(i / per_slice);
+            count += 1;
+        }
+    }
+    (slices, count)
+}
+
+#[test]
+fn a_meniscal_tear_changes_only_its_own_side_and_every_plane_sees_it() {
+    // Fine enough (about 0.85 mm pixels) that a 4 mm radial cleft covers tens of pixels.
+    let base = ExamSpec {
+        planes: vec![Plane::Coronal, Plane::Axial],
+        size: 160,
+        ..spec(0, 91, Difficulty::Easy)
+    };
+    let intact = generate(&base);
+    // The other planes share the knee, and the sagittal series does not depend on them.
+    assert_eq!(intact.planes.len(), 2);
+    assert_eq!(intact.planes[0].plane, Plane::Coronal);
+    assert_eq!(intact.planes[1].plane, Plane::Axial);
+    for v in &intact.planes {
+        let normal = v.orientation.unwrap().slice_direction;
+        assert_eq!(Plane::from_normal(normal), v.plane);
+        assert!(
+            v.roi.unwrap().clamp_to(v.shape).is_some(),
+            "ACL box inside the {}",
+            v.plane
+        );
+    }
+    let alone = generate(&ExamSpec {
+        planes: Vec::new(),
+        ..base.clone()
+    });
+    assert_eq!(alone.volume.data, intact.volume.data);
+    assert!(!intact.findings.abnormal());
+
+    let per_slice = 160 * 160;
+    for kind in [
+        TearKind::Horizontal,
+        TearKind::Radial,
+        TearKind::BucketHandle,
+    ] {
+        let mut sides = Vec::new();
+        for side in [Side::Medial, Side::Lateral] {
+            let torn = generate(&ExamSpec {
+                meniscal_tear: tear(side, kind),
+                ..base.clone()
+            });
+            assert!(torn.findings.abnormal());
+            assert_eq!(torn.findings.meniscal_tear, tear(side, kind));
+            let (slices, count) = differing(&intact.volume.data, &torn.volume.data, per_slice);
+            assert!(
+                count > 20,
+                "{kind:?} {side:?}: {count} sagittal voxels differ"
+            );
+            for (before, after) in intact.planes.iter().zip(&torn.planes) {
+                let (_, count) = differing(&before.data, &after.data, per_slice);
+                assert!(
+                    count > 20,
+                    "{kind:?} {side:?}: {count} voxels differ in {}",
+                    after.plane
+                );
+            }
+            sides.push(slices);
+        }
+        // The menisci lie beyond the notch: a medial and a lateral tear share no sagittal
+        // slice (a bucket-handle fragment lies in the notch, near its middle).
+        if kind != TearKind::BucketHandle {
+            assert!(sides[0].is_disjoint(&sides[1]), "{kind:?}: {sides:?}");
+        }
+    }
+}
+
+/// A three-plane DICOM dataset is one study of three series per exam, each valid and read in
+/// its plane; the npy layout is MRNet's, one folder per plane.
+#[test]
+fn three_plane_datasets_are_studies_of_three_series() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in [ExamFormat::Dicom, ExamFormat::Nifti, ExamFormat::Npy] {
+        let options = SynthOptions {
+            planes: vec![Plane::Coronal, Plane::Axial],
+            meniscal_tears: 0.5,
+            ..small_options(format, 12)
+        };
+        let out = dir.path().join(format!("{format:?}"));
+        let manifest = synthesize(&out, &options, &|| {}).unwrap();
+        let row = &manifest.rows[0];
+        assert!(row.meniscus.is_some() && row.abnormal.is_some());
+        let path = manifest.resolve(row);
+        let paths = match format {
+            ExamFormat::Npy => ["sagittal", "coronal", "axial"]
+                .map(|p| {
+                    path.parent()
+                        .unwrap()
+                        .with_file_name(p)
+                        .join(path.file_name().unwrap())
+                })
+                .to_vec(),
+            _ => vec![path.clone()],
+        };
+        let study = read_study(&paths, &ReadOptions::default()).unwrap();
+        let mut planes = study.planes();
+        planes.sort_by_key(|p| p.as_str());
+        assert_eq!(
+            planes,
+            vec![Plane::Axial, Plane::Coronal, Plane::Sagittal],
+            "{format:?}"
+        );
+        // The manifest's path still reads the sagittal series.
+        let v = read_path(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(v.plane, Plane::Sagittal, "{format:?}");
+    }
 }

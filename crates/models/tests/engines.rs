@@ -62,6 +62,7 @@ fn fast_engines_keep_the_demo_models_phantom_auc() {
                 // moves only if an engine really changes its calls.
                 difficulty: Difficulty::Easy,
                 seed: exam_seed(977, i),
+                ..ExamSpec::default()
             })
         })
         .collect();

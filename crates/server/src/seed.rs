@@ -69,6 +69,7 @@ pub async fn seed_exams(
         format: ExamFormat::Npy,
         balance: Balance::Equal,
         difficulty: Difficulty::Easy,
+        ..SynthOptions::default()
     };
     let made = {
         let scratch = scratch.clone();

@@ -70,6 +70,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
             format: ExamFormat::Npy,
             balance: Balance::Study,
             difficulty: Difficulty::Easy,
+            ..SynthOptions::default()
         };
         Ok(synthesize(&out.join(name), &options, &|| {})?)
     };

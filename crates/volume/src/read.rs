@@ -9,11 +9,16 @@ use crate::options::ReadOptions;
 use crate::volume::Volume;
 use crate::{dicom, kneemri, nifti, npy};
 
-/// Reads the exam at `path`: a DICOM folder, a zip of DICOM files, or one file of any
-/// supported format.
+/// Reads the exam at `path`: a DICOM folder (or a folder of volume files, one per plane), a
+/// zip of DICOM files, or one file of any supported format; of several series, the reader's
+/// choice ([`crate::Study::choose`], sagittal first).
 pub fn read_path(path: &Path, options: &ReadOptions) -> Result<Volume> {
     if path.is_dir() {
-        return dicom::read_folder(path, options);
+        return crate::read_study(&[path.to_path_buf()], options)?.choose(
+            crate::Plane::Sagittal,
+            options.series_uid.as_deref(),
+            &mut |_| Ok(()),
+        );
     }
     let bytes = std::fs::read(path).map_err(|e| ReadError::new(path, ErrorKind::Io(e)))?;
     read_bytes(path, bytes, options)

@@ -312,6 +312,8 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
                 patient: None,
                 spacing: None,
                 side: None,
+                meniscus: None,
+                abnormal: None,
             })
             .collect(),
     };

@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use cruciate_data::phantom::Difficulty;
-use cruciate_data::synth::{Balance, ExamFormat, SynthOptions, synthesize};
+use cruciate_data::synth::{Balance, ExamFormat, MRNET_MENISCAL_TEARS, SynthOptions, synthesize};
+use cruciate_volume::Plane;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// File format of the exams.
@@ -65,6 +66,37 @@ pub struct SynthArgs {
     /// How subtle grades 1 and 2 are.
     #[arg(long, value_enum, default_value_t = DifficultyArg::Easy)]
     difficulty: DifficultyArg,
+    /// Planes to acquire, comma-separated: sagittal (always), coronal, axial. With more than
+    /// one, npy exams go in MRNet's plane folders, DICOM exams become a study of one series
+    /// per plane, NIfTI exams a folder of one file per plane.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sagittal")]
+    planes: Vec<PlaneArg>,
+    /// Share of exams given a meniscal tear, 0 to 1 (default: 0.35, MRNet's, with several
+    /// planes; none with the sagittal plane alone). Labels go in the manifest's `meniscus` and
+    /// `abnormal` columns.
+    #[arg(long, value_name = "SHARE")]
+    meniscal_tears: Option<f64>,
+}
+
+/// An acquisition plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlaneArg {
+    /// Slices from side to side: every exam has it.
+    Sagittal,
+    /// Slices from front to back.
+    Coronal,
+    /// Slices from foot to head.
+    Axial,
+}
+
+impl From<PlaneArg> for Plane {
+    fn from(plane: PlaneArg) -> Self {
+        match plane {
+            PlaneArg::Sagittal => Plane::Sagittal,
+            PlaneArg::Coronal => Plane::Coronal,
+            PlaneArg::Axial => Plane::Axial,
+        }
+    }
 }
 
 fn parse_range(text: &str) -> Result<(usize, usize), String> {
@@ -83,7 +115,23 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     if !(32..=1024).contains(&args.size) {
         bail!("--size {} is outside 32..=1024", args.size);
     }
+    let mut planes: Vec<Plane> = Vec::new();
+    for plane in args.planes.iter().map(|&p| Plane::from(p)) {
+        if plane != Plane::Sagittal && !planes.contains(&plane) {
+            planes.push(plane);
+        }
+    }
+    let meniscal_tears = args.meniscal_tears.unwrap_or(if planes.is_empty() {
+        0.0
+    } else {
+        MRNET_MENISCAL_TEARS
+    });
+    if !(0.0..=1.0).contains(&meniscal_tears) {
+        bail!("--meniscal-tears {meniscal_tears} is outside 0..=1");
+    }
     let options = SynthOptions {
+        planes,
+        meniscal_tears,
         exams: args.exams,
         seed: args.seed,
         size: args.size,

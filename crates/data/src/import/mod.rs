@@ -194,5 +194,7 @@ fn row(exam_id: String, path: &Path, label: u8, patient: String) -> ManifestRow 
         patient: Some(patient),
         spacing: None,
         side: None,
+        meniscus: None,
+        abnormal: None,
     }
 }

@@ -5,6 +5,7 @@
 //! anterior translation. The ACL lives in [`super::ligament`].
 
 use super::ligament::Acl;
+use super::meniscus::{MeniscalTear, Menisci};
 use super::shapes::{
     P2, TURN_0, Turn, along_across, distance, ellipse_level, rotate_by, segment_distance,
     value_noise,
@@ -32,6 +33,8 @@ pub struct Knee {
     pub pcl_buckle: f32,
     /// The anterior cruciate ligament.
     pub acl: Acl,
+    /// A meniscal tear, if any.
+    pub meniscal_tear: Option<MeniscalTear>,
     /// Seed of the tissue texture.
     pub texture_seed: u32,
     /// Per-exam constants of the hot path, filled by [`Knee::prepared`].
@@ -143,8 +146,12 @@ impl Knee {
         if let Some(s) = self.pcl(q, x) {
             return Sample::of(s);
         }
-        if ax > self.notch_half_width + 1.5 && ax < 40.0 && self.in_meniscus(t) {
-            return Sample::of(MENISCUS);
+        let menisci = Menisci {
+            notch_half_width: self.notch_half_width,
+            tear: self.meniscal_tear,
+        };
+        if let Some(s) = menisci.sample(t, x) {
+            return Sample::of(s);
         }
         if let Some(s) = self.tendons(q, ax) {
             return Sample::of(s);
@@ -164,6 +171,9 @@ impl Knee {
         if ax < 22.0 && ellipse_level(q, [17.0, 0.0], [9.0, 11.0], TURN_HOFFA) < 1.0 {
             let septa = if texture(2.0, 7) > 0.55 { 0.12 } else { 0.0 };
             return Sample::of(HOFFA + septa);
+        }
+        if let Some(s) = menisci.displaced_fragment(t, x) {
+            return Sample::of(s);
         }
         if self.in_notch(x)
             && q[0] > -22.0
@@ -199,15 +209,6 @@ impl Knee {
             prev = point;
         }
         (best < 3.4).then_some(LIGAMENT)
-    }
-
-    fn in_meniscus(&self, t: P2) -> bool {
-        let top = -1.5;
-        let wedge = |inner: f32, outer: f32, height: f32| {
-            let f = (t[0] - inner) / (outer - inner);
-            (0.0..=1.0).contains(&f) && t[1] >= top - 0.5 && t[1] < top + f * height
-        };
-        wedge(-14.0, -25.0, 6.5) || wedge(13.0, 22.0, 5.0)
     }
 
     fn tendons(&self, q: P2, ax: f32) -> Option<f32> {
@@ -318,8 +319,12 @@ impl Knee {
             && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], TURN_POUCH) < 1.0;
         let recess = (5.0..30.0).contains(&ax)
             && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], TURN_0) < 1.0;
-        let joint =
-            ax > self.notch_half_width && t[1] > -1.6 && t[1] < -1.0 + 0.8 * e && t[0].abs() < 20.0;
+        // Between the femoral and tibial cartilage, as far out as the menisci reach.
+        let joint = ax > self.notch_half_width
+            && ax < 40.0
+            && t[1] > -1.6
+            && t[1] < -1.0 + 0.8 * e
+            && t[0].abs() < 20.0;
         (pouch || recess || joint).then_some(FLUID)
     }
 

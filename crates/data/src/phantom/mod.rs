@@ -1,4 +1,5 @@
-//! Synthetic sagittal knee exams whose ACL grade shows in the anatomy.
+//! Synthetic knee exams whose ACL grade and meniscal tears show in the anatomy, in the
+//! sagittal plane and, when asked, the coronal and axial planes.
 //!
 //! # The model
 //! Each exam draws one [`knee::Knee`] (anatomy and pathology) and one [`scanner::Scanner`],
@@ -24,12 +25,15 @@
 //!
 //! # Limits
 //! It is a drawing, not a simulation: tissues are flat-signal shapes with light texture, the
-//! geometry is 2-D per slice (no 3-D ligament twist), there is no fat-suppression failure, no
-//! meniscal or cartilage pathology, no metal, no wrap-around. Accuracy measured on phantoms says
+//! geometry is drawn in sagittal sections (no 3-D ligament twist; coronal and axial slices,
+//! sampled from the same model, show it extruded from side to side), there is no
+//! fat-suppression failure, no cartilage pathology, no metal, no wrap-around. Meniscal tears
+//! ([`meniscus`]) are horizontal, radial or bucket-handle, medial or lateral. Accuracy measured on phantoms says
 //! that the software works end to end; it says nothing about clinical performance.
 
 pub mod knee;
 pub mod ligament;
+pub mod meniscus;
 pub mod scanner;
 pub mod shapes;
 pub mod tissue;
@@ -40,7 +44,9 @@ use rand_chacha::ChaCha8Rng;
 use cruciate_volume::{Format, Orientation, Plane, RoiBox, SourceMetadata, Volume};
 use knee::Knee;
 use ligament::Acl;
+pub use meniscus::{MeniscalTear, Side, TearKind};
 use scanner::Scanner;
+use serde::{Deserialize, Serialize};
 use shapes::{P2, rotate_by};
 
 /// How hard the grades are to tell apart.
@@ -60,22 +66,67 @@ pub struct ExamSpec {
     pub grade: u8,
     /// Rows and columns of each slice.
     pub size: usize,
-    /// Smallest and largest slice count (inclusive).
+    /// Smallest and largest slice count (inclusive), in every plane.
     pub slices: (usize, usize),
     /// How subtle the grades are.
     pub difficulty: Difficulty,
     /// Seed of this exam (the dataset seed mixed with the exam index).
     pub seed: u64,
+    /// A meniscal tear to draw, if any.
+    pub meniscal_tear: Option<MeniscalTear>,
+    /// The planes to acquire besides the sagittal one (always made): coronal, axial.
+    pub planes: Vec<Plane>,
 }
 
-/// A generated exam: the volume (in scanner units), its grade and the ACL's box.
+impl Default for ExamSpec {
+    /// A sagittal exam of the demo's distribution: healthy, 256x256, 24 to 36 slices, easy.
+    fn default() -> Self {
+        Self {
+            grade: 0,
+            size: 256,
+            slices: (24, 36),
+            difficulty: Difficulty::Easy,
+            seed: 0,
+            meniscal_tear: None,
+            planes: Vec::new(),
+        }
+    }
+}
+
+/// What is wrong with a phantom knee: the labels of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Findings {
+    /// ACL grade 0..=3.
+    pub acl_grade: u8,
+    /// The meniscal tear, if any.
+    pub meniscal_tear: Option<MeniscalTear>,
+    /// Bone bruises (drawn with some complete ACL tears).
+    pub bruises: bool,
+}
+
+impl Findings {
+    /// MRNet's "abnormal": any finding (an ACL above grade 0, a meniscal tear, bone bruises).
+    /// Effusion is not one: it is drawn alike for every knee, since an amount that followed a
+    /// label would change the exam's intensity range and let whole-volume statistics call it
+    /// (measured: a large effusion counted as abnormal gave the mean intensity an AUC of 0.66).
+    pub fn abnormal(&self) -> bool {
+        self.acl_grade > 0 || self.meniscal_tear.is_some() || self.bruises
+    }
+}
+
+/// A generated exam: the sagittal volume (in scanner units), the other planes asked for, its
+/// findings and the ACL's box.
 #[derive(Debug, Clone)]
 pub struct Phantom {
-    /// The exam.
+    /// The sagittal series.
     pub volume: Volume,
+    /// The other planes asked for, in the order asked, each with its ACL box in `roi`.
+    pub planes: Vec<Volume>,
     /// ACL grade 0..=3.
     pub grade: u8,
-    /// Voxel box around every pixel drawn as ACL fibres or ACL lesion.
+    /// Every finding's label.
+    pub findings: Findings,
+    /// Voxel box of the sagittal series around every pixel drawn as ACL fibres or lesion.
     pub roi: RoiBox,
 }
 
@@ -159,6 +210,7 @@ fn draw_knee(rng: &mut ChaCha8Rng, grade: u8, difficulty: Difficulty) -> Knee {
             stripe_phase: rng.random_range(0.0..std::f32::consts::TAU),
             seed: rng.random(),
         },
+        meniscal_tear: None,
         texture_seed: rng.random(),
         cache: Default::default(),
     };
@@ -166,9 +218,8 @@ fn draw_knee(rng: &mut ChaCha8Rng, grade: u8, difficulty: Difficulty) -> Knee {
     knee.prepared()
 }
 
-/// Pixel-to-knee mapping of one exam: field of view, rotation, translation, scale, side.
+/// Scanner-to-knee mapping of one exam: field of view, rotation, translation, scale, side.
 struct Placement {
-    pixel_mm: f32,
     /// `(sin, cos)` of minus the in-plane rotation.
     unrotate: (f32, f32),
     shift: P2,
@@ -177,32 +228,176 @@ struct Placement {
 }
 
 impl Placement {
-    /// The femoral-frame point under pixel (`r`, `c`); anterior to the left of the image.
-    fn knee_point(&self, r: usize, c: usize, size: usize) -> P2 {
-        let half = size as f32 / 2.0;
-        let image = [
-            -(c as f32 + 0.5 - half) * self.pixel_mm,
-            -(r as f32 + 0.5 - half) * self.pixel_mm,
-        ];
+    /// The knee's point at scanner position `ant` (mm anterior), `sup` (mm superior), `lat`
+    /// (mm along the sagittal slice direction): its femoral-frame point and its mediolateral
+    /// position.
+    fn knee_point(&self, [ant, sup, lat]: [f32; 3]) -> (P2, f32) {
         let q = rotate_by(
-            [image[0] - self.shift[0], image[1] - self.shift[1]],
+            [ant - self.shift[0], sup - self.shift[1]],
             [0.0, 0.0],
             self.unrotate,
         );
-        [q[0] / self.scale, q[1] / self.scale]
+        let x = if self.mirror { -lat } else { lat } / self.scale;
+        ([q[0] / self.scale, q[1] / self.scale], x)
     }
 }
 
-/// Generates one exam.
+/// The slices of one plane: where they lie in the scanner and how fine they are.
+struct Slab {
+    plane: Plane,
+    slices: usize,
+    size: usize,
+    pixel_mm: f32,
+    /// Millimetres between slices.
+    spacing: f32,
+    /// Position of the first slice along the slice direction's scanner axis, mm.
+    first: f32,
+}
+
+impl Slab {
+    /// How the slice position moves per slice: sagittal slices run along `lat`, coronal ones
+    /// from anterior to posterior, axial ones from inferior to superior.
+    fn step(&self) -> f32 {
+        match self.plane {
+            Plane::Coronal => -self.spacing,
+            _ => self.spacing,
+        }
+    }
+
+    /// The scanner point (`ant`, `sup`, `lat`) of pixel (`r`, `c`) on the plane at `at`.
+    fn point(&self, at: f32, r: usize, c: usize) -> [f32; 3] {
+        let half = self.size as f32 / 2.0;
+        let across = -(c as f32 + 0.5 - half) * self.pixel_mm;
+        let down = -(r as f32 + 0.5 - half) * self.pixel_mm;
+        match self.plane {
+            Plane::Coronal => [at, down, across],
+            Plane::Axial => [down, at, across],
+            _ => [across, down, at],
+        }
+    }
+
+    /// The patient-space (LPS) orientation of the slab, with the first voxel's position.
+    fn orientation(&self) -> Orientation {
+        let [ant, sup, lat] = self.point(self.first, 0, 0);
+        let origin = [-lat as f64, -ant as f64, sup as f64];
+        let (row_direction, column_direction, slice_direction) = match self.plane {
+            Plane::Coronal => ([1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]),
+            Plane::Axial => ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]),
+            // Rows run posterior (anterior is on the image's left), columns run down, slices
+            // along row x column; a left knee is the mirrored anatomy, not a mirrored grid.
+            _ => ([0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]),
+        };
+        Orientation {
+            row_direction,
+            column_direction,
+            slice_direction,
+            origin,
+        }
+    }
+
+    /// What a protocol calls the series.
+    fn description(&self) -> &'static str {
+        match self.plane {
+            Plane::Coronal => "COR PD FS",
+            Plane::Axial => "AX PD FS",
+            _ => "SAG PD FS",
+        }
+    }
+
+    /// Renders the knee through `scanner`: each slice averages two planes a quarter of the
+    /// spacing either side (partial volume). Returns the volume and the ACL's voxel box.
+    fn render(
+        &self,
+        knee: &Knee,
+        placement: &Placement,
+        scanner: &Scanner,
+        seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Volume {
+        let (slices, size) = (self.slices, self.size);
+        let mut data = vec![0.0f32; slices * size * size];
+        let mut roi = (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
+        for s in 0..slices {
+            let at = self.first + s as f32 * self.step();
+            let planes = [at - self.spacing / 4.0, at + self.spacing / 4.0];
+            let slice = &mut data[s * size * size..(s + 1) * size * size];
+            for r in 0..size {
+                for c in 0..size {
+                    let mut signal = 0.0;
+                    let mut acl = false;
+                    for at in planes {
+                        let (q, x) = placement.knee_point(self.point(at, r, c));
+                        let sample = knee.sample(q, x);
+                        signal += sample.signal * 0.5;
+                        acl |= sample.acl;
+                    }
+                    slice[r * size + c] = signal;
+                    if acl {
+                        roi = (
+                            roi.0.min(s),
+                            roi.1.max(s + 1),
+                            roi.2.min(r),
+                            roi.3.max(r + 1),
+                            roi.4.min(c),
+                            roi.5.max(c + 1),
+                        );
+                    }
+                }
+            }
+            scanner.acquire(slice, size, size, rng);
+        }
+        let roi = if roi.0 == usize::MAX {
+            // The ACL fell between planes (very thin slab): mark the central slice's middle.
+            let centre = slices / 2;
+            RoiBox {
+                s0: centre,
+                s1: centre + 1,
+                r0: size * 2 / 5,
+                r1: size * 3 / 5,
+                c0: size * 2 / 5,
+                c1: size * 3 / 5,
+            }
+        } else {
+            RoiBox {
+                s0: roi.0,
+                s1: roi.1,
+                r0: roi.2,
+                r1: roi.3,
+                c0: roi.4,
+                c1: roi.5,
+            }
+        };
+        let mut meta = SourceMetadata::new(Format::Memory, format!("phantom:{seed:016x}"));
+        meta.modality = Some("MR".into());
+        meta.series_description = Some(self.description().into());
+        meta.manufacturer = Some("Cruciate phantom (synthetic)".into());
+        meta.field_strength_t = Some(1.5);
+        let mut volume = Volume::new(data, [slices, size, size], meta).expect("shape matches data");
+        volume.spacing = [
+            self.spacing as f64,
+            self.pixel_mm as f64,
+            self.pixel_mm as f64,
+        ];
+        volume = volume.with_orientation(self.orientation());
+        volume.plane = self.plane;
+        volume.roi = Some(roi);
+        volume
+    }
+}
+
+/// Generates one exam: the sagittal series, then the other planes `spec` asks for (each drawn
+/// from a generator of its own, so that the sagittal series of a seed is the same whatever
+/// planes are asked for).
 pub fn generate(spec: &ExamSpec) -> Phantom {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let realistic = spec.difficulty == Difficulty::Realistic;
-    let knee = draw_knee(&mut rng, spec.grade, spec.difficulty);
+    let mut knee = draw_knee(&mut rng, spec.grade, spec.difficulty);
+    knee.meniscal_tear = spec.meniscal_tear;
     let size = spec.size;
     let slices = rng.random_range(spec.slices.0..=spec.slices.1.max(spec.slices.0));
     let spacing = rng.random_range(3.0..4.0f32);
+    let pixel_mm = rng.random_range(125.0..150.0f32) / size as f32;
     let placement = Placement {
-        pixel_mm: rng.random_range(125.0..150.0f32) / size as f32,
         unrotate: (-rng.random_range(-0.14..0.14f32)).sin_cos(),
         shift: [
             rng.random_range(-8.0..8.0f32),
@@ -214,83 +409,53 @@ pub fn generate(spec: &ExamSpec) -> Phantom {
     let scanner = Scanner::draw(&mut rng, realistic, size);
     // The slab is centred near the notch, so that the ACL falls on a few central slices.
     let first = -(slices as f32 - 1.0) / 2.0 * spacing + rng.random_range(-0.4..0.4f32) * spacing;
-    let mut data = vec![0.0f32; slices * size * size];
-    let mut roi = (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
-    for s in 0..slices {
-        let plane_x = first + s as f32 * spacing;
-        let planes = [plane_x - spacing / 4.0, plane_x + spacing / 4.0];
-        let slice = &mut data[s * size * size..(s + 1) * size * size];
-        for r in 0..size {
-            for c in 0..size {
-                let q = placement.knee_point(r, c, size);
-                let mut signal = 0.0;
-                let mut acl = false;
-                for x in planes {
-                    let x = if placement.mirror { -x } else { x } / placement.scale;
-                    let sample = knee.sample(q, x);
-                    signal += sample.signal * 0.5;
-                    acl |= sample.acl;
-                }
-                slice[r * size + c] = signal;
-                if acl {
-                    roi = (
-                        roi.0.min(s),
-                        roi.1.max(s + 1),
-                        roi.2.min(r),
-                        roi.3.max(r + 1),
-                        roi.4.min(c),
-                        roi.5.max(c + 1),
-                    );
-                }
-            }
-        }
-        scanner.acquire(slice, size, size, &mut rng);
-    }
-    let roi = if roi.0 == usize::MAX {
-        // The ACL fell between planes (very thin slab): mark the central slice's notch area.
-        let centre = slices / 2;
-        RoiBox {
-            s0: centre,
-            s1: centre + 1,
-            r0: size * 2 / 5,
-            r1: size * 3 / 5,
-            c0: size * 2 / 5,
-            c1: size * 3 / 5,
-        }
-    } else {
-        RoiBox {
-            s0: roi.0,
-            s1: roi.1,
-            r0: roi.2,
-            r1: roi.3,
-            c0: roi.4,
-            c1: roi.5,
-        }
+    let sagittal = Slab {
+        plane: Plane::Sagittal,
+        slices,
+        size,
+        pixel_mm,
+        spacing,
+        first,
     };
-    let mut meta = SourceMetadata::new(Format::Memory, format!("phantom:{:016x}", spec.seed));
-    meta.modality = Some("MR".into());
-    meta.series_description = Some("SAG PD FS".into());
-    meta.manufacturer = Some("Cruciate phantom (synthetic)".into());
-    meta.field_strength_t = Some(1.5);
-    let mut volume = Volume::new(data, [slices, size, size], meta).expect("shape matches data");
-    volume.spacing = [
-        spacing as f64,
-        placement.pixel_mm as f64,
-        placement.pixel_mm as f64,
-    ];
-    // Rows run posterior (anterior is on the image's left), columns run down, slices along
-    // row x column; a left knee is the mirrored anatomy, not a mirrored grid.
-    volume = volume.with_orientation(Orientation {
-        row_direction: [0.0, 1.0, 0.0],
-        column_direction: [0.0, 0.0, -1.0],
-        slice_direction: [-1.0, 0.0, 0.0],
-        origin: [0.0; 3],
-    });
-    volume.plane = Plane::Sagittal;
-    volume.roi = Some(roi);
+    let volume = sagittal.render(&knee, &placement, &scanner, spec.seed, &mut rng);
+    let planes = spec
+        .planes
+        .iter()
+        .filter(|&&p| p != Plane::Sagittal)
+        .map(|&plane| {
+            let mut rng = ChaCha8Rng::seed_from_u64(exam_seed(spec.seed, plane as u64 + 1));
+            let slices = rng.random_range(spec.slices.0..=spec.slices.1.max(spec.slices.0));
+            let spacing = rng.random_range(3.0..4.0f32);
+            // Centred on the knee: the notch (coronal), the joint line (axial).
+            let centre = match plane {
+                Plane::Coronal => placement.shift[0] - 4.0,
+                _ => placement.shift[1],
+            } + rng.random_range(-0.4..0.4f32) * spacing;
+            let half_span = (slices as f32 - 1.0) / 2.0 * spacing;
+            let slab = Slab {
+                plane,
+                slices,
+                size,
+                pixel_mm: rng.random_range(120.0..150.0f32) / size as f32,
+                spacing,
+                first: if plane == Plane::Coronal {
+                    centre + half_span
+                } else {
+                    centre - half_span
+                },
+            };
+            slab.render(&knee, &placement, &scanner, spec.seed, &mut rng)
+        })
+        .collect();
     Phantom {
+        roi: volume.roi.expect("render sets the box"),
         volume,
+        planes,
         grade: spec.grade,
-        roi,
+        findings: Findings {
+            acl_grade: spec.grade,
+            meniscal_tear: spec.meniscal_tear,
+            bruises: knee.bruises,
+        },
     }
 }

@@ -116,18 +116,6 @@ pub fn parse_instance(path: &Path, bytes: &[u8]) -> Result<dicom_object::Default
     instance::parse_object(path, bytes)
 }
 
-/// Reads the DICOM series in a folder (searched recursively).
-pub fn read_folder(root: &Path, options: &ReadOptions) -> Result<Volume> {
-    let files = archive::folder_files(root, &options.limits)?;
-    if files.is_empty() {
-        return Err(ReadError::new(
-            root,
-            ErrorKind::Empty("no DICOM files in the folder".into()),
-        ));
-    }
-    read_instances(files, root, options)
-}
-
 /// Reads the DICOM series in a zip archive held in `bytes`.
 pub fn read_zip(path: &Path, bytes: &[u8], options: &ReadOptions) -> Result<Volume> {
     read_instances(
