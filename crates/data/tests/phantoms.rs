@@ -472,6 +472,27 @@ fn three_plane_datasets_are_studies_of_three_series() {
             vec![Plane::Axial, Plane::Coronal, Plane::Sagittal],
             "{format:?}"
         );
+        if format == ExamFormat::Dicom {
+            // Every series is a valid MR image, and all three are one study in one frame.
+            let mut frames = std::collections::BTreeSet::new();
+            for plane in ["sagittal", "coronal", "axial"] {
+                let first = std::fs::read_dir(path.join(plane))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.extension().is_some_and(|e| e == "dcm"))
+                    .unwrap();
+                if let Some(errors) = cruciate_testkit::dciodvfy_errors(&first) {
+                    assert!(errors.is_empty(), "{plane}: {errors:#?}");
+                }
+                let object = dicom_object::open_file(&first).unwrap();
+                let text = |tag| object.element(tag).unwrap().to_str().unwrap().to_string();
+                frames.insert((
+                    text(dicom_dictionary_std::tags::STUDY_INSTANCE_UID),
+                    text(dicom_dictionary_std::tags::FRAME_OF_REFERENCE_UID),
+                ));
+            }
+            assert_eq!(frames.len(), 1, "{frames:?}");
+        }
         // The manifest's path still reads the sagittal series.
         let v = read_path(&path, &ReadOptions::default()).unwrap();
         assert_eq!(v.plane, Plane::Sagittal, "{format:?}");

@@ -44,7 +44,7 @@ fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
             input,
             decoded.as_deref(),
             deidentify.as_ref(),
-            gate.as_ref(),
+            gate.as_deref(),
         )
         .map(Answer::Probed),
         Job::Analyse { run, input, out } => {

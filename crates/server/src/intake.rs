@@ -85,7 +85,7 @@ impl ServiceContext {
                 gate: self
                     .models
                     .get(&submission.model)
-                    .map(|m| cruciate_infer::Gate::for_run(&m.info)),
+                    .map(|m| Box::new(cruciate_infer::Gate::for_run(&m.info))),
             })
             .await;
         let exam = NewExam {

@@ -35,7 +35,7 @@ pub enum Job {
         /// The input gate of the model the exam is for: of a study's series, the most suitable
         /// one its rules accept is read (the reader's own choice without it).
         #[serde(default)]
-        gate: Option<Gate>,
+        gate: Option<Box<Gate>>,
     },
     /// Analyse the exam at `input` with the run folder `run` and write the analysis folder
     /// `out` (`result.json`, `volume.f32`, `heat.u8`).

@@ -318,6 +318,7 @@ mod tests {
             input: "/nowhere".into(),
             decoded: None,
             deidentify: None,
+            gate: None,
         }
     }
 

@@ -178,6 +178,8 @@ impl Study {
             return series.swap_remove(i).read(&source, Vec::new());
         }
         let count = series.len();
+        // Among equals the last found wins, as the reader has always chosen.
+        series.reverse();
         series.sort_by_key(|s| std::cmp::Reverse(s.preference(plane)));
         let mut passed: Vec<(String, String)> = Vec::new();
         let mut fallback: Option<(Volume, String, u32)> = None;

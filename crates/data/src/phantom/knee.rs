@@ -319,12 +319,12 @@ impl Knee {
             && ellipse_level(q, [20.0, 38.0], [1.5 + 4.0 * e, 10.0 + 8.0 * e], TURN_POUCH) < 1.0;
         let recess = (5.0..30.0).contains(&ax)
             && ellipse_level(q, [-26.0, 5.0], [1.0 + 3.0 * e, 6.0 + 4.0 * e], TURN_0) < 1.0;
-        // Between the femoral and tibial cartilage, as far out as the menisci reach.
-        let joint = ax > self.notch_half_width
-            && ax < 40.0
-            && t[1] > -1.6
-            && t[1] < -1.0 + 0.8 * e
-            && t[0].abs() < 20.0;
+        // Between the femoral and tibial cartilage, unbounded from side to side: sagittal slabs
+        // rarely reach past the condyles, and bounding it would change every phantom (and the
+        // demo model's domain) for the few outer slices that do; coronal and axial slices show
+        // the line running out of the leg.
+        let joint =
+            ax > self.notch_half_width && t[1] > -1.6 && t[1] < -1.0 + 0.8 * e && t[0].abs() < 20.0;
         (pouch || recess || joint).then_some(FLUID)
     }
 
