@@ -83,6 +83,11 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Runs side by side on one manifest split, as Markdown and HTML.
     Compare(commands::compare::CompareArgs),
+    /// MRNet's combiner: the plane runs of one finding joined by a logistic regression fitted
+    /// on validation exams, scored beside each plane.
+    Combine(commands::combine::CombineArgs),
+    /// A published study's recipe end to end on your copy of its data (`reproduce mrnet`).
+    Reproduce(commands::reproduce::ReproduceArgs),
     /// The web service: worklist, viewer and API, with workers (SQLite by default).
     Serve(commands::service::ServeArgs),
     /// A run that puts a localiser in front of a classifier (the ACL region only).
@@ -228,6 +233,8 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Tune(args) => commands::tune::run(&args, device),
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
+        Command::Combine(args) => commands::combine::run(&args, device).map(|_| ()),
+        Command::Reproduce(args) => commands::reproduce::run(&args, device),
         Command::Dicom(args) => commands::dicom::run(&args),
         Command::Localise(args) => commands::localise::run(&args),
         Command::Cascade(args) => commands::cascade::run(&args, device),

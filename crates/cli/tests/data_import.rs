@@ -138,9 +138,10 @@ fn kneemri_metadata_becomes_a_manifest_with_grades_boxes_and_sides() {
     assert!(!bad_out.exists(), "nothing written");
 }
 
-/// Synthetic exams laid out as MRNet: `train/` gets the first `n_train`, `valid/` the rest,
-/// sagittal and (copies as) coronal; labels 1 for injured phantoms.
-fn mrnet_layout(dir: &Path, exams: usize, n_train: usize) -> (PathBuf, Vec<u8>) {
+/// Synthetic exams of three planes laid out as MRNet: `train/` gets the first `n_train`,
+/// `valid/` the rest, each plane in its folder; the three label files per part. Returns each
+/// case's (ACL grade as imported, meniscus, abnormal).
+fn mrnet_layout(dir: &Path, exams: usize, n_train: usize) -> (PathBuf, Vec<[u8; 3]>) {
     let synth = dir.join("synth");
     succeeded(&cruciate(&[
         "synth",
@@ -154,33 +155,46 @@ fn mrnet_layout(dir: &Path, exams: usize, n_train: usize) -> (PathBuf, Vec<u8>) 
         "12..14",
         "--seed",
         "5",
+        "--planes",
+        "sagittal,coronal,axial",
     ]));
     let phantoms = Manifest::read(&synth.join("manifest.csv")).unwrap();
     let root = dir.join("MRNet-v1.0");
-    let mut grades = Vec::new();
-    let mut labels = [String::new(), String::new()];
+    let mut labels = Vec::new();
+    let mut files: std::collections::BTreeMap<String, String> = Default::default();
     for (i, row) in phantoms.rows.iter().enumerate() {
-        let part = usize::from(i >= n_train);
-        let name = ["train", "valid"][part];
-        for plane in ["sagittal", "coronal"] {
-            let folder = root.join(name).join(plane);
+        let part = ["train", "valid"][usize::from(i >= n_train)];
+        for plane in ["sagittal", "coronal", "axial"] {
+            let folder = root.join(part).join(plane);
             std::fs::create_dir_all(&folder).unwrap();
-            std::fs::copy(phantoms.resolve(row), folder.join(format!("{i:04}.npy"))).unwrap();
+            let from = phantoms
+                .resolve(row)
+                .to_str()
+                .unwrap()
+                .replace("sagittal", plane);
+            std::fs::copy(from, folder.join(format!("{i:04}.npy"))).unwrap();
         }
-        let label = u8::from(row.label > 0);
-        labels[part] += &format!("{i:04},{label}\n");
-        grades.push(3 * label);
+        let case = [
+            u8::from(row.label > 0),
+            row.meniscus.unwrap(),
+            row.abnormal.unwrap(),
+        ];
+        for (finding, label) in ["acl", "meniscus", "abnormal"].iter().zip(case) {
+            *files.entry(format!("{part}-{finding}.csv")).or_default() +=
+                &format!("{i:04},{label}\n");
+        }
+        labels.push([3 * case[0], case[1], case[2]]);
     }
-    for (part, text) in ["train", "valid"].iter().zip(labels) {
-        std::fs::write(root.join(format!("{part}-acl.csv")), text).unwrap();
+    for (name, text) in files {
+        std::fs::write(root.join(name), text).unwrap();
     }
-    (root, grades)
+    (root, labels)
 }
 
 #[test]
 fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, grades) = mrnet_layout(dir.path(), 24, 18);
+    let (root, labels) = mrnet_layout(dir.path(), 24, 18);
     std::fs::write(root.join("train/sagittal/notes.txt"), "not a case").unwrap();
     let out = dir.path().join("mrnet.csv");
     let said = succeeded(&cruciate(&[
@@ -190,27 +204,43 @@ fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
         root.to_str().unwrap(),
         "--plane",
         "sagittal",
-        "--task",
-        "acl",
         "--out",
         out.to_str().unwrap(),
     ]));
     assert!(said.contains("notes.txt: not an MRNet case file"), "{said}");
+    assert!(said.contains("spacing unknown"), "{said}");
     let m = Manifest::read(&out).unwrap();
     assert_eq!(m.rows.len(), 24);
     for row in &m.rows {
         let case: usize = row.exam_id.parse().unwrap();
+        let [acl, meniscus, abnormal] = labels[case];
+        assert_eq!(row.label, acl, "case {case}: 0/1 become grades 0/3");
         assert_eq!(
-            row.label, grades[case],
-            "case {case}: 0/1 become grades 0/3"
+            (row.meniscus, row.abnormal),
+            (Some(meniscus), Some(abnormal))
         );
         assert_eq!(row.patient_id(), row.exam_id);
         assert!(row.path.ends_with(&format!("sagittal/{case:04}.npy")));
+        assert_eq!(row.spacing, None, "MRNet's files carry no spacing");
         // MRNet's valid part is its test set; a valid split is carved from train.
         assert_eq!(row.split == Split::Test, case >= 18, "case {case}");
     }
+    assert!(
+        labels.iter().any(|l| l[1] == 1) && labels.iter().any(|l| l[1] == 0),
+        "both meniscus labels occur"
+    );
     splits_are_sound(&m);
     trains_on(&out, dir.path());
+    // A model of another finding on another plane reads that plane's files.
+    let coronal = m
+        .for_finding(
+            cruciate_data::Finding::Meniscus,
+            cruciate_volume::Plane::Coronal,
+        )
+        .unwrap();
+    let read = cruciate_data::read_exam(&coronal, &coronal.rows[0]).unwrap();
+    assert_eq!(read.plane, cruciate_volume::Plane::Coronal);
+    assert_eq!(coronal.rows[0].label, 3 * labels[0][1]);
 
     // A labelled case whose file is gone, and a file nobody labelled.
     std::fs::remove_file(root.join("train/sagittal/0003.npy")).unwrap();
@@ -220,34 +250,226 @@ fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
     )
     .unwrap();
     let bad_out = dir.path().join("bad.csv");
-    let err = refused(&[
-        "data",
-        "import",
-        "mrnet",
-        root.to_str().unwrap(),
-        "--out",
-        bad_out.to_str().unwrap(),
-    ]);
+    let import_refused = || {
+        refused(&[
+            "data",
+            "import",
+            "mrnet",
+            root.to_str().unwrap(),
+            "--out",
+            bad_out.to_str().unwrap(),
+        ])
+    };
+    let err = import_refused();
     assert!(
         err.contains("case 0003 is labelled but train/sagittal/0003.npy is missing"),
         "{err}"
     );
     assert!(err.contains("0099.npy: no label"), "{err}");
     assert!(!bad_out.exists());
-    // The other plane has every file.
-    let coronal = dir.path().join("coronal.csv");
+    // Every plane must hold every case; a missing label file is named.
     std::fs::remove_file(root.join("train/sagittal/0099.npy")).unwrap();
-    let err = refused(&[
-        "data",
-        "import",
-        "mrnet",
-        root.to_str().unwrap(),
-        "--plane",
-        "axial",
+    std::fs::copy(
+        root.join("train/coronal/0003.npy"),
+        root.join("train/sagittal/0003.npy"),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("train/axial/0005.npy")).unwrap();
+    let err = import_refused();
+    assert!(
+        err.contains("case 0005 is labelled but train/axial/0005.npy is missing"),
+        "{err}"
+    );
+    std::fs::remove_file(root.join("valid-meniscus.csv")).unwrap();
+    let err = import_refused();
+    assert!(err.contains("valid-meniscus.csv"), "{err}");
+}
+
+/// `reproduce mrnet` on phantoms in MRNet's layout (`synth --mrnet-layout`): nine plane
+/// networks, a combiner per finding, the table beside the paper's; a second call trains
+/// nothing again. `train` and `combine` refuse what cannot be asked.
+#[test]
+fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth");
+    let layout = dir.path().join("mrnet");
+    let said = succeeded(&cruciate(&[
+        "synth",
         "--out",
-        coronal.to_str().unwrap(),
+        synth.to_str().unwrap(),
+        "--exams",
+        "60",
+        "--size",
+        "64",
+        "--slices",
+        "12..14",
+        "--seed",
+        "3",
+        "--planes",
+        "sagittal,coronal,axial",
+        "--mrnet-layout",
+        layout.to_str().unwrap(),
+    ]));
+    assert!(said.contains("laid out as MRNet's dataset"), "{said}");
+    for file in ["train-acl.csv", "valid-meniscus.csv", "dataset.json"] {
+        assert!(layout.join(file).is_file(), "{file}");
+    }
+    for part in ["train", "valid"] {
+        let cases = |plane: &str| {
+            std::fs::read_dir(layout.join(part).join(plane))
+                .unwrap()
+                .count()
+        };
+        assert!(cases("sagittal") > 0);
+        assert_eq!(cases("sagittal"), cases("axial"));
+        assert_eq!(cases("sagittal"), cases("coronal"));
+    }
+    let out = dir.path().join("reproduced");
+    let reproduce = || {
+        cruciate(&[
+            "reproduce",
+            "mrnet",
+            layout.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "model.name=\"small\"",
+            "--set",
+            "data.size=32",
+            "--set",
+            "data.slices=4",
+            "--set",
+            "train.epochs=1",
+            "--valid",
+            "0.25",
+        ])
+    };
+    let said = succeeded(&reproduce());
+    assert!(said.contains("no --weights"), "{said}");
+    for row in [
+        "| abnormality |",
+        "| ACL tear |",
+        "| meniscal tear |",
+        "0.937 (0.895-0.980)",
+        "0.965 (0.938-0.993)",
+        "0.847 (0.780-0.914)",
+        "Macro AUC over the findings",
+        "synthetic data",
+    ] {
+        assert!(said.contains(row), "{row}: {said}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("reproduce.md")).unwrap(),
+        said[said.find("\n| finding").unwrap()..said.find("written to").unwrap()]
+    );
+    // Each plane run answers its finding on its plane; each combined run holds a regression
+    // for every set of planes, and is labelled synthetic.
+    for finding in ["abnormal", "acl", "meniscus"] {
+        for plane in ["sagittal", "coronal", "axial"] {
+            let run = out.join("runs").join(format!("{finding}-{plane}"));
+            let info: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap())
+                    .unwrap();
+            assert_eq!(info["finding"], finding);
+            assert_eq!(info["training"]["synthetic"], true);
+            let gate_plane = info["gate"]["plane"].as_str().unwrap_or("sagittal");
+            assert_eq!(gate_plane, plane);
+        }
+        let combined: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(finding).join("combined.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(combined["finding"], finding);
+        assert_eq!(combined["synthetic"], true);
+        assert_eq!(combined["combiners"].as_array().unwrap().len(), 7);
+        assert_eq!(
+            combined["runs"][0]["run"],
+            format!("../runs/{finding}-sagittal")
+        );
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(finding).join("combine.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["single"].as_array().unwrap().len(), 3);
+        assert_eq!(report["combined"].as_array().unwrap().len(), 4);
+    }
+    // A study's planes each read by their network and combined; a missing plane is left out
+    // and said.
+    let case = std::fs::read_dir(layout.join("valid/sagittal"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let file = |plane: &str| layout.join("valid").join(plane).join(&case);
+    let predict = |files: &[PathBuf]| -> serde_json::Value {
+        let mut args = vec![
+            "predict".to_string(),
+            "--run".into(),
+            out.join("acl").to_str().unwrap().into(),
+            "--json".into(),
+        ];
+        args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+        serde_json::from_str(&succeeded(&cruciate(&as_str(&args)))).unwrap()
+    };
+    let all = predict(&[file("sagittal"), file("coronal"), file("axial")]);
+    assert_eq!(all["finding"], "acl");
+    assert_eq!(all["planes"].as_array().unwrap().len(), 3);
+    let used = all["planes_used"].as_array().unwrap().len();
+    let accepted = all["planes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["probability"].is_number())
+        .count();
+    assert_eq!(used, accepted, "{all}");
+    let p = all["probability"].as_f64();
+    assert!(
+        used == 0 || p.is_some_and(|p| (0.0..=1.0).contains(&p)),
+        "{all}"
+    );
+    let two = predict(&[file("sagittal"), file("coronal")]);
+    assert_eq!(two["planes"][2]["not_used"], "no axial series", "{two}");
+    assert!(
+        !two["planes_used"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("axial"))
+    );
+
+    // Interrupted or repeated, nothing is trained twice.
+    let again = succeeded(&reproduce());
+    assert_eq!(again.matches("trained already").count(), 9, "{again}");
+
+    // Only the ACL is graded; runs of two findings are not combined.
+    let manifest = out.join("manifest.csv");
+    let err = refused(&[
+        "train",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        dir.path().join("graded").to_str().unwrap(),
+        "--finding",
+        "meniscus",
+        "--task",
+        "grade",
     ]);
-    assert!(err.contains("axial"), "{err}");
+    assert!(err.contains("--task binary"), "{err}");
+    let combine_refused = |other: &str, folder: &str| {
+        refused(&[
+            "combine",
+            out.join("runs/acl-sagittal").to_str().unwrap(),
+            out.join("runs").join(other).to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            dir.path().join(folder).to_str().unwrap(),
+        ])
+    };
+    let err = combine_refused("meniscus-coronal", "mixed");
+    assert!(err.contains("combine the planes of one finding"), "{err}");
+    let err = combine_refused("acl-sagittal", "twice");
+    assert!(err.contains("two runs read the sagittal plane"), "{err}");
 }
 
 #[test]

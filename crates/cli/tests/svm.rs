@@ -58,6 +58,25 @@ fn phantoms(dir: &Path, exams: u32, size: u32, slices: &str, seed: u32) -> std::
     data
 }
 
+/// `cruciate features` of the small backbone on 4 central slices of 32x32, with `extra` flags.
+fn small_features(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "features",
+        "--manifest",
+        s(manifest),
+        "--backbone",
+        "small",
+        "--slices",
+        "central:4",
+        "--size",
+        "32",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    cruciate(&args)
+}
+
 #[test]
 fn feature_runs_are_classifiers_like_any_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,23 +84,8 @@ fn feature_runs_are_classifiers_like_any_other() {
     let data = phantoms(d, 48, 64, "8..10", 5);
     let manifest = data.join("manifest.csv");
     let feats = d.join("feats");
-    let features_of = |manifest: &Path, out: &Path, pool: &str| {
-        cruciate(&[
-            "features",
-            "--manifest",
-            s(manifest),
-            "--backbone",
-            "small",
-            "--slices",
-            "central:4",
-            "--size",
-            "32",
-            "--pool",
-            pool,
-            "--out",
-            s(out),
-        ])
-    };
+    let features_of =
+        |manifest: &Path, out: &Path, pool: &str| small_features(manifest, out, &["--pool", pool]);
     let features = |out: &Path, pool: &str| features_of(&manifest, out, pool);
     // A folder holding some of the exams (an extraction killed part-way looks the same) is
     // completed: what it holds is read, the rest computed.
@@ -448,5 +452,93 @@ fn the_network_path_searches_training_settings_by_cross_validation() {
     assert!(
         best.contains("path = \"network\"") && best.contains("\"optim.lr\""),
         "{best}"
+    );
+}
+
+/// Features of another finding on another plane: the table carries that finding's labels and
+/// that plane's series, the SVM run answers it and its gate reads that plane only; the
+/// graded task is refused for a finding labelled yes or no.
+#[test]
+fn a_feature_run_answers_one_finding_on_one_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let synth = d.join("synth");
+    ok(&cruciate(&[
+        "synth",
+        "--out",
+        s(&synth),
+        "--exams",
+        "30",
+        "--size",
+        "64",
+        "--slices",
+        "12..14",
+        "--seed",
+        "4",
+        "--planes",
+        "sagittal,coronal,axial",
+    ]));
+    let manifest = synth.join("manifest.csv");
+    let feats = d.join("feats");
+    ok(&small_features(
+        &manifest,
+        &feats,
+        &["--finding", "meniscus", "--plane", "coronal"],
+    ));
+    let table = json(&feats.join("features.json"));
+    assert_eq!(table["finding"], "meniscus");
+    let m = cruciate_data::Manifest::read(&manifest).unwrap();
+    for exam in table["exams"].as_array().unwrap() {
+        let row = m
+            .rows
+            .iter()
+            .find(|r| r.exam_id == exam["row"]["exam_id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(exam["row"]["label"], 3 * row.meniscus.unwrap());
+        assert_eq!(exam["row"]["plane"], "coronal");
+        assert!(exam["source"].as_str().unwrap().contains("coronal"));
+    }
+    let run = d.join("svm");
+    ok(&cruciate(&[
+        "svm",
+        "train",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&run),
+    ]));
+    let info = json(&run.join("run.json"));
+    assert_eq!(info["finding"], "meniscus");
+    assert_eq!(info["classes"][1], "meniscal tear");
+    assert_eq!(info["gate"]["plane"], "coronal");
+    let said = ok(&cruciate(&[
+        "predict",
+        "--run",
+        s(&run),
+        s(&synth.join("exams/coronal/00000.npy")),
+    ]));
+    assert!(said.contains("meniscal tear probability"), "{said}");
+    let said = ok(&cruciate(&[
+        "predict",
+        "--run",
+        s(&run),
+        s(&synth.join("exams/sagittal/00000.npy")),
+    ]));
+    assert!(
+        said.contains("sagittal plane"),
+        "the gate refuses another plane: {said}"
+    );
+    fails(
+        &cruciate(&[
+            "svm",
+            "train",
+            "--features",
+            s(&feats),
+            "--task",
+            "grade",
+            "--out",
+            s(&d.join("graded")),
+        ]),
+        "--task binary",
     );
 }

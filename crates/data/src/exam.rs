@@ -19,16 +19,22 @@ pub struct ExamError {
     pub source: ReadError,
 }
 
-/// Reads the exam of `row`; its `roi` is the manifest's box, else the reader's; its spacing
-/// the manifest's where the file carries none.
+/// Reads the exam of `row` (the series of its `plane` where the row names one); its `roi` is
+/// the manifest's box, else the reader's; its spacing the manifest's where the file carries
+/// none.
 pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamError> {
     let path = manifest.resolve(row);
-    let mut volume =
-        cruciate_volume::read_path(&path, &ReadOptions::default()).map_err(|source| ExamError {
-            exam_id: row.exam_id.clone(),
-            path,
-            source,
-        })?;
+    let options = ReadOptions::default();
+    let read = match row.plane {
+        None => cruciate_volume::read_path(&path, &options),
+        Some(plane) => cruciate_volume::read_study(std::slice::from_ref(&path), &options)
+            .and_then(|study| study.read_plane(plane)),
+    };
+    let mut volume = read.map_err(|source| ExamError {
+        exam_id: row.exam_id.clone(),
+        path,
+        source,
+    })?;
     volume.roi = row.roi.or(volume.roi);
     if let Some(spacing) = row.spacing.filter(|_| !volume.meta.format.has_geometry()) {
         volume.spacing = spacing;

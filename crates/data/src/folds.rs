@@ -86,6 +86,7 @@ mod tests {
                 side: None,
                 meniscus: None,
                 abnormal: None,
+                plane: None,
             })
             .collect();
         Manifest {

@@ -4,6 +4,8 @@
 //! - [`manifest`]: the `manifest.csv` that lists exams (`exam_id,path,label,split,roi[,patient]`),
 //!   read and written; paths are relative to the manifest's folder.
 //! - [`exam`]: a manifest row's exam read from disk with its ACL box.
+//! - [`finding`]: the ACL, a meniscal tear or any abnormality, and the manifest as a model of
+//!   one finding on one plane sees it.
 //! - [`task`]: binary or grade, the class of each ACL grade and the class names.
 //! - [`splits`]: class counts in set proportions, and stratified train / valid / test splits.
 //! - [`folds`]: patient-level stratified k-fold assignment for cross-validation.
@@ -15,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod exam;
+pub mod finding;
 pub mod folds;
 pub mod import;
 pub mod manifest;
@@ -26,6 +29,7 @@ pub mod synth;
 pub mod task;
 
 pub use exam::{ExamError, read_exam};
+pub use finding::{Finding, parse_plane};
 pub use manifest::{DataError, Manifest, ManifestRow, Split};
 pub use provenance::DatasetInfo;
 pub use task::Task;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cruciate_volume::RoiBox;
+use cruciate_volume::{Plane, RoiBox};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Errors of datasets: manifests that cannot be read or written, exams that cannot be written.
@@ -29,6 +29,9 @@ pub enum DataError {
     /// An exam could not be written.
     #[error("{0}")]
     Write(String),
+    /// The manifest lacks the labels a model asks for.
+    #[error("{0}")]
+    Unlabelled(String),
 }
 
 /// Which part of a dataset an exam belongs to.
@@ -110,6 +113,10 @@ pub struct ManifestRow {
     /// labelled.
     #[serde(default)]
     pub abnormal: Option<u8>,
+    /// Which series of the exam's study to read (`sagittal`, `coronal`, `axial`); empty: the
+    /// reader's choice, the sagittal series where the study has one.
+    #[serde(default)]
+    pub plane: Option<Plane>,
 }
 
 impl ManifestRow {
@@ -291,6 +298,7 @@ mod tests {
                 side: None,
                 meniscus: None,
                 abnormal: None,
+                plane: None,
             },
             ManifestRow {
                 exam_id: "00002".into(),
@@ -303,6 +311,7 @@ mod tests {
                 side: None,
                 meniscus: None,
                 abnormal: None,
+                plane: None,
             },
         ];
         Manifest {
@@ -314,7 +323,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(
-                "exam_id,path,label,split,roi,patient,spacing,side,meniscus,abnormal\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5,,,\n"
+                "exam_id,path,label,split,roi,patient,spacing,side,meniscus,abnormal,plane\n00001,exams/00001.npy,3,valid,1 3 4 9 5 7,p1,3.5 0.5 0.5,,,,\n"
             ),
             "{text}"
         );

@@ -168,6 +168,7 @@ pub fn synthesize(
                     .then_some(phantom.findings.meniscal_tear.is_some() as u8),
                 abnormal: (options.meniscal_tears > 0.0 || !options.planes.is_empty())
                     .then_some(phantom.findings.abnormal() as u8),
+                plane: None,
             })
         })
         .collect::<Result<Vec<_>, DataError>>()?;

@@ -11,6 +11,8 @@
 //! - [`drift`]: a run's drift reference, its validation exams' signals.
 //! - [`evaluate`]: every figure of a classifier on one split, with its report
 //!   ([`evaluation_page`]).
+//! - [`combine`]: MRNet's combiner, a logistic regression over the plane networks of one
+//!   finding, fitted on held-out exams and scored beside each plane.
 //! - [`compare`]: classifiers side by side on one split.
 //! - [`cv`]: patient-level stratified k-fold cross-validation over a model factory.
 //! - [`tune`]: hyperparameter search over a space of settings, resumable, tabulated.
@@ -25,6 +27,7 @@
 
 pub mod calibration;
 pub mod charts;
+pub mod combine;
 pub mod compare;
 pub mod cv;
 pub mod domain;

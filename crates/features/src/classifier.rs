@@ -241,6 +241,14 @@ pub fn fit_run(
         &format!("{}+{family}", table.spec.backbone),
     );
     info.model.description = format!("{}; {}", settings.describe(), table.spec.describe());
+    info.finding = table.finding;
+    info.classes = table.finding.class_names(task);
+    if table.plane() != cruciate_volume::Plane::Sagittal {
+        info.gate = Some(cruciate_infer::GateSettings {
+            plane: table.plane(),
+            ..Default::default()
+        });
+    }
     info.model.mode = Some("frozen".into());
     info.model.file = Some(MODEL_FILE.into());
     info.model.sha256 = Some(

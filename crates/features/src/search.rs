@@ -175,7 +175,7 @@ impl<'a> TrialTables<'a> {
             let s = &self.source;
             let dir = s.out.join("features").join(extractor.spec().key());
             let (table, _) = FeatureTable::extract(
-                s.manifest,
+                (s.manifest, cruciate_data::Finding::Acl),
                 (&extractor, s.region.as_ref()),
                 s.weights.as_deref(),
                 &dir,

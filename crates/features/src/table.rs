@@ -14,9 +14,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cruciate_data::{DatasetInfo, Manifest, ManifestRow, Split, Task, read_exam};
+use cruciate_data::{DatasetInfo, Finding, Manifest, ManifestRow, Split, Task, read_exam};
 use cruciate_infer::Progress;
 use cruciate_svm::Matrix;
+use cruciate_volume::Plane;
 use serde::{Deserialize, Serialize};
 
 use crate::{Extractor, FeatureError, FeatureRegion, FeatureSpec};
@@ -45,6 +46,9 @@ struct Header {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     localiser_path: Option<PathBuf>,
     synthetic: bool,
+    /// The finding the rows' labels are of (the ACL in tables written before findings).
+    #[serde(default)]
+    finding: Finding,
     width: usize,
     exams: Vec<ExamEntry>,
 }
@@ -60,6 +64,8 @@ pub struct FeatureTable {
     pub localiser_path: Option<PathBuf>,
     /// True when the exams are synthetic phantoms.
     pub synthetic: bool,
+    /// The finding the rows' labels are of; their plane is in each row.
+    pub finding: Finding,
     /// One entry per row of `matrix`.
     pub exams: Vec<ExamEntry>,
     /// The vectors.
@@ -139,6 +145,7 @@ impl FeatureTable {
             weights_path: header.weights_path,
             localiser_path: header.localiser_path,
             synthetic: header.synthetic,
+            finding: header.finding,
             exams: header.exams,
             matrix,
         })
@@ -168,6 +175,7 @@ impl FeatureTable {
             weights_path: self.weights_path.clone(),
             localiser_path: self.localiser_path.clone(),
             synthetic: self.synthetic,
+            finding: self.finding,
             width: self.matrix.cols(),
             exams: self.exams.clone(),
         };
@@ -184,7 +192,7 @@ impl FeatureTable {
     /// already there for the same spec are reused, the others computed (and saved as they
     /// come).
     pub fn extract(
-        manifest: &Manifest,
+        (manifest, finding): (&Manifest, Finding),
         (extractor, region): (&Extractor, Option<&FeatureRegion>),
         weights_path: Option<&Path>,
         out: &Path,
@@ -196,13 +204,14 @@ impl FeatureTable {
                 "the extractor's spec does not record the region exams are cut to".into(),
             ));
         }
-        let previous = Self::read(out).ok().filter(|t| t.spec == spec);
+        let previous = Self::read(out)
+            .ok()
+            .filter(|t| t.spec == spec && t.finding == finding);
         let known = |row: &ManifestRow, source: &str| -> Option<Vec<f32>> {
             let t = previous.as_ref()?;
-            let i = t
-                .exams
-                .iter()
-                .position(|e| e.row.exam_id == row.exam_id && e.source == source)?;
+            let i = t.exams.iter().position(|e| {
+                e.row.exam_id == row.exam_id && e.source == source && e.row.plane == row.plane
+            })?;
             Some(t.matrix.row(i).to_vec())
         };
         let mut table = Self {
@@ -212,6 +221,7 @@ impl FeatureTable {
                 .and_then(|r| r.localiser.as_deref())
                 .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf())),
             synthetic: DatasetInfo::is_synthetic(&manifest.root),
+            finding,
             exams: Vec::new(),
             matrix: Matrix::new(0, extractor.width(), Vec::new())?,
         };
@@ -285,6 +295,14 @@ impl FeatureTable {
         merged.matrix =
             Matrix::new(merged.exams.len(), self.matrix.cols(), values).expect("rows of one width");
         merged
+    }
+
+    /// The plane of the series the rows were read from.
+    pub fn plane(&self) -> Plane {
+        self.exams
+            .first()
+            .and_then(|e| e.row.plane)
+            .unwrap_or(Plane::Sagittal)
     }
 
     /// Indices of the exams in `split`.

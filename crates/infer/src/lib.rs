@@ -7,6 +7,8 @@
 //!
 //! - [`Classifier`]: an exam in, a [`Prediction`] out, and optionally an [`Explanation`] (a heat
 //!   map in the exam's own voxel grid).
+//! - [`combined`]: MRNet's exam-level model of one finding, a network per plane combined by
+//!   logistic regression (`combined.json`).
 //! - [`gate`]: the input gate every opened run stands behind: each prediction says whether the
 //!   exam is one the model reads, or why not.
 //! - [`calibration`]: the temperature and the conformal grade sets a run learns from its
@@ -29,6 +31,7 @@
 pub mod calibration;
 mod cascade;
 mod classifier;
+pub mod combined;
 pub mod drift;
 mod error;
 mod explanation;
@@ -46,6 +49,7 @@ pub mod run;
 pub use calibration::{Calibration, GradeSet};
 pub use cascade::{CASCADE_KIND, Cascade, CascadeSettings, write_cascade};
 pub use classifier::Classifier;
+pub use combined::{COMBINED_FILE, CombinedRun, PlaneRun, PlaneWeights};
 pub use error::{ErrorKind, InferError};
 pub use explanation::{ExplainMethod, ExplainRequest, Explanation, HeatMap};
 pub use factory::ClassifierFactory;

@@ -12,9 +12,9 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use cruciate_data::Task;
+use cruciate_data::{DataError, Finding, Manifest, Task};
 use cruciate_prep::InputConfig;
-use cruciate_volume::Volume;
+use cruciate_volume::{Plane, Volume};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -125,6 +125,9 @@ pub struct RunInfo {
     pub kind: String,
     /// Binary or grade.
     pub task: Task,
+    /// What the model is asked about (the ACL in runs written before findings).
+    #[serde(default)]
+    pub finding: Finding,
     /// Class names, in class order.
     pub classes: Vec<String>,
     /// The trained model.
@@ -152,6 +155,7 @@ impl RunInfo {
             format: RUN_FORMAT,
             kind: kind.into(),
             task,
+            finding: Finding::Acl,
             classes: task.class_names().iter().map(|c| c.to_string()).collect(),
             model: ModelInfo {
                 name: name.into(),
@@ -240,6 +244,16 @@ impl RunInfo {
     pub fn settings<T: DeserializeOwned>(&self, run: &Path) -> Result<T, InferError> {
         serde_json::from_value(self.settings.clone())
             .map_err(|e| InferError::run(&run.join(RUN_FILE), format!("settings: {e}")))
+    }
+
+    /// The plane of the series the model reads (its gate's).
+    pub fn plane(&self) -> Plane {
+        self.gate.as_ref().map_or(Plane::Sagittal, |g| g.plane)
+    }
+
+    /// `manifest` as this model sees it: its finding's labels, its plane's series.
+    pub fn view(&self, manifest: &Manifest) -> Result<Manifest, DataError> {
+        manifest.for_finding(self.finding, self.plane())
     }
 
     /// True when the model was trained on synthetic data.

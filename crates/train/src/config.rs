@@ -1,9 +1,10 @@
 //! Run configuration: every hyperparameter of a training run, read from TOML, overridable from
 //! the command line (`--set optim.lr=3e-4`), and written back into the run folder as used.
 
-use cruciate_data::Task;
+use cruciate_data::{DataError, Finding, Manifest, Task};
 use cruciate_models::{HeadActivation, NetworkConfig, SlicePooling, network_names};
 use cruciate_prep::{AugmentConfig, InputConfig};
+use cruciate_volume::Plane;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -61,6 +62,11 @@ pub struct ModelConfig {
     pub name: String,
     /// Binary or grade.
     pub task: Task,
+    /// What the model is asked about: the ACL (the study's finding), a meniscal tear or any
+    /// abnormality (MRNet's findings; binary only).
+    pub finding: Finding,
+    /// The series the model reads: sagittal (the study's), coronal or axial.
+    pub plane: Plane,
     /// Fine-tune, scratch or frozen.
     pub mode: Mode,
     /// Blocks of the backbone kept fixed when fine-tuning (see `Backbone::freeze_first`).
@@ -93,6 +99,8 @@ impl Default for ModelConfig {
         Self {
             name: "small".into(),
             task: Task::Binary,
+            finding: Finding::Acl,
+            plane: Plane::Sagittal,
             mode: Mode::Auto,
             freeze_blocks: 0,
             pooling: SlicePooling::Max,
@@ -284,6 +292,18 @@ impl TrainConfig {
                 network_names().join(", ")
             ));
         };
+        if let Err(message) = self.model.finding.check_task(self.model.task) {
+            return bad(format!("model.finding: {message}"));
+        }
+        if !matches!(
+            self.model.plane,
+            Plane::Sagittal | Plane::Coronal | Plane::Axial
+        ) {
+            return bad(format!(
+                "model.plane must be sagittal, coronal or axial, got {}",
+                self.model.plane
+            ));
+        }
         if self.data.slices == 0 || self.data.size < 32 {
             return bad("data.slices must be at least 1 and data.size at least 32".into());
         }
@@ -314,6 +334,11 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// `manifest` as this run's model sees it: its finding's labels, its plane's series.
+    pub fn view(&self, manifest: &Manifest) -> Result<Manifest, DataError> {
+        manifest.for_finding(self.model.finding, self.model.plane)
+    }
+
     /// The config as TOML text.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serialises")
@@ -336,7 +361,10 @@ impl TrainConfig {
                 cruciate_prep::Selection::Central => "",
                 cruciate_prep::Selection::Roi => ", ACL region",
             }
-        )
+        ) + &match (self.model.finding, self.model.plane) {
+            (Finding::Acl, Plane::Sagittal) => String::new(),
+            (finding, plane) => format!(", {finding} on the {plane} plane"),
+        }
         .to_lowercase()
     }
 }

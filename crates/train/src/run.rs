@@ -478,6 +478,14 @@ fn run_info(
     let config = &request.config;
     let mut info = network_run_info(config.model.task, &config.model.network(), &config.data);
     info.model.description = config.describe();
+    info.finding = config.model.finding;
+    info.classes = config.model.finding.class_names(config.model.task);
+    if config.model.plane != cruciate_volume::Plane::Sagittal {
+        info.gate = Some(cruciate_infer::GateSettings {
+            plane: config.model.plane,
+            ..Default::default()
+        });
+    }
     info.model.mode = Some(mode.name().into());
     info.model.epoch = Some(epoch);
     info.model.sha256 =

@@ -159,6 +159,20 @@ impl Study {
         planes
     }
 
+    /// The most suitable series of `plane` (as [`Study::choose`] ranks them), or an error naming
+    /// the series there are when the study has none of that plane: for a model of one plane,
+    /// which must not be given another.
+    pub fn read_plane(self, plane: Plane) -> Result<Volume> {
+        if !self.series.iter().any(|s| s.plane == plane) {
+            let have: Vec<String> = self.series.iter().map(StudySeries::summary).collect();
+            return Err(ReadError::new(
+                &self.source,
+                ErrorKind::Empty(format!("no {plane} series; found: {}", have.join("; "))),
+            ));
+        }
+        self.choose(plane, None, &mut |_| Ok(()))
+    }
+
     /// The series to read for a model reading `plane`: the one named `series_uid` when given;
     /// else the candidates in order of preference (the plane, not a localiser, a PD
     /// fat-suppressed description, the most slices), each read and put to `accept`, the first

@@ -48,7 +48,7 @@ pub fn print_calibration(calibration: &Calibration) {
 /// Runs `cruciate calibrate`.
 pub fn run(args: &CalibrateArgs, device: Compute) -> anyhow::Result<()> {
     cruciate_infer::calibration::check_coverage(args.coverage)?;
-    let manifest = cruciate_data::Manifest::read(&args.manifest)?;
+    let manifest = super::manifest_for(&args.run, &args.manifest)?;
     let model = super::registry(device).open_model(&args.run)?;
     let calibration = fit_calibration(model.as_ref(), &manifest, args.coverage, &Bars::default())?;
     calibration.write(&args.run)?;

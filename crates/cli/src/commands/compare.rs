@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use cruciate_data::{Manifest, Split};
+use cruciate_data::Split;
 use cruciate_eval::compare::{SortBy, compare, table, to_markdown};
 use cruciate_eval::report::Page;
 use cruciate_infer::Classifier;
@@ -39,7 +39,22 @@ pub struct CompareArgs {
 
 /// Runs `cruciate compare`.
 pub fn run(args: &CompareArgs, device: Compute) -> anyhow::Result<()> {
-    let manifest = Manifest::read(&args.manifest)?;
+    // Runs are compared on one question: the first run's finding and plane.
+    let manifest = super::manifest_for(&args.runs[0], &args.manifest)?;
+    let asked = |run: &PathBuf| -> anyhow::Result<_> {
+        Ok(cruciate_infer::RunInfo::read(run)?.map(|i| (i.finding, i.plane())))
+    };
+    let first = asked(&args.runs[0])?;
+    for run in &args.runs[1..] {
+        let other = asked(run)?;
+        if first.is_some() && other.is_some() && other != first {
+            anyhow::bail!(
+                "{} answers another question than {} (finding and plane differ): compare runs of one finding on one plane",
+                run.display(),
+                args.runs[0].display()
+            );
+        }
+    }
     let models = args
         .runs
         .iter()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use cruciate_data::import::dicom::{DicomImport, import_dicom};
 use cruciate_data::import::kneemri::import_kneemri;
-use cruciate_data::import::mrnet::{MrnetOptions, MrnetTask, import_mrnet};
+use cruciate_data::import::mrnet::{MrnetOptions, import_mrnet};
 use cruciate_data::import::{Imported, SplitFractions};
 
 /// `cruciate data ...`.
@@ -43,17 +43,16 @@ struct ImportOut {
 
 #[derive(Debug, Subcommand)]
 enum Dataset {
-    /// MRNet: DIR/train|valid/PLANE/NNNN.npy and DIR/train|valid-TASK.csv. Labels 0/1 become
-    /// grades 0/3; MRNet's valid part becomes the test split.
+    /// MRNet: DIR/train|valid/{sagittal,coronal,axial}/NNNN.npy and
+    /// DIR/train|valid-{acl,meniscus,abnormal}.csv, all read. ACL labels 0/1 become grades 0/3
+    /// (`meniscus` and `abnormal` columns hold the others); MRNet's valid part becomes the test
+    /// split. Train a model of another finding or plane with `train --finding F --plane P`.
     Mrnet {
         /// The MRNet folder.
         dir: PathBuf,
-        /// Which plane's volumes.
-        #[arg(long, default_value = "sagittal", value_parser = ["sagittal", "coronal", "axial"])]
-        plane: String,
-        /// Which label: acl, meniscus or abnormal.
-        #[arg(long, default_value = "acl", value_parser = |s: &str| s.parse::<MrnetTask>())]
-        task: MrnetTask,
+        /// The plane whose file each row names (the others lie beside it).
+        #[arg(long, default_value = "sagittal", value_parser = |s: &str| cruciate_data::parse_plane(s))]
+        plane: cruciate_volume::Plane,
         #[command(flatten)]
         out: ImportOut,
     },
@@ -99,15 +98,9 @@ impl ImportOut {
 pub fn run(args: &DataArgs) -> anyhow::Result<()> {
     let DataCommand::Import { dataset } = &args.command;
     let (imported, out): (Imported, &ImportOut) = match dataset {
-        Dataset::Mrnet {
-            dir,
-            plane,
-            task,
-            out,
-        } => {
+        Dataset::Mrnet { dir, plane, out } => {
             let options = MrnetOptions {
-                plane,
-                task: *task,
+                plane: *plane,
                 splits: out.fractions()?,
             };
             (import_mrnet(dir, &options)?, out)

@@ -38,7 +38,7 @@ pub fn print_reference(reference: &DomainReference) {
 /// Runs `cruciate domain`: the domain reference, and the drift reference beside it (the valid
 /// calls seen through the new reference and the run's calibration as written).
 pub fn run(args: &DomainArgs, device: Compute) -> anyhow::Result<()> {
-    let manifest = cruciate_data::Manifest::read(&args.manifest)?;
+    let manifest = super::manifest_for(&args.run, &args.manifest)?;
     let calls = super::beside::OwnCalls::score(&args.run, &manifest, device)?;
     let reference = domain_from(&calls.model, &calls.train, &calls.valid, args.share)?;
     reference.write(&args.run)?;

@@ -59,7 +59,7 @@ fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyho
 
 /// Runs `cruciate evaluate`.
 pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
-    let manifest = Manifest::read(&args.manifest)?;
+    let manifest = super::manifest_for(&args.run, &args.manifest)?;
     if cruciate_infer::RunInfo::read(&args.run)?
         .is_some_and(|i| i.kind == cruciate_localise::LOCALISER_KIND)
     {

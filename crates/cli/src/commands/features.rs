@@ -44,6 +44,12 @@ pub struct FeaturesArgs {
     pub pixel_scale: Option<PixelScale>,
     #[command(flatten)]
     pub roi: super::RoiArgs,
+    /// The finding whose labels the table carries (acl, meniscus, abnormal), for `svm train`.
+    #[arg(long, default_value = "acl", value_parser = |s: &str| s.parse::<cruciate_data::Finding>())]
+    pub finding: cruciate_data::Finding,
+    /// The series read: sagittal (default), coronal or axial.
+    #[arg(long, default_value = "sagittal", value_parser = |s: &str| cruciate_data::parse_plane(s))]
+    pub plane: cruciate_volume::Plane,
 }
 
 /// Runs `cruciate features`.
@@ -51,7 +57,7 @@ pub fn run(args: &FeaturesArgs, device: Compute) -> anyhow::Result<()> {
     if !(16..=1024).contains(&args.size) {
         anyhow::bail!("--size {} is out of range (16 to 1024)", args.size);
     }
-    let manifest = Manifest::read(&args.manifest)?;
+    let manifest = Manifest::read(&args.manifest)?.for_finding(args.finding, args.plane)?;
     let region = args.roi.feature_region(device)?;
     let extractor = Extractor::new(
         &args.backbone,
@@ -67,7 +73,7 @@ pub fn run(args: &FeaturesArgs, device: Compute) -> anyhow::Result<()> {
         tracing::warn!("no --weights: the backbone is randomly initialised");
     }
     let (table, stats) = FeatureTable::extract(
-        &manifest,
+        (&manifest, args.finding),
         (&extractor, region.as_ref()),
         args.weights.as_deref(),
         &args.out,

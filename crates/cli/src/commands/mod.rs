@@ -4,6 +4,7 @@ pub mod bench;
 pub mod beside;
 pub mod calibrate;
 pub mod cascade;
+pub mod combine;
 pub mod compare;
 pub mod data;
 pub mod dicom;
@@ -15,6 +16,7 @@ pub mod features;
 pub mod inspect;
 pub mod localise;
 pub mod predict;
+pub mod reproduce;
 pub mod service;
 pub mod svm;
 pub mod synth;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use cruciate_data::Manifest;
 use cruciate_features::{FeatureRegion, features_kind};
 use cruciate_infer::gate::Gate;
 use cruciate_infer::{Classifier, Registry};
@@ -134,6 +137,17 @@ impl RoiArgs {
 /// Opens the run folder `run` as a classifier.
 pub fn open_run(run: &Path, device: Compute) -> anyhow::Result<Box<dyn Classifier>> {
     Ok(registry(device).open_run(run)?)
+}
+
+/// The manifest at `manifest` as the model of run folder `run` sees it: its finding's labels,
+/// its plane's series (the manifest itself for the ACL on the sagittal plane, and for folders
+/// without `run.json`).
+pub fn manifest_for(run: &Path, manifest: &Path) -> anyhow::Result<Manifest> {
+    let manifest = Manifest::read(manifest)?;
+    Ok(match cruciate_infer::RunInfo::read(run)? {
+        Some(info) => info.view(&manifest)?,
+        None => manifest,
+    })
 }
 
 /// Writes `body` to `path` atomically.

@@ -12,7 +12,8 @@ use super::{ExamArgs, registry};
 /// Arguments of `cruciate predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The run folder written by `cruciate train`.
+    /// The run folder written by `cruciate train` (or by `cruciate combine`: a finding read on
+    /// every plane of the study).
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
     #[command(flatten)]
@@ -52,6 +53,9 @@ struct PredictOutput<'a> {
 
 /// Runs `cruciate predict`.
 pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
+    if let Some(combined) = cruciate_infer::CombinedRun::read(&args.run)? {
+        return super::combine::predict(&args.run, &combined, &args.exam, args.json, device);
+    }
     let model = registry(device).open_model(&args.run)?;
     // The gate judges the exam as read, in front of whatever was assembled: the run's own
     // gate (with its domain reference), or the rules alone in front of a cascade made here.
@@ -106,8 +110,12 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
             prediction.verdict
         );
     }
+    let positive = match info.finding {
+        cruciate_data::Finding::Acl => "injured",
+        finding => finding.describe(),
+    };
     println!(
-        "{}: {} (P = {:.3}); injured probability {:.3}",
+        "{}: {} (P = {:.3}); {positive} probability {:.3}",
         volume.meta.path,
         prediction.label,
         prediction.confidence(),

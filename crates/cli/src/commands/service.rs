@@ -314,6 +314,7 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
                 side: None,
                 meniscus: None,
                 abnormal: None,
+                plane: None,
             })
             .collect(),
     };

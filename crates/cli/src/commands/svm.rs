@@ -139,6 +139,10 @@ impl FeatureModelArgs {
         let registry = super::registry(device);
         let (table, extractor) =
             FeatureTable::reopen(&self.features, self.weights.as_deref(), device, &registry)?;
+        table
+            .finding
+            .check_task(self.task)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.features.display()))?;
         Ok((settings, table, extractor))
     }
 }

@@ -76,6 +76,10 @@ pub struct SynthArgs {
     /// `abnormal` columns.
     #[arg(long, value_name = "SHARE")]
     meniscal_tears: Option<f64>,
+    /// Also lay the exams out as MRNet's dataset in DIR (`train/`, `valid/`, the six label
+    /// files), for `data import mrnet` and `reproduce mrnet`; needs three planes and npy.
+    #[arg(long, value_name = "DIR")]
+    mrnet_layout: Option<PathBuf>,
 }
 
 /// An acquisition plane.
@@ -129,6 +133,10 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&meniscal_tears) {
         bail!("--meniscal-tears {meniscal_tears} is outside 0..=1");
     }
+    if args.mrnet_layout.is_some() && (planes.len() != 2 || !matches!(args.format, FormatArg::Npy))
+    {
+        bail!("--mrnet-layout needs --planes sagittal,coronal,axial and --format npy");
+    }
     let options = SynthOptions {
         planes,
         meniscal_tears,
@@ -170,6 +178,10 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         args.out.join("manifest.csv").display(),
         manifest.rows.len() as f64 / seconds
     );
+    if let Some(dir) = &args.mrnet_layout {
+        cruciate_data::import::mrnet::write_layout(&manifest, dir)?;
+        println!("laid out as MRNet's dataset in {}", dir.display());
+    }
     println!(
         "these are synthetic phantoms: results on them say nothing about clinical performance"
     );

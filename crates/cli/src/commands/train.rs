@@ -25,6 +25,13 @@ pub struct RunSettings {
     /// binary (healthy vs injured) or grade (0..3).
     #[arg(long)]
     pub task: Option<String>,
+    /// What the model is asked about: acl (the study's), meniscus or abnormal (MRNet's; read
+    /// from the manifest's `meniscus` and `abnormal` columns).
+    #[arg(long, value_parser = |s: &str| s.parse::<cruciate_data::Finding>())]
+    pub finding: Option<cruciate_data::Finding>,
+    /// The series the model reads: sagittal (default), coronal or axial.
+    #[arg(long, value_parser = |s: &str| cruciate_data::parse_plane(s))]
+    pub plane: Option<cruciate_volume::Plane>,
     /// Settings file (TOML; see configs/ and docs/guide.md for every key).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -58,6 +65,12 @@ impl RunSettings {
         if let Some(t) = &self.task {
             overrides.push(format!("model.task=\"{t}\""));
         }
+        if let Some(f) = self.finding {
+            overrides.push(format!("model.finding=\"{f}\""));
+        }
+        if let Some(p) = self.plane {
+            overrides.push(format!("model.plane=\"{p}\""));
+        }
         if let Some(s) = self.seed {
             overrides.push(format!("train.seed={s}"));
         }
@@ -68,9 +81,10 @@ impl RunSettings {
         Ok(TrainConfig::load(self.config.as_deref(), &overrides)?)
     }
 
-    /// The manifest.
-    pub fn manifest(&self) -> anyhow::Result<Manifest> {
-        Ok(Manifest::read(&self.manifest)?)
+    /// The manifest as the model of `config` sees it (its finding's labels, its plane's
+    /// series).
+    pub fn manifest(&self, config: &TrainConfig) -> anyhow::Result<Manifest> {
+        Ok(config.view(&Manifest::read(&self.manifest)?)?)
     }
 }
 
@@ -86,15 +100,29 @@ pub struct TrainArgs {
 
 /// Runs `cruciate train`.
 pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
+    let config = args.settings.config()?;
     let request = TrainRequest {
-        manifest: args.settings.manifest()?,
+        manifest: args.settings.manifest(&config)?,
         out: args.out.clone(),
         weights: args.settings.weights.clone(),
-        config: args.settings.config()?,
+        config,
         compute: device,
         roi: args.settings.roi.crop(device)?,
     };
-    let summary = train(&request, Arc::new(Bars::default())).context("train")?;
+    train_and_fit(&request, Some(&args.settings.roi), device)?;
+    println!("run folder: {}", args.out.display());
+    Ok(())
+}
+
+/// Trains `request` (printing its best epoch), then fits the run's input-gate reference and
+/// calibration on its manifest: for a network of ACL regions, those of the cascade that `roi`
+/// writes beside it.
+pub fn train_and_fit(
+    request: &TrainRequest,
+    roi: Option<&super::RoiArgs>,
+    device: Compute,
+) -> anyhow::Result<cruciate_train::RunSummary> {
+    let summary = train(request, Arc::new(Bars::default())).context("train")?;
     let b = &summary.best;
     println!(
         "best epoch {} of {}: valid loss {:.4}, accuracy {:.3}, AUC {}{}",
@@ -109,18 +137,16 @@ pub fn run(args: &TrainArgs, device: Compute) -> anyhow::Result<()> {
             ""
         }
     );
-    println!("run folder: {}", args.out.display());
     // The input gate's reference: the trained network's features of the training exams; for
     // a network of ACL regions, those of the cascade written beside it (whole exams in).
-    let gated = if request.roi.is_some() {
-        args.settings.roi.cascade_beside(&args.out, device)?
-    } else {
-        Some(args.out.clone())
+    let gated = match roi {
+        Some(roi) if request.roi.is_some() => roi.cascade_beside(&request.out, device)?,
+        _ => Some(request.out.clone()),
     };
     if let Some(run) = gated {
         super::beside::fit_beside(&run, &request.manifest, device)?;
     }
-    Ok(())
+    Ok(summary)
 }
 
 /// Arguments of `cruciate cv`.
@@ -139,7 +165,7 @@ pub struct CvArgs {
 /// Runs `cruciate cv`.
 pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
     let config = args.settings.config()?;
-    let manifest = args.settings.manifest()?;
+    let manifest = args.settings.manifest(&config)?;
     let progress = Arc::new(Bars::default());
     let factory = NetworkFactory {
         config: config.clone(),

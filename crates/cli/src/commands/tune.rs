@@ -203,6 +203,8 @@ impl Search<'_> {
         let results = self.search(&mut |k, p| {
             let config = TrainConfig::load(config_path.as_deref(), &overrides(p))
                 .map_err(|e| e.to_string())?;
+            // The manifest as the trial's model reads it (its finding's labels, its plane).
+            let manifest = config.view(self.manifest).map_err(|e| e.to_string())?;
             let factory = NetworkFactory {
                 roi: crop.clone(),
                 config: config.clone(),
@@ -212,7 +214,7 @@ impl Search<'_> {
             };
             let report = cross_validate(
                 &CvRequest {
-                    manifest: self.manifest,
+                    manifest: &manifest,
                     folds: args.folds,
                     seed: args.seed,
                     task: config.model.task,
@@ -235,7 +237,7 @@ impl Search<'_> {
         let config = TrainConfig::load(config_path.as_deref(), &overrides(&results[0].params))?;
         train(
             &TrainRequest {
-                manifest: self.manifest.clone(),
+                manifest: config.view(self.manifest)?,
                 out: args.out.join("best-run"),
                 weights,
                 config,

@@ -145,6 +145,7 @@ pub fn import_dicom(dir: &Path, options: &DicomImport) -> Result<Imported, Impor
         options.splits.seed,
     );
     Ok(Imported {
+        synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,
         skipped,
         source: format!(

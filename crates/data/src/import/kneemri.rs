@@ -86,6 +86,7 @@ pub fn import_kneemri(dir: &Path, splits: &SplitFractions) -> Result<Imported, I
     }
     split_training_rows(&mut rows, (splits.valid, splits.test), splits.seed);
     Ok(Imported {
+        synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,
         skipped: Vec::new(),
         source: format!(

@@ -58,6 +58,9 @@ pub struct Imported {
     pub skipped: Vec<String>,
     /// What the dataset is, for `dataset.json`.
     pub source: String,
+    /// True when the dataset's own folder says its exams are synthetic (its `dataset.json`, as
+    /// `cruciate synth` writes): the manifest says so too, and so does every model trained on it.
+    pub synthetic: bool,
 }
 
 impl Imported {
@@ -99,15 +102,16 @@ impl Imported {
         lines.join("\n")
     }
 
-    /// Writes the manifest to `out` (atomically) and `dataset.json` beside it (real data). A
-    /// folder whose `dataset.json` says its exams are synthetic is refused.
+    /// Writes the manifest to `out` (atomically) and `dataset.json` beside it (real data unless
+    /// the dataset said it was synthetic). A real dataset's manifest is refused a folder whose
+    /// `dataset.json` says its exams are synthetic.
     pub fn write(&self, out: &Path) -> Result<Manifest, ImportError> {
         let folder = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        if DatasetInfo::read(&folder).is_some_and(|d| d.synthetic) {
+        if !self.synthetic && DatasetInfo::read(&folder).is_some_and(|d| d.synthetic) {
             return Err(ImportError::Write(format!(
                 "{}: its dataset.json describes synthetic exams; write the manifest of a real dataset elsewhere",
                 folder.display()
@@ -123,7 +127,7 @@ impl Imported {
             .write(out)
             .map_err(|e| ImportError::Write(e.to_string()))?;
         DatasetInfo {
-            synthetic: false,
+            synthetic: self.synthetic,
             source: self.source.clone(),
         }
         .write(&folder)
@@ -196,5 +200,6 @@ fn row(exam_id: String, path: &Path, label: u8, patient: String) -> ManifestRow 
         side: None,
         meniscus: None,
         abnormal: None,
+        plane: None,
     }
 }

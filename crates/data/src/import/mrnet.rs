@@ -1,66 +1,34 @@
 //! MRNet (Bien et al. 2018): `train/` and `valid/` folders of `NNNN.npy` per plane (`axial`,
-//! `coronal`, `sagittal`), and one label file per task and part (`train-acl.csv`,
+//! `coronal`, `sagittal`), and one label file per finding and part (`train-acl.csv`,
 //! `valid-meniscus.csv`, ...: `case,label` lines without a header, label 0 or 1).
 //!
-//! Grades: MRNet's labels are binary, so 0 (no tear) becomes grade 0 and 1 (tear) grade 3, the
-//! two ends of the scale; the binary task reads them back as healthy and injured, and no model
-//! should be asked for MRNet's grades 1 and 2, which do not exist. For `--task meniscus` or
-//! `abnormal` the same 0 / 3 stands for that task's label. Splits: MRNet's `valid` part is its
-//! public test set and becomes `test`; a stratified valid split is carved from `train`. Each
-//! case is its own patient.
+//! All three planes and all three label files are read: a row's path names the case's file of
+//! one plane (sagittal unless asked), the other planes lie beside it in MRNet's folders (a model
+//! of another plane reads them through [`crate::Manifest::for_finding`]); its `label` is the ACL
+//! (0, no tear, becomes grade 0 and 1, tear, grade 3: the two ends of the scale, which the
+//! binary task reads back as healthy and injured; no model should be asked for MRNet's grades 1
+//! and 2, which do not exist), and `meniscus` and `abnormal` are MRNet's other two labels.
+//! Splits: MRNet's `valid` part is its public test set and becomes `test`; a stratified valid
+//! split is carved from `train`. Each case is its own patient. MRNet's `.npy` files carry no
+//! spacing: the manifest leaves it empty and every reader says the spacing is unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use cruciate_volume::Plane;
+
 use super::{ImportError, Imported, SplitFractions, row, split_training_rows};
+use crate::finding::Finding;
 use crate::manifest::Split;
 
-/// Which of MRNet's three labels becomes the manifest's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MrnetTask {
-    /// ACL tear.
-    Acl,
-    /// Meniscal tear.
-    Meniscus,
-    /// Any abnormality.
-    Abnormal,
-}
-
-impl std::str::FromStr for MrnetTask {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "acl" => Ok(Self::Acl),
-            "meniscus" => Ok(Self::Meniscus),
-            "abnormal" => Ok(Self::Abnormal),
-            other => Err(format!(
-                "MRNet task {other:?}: expected acl, meniscus or abnormal"
-            )),
-        }
-    }
-}
-
-impl MrnetTask {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Acl => "acl",
-            Self::Meniscus => "meniscus",
-            Self::Abnormal => "abnormal",
-        }
-    }
-}
-
 /// The planes MRNet stores.
-pub const PLANES: [&str; 3] = ["axial", "coronal", "sagittal"];
+pub const PLANES: [Plane; 3] = [Plane::Axial, Plane::Coronal, Plane::Sagittal];
 
 /// How MRNet is imported.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MrnetOptions<'a> {
-    /// `sagittal` (the study's plane), `coronal` or `axial`.
-    pub plane: &'a str,
-    /// Which label.
-    pub task: MrnetTask,
+pub struct MrnetOptions {
+    /// The plane whose file each row names (`sagittal`, the study's plane, by default).
+    pub plane: Plane,
     /// The valid share carved from `train` (its `test` share is unused: MRNet has a test set).
     pub splits: SplitFractions,
 }
@@ -135,7 +103,7 @@ fn read_cases(
 pub fn import_mrnet(dir: &Path, options: &MrnetOptions) -> Result<Imported, ImportError> {
     if !PLANES.contains(&options.plane) {
         return Err(ImportError::Layout(format!(
-            "plane {:?}: expected axial, coronal or sagittal",
+            "plane {}: expected axial, coronal or sagittal",
             options.plane
         )));
     }
@@ -144,32 +112,53 @@ pub fn import_mrnet(dir: &Path, options: &MrnetOptions) -> Result<Imported, Impo
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
     for (part, split) in [("train", Split::Train), ("valid", Split::Test)] {
-        let label_file = dir.join(format!("{part}-{}.csv", options.task.name()));
-        let labels = read_labels(&label_file, &mut problems)?;
-        let cases = read_cases(&dir.join(part).join(options.plane), &mut skipped)?;
-        for case in labels.keys().filter(|c| !cases.contains_key(c)) {
-            problems.push(format!(
-                "{}: case {case:04} is labelled but {part}/{}/{case:04}.npy is missing",
-                label_file.display(),
-                options.plane
-            ));
+        let mut labels = BTreeMap::new();
+        for finding in Finding::ALL {
+            let file = dir.join(format!("{part}-{finding}.csv"));
+            labels.insert(finding, (read_labels(&file, &mut problems)?, file));
         }
-        for (case, path) in &cases {
-            let Some(&label) = labels.get(case) else {
+        let mut planes = BTreeMap::new();
+        for plane in PLANES {
+            let cases = read_cases(&dir.join(part).join(plane.as_str()), &mut skipped)?;
+            planes.insert(plane.as_str(), cases);
+        }
+        let (acl, acl_file) = &labels[&Finding::Acl];
+        for (plane, cases) in &planes {
+            for case in acl.keys().filter(|c| !cases.contains_key(c)) {
                 problems.push(format!(
-                    "{}: no label in {}",
-                    path.display(),
-                    label_file.display()
+                    "{}: case {case:04} is labelled but {part}/{plane}/{case:04}.npy is missing",
+                    acl_file.display()
                 ));
-                continue;
+            }
+        }
+        for (case, path) in &planes[options.plane.as_str()] {
+            let label_of = |finding: Finding, problems: &mut Vec<String>| {
+                let (labels, file) = &labels[&finding];
+                let label = labels.get(case).copied();
+                if label.is_none() {
+                    problems.push(format!(
+                        "{}: no label in {}",
+                        path.display(),
+                        file.display()
+                    ));
+                }
+                label
             };
+            let (acl, meniscus, abnormal) = (
+                label_of(Finding::Acl, &mut problems),
+                label_of(Finding::Meniscus, &mut problems),
+                label_of(Finding::Abnormal, &mut problems),
+            );
+            let Some(acl) = acl else { continue };
             let id = format!("{case:04}");
             if !seen.insert(*case) {
                 problems.push(format!("case {id} is in both train and valid"));
                 continue;
             }
-            let mut r = row(id.clone(), path, 3 * label, id);
+            let mut r = row(id.clone(), path, 3 * acl, id);
             r.split = split;
+            r.meniscus = meniscus;
+            r.abnormal = abnormal;
             rows.push(r);
         }
     }
@@ -184,13 +173,78 @@ pub fn import_mrnet(dir: &Path, options: &MrnetOptions) -> Result<Imported, Impo
     }
     split_training_rows(&mut rows, (options.splits.valid, 0.0), options.splits.seed);
     Ok(Imported {
+        synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,
         skipped,
         source: format!(
-            "MRNet ({} plane, {} labels: 0 -> grade 0, 1 -> grade 3) from {}",
+            "MRNet (three planes, rows naming the {} file; labels acl, meniscus and abnormal; ACL 0 -> grade 0, 1 -> grade 3; spacing unknown: MRNet's .npy files carry none) from {}",
             options.plane,
-            options.task.name(),
             dir.display()
         ),
     })
+}
+
+/// Lays the exams of `manifest` out as MRNet's dataset in `dir` (`train/` its train and valid
+/// splits, `valid/` its test split; cases numbered in manifest order; the three label files
+/// per part), so that `data import mrnet` and `reproduce mrnet` can be tried on phantoms. Each
+/// row must name a `PLANE/ID.npy` file with the other planes beside it and carry all three
+/// labels; the manifest folder's `dataset.json` is copied (a synthetic dataset stays labelled
+/// synthetic).
+pub fn write_layout(manifest: &crate::Manifest, dir: &Path) -> Result<(), ImportError> {
+    let fail =
+        |path: &Path, e: std::io::Error| ImportError::Write(format!("{}: {e}", path.display()));
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for (case, row) in manifest.rows.iter().enumerate() {
+        let part = match row.split {
+            Split::Test => "valid",
+            Split::Train | Split::Valid => "train",
+        };
+        let (Some(meniscus), Some(abnormal)) = (row.meniscus, row.abnormal) else {
+            return Err(ImportError::Layout(format!(
+                "exam {}: MRNet's layout needs the meniscus and abnormal labels",
+                row.exam_id
+            )));
+        };
+        for plane in PLANES {
+            let view = crate::Manifest {
+                root: manifest.root.clone(),
+                rows: vec![row.clone()],
+            }
+            .for_finding(Finding::Acl, plane)
+            .map_err(|e| ImportError::Layout(e.to_string()))?;
+            let from = view.resolve(&view.rows[0]);
+            if from.extension().and_then(|e| e.to_str()) != Some("npy") || !from.is_file() {
+                return Err(ImportError::Layout(format!(
+                    "exam {}: no {plane} .npy file at {} (MRNet's layout is built from `synth --planes ... --format npy`)",
+                    row.exam_id,
+                    from.display()
+                )));
+            }
+            let folder = dir.join(part).join(plane.as_str());
+            std::fs::create_dir_all(&folder).map_err(|e| fail(&folder, e))?;
+            let to = folder.join(format!("{case:04}.npy"));
+            std::fs::copy(&from, &to).map_err(|e| fail(&to, e))?;
+        }
+        for (finding, label) in [
+            (Finding::Acl, u8::from(row.label > 0)),
+            (Finding::Meniscus, meniscus),
+            (Finding::Abnormal, abnormal),
+        ] {
+            *labels.entry(format!("{part}-{finding}.csv")).or_default() +=
+                &format!("{case:04},{label}\n");
+        }
+    }
+    for (name, text) in labels {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
+    }
+    if let Some(info) = crate::DatasetInfo::read(&manifest.root) {
+        crate::DatasetInfo {
+            synthetic: info.synthetic,
+            source: format!("{} (in MRNet's layout)", info.source),
+        }
+        .write(dir)
+        .map_err(|e| ImportError::Write(e.to_string()))?;
+    }
+    Ok(())
 }

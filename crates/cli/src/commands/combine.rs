@@ -1,0 +1,301 @@
+//! `cruciate combine`: MRNet's exam-level model of one finding from its plane networks, a
+//! logistic regression over their probabilities fitted on the validation exams (which none of
+//! them trained on), scored beside each plane on the test exams.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use cruciate_data::{Finding, Split};
+use cruciate_eval::combine::{
+    CombineReport, CombineRequest, CombinedFigure, DEFAULT_C, PlaneModel, combine,
+};
+use cruciate_infer::combined::COMBINED_FORMAT;
+use cruciate_infer::{Classifier, CombinedRun, PlaneRun, RunInfo};
+use cruciate_models::Compute;
+use serde::Serialize;
+
+use super::{open_run, write_text};
+
+/// The report beside `combined.json`.
+pub const COMBINE_REPORT: &str = "combine.json";
+
+/// Arguments of `cruciate combine`.
+#[derive(Debug, Args)]
+pub struct CombineArgs {
+    /// The plane runs: one finding, each on its own plane (`train --finding F --plane P`).
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// The exams: the regression is fitted on `--fit-on`, every figure is on `--split`.
+    #[arg(long, value_name = "CSV")]
+    pub manifest: PathBuf,
+    /// Where the combined run goes (`combined.json`, `combine.json`).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The exams the regression is fitted on: none of the plane networks' training exams.
+    #[arg(long, default_value = "valid")]
+    pub fit_on: Split,
+    /// The exams every figure is reported on.
+    #[arg(long, default_value = "test")]
+    pub split: Split,
+    /// Seed of the bootstrap intervals.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs `cruciate combine`; returns the figures.
+pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport> {
+    let manifest = cruciate_data::Manifest::read(&args.manifest)?;
+    let mut opened: Vec<(RunInfo, Box<dyn Classifier>)> = Vec::new();
+    for run in &args.runs {
+        let info = RunInfo::read(run)?
+            .with_context(|| format!("{}: not a run folder (no run.json)", run.display()))?;
+        if info.task != cruciate_data::Task::Binary {
+            anyhow::bail!(
+                "{}: a {} run; the combiner reads binary runs (one probability per plane)",
+                run.display(),
+                info.task
+            );
+        }
+        opened.push((info, open_run(run, device)?));
+    }
+    let finding = opened[0].0.finding;
+    for (run, (info, _)) in args.runs.iter().zip(&opened) {
+        if info.finding != finding {
+            anyhow::bail!(
+                "{} answers {} where {} answers {}: combine the planes of one finding",
+                run.display(),
+                info.finding,
+                args.runs[0].display(),
+                finding
+            );
+        }
+        let plane = info.plane();
+        if opened.iter().filter(|(i, _)| i.plane() == plane).count() > 1 {
+            anyhow::bail!("two runs read the {plane} plane: give one run per plane");
+        }
+    }
+    let planes = opened
+        .iter()
+        .map(|(info, model)| {
+            Ok(PlaneModel {
+                plane: info.plane(),
+                classifier: model.as_ref(),
+                manifest: info.view(&manifest)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let request = CombineRequest {
+        finding,
+        planes,
+        fit_on: args.fit_on,
+        report_on: args.split,
+        c: DEFAULT_C,
+        seed: args.seed,
+    };
+    let (combiners, report) = combine(&request, &crate::progress::Bars::default())?;
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    let combined = CombinedRun {
+        format: COMBINED_FORMAT,
+        finding,
+        runs: args
+            .runs
+            .iter()
+            .zip(&opened)
+            .map(|(run, (info, _))| {
+                Ok(PlaneRun {
+                    plane: info.plane(),
+                    run: relative_to(&args.out, run)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        combiners,
+        fitted_on: format!(
+            "{} {} exams of {}",
+            report.fitted_on.1,
+            args.fit_on,
+            args.manifest.display()
+        ),
+        synthetic: opened.iter().any(|(info, _)| info.synthetic()),
+    };
+    write_text(
+        &args.out.join(COMBINE_REPORT),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
+    combined.write(&args.out)?;
+    print!("{}", table(&report));
+    if combined.synthetic {
+        println!("{}", cruciate_infer::run::model_notice(true));
+    }
+    println!("combined run: {}", args.out.display());
+    Ok(report)
+}
+
+/// `run`'s path as `combined.json` keeps it: relative to `out` (so that the folder holding
+/// both can move), absolute where they share no folder but the root.
+fn relative_to(out: &Path, run: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = |p: &Path| {
+        std::path::absolute(p)
+            .map(|p| p.components().collect::<PathBuf>())
+            .with_context(|| p.display().to_string())
+    };
+    let (out, run) = (absolute(out)?, absolute(run)?);
+    let (from, to): (Vec<_>, Vec<_>) = (out.components().collect(), run.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if shared <= 1 {
+        return Ok(run);
+    }
+    let mut relative: PathBuf = from[shared..].iter().map(|_| "..").collect();
+    relative.extend(&to[shared..]);
+    Ok(relative)
+}
+
+/// A figure with its interval, as the table prints it.
+pub fn auc_text(figure: &CombinedFigure) -> String {
+    match (figure.auc, figure.interval) {
+        (Some(auc), Some([lo, hi])) => format!("{auc:.3} ({lo:.3}-{hi:.3})"),
+        (Some(auc), None) => format!("{auc:.3}"),
+        _ => "n/a (one class)".into(),
+    }
+}
+
+/// The report as a text table.
+pub fn table(report: &CombineReport) -> String {
+    let (split, exams, positive) = report.reported_on;
+    let mut out = format!(
+        "{} ({}): AUC on {exams} {split} exams ({positive} positive), 95 % bootstrap intervals; regressions fitted on {} {} exams\n",
+        report.finding,
+        report.finding.describe(),
+        report.fitted_on.1,
+        report.fitted_on.0
+    );
+    let name = |f: &CombinedFigure| {
+        f.planes
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    for figure in report.combined.iter().chain(&report.single) {
+        out += &format!("  {:<28} {}\n", name(figure), auc_text(figure));
+    }
+    out
+}
+
+/// Names a finding for a run folder: `abnormal-sagittal`.
+pub fn run_name(finding: Finding, plane: cruciate_volume::Plane) -> String {
+    format!("{finding}-{plane}")
+}
+
+/// One plane of a combined call.
+#[derive(Debug, Serialize)]
+struct PlaneCall {
+    plane: cruciate_volume::Plane,
+    /// The plane network's positive probability, where its series was read and accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
+    /// Why the plane takes no part, where it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_used: Option<String>,
+    /// What the reader noted choosing the plane's series.
+    notes: Vec<String>,
+}
+
+/// What `predict --json` prints for a combined run.
+#[derive(Debug, Serialize)]
+struct CombinedCall<'a> {
+    exam: String,
+    finding: Finding,
+    /// The combined probability of the finding, where any plane could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
+    /// The planes the probability combines.
+    planes_used: Vec<cruciate_volume::Plane>,
+    planes: Vec<PlaneCall>,
+    synthetic_model: bool,
+    notice: &'a str,
+}
+
+/// `cruciate predict` with a combined run: each plane network reads its plane's series of
+/// the study (chosen by its gate), and the regression over the planes read and accepted gives
+/// the finding's probability; a missing or refused plane is left out and said.
+pub fn predict(
+    dir: &Path,
+    combined: &CombinedRun,
+    exam: &super::ExamArgs,
+    json: bool,
+    device: Compute,
+) -> anyhow::Result<()> {
+    let registry = super::registry(device);
+    let mut planes = Vec::new();
+    for plane_run in &combined.runs {
+        let run = CombinedRun::run_folder(dir, plane_run);
+        let model = cruciate_infer::Gated::open(registry.open_model(&run)?, &run)?;
+        let study = exam.study()?;
+        let plane = plane_run.plane;
+        let call = if !study.planes().contains(&plane) {
+            PlaneCall {
+                plane,
+                probability: None,
+                not_used: Some(format!("no {plane} series")),
+                notes: Vec::new(),
+            }
+        } else {
+            let volume = model.gate().choose(study, None)?;
+            let prediction = model.predict(&volume)?;
+            let accepted = prediction.verdict.is_accepted();
+            PlaneCall {
+                plane,
+                probability: accepted.then_some(prediction.injured_probability),
+                not_used: (!accepted).then(|| prediction.verdict.to_string()),
+                notes: volume.meta.notes.clone(),
+            }
+        };
+        planes.push(call);
+    }
+    let by_plane: Vec<_> = planes.iter().map(|c| (c.plane, c.probability)).collect();
+    let combination = combined.probability(&by_plane);
+    let out = CombinedCall {
+        exam: exam
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        finding: combined.finding,
+        probability: combination.as_ref().map(|c| c.0),
+        planes_used: combination.as_ref().map_or(Vec::new(), |c| c.1.clone()),
+        planes,
+        synthetic_model: combined.synthetic,
+        notice: cruciate_infer::run::model_notice(combined.synthetic),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    match out.probability {
+        Some(p) => println!(
+            "{}: {} P = {p:.3} (combined over {})",
+            out.exam,
+            out.finding.describe(),
+            out.planes_used
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => println!(
+            "{}: not analysed: no plane the model reads could be used",
+            out.exam
+        ),
+    }
+    for call in &out.planes {
+        match (&call.probability, &call.not_used) {
+            (Some(p), _) => println!("  {:<9} {p:.3}", call.plane.as_str()),
+            (None, Some(why)) => println!("  {:<9} not used: {why}", call.plane.as_str()),
+            (None, None) => {}
+        }
+    }
+    println!("{}", out.notice);
+    Ok(())
+}

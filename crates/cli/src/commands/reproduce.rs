@@ -1,0 +1,232 @@
+//! `cruciate reproduce mrnet`: MRNet's recipe (Bien et al. 2018) end to end on the user's copy
+//! of the dataset: every plane and every label imported, a network per finding and plane
+//! trained on MRNet's training part, a logistic regression per finding over the three planes
+//! fitted on a validation share carved from it, and every figure on MRNet's validation part
+//! (the paper's reported set), printed beside the published ones.
+//!
+//! Each step keeps what an earlier, interrupted call finished: a trained run (its `run.json`)
+//! is not trained again, a killed one resumes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use cruciate_data::import::SplitFractions;
+use cruciate_data::import::mrnet::{MrnetOptions, import_mrnet};
+use cruciate_data::{Finding, Manifest, Split};
+use cruciate_eval::combine::CombineReport;
+use cruciate_models::Compute;
+use cruciate_train::{TrainConfig, TrainRequest};
+use cruciate_volume::Plane;
+
+use super::combine::{CombineArgs, auc_text, run_name};
+use super::write_text;
+
+/// MRNet's recipe as the paper trained it (`configs/mrnet.toml`).
+const MRNET_RECIPE: &str = include_str!("../../../../configs/mrnet.toml");
+
+/// The three planes MRNet reads, in the paper's order.
+const PLANES: [Plane; 3] = [Plane::Sagittal, Plane::Coronal, Plane::Axial];
+
+/// The paper's validation-set AUC per finding with its 95 % interval (Bien et al. 2018,
+/// PLOS Medicine, table 2).
+pub const PUBLISHED: [(Finding, f64, [f64; 2]); 3] = [
+    (Finding::Abnormal, 0.937, [0.895, 0.980]),
+    (Finding::Acl, 0.965, [0.938, 0.993]),
+    (Finding::Meniscus, 0.847, [0.780, 0.914]),
+];
+
+/// Arguments of `cruciate reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    #[command(subcommand)]
+    study: Study,
+}
+
+#[derive(Debug, Subcommand)]
+enum Study {
+    /// MRNet: nine plane networks (abnormal, ACL, meniscus x sagittal, coronal, axial) and a
+    /// logistic regression per finding; figures on MRNet's validation part beside the paper's.
+    Mrnet(MrnetArgs),
+}
+
+/// Arguments of `cruciate reproduce mrnet`.
+#[derive(Debug, Args)]
+pub struct MrnetArgs {
+    /// The MRNet folder (train/, valid/, the six label files).
+    #[arg(value_name = "MRNET")]
+    dir: PathBuf,
+    /// Where everything goes: manifest.csv, runs/FINDING-PLANE, FINDING/ (combined runs),
+    /// reproduce.md.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// ImageNet AlexNet weights (torchvision `alexnet.pth`), as the paper fine-tuned; without
+    /// them every network trains from scratch, which is not the paper's recipe.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Settings in place of the paper's (configs/mrnet.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override any setting, e.g. `--set train.epochs=10`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Share of MRNet's training cases kept out as the validation split (epoch choice and the
+    /// regressions' fit).
+    #[arg(long, default_value_t = 0.15)]
+    valid: f64,
+    /// Seed of the validation split and of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Runs `cruciate reproduce`.
+pub fn run(args: &ReproduceArgs, device: Compute) -> anyhow::Result<()> {
+    let Study::Mrnet(args) = &args.study;
+    mrnet(args, device)
+}
+
+fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
+    if !(0.0..0.5).contains(&args.valid) || args.valid == 0.0 {
+        anyhow::bail!("--valid is a share above 0 and below 0.5");
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    let manifest_path = args.out.join("manifest.csv");
+    let options = MrnetOptions {
+        plane: Plane::Sagittal,
+        splits: SplitFractions {
+            valid: args.valid,
+            test: 0.0,
+            seed: args.seed,
+        },
+    };
+    let imported = import_mrnet(&args.dir, &options)?;
+    imported.write(&manifest_path)?;
+    println!("{}", imported.summary());
+    let manifest = Manifest::read(&manifest_path)?;
+    let recipe = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let path = args.out.join("mrnet.toml");
+            write_text(&path, MRNET_RECIPE)?;
+            path
+        }
+    };
+    if args.weights.is_none() {
+        println!(
+            "note: no --weights: the networks train from scratch, where the paper fine-tuned ImageNet AlexNet features"
+        );
+    }
+    println!(
+        "note: MRNet's .npy files carry no spacing: every exam is read with its spacing unknown, as the paper's networks read pixels only"
+    );
+    let mut reports = Vec::new();
+    for finding in Finding::ALL {
+        let mut runs = Vec::new();
+        for plane in PLANES {
+            let run = args.out.join("runs").join(run_name(finding, plane));
+            train_plane(args, &recipe, &manifest, finding, plane, &run, device)?;
+            runs.push(run);
+        }
+        let combine = CombineArgs {
+            runs,
+            manifest: manifest_path.clone(),
+            out: args.out.join(finding.name()),
+            fit_on: Split::Valid,
+            split: Split::Test,
+            seed: args.seed,
+        };
+        reports.push(super::combine::run(&combine, device)?);
+    }
+    let mut table = side_by_side(&reports);
+    if imported.synthetic {
+        table += &format!("{}\n", cruciate_infer::run::model_notice(true));
+    }
+    print!("{table}");
+    write_text(&args.out.join("reproduce.md"), &table)?;
+    println!("written to {}", args.out.join("reproduce.md").display());
+    Ok(())
+}
+
+/// Trains the network of `finding` on `plane` into `run`, unless it is there already.
+fn train_plane(
+    args: &MrnetArgs,
+    recipe: &Path,
+    manifest: &Manifest,
+    finding: Finding,
+    plane: Plane,
+    run: &Path,
+    device: Compute,
+) -> anyhow::Result<()> {
+    if cruciate_infer::RunInfo::read(run)?.is_some() {
+        println!("{}: trained already", run.display());
+        return Ok(());
+    }
+    println!(
+        "training {} on the {plane} plane: {}",
+        finding.describe(),
+        run.display()
+    );
+    let mut overrides = vec![
+        "model.task=\"binary\"".to_string(),
+        format!("model.finding=\"{finding}\""),
+        format!("model.plane=\"{plane}\""),
+    ];
+    overrides.extend(args.set.iter().cloned());
+    let config = TrainConfig::load(Some(recipe), &overrides)?;
+    let request = TrainRequest {
+        manifest: config.view(manifest)?,
+        out: run.to_path_buf(),
+        weights: args.weights.clone(),
+        config,
+        compute: device,
+        roi: None,
+    };
+    super::train::train_and_fit(&request, None, device)?;
+    Ok(())
+}
+
+/// The figures beside the paper's, as Markdown.
+fn side_by_side(reports: &[CombineReport]) -> String {
+    let mut out = String::from(
+        "\n| finding | sagittal | coronal | axial | combined (logistic regression) | MRNet, published |\n|---|---|---|---|---|---|\n",
+    );
+    for report in reports {
+        let plane = |p: Plane| {
+            report
+                .single
+                .iter()
+                .find(|f| f.planes == [p])
+                .map_or("-".into(), auc_text)
+        };
+        let published = PUBLISHED
+            .iter()
+            .find(|(f, ..)| *f == report.finding)
+            .map_or("-".into(), |(_, auc, [lo, hi])| {
+                format!("{auc:.3} ({lo:.3}-{hi:.3})")
+            });
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            report.finding.describe(),
+            plane(Plane::Sagittal),
+            plane(Plane::Coronal),
+            plane(Plane::Axial),
+            auc_text(report.all_planes()),
+            published
+        );
+    }
+    let (_, exams, _) = reports
+        .first()
+        .map_or((Split::Test, 0, 0), |r| r.reported_on);
+    let macro_auc: Vec<f64> = reports.iter().filter_map(|r| r.all_planes().auc).collect();
+    if macro_auc.len() == reports.len() && !reports.is_empty() {
+        out += &format!(
+            "\nMacro AUC over the findings, combined: {:.3} (MRNet: {:.3}).\n",
+            macro_auc.iter().sum::<f64>() / macro_auc.len() as f64,
+            PUBLISHED.iter().map(|p| p.1).sum::<f64>() / 3.0
+        );
+    }
+    out += &format!(
+        "\nAUC with 95 % bootstrap intervals on the {exams} cases of MRNet's validation part (the paper's reported set); the published intervals are the paper's.\n"
+    );
+    out
+}
