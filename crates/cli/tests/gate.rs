@@ -7,32 +7,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cruciate, npy, succeeded};
-use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
+use common::{cruciate, npy, succeeded, transpose};
 use cruciate_volume::{ReadOptions, read_path};
 
 /// The bundled demo model (reads 8 central slices of 64x64).
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/demo")
-}
-
-/// `data` of `[s, r, c]` with its axes in the order `axes` (numpy's transpose).
-fn transpose(data: &[f32], [s, r, c]: [usize; 3], axes: [usize; 3]) -> ([usize; 3], Vec<f32>) {
-    let dims = [s, r, c];
-    let shape = axes.map(|a| dims[a]);
-    let mut out = Vec::with_capacity(data.len());
-    for i in 0..shape[0] {
-        for j in 0..shape[1] {
-            for k in 0..shape[2] {
-                let mut at = [0; 3];
-                at[axes[0]] = i;
-                at[axes[1]] = j;
-                at[axes[2]] = k;
-                out.push(data[(at[0] * r + at[1]) * c + at[2]]);
-            }
-        }
-    }
-    (shape, out)
 }
 
 fn predict(exam: &Path, extra: &[&str]) -> String {
@@ -61,55 +41,7 @@ fn assert_not_analysed(exam: &Path, because: &str) {
 #[test]
 fn in_a_study_of_several_series_the_gate_chooses_the_series_and_says_why_not_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let data = d.join("phantoms");
-    succeeded(&cruciate(&[
-        "synth",
-        "--out",
-        data.to_str().unwrap(),
-        "--exams",
-        "1",
-        "--size",
-        "96",
-        "--slices",
-        "24..24",
-        "--seed",
-        "5",
-    ]));
-    let mut volume = read_path(
-        &data.join("exams/sagittal/00000.npy"),
-        &ReadOptions::default(),
-    )
-    .unwrap()
-    .with_orientation(cruciate_volume::default_sagittal());
-    volume.spacing = [3.5, 0.5, 0.5];
-    let study = d.join("study");
-    let info = |seed: u64, description: &str| SeriesInfo {
-        study_uid: uid_from_seed(5, 0),
-        series_uid: uid_from_seed(seed, 1),
-        patient_id: "PHANTOM-5".into(),
-        patient_name: "Phantom^Knee".into(),
-        description: description.into(),
-        manufacturer: "Cruciate".into(),
-        field_strength_t: 1.5,
-    };
-    // The reader's rules prefer the PD fat-suppressed series, but it holds one slice: the gate
-    // passes over it for the T2 series of 24, and a coronal series is not read either.
-    let mut one = volume.clone();
-    one.data.truncate(96 * 96);
-    one.shape = [1, 96, 96];
-    let (pd, t2) = (info(1, "SAG PD FS"), info(2, "SAG T2"));
-    write_series(&one, &study.join("pd"), &pd).unwrap();
-    write_series(&volume, &study.join("t2"), &t2).unwrap();
-    let (shape, values) = transpose(&volume.data, volume.shape, [2, 1, 0]);
-    let coronal = cruciate_volume::Volume::new(values, shape, volume.meta.clone())
-        .unwrap()
-        .with_orientation(
-            cruciate_volume::Orientation::from_dicom([1.0, 0.0, 0.0, 0.0, 0.0, -1.0], [0.0; 3])
-                .unwrap(),
-        );
-    write_series(&coronal, &study.join("cor"), &info(3, "COR PD FS")).unwrap();
-
+    let (study, [pd, t2]) = common::study_of_three_series(dir.path());
     let json: serde_json::Value = serde_json::from_str(&predict(&study, &["--json"])).unwrap();
     assert!(json["probabilities"].is_array(), "graded: {json}");
     let notes: Vec<&str> = json["exam_notes"]

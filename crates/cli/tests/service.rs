@@ -938,3 +938,47 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
         "{metrics}"
     );
 }
+
+/// A study of several series uploaded: the service's probe chooses the series with the served
+/// model's gate (the PD fat-suppressed series the reader prefers holds one slice, so the T2
+/// series is read), analyses it, and the result says why each other series was not read.
+#[test]
+fn the_gate_chooses_the_series_of_an_uploaded_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let (study, [pd, t2]) = common::study_of_three_series(dir.path());
+    let zip = dir.path().join("study.zip");
+    common::zip_folder(&study, &zip);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let admin = server.token.clone();
+    let (status, up) = server.upload(&zip, "study.zip", &admin);
+    assert_eq!(status, 202, "{up}");
+    let id = up["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &admin, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    assert!(exam["not_analysed"].is_null(), "analysed: {exam}");
+    assert_eq!(
+        exam["volume"]["shape"][0], 24,
+        "the T2 series was read: {exam}"
+    );
+    let notes: Vec<&str> = exam["result"]["exam_notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{exam}"))
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let said = |part: &str| notes.iter().any(|n| n.contains(part));
+    assert!(said("3 series found; read "), "{notes:?}");
+    assert!(said("(SAG T2, sagittal, 24 slices)"), "{notes:?}");
+    assert!(
+        said("(SAG PD FS, sagittal, 1 slice) (1 slice; the model reads 8"),
+        "{notes:?}"
+    );
+    assert!(
+        said("(COR PD FS, coronal, 96 slices) (coronal plane)"),
+        "{notes:?}"
+    );
+    // The upload was de-identified before it was read: its own UIDs appear nowhere.
+    for uid in [&pd.series_uid, &t2.series_uid] {
+        assert!(!notes.iter().any(|n| n.contains(uid.as_str())), "{notes:?}");
+    }
+}

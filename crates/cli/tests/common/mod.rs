@@ -432,3 +432,100 @@ pub fn npy(path: &Path, shape: [usize; 3], data: &[f32]) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// `data` of `[s, r, c]` with its axes in the order `axes` (numpy's transpose).
+pub fn transpose(data: &[f32], [s, r, c]: [usize; 3], axes: [usize; 3]) -> ([usize; 3], Vec<f32>) {
+    let dims = [s, r, c];
+    let shape = axes.map(|a| dims[a]);
+    let mut out = Vec::with_capacity(data.len());
+    for i in 0..shape[0] {
+        for j in 0..shape[1] {
+            for k in 0..shape[2] {
+                let mut at = [0; 3];
+                at[axes[0]] = i;
+                at[axes[1]] = j;
+                at[axes[2]] = k;
+                out.push(data[(at[0] * r + at[1]) * c + at[2]]);
+            }
+        }
+    }
+    (shape, out)
+}
+
+/// A DICOM study folder in `dir` of three series of one phantom knee: `SAG PD FS` of a single
+/// slice (the reader's rules prefer it; the input gate refuses it), `SAG T2` of 24 slices (what
+/// the gate reads) and `COR PD FS` (another plane). Returns the folder and the two sagittal
+/// series' headers.
+pub fn study_of_three_series(dir: &Path) -> (PathBuf, [cruciate_volume::dicom::SeriesInfo; 2]) {
+    use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
+    let data = dir.join("phantoms");
+    succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--exams",
+        "1",
+        "--size",
+        "96",
+        "--slices",
+        "24..24",
+        "--seed",
+        "5",
+    ]));
+    let mut volume = cruciate_volume::read_path(
+        &data.join("exams/sagittal/00000.npy"),
+        &cruciate_volume::ReadOptions::default(),
+    )
+    .unwrap()
+    .with_orientation(cruciate_volume::default_sagittal());
+    volume.spacing = [3.5, 0.5, 0.5];
+    let study = dir.join("study");
+    let info = |seed: u64, description: &str| SeriesInfo {
+        study_uid: uid_from_seed(5, 0),
+        series_uid: uid_from_seed(seed, 1),
+        patient_id: "PHANTOM-5".into(),
+        patient_name: "Phantom^Knee".into(),
+        description: description.into(),
+        manufacturer: "Cruciate".into(),
+        field_strength_t: 1.5,
+    };
+    let mut one = volume.clone();
+    one.data.truncate(96 * 96);
+    one.shape = [1, 96, 96];
+    let (pd, t2) = (info(1, "SAG PD FS"), info(2, "SAG T2"));
+    write_series(&one, &study.join("pd"), &pd).unwrap();
+    write_series(&volume, &study.join("t2"), &t2).unwrap();
+    let (shape, values) = transpose(&volume.data, volume.shape, [2, 1, 0]);
+    let coronal = cruciate_volume::Volume::new(values, shape, volume.meta.clone())
+        .unwrap()
+        .with_orientation(
+            cruciate_volume::Orientation::from_dicom([1.0, 0.0, 0.0, 0.0, 0.0, -1.0], [0.0; 3])
+                .unwrap(),
+        );
+    write_series(&coronal, &study.join("cor"), &info(3, "COR PD FS")).unwrap();
+    (study, [pd, t2])
+}
+
+/// Every file below `folder` in one zip at `path`, named by their paths below `folder`.
+pub fn zip_folder(folder: &Path, path: &Path) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                pending.push(entry);
+                continue;
+            }
+            let name = entry.strip_prefix(folder).unwrap().to_string_lossy();
+            zip.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(&std::fs::read(&entry).unwrap()).unwrap();
+        }
+    }
+    zip.finish().unwrap();
+}
