@@ -39,7 +39,8 @@ impl ServiceContext {
     }
 
     async fn watch(&self, stream: &Stream) -> Result<(), sqlx::Error> {
-        let Some(check) = self.check(stream, None).await? else {
+        self.store.note_stream(stream).await?;
+        let Some(check) = self.check(stream).await? else {
             return Ok(());
         };
         let open = self.store.open_alert(stream).await?;
@@ -85,21 +86,14 @@ impl ServiceContext {
         Ok(())
     }
 
-    /// `stream`'s recent exams (`window`: read them first when `None`) against its model's
-    /// reference; `None` when the model is not served or has no reference.
-    async fn check(
-        &self,
-        stream: &Stream,
-        window: Option<Vec<String>>,
-    ) -> Result<Option<DriftCheck>, sqlx::Error> {
+    /// `stream`'s recent exams against its model's reference; `None` when the model is not
+    /// served or has no reference.
+    async fn check(&self, stream: &Stream) -> Result<Option<DriftCheck>, sqlx::Error> {
         let Some(reference) = self.models.get(&stream.model).and_then(|m| m.drift.clone()) else {
             return Ok(None);
         };
         let settings = &self.config.drift;
-        let window = match window {
-            Some(w) => w,
-            None => self.store.drift_window(stream, settings.window).await?,
-        };
+        let window = self.store.drift_window(stream, settings.window).await?;
         let signals: Vec<ExamSignals> = window
             .iter()
             .filter_map(|s| serde_json::from_str(s).ok())
@@ -107,11 +101,12 @@ impl ServiceContext {
         Ok(Some(reference.compare(&signals, settings)))
     }
 
-    /// Every stream with analysed exams, compared with its model's reference.
+    /// Every stream with analysed exams, compared with its model's reference: each stream's
+    /// last `window` exams read by index, whatever the service's history.
     pub async fn drift_report(&self) -> Result<Vec<StreamDrift>, sqlx::Error> {
         let mut out = Vec::new();
-        for (stream, window) in self.store.drift_windows(self.config.drift.window).await? {
-            let check = self.check(&stream, Some(window)).await?;
+        for stream in self.store.drift_streams().await? {
+            let check = self.check(&stream).await?;
             let alert = self.store.open_alert(&stream).await?.is_some();
             out.push(StreamDrift {
                 stream,

@@ -37,11 +37,42 @@ pub struct DriftAlert {
     pub detail: String,
 }
 
-/// Rows read at most when every stream's window is gathered.
-const RECENT_ROWS: i64 = 20_000;
-
 impl Store {
-    /// The signals (JSON) of the last `window` analysed exams of `stream`, newest first.
+    /// Records that `stream` has analysed exams (once; later calls change nothing).
+    pub async fn note_stream(&self, stream: &Stream) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO drift_streams (model, site, scanner) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&stream.model)
+        .bind(&stream.site)
+        .bind(&stream.scanner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every stream that has had analysed exams, in order.
+    pub async fn drift_streams(&self) -> Result<Vec<Stream>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT model, site, scanner FROM drift_streams ORDER BY model, site, scanner",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Stream {
+                    model: r.try_get("model")?,
+                    site: r.try_get("site")?,
+                    scanner: r.try_get("scanner")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The signals (JSON) of the last `window` analysed exams of `stream`, newest first (read
+    /// through the `(model, site, scanner, finished_ms)` index; a `NULL` scanner is
+    /// [`UNKNOWN_SCANNER`]).
     pub async fn drift_window(
         &self,
         stream: &Stream,
@@ -49,8 +80,8 @@ impl Store {
     ) -> Result<Vec<String>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT signals FROM exams WHERE model = $1 AND site = $2 \
-             AND COALESCE(scanner, 'unknown') = $3 AND status = 'done' AND signals IS NOT NULL \
-             ORDER BY finished_ms DESC LIMIT $4",
+             AND (scanner = $3 OR (scanner IS NULL AND $3 = 'unknown')) \
+             AND status = 'done' AND signals IS NOT NULL ORDER BY finished_ms DESC LIMIT $4",
         )
         .bind(&stream.model)
         .bind(&stream.site)
@@ -59,34 +90,6 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|r| r.try_get("signals")).collect()
-    }
-
-    /// Every stream with analysed exams and the signals of its last `window` exams, newest
-    /// first (from the most recent exams of the service).
-    pub async fn drift_windows(
-        &self,
-        window: usize,
-    ) -> Result<Vec<(Stream, Vec<String>)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT model, site, COALESCE(scanner, 'unknown') AS scanner, signals FROM exams \
-             WHERE status = 'done' AND signals IS NOT NULL ORDER BY finished_ms DESC LIMIT $1",
-        )
-        .bind(RECENT_ROWS)
-        .fetch_all(self.pool())
-        .await?;
-        let mut streams: std::collections::BTreeMap<Stream, Vec<String>> = Default::default();
-        for r in &rows {
-            let stream = Stream {
-                model: r.try_get("model")?,
-                site: r.try_get("site")?,
-                scanner: r.try_get("scanner")?,
-            };
-            let signals = streams.entry(stream).or_default();
-            if signals.len() < window {
-                signals.push(r.try_get("signals")?);
-            }
-        }
-        Ok(streams.into_iter().collect())
     }
 
     /// The open alert of `stream`, if any.
@@ -198,5 +201,60 @@ mod tests {
             "raised again once cleared"
         );
         assert_eq!(store.alerts(10).await.unwrap().len(), 3);
+    }
+
+    /// The report reads each stream's last exams by index: a site whose few exams are older
+    /// than 25,000 of another's is still reported with its own window (the report once read
+    /// only the service's newest 20,000 exams), and an unknown scanner is the stored `NULL`.
+    #[tokio::test]
+    async fn every_stream_is_reported_with_its_own_last_exams() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
+        let store = Store::open(&url).await.unwrap();
+        let insert = "INSERT INTO exams (id, site, uploaded_by, filename, model, status, \
+            max_attempts, created_ms, finished_ms, scanner, signals) \
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3) \
+            SELECT $1 || '-' || i, $1, 'admin', 'x.zip', 'demo', 'done', 3, $4 + i, $4 + i, $2, \
+            '{\"n\":' || i || '}' FROM n";
+        for (site, scanner, count, from_ms) in [
+            ("quiet", None, 3i64, 0i64),
+            ("busy", Some("Acme 3T"), 25_000, 1_000_000),
+        ] {
+            sqlx::query(insert)
+                .bind(site)
+                .bind(scanner)
+                .bind(count)
+                .bind(from_ms)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let quiet = Stream {
+            model: "demo".into(),
+            site: "quiet".into(),
+            scanner: UNKNOWN_SCANNER.into(),
+        };
+        let busy = Stream {
+            site: "busy".into(),
+            scanner: "Acme 3T".into(),
+            ..quiet.clone()
+        };
+        for stream in [&quiet, &busy, &quiet] {
+            store.note_stream(stream).await.unwrap();
+        }
+        assert_eq!(
+            store.drift_streams().await.unwrap(),
+            [busy.clone(), quiet.clone()]
+        );
+        assert_eq!(
+            store.drift_window(&quiet, 50).await.unwrap(),
+            [r#"{"n":3}"#, r#"{"n":2}"#, r#"{"n":1}"#]
+        );
+        let window = store.drift_window(&busy, 50).await.unwrap();
+        assert_eq!(window.len(), 50);
+        assert_eq!(window[0], r#"{"n":25000}"#, "newest first");
     }
 }
