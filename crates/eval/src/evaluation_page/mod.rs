@@ -17,6 +17,15 @@ pub(crate) fn number(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
 
+/// What the AUC separates: "injured vs healthy" for the ACL, the two classes of a binary
+/// finding ("meniscal tear vs no meniscal tear").
+fn positive_vs_negative(classes: &[String]) -> String {
+    match classes {
+        [negative, positive] => format!("{positive} vs {negative}"),
+        _ => "injured vs healthy".into(),
+    }
+}
+
 fn class_row(name: &str, c: &PerClass) -> Vec<String> {
     vec![
         name.to_string(),
@@ -66,7 +75,7 @@ fn tables(e: &Evaluation) -> Vec<Table> {
                 vec!["accuracy".into(), number(r.accuracy)],
                 vec!["balanced accuracy".into(), number(m.balanced_accuracy)],
                 vec![
-                    "AUC injured vs healthy (95 % CI)".into(),
+                    format!("AUC {} (95 % CI)", positive_vs_negative(&r.classes)),
                     format!("{} ({ci})", number(r.auc.value)),
                 ],
                 vec!["AUC one-vs-rest macro".into(), number(m.auc_ovr_macro)],
@@ -147,7 +156,7 @@ fn figures(e: &Evaluation) -> Result<Vec<Figure>, EvalError> {
     let mut out = Vec::new();
     if injured.contains(&true) && injured.contains(&false) {
         out.push(Figure {
-            caption: "ROC, injured vs healthy".into(),
+            caption: format!("ROC, {}", positive_vs_negative(&e.report.classes)),
             svg: line_chart(
                 "ROC",
                 &Axes::unit("false positive rate", "true positive rate"),
