@@ -227,13 +227,22 @@ pub fn predict(
     device: Compute,
 ) -> anyhow::Result<()> {
     let registry = super::registry(device);
+    // The study is read once; each plane's network is given that plane's series.
+    let study = exam.study()?;
+    let source = study.source.clone();
+    let mut series = study.series;
     let mut planes = Vec::new();
     for plane_run in &combined.runs {
         let run = CombinedRun::run_folder(dir, plane_run);
         let model = cruciate_infer::Gated::open(registry.open_model(&run)?, &run)?;
-        let study = exam.study()?;
         let plane = plane_run.plane;
-        let call = if !study.planes().contains(&plane) {
+        let (of_plane, rest) = series.into_iter().partition(|s| s.plane == plane);
+        series = rest;
+        let study = cruciate_volume::Study {
+            source: source.clone(),
+            series: of_plane,
+        };
+        let call = if study.series.is_empty() {
             PlaneCall {
                 plane,
                 probability: None,
