@@ -11,7 +11,7 @@ use cruciate_eval::combine::{
     CombineReport, CombineRequest, CombinedFigure, DEFAULT_C, PlaneModel, combine,
 };
 use cruciate_infer::combined::COMBINED_FORMAT;
-use cruciate_infer::{Classifier, CombinedRun, PlaneRun, RunInfo};
+use cruciate_infer::{Classifier, CombinedRun, PlaneRun};
 use cruciate_models::Compute;
 use serde::Serialize;
 
@@ -46,21 +46,20 @@ pub struct CombineArgs {
 /// Runs `cruciate combine`; returns the figures.
 pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport> {
     let manifest = cruciate_data::Manifest::read(&args.manifest)?;
-    let mut opened: Vec<(RunInfo, Box<dyn Classifier>)> = Vec::new();
+    let mut opened: Vec<Box<dyn Classifier>> = Vec::new();
     for run in &args.runs {
-        let info = RunInfo::read(run)?
-            .with_context(|| format!("{}: not a run folder (no run.json)", run.display()))?;
-        if info.task != cruciate_data::Task::Binary {
+        let model = open_run(run, device)?;
+        if model.task() != cruciate_data::Task::Binary {
             anyhow::bail!(
                 "{}: a {} run; the combiner reads binary runs (one probability per plane)",
                 run.display(),
-                info.task
+                model.task()
             );
         }
-        opened.push((info, open_run(run, device)?));
+        opened.push(model);
     }
-    let finding = opened[0].0.finding;
-    for (run, (info, _)) in args.runs.iter().zip(&opened) {
+    let finding = opened[0].info().finding;
+    for (run, info) in args.runs.iter().zip(opened.iter().map(|m| m.info())) {
         if info.finding != finding {
             anyhow::bail!(
                 "{} answers {} where {} answers {}: combine the planes of one finding",
@@ -71,17 +70,17 @@ pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport>
             );
         }
         let plane = info.plane();
-        if opened.iter().filter(|(i, _)| i.plane() == plane).count() > 1 {
+        if opened.iter().filter(|m| m.info().plane() == plane).count() > 1 {
             anyhow::bail!("two runs read the {plane} plane: give one run per plane");
         }
     }
     let planes = opened
         .iter()
-        .map(|(info, model)| {
+        .map(|model| {
             Ok(PlaneModel {
-                plane: info.plane(),
+                plane: model.info().plane(),
                 classifier: model.as_ref(),
-                manifest: info.view(&manifest)?,
+                manifest: model.info().view(&manifest)?,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -102,9 +101,9 @@ pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport>
             .runs
             .iter()
             .zip(&opened)
-            .map(|(run, (info, _))| {
+            .map(|(run, model)| {
                 Ok(PlaneRun {
-                    plane: info.plane(),
+                    plane: model.info().plane(),
                     run: relative_to(&args.out, run)?,
                 })
             })
@@ -116,7 +115,7 @@ pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport>
             args.fit_on,
             args.manifest.display()
         ),
-        synthetic: opened.iter().any(|(info, _)| info.synthetic()),
+        synthetic: opened.iter().any(|m| m.info().synthetic()),
     };
     write_text(
         &args.out.join(COMBINE_REPORT),
