@@ -74,12 +74,13 @@ impl Finding {
         }
     }
 
-    /// `row`'s label for this finding on the grade scale, `None` where it is not labelled.
+    /// `row`'s label for this finding on the grade scale, `None` where it is not labelled
+    /// (the manifest holds MRNet's labels as 0 or 1, checked when it is read).
     pub fn grade_of(self, row: &ManifestRow) -> Option<u8> {
         match self {
             Finding::Acl => Some(row.label),
-            Finding::Meniscus => row.meniscus.map(|m| 3 * m.min(1)),
-            Finding::Abnormal => row.abnormal.map(|a| 3 * a.min(1)),
+            Finding::Meniscus => row.meniscus.map(|m| 3 * m),
+            Finding::Abnormal => row.abnormal.map(|a| 3 * a),
         }
     }
 }

@@ -230,6 +230,11 @@ impl Manifest {
             if row.label > 3 {
                 return Err(bad(format!("label {} is not a grade 0..3", row.label)));
             }
+            for (name, value) in [("meniscus", row.meniscus), ("abnormal", row.abnormal)] {
+                if let Some(v) = value.filter(|&v| v > 1) {
+                    return Err(bad(format!("{name} {v} is not 0 or 1")));
+                }
+            }
             if !seen.insert(row.exam_id.clone()) {
                 return Err(bad(format!("exam_id {} appears twice", row.exam_id)));
             }
@@ -382,6 +387,18 @@ mod tests {
                 err.contains("line 2") && err.contains("three positive"),
                 "{err}"
             );
+        }
+        for (labels, expected) in [("2,", "meniscus 2 is not 0 or 1"), ("0,9", "abnormal 9")] {
+            std::fs::write(
+                &path,
+                format!(
+                    "exam_id,path,label,split,roi,patient,spacing,side,meniscus,abnormal
+a,x.npy,1,train,,,,,{labels}\n"
+                ),
+            )
+            .unwrap();
+            let err = Manifest::read(&path).unwrap_err().to_string();
+            assert!(err.contains("line 2") && err.contains(expected), "{err}");
         }
     }
 }
