@@ -428,6 +428,14 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         used == 0 || p.is_some_and(|p| (0.0..=1.0).contains(&p)),
         "{all}"
     );
+    let err = refused(&[
+        "predict",
+        "--run",
+        out.join("acl").to_str().unwrap(),
+        "--force",
+        file("sagittal").to_str().unwrap(),
+    ]);
+    assert!(err.contains("--force and --roi do not apply"), "{err}");
     let two = predict(&[file("sagittal"), file("coronal")]);
     assert_eq!(two["planes"][2]["not_used"], "no axial series", "{two}");
     assert!(

@@ -54,6 +54,11 @@ struct PredictOutput<'a> {
 /// Runs `cruciate predict`.
 pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
     if let Some(combined) = cruciate_infer::CombinedRun::read(&args.run)? {
+        anyhow::ensure!(
+            !args.force && args.roi.roi == super::RoiChoice::None,
+            "{}: a combined run gives no call for a plane its gate refuses, and each plane run keeps its own input: --force and --roi do not apply",
+            args.run.display()
+        );
         return super::combine::predict(&args.run, &combined, &args.exam, args.json, device);
     }
     let model = registry(device).open_model(&args.run)?;
