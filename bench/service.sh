@@ -13,15 +13,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fixtures=${1:-${CRUCIATE_FIXTURES:-../shared/fixtures}}
 exams=${EXAMS:-12}
-# A features run explains by occlusion (hundreds of backbone passes per exam): fewer exams.
-feature_exams=${FEATURE_EXAMS:-3}
+# A features run explains by Grad-CAM through the backbone (one pass, as a prediction);
+# FEATURE_EXAMS lowers its count where that pass is slow.
+feature_exams=${FEATURE_EXAMS:-$exams}
 out=target/bench/service
 mkdir -p "$out"
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 cargo build --release -q -p cruciate
 bin=target/release/cruciate
 if [ ! -f "$out/phantoms/manifest.csv" ]; then
-    "$bin" synth --exams 16 --size 256 --slices 24..36 --format dicom --out "$out/phantoms"
+    "$bin" synth --exams 40 --size 256 --slices 24..36 --format dicom --out "$out/phantoms"
 fi
 if [ ! -f "$out/mrnet/run.json" ]; then
     "$bin" train --manifest "$out/phantoms/manifest.csv" --config configs/mrnet.toml \

@@ -104,6 +104,50 @@ fn kneemri_metadata_becomes_a_manifest_with_grades_boxes_and_sides() {
     assert!(info.contains("\"synthetic\": false"), "{info}");
     trains_on(&out, dir.path());
 
+    // An external validation: the whole dataset in the test split, scored by a run trained
+    // elsewhere (here the run just trained, for the command's sake).
+    let external = dir.path().join("external/manifest.csv");
+    let said = succeeded(&cruciate(&[
+        "data",
+        "import",
+        "kneemri",
+        source.to_str().unwrap(),
+        "--external",
+        "--out",
+        external.to_str().unwrap(),
+    ]));
+    assert!(said.contains("5 exams"), "{said}");
+    let m = Manifest::read(&external).unwrap();
+    assert!(m.rows.iter().all(|r| r.split == Split::Test));
+    let report = dir.path().join("external-report");
+    succeeded(&cruciate(&[
+        "evaluate",
+        "--run",
+        dir.path().join("run").to_str().unwrap(),
+        "--manifest",
+        external.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        report.to_str().unwrap(),
+    ]));
+    let scored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(scored["exams"], 5, "every exam scored: {scored}");
+    let err = refused(&[
+        "data",
+        "import",
+        "kneemri",
+        source.to_str().unwrap(),
+        "--external",
+        "--test",
+        "0.2",
+        "--out",
+        external.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--test"), "{err}");
+
     // A copy that contradicts itself: a listed file missing, a file not listed, an id twice.
     let bad = dir.path().join("bad");
     std::fs::create_dir_all(bad.join("vol01")).unwrap();

@@ -1,7 +1,8 @@
 //! The study's chosen system end to end on phantoms, through the command line: features from a
 //! frozen backbone (cached by key), an SVM and a logistic regression fitted on them as run
 //! folders, and those runs predicted, evaluated, compared with a network run, explained by
-//! occlusion, cross-validated and searched over, like any other run.
+//! Grad-CAM through the backbone (occlusion when asked), cross-validated and searched over,
+//! like any other run.
 
 mod common;
 
@@ -282,9 +283,36 @@ fn feature_runs_are_classifiers_like_any_other() {
         s(&explained),
         s(&exam),
     ]));
-    assert!(said.contains("occlusion sensitivity"), "{said}");
-    assert_eq!(json(&explained.join("explain.json"))["method"], "occlusion");
+    // Grad-CAM through the backbone, the SVM as its head; occlusion when asked.
+    assert!(said.contains("Grad-CAM"), "{said}");
+    assert_eq!(json(&explained.join("explain.json"))["method"], "gradcam");
     assert!(explained.join("slice_importance.svg").is_file());
+    let occluded = d.join("ex-occlusion");
+    let said = ok(&cruciate(&[
+        "explain",
+        "--run",
+        s(&svm),
+        "--method",
+        "occlusion",
+        "--out",
+        s(&occluded),
+        s(&exam),
+    ]));
+    assert!(said.contains("occlusion sensitivity"), "{said}");
+    assert_eq!(json(&occluded.join("explain.json"))["method"], "occlusion");
+    fails(
+        &cruciate(&[
+            "explain",
+            "--run",
+            s(&svm),
+            "--method",
+            "cam",
+            "--out",
+            s(&d.join("ex-cam")),
+            s(&exam),
+        ]),
+        "CAM needs a network's linear head",
+    );
 
     let cv = ok(&cruciate(&[
         "svm",
@@ -351,17 +379,14 @@ fn feature_runs_are_classifiers_like_any_other() {
         trials
     );
 
-    // The service serves it: an upload analysed by the SVM run, explained by occlusion.
+    // The service serves it: an upload analysed by the SVM run, explained by Grad-CAM.
     let server = Server::start(&d.join("service"), &["--model", s(&svm)]);
     let (status, accepted) = server.upload(&exam, "knee.npy", &server.token);
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["id"].as_str().unwrap().to_string();
     let analysed = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
     assert_eq!(analysed["status"], "done", "{analysed}");
-    assert_eq!(
-        analysed["result"]["explanation"]["method"],
-        "occlusion sensitivity"
-    );
+    assert_eq!(analysed["result"]["explanation"]["method"], "Grad-CAM");
     assert_eq!(analysed["result"]["model"], "small+svm");
     assert_eq!(analysed["result"]["synthetic_model"], true);
     drop(server);

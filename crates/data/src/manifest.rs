@@ -240,7 +240,13 @@ impl Manifest {
             }
             rows.push(row);
         }
-        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Absolute, so that paths resolved from it (and recorded, as feature tables do) still
+        // name the file whatever folder later reads them.
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let root = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
         Ok(Self { root, rows })
     }
 
@@ -351,6 +357,18 @@ mod tests {
         assert_eq!(back.split(Split::Train).count(), 1);
         assert_eq!(back.rows[0].patient_id(), "p1");
         assert_eq!(back.rows[1].patient_id(), "00002");
+        // A manifest named by a relative path resolves its rows to absolute paths.
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count() - 1);
+        let relative = PathBuf::from(up).join(path.strip_prefix("/").unwrap());
+        assert!(relative.is_relative());
+        let again = Manifest::read(&relative).unwrap();
+        assert!(again.root.is_absolute(), "{}", again.root.display());
+        assert!(again.resolve(&again.rows[0]).is_absolute());
+        assert_eq!(
+            std::fs::canonicalize(&again.root).unwrap(),
+            std::fs::canonicalize(dir.path()).unwrap()
+        );
         // Manifests without the patient column still read.
         std::fs::write(&path, "exam_id,path,label,split,roi\na,x.npy,1,train,\n").unwrap();
         assert_eq!(Manifest::read(&path).unwrap().rows[0].patient, None);

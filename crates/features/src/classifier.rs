@@ -19,7 +19,8 @@ use std::time::Instant;
 use cruciate_data::Task;
 use cruciate_infer::calibration::{Calibration, CalibrationSettings, DEFAULT_COVERAGE};
 use cruciate_infer::{
-    Classifier, InferError, Prediction, Registry, RunInfo, RunKind, run::TrainingInfo,
+    Classifier, ExplainMethod, ExplainRequest, Explanation, HeatMap, InferError, Prediction,
+    Registry, RunInfo, RunKind, run::TrainingInfo,
 };
 use cruciate_metrics::{accuracy, argmax, roc_auc};
 use cruciate_models::Compute;
@@ -27,7 +28,7 @@ use cruciate_svm::{FeatureModel, ModelSettings};
 use cruciate_volume::Volume;
 use serde::{Deserialize, Serialize};
 
-use crate::{Extractor, FeatureError, FeatureSpec, FeatureTable};
+use crate::{Extractor, FeatureError, FeatureSpec, FeatureTable, SliceFeatures};
 
 /// The kind name of feature-model runs.
 pub const FEATURES_KIND: &str = "features";
@@ -131,6 +132,71 @@ impl Classifier for FeatureClassifier {
     /// through the model gives its per-slice scores.
     fn predict(&self, exam: &Volume) -> Result<Prediction, InferError> {
         let slices = self.extractor.slice_features(exam)?;
+        self.prediction(exam, &slices)
+    }
+
+    /// Grad-CAM through the backbone with the feature model as its head (see
+    /// [`crate::explain`]), unless occlusion is asked for.
+    fn explain(&self, exam: &Volume, request: &ExplainRequest) -> Result<Explanation, InferError> {
+        match request.method {
+            None | Some(ExplainMethod::GradCam) => {}
+            Some(ExplainMethod::Occlusion) => {
+                return cruciate_infer::occlusion(self, exam, request);
+            }
+            Some(ExplainMethod::Cam) => {
+                return Err(InferError::Request(
+                    "CAM needs a network's linear head; a feature model is explained by gradcam \
+                     or occlusion"
+                        .into(),
+                ));
+            }
+        }
+        let maps = self.extractor.slice_maps(exam)?;
+        let slices = maps.features();
+        let prediction = self.prediction(exam, &slices)?;
+        let target = request.class.unwrap_or(prediction.class);
+        let classes = prediction.probabilities.len();
+        if target >= classes {
+            return Err(InferError::Request(format!(
+                "class {target} does not exist: the model has classes 0..{} ({})",
+                classes - 1,
+                self.info.classes.join(", ")
+            )));
+        }
+        let gradient = self
+            .model
+            .probability_gradient(&prediction.features, target)
+            .map_err(|e| InferError::Internal(format!("the feature model: {e}")))?;
+        let weights = crate::explain::slice_gradients(
+            &self.extractor.spec().pooling,
+            &slices.slices,
+            &gradient,
+        );
+        let heat = crate::explain::grad_cam_maps(&maps, &weights);
+        let [s, _, h, w] = maps.dims;
+        let per_slice: Vec<f64> = heat
+            .chunks_exact((h * w).max(1))
+            .map(|m| m.iter().map(|&v| f64::from(v)).sum())
+            .collect();
+        let total: f64 = per_slice.iter().sum();
+        let slice_importance = if total > 0.0 {
+            per_slice.iter().map(|v| v / total).collect()
+        } else {
+            vec![1.0 / s.max(1) as f64; s]
+        };
+        Ok(Explanation {
+            prediction,
+            method: ExplainMethod::GradCam,
+            target,
+            slice_importance,
+            heat: HeatMap::from_input_maps(exam.shape, &maps.input.geometry, heat, [s, h, w]),
+        })
+    }
+}
+
+impl FeatureClassifier {
+    /// The prediction on `exam` whose slices gave `slices`.
+    fn prediction(&self, exam: &Volume, slices: &SliceFeatures) -> Result<Prediction, InferError> {
         let pooled = self.extractor.pool(&slices.slices);
         let probabilities = self.probabilities(&pooled)?;
         let per_slice = slices

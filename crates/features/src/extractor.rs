@@ -30,6 +30,43 @@ pub struct Extractor {
     engine: BackboneEngine,
 }
 
+/// The backbone's last feature maps of one exam's slices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceMaps {
+    /// Values `[slices, channels, h, w]`, row-major.
+    pub maps: Vec<f32>,
+    /// `[slices, channels, h, w]`.
+    pub dims: [usize; 4],
+    /// The input the maps were computed from (its geometry maps them back onto the exam).
+    pub input: PreparedInput,
+}
+
+impl SliceMaps {
+    /// Each slice's vector: its maps averaged over the plane (global average pooling).
+    pub fn features(&self) -> SliceFeatures {
+        let [_, _, h, w] = self.dims;
+        let area = (h * w).max(1);
+        let per_slice = self.dims[1] * area;
+        let slices = self
+            .maps
+            .chunks_exact(per_slice.max(1))
+            .map(|slice| {
+                slice
+                    .chunks_exact(area)
+                    .map(|map| {
+                        (map.iter().map(|&v| f64::from(v)).sum::<f64>() / area as f64) as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        let s0 = self.input.geometry.region.s0;
+        SliceFeatures {
+            slices,
+            range: [s0, s0 + self.input.shape[0]],
+        }
+    }
+}
+
 /// Per-slice vectors of one exam.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceFeatures {
@@ -167,64 +204,68 @@ impl Extractor {
 
     /// The vector of each slice the spec selects from `exam`.
     pub fn slice_features(&self, exam: &Volume) -> Result<SliceFeatures, FeatureError> {
-        let input =
-            prepare_input(exam, &self.spec.input).map_err(|e| FeatureError::Exam(e.to_string()))?;
-        let range = [
-            input.geometry.region.s0,
-            input.geometry.region.s0 + input.shape[0],
-        ];
-        Ok(SliceFeatures {
-            slices: self.forward(&input),
-            range,
-        })
+        Ok(self.slice_maps(exam)?.features())
     }
 
-    fn forward(&self, input: &PreparedInput) -> Vec<Vec<f32>> {
+    /// The backbone's last feature maps of each slice the spec selects from `exam`, with the
+    /// input they were computed from.
+    pub fn slice_maps(&self, exam: &Volume) -> Result<SliceMaps, FeatureError> {
+        let input =
+            prepare_input(exam, &self.spec.input).map_err(|e| FeatureError::Exam(e.to_string()))?;
         let [s, h, w] = input.shape;
         let intensities = input.intensities();
-        let mut out = Vec::with_capacity(s);
+        let mut values = Vec::new();
+        let mut dims = [0, 0, 0, 0];
         for chunk in intensities.chunks(BATCH * h * w) {
             let n = chunk.len() / (h * w);
-            let mut values = repeat_channels(chunk, n, 3);
-            self.spec.pixel_scale().apply(&mut values, n);
+            let mut pixels = repeat_channels(chunk, n, 3);
+            self.spec.pixel_scale().apply(&mut pixels, n);
             let maps =
                 self.engine
-                    .forward_values(&self.backbone, &values, [n, 3, h, w], &self.device);
-            let [_, c, _, _] = maps.dims();
-            let pooled: Vec<f32> = maps
-                .mean_dim(3)
-                .mean_dim(2)
-                .reshape([n, c])
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32 after convert");
-            out.extend(pooled.chunks_exact(c).map(<[f32]>::to_vec));
+                    .forward_values(&self.backbone, &pixels, [n, 3, h, w], &self.device);
+            dims = maps.dims();
+            values.extend(
+                maps.into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32 after convert"),
+            );
         }
-        out
+        dims[0] = s;
+        Ok(SliceMaps {
+            maps: values,
+            dims,
+            input,
+        })
     }
 
     /// The exam vector made of per-slice vectors (each pooling in turn, concatenated).
     pub fn pool(&self, slices: &[Vec<f32>]) -> Vec<f32> {
-        let c = slices.first().map_or(0, Vec::len);
-        let n = slices.len().max(1) as f32;
-        let mut out = Vec::with_capacity(c * self.spec.pooling.len());
-        for pool in &self.spec.pooling {
-            for j in 0..c {
-                let column = slices.iter().map(|s| s[j]);
-                out.push(match pool {
-                    Pool::Max => column.fold(f32::NEG_INFINITY, f32::max),
-                    Pool::Mean => column.sum::<f32>() / n,
-                });
-            }
-        }
-        out
+        pool_slices(&self.spec.pooling, slices)
     }
 
     /// The exam's vector.
     pub fn exam_features(&self, exam: &Volume) -> Result<Vec<f32>, FeatureError> {
         Ok(self.pool(&self.slice_features(exam)?.slices))
     }
+}
+
+/// The exam vector made of per-slice vectors: each of `pooling` in turn over the slices,
+/// concatenated.
+pub fn pool_slices(pooling: &[Pool], slices: &[Vec<f32>]) -> Vec<f32> {
+    let c = slices.first().map_or(0, Vec::len);
+    let n = slices.len().max(1) as f32;
+    let mut out = Vec::with_capacity(c * pooling.len());
+    for pool in pooling {
+        for j in 0..c {
+            let column = slices.iter().map(|s| s[j]);
+            out.push(match pool {
+                Pool::Max => column.fold(f32::NEG_INFINITY, f32::max),
+                Pool::Mean => column.sum::<f32>() / n,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //!   to fit on, with the backbone that made it checked to still make its vectors.
 //! - [`FeatureClassifier`]: an extractor and a fitted [`FeatureModel`](cruciate_svm::FeatureModel)
 //!   as a [`Classifier`](cruciate_infer::Classifier), the `features` run kind, so that prediction,
-//!   evaluation, comparison, cross-validation and the service use it like any network.
+//!   evaluation, comparison, cross-validation and the service use it like any network; its
+//!   calls are explained by Grad-CAM through the backbone ([`explain`]).
 //! - [`FeatureFactory`]: fits such runs on a manifest's training rows, for cross-validation and
 //!   hyperparameter search, reusing one table.
 //! - [`search`]: what a search of the SVM path reads (its `[features]`, each trial's model) and
@@ -21,6 +22,7 @@
 
 mod classifier;
 mod error;
+pub mod explain;
 mod extractor;
 mod factory;
 mod folds;
@@ -34,7 +36,7 @@ pub use classifier::{
     FEATURES_KIND, FeatureClassifier, FeatureRunSettings, FitSummary, features_kind, fit_run,
 };
 pub use error::FeatureError;
-pub use extractor::Extractor;
+pub use extractor::{Extractor, SliceFeatures, SliceMaps};
 pub use factory::FeatureFactory;
 pub use folds::{fold_scores, training_manifest};
 pub use region::{FeatureRegion, RegionSource, RegionSpec};

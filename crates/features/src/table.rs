@@ -33,7 +33,8 @@ const SAVE_EVERY: usize = 16;
 pub struct ExamEntry {
     /// Its manifest row.
     pub row: ManifestRow,
-    /// The exam's file as resolved when its features were computed.
+    /// The exam's file as resolved when its features were computed (absolute: manifests
+    /// resolve from their absolute folder).
     pub source: String,
 }
 

@@ -1,6 +1,7 @@
 //! Where a call came from: a heat map over the exam's own voxels, whatever the model looked at
 //! (a crop, a resampled input), so that every consumer draws it on the original slices.
 
+use cruciate_prep::InputGeometry;
 use cruciate_volume::RoiBox;
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,23 @@ impl HeatMap {
             values,
             region,
         }
+    }
+
+    /// Per-slice maps over a model's input (`[slices, h, w]` at any resolution; negative
+    /// values count as none) as heat over the voxels of the exam of shape `exam_shape` that
+    /// the input came from, by the input's `geometry`. The maps are scaled to their peak
+    /// before resampling, which keeps their ratios.
+    pub fn from_input_maps(
+        exam_shape: [usize; 3],
+        geometry: &InputGeometry,
+        mut maps: Vec<f32>,
+        dims: [usize; 3],
+    ) -> Self {
+        let top = maps.iter().copied().fold(0.0f32, f32::max);
+        maps.iter_mut()
+            .for_each(|v| *v = if top > 0.0 { v.max(0.0) / top } else { 0.0 });
+        let values = geometry.to_source(&maps, dims);
+        HeatMap::normalised(exam_shape, values, geometry.region)
     }
 
     /// The heat of slice `s`, `rows x cols`.

@@ -293,18 +293,13 @@ impl Classifier for NetworkClassifier {
             ExplainMethod::Occlusion => return cruciate_infer::occlusion(self, exam, request),
         };
         let dims = raw.dims();
-        let mut maps: Vec<f32> = to_vec(raw).into_iter().map(|v| v as f32).collect();
-        // Negative evidence counts as none; scaling before resampling keeps the maps' ratios.
-        let top = maps.iter().copied().fold(0.0f32, f32::max);
-        maps.iter_mut()
-            .for_each(|v| *v = if top > 0.0 { v.max(0.0) / top } else { 0.0 });
-        let values = input.geometry.to_source(&maps, dims);
+        let maps: Vec<f32> = to_vec(raw).into_iter().map(|v| v as f32).collect();
         Ok(Explanation {
             slice_importance: slice_importance(&self.model, out.slice_features),
             prediction,
             method,
             target,
-            heat: HeatMap::normalised(exam.shape, values, input.geometry.region),
+            heat: HeatMap::from_input_maps(exam.shape, &input.geometry, maps, dims),
         })
     }
 }

@@ -138,11 +138,22 @@ impl AnalyserPool {
         if analyser.jobs >= self.settings.jobs_per_analyser {
             return false;
         }
-        analyser
-            .child
-            .id()
-            .and_then(resident_bytes)
-            .is_none_or(|rss| rss <= self.settings.restart_above_bytes)
+        let mark = self.settings.restart_above_bytes;
+        match analyser.child.id().and_then(resident_bytes) {
+            Some(rss) if rss > mark => {
+                if analyser.jobs == 1 {
+                    tracing::warn!(
+                        "an analyser holds {} MiB after its first job, above \
+                         analyser_restart_bytes ({} MiB): it is replaced after every job and \
+                         opens its model again each time; raise analyser_restart_bytes",
+                        rss >> 20,
+                        mark >> 20
+                    );
+                }
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Why the job got no reply, from how its analyser ended.
@@ -165,7 +176,9 @@ impl AnalyserPool {
         command
             .args(&self.settings.flags)
             .arg("analyse")
-            .env("CRUCIATE_LOG", "error")
+            // Warnings reach the service's log: a fast engine that failed (out of the memory
+            // allowance, say) and fell back to Burn is a slowdown the admin must be able to see.
+            .env("CRUCIATE_LOG", "warn")
             // Few malloc arenas: the limit is on the data segment, and each arena reserves some.
             .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::piped())

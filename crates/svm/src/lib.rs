@@ -8,13 +8,15 @@
 //! - [`Logistic`]: L2-regularised logistic regression (binomial for two classes, multinomial
 //!   otherwise), scikit-learn's `LogisticRegression` objective.
 //! - [`Standardiser`]: per-feature centring and scaling fitted on training rows only.
-//! - [`FeatureModel`]: either, fitted from [`ModelSettings`], saved as JSON.
+//! - [`FeatureModel`]: either, fitted from [`ModelSettings`], saved as JSON; with the gradient
+//!   of a class probability with respect to the vector, which explains a call.
 //!
 //! Nothing here knows about images: rows are plain `f32` vectors.
 
 #![warn(missing_docs)]
 
 mod error;
+mod gradient;
 mod kernel;
 mod lbfgs;
 mod logistic;

@@ -40,11 +40,11 @@ impl Default for LogisticSettings {
 pub struct Logistic {
     pub(crate) classes: usize,
     /// The classes present in training, whose scores the weights give.
-    present: Vec<usize>,
-    standardiser: Standardiser,
+    pub(crate) present: Vec<usize>,
+    pub(crate) standardiser: Standardiser,
     /// One row of `width + 1` (weights, intercept) per score: one for two classes, one per
     /// present class otherwise.
-    weights: Vec<Vec<f64>>,
+    pub(crate) weights: Vec<Vec<f64>>,
 }
 
 impl Logistic {
@@ -115,18 +115,25 @@ impl Logistic {
     /// Class probabilities of `row`, in class order (zero for a class absent from training).
     pub fn probabilities(&self, row: &[f32]) -> Result<Vec<f64>, SvmError> {
         let z = self.standardiser.standardise(row)?;
-        let scores: Vec<f64> = self.weights.iter().map(|w| score(w, &z)).collect();
-        let p_present = if let [s] = scores.as_slice() {
-            let p1 = 1.0 / (1.0 + (-s).exp());
-            vec![1.0 - p1, p1]
-        } else {
-            softmax(&scores)
-        };
+        let p_present = self.present_probabilities(&z);
         let mut p = vec![0.0; self.classes];
         for (c, v) in self.present.iter().zip(p_present) {
             p[*c] = v;
         }
         Ok(p)
+    }
+}
+
+impl Logistic {
+    /// The probabilities of the classes present, in `present` order, of standardised `z`.
+    pub(crate) fn present_probabilities(&self, z: &[f32]) -> Vec<f64> {
+        let scores: Vec<f64> = self.weights.iter().map(|w| score(w, z)).collect();
+        if let [s] = scores.as_slice() {
+            let p1 = 1.0 / (1.0 + (-s).exp());
+            vec![1.0 - p1, p1]
+        } else {
+            softmax(&scores)
+        }
     }
 }
 

@@ -78,6 +78,16 @@ impl Standardiser {
         }
     }
 
+    /// A gradient with respect to standardised features as the gradient with respect to the
+    /// raw ones (each divided by its feature's scale).
+    pub(crate) fn raw_gradient(&self, mut gradient: Vec<f64>) -> Vec<f64> {
+        gradient
+            .iter_mut()
+            .zip(&self.scale)
+            .for_each(|(g, s)| *g /= s);
+        gradient
+    }
+
     /// Every row of `x` standardised.
     pub fn apply(&self, x: &Matrix) -> Matrix {
         x.map_rows(|src, dst| self.apply_row(src, dst))

@@ -54,25 +54,25 @@ impl Default for SvcSettings {
 
 /// One two-class problem of the one-vs-one decomposition: `f(x) > 0` argues for `high`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Pair {
-    low: usize,
-    high: usize,
+pub(crate) struct Pair {
+    pub(crate) low: usize,
+    pub(crate) high: usize,
     /// Indices into the model's support vectors.
-    support: Vec<usize>,
-    coef: Vec<f64>,
-    rho: f64,
-    platt: Platt,
+    pub(crate) support: Vec<usize>,
+    pub(crate) coef: Vec<f64>,
+    pub(crate) rho: f64,
+    pub(crate) platt: Platt,
 }
 
 /// A fitted support vector classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Svc {
-    classes: usize,
-    standardiser: Standardiser,
-    kernel: Kernel,
+    pub(crate) classes: usize,
+    pub(crate) standardiser: Standardiser,
+    pub(crate) kernel: Kernel,
     /// Standardised support vectors of every pair.
-    support: Matrix,
-    pairs: Vec<Pair>,
+    pub(crate) support: Matrix,
+    pub(crate) pairs: Vec<Pair>,
 }
 
 /// A two-class solution over training rows: coefficient per support row, and rho.
@@ -315,15 +315,20 @@ impl Svc {
         self.standardiser.width()
     }
 
-    fn decisions(&self, row: &[f32]) -> Result<Vec<f64>, SvmError> {
+    /// The standardised `row` and its kernel value against every support vector.
+    pub(crate) fn kernel_values(&self, row: &[f32]) -> Result<(Vec<f32>, Vec<f64>), SvmError> {
         let z = self.standardiser.standardise(row)?;
-        let k: Vec<f64> = self
+        let k = self
             .support
             .iter_rows()
             .map(|s| self.kernel.eval(&z, s))
             .collect();
-        Ok(self
-            .pairs
+        Ok((z, k))
+    }
+
+    /// Each pair's decision value from the kernel values `k`.
+    pub(crate) fn decisions_of(&self, k: &[f64]) -> Vec<f64> {
+        self.pairs
             .iter()
             .map(|p| {
                 p.support
@@ -333,7 +338,11 @@ impl Svc {
                     .sum::<f64>()
                     - p.rho
             })
-            .collect())
+            .collect()
+    }
+
+    fn decisions(&self, row: &[f32]) -> Result<Vec<f64>, SvmError> {
+        Ok(self.decisions_of(&self.kernel_values(row)?.1))
     }
 
     /// The two-class decision value (`> 0`: class 1), as scikit-learn's `decision_function`;
@@ -352,6 +361,19 @@ impl Svc {
             p[pair.low] = 1.0 - high;
             return Ok(p);
         }
+        let (present, r) = self.pairwise(&f);
+        let mut coupled = vec![0.0; present.len()];
+        libsvm_rs::probability::multiclass_probability(present.len(), &r, &mut coupled);
+        for (c, v) in present.iter().zip(coupled) {
+            p[*c] = v;
+        }
+        Ok(p)
+    }
+
+    /// The classes present (sorted) and the pairwise probability matrix `r[i][j]` = P(class
+    /// `present[i]` | `present[i]` or `present[j]`) that LIBSVM's coupling reads, from the
+    /// decision values `f` (two or more pairs).
+    pub(crate) fn pairwise(&self, f: &[f64]) -> (Vec<usize>, Vec<Vec<f64>>) {
         let mut present: Vec<usize> = self.pairs.iter().flat_map(|q| [q.low, q.high]).collect();
         present.sort_unstable();
         present.dedup();
@@ -363,17 +385,12 @@ impl Svc {
         };
         let k = present.len();
         let mut r = vec![vec![0.0; k]; k];
-        for (pair, &fv) in self.pairs.iter().zip(&f) {
+        for (pair, &fv) in self.pairs.iter().zip(f) {
             let high = pair.platt.probability(fv).clamp(1e-7, 1.0 - 1e-7);
             r[at(pair.high)][at(pair.low)] = high;
             r[at(pair.low)][at(pair.high)] = 1.0 - high;
         }
-        let mut coupled = vec![0.0; k];
-        libsvm_rs::probability::multiclass_probability(k, &r, &mut coupled);
-        for (c, v) in present.iter().zip(coupled) {
-            p[*c] = v;
-        }
-        Ok(p)
+        (present, r)
     }
 }
 

@@ -29,7 +29,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "auc")]
     sort: SortBy,
     /// Also explain up to this many injured exams per run and report the share of the heat
-    /// inside the true ACL box (CAM for networks, occlusion for feature models: slow).
+    /// inside the true ACL box (CAM or Grad-CAM for networks, Grad-CAM for feature models).
     #[arg(long, default_value_t = 0, value_name = "EXAMS")]
     explain: usize,
     /// Folder for compare.md and compare.html (the table is printed either way).

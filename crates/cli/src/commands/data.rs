@@ -39,6 +39,11 @@ struct ImportOut {
     /// Seed of the split assignment.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Every exam in the test split: the dataset held out whole, to score a model trained
+    /// elsewhere on it (an external validation, as MRNet's authors scored theirs on KneeMRI)
+    /// with `cruciate evaluate --split test`.
+    #[arg(long, conflicts_with_all = ["valid", "test", "seed"])]
+    external: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +95,7 @@ impl ImportOut {
             valid: self.valid,
             test: self.test,
             seed: self.seed,
+            external: self.external,
         })
     }
 }

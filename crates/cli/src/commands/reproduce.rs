@@ -97,6 +97,7 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
             valid: args.valid,
             test: 0.0,
             seed: args.seed,
+            external: false,
         },
     };
     let imported = import_mrnet(&args.dir, &options)?;

@@ -139,11 +139,7 @@ pub fn import_dicom(dir: &Path, options: &DicomImport) -> Result<Imported, Impor
             dir.display()
         )));
     }
-    split_training_rows(
-        &mut rows,
-        (options.splits.valid, options.splits.test),
-        options.splits.seed,
-    );
+    split_training_rows(&mut rows, &options.splits, false);
     Ok(Imported {
         synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,

@@ -84,7 +84,7 @@ pub fn import_kneemri(dir: &Path, splits: &SplitFractions) -> Result<Imported, I
             dir.display()
         )));
     }
-    split_training_rows(&mut rows, (splits.valid, splits.test), splits.seed);
+    split_training_rows(&mut rows, splits, false);
     Ok(Imported {
         synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,

@@ -37,6 +37,9 @@ pub struct SplitFractions {
     pub test: f64,
     /// Seed of the assignment.
     pub seed: u64,
+    /// Every exam in the test split instead: the dataset held out whole, to score a model
+    /// trained elsewhere (an external validation).
+    pub external: bool,
 }
 
 impl Default for SplitFractions {
@@ -45,6 +48,7 @@ impl Default for SplitFractions {
             valid: 0.15,
             test: 0.15,
             seed: 0,
+            external: false,
         }
     }
 }
@@ -171,9 +175,16 @@ fn files_below(root: &Path, suffix: &str) -> Result<Vec<PathBuf>, ImportError> {
     Ok(out)
 }
 
-/// The rows' splits set at patient level from `fractions` (`test` 0 keeps every row out of
-/// the test split), for the rows now in the train split.
-fn split_training_rows(rows: &mut [ManifestRow], fractions: (f64, f64), seed: u64) {
+/// The rows' splits set at patient level from `splits`, for the rows now in the train split
+/// (a dataset with a test set of its own, `own_test`, gets no other test rows); with
+/// `splits.external`, every row in the test split.
+fn split_training_rows(rows: &mut [ManifestRow], splits: &SplitFractions, own_test: bool) {
+    if splits.external {
+        rows.iter_mut().for_each(|r| r.split = Split::Test);
+        return;
+    }
+    let test = if own_test { 0.0 } else { splits.test };
+    let (fractions, seed) = ((splits.valid, test), splits.seed);
     let training: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].split == Split::Train)
         .collect();

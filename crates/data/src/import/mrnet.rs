@@ -171,7 +171,7 @@ pub fn import_mrnet(dir: &Path, options: &MrnetOptions) -> Result<Imported, Impo
             dir.display()
         )));
     }
-    split_training_rows(&mut rows, (options.splits.valid, 0.0), options.splits.seed);
+    split_training_rows(&mut rows, &options.splits, true);
     Ok(Imported {
         synthetic: crate::DatasetInfo::is_synthetic(dir),
         rows,
