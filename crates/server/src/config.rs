@@ -40,8 +40,8 @@ pub struct ServerConfig {
     /// Attempts before a job whose worker keeps dying is failed.
     pub max_attempts: u32,
     /// Memory an analysis may use (the child process's data limit), bytes. It must hold the
-    /// model and one exam: a VGG16-features run peaks at about 1.1 GB resident on 8 slices of
-    /// 224x224, and below its need the fast engine fails and Burn computes instead, six times
+    /// model and one exam: a VGG16-features run peaks at about 1.1 GB resident on 16 slices
+    /// of 224x224, and below its need the fast engine fails and Burn computes instead, six times
     /// slower (logged as a warning).
     pub job_memory_bytes: u64,
     /// Time an analysis may take, seconds.
