@@ -67,6 +67,37 @@ fn jpeg_ls_lossless() {
     assert_same_pixels(EMRI, "dicom/pydicom-data/emri_small_jpeg_ls_lossless.dcm");
 }
 
+/// Every JPEG-LS file of the fixtures, near-lossless and lossy included, reads into an image of
+/// its header's frames, rows and columns (as dcmdump reads them) that is not flat (the CLI's
+/// fixture sweep, `crates/cli/tests/cli.rs`, checks that a build without the feature refuses
+/// each by name).
+#[cfg(feature = "jpegls")]
+#[test]
+fn every_jpeg_ls_fixture_reads() {
+    for (relative, shape) in [
+        ("pydicom-data/emri_small_jpeg_ls_lossless.dcm", [10, 64, 64]),
+        ("pydicom/test_files/JPEGLSNearLossless_08.dcm", [1, 45, 10]),
+        ("pydicom/test_files/JPEGLSNearLossless_16.dcm", [1, 50, 10]),
+        (
+            "pydicom/test_files/MR_small_jpeg_ls_lossless.dcm",
+            [1, 64, 64],
+        ),
+        (
+            "pydicom/test_files/SC_rgb_jls_lossy_line.dcm",
+            [1, 100, 100],
+        ),
+        (
+            "pydicom/test_files/SC_rgb_jls_lossy_sample.dcm",
+            [1, 100, 100],
+        ),
+    ] {
+        let relative = format!("dicom/{relative}");
+        let Some(v) = read(&relative) else { return };
+        assert_eq!(v.shape, shape, "{relative}");
+        assert!(v.data.iter().any(|&x| x != v.data[0]), "{relative}: flat");
+    }
+}
+
 #[cfg(feature = "jpeg2000")]
 #[test]
 fn jpeg_2000_lossless() {
