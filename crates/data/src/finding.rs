@@ -53,6 +53,16 @@ impl Finding {
         }
     }
 
+    /// The positive call in words, as "P {positive} 0.83" reads: "injured" (any ACL grade
+    /// above 0), "meniscal tear", "abnormal".
+    pub fn positive(self) -> &'static str {
+        match self {
+            Finding::Acl => "injured",
+            Finding::Meniscus => "meniscal tear",
+            Finding::Abnormal => "abnormal",
+        }
+    }
+
     /// The class names of `task` for this finding, in class order.
     pub fn class_names(self, task: Task) -> Vec<String> {
         let names: &[&str] = match self {

@@ -27,6 +27,9 @@ pub struct Algorithm {
 /// The call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// What the call is about: the ACL, a meniscal tear or any abnormality (the model's
+    /// finding); "injured" below means that finding's positive class.
+    pub about: cruciate_data::Finding,
     /// The grade 0-3 for four-grade models, `None` for healthy-vs-injured ones.
     pub grade: Option<u8>,
     /// Whether the call is "injured".

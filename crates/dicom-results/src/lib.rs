@@ -1,16 +1,18 @@
 //! Cruciate's results as DICOM objects, for the PACS where the radiologist reads:
 //!
 //! - [`sr`]: a Comprehensive SR document in the shape of TID 1500 (Measurement Report): the
-//!   grade as a coded finding of the anterior cruciate ligament, the probability of injury as a
-//!   numeric measurement, references to the key slices and to the Secondary Capture images, the
+//!   call as a coded finding of the model's finding (the anterior cruciate ligament's grade, a
+//!   meniscal tear, an abnormal knee), its probability as a numeric measurement, references to the key slices and to the Secondary Capture images, the
 //!   algorithm's name and version, the notices.
 //! - [`sc`]: Secondary Capture images (RGB) of the key slices with the explanation and the
 //!   notices already burned in by the caller.
 //! - [`context`]: what every object shares: the patient and study they belong to (the
 //!   original study, re-linked after de-identification), new series UIDs made from the exam.
 //!
-//! Codes the standard's code sets do not offer (the four ACL grades, the probability of injury,
-//! the ligament itself) use the local coding scheme `99CRUCIATE`.
+//! Codes the standard's code sets do not offer (the four ACL grades, the probability of injury)
+//! use the local coding scheme `99CRUCIATE`; so do the structures and tears (the ACL, the
+//! menisci, a meniscal tear, an abnormal knee), whose SNOMED CT concepts are left out until
+//! they are checked against a SNOMED CT release, which this project does not have.
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! The Comprehensive SR report of one exam, in the shape of TID 1500 (Measurement Report): one
-//! measurement group for the anterior cruciate ligament holding the coded finding, the
-//! probability of injury, the algorithm and the notices, inferred from the key slices.
+//! measurement group for the model's finding (the anterior cruciate ligament, a meniscal tear,
+//! an abnormal knee) holding the coded call, its probability, the algorithm and the notices,
+//! inferred from the key slices.
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -16,38 +17,119 @@ use dicom_core::VR;
 pub const SR_SERIES_NUMBER: u32 = 9900;
 
 const FINDING: Code = Code("121071", "DCM", "Finding");
-const PROBABILITY: Code = Code("P-ACL-INJURY", LOCAL, "Probability of ACL injury");
 const GRADES: [Code; 4] = [
     Code("ACL-G0", LOCAL, "ACL healthy (grade 0)"),
     Code("ACL-G1", LOCAL, "ACL minor strain (grade 1)"),
     Code("ACL-G2", LOCAL, "ACL partial rupture (grade 2)"),
     Code("ACL-G3", LOCAL, "ACL complete rupture (grade 3)"),
 ];
-const HEALTHY: Code = Code("ACL-HEALTHY", LOCAL, "ACL healthy");
-const INJURED: Code = Code("ACL-INJURED", LOCAL, "ACL injured");
-const NOT_ANALYSED: Code = Code(
-    "ACL-NOT-ANALYSED",
-    LOCAL,
-    "Not analysed: outside the model's domain",
-);
-const GRADE_SET: Code = Code(
-    "ACL-GRADE-SET",
-    LOCAL,
-    "Grades holding the true one at the stated coverage (conformal)",
-);
 const KEY_SLICE: Code = Code("KEY-SLICE", LOCAL, "Key slice");
 const KEY_PICTURE: Code = Code("KEY-SLICE-SC", LOCAL, "Key slice with explanation");
 
-/// The coded finding of a call: the grade's code, or healthy / injured; "not analysed" where
-/// the input gate abstained and no call is shown.
+/// The codes of one finding's report (local codes: SNOMED CT's structures and disorders are
+/// not used until checked against a release; see the crate's notes).
+struct FindingCodes {
+    /// The report's series description.
+    title: &'static str,
+    /// The measurement group's tracking identifier.
+    tracking: &'static str,
+    /// The finding site.
+    site: Code,
+    /// The probability of the positive class.
+    probability: Code,
+    /// The negative and positive calls of a binary model.
+    negative: Code,
+    positive: Code,
+    /// An exam the input gate refused.
+    not_analysed: Code,
+    /// The conformal set of classes.
+    set: Code,
+}
+
+const ACL: FindingCodes = FindingCodes {
+    title: "Cruciate ACL report (not for diagnostic use)",
+    tracking: "ACL",
+    site: Code("ACL", LOCAL, "Anterior cruciate ligament"),
+    probability: Code("P-ACL-INJURY", LOCAL, "Probability of ACL injury"),
+    negative: Code("ACL-HEALTHY", LOCAL, "ACL healthy"),
+    positive: Code("ACL-INJURED", LOCAL, "ACL injured"),
+    not_analysed: Code(
+        "ACL-NOT-ANALYSED",
+        LOCAL,
+        "Not analysed: outside the model's domain",
+    ),
+    set: Code(
+        "ACL-GRADE-SET",
+        LOCAL,
+        "Grades holding the true one at the stated coverage (conformal)",
+    ),
+};
+
+const MENISCUS: FindingCodes = FindingCodes {
+    title: "Cruciate meniscus report (not for diagnostic use)",
+    tracking: "Meniscus",
+    site: Code(
+        "MENISCUS",
+        LOCAL,
+        "Meniscus of the knee (medial or lateral)",
+    ),
+    probability: Code("P-MEN-TEAR", LOCAL, "Probability of a meniscal tear"),
+    negative: Code("MEN-NO-TEAR", LOCAL, "No meniscal tear"),
+    positive: Code("MEN-TEAR", LOCAL, "Meniscal tear"),
+    not_analysed: Code(
+        "MEN-NOT-ANALYSED",
+        LOCAL,
+        "Not analysed: outside the model's domain",
+    ),
+    set: Code(
+        "MEN-CLASS-SET",
+        LOCAL,
+        "Calls holding the true one at the stated coverage (conformal)",
+    ),
+};
+
+const KNEE: FindingCodes = FindingCodes {
+    title: "Cruciate knee abnormality report (not for diagnostic use)",
+    tracking: "Knee",
+    site: Code("KNEE", LOCAL, "Knee joint"),
+    probability: Code("P-KNEE-ABNORMAL", LOCAL, "Probability of an abnormal knee"),
+    negative: Code("KNEE-NORMAL", LOCAL, "Knee normal"),
+    positive: Code("KNEE-ABNORMAL", LOCAL, "Knee abnormal"),
+    not_analysed: Code(
+        "KNEE-UNANALYSED",
+        LOCAL,
+        "Not analysed: outside the model's domain",
+    ),
+    set: Code(
+        "KNEE-CLASS-SET",
+        LOCAL,
+        "Calls holding the true one at the stated coverage (conformal)",
+    ),
+};
+
+/// The codes of every finding, for reading reports back.
+const ALL: [&FindingCodes; 3] = [&ACL, &MENISCUS, &KNEE];
+
+/// The codes of a report about `finding`.
+fn codes(finding: cruciate_data::Finding) -> &'static FindingCodes {
+    match finding {
+        cruciate_data::Finding::Acl => &ACL,
+        cruciate_data::Finding::Meniscus => &MENISCUS,
+        cruciate_data::Finding::Abnormal => &KNEE,
+    }
+}
+
+/// The coded finding of a call: the grade's code, or negative / positive; "not analysed"
+/// where the input gate abstained and no call is shown.
 fn finding_code(ctx: &crate::Finding) -> Code {
+    let codes = codes(ctx.about);
     if !ctx.call_shown() {
-        return NOT_ANALYSED;
+        return codes.not_analysed;
     }
     match ctx.grade {
         Some(g) => GRADES[usize::from(g.min(3))],
-        None if ctx.injured => INJURED,
-        None => HEALTHY,
+        None if ctx.injured => codes.positive,
+        None => codes.negative,
     }
 }
 
@@ -59,6 +141,13 @@ pub fn structured_report(
     sc_count: usize,
 ) -> Result<InMemDicomObject, ResultError> {
     let shown = finding.call_shown();
+    let codes = codes(finding.about);
+    if finding.grade.is_some() && finding.about != cruciate_data::Finding::Acl {
+        return Err(ResultError::Invalid(format!(
+            "a grade for {}: only the ACL is graded",
+            finding.about.describe()
+        )));
+    }
     if shown && !(0.0..=1.0).contains(&finding.injured_probability) {
         return Err(ResultError::Invalid(format!(
             "probability {} outside 0..1",
@@ -73,11 +162,7 @@ pub fn structured_report(
         uids::COMPREHENSIVE_SR_STORAGE,
     ));
     doc.put(text(tags::SOP_INSTANCE_UID, VR::UI, &ctx.uid("sr")));
-    doc.put(text(
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        "Cruciate ACL report (not for diagnostic use)",
-    ));
+    doc.put(text(tags::SERIES_DESCRIPTION, VR::LO, codes.title));
     doc.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
     doc.put(text(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"));
     doc.put(text(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"));
@@ -162,7 +247,7 @@ pub fn structured_report(
         image_refs("INFERRED FROM").into_iter().fold(
             Item::num(
                 "CONTAINS",
-                PROBABILITY,
+                codes.probability,
                 finding.injured_probability,
                 Code("1", "UCUM", "no units"),
             ),
@@ -182,17 +267,17 @@ pub fn structured_report(
         .with(Item::text(
             "CONTAINS",
             Code("112039", "DCM", "Tracking Identifier"),
-            "ACL",
+            codes.tracking,
         ))
         .with(Item::uid(
             "CONTAINS",
             Code("112040", "DCM", "Tracking Unique Identifier"),
-            &ctx.uid("tracking/acl"),
+            &ctx.uid(&format!("tracking/{}", finding.about.name())),
         ))
         .with(Item::code(
             "HAS CONCEPT MOD",
             Code("363698007", "SCT", "Finding Site"),
-            Code("ACL", LOCAL, "Anterior cruciate ligament"),
+            codes.site,
         ))
         .with(finding_item);
     let group = match probability {
@@ -200,7 +285,7 @@ pub fn structured_report(
         None => group,
     };
     let group = match finding.grade_set.as_deref().filter(|_| shown) {
-        Some(set) => group.with(Item::text("CONTAINS", GRADE_SET, set)),
+        Some(set) => group.with(Item::text("CONTAINS", codes.set, set)),
         None => group,
     };
     let group = group
@@ -271,7 +356,8 @@ fn series_evidence(series_uid: &str, refs: Vec<InMemDicomObject>) -> InMemDicomO
 /// The finding an SR document made by [`structured_report`] reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportedFinding {
-    /// The finding's code value (`ACL-G0`...`ACL-G3`, `ACL-HEALTHY`, `ACL-INJURED`).
+    /// The finding's code value (`ACL-G0`...`ACL-G3`, `ACL-HEALTHY`, `ACL-INJURED`,
+    /// `MEN-TEAR`, `KNEE-ABNORMAL`, ...).
     pub code: String,
     /// Its meaning.
     pub meaning: String,
@@ -305,8 +391,8 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
         match concept.as_deref() {
             Some("121071") => code = first_code(item, tags::CONCEPT_CODE_SEQUENCE),
             Some("121106") => comment = text_value(item).unwrap_or_default(),
-            Some(v) if v == GRADE_SET.0 => grade_set = text_value(item),
-            Some(v) if v == PROBABILITY.0 => {
+            Some(v) if ALL.iter().any(|c| c.set.0 == v) => grade_set = text_value(item),
+            Some(v) if ALL.iter().any(|c| c.probability.0 == v) => {
                 probability = item
                     .get(tags::MEASURED_VALUE_SEQUENCE)
                     .and_then(|e| e.items())
@@ -320,7 +406,7 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
     });
     let (code, meaning) =
         code.ok_or_else(|| ResultError::Invalid("no Finding in the document".into()))?;
-    if probability.is_none() && code != NOT_ANALYSED.0 {
+    if probability.is_none() && !ALL.iter().any(|c| c.not_analysed.0 == code) {
         return Err(ResultError::Invalid(
             "no probability in the document".into(),
         ));
@@ -355,4 +441,28 @@ fn first_code(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<(String, S
 
 fn concept_value(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     first_code(obj, tag).map(|(v, _)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_value_fits_the_short_string_of_16_characters() {
+        for c in ALL {
+            for code in [
+                c.site,
+                c.probability,
+                c.negative,
+                c.positive,
+                c.not_analysed,
+                c.set,
+            ]
+            .iter()
+            .chain(&GRADES)
+            {
+                assert!(code.0.len() <= 16, "{} is too long for SH", code.0);
+            }
+        }
+    }
 }

@@ -53,6 +53,7 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
     let ctx = context();
     let dir = tempfile::tempdir().unwrap();
     let finding = Finding {
+        about: cruciate_data::Finding::Acl,
         grade: Some(2),
         injured: true,
         injured_probability: 0.8125,
@@ -114,6 +115,7 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
     ctx.slice_sources.clear();
     ctx.source_series_uid = None;
     let finding = Finding {
+        about: cruciate_data::Finding::Acl,
         grade: None,
         injured: false,
         injured_probability: 0.1,
@@ -145,6 +147,7 @@ fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons()
     let ctx = context();
     let reasons = "coronal plane (ImageOrientationPatient); the model reads sagittal";
     let finding = Finding {
+        about: cruciate_data::Finding::Acl,
         grade: Some(3),
         injured: true,
         injured_probability: 0.97,
@@ -193,4 +196,59 @@ fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons()
         "{}",
         back.comment
     );
+}
+
+#[test]
+fn a_meniscus_models_report_codes_a_meniscal_tear_at_the_meniscus() {
+    let ctx = context();
+    let finding = Finding {
+        about: cruciate_data::Finding::Meniscus,
+        grade: None,
+        injured: true,
+        injured_probability: 0.75,
+        key_slices: vec![4],
+        outside_domain: None,
+        grade_set: Some("meniscal tear, 90 %".into()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sr.dcm");
+    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let errors = dciodvfy_errors(&path).unwrap_or_default();
+    assert!(errors.is_empty(), "{errors:#?}");
+    if let Some(dsrdump) = system_tool("dsrdump") {
+        let out = Command::new(dsrdump).arg(&path).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for said in [
+            "Meniscal tear",
+            "Probability of a meniscal tear",
+            "Meniscus of the knee",
+            "Cruciate meniscus report",
+        ] {
+            assert!(text.contains(said), "{said}: {text}");
+        }
+        assert!(!text.contains("ACL"), "{text}");
+    }
+    let back = read_finding(&bytes).unwrap();
+    assert_eq!(back.code, "MEN-TEAR");
+    assert_eq!(back.injured_probability, Some(0.75));
+    assert_eq!(back.grade_set.as_deref(), Some("meniscal tear, 90 %"));
+    let refused = Finding {
+        about: cruciate_data::Finding::Abnormal,
+        outside_domain: Some(OutsideDomain {
+            reasons: "7 slices; the model reads 16".into(),
+            call_shown: false,
+        }),
+        ..finding.clone()
+    };
+    let back = read_finding(&part10_bytes(structured_report(&ctx, &refused, 0).unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(back.code, "KNEE-UNANALYSED");
+    assert_eq!(back.injured_probability, None);
+    // Only the ACL is graded.
+    let graded = Finding {
+        grade: Some(2),
+        ..finding
+    };
+    assert!(structured_report(&ctx, &graded, 0).is_err());
 }

@@ -42,6 +42,11 @@ pub struct ModelSummary {
     pub kind: String,
     /// Binary or grade.
     pub task: String,
+    /// What it reads: the ACL, a meniscal tear or any abnormality (results written before
+    /// findings were recorded are of the ACL).
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub finding: cruciate_data::Finding,
     /// Its file's SHA-256.
     pub hash: Option<String>,
     /// Whether it was trained on synthetic data.
@@ -309,6 +314,7 @@ pub fn analyse(
             name: info.model.name.clone(),
             kind: info.kind.clone(),
             task: info.task.to_string(),
+            finding: info.finding,
             hash: info.model.sha256.clone(),
             synthetic: info.synthetic(),
         },

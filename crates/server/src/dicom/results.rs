@@ -185,6 +185,7 @@ pub async fn result_objects(
         content_date_time: utc_date_time(exam.finished_ms.unwrap_or(exam.created_ms)),
     };
     let finding = Finding {
+        about: result.model.finding,
         grade: result.grade,
         injured: result.prediction.class != 0,
         injured_probability: result.prediction.injured_probability.clamp(0.0, 1.0),
@@ -207,10 +208,11 @@ pub async fn result_objects(
         for (n, &s) in keys.iter().enumerate() {
             let slice = load_slice(&dir, &result, s).map_err(|e| e.to_string())?;
             let caption = format!(
-                "Slice {} of {}: {} (P injured {:.2})",
+                "Slice {} of {}: {} (P {} {:.2})",
                 s + 1,
                 result.exam.shape[0],
                 result.prediction.label,
+                result.model.finding.positive(),
                 result.prediction.injured_probability
             );
             out.push((
