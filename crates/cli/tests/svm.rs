@@ -388,6 +388,7 @@ fn feature_runs_are_classifiers_like_any_other() {
     assert_eq!(analysed["status"], "done", "{analysed}");
     assert_eq!(analysed["result"]["explanation"]["method"], "Grad-CAM");
     assert_eq!(analysed["result"]["model"], "small+svm");
+    assert_eq!(analysed["result"]["finding"], "acl");
     assert_eq!(analysed["result"]["synthetic_model"], true);
     drop(server);
 
@@ -553,6 +554,24 @@ fn a_feature_run_answers_one_finding_on_one_plane() {
         said.contains("sagittal plane"),
         "the gate refuses another plane: {said}"
     );
+    // Served, its result and its SR are about the meniscus.
+    let server = Server::start(&d.join("service"), &["--model", s(&run)]);
+    let (status, accepted) = server.upload(
+        &synth.join("exams/coronal/00000.npy"),
+        "knee.npy",
+        &server.token,
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let analysed = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(analysed["status"], "done", "{analysed}");
+    assert_eq!(analysed["result"]["finding"], "meniscus");
+    assert_eq!(analysed["result"]["classes"][1], "meniscal tear");
+    let (status, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
+    assert_eq!(status, 200);
+    let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
+    assert!(finding.code.starts_with("MEN-"), "{finding:?}");
+    drop(server);
     fails(
         &cruciate(&[
             "svm",

@@ -344,6 +344,10 @@ pub struct ResultView {
     pub slices: [usize; 2],
     /// The model's name.
     pub model: String,
+    /// What the model reads: `acl`, `meniscus` (a meniscal tear) or `abnormal`; the call,
+    /// its classes and `injured_probability` (the positive class's) are about it.
+    #[schema(value_type = String)]
+    pub finding: cruciate_data::Finding,
     /// Its file's SHA-256.
     pub model_hash: Option<String>,
     /// Whether it was trained on synthetic data.
@@ -400,6 +404,7 @@ impl From<AnalysisResult> for ResultView {
             spacing_known: r.exam.spacing_known,
             exam_notes: r.exam.notes.clone(),
             model: r.model.name,
+            finding: r.model.finding,
             model_hash: r.model.hash,
             synthetic_model: r.model.synthetic,
             software: r.software,
