@@ -71,10 +71,15 @@ function patientText(p) {
     .filter(Boolean).join(" · ");
 }
 
-function callClass(label) {
-  if (!label) return "";
-  return label === "healthy" ? "healthy" : "injured";
+// The call's style from its class: the first class (healthy, no meniscal tear, normal) is the
+// negative one whatever the model's finding.
+function callClass(classIndex) {
+  if (classIndex == null || classIndex < 0) return "";
+  return classIndex === 0 ? "healthy" : "injured";
 }
+
+// What a result's probability is of, by the model's finding.
+const POSITIVE = { acl: "Injured", meniscus: "Meniscal tear", abnormal: "Abnormality" };
 
 // Admins see each stream (model, site, scanner) against the model's validation exams.
 async function loadDrift() {
@@ -122,7 +127,7 @@ async function loadWorklist() {
     // An exam the input gate refused shows no call: "not analysed", its reasons on hover.
     const call = exam.not_analysed && !exam.outside_domain
       ? text("not analysed", "not-analysed")
-      : text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_label));
+      : text(exam.call_label || (exam.error ? "—" : ""), callClass(exam.call_class));
     const callCell = document.createElement("span");
     callCell.append(call);
     if (exam.outside_domain) callCell.append(text("outside the model's domain", "tag outside"));
@@ -243,7 +248,7 @@ function renderResult(exam) {
     box.append(text("Outside the model's domain (shown by an admin): " + exam.not_analysed, "warning"));
   }
   const call = document.createElement("div");
-  call.className = "call " + callClass(r.label);
+  call.className = "call " + callClass(r.classes.indexOf(r.label));
   call.textContent = r.grade == null ? r.label : "grade " + r.grade + ": " + r.label;
   box.append(call);
   if (r.grade_set_text) {
@@ -269,7 +274,7 @@ function renderResult(exam) {
   const key = r.explanation ? "Key slice " + (r.explanation.key_slice + 1) + " (the largest share of the heat map). " : "";
   const strongest = "Strongest slice per class: " +
     r.classes.map((name, c) => name + " " + (r.strongest_slices[c] + 1)).join(", ") + ". ";
-  meta.textContent = "Injured probability " + r.injured_probability.toFixed(3) + ". " + key + strongest +
+  meta.textContent = (POSITIVE[r.finding] || POSITIVE.acl) + " probability " + r.injured_probability.toFixed(3) + ". " + key + strongest +
     "Model " + r.model + (r.model_hash ? " (" + r.model_hash.slice(0, 12) + "…)" : "") + ", " + r.software +
     ". " + exam.notices.join(" ");
   box.append(meta);
