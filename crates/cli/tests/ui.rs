@@ -132,6 +132,17 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         table.contains("injured") && table.contains("healthy"),
         "{table}"
     );
+    // Each call is styled by its class: the first (negative) class as healthy.
+    for (style, word) in [("healthy", "healthy"), ("injured", "injured")] {
+        let styled = client
+            .find_all(Locator::Css(&format!("#worklist tbody span.{style}")))
+            .await
+            .unwrap();
+        assert!(!styled.is_empty(), "no call styled {style}");
+        for cell in styled {
+            assert_eq!(cell.text().await.unwrap(), word);
+        }
+    }
     // Admins see the drift panel: the demo's stream, too short yet to be compared.
     let drift = text_at(&client, Locator::Id("drift")).await;
     assert!(
