@@ -41,7 +41,8 @@ pub struct ModelSummary {
     /// Its run kind.
     pub kind: String,
     /// Binary or grade.
-    pub task: String,
+    #[schema(value_type = String)]
+    pub task: Task,
     /// What it reads: the ACL, a meniscal tear or any abnormality (results written before
     /// findings were recorded are of the ACL).
     #[serde(default)]
@@ -313,7 +314,7 @@ pub fn analyse(
         model: ModelSummary {
             name: info.model.name.clone(),
             kind: info.kind.clone(),
-            task: info.task.to_string(),
+            task: info.task,
             finding: info.finding,
             hash: info.model.sha256.clone(),
             synthetic: info.synthetic(),
