@@ -48,6 +48,20 @@ fn context() -> ResultContext {
     }
 }
 
+/// The SR of `finding` written to `dir/sr.dcm`, held to dciodvfy (no error); its path and bytes.
+fn valid_report(
+    ctx: &ResultContext,
+    finding: &Finding,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, Vec<u8>) {
+    let path = dir.join("sr.dcm");
+    let bytes = part10_bytes(structured_report(ctx, finding, 0).unwrap()).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let errors = dciodvfy_errors(&path).unwrap_or_default();
+    assert!(errors.is_empty(), "{errors:#?}");
+    (path, bytes)
+}
+
 #[test]
 fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
     let ctx = context();
@@ -124,10 +138,7 @@ fn a_binary_call_without_dicom_sources_still_makes_a_valid_report() {
         grade_set: None,
     };
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sr.dcm");
-    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    assert!(dciodvfy_errors(&path).unwrap_or_default().is_empty());
+    let (_, bytes) = valid_report(&ctx, &finding, dir.path());
     assert_eq!(read_finding(&bytes).unwrap().code, "ACL-HEALTHY");
     let bad = Finding {
         injured_probability: 1.5,
@@ -159,11 +170,7 @@ fn an_exam_outside_the_models_domain_is_reported_not_analysed_with_its_reasons()
         grade_set: Some("partial or complete, 90 %".into()),
     };
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sr.dcm");
-    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    let errors = dciodvfy_errors(&path).unwrap_or_default();
-    assert!(errors.is_empty(), "{errors:#?}");
+    let (_, bytes) = valid_report(&ctx, &finding, dir.path());
     let back = read_finding(&bytes).unwrap();
     assert_eq!(back.code, "ACL-NOT-ANALYSED");
     assert_eq!(back.injured_probability, None, "no call in the report");
@@ -211,11 +218,7 @@ fn a_meniscus_models_report_codes_a_meniscal_tear_at_the_meniscus() {
         grade_set: Some("meniscal tear, 90 %".into()),
     };
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sr.dcm");
-    let bytes = part10_bytes(structured_report(&ctx, &finding, 0).unwrap()).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    let errors = dciodvfy_errors(&path).unwrap_or_default();
-    assert!(errors.is_empty(), "{errors:#?}");
+    let (path, bytes) = valid_report(&ctx, &finding, dir.path());
     if let Some(dsrdump) = system_tool("dsrdump") {
         let out = Command::new(dsrdump).arg(&path).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
