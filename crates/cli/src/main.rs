@@ -68,7 +68,7 @@ enum Command {
     /// Fit a run's domain reference: the input gate's check that an exam is like its training
     /// exams (train and svm train fit it themselves).
     Domain(commands::domain::DomainArgs),
-    /// Fit a run's calibration on validation exams: a temperature for networks and the
+    /// Fit a run's calibration on held-out exams (calib, else valid): a temperature for networks and the
     /// conformal grade sets (train and svm train fit it themselves).
     Calibrate(commands::calibrate::CalibrateArgs),
     /// A frozen backbone's feature vector for every exam of a manifest (cached).

@@ -69,7 +69,7 @@ fn calibrate_gives_grade_sets_that_predict_shows_and_evaluate_measures() {
 
     let fitted = succeeded(&cruciate(&["calibrate", "--run", r, "--manifest", m]));
     assert!(
-        fitted.contains("grade sets: 90 % coverage, thresholds from 40 validation exams"),
+        fitted.contains("grade sets: 90 % coverage, thresholds from 40 held-out exams"),
         "{fitted}"
     );
     let calibration = json(&run.join("calibration.json"));
@@ -158,6 +158,96 @@ fn calibrate_gives_grade_sets_that_predict_shows_and_evaluate_measures() {
     }
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("Grade sets (split conformal"), "{page}");
+}
+
+#[test]
+fn a_calib_split_sets_the_gate_and_the_calibration_instead_of_the_valid_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = demo_copy(d);
+    let data = d.join("ph");
+    let synth = |out: &Path, calib: &str| {
+        succeeded(&cruciate(&[
+            "synth",
+            "--out",
+            out.to_str().unwrap(),
+            "--exams",
+            "80",
+            "--size",
+            "256",
+            "--seed",
+            "32",
+            "--calib",
+            calib,
+        ]))
+    };
+    synth(&data, "0.3");
+    let manifest = data.join("manifest.csv");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let count = |split: &str| text.matches(&format!(",{split},")).count();
+    let (calib, valid) = (count("calib"), count("valid"));
+    // Enough for the drift reference and the grade sets (20 each).
+    assert!(calib >= 20 && valid >= 10, "{text}");
+    // The same seed without a calib split: the calib exams come from train, nothing else moves.
+    let plain = d.join("plain");
+    synth(&plain, "0");
+    let plain_text = std::fs::read_to_string(plain.join("manifest.csv")).unwrap();
+    for (with, without) in text.lines().zip(plain_text.lines()).skip(1) {
+        let split = |line: &str| line.split(',').nth(3).unwrap().to_string();
+        let (a, b) = (split(with), split(without));
+        assert!(
+            a == b || (a == "calib" && b == "train"),
+            "{with} / {without}"
+        );
+    }
+
+    let (r, m) = (run.to_str().unwrap(), manifest.to_str().unwrap());
+    let domain = succeeded(&cruciate(&["domain", "--run", r, "--manifest", m]));
+    assert!(
+        domain.contains(&format!("the calib split's {calib} exams set")),
+        "{domain}"
+    );
+    assert_eq!(json(&run.join("domain.json"))["held_out"][0], calib);
+    assert_eq!(json(&run.join("drift.json"))["exams"], calib);
+    let fitted = succeeded(&cruciate(&["calibrate", "--run", r, "--manifest", m]));
+    assert!(
+        fitted.contains(&format!("thresholds from {calib} held-out exams")),
+        "{fitted}"
+    );
+    assert_eq!(
+        json(&run.join("calibration.json"))["conformal"]["scores"]
+            .as_array()
+            .unwrap()
+            .len(),
+        calib
+    );
+
+    // Without a calib split the valid split sets them, and the command says what that costs.
+    let plain_manifest = plain.join("manifest.csv");
+    let domain = succeeded(&cruciate(&[
+        "domain",
+        "--run",
+        r,
+        "--manifest",
+        plain_manifest.to_str().unwrap(),
+    ]));
+    assert!(domain.contains("the valid split sets"), "{domain}");
+    assert_eq!(
+        json(&run.join("domain.json"))["held_out"][0],
+        plain_text.matches(",valid,").count()
+    );
+    let refused = cruciate(&[
+        "synth",
+        "--out",
+        d.join("x").to_str().unwrap(),
+        "--calib",
+        "0.6",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--calib 0.6 is outside"),
+        "{refused:?}"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Patient-level stratified k-fold assignment: every exam of a patient lands in the same fold,
 //! and each fold keeps the class proportions of the data (stratified on the patient's highest
-//! class). Test rows take no part.
+//! class). Test and calib rows take no part.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ pub fn assign_folds(
     seed: u64,
 ) -> BTreeMap<String, usize> {
     let folds = folds.max(1);
-    let taking_part = || manifest.rows.iter().filter(|r| r.split != Split::Test);
+    let taking_part = || manifest.rows.iter().filter(|r| r.split.develops());
     let mut patients: BTreeMap<&str, usize> = BTreeMap::new();
     for row in taking_part() {
         let class = task.class_of(row.label);
@@ -42,7 +42,7 @@ pub fn assign_folds(
 }
 
 /// The manifest of fold `fold` (0-based): its exams become `valid`, the other folds' `train`,
-/// and test rows are left out.
+/// and test and calib rows are left out.
 pub fn fold_manifest(
     manifest: &Manifest,
     folds: &BTreeMap<String, usize>,

@@ -44,11 +44,22 @@ pub enum Split {
     Valid,
     /// Held out for the final figures.
     Test,
+    /// Held out from fitting and from choosing the epoch or hyperparameters: where a manifest
+    /// has it, a run's input-gate limit, calibration, grade sets and drift reference are set
+    /// on it rather than on the valid split (whose choice of the epoch leaves its exams more
+    /// typical of the model than new ones).
+    Calib,
 }
 
 impl Split {
-    /// The three splits, in order.
-    pub const ALL: [Split; 3] = [Split::Train, Split::Valid, Split::Test];
+    /// The four splits, in order.
+    pub const ALL: [Split; 4] = [Split::Train, Split::Valid, Split::Test, Split::Calib];
+
+    /// Whether exams of this split take part in developing a model (fitting it, choosing its
+    /// epoch, cross-validation's folds): train and valid.
+    pub fn develops(self) -> bool {
+        matches!(self, Split::Train | Split::Valid)
+    }
 
     /// The name used in manifests and on the command line.
     pub fn name(self) -> &'static str {
@@ -56,6 +67,7 @@ impl Split {
             Split::Train => "train",
             Split::Valid => "valid",
             Split::Test => "test",
+            Split::Calib => "calib",
         }
     }
 }
@@ -73,7 +85,7 @@ impl std::str::FromStr for Split {
         Split::ALL
             .into_iter()
             .find(|s| s.name() == text)
-            .ok_or_else(|| format!("unknown split {text:?} (train, valid or test)"))
+            .ok_or_else(|| format!("unknown split {text:?} (train, valid, test or calib)"))
     }
 }
 
@@ -86,7 +98,7 @@ pub struct ManifestRow {
     pub path: String,
     /// ACL grade 0..=3 (0 healthy, 1 minor strain, 2 partial rupture, 3 complete rupture).
     pub label: u8,
-    /// Train, valid or test.
+    /// Train, valid, test or calib.
     pub split: Split,
     /// The ACL's voxel box, `s0 s1 r0 r1 c0 c1` (half-open), when known.
     #[serde(serialize_with = "roi_to_text", deserialize_with = "roi_from_text")]
@@ -279,6 +291,16 @@ impl Manifest {
     /// The rows of one split.
     pub fn split(&self, split: Split) -> impl Iterator<Item = &ManifestRow> {
         self.rows.iter().filter(move |r| r.split == split)
+    }
+
+    /// The split a run's input-gate limit, calibration, grade sets and drift reference are
+    /// set on: calib where the manifest has any, else valid.
+    pub fn calibration_split(&self) -> Split {
+        if self.split(Split::Calib).next().is_some() {
+            Split::Calib
+        } else {
+            Split::Valid
+        }
     }
 }
 

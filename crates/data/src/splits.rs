@@ -31,9 +31,41 @@ pub fn labels_in_proportion(n: usize, weights: &[usize], seed: u64) -> Vec<u8> {
     labels
 }
 
-/// A split for each item, stratified by label: within each label, `valid` and `test` fractions
-/// (rounded) go to those splits and the rest to train.
-pub fn stratified_splits(labels: &[u8], valid: f64, test: f64, seed: u64) -> Vec<Split> {
+/// The shares of a dataset's exams (or patients) held out of training, split by split, in
+/// the order they are drawn (train takes the rest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOut {
+    /// Share for the valid split.
+    pub valid: f64,
+    /// Share for the test split.
+    pub test: f64,
+    /// Share for the calib split (0: none; the valid split then sets the gate and the
+    /// calibration).
+    pub calib: f64,
+}
+
+impl HeldOut {
+    /// The study's 15 % valid and 15 % test, no calib split.
+    pub const STUDY: HeldOut = HeldOut {
+        valid: 0.15,
+        test: 0.15,
+        calib: 0.0,
+    };
+
+    /// Each held-out split with its share, in drawing order.
+    fn shares(self) -> [(Split, f64); 3] {
+        [
+            (Split::Valid, self.valid),
+            (Split::Test, self.test),
+            (Split::Calib, self.calib),
+        ]
+    }
+}
+
+/// A split for each item, stratified by label: within each label, each held-out share
+/// (rounded, drawn in the order valid, test, calib while items remain) goes to its split and
+/// the rest to train.
+pub fn stratified_splits(labels: &[u8], held_out: HeldOut, seed: u64) -> Vec<Split> {
     let mut out = vec![Split::Train; labels.len()];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut classes: Vec<u8> = labels.to_vec();
@@ -42,26 +74,22 @@ pub fn stratified_splits(labels: &[u8], valid: f64, test: f64, seed: u64) -> Vec
     for class in classes {
         let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
         members.shuffle(&mut rng);
-        let n_valid = (members.len() as f64 * valid).round() as usize;
-        let n_test = ((members.len() as f64 * test).round() as usize).min(members.len() - n_valid);
-        for (k, &i) in members.iter().enumerate() {
-            out[i] = if k < n_valid {
-                Split::Valid
-            } else if k < n_valid + n_test {
-                Split::Test
-            } else {
-                Split::Train
-            };
+        let mut rest = members.as_slice();
+        for (split, share) in held_out.shares() {
+            let n = ((members.len() as f64 * share).round() as usize).min(rest.len());
+            let (taken, left) = rest.split_at(n);
+            taken.iter().for_each(|&i| out[i] = split);
+            rest = left;
         }
     }
     out
 }
 
 /// A split for each exam, made at patient level (every exam of a patient in one split) and
-/// stratified by the patient's highest label; a split asked for (`valid` or `test` above 0)
-/// gets at least one patient when there are at least three, so that a small dataset still has
+/// stratified by the patient's highest label; a split asked for (a share above 0) gets at
+/// least one patient when there are at least three, so that a small dataset still has
 /// something to validate and test on.
-pub fn patient_splits(exams: &[(&str, u8)], (valid, test): (f64, f64), seed: u64) -> Vec<Split> {
+pub fn patient_splits(exams: &[(&str, u8)], held_out: HeldOut, seed: u64) -> Vec<Split> {
     // Patients in order of first appearance, each with its highest label.
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut patients: Vec<(&str, u8)> = Vec::new();
@@ -73,8 +101,8 @@ pub fn patient_splits(exams: &[(&str, u8)], (valid, test): (f64, f64), seed: u64
         patients[i].1 = patients[i].1.max(label);
     }
     let labels: Vec<u8> = patients.iter().map(|p| p.1).collect();
-    let mut splits = stratified_splits(&labels, valid, test, seed);
-    for (split, fraction) in [(Split::Valid, valid), (Split::Test, test)] {
+    let mut splits = stratified_splits(&labels, held_out, seed);
+    for (split, fraction) in held_out.shares() {
         let train = splits.iter().filter(|s| **s == Split::Train).count();
         if fraction > 0.0 && train > 1 && patients.len() >= 3 && !splits.contains(&split) {
             // The first training patient of the most common label moves.
@@ -108,7 +136,11 @@ mod tests {
             .map(|i| (format!("p{}", i / 2), (i % 4) as u8))
             .collect();
         let refs: Vec<(&str, u8)> = exams.iter().map(|(p, l)| (p.as_str(), *l)).collect();
-        let splits = patient_splits(&refs, (0.15, 0.15), 3);
+        let with_calib = HeldOut {
+            calib: 0.1,
+            ..HeldOut::STUDY
+        };
+        let splits = patient_splits(&refs, with_calib, 3);
         for pair in splits.chunks(2) {
             assert_eq!(pair[0], pair[1], "a patient's two exams share a split");
         }
@@ -116,7 +148,7 @@ mod tests {
             assert!(splits.contains(&s), "{s}");
         }
         let five: Vec<(&str, u8)> = vec![("a", 0), ("b", 2), ("c", 3), ("d", 0), ("e", 2)];
-        let splits = patient_splits(&five, (0.15, 0.15), 0);
+        let splits = patient_splits(&five, HeldOut::STUDY, 0);
         let count = |s| splits.iter().filter(|x| **x == s).count();
         assert_eq!(
             (count(Split::Valid), count(Split::Test)),
@@ -124,12 +156,20 @@ mod tests {
             "{splits:?}"
         );
         assert_eq!(
-            patient_splits(&five, (0.15, 0.15), 0),
+            patient_splits(&five, HeldOut::STUDY, 0),
             splits,
             "deterministic"
         );
         assert_eq!(
-            patient_splits(&five, (0.0, 0.0), 0),
+            patient_splits(
+                &five,
+                HeldOut {
+                    valid: 0.0,
+                    test: 0.0,
+                    calib: 0.0
+                },
+                0
+            ),
             vec![Split::Train; 5],
             "no split asked for, none made"
         );
@@ -152,17 +192,29 @@ mod tests {
     #[test]
     fn splits_are_stratified() {
         let labels: Vec<u8> = (0..160).map(|i| (i % 4) as u8).collect();
-        let splits = stratified_splits(&labels, 0.15, 0.15, 9);
+        let splits = stratified_splits(&labels, HeldOut::STUDY, 9);
+        let with_calib = stratified_splits(
+            &labels,
+            HeldOut {
+                calib: 0.1,
+                ..HeldOut::STUDY
+            },
+            9,
+        );
         for class in 0..4u8 {
-            let of = |s| {
+            let of = |splits: &[Split], s| {
                 (0..160)
                     .filter(|&i| labels[i] == class && splits[i] == s)
                     .count()
             };
-            assert_eq!(
-                (of(Split::Train), of(Split::Valid), of(Split::Test)),
-                (28, 6, 6),
-                "class {class}"
+            let counts = |splits: &[Split]| Split::ALL.map(|s| of(splits, s));
+            assert_eq!(counts(&splits), [28, 6, 6, 0], "class {class}");
+            assert_eq!(counts(&with_calib), [24, 6, 6, 4], "class {class}");
+        }
+        for (plain, calib) in splits.iter().zip(&with_calib) {
+            assert!(
+                plain == calib || (*plain == Split::Train && *calib == Split::Calib),
+                "a calib split is drawn from the training exams only, the rest unchanged"
             );
         }
     }

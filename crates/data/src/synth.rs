@@ -12,7 +12,7 @@ use crate::phantom::{
     Difficulty, ExamSpec, MeniscalTear, Phantom, Side, TearKind, exam_seed, generate,
 };
 use crate::provenance::DatasetInfo;
-use crate::splits::{STUDY_COUNTS, labels_in_proportion, stratified_splits};
+use crate::splits::{HeldOut, STUDY_COUNTS, labels_in_proportion, stratified_splits};
 use cruciate_volume::Plane;
 use cruciate_volume::dicom::{SeriesInfo, uid_from_seed, write_series};
 use cruciate_volume::stats::percentiles;
@@ -61,6 +61,8 @@ pub struct SynthOptions {
     pub planes: Vec<Plane>,
     /// Share of exams given a meniscal tear (0 to 1).
     pub meniscal_tears: f64,
+    /// Share of exams put in the calib split (taken from the training share; 0: none).
+    pub calib: f64,
 }
 
 /// Share of MRNet's training exams with a meniscal tear (397 of 1,130): the default of
@@ -79,6 +81,7 @@ impl Default for SynthOptions {
             difficulty: Difficulty::Easy,
             planes: Vec::new(),
             meniscal_tears: 0.0,
+            calib: 0.0,
         }
     }
 }
@@ -115,7 +118,11 @@ pub fn plan(options: &SynthOptions) -> Vec<(ExamSpec, crate::Split)> {
         Balance::Equal => [1, 1, 1, 1],
     };
     let labels = labels_in_proportion(options.exams, &weights, options.seed);
-    let splits = stratified_splits(&labels, 0.15, 0.15, options.seed ^ 0x5eed);
+    let held_out = HeldOut {
+        calib: options.calib,
+        ..HeldOut::STUDY
+    };
+    let splits = stratified_splits(&labels, held_out, options.seed ^ 0x5eed);
     labels
         .iter()
         .zip(splits)

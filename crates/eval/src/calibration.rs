@@ -1,8 +1,8 @@
-//! A run's calibration fitted on its validation exams, and what it does on a test split:
-//! calibration error before and after, and the conformal sets' coverage and size (see
-//! `cruciate_infer::calibration`).
+//! A run's calibration fitted on its held-out exams (calib, else valid), and what it does on a
+//! test split: calibration error before and after, and the conformal sets' coverage and size
+//! (see `cruciate_infer::calibration`).
 
-use cruciate_data::{Manifest, Split};
+use cruciate_data::Manifest;
 use cruciate_infer::calibration::{Calibration, CalibrationSettings};
 use cruciate_infer::{Classifier, Progress};
 use serde::Serialize;
@@ -18,15 +18,16 @@ pub const ECE_BINS: usize = 10;
 pub const REPORTED_COVERAGES: [f64; 3] = [0.8, 0.9, 0.95];
 
 /// The calibration of `classifier` (opened without its own: `Registry::open_model`) on the
-/// valid exams of `manifest`, the grade sets shown at `coverage`.
+/// calib exams of `manifest` (the valid ones where it has none), the grade sets shown at
+/// `coverage`.
 pub fn fit_calibration(
     classifier: &dyn Classifier,
     manifest: &Manifest,
     coverage: f64,
     progress: &dyn Progress,
 ) -> Result<Calibration, EvalError> {
-    let valid = score_split(classifier, manifest, Split::Valid, progress)?;
-    calibration_from(classifier, &valid, coverage)
+    let held_out = score_split(classifier, manifest, manifest.calibration_split(), progress)?;
+    calibration_from(classifier, &held_out, coverage)
 }
 
 /// The calibration of `classifier` from its calls on held-out exams `valid`: a temperature
@@ -92,7 +93,7 @@ impl CalibrationFigures {
         let temperature = calibration.and_then(|c| c.temperature);
         let method = match (temperature, classifier.own_calibration()) {
             (Some(t), _) => format!(
-                "temperature {:.3}, fitted on {} validation exams",
+                "temperature {:.3}, fitted on {} held-out exams",
                 t.value, t.exams
             ),
             (None, Some(own)) => format!("the model's own ({own})"),

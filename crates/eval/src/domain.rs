@@ -1,5 +1,6 @@
 //! The input gate's domain reference of a run: the model's own features of its training exams,
-//! with the limit set on the validation exams (see `cruciate_infer::gate::DomainReference`).
+//! with the limit set on the held-out exams, calib else valid (see
+//! `cruciate_infer::gate::DomainReference`).
 
 use cruciate_infer::{Classifier, DomainReference};
 

@@ -1,4 +1,4 @@
-//! A run's drift reference: the signals of its validation exams as the service will see them
+//! A run's drift reference: the signals of its held-out exams as the service will see them
 //! (calibrated, scored by the gate), see `cruciate_infer::drift`.
 
 use cruciate_infer::drift::{DriftReference, ExamSignals};

@@ -5,10 +5,10 @@
 //!   explanation's heat lies relative to the ACL box.
 //! - [`scoring`]: a classifier's calls on a manifest split.
 //! - [`domain`]: the input gate's reference of a run: its training exams' features, the limit
-//!   set on its validation exams.
-//! - [`calibration`]: a run's temperature and conformal scores fitted on its validation
-//!   exams, and what they do on a test split.
-//! - [`drift`]: a run's drift reference, its validation exams' signals.
+//!   set on its held-out exams (the calib split, else the valid one).
+//! - [`calibration`]: a run's temperature and conformal scores fitted on its held-out exams,
+//!   and what they do on a test split.
+//! - [`drift`]: a run's drift reference, its held-out exams' signals.
 //! - [`evaluate`]: every figure of a classifier on one split, with its report
 //!   ([`evaluation_page`]).
 //! - [`combine`]: MRNet's combiner, a logistic regression over the plane networks of one

@@ -9,7 +9,7 @@
 //!                    exam by itself
 //! RUN/config.json    what was asked: features folder, task, model settings, rows fitted on
 //! RUN/summary.json   fit time, support vectors, accuracy and AUC on the validation rows
-//! RUN/calibration.json  the grade sets' conformal scores, from the validation rows
+//! RUN/calibration.json  the grade sets' conformal scores, from the calib rows (else valid)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -237,12 +237,37 @@ struct FitConfig<'a> {
     fitted_on: Vec<&'a str>,
 }
 
-/// Fits `settings` on the table's rows `fit` for `task`, scores it on rows `valid`, and writes
-/// the run folder `out` (`run.json` last, so that a folder with one holds a finished run);
-/// `extractor` is the backbone that made the table.
+/// The rows of a feature table a run is fitted, scored and calibrated on.
+#[derive(Debug, Clone, Copy)]
+pub struct FitRows<'a> {
+    /// The rows the classifier is fitted on.
+    pub fit: &'a [usize],
+    /// The rows it is scored on for its summary (and which may have chosen its settings).
+    pub valid: &'a [usize],
+    /// The rows its grade sets are set on, held out from fitting and from any choice of
+    /// settings (the manifest's calib split); empty: the valid rows set them.
+    pub calib: &'a [usize],
+}
+
+impl FitRows<'_> {
+    /// The rows the grade sets (and the input gate's limit) are set on: the calib rows where
+    /// there are any, else the valid rows.
+    pub fn held_out(&self) -> &[usize] {
+        if self.calib.is_empty() {
+            self.valid
+        } else {
+            self.calib
+        }
+    }
+}
+
+/// Fits `settings` on the table's rows `rows.fit` for `task`, scores it on rows `rows.valid`,
+/// sets its grade sets on `rows.held_out()`, and writes the run folder `out` (`run.json` last,
+/// so that a folder with one holds a finished run); `extractor` is the backbone that made the
+/// table.
 pub fn fit_run(
     table: &FeatureTable,
-    [fit, valid]: [&[usize]; 2],
+    rows: FitRows<'_>,
     task: Task,
     settings: &ModelSettings,
     extractor: &Extractor,
@@ -253,15 +278,18 @@ pub fn fit_run(
             "the backbone given is not the one that made the features".into(),
         ));
     }
+    let FitRows { fit, valid, .. } = rows;
     let x = table.matrix.select(fit);
     let y = table.labels(task, fit);
     let start = Instant::now();
     let model = settings.fit(&x, &y, task.classes())?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let probabilities = valid
-        .iter()
-        .map(|&i| model.probabilities(table.matrix.row(i)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let probabilities_of = |rows: &[usize]| {
+        rows.iter()
+            .map(|&i| model.probabilities(table.matrix.row(i)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let probabilities = probabilities_of(valid)?;
     let actual = table.labels(task, valid);
     let predicted: Vec<usize> = probabilities.iter().map(|p| argmax(p)).collect();
     let injured: Vec<f64> = probabilities.iter().map(|p| 1.0 - p[0]).collect();
@@ -334,11 +362,12 @@ pub fn fit_run(
         model: settings.clone(),
     })
     .expect("settings serialise");
-    // Grade sets from the validation rows (the model's probabilities are Platt-scaled or a
+    // Grade sets from the held-out rows (the model's probabilities are Platt-scaled or a
     // logistic likelihood already: no temperature); written before run.json completes the run.
+    let held_out = rows.held_out();
     Calibration::fit(
-        &probabilities,
-        &actual,
+        &probabilities_of(held_out)?,
+        &table.labels(task, held_out),
         CalibrationSettings {
             temperature: false,
             coverage: DEFAULT_COVERAGE,

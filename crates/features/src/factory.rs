@@ -11,7 +11,7 @@ use cruciate_models::Compute;
 use cruciate_svm::ModelSettings;
 
 use crate::{
-    Extractor, FeatureClassifier, FeatureError, FeatureRunSettings, FeatureTable, fit_run,
+    Extractor, FeatureClassifier, FeatureError, FeatureRunSettings, FeatureTable, FitRows, fit_run,
 };
 
 /// Fits one model setting on the rows of a feature table.
@@ -86,9 +86,14 @@ impl ClassifierFactory for FeatureFactory {
             progress.start("fit", None);
             let fit = self.rows(manifest, Split::Train)?;
             let valid = self.rows(manifest, Split::Valid)?;
+            let calib = self.rows(manifest, Split::Calib)?;
             fit_run(
                 &self.table,
-                [&fit, &valid],
+                FitRows {
+                    fit: &fit,
+                    valid: &valid,
+                    calib: &calib,
+                },
                 self.task,
                 &self.settings,
                 &self.extractor,

@@ -33,7 +33,8 @@ mod spec;
 mod table;
 
 pub use classifier::{
-    FEATURES_KIND, FeatureClassifier, FeatureRunSettings, FitSummary, features_kind, fit_run,
+    FEATURES_KIND, FeatureClassifier, FeatureRunSettings, FitRows, FitSummary, features_kind,
+    fit_run,
 };
 pub use error::FeatureError;
 pub use extractor::{Extractor, SliceFeatures, SliceMaps};

@@ -1,6 +1,8 @@
 //! What a run learns from its exams after training, from one scoring of the manifest's train
-//! and valid exams behind the gate's rules: the input gate's domain reference, the run's
-//! calibration and its drift reference. `train` (and `svm train` for a cascade) fits all three;
+//! and held-out exams behind the gate's rules: the input gate's domain reference, the run's
+//! calibration and its drift reference. The held-out exams are the calib split where the
+//! manifest has one (exams that neither trained the run nor chose its epoch), else the valid
+//! split. `train` (and `svm train` for a cascade) fits all three;
 //! `cruciate domain` the domain and drift references, `cruciate calibrate` the calibration.
 //! None of them ever fails a written run: what cannot be fitted is said in a line and the run
 //! works without it, as a run from before them.
@@ -19,15 +21,15 @@ use cruciate_models::Compute;
 
 use crate::progress::Bars;
 
-/// A run's calls on the train and valid exams of a manifest (the valid ones empty where it
-/// has none), behind the gate's rules alone and uncalibrated: the model's own.
+/// A run's calls on the train and held-out exams of a manifest (the held-out ones empty where
+/// it has none), behind the gate's rules alone and uncalibrated: the model's own.
 pub struct OwnCalls {
     /// The model, behind its rules.
     pub model: Gated,
     /// Its calls on the train exams.
     pub train: Vec<ScoredExam>,
-    /// And on the valid ones.
-    pub valid: Vec<ScoredExam>,
+    /// Its calls on the held-out exams.
+    pub held_out: Vec<ScoredExam>,
 }
 
 impl OwnCalls {
@@ -36,22 +38,35 @@ impl OwnCalls {
         let model = Gated::new(super::registry(device).open_model(run)?);
         let bars = Bars::default();
         let train = score_split(&model, manifest, Split::Train, &bars)?;
-        let valid = match score_split(&model, manifest, Split::Valid, &bars) {
+        let held_out_split = manifest.calibration_split();
+        let held_out = match score_split(&model, manifest, held_out_split, &bars) {
             Ok(s) => s,
             Err(EvalError::EmptySplit(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
+        if held_out_split == Split::Calib {
+            println!(
+                "the calib split's {} exams set the input gate's limit and the calibration",
+                held_out.len()
+            );
+        } else if !held_out.is_empty() {
+            println!(
+                "the valid split sets the input gate's limit and the calibration; where it \
+                 also chose the epoch, its exams are more typical of the model than new ones \
+                 (a calib split, `synth --calib` or `data import --calib`, gives truer limits)"
+            );
+        }
         Ok(Self {
             model,
             train,
-            valid,
+            held_out,
         })
     }
 
-    /// Fits and writes the domain reference accepting `share` of the valid exams; where it
+    /// Fits and writes the domain reference accepting `share` of the held-out exams; where it
     /// cannot be fitted, says so and returns `None`.
     pub fn domain(&self, run: &Path, share: f64) -> anyhow::Result<Option<DomainReference>> {
-        match domain_from(&self.model, &self.train, &self.valid, share) {
+        match domain_from(&self.model, &self.train, &self.held_out, share) {
             Ok(reference) => {
                 reference.write(run)?;
                 super::domain::print_reference(&reference);
@@ -69,7 +84,7 @@ impl OwnCalls {
 
     /// Fits and writes the calibration; where it cannot be fitted, says so.
     pub fn calibration(&self, run: &Path) -> anyhow::Result<Option<Calibration>> {
-        match calibration_from(&self.model, &self.valid, DEFAULT_COVERAGE) {
+        match calibration_from(&self.model, &self.held_out, DEFAULT_COVERAGE) {
             Ok(calibration) => {
                 calibration.write(run)?;
                 super::calibrate::print_calibration(&calibration);
@@ -82,7 +97,7 @@ impl OwnCalls {
         }
     }
 
-    /// Fits and writes the drift reference, the valid calls seen through `domain` and
+    /// Fits and writes the drift reference, the held-out calls seen through `domain` and
     /// `calibration`; where it cannot be fitted, says so.
     pub fn drift(
         &self,
@@ -90,7 +105,7 @@ impl OwnCalls {
         domain: Option<&DomainReference>,
         calibration: Option<&Calibration>,
     ) -> anyhow::Result<()> {
-        match drift_from(&self.valid, domain, calibration) {
+        match drift_from(&self.held_out, domain, calibration) {
             Ok(reference) => {
                 reference.write(run)?;
                 print_drift(&reference);
@@ -104,7 +119,7 @@ impl OwnCalls {
 /// Prints what a drift reference holds.
 pub fn print_drift(reference: &cruciate_infer::drift::DriftReference) {
     println!(
-        "drift reference: {} validation exams, {} signals",
+        "drift reference: {} held-out exams, {} signals",
         reference.exams,
         reference.values.len()
     );

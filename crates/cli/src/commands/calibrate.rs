@@ -1,6 +1,7 @@
-//! `cruciate calibrate`: fit a run's calibration on the validation exams of a manifest: a
-//! temperature for networks and the conformal scores behind the grade sets (`train` and
-//! `svm train` fit it themselves; this is for runs made before, or another coverage).
+//! `cruciate calibrate`: fit a run's calibration on the calib exams of a manifest (the valid
+//! ones where it has none): a temperature for networks and the conformal scores behind the
+//! grade sets (`train` and `svm train` fit it themselves; this is for runs made before, or
+//! another coverage).
 
 use std::path::PathBuf;
 
@@ -17,7 +18,7 @@ pub struct CalibrateArgs {
     /// The run folder.
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
-    /// The manifest whose valid exams the calibration is fitted on.
+    /// The manifest whose calib exams (valid where it has none) the calibration is fitted on.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
     /// The share of exams whose grade set should hold their true grade.
@@ -29,13 +30,13 @@ pub struct CalibrateArgs {
 pub fn print_calibration(calibration: &Calibration) {
     if let Some(t) = &calibration.temperature {
         println!(
-            "calibration: temperature {:.3} from {} validation exams (log loss {:.4} -> {:.4})",
+            "calibration: temperature {:.3} from {} held-out exams (log loss {:.4} -> {:.4})",
             t.value, t.exams, t.nll_before, t.nll_after
         );
     }
     if let Some(c) = &calibration.conformal {
         println!(
-            "grade sets: {:.0} % coverage, thresholds from {} validation exams",
+            "grade sets: {:.0} % coverage, thresholds from {} held-out exams",
             100.0 * c.coverage,
             c.scores.len()
         );

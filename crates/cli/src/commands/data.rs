@@ -36,13 +36,18 @@ struct ImportOut {
     /// Share of patients in the test split (MRNet keeps its own test set).
     #[arg(long, default_value_t = 0.15)]
     test: f64,
+    /// Share of patients in the calib split, held out from training and from choosing the
+    /// epoch: where there is one, `train` sets the input gate's limit, the calibration and the
+    /// grade sets on it instead of on the valid split.
+    #[arg(long, default_value_t = 0.0)]
+    calib: f64,
     /// Seed of the split assignment.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Every exam in the test split: the dataset held out whole, to score a model trained
     /// elsewhere on it (an external validation, as MRNet's authors scored theirs on KneeMRI)
     /// with `cruciate evaluate --split test`.
-    #[arg(long, conflicts_with_all = ["valid", "test", "seed"])]
+    #[arg(long, conflicts_with_all = ["valid", "test", "calib", "seed"])]
     external: bool,
 }
 
@@ -88,12 +93,16 @@ enum Dataset {
 impl ImportOut {
     fn fractions(&self) -> anyhow::Result<SplitFractions> {
         let ok = |f: f64| (0.0..0.5).contains(&f);
-        if !ok(self.valid) || !ok(self.test) {
-            anyhow::bail!("--valid and --test are shares below 0.5");
+        if !ok(self.valid) || !ok(self.test) || !ok(self.calib) {
+            anyhow::bail!("--valid, --test and --calib are shares below 0.5");
+        }
+        if self.valid + self.test + self.calib >= 1.0 {
+            anyhow::bail!("--valid, --test and --calib leave no exams to train on");
         }
         Ok(SplitFractions {
             valid: self.valid,
             test: self.test,
+            calib: self.calib,
             seed: self.seed,
             external: self.external,
         })

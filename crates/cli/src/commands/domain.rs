@@ -15,10 +15,11 @@ pub struct DomainArgs {
     /// The run folder.
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
-    /// The manifest whose train exams are the reference and whose valid exams set the limit.
+    /// The manifest whose train exams are the reference and whose calib exams (valid where it
+    /// has none) set the limit.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
-    /// The share of in-distribution (valid) exams the limit accepts.
+    /// The share of in-distribution (calib or valid) exams the limit accepts.
     #[arg(long, default_value_t = DEFAULT_SHARE)]
     share: f64,
 }
@@ -35,12 +36,12 @@ pub fn print_reference(reference: &DomainReference) {
     );
 }
 
-/// Runs `cruciate domain`: the domain reference, and the drift reference beside it (the valid
+/// Runs `cruciate domain`: the domain reference, and the drift reference beside it (the held-out
 /// calls seen through the new reference and the run's calibration as written).
 pub fn run(args: &DomainArgs, device: Compute) -> anyhow::Result<()> {
     let manifest = super::manifest_for(&args.run, &args.manifest)?;
     let calls = super::beside::OwnCalls::score(&args.run, &manifest, device)?;
-    let reference = domain_from(&calls.model, &calls.train, &calls.valid, args.share)?;
+    let reference = domain_from(&calls.model, &calls.train, &calls.held_out, args.share)?;
     reference.write(&args.run)?;
     print_reference(&reference);
     println!(

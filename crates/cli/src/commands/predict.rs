@@ -143,7 +143,7 @@ pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
     print_notes();
     if let Some(t) = model.calibration().and_then(|c| c.temperature) {
         println!(
-            "probabilities calibrated by temperature {:.3} (fitted on {} validation exams)",
+            "probabilities calibrated by temperature {:.3} (fitted on {} held-out exams)",
             t.value, t.exams
         );
     }

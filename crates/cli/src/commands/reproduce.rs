@@ -96,6 +96,7 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
         splits: SplitFractions {
             valid: args.valid,
             test: 0.0,
+            calib: 0.0,
             seed: args.seed,
             external: false,
         },

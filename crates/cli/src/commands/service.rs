@@ -294,7 +294,11 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
         anyhow::bail!("no exam has a radiologist's read yet: nothing to export");
     }
     let labels: Vec<u8> = reads.iter().map(|r| r.grade).collect();
-    let splits = cruciate_data::splits::stratified_splits(&labels, 0.15, 0.15, args.seed);
+    let splits = cruciate_data::splits::stratified_splits(
+        &labels,
+        cruciate_data::splits::HeldOut::STUDY,
+        args.seed,
+    );
     let manifest = cruciate_data::Manifest {
         root: args.out.parent().map(PathBuf::from).unwrap_or_default(),
         rows: reads

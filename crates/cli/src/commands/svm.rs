@@ -11,7 +11,8 @@ use cruciate_data::{Split, Task};
 use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_eval::domain::DEFAULT_SHARE;
 use cruciate_features::{
-    Extractor, FeatureFactory, FeatureTable, RegionSource, RegionSpec, fit_run, training_manifest,
+    Extractor, FeatureFactory, FeatureTable, FitRows, RegionSource, RegionSpec, fit_run,
+    training_manifest,
 };
 use cruciate_models::Compute;
 use cruciate_svm::{ClassWeight, Gamma, KernelKind, LogisticSettings, ModelSettings, SvcSettings};
@@ -214,15 +215,14 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                 fit.append(&mut valid);
                 fit.sort_unstable();
             }
-            let summary = fit_run(
-                &table,
-                [&fit, &valid],
-                model.task,
-                &settings,
-                &extractor,
-                out,
-            )
-            .context("svm train")?;
+            let calib = table.split(Split::Calib);
+            let rows = FitRows {
+                fit: &fit,
+                valid: &valid,
+                calib: &calib,
+            };
+            let summary = fit_run(&table, rows, model.task, &settings, &extractor, out)
+                .context("svm train")?;
             match &table.spec.region {
                 // The gate's reference of the cascade: its features of the whole exams.
                 Some(region) => {
@@ -232,7 +232,8 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                     }
                 }
                 None => {
-                    let domain = match table.domain_reference(&fit, &valid, DEFAULT_SHARE) {
+                    let held_out = rows.held_out();
+                    let domain = match table.domain_reference(&fit, held_out, DEFAULT_SHARE) {
                         Ok(reference) => {
                             reference.write(out)?;
                             super::domain::print_reference(&reference);
@@ -243,7 +244,7 @@ pub fn run(args: &SvmArgs, device: Compute) -> anyhow::Result<()> {
                             None
                         }
                     };
-                    match input_drift(&table, &valid, domain.as_ref()) {
+                    match input_drift(&table, held_out, domain.as_ref()) {
                         Ok(reference) => {
                             reference.write(out)?;
                             super::beside::print_drift(&reference);

@@ -80,6 +80,12 @@ pub struct SynthArgs {
     /// files), for `data import mrnet` and `reproduce mrnet`; needs three planes and npy.
     #[arg(long, value_name = "DIR")]
     mrnet_layout: Option<PathBuf>,
+    /// Share of exams put in a calib split (taken from the training share, below 0.5): held
+    /// out from training and from choosing the epoch, it sets a run's input-gate limit,
+    /// calibration and grade sets. Train, valid and test exams are those of the same seed
+    /// without it, less the exams it takes from train.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    calib: f64,
 }
 
 /// An acquisition plane.
@@ -133,6 +139,9 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&meniscal_tears) {
         bail!("--meniscal-tears {meniscal_tears} is outside 0..=1");
     }
+    if !(0.0..0.5).contains(&args.calib) {
+        bail!("--calib {} is outside 0..0.5", args.calib);
+    }
     if args.mrnet_layout.is_some() && (planes.len() != 2 || !matches!(args.format, FormatArg::Npy))
     {
         bail!("--mrnet-layout needs --planes sagittal,coronal,axial and --format npy");
@@ -140,6 +149,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     let options = SynthOptions {
         planes,
         meniscal_tears,
+        calib: args.calib,
         exams: args.exams,
         seed: args.seed,
         size: args.size,

@@ -17,7 +17,7 @@ use cruciate_eval::tune::{
 use cruciate_features::search::{
     SEARCHABLE, SearchFeatures, TrialSource, TrialTables, model_settings,
 };
-use cruciate_features::{fit_run, fold_scores};
+use cruciate_features::{FitRows, fit_run, fold_scores};
 use cruciate_models::Compute;
 use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
 use serde::Deserialize;
@@ -178,9 +178,14 @@ impl Search<'_> {
         let mut fit = table.split(Split::Train);
         fit.extend(table.split(Split::Valid));
         fit.sort_unstable();
+        let calib = table.split(Split::Calib);
         fit_run(
             table,
-            [&fit, &[]],
+            FitRows {
+                fit: &fit,
+                valid: &[],
+                calib: &calib,
+            },
             task,
             &model_settings(best)?,
             &extractor,

@@ -35,6 +35,8 @@ pub struct SplitFractions {
     pub valid: f64,
     /// Share of patients for the test split (where the dataset has no test set of its own).
     pub test: f64,
+    /// Share of patients for the calib split (0: none).
+    pub calib: f64,
     /// Seed of the assignment.
     pub seed: u64,
     /// Every exam in the test split instead: the dataset held out whole, to score a model
@@ -47,6 +49,7 @@ impl Default for SplitFractions {
         Self {
             valid: 0.15,
             test: 0.15,
+            calib: 0.0,
             seed: 0,
             external: false,
         }
@@ -183,8 +186,11 @@ fn split_training_rows(rows: &mut [ManifestRow], splits: &SplitFractions, own_te
         rows.iter_mut().for_each(|r| r.split = Split::Test);
         return;
     }
-    let test = if own_test { 0.0 } else { splits.test };
-    let (fractions, seed) = ((splits.valid, test), splits.seed);
+    let held_out = crate::splits::HeldOut {
+        valid: splits.valid,
+        test: if own_test { 0.0 } else { splits.test },
+        calib: splits.calib,
+    };
     let training: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].split == Split::Train)
         .collect();
@@ -192,7 +198,7 @@ fn split_training_rows(rows: &mut [ManifestRow], splits: &SplitFractions, own_te
         .iter()
         .map(|&i| (rows[i].patient_id(), rows[i].label))
         .collect();
-    let splits = crate::splits::patient_splits(&exams, fractions, seed);
+    let splits = crate::splits::patient_splits(&exams, held_out, splits.seed);
     for (i, split) in training.into_iter().zip(splits) {
         rows[i].split = split;
     }

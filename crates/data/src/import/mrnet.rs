@@ -197,7 +197,7 @@ pub fn write_layout(manifest: &crate::Manifest, dir: &Path) -> Result<(), Import
     for (case, row) in manifest.rows.iter().enumerate() {
         let part = match row.split {
             Split::Test => "valid",
-            Split::Train | Split::Valid => "train",
+            Split::Train | Split::Valid | Split::Calib => "train",
         };
         let (Some(meniscus), Some(abnormal)) = (row.meniscus, row.abnormal) else {
             return Err(ImportError::Layout(format!(

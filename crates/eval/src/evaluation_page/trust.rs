@@ -67,7 +67,7 @@ fn conformal_table(r: &EvaluationReport) -> Option<Table> {
     let percent = |v: f64| format!("{:.1} %", 100.0 * v);
     Some(Table {
         heading: format!(
-            "Grade sets (split conformal, thresholds from {} validation exams; shown at {})",
+            "Grade sets (split conformal, thresholds from {} held-out exams; shown at {})",
             c.calibrated_on,
             percent(c.shown)
         ),

@@ -52,7 +52,7 @@ impl Default for DriftSettings {
     }
 }
 
-/// The validation exams' signals.
+/// The held-out (calib or valid) exams' signals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReference {
     /// Reference exams.
