@@ -42,11 +42,12 @@ fn as_str(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// Every patient's exams in one split, and every split present.
-fn splits_are_sound(m: &Manifest) {
-    for s in Split::ALL {
+/// Every patient's exams in one split, and every split present (calib only where asked for).
+fn splits_are_sound(m: &Manifest, calib: bool) {
+    for s in Split::ALL.into_iter().filter(|&s| calib || s != Split::Calib) {
         assert!(m.rows.iter().any(|r| r.split == s), "no {s} exams");
     }
+    assert_eq!(calib, m.rows.iter().any(|r| r.split == Split::Calib));
     for a in &m.rows {
         for b in m.rows.iter().filter(|b| b.patient_id() == a.patient_id()) {
             assert_eq!(a.split, b.split, "patient {}", a.patient_id());
@@ -99,7 +100,7 @@ fn kneemri_metadata_becomes_a_manifest_with_grades_boxes_and_sides() {
         })
     );
     assert!(by_id("1000").path.ends_with("vol0_uint16_p2.pck"));
-    splits_are_sound(&m);
+    splits_are_sound(&m, false);
     let info = std::fs::read_to_string(dir.path().join("kneemri/dataset.json")).unwrap();
     assert!(info.contains("\"synthetic\": false"), "{info}");
     trains_on(&out, dir.path());
@@ -248,6 +249,8 @@ fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
         root.to_str().unwrap(),
         "--plane",
         "sagittal",
+        "--calib",
+        "0.2",
         "--out",
         out.to_str().unwrap(),
     ]));
@@ -266,15 +269,30 @@ fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
         assert_eq!(row.patient_id(), row.exam_id);
         assert!(row.path.ends_with(&format!("sagittal/{case:04}.npy")));
         assert_eq!(row.spacing, None, "MRNet's files carry no spacing");
-        // MRNet's valid part is its test set; a valid split is carved from train.
+        // MRNet's valid part is its test set; valid and calib splits are carved from train.
         assert_eq!(row.split == Split::Test, case >= 18, "case {case}");
     }
     assert!(
         labels.iter().any(|l| l[1] == 1) && labels.iter().any(|l| l[1] == 0),
         "both meniscus labels occur"
     );
-    splits_are_sound(&m);
+    splits_are_sound(&m, true);
     trains_on(&out, dir.path());
+    let err = refused(&[
+        "data",
+        "import",
+        "mrnet",
+        root.to_str().unwrap(),
+        "--valid",
+        "0.4",
+        "--test",
+        "0.3",
+        "--calib",
+        "0.3",
+        "--out",
+        dir.path().join("none.csv").to_str().unwrap(),
+    ]);
+    assert!(err.contains("leave no exams to train on"), "{err}");
     // A model of another finding on another plane reads that plane's files.
     let coronal = m
         .for_finding(
@@ -608,7 +626,7 @@ fn a_folder_of_dicom_studies_is_labelled_from_a_csv_of_reads() {
             "no PatientID in the manifest"
         );
     }
-    splits_are_sound(&m);
+    splits_are_sound(&m, false);
     trains_on(&out, dir.path());
 
     // A read for a study that is not there, and a grade off the scale.
