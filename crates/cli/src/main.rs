@@ -86,6 +86,9 @@ enum Command {
     /// MRNet's combiner: the plane runs of one finding joined by a logistic regression fitted
     /// on validation exams, scored beside each plane.
     Combine(commands::combine::CombineArgs),
+    /// The whole knee read at once: one model per finding (runs or combined runs) assembled
+    /// into a reading that `predict` and `evaluate` take as a run.
+    Reading(commands::reading::ReadingArgs),
     /// A published study's recipe end to end on your copy of its data (`reproduce mrnet`).
     Reproduce(commands::reproduce::ReproduceArgs),
     /// The web service: worklist, viewer and API, with workers (SQLite by default).
@@ -234,6 +237,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Evaluate(args) => commands::evaluate::run(&args, device),
         Command::Compare(args) => commands::compare::run(&args, device),
         Command::Combine(args) => commands::combine::run(&args, device).map(|_| ()),
+        Command::Reading(args) => commands::reading::run(&args, device),
         Command::Reproduce(args) => commands::reproduce::run(&args, device),
         Command::Dicom(args) => commands::dicom::run(&args),
         Command::Localise(args) => commands::localise::run(&args),

@@ -44,7 +44,10 @@ fn as_str(v: &[String]) -> Vec<&str> {
 
 /// Every patient's exams in one split, and every split present (calib only where asked for).
 fn splits_are_sound(m: &Manifest, calib: bool) {
-    for s in Split::ALL.into_iter().filter(|&s| calib || s != Split::Calib) {
+    for s in Split::ALL
+        .into_iter()
+        .filter(|&s| calib || s != Split::Calib)
+    {
         assert!(m.rows.iter().any(|r| r.split == s), "no {s} exams");
     }
     assert_eq!(calib, m.rows.iter().any(|r| r.split == Split::Calib));
@@ -506,6 +509,110 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
             .unwrap()
             .contains(&serde_json::json!("axial"))
     );
+
+    // The whole knee: one study read once, every finding called from it, the same call as
+    // each finding's combined run makes alone.
+    let knee = out.join("knee");
+    let read_knee = |files: &[PathBuf]| -> serde_json::Value {
+        let mut args = vec![
+            "predict".to_string(),
+            "--run".into(),
+            knee.to_str().unwrap().into(),
+            "--json".into(),
+        ];
+        args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+        serde_json::from_str(&succeeded(&cruciate(&as_str(&args)))).unwrap()
+    };
+    let whole = read_knee(&[file("sagittal"), file("coronal"), file("axial")]);
+    let findings = whole["findings"].as_array().unwrap();
+    let names: Vec<&str> = findings
+        .iter()
+        .map(|f| f["finding"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["abnormal", "acl", "meniscus"], "{whole}");
+    assert_eq!(findings[1]["probability"], all["probability"], "{whole}");
+    assert_eq!(findings[1]["planes_used"], all["planes_used"], "{whole}");
+    assert_eq!(whole["synthetic_model"], true);
+    let two_planes = read_knee(&[file("sagittal"), file("coronal")]);
+    for f in two_planes["findings"].as_array().unwrap() {
+        assert_eq!(f["planes"][2]["not_used"], "no axial series", "{f}");
+    }
+    let text = succeeded(&cruciate(&[
+        "predict",
+        "--run",
+        knee.to_str().unwrap(),
+        file("sagittal").to_str().unwrap(),
+    ]));
+    for line in ["abnormality", "ACL tear", "meniscal tear", "synthetic"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    // Every finding scored on the test split, with the macro AUC over them.
+    let report_dir = dir.path().join("knee-report");
+    let said = succeeded(&cruciate(&[
+        "evaluate",
+        "--run",
+        knee.to_str().unwrap(),
+        "--manifest",
+        out.join("manifest.csv").to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        report_dir.to_str().unwrap(),
+    ]));
+    assert!(said.contains("Macro AUC over the findings"), "{said}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report_dir.join("reading-report.json")).unwrap(),
+    )
+    .unwrap();
+    let imported = Manifest::read(&out.join("manifest.csv")).unwrap();
+    let test: Vec<_> = imported.split(Split::Test).collect();
+    let test_cases = test.len();
+    assert_eq!(report["exams"], test_cases, "{report}");
+    assert_eq!(report["exams_read"].as_array().unwrap().len(), test_cases);
+    let rows = report["findings"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row["labelled"], test_cases, "{row}");
+        let positive = test
+            .iter()
+            .filter(|r| match row["finding"].as_str().unwrap() {
+                "abnormal" => r.abnormal == Some(1),
+                "acl" => r.label > 0,
+                _ => r.meniscus == Some(1),
+            })
+            .count();
+        assert_eq!(row["positive"], positive, "{row}");
+        assert!(row["analysed"].as_u64().unwrap() <= test_cases as u64);
+        assert_eq!(row["finding"], names[k]);
+    }
+    let aucs: Vec<f64> = rows.iter().filter_map(|r| r["auc"].as_f64()).collect();
+    match report["macro_auc"].as_f64() {
+        Some(m) => {
+            assert_eq!(aucs.len(), 3, "{report}");
+            assert!(
+                (m - aucs.iter().sum::<f64>() / 3.0).abs() < 1e-12,
+                "{report}"
+            );
+        }
+        None => assert!(aucs.len() < 3, "{report}"),
+    }
+    // One model per finding; a folder that holds no model is refused, and nothing written.
+    let twice = refused(&[
+        "reading",
+        out.join("acl").to_str().unwrap(),
+        out.join("runs/acl-coronal").to_str().unwrap(),
+        "--out",
+        dir.path().join("twice").to_str().unwrap(),
+    ]);
+    assert!(twice.contains("acl is read twice"), "{twice}");
+    assert!(!dir.path().join("twice").exists());
+    let nothing = refused(&[
+        "reading",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("nothing").to_str().unwrap(),
+    ]);
+    assert!(!dir.path().join("nothing").exists(), "{nothing}");
 
     // Interrupted or repeated, nothing is trained twice.
     let again = succeeded(&reproduce());

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cruciate_volume::{ReadError, ReadOptions, Volume};
+use cruciate_volume::{Plane, ReadError, ReadOptions, Study, Volume};
 
 use crate::manifest::{Manifest, ManifestRow};
 
@@ -41,4 +41,23 @@ pub fn read_exam(manifest: &Manifest, row: &ManifestRow) -> Result<Volume, ExamE
         volume.meta.spacing_unknown = false;
     }
     Ok(volume)
+}
+
+/// Every series of the study of `row`, none decoded: the file or folder it names, and in
+/// MRNet's layout (`PLANE/ID.npy`) each plane's file of the case that is there. For models of
+/// several planes or findings reading one exam.
+pub fn read_exam_study(manifest: &Manifest, row: &ManifestRow) -> Result<Study, ExamError> {
+    let path = manifest.resolve(row);
+    let planes: Vec<PathBuf> = Plane::ACQUIRED
+        .iter()
+        .map(|&plane| crate::finding::plane_file(&path, plane))
+        .filter(|p| *p != path && p.is_file())
+        .collect();
+    let mut paths = vec![path.clone()];
+    paths.extend(planes);
+    cruciate_volume::read_study(&paths, &ReadOptions::default()).map_err(|source| ExamError {
+        exam_id: row.exam_id.clone(),
+        path,
+        source,
+    })
 }

@@ -165,7 +165,7 @@ impl Manifest {
 
 /// MRNet's layout keeps each plane in a folder of its name: `sagittal/0001.npy` becomes
 /// `coronal/0001.npy`. Any other path (a study folder, a zip) is the study itself.
-fn plane_file(path: &Path, plane: Plane) -> PathBuf {
+pub(crate) fn plane_file(path: &Path, plane: Plane) -> PathBuf {
     let folder = path
         .parent()
         .and_then(|p| p.file_name())

@@ -28,7 +28,7 @@ pub mod splits;
 pub mod synth;
 pub mod task;
 
-pub use exam::{ExamError, read_exam};
+pub use exam::{ExamError, read_exam, read_exam_study};
 pub use finding::{Finding, parse_plane};
 pub use manifest::{DataError, Manifest, ManifestRow, Split};
 pub use provenance::DatasetInfo;

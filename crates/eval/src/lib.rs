@@ -13,6 +13,8 @@
 //!   ([`evaluation_page`]).
 //! - [`combine`]: MRNet's combiner, a logistic regression over the plane networks of one
 //!   finding, fitted on held-out exams and scored beside each plane.
+//! - [`reading`]: a reading of several findings on one split: per-finding AUC with intervals
+//!   and the macro AUC.
 //! - [`compare`]: classifiers side by side on one split.
 //! - [`cv`]: patient-level stratified k-fold cross-validation over a model factory.
 //! - [`tune`]: hyperparameter search over a space of settings, resumable, tabulated.
@@ -36,6 +38,7 @@ mod error;
 pub mod evaluate;
 pub mod evaluation_page;
 pub mod localisation;
+pub mod reading;
 /// The study's metrics, a crate of their own (`cruciate-metrics`) that the libraries scoring
 /// models during training use without the rest of evaluation.
 pub use cruciate_metrics as metrics;

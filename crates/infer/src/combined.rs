@@ -104,11 +104,7 @@ impl CombinedRun {
 
     /// The folder of plane run `run` for a combined run in folder `dir`.
     pub fn run_folder(dir: &Path, run: &PlaneRun) -> PathBuf {
-        if run.run.is_absolute() {
-            run.run.clone()
-        } else {
-            dir.join(&run.run)
-        }
+        resolve(dir, &run.run)
     }
 
     /// The combined run in folder `dir`, or `None` when it holds no `combined.json`.
@@ -137,9 +133,51 @@ impl CombinedRun {
     }
 }
 
+/// A folder named in a file of folder `dir`: as it is where absolute, else from `dir`, its
+/// `..` taken lexically (as the name was made), so that `dir` need not exist yet.
+pub fn resolve(dir: &Path, named: &Path) -> PathBuf {
+    if named.is_absolute() {
+        return named.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for part in dir.join(named).components() {
+        match part {
+            std::path::Component::ParentDir
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_folders_resolve_without_the_folder_existing() {
+        let knee = Path::new("/nowhere/out/knee");
+        assert_eq!(
+            resolve(knee, Path::new("../acl")),
+            Path::new("/nowhere/out/acl")
+        );
+        assert_eq!(
+            resolve(knee, Path::new("../../runs/acl-sagittal")),
+            Path::new("/nowhere/runs/acl-sagittal")
+        );
+        assert_eq!(resolve(knee, Path::new("/abs/run")), Path::new("/abs/run"));
+        assert_eq!(
+            resolve(Path::new("out"), Path::new("../../x")),
+            Path::new("../x"),
+            "a relative folder keeps the parents it cannot take"
+        );
+    }
 
     #[test]
     fn a_study_is_combined_over_the_planes_it_has() {

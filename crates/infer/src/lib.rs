@@ -9,6 +9,8 @@
 //!   map in the exam's own voxel grid).
 //! - [`combined`]: MRNet's exam-level model of one finding, a network per plane combined by
 //!   logistic regression (`combined.json`).
+//! - [`reading`]: the whole knee read at once, a model per finding over one study
+//!   (`reading.json`).
 //! - [`gate`]: the input gate every opened run stands behind: each prediction says whether the
 //!   exam is one the model reads, or why not.
 //! - [`calibration`]: the temperature and the conformal grade sets a run learns from its
@@ -42,6 +44,7 @@ mod localiser;
 mod occlusion;
 mod prediction;
 pub mod progress;
+pub mod reading;
 mod registry;
 pub mod roi_crop;
 pub mod run;
@@ -58,6 +61,7 @@ pub use localiser::Localiser;
 pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
+pub use reading::{ExamReading, FindingCall, ReadingModel, ReadingRun};
 pub use registry::{ClassifierOpener, LegacyReader, LocaliserOpener, Registry, RunKind};
 pub use roi_crop::{Cropped, RoiCrop, RoiSource, region_text};
 pub use run::{EpochRecord, RunInfo};

@@ -22,6 +22,9 @@ pub enum Plane {
 }
 
 impl Plane {
+    /// The three planes a knee is acquired in (MRNet's), in its order.
+    pub const ACQUIRED: [Plane; 3] = [Plane::Sagittal, Plane::Coronal, Plane::Axial];
+
     /// The plane whose normal is closest to `normal`; `Oblique` when no axis dominates
     /// (largest unit component below 0.8).
     pub fn from_normal(normal: [f64; 3]) -> Self {

@@ -24,7 +24,7 @@ use crate::volume::{Format, Volume};
 pub type Accept<'a> = &'a mut dyn FnMut(&Volume) -> std::result::Result<(), String>;
 
 /// Every image series of one exam.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Study {
     /// Where it was read from.
     pub source: PathBuf,
@@ -33,7 +33,7 @@ pub struct Study {
 }
 
 /// One series of a [`Study`]: what its headers say, and its voxels once read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StudySeries {
     /// SeriesInstanceUID for DICOM, else the file's path.
     pub uid: String,
@@ -50,6 +50,7 @@ pub struct StudySeries {
     content: Content,
 }
 
+#[derive(Clone)]
 enum Content {
     /// DICOM instances, decoded when the series is chosen.
     Dicom(Box<Series>),
@@ -148,6 +149,21 @@ impl StudySeries {
 }
 
 impl Study {
+    /// The study as a model of one plane sees it: a copy holding only the series of `plane`
+    /// (none decoded; DICOM series keep their parsed instances), for several models reading one
+    /// study.
+    pub fn of_plane(&self, plane: Plane) -> Study {
+        Study {
+            source: self.source.clone(),
+            series: self
+                .series
+                .iter()
+                .filter(|s| s.plane == plane)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The planes its series were acquired in, each once, in the order found.
     pub fn planes(&self) -> Vec<Plane> {
         let mut planes = Vec::new();

@@ -11,7 +11,8 @@ use cruciate_eval::combine::{
     CombineReport, CombineRequest, CombinedFigure, DEFAULT_C, PlaneModel, combine,
 };
 use cruciate_infer::combined::COMBINED_FORMAT;
-use cruciate_infer::{Classifier, CombinedRun, PlaneRun};
+use cruciate_infer::reading::{FindingModel, PlaneCall};
+use cruciate_infer::{Classifier, CombinedRun, FindingCall, PlaneRun};
 use cruciate_models::Compute;
 use serde::Serialize;
 
@@ -132,7 +133,7 @@ pub fn run(args: &CombineArgs, device: Compute) -> anyhow::Result<CombineReport>
 
 /// `run`'s path as `combined.json` keeps it: relative to `out` (so that the folder holding
 /// both can move), absolute where they share no folder but the root.
-fn relative_to(out: &Path, run: &Path) -> anyhow::Result<PathBuf> {
+pub fn relative_to(out: &Path, run: &Path) -> anyhow::Result<PathBuf> {
     let absolute = |p: &Path| {
         std::path::absolute(p)
             .map(|p| p.components().collect::<PathBuf>())
@@ -186,31 +187,12 @@ pub fn run_name(finding: Finding, plane: cruciate_volume::Plane) -> String {
     format!("{finding}-{plane}")
 }
 
-/// One plane of a combined call.
-#[derive(Debug, Serialize)]
-struct PlaneCall {
-    plane: cruciate_volume::Plane,
-    /// The plane network's positive probability, where its series was read and accepted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    probability: Option<f64>,
-    /// Why the plane takes no part, where it does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    not_used: Option<String>,
-    /// What the reader noted choosing the plane's series.
-    notes: Vec<String>,
-}
-
 /// What `predict --json` prints for a combined run.
 #[derive(Debug, Serialize)]
 struct CombinedCall<'a> {
     exam: String,
-    finding: Finding,
-    /// The combined probability of the finding, where any plane could be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    probability: Option<f64>,
-    /// The planes the probability combines.
-    planes_used: Vec<cruciate_volume::Plane>,
-    planes: Vec<PlaneCall>,
+    #[serde(flatten)]
+    call: FindingCall,
     synthetic_model: bool,
     notice: &'a str,
 }
@@ -220,90 +202,66 @@ struct CombinedCall<'a> {
 /// the finding's probability; a missing or refused plane is left out and said.
 pub fn predict(
     dir: &Path,
-    combined: &CombinedRun,
     exam: &super::ExamArgs,
     json: bool,
     device: Compute,
 ) -> anyhow::Result<()> {
-    let registry = super::registry(device);
+    let model = FindingModel::open(&super::registry(device), dir)?;
     // The study is read once; each plane's network is given that plane's series.
-    let study = exam.study()?;
-    let source = study.source.clone();
-    let mut series = study.series;
-    let mut planes = Vec::new();
-    for plane_run in &combined.runs {
-        let run = CombinedRun::run_folder(dir, plane_run);
-        let model = cruciate_infer::Gated::open(registry.open_model(&run)?, &run)?;
-        let plane = plane_run.plane;
-        let (of_plane, rest) = series.into_iter().partition(|s| s.plane == plane);
-        series = rest;
-        let study = cruciate_volume::Study {
-            source: source.clone(),
-            series: of_plane,
-        };
-        let call = if study.series.is_empty() {
-            PlaneCall {
-                plane,
-                probability: None,
-                not_used: Some(format!("no {plane} series")),
-                notes: Vec::new(),
-            }
-        } else {
-            let volume = model.gate().choose(study, None)?;
-            let prediction = model.predict(&volume)?;
-            let accepted = prediction.verdict.is_accepted();
-            PlaneCall {
-                plane,
-                probability: accepted.then_some(prediction.injured_probability),
-                not_used: (!accepted).then(|| prediction.verdict.to_string()),
-                notes: volume.meta.notes.clone(),
-            }
-        };
-        planes.push(call);
-    }
-    let by_plane: Vec<_> = planes.iter().map(|c| (c.plane, c.probability)).collect();
-    let combination = combined.probability(&by_plane);
+    let call = model.read(&exam.study()?)?;
     let out = CombinedCall {
-        exam: exam
-            .paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-        finding: combined.finding,
-        probability: combination.as_ref().map(|c| c.0),
-        planes_used: combination.as_ref().map_or(Vec::new(), |c| c.1.clone()),
-        planes,
-        synthetic_model: combined.synthetic,
-        notice: cruciate_infer::run::model_notice(combined.synthetic),
+        exam: exam_name(exam),
+        call,
+        synthetic_model: model.synthetic(),
+        notice: cruciate_infer::run::model_notice(model.synthetic()),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    match out.probability {
+    let call = &out.call;
+    match call.probability {
         Some(p) => println!(
             "{}: {} P = {p:.3} (combined over {})",
             out.exam,
-            out.finding.describe(),
-            out.planes_used
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            call.finding.describe(),
+            planes_text(&call.planes_used)
         ),
         None => println!(
             "{}: not analysed: no plane the model reads could be used",
             out.exam
         ),
     }
-    for call in &out.planes {
+    print_planes(&call.planes, "  ");
+    println!("{}", out.notice);
+    Ok(())
+}
+
+/// The exam's paths, as a result names it.
+pub fn exam_name(exam: &super::ExamArgs) -> String {
+    exam.paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Planes joined by commas.
+pub fn planes_text(planes: &[cruciate_volume::Plane]) -> String {
+    planes
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each plane's probability, or why it was not used, a line each after `indent`.
+pub fn print_planes(planes: &[PlaneCall], indent: &str) {
+    for call in planes {
         match (&call.probability, &call.not_used) {
-            (Some(p), _) => println!("  {:<9} {p:.3}", call.plane.as_str()),
-            (None, Some(why)) => println!("  {:<9} not used: {why}", call.plane.as_str()),
+            (Some(p), _) => println!("{indent}{:<9} {p:.3}", call.plane.as_str()),
+            (None, Some(why)) => println!("{indent}{:<9} not used: {why}", call.plane.as_str()),
             (None, None) => {}
         }
     }
-    println!("{}", out.notice);
-    Ok(())
 }

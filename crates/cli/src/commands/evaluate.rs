@@ -15,13 +15,14 @@ use crate::progress::Bars;
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// The run folder written by `cruciate train` (or `cruciate localise train`: then the
-    /// report scores the boxes found).
+    /// report scores the boxes found; or `cruciate reading`: then every finding is scored,
+    /// with the macro AUC).
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
     /// The exams: manifest.csv.
     #[arg(long, value_name = "CSV")]
     manifest: PathBuf,
-    /// Which split to score: train, valid or test.
+    /// Which split to score: train, valid, test or calib.
     #[arg(long, default_value = "test")]
     split: Split,
     /// Injured-probability threshold for sensitivity and specificity.
@@ -59,6 +60,17 @@ fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyho
 
 /// Runs `cruciate evaluate`.
 pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
+    if let Some(reading) = cruciate_infer::ReadingRun::read(&args.run)? {
+        super::reading::evaluate(
+            &args.run,
+            &reading,
+            &args.manifest,
+            args.split,
+            &args.out,
+            device,
+        )?;
+        return Ok(());
+    }
     let manifest = super::manifest_for(&args.run, &args.manifest)?;
     if cruciate_infer::RunInfo::read(&args.run)?
         .is_some_and(|i| i.kind == cruciate_localise::LOCALISER_KIND)

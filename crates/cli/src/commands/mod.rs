@@ -16,6 +16,7 @@ pub mod features;
 pub mod inspect;
 pub mod localise;
 pub mod predict;
+pub mod reading;
 pub mod reproduce;
 pub mod service;
 pub mod svm;

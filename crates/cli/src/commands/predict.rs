@@ -53,13 +53,21 @@ struct PredictOutput<'a> {
 
 /// Runs `cruciate predict`.
 pub fn run(args: &PredictArgs, device: Compute) -> anyhow::Result<()> {
-    if let Some(combined) = cruciate_infer::CombinedRun::read(&args.run)? {
+    let reading = cruciate_infer::ReadingRun::read(&args.run)?;
+    let combined = cruciate_infer::CombinedRun::read(&args.run)?.is_some();
+    if reading.is_some() || combined {
         anyhow::ensure!(
             !args.force && args.roi.roi == super::RoiChoice::None,
-            "{}: a combined run gives no call for a plane its gate refuses, and each plane run keeps its own input: --force and --roi do not apply",
-            args.run.display()
+            "{}: a {} gives no call for a plane its gate refuses, and each plane run keeps its own input: --force and --roi do not apply",
+            args.run.display(),
+            if combined { "combined run" } else { "reading" }
         );
-        return super::combine::predict(&args.run, &combined, &args.exam, args.json, device);
+    }
+    if let Some(reading) = reading {
+        return super::reading::predict(&args.run, &reading, &args.exam, args.json, device);
+    }
+    if combined {
+        return super::combine::predict(&args.run, &args.exam, args.json, device);
     }
     let model = registry(device).open_model(&args.run)?;
     // The gate judges the exam as read, in front of whatever was assembled: the run's own

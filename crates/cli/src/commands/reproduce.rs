@@ -57,7 +57,7 @@ pub struct MrnetArgs {
     #[arg(value_name = "MRNET")]
     dir: PathBuf,
     /// Where everything goes: manifest.csv, runs/FINDING-PLANE, FINDING/ (combined runs),
-    /// reproduce.md.
+    /// knee/ (the reading of the three findings), reproduce.md.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// ImageNet AlexNet weights (torchvision `alexnet.pth`), as the paper fine-tuned; without
@@ -146,6 +146,17 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     print!("{table}");
     write_text(&args.out.join("reproduce.md"), &table)?;
     println!("written to {}", args.out.join("reproduce.md").display());
+    // The three combined runs as one reading of the knee, for predict, evaluate.
+    let combined: Vec<PathBuf> = Finding::ALL
+        .iter()
+        .map(|f| args.out.join(f.name()))
+        .collect();
+    let knee = args.out.join("knee");
+    super::reading::assemble(&combined, &knee, device)?;
+    println!(
+        "the whole knee (every finding from one study): `cruciate predict --run {}`",
+        knee.display()
+    );
     Ok(())
 }
 

@@ -75,6 +75,9 @@ impl Imported {
     pub fn summary(&self) -> String {
         let mut lines = vec![format!("{}: {} exams", self.source, self.rows.len())];
         for split in Split::ALL {
+            if split == Split::Calib && !self.rows.iter().any(|r| r.split == split) {
+                continue;
+            }
             let mut grades = [0usize; 4];
             for row in self.rows.iter().filter(|r| r.split == split) {
                 grades[usize::from(row.label.min(3))] += 1;

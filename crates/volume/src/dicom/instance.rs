@@ -21,6 +21,7 @@ const DICOMDIR_CLASS: &str = "1.2.840.10008.1.3.10";
 const SR_CLASS_PREFIX: &str = "1.2.840.10008.5.1.4.1.1.88";
 
 /// A parsed instance and what it says about its place in a series.
+#[derive(Clone)]
 pub(crate) struct Instance {
     pub path: PathBuf,
     pub obj: DefaultDicomObject,

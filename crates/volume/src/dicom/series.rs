@@ -11,6 +11,7 @@ use crate::geometry::{Orientation, Plane, cross, median_gap, order_along};
 use crate::volume::{Format, SliceSource, SourceMetadata, Volume};
 
 /// Instances that share a SeriesInstanceUID.
+#[derive(Clone)]
 pub(crate) struct Series {
     pub uid: String,
     pub instances: Vec<Instance>,

@@ -1,0 +1,182 @@
+//! `cruciate reading`: the whole knee read at once. One model per finding (a run, or a
+//! combined run of several planes), assembled into `reading.json`; `predict` then reads a
+//! study once and calls every finding, and `evaluate` scores every finding on a split with the
+//! macro AUC over them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use cruciate_data::{Manifest, Split};
+use cruciate_eval::reading::{ReadingReport, score_reading};
+use cruciate_infer::reading::{FindingEntry, FindingModel, READING_FORMAT};
+use cruciate_infer::{ExamReading, ReadingModel, ReadingRun};
+use cruciate_models::Compute;
+use serde::Serialize;
+
+use super::combine::{exam_name, planes_text, print_planes, relative_to};
+use super::{figure, write_text};
+use crate::progress::Bars;
+
+/// The report `evaluate` writes for a reading.
+pub const READING_REPORT: &str = "reading-report.json";
+
+/// Arguments of `cruciate reading`.
+#[derive(Debug, Args)]
+pub struct ReadingArgs {
+    /// The models, one per finding: run folders (`train --finding F`) or combined runs
+    /// (`cruciate combine`).
+    #[arg(required = true, value_name = "RUN")]
+    runs: Vec<PathBuf>,
+    /// Where `reading.json` goes.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Runs `cruciate reading`.
+pub fn run(args: &ReadingArgs, device: Compute) -> anyhow::Result<()> {
+    let reading = assemble(&args.runs, &args.out, device)?;
+    for entry in &reading.findings {
+        println!("{:<9} {}", entry.finding.name(), entry.run.display());
+    }
+    println!("reading: {}", args.out.display());
+    Ok(())
+}
+
+/// Writes the reading of the models in `runs` (one per finding) into folder `out`, each
+/// opened and checked first: nothing is written for a reading that would not open.
+pub fn assemble(runs: &[PathBuf], out: &Path, device: Compute) -> anyhow::Result<ReadingRun> {
+    let registry = super::registry(device);
+    let findings = runs
+        .iter()
+        .map(|run| {
+            let model = FindingModel::open(&registry, run)?;
+            Ok(FindingEntry {
+                finding: model.finding(),
+                run: relative_to(out, run)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reading = ReadingRun {
+        format: READING_FORMAT,
+        findings,
+    };
+    ReadingModel::open(&registry, out, &reading)?;
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    reading.write(out)?;
+    Ok(reading)
+}
+
+/// What `predict --json` prints for a reading.
+#[derive(Debug, Serialize)]
+struct ReadingOutput {
+    exam: String,
+    #[serde(flatten)]
+    reading: ExamReading,
+}
+
+/// `cruciate predict` with a reading: the study read once, every finding called from it.
+pub fn predict(
+    dir: &Path,
+    reading: &ReadingRun,
+    exam: &super::ExamArgs,
+    json: bool,
+    device: Compute,
+) -> anyhow::Result<()> {
+    let model = ReadingModel::open(&super::registry(device), dir, reading)?;
+    let out = ReadingOutput {
+        exam: exam_name(exam),
+        reading: model.read(&exam.study()?)?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{}:", out.exam);
+    for call in &out.reading.findings {
+        let grade = call
+            .prediction
+            .as_ref()
+            .filter(|p| p.verdict.is_accepted() && p.classes.len() > 2)
+            .map_or(String::new(), |p| format!(", grade: {}", p.label));
+        println!(
+            "  {:<14} {}{grade}{}",
+            call.finding.describe(),
+            call.describe(),
+            if call.planes_used.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", planes_text(&call.planes_used))
+            }
+        );
+        if call.planes.len() > 1 || call.probability.is_none() {
+            print_planes(&call.planes, "      ");
+        }
+    }
+    println!("{}", out.reading.notice);
+    Ok(())
+}
+
+/// `cruciate evaluate` with a reading: every finding on `split` of `manifest`, written as
+/// `reading-report.json` and `reading-report.md` into `out`.
+pub fn evaluate(
+    dir: &Path,
+    reading: &ReadingRun,
+    manifest: &Path,
+    split: Split,
+    out: &Path,
+    device: Compute,
+) -> anyhow::Result<ReadingReport> {
+    let model = ReadingModel::open(&super::registry(device), dir, reading)?;
+    let manifest = Manifest::read(manifest)?;
+    let (report, exams) = score_reading(&model, &manifest, split, 0, &Bars::default())?;
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    #[derive(Serialize)]
+    struct Written<'a> {
+        #[serde(flatten)]
+        report: &'a ReadingReport,
+        exams_read: &'a [cruciate_eval::reading::ReadExam],
+    }
+    write_text(
+        &out.join(READING_REPORT),
+        &serde_json::to_string_pretty(&Written {
+            report: &report,
+            exams_read: &exams,
+        })?,
+    )?;
+    let table = table(&report);
+    write_text(&out.join("reading-report.md"), &table)?;
+    print!("{table}");
+    println!("report: {}", out.join(READING_REPORT).display());
+    Ok(report)
+}
+
+/// The report as a Markdown table, with the macro AUC and the notice under it.
+pub fn table(report: &ReadingReport) -> String {
+    let mut text = format!(
+        "Every finding on {} {} exams (ROC AUC with 95 % bootstrap intervals; accuracy at P = 0.5):\n\n\
+         | finding | exams (positive) | analysed | AUC (95 % CI) | accuracy |\n|---|---|---|---|---|\n",
+        report.exams, report.split
+    );
+    for f in &report.findings {
+        let auc = match (f.auc, f.interval) {
+            (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
+            (Some(a), None) => format!("{a:.3}"),
+            _ => "n/a (one class)".into(),
+        };
+        text += &format!(
+            "| {} | {} ({}) | {} | {auc} | {} |\n",
+            f.finding.describe(),
+            f.labelled,
+            f.positive,
+            f.analysed,
+            figure(f.accuracy)
+        );
+    }
+    text += &format!(
+        "\nMacro AUC over the findings: {}\n{}\n",
+        figure(report.macro_auc),
+        cruciate_infer::run::model_notice(report.synthetic_model)
+    );
+    text
+}

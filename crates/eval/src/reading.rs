@@ -1,0 +1,158 @@
+//! A reading of several findings scored on a manifest split: each exam's study read once and
+//! every finding called from it, then per finding the ROC AUC of its probability against the
+//! manifest's label, with a bootstrap interval, and the macro AUC over the findings (their
+//! mean, as RSNA's knee challenge and MRNet's paper average them).
+
+use cruciate_data::{Finding, Manifest, Split, read_exam_study};
+use cruciate_infer::{FindingCall, Progress, ReadingModel};
+use serde::Serialize;
+
+use crate::EvalError;
+use crate::combine::RESAMPLES;
+use crate::metrics::{bootstrap_auc_interval, roc_auc};
+
+/// One finding's figures on a split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingFigure {
+    /// The finding.
+    pub finding: Finding,
+    /// Exams of the split with this finding's label.
+    pub labelled: usize,
+    /// Of them, those with the finding present.
+    pub positive: usize,
+    /// Of them, those the model gave a probability for (the rest not analysed: no plane it
+    /// reads was there or accepted).
+    pub analysed: usize,
+    /// ROC AUC of the probability on the analysed exams; `None` when they hold one class.
+    pub auc: Option<f64>,
+    /// Its 95 % bootstrap interval.
+    pub interval: Option<[f64; 2]>,
+    /// Accuracy of the call at probability one half, on the analysed exams.
+    pub accuracy: Option<f64>,
+}
+
+/// A reading's figures on a split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadingReport {
+    /// The split scored.
+    pub split: Split,
+    /// Its exams.
+    pub exams: usize,
+    /// One row per finding, in the reading's order.
+    pub findings: Vec<FindingFigure>,
+    /// The mean of the findings' AUCs, where every finding has one.
+    pub macro_auc: Option<f64>,
+    /// True when any model was trained on synthetic exams.
+    pub synthetic_model: bool,
+}
+
+/// One exam's calls, with its labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadExam {
+    /// The exam.
+    pub exam_id: String,
+    /// Each finding's call.
+    pub calls: Vec<FindingCall>,
+}
+
+/// Scores `model` on the exams of `split`: each study read once for every finding.
+pub fn score_reading(
+    model: &ReadingModel,
+    manifest: &Manifest,
+    split: Split,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<(ReadingReport, Vec<ReadExam>), EvalError> {
+    let rows: Vec<_> = manifest.split(split).collect();
+    if rows.is_empty() {
+        return Err(EvalError::EmptySplit(split));
+    }
+    progress.start(&format!("reading on {split}"), Some(rows.len() as u64));
+    let mut read = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let study = read_exam_study(manifest, row)?;
+        let reading = model.read(&study).map_err(|source| EvalError::OnExam {
+            exam_id: row.exam_id.clone(),
+            source,
+        })?;
+        read.push(ReadExam {
+            exam_id: row.exam_id.clone(),
+            calls: reading.findings,
+        });
+        progress.set(i as u64 + 1);
+    }
+    progress.finish();
+    let findings: Vec<FindingFigure> = model
+        .findings()
+        .into_iter()
+        .enumerate()
+        .map(|(k, finding)| {
+            let labelled: Vec<(Option<f64>, bool)> = rows
+                .iter()
+                .zip(&read)
+                .filter_map(|(row, exam)| {
+                    let present = finding.grade_of(row)? > 0;
+                    Some((exam.calls[k].probability, present))
+                })
+                .collect();
+            figure(finding, &labelled, seed)
+        })
+        .collect();
+    let aucs: Vec<f64> = findings.iter().filter_map(|f| f.auc).collect();
+    let report = ReadingReport {
+        split,
+        exams: rows.len(),
+        macro_auc: (aucs.len() == findings.len())
+            .then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
+        findings,
+        synthetic_model: model.synthetic(),
+    };
+    Ok((report, read))
+}
+
+/// The figures of one finding from its `(probability, present)` pairs.
+fn figure(finding: Finding, labelled: &[(Option<f64>, bool)], seed: u64) -> FindingFigure {
+    let (scores, present): (Vec<f64>, Vec<bool>) = labelled
+        .iter()
+        .filter_map(|(p, present)| p.map(|p| (p, *present)))
+        .unzip();
+    let right = scores
+        .iter()
+        .zip(&present)
+        .filter(|(p, y)| (**p >= 0.5) == **y)
+        .count();
+    let auc = roc_auc(&scores, &present);
+    FindingFigure {
+        finding,
+        labelled: labelled.len(),
+        positive: labelled.iter().filter(|(_, y)| *y).count(),
+        analysed: scores.len(),
+        auc,
+        interval: bootstrap_auc_interval(&scores, &present, RESAMPLES, 0.95, seed),
+        accuracy: (!scores.is_empty()).then(|| right as f64 / scores.len() as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_is_scored_on_the_exams_it_analysed() {
+        let labelled = [
+            (Some(0.9), true),
+            (Some(0.2), false),
+            (Some(0.6), false),
+            (None, true),
+            (Some(0.7), true),
+        ];
+        let f = figure(Finding::Meniscus, &labelled, 0);
+        assert_eq!((f.labelled, f.positive, f.analysed), (5, 3, 4));
+        // Positives 0.9 and 0.7 against negatives 0.2 and 0.6: all four pairs ordered.
+        assert_eq!(f.auc, Some(1.0));
+        assert_eq!(f.accuracy, Some(0.75));
+        let one_class = figure(Finding::Acl, &[(Some(0.4), false), (Some(0.1), false)], 0);
+        assert_eq!(one_class.auc, None);
+        assert_eq!(one_class.interval, None);
+    }
+}

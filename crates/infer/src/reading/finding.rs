@@ -1,0 +1,189 @@
+//! One finding read from a study: by the network of one plane (a run), or by MRNet's
+//! combination of plane networks (a combined run), each plane's network given its plane's
+//! series of the study and its input gate choosing among them.
+
+use std::path::Path;
+
+use cruciate_data::Finding;
+use cruciate_volume::{Plane, Study};
+use serde::{Deserialize, Serialize};
+
+use crate::{Classifier, CombinedRun, Gated, InferError, Prediction, Registry};
+
+/// One plane's part in a finding's call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaneCall {
+    /// The plane.
+    pub plane: Plane,
+    /// The plane network's positive probability, where its series was read and accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Why the plane takes no part, where it does not ("no axial series", the gate's reasons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_used: Option<String>,
+    /// What the reader noted choosing the plane's series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What a study says about one finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingCall {
+    /// The finding.
+    pub finding: Finding,
+    /// The probability that the finding is present (an injured ACL, a meniscal tear, an
+    /// abnormal knee), where any plane could be read and was accepted; `None`: not analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The planes the probability comes from.
+    pub planes_used: Vec<Plane>,
+    /// Each plane the model reads, used or not and why.
+    pub planes: Vec<PlaneCall>,
+    /// A one-plane model's whole result (its classes, a graded ACL's grades, the grade set,
+    /// the gate's verdict); combined runs give the probability alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+}
+
+impl FindingCall {
+    /// Whether the call is positive (probability at least one half); `None` when not analysed.
+    pub fn positive(&self) -> Option<bool> {
+        self.probability.map(|p| p >= 0.5)
+    }
+
+    /// The call in words: "meniscal tear 0.912", "no meniscal tear 0.088", or "not analysed:
+    /// why" (every plane's reason).
+    pub fn describe(&self) -> String {
+        match self.probability {
+            Some(p) if p >= 0.5 => format!("{} {p:.3}", self.finding.positive()),
+            Some(p) => format!("no {} {p:.3}", self.finding.describe()),
+            None => {
+                let why: Vec<String> = self
+                    .planes
+                    .iter()
+                    .filter_map(|c| c.not_used.as_ref().map(|w| format!("{}: {w}", c.plane)))
+                    .collect();
+                format!("not analysed ({})", why.join("; "))
+            }
+        }
+    }
+}
+
+/// A model of one finding, opened from its folder.
+pub enum FindingModel {
+    /// One network of one plane (any run kind), behind its gate.
+    Single(Box<Gated>),
+    /// Plane networks of one finding and the regressions combining them.
+    Combined {
+        /// `combined.json`.
+        run: CombinedRun,
+        /// Each plane's network, behind its gate, in the order of `run.runs`.
+        planes: Vec<(Plane, Gated)>,
+    },
+}
+
+impl FindingModel {
+    /// Opens folder `dir`: a combined run where it holds `combined.json`, else a run.
+    pub fn open(registry: &Registry, dir: &Path) -> Result<Self, InferError> {
+        let gated = |run: &Path| Gated::open(registry.open_model(run)?, run);
+        match CombinedRun::read(dir)? {
+            Some(run) => {
+                let planes = run
+                    .runs
+                    .iter()
+                    .map(|p| Ok((p.plane, gated(&CombinedRun::run_folder(dir, p))?)))
+                    .collect::<Result<_, InferError>>()?;
+                Ok(Self::Combined { run, planes })
+            }
+            None => Ok(Self::Single(Box::new(gated(dir)?))),
+        }
+    }
+
+    /// The finding it answers.
+    pub fn finding(&self) -> Finding {
+        match self {
+            Self::Single(model) => model.info().finding,
+            Self::Combined { run, .. } => run.finding,
+        }
+    }
+
+    /// True when it was trained on synthetic exams.
+    pub fn synthetic(&self) -> bool {
+        match self {
+            Self::Single(model) => model.info().synthetic(),
+            Self::Combined { run, .. } => run.synthetic,
+        }
+    }
+
+    /// The planes it reads.
+    pub fn planes(&self) -> Vec<Plane> {
+        match self {
+            Self::Single(model) => vec![model.info().plane()],
+            Self::Combined { planes, .. } => planes.iter().map(|(p, _)| *p).collect(),
+        }
+    }
+
+    /// Reads `study`: each plane's network its plane's series (chosen by its gate), a missing
+    /// or refused plane left out and said, the planes read combined where there are several.
+    pub fn read(&self, study: &Study) -> Result<FindingCall, InferError> {
+        match self {
+            Self::Single(model) => {
+                let (call, prediction) = plane_call(model, model.info().plane(), study)?;
+                Ok(FindingCall {
+                    finding: self.finding(),
+                    probability: call.probability,
+                    planes_used: call.probability.map(|_| call.plane).into_iter().collect(),
+                    planes: vec![call],
+                    prediction,
+                })
+            }
+            Self::Combined { run, planes } => {
+                let calls = planes
+                    .iter()
+                    .map(|(plane, model)| Ok(plane_call(model, *plane, study)?.0))
+                    .collect::<Result<Vec<_>, InferError>>()?;
+                let by_plane: Vec<_> = calls.iter().map(|c| (c.plane, c.probability)).collect();
+                let combination = run.probability(&by_plane);
+                Ok(FindingCall {
+                    finding: run.finding,
+                    probability: combination.as_ref().map(|c| c.0),
+                    planes_used: combination.map_or(Vec::new(), |c| c.1),
+                    planes: calls,
+                    prediction: None,
+                })
+            }
+        }
+    }
+}
+
+/// `model`'s call on its plane `plane` of `study`, with its whole prediction where the series
+/// was read.
+fn plane_call(
+    model: &Gated,
+    plane: Plane,
+    study: &Study,
+) -> Result<(PlaneCall, Option<Prediction>), InferError> {
+    let of_plane = study.of_plane(plane);
+    if of_plane.series.is_empty() {
+        let call = PlaneCall {
+            plane,
+            probability: None,
+            not_used: Some(format!("no {plane} series")),
+            notes: Vec::new(),
+        };
+        return Ok((call, None));
+    }
+    let volume = model
+        .gate()
+        .choose(of_plane, None)
+        .map_err(|e| InferError::Input(e.to_string()))?;
+    let prediction = model.predict(&volume)?;
+    let accepted = prediction.verdict.is_accepted();
+    let call = PlaneCall {
+        plane,
+        probability: accepted.then_some(prediction.injured_probability),
+        not_used: (!accepted).then(|| prediction.verdict.to_string()),
+        notes: volume.meta.notes.clone(),
+    };
+    Ok((call, Some(prediction)))
+}

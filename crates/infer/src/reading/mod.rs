@@ -1,0 +1,146 @@
+//! The whole knee read at once: several findings (abnormality, the ACL, the menisci), each by
+//! its own model (one plane's run or MRNet's combined run of three planes), from one study read
+//! once. `reading.json` in a folder of its own names each finding's model folder; MRNet's
+//! recipe (`cruciate reproduce mrnet`) writes one over its three combined runs, and
+//! `cruciate reading` assembles one from any runs.
+
+mod finding;
+
+use std::path::{Path, PathBuf};
+
+use cruciate_data::Finding;
+use cruciate_volume::Study;
+use serde::{Deserialize, Serialize};
+
+pub use finding::{FindingCall, FindingModel, PlaneCall};
+
+use crate::{InferError, Registry};
+
+/// The file in a reading's folder.
+pub const READING_FILE: &str = "reading.json";
+/// Format of `reading.json` written by this build.
+pub const READING_FORMAT: u32 = 1;
+
+/// One finding of a reading and the folder of its model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingEntry {
+    /// The finding.
+    pub finding: Finding,
+    /// A run or combined run folder, relative to the reading's folder where it lies below it.
+    pub run: PathBuf,
+}
+
+/// `reading.json`: the findings read together and their models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingRun {
+    /// [`READING_FORMAT`].
+    pub format: u32,
+    /// One entry per finding, in the order they are reported.
+    pub findings: Vec<FindingEntry>,
+}
+
+impl ReadingRun {
+    /// The reading in folder `dir`, or `None` when it holds no `reading.json`.
+    pub fn read(dir: &Path) -> Result<Option<Self>, InferError> {
+        let path = dir.join(READING_FILE);
+        let Some(text) = crate::json_file::read_if_present(&path)? else {
+            return Ok(None);
+        };
+        let run: Self =
+            serde_json::from_str(&text).map_err(|e| InferError::run(&path, e.to_string()))?;
+        if run.format > READING_FORMAT {
+            return Err(InferError::run(
+                &path,
+                format!(
+                    "format {} is newer than this build reads ({READING_FORMAT}): update Cruciate",
+                    run.format
+                ),
+            ));
+        }
+        Ok(Some(run))
+    }
+
+    /// Writes `reading.json` into folder `dir` (atomically).
+    pub fn write(&self, dir: &Path) -> Result<(), InferError> {
+        crate::json_file::write(&dir.join(READING_FILE), self, true)
+    }
+}
+
+/// A reading's models, opened.
+pub struct ReadingModel {
+    models: Vec<FindingModel>,
+}
+
+/// What a study says about each finding of a reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExamReading {
+    /// One call per finding, in the reading's order.
+    pub findings: Vec<FindingCall>,
+    /// True when any model was trained on synthetic exams.
+    pub synthetic_model: bool,
+    /// What the results are for ("Synthetic phantoms ...", "Research model ...").
+    pub notice: String,
+}
+
+impl ReadingModel {
+    /// Opens the reading `run` in folder `dir`: each finding's model, checked to answer it,
+    /// each finding once.
+    pub fn open(registry: &Registry, dir: &Path, run: &ReadingRun) -> Result<Self, InferError> {
+        if run.findings.is_empty() {
+            return Err(InferError::run(dir, "a reading of no findings"));
+        }
+        let mut models = Vec::new();
+        for (i, entry) in run.findings.iter().enumerate() {
+            if run.findings[..i].iter().any(|e| e.finding == entry.finding) {
+                return Err(InferError::run(
+                    dir,
+                    format!("{} is read twice: one model per finding", entry.finding),
+                ));
+            }
+            let folder = crate::combined::resolve(dir, &entry.run);
+            let model = FindingModel::open(registry, &folder)?;
+            if model.finding() != entry.finding {
+                return Err(InferError::run(
+                    &folder,
+                    format!(
+                        "answers {} where the reading expects {}",
+                        model.finding(),
+                        entry.finding
+                    ),
+                ));
+            }
+            models.push(model);
+        }
+        Ok(Self { models })
+    }
+
+    /// The findings, in order.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.models.iter().map(FindingModel::finding).collect()
+    }
+
+    /// Each finding's model.
+    pub fn models(&self) -> &[FindingModel] {
+        &self.models
+    }
+
+    /// True when any model was trained on synthetic exams.
+    pub fn synthetic(&self) -> bool {
+        self.models.iter().any(FindingModel::synthetic)
+    }
+
+    /// Reads every finding from `study`.
+    pub fn read(&self, study: &Study) -> Result<ExamReading, InferError> {
+        let findings = self
+            .models
+            .iter()
+            .map(|m| m.read(study))
+            .collect::<Result<_, _>>()?;
+        let synthetic = self.synthetic();
+        Ok(ExamReading {
+            findings,
+            synthetic_model: synthetic,
+            notice: crate::run::model_notice(synthetic).to_string(),
+        })
+    }
+}
