@@ -2,6 +2,13 @@
 //! measurement group for the model's finding (the anterior cruciate ligament, a meniscal tear,
 //! an abnormal knee) holding the coded call, its probability, the algorithm and the notices,
 //! inferred from the key slices.
+//!
+//! Codes: DICOM's own (DCM) for the report's structure; SNOMED CT (SCT) for the finding sites
+//! that DICOM PS3.16 lists (knee joint 49076000, meniscus 74135004: checked against the
+//! standard's code dictionary as pydicom 3.0.2 ships it); local codes (99CRUCIATE) for the
+//! rest. PS3.16 has no concept for the anterior cruciate ligament or for a tear, and SNOMED CT
+//! itself was not available to check one against, so those stay local rather than be written
+//! from memory.
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -68,11 +75,7 @@ const ACL: FindingCodes = FindingCodes {
 const MENISCUS: FindingCodes = FindingCodes {
     title: "Cruciate meniscus report (not for diagnostic use)",
     tracking: "Meniscus",
-    site: Code(
-        "MENISCUS",
-        LOCAL,
-        "Meniscus of the knee (medial or lateral)",
-    ),
+    site: Code("74135004", "SCT", "Meniscus"),
     probability: Code("P-MEN-TEAR", LOCAL, "Probability of a meniscal tear"),
     negative: Code("MEN-NO-TEAR", LOCAL, "No meniscal tear"),
     positive: Code("MEN-TEAR", LOCAL, "Meniscal tear"),
@@ -91,7 +94,7 @@ const MENISCUS: FindingCodes = FindingCodes {
 const KNEE: FindingCodes = FindingCodes {
     title: "Cruciate knee abnormality report (not for diagnostic use)",
     tracking: "Knee",
-    site: Code("KNEE", LOCAL, "Knee joint"),
+    site: Code("49076000", "SCT", "Knee joint"),
     probability: Code("P-KNEE-ABNORMAL", LOCAL, "Probability of an abnormal knee"),
     negative: Code("KNEE-NORMAL", LOCAL, "Knee normal"),
     positive: Code("KNEE-ABNORMAL", LOCAL, "Knee abnormal"),

@@ -225,7 +225,7 @@ fn a_meniscus_models_report_codes_a_meniscal_tear_at_the_meniscus() {
         for said in [
             "Meniscal tear",
             "Probability of a meniscal tear",
-            "Meniscus of the knee",
+            "(74135004,SCT,\"Meniscus\")",
             "Cruciate meniscus report",
         ] {
             assert!(text.contains(said), "{said}: {text}");
