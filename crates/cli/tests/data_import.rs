@@ -596,6 +596,48 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         }
         None => assert!(aucs.len() < 3, "{report}"),
     }
+    // Readings side by side: every finding of each, "-" where one lacks it, the macro AUC.
+    let two = dir.path().join("two-findings");
+    succeeded(&cruciate(&[
+        "reading",
+        out.join("acl").to_str().unwrap(),
+        out.join("meniscus").to_str().unwrap(),
+        "--out",
+        two.to_str().unwrap(),
+    ]));
+    let compared = dir.path().join("compared");
+    let table = succeeded(&cruciate(&[
+        "compare",
+        knee.to_str().unwrap(),
+        two.to_str().unwrap(),
+        "--manifest",
+        out.join("manifest.csv").to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        compared.to_str().unwrap(),
+    ]));
+    assert!(
+        table.starts_with(
+            "| reading | exams | abnormality AUC (95 % CI) | ACL tear AUC (95 % CI) | meniscal tear AUC (95 % CI) | macro AUC |"
+        ),
+        "{table}"
+    );
+    let two_row = table
+        .lines()
+        .find(|l| l.contains("two-findings"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(two_row.contains("| - |"), "no abnormality model: {two_row}");
+    assert!(compared.join("compare.html").is_file());
+    let mixed = refused(&[
+        "compare",
+        knee.to_str().unwrap(),
+        out.join("runs/acl-sagittal").to_str().unwrap(),
+        "--manifest",
+        out.join("manifest.csv").to_str().unwrap(),
+    ]);
+    assert!(mixed.contains("is not a reading"), "{mixed}");
+
     // One model per finding; a folder that holds no model is refused, and nothing written.
     let twice = refused(&[
         "reading",

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::EvalError;
 use crate::combine::RESAMPLES;
 use crate::metrics::{bootstrap_auc_interval, roc_auc};
+use crate::report::Table;
 
 /// One finding's figures on a split.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,6 +111,65 @@ pub fn score_reading(
     Ok((report, read))
 }
 
+/// Readings side by side, best macro AUC first: a column per finding any of them reads (its
+/// AUC with the interval, "-" where a reading lacks the finding) and the macro AUC.
+pub fn comparison_table(named: &[(String, ReadingReport)]) -> Table {
+    let mut findings: Vec<Finding> = Vec::new();
+    for f in named.iter().flat_map(|(_, r)| &r.findings) {
+        if !findings.contains(&f.finding) {
+            findings.push(f.finding);
+        }
+    }
+    let mut order: Vec<&(String, ReadingReport)> = named.iter().collect();
+    order.sort_by(|a, b| {
+        let key = |r: &ReadingReport| r.macro_auc.unwrap_or(f64::NEG_INFINITY);
+        key(&b.1).total_cmp(&key(&a.1))
+    });
+    let mut header = vec!["reading".to_string(), "exams".to_string()];
+    header.extend(
+        findings
+            .iter()
+            .map(|f| format!("{} AUC (95 % CI)", f.describe())),
+    );
+    header.push("macro AUC".into());
+    let rows = order
+        .iter()
+        .map(|(name, report)| {
+            let mut row = vec![
+                if report.synthetic_model {
+                    format!("{name} (synthetic data)")
+                } else {
+                    name.clone()
+                },
+                report.exams.to_string(),
+            ];
+            row.extend(findings.iter().map(|f| {
+                report
+                    .findings
+                    .iter()
+                    .find(|x| x.finding == *f)
+                    .map_or("-".into(), auc_text)
+            }));
+            row.push(report.macro_auc.map_or("n/a".into(), |m| format!("{m:.3}")));
+            row
+        })
+        .collect();
+    Table {
+        heading: "Readings".into(),
+        header,
+        rows,
+    }
+}
+
+/// A finding's AUC with its interval, as tables print it.
+pub fn auc_text(f: &FindingFigure) -> String {
+    match (f.auc, f.interval) {
+        (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
+        (Some(a), None) => format!("{a:.3}"),
+        _ => "n/a (one class)".into(),
+    }
+}
+
 /// The figures of one finding from its `(probability, present)` pairs.
 fn figure(finding: Finding, labelled: &[(Option<f64>, bool)], seed: u64) -> FindingFigure {
     let (scores, present): (Vec<f64>, Vec<bool>) = labelled
@@ -154,5 +214,40 @@ mod tests {
         let one_class = figure(Finding::Acl, &[(Some(0.4), false), (Some(0.1), false)], 0);
         assert_eq!(one_class.auc, None);
         assert_eq!(one_class.interval, None);
+    }
+
+    #[test]
+    fn readings_are_compared_per_finding_best_macro_first() {
+        let report = |macro_auc, findings: Vec<FindingFigure>| ReadingReport {
+            split: Split::Test,
+            exams: 5,
+            findings,
+            macro_auc,
+            synthetic_model: true,
+        };
+        let acl = figure(Finding::Acl, &[(Some(0.9), true), (Some(0.2), false)], 0);
+        let meniscus = figure(
+            Finding::Meniscus,
+            &[(Some(0.1), true), (Some(0.2), false)],
+            0,
+        );
+        let table = comparison_table(&[
+            ("a".into(), report(Some(0.5), vec![acl.clone(), meniscus])),
+            ("b".into(), report(Some(1.0), vec![acl])),
+        ]);
+        assert_eq!(
+            table.header,
+            [
+                "reading",
+                "exams",
+                "ACL tear AUC (95 % CI)",
+                "meniscal tear AUC (95 % CI)",
+                "macro AUC"
+            ]
+        );
+        assert_eq!(table.rows[0][0], "b (synthetic data)");
+        assert_eq!(table.rows[0][3], "-", "b reads no menisci");
+        assert_eq!(table.rows[1][3], "0.000 (0.000-0.000)");
+        assert_eq!(table.rows[1][4], "0.500");
     }
 }

@@ -60,15 +60,8 @@ fn localiser(args: &EvaluateArgs, manifest: &Manifest, device: Compute) -> anyho
 
 /// Runs `cruciate evaluate`.
 pub fn run(args: &EvaluateArgs, device: Compute) -> anyhow::Result<()> {
-    if let Some(reading) = cruciate_infer::ReadingRun::read(&args.run)? {
-        super::reading::evaluate(
-            &args.run,
-            &reading,
-            &args.manifest,
-            args.split,
-            &args.out,
-            device,
-        )?;
+    if cruciate_infer::ReadingRun::read(&args.run)?.is_some() {
+        super::reading::evaluate(&args.run, &args.manifest, args.split, &args.out, device)?;
         return Ok(());
     }
     let manifest = super::manifest_for(&args.run, &args.manifest)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use cruciate_data::{Manifest, Split};
-use cruciate_eval::reading::{ReadingReport, score_reading};
+use cruciate_eval::reading::{ReadingReport, auc_text, score_reading};
 use cruciate_infer::reading::{FindingEntry, FindingModel, READING_FORMAT};
 use cruciate_infer::{ExamReading, ReadingModel, ReadingRun};
 use cruciate_models::Compute;
@@ -117,19 +117,30 @@ pub fn predict(
     Ok(())
 }
 
+/// The reading in folder `dir` scored on `split` of `manifest`: its figures and each exam's
+/// calls.
+pub fn score(
+    dir: &Path,
+    manifest: &Manifest,
+    split: Split,
+    device: Compute,
+) -> anyhow::Result<(ReadingReport, Vec<cruciate_eval::reading::ReadExam>)> {
+    let reading = ReadingRun::read(dir)?
+        .ok_or_else(|| anyhow::anyhow!("{}: not a reading (no reading.json)", dir.display()))?;
+    let model = ReadingModel::open(&super::registry(device), dir, &reading)?;
+    Ok(score_reading(&model, manifest, split, 0, &Bars::default())?)
+}
+
 /// `cruciate evaluate` with a reading: every finding on `split` of `manifest`, written as
 /// `reading-report.json` and `reading-report.md` into `out`.
 pub fn evaluate(
     dir: &Path,
-    reading: &ReadingRun,
     manifest: &Path,
     split: Split,
     out: &Path,
     device: Compute,
 ) -> anyhow::Result<ReadingReport> {
-    let model = ReadingModel::open(&super::registry(device), dir, reading)?;
-    let manifest = Manifest::read(manifest)?;
-    let (report, exams) = score_reading(&model, &manifest, split, 0, &Bars::default())?;
+    let (report, exams) = score(dir, &Manifest::read(manifest)?, split, device)?;
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     #[derive(Serialize)]
     struct Written<'a> {
@@ -159,17 +170,13 @@ pub fn table(report: &ReadingReport) -> String {
         report.exams, report.split
     );
     for f in &report.findings {
-        let auc = match (f.auc, f.interval) {
-            (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
-            (Some(a), None) => format!("{a:.3}"),
-            _ => "n/a (one class)".into(),
-        };
         text += &format!(
-            "| {} | {} ({}) | {} | {auc} | {} |\n",
+            "| {} | {} ({}) | {} | {} | {} |\n",
             f.finding.describe(),
             f.labelled,
             f.positive,
             f.analysed,
+            auc_text(f),
             figure(f.accuracy)
         );
     }
