@@ -201,6 +201,35 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     assert!(set.contains("90 %"), "{set}");
     // The SR references the original instances of the key slices.
     assert!(dump.contains("MR image"), "{dump}");
+    // The same result as FHIR R4 for the RIS: valid to an independent validator, about the
+    // original patient and study, with the call, its probability and its grade set.
+    let (code, fhir) = server.get_bytes(&format!("/api/v1/exams/{id}/fhir"), &server.token);
+    assert_eq!(code, 200);
+    if let Some(errors) = cruciate_testkit::fhir_report_errors(&fhir) {
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    let report: Value = serde_json::from_slice(&fhir).unwrap();
+    assert_eq!(report["resourceType"], "DiagnosticReport");
+    assert_eq!(report["subject"]["identifier"]["value"], original_patient);
+    assert_eq!(
+        report["imagingStudy"][0]["identifier"]["value"],
+        format!("urn:oid:{original_study}")
+    );
+    let observation = &report["contained"][0];
+    assert_eq!(observation["resourceType"], "Observation");
+    assert_eq!(observation["valueCodeableConcept"]["text"], label);
+    let fhir_p = observation["component"][0]["valueQuantity"]["value"]
+        .as_f64()
+        .unwrap();
+    // The report gives probabilities to four decimals: within half a unit of the fourth.
+    assert!((fhir_p - p).abs() <= 0.5e-4 + 1e-12, "{fhir_p} against {p}");
+    assert_eq!(observation["component"][1]["valueString"], set);
+    assert_eq!(report["contained"][1]["resourceType"], "Device");
+    let fhir_text = String::from_utf8_lossy(&fhir);
+    assert!(
+        !fhir_text.contains("ANON-"),
+        "no pseudonym leaves: {fhir_text}"
+    );
     // The project's own reader takes the Secondary Capture.
     let inspected = Command::new(env!("CARGO_BIN_EXE_cruciate"))
         .args(["inspect", sc_path.to_str().unwrap()])

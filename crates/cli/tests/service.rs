@@ -892,6 +892,33 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
     assert_eq!(finding.code, "ACL-NOT-ANALYSED");
     assert_eq!(finding.injured_probability, None);
     assert!(finding.comment.contains(&reasons), "{}", finding.comment);
+    // In FHIR too: an observation "not performed" with the reasons, no value, no probability.
+    let fhir_observation = |token: &str| {
+        let (status, body) = server.get_bytes(&format!("/api/v1/exams/{id}/fhir"), token);
+        assert_eq!(status, 200);
+        if let Some(errors) = cruciate_testkit::fhir_report_errors(&body) {
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+        let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        report["contained"][0].clone()
+    };
+    let observation = fhir_observation(&admin);
+    assert!(
+        observation.get("valueCodeableConcept").is_none(),
+        "{observation}"
+    );
+    assert!(observation.get("component").is_none(), "{observation}");
+    assert_eq!(
+        observation["dataAbsentReason"]["coding"][0]["code"],
+        "not-performed"
+    );
+    assert!(
+        observation["dataAbsentReason"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&reasons),
+        "{observation}"
+    );
 
     // Only an admin has the call shown.
     let (status, made) = server.post_json(
@@ -914,6 +941,18 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
     let (_, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &admin);
     let finding = cruciate_dicom_results::read_finding(&sr).unwrap();
     assert!(finding.code.starts_with("ACL-") && finding.code != "ACL-NOT-ANALYSED");
+    let observation = fhir_observation(&admin);
+    assert_eq!(
+        observation["valueCodeableConcept"]["text"], exam["call_label"],
+        "{observation}"
+    );
+    assert!(
+        observation["note"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Outside the model's domain"),
+        "{observation}"
+    );
     assert!(
         finding.comment.starts_with("Outside the model's domain"),
         "{}",

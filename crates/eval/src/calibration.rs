@@ -11,8 +11,9 @@ use crate::EvalError;
 use crate::metrics::{expected_calibration_error, log_loss};
 use crate::scoring::{ScoredExam, score_split};
 
-/// Confidence bins of the calibration error, as the reliability diagrams.
-pub const ECE_BINS: usize = 10;
+/// Confidence bins of the calibration error, as the reliability diagrams (the temperature's
+/// check uses the same).
+pub use cruciate_infer::calibration::ECE_BINS;
 
 /// The coverages every evaluation reports besides the run's own.
 pub const REPORTED_COVERAGES: [f64; 3] = [0.8, 0.9, 0.95];

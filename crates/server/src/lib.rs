@@ -30,6 +30,7 @@ pub mod deidentify;
 pub mod dicom;
 pub mod drift;
 mod error;
+pub mod fhir;
 pub mod http;
 pub mod images;
 pub mod intake;

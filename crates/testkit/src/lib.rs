@@ -197,6 +197,45 @@ pub fn dciodvfy_errors(file: &Path) -> Option<Vec<String>> {
     )
 }
 
+/// The Python with the independent FHIR validator (the `fhir.resources` R4 models, pinned in
+/// `.ci/run`): `target/fhir-python`, as `.ci/run` makes it.
+pub const FHIR_PYTHON: &str = "target/fhir-python/bin/python";
+
+/// What the independent FHIR R4 validator says of `json`, a DiagnosticReport: empty when it
+/// is valid, else its lines. `None` (the test skips) when the validator is not set up and
+/// `CRUCIATE_FIXTURES` is unset; with it set, a missing validator fails the test.
+pub fn fhir_report_errors(json: &[u8]) -> Option<Vec<String>> {
+    let python = workspace_root().join(FHIR_PYTHON);
+    if !python.is_file() {
+        assert!(
+            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+            "{} is missing: .ci/run makes it (python3 -m venv, pip install fhir.resources)",
+            python.display()
+        );
+        eprintln!("skipped: the FHIR validator is not set up");
+        return None;
+    }
+    let script = "import sys, json\n\
+from fhir.resources.diagnosticreport import DiagnosticReport\n\
+try:\n    DiagnosticReport.parse_obj(json.load(sys.stdin))\n\
+except Exception as e:\n    print(e)\n";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the FHIR validator starts");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), json).unwrap();
+    let out = child.wait_with_output().expect("the FHIR validator runs");
+    assert!(out.status.success(), "the FHIR validator failed to run");
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// `count` values of white noise (a fixed linear congruential sequence from `seed`, its high
 /// bits): neighbouring values are uncorrelated, as no image's voxels are.
 pub fn noise(count: usize, seed: u64) -> Vec<f32> {

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use conformal::{Conformal, DEFAULT_COVERAGE, GradeSet, MIN_EXAMS, check_coverage};
-pub use temperature::Temperature;
+pub use temperature::{ECE_BINS, Temperature};
 
 use crate::{InferError, Prediction};
 

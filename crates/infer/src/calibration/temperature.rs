@@ -21,6 +21,9 @@ const INVERSE_RANGE: (f64, f64) = (0.05, 20.0);
 /// Folds of the check that a temperature generalises.
 const FOLDS: usize = 5;
 
+/// Confidence bins of the expected calibration error: the check here and every report.
+pub const ECE_BINS: usize = 10;
+
 /// A fitted temperature, with what it did on the exams it was fitted on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Temperature {
@@ -41,7 +44,11 @@ impl Temperature {
     /// call right, or every one wrong, which no finite temperature fits), or a temperature that
     /// does not generalise: fitted on four fifths of the exams in turn, it must lower the log
     /// loss of the fifth it did not see (a model right on 59 of 60 exams would otherwise be
-    /// sharpened until its one error costs more on new exams than the sharpening gains).
+    /// sharpened until its one error costs more on new exams than the sharpening gains), and
+    /// must not raise the expected calibration error of those unseen fifths (a temperature
+    /// that trims the log loss while making the confidences stray further from the accuracy
+    /// calibrates nothing: measured on the binary demo, 500 exams gave T = 0.69, log loss
+    /// 0.0522 -> 0.0512 but calibration error 0.0074 -> 0.0088 on 1000 new exams).
     pub fn fit(probabilities: &[Vec<f64>], actual: &[usize]) -> Result<Self, InferError> {
         check_rows(probabilities, actual)?;
         if probabilities.len() < 2 * FOLDS {
@@ -60,12 +67,24 @@ impl Temperature {
                 1.0 / inverse
             )));
         }
-        let [own, scaled] = cross_validated(probabilities, actual).map(|s| s / actual.len() as f64);
+        let unseen = cross_validated(probabilities, actual);
+        let [own, scaled] = unseen.log_loss.map(|s| s / actual.len() as f64);
         if scaled >= own {
             return Err(InferError::Request(format!(
                 "a temperature fitted on part of the held-out exams raises the log loss of the \
                  rest ({own:.4} -> {scaled:.4}, {FOLDS}-fold): the model's own probabilities \
                  are kept"
+            )));
+        }
+        let ece = |p: &[Vec<f64>]| {
+            cruciate_metrics::expected_calibration_error(p, actual, ECE_BINS).unwrap_or(0.0)
+        };
+        let (own_ece, scaled_ece) = (ece(&unseen.own), ece(&unseen.scaled));
+        if scaled_ece > own_ece {
+            return Err(InferError::Request(format!(
+                "a temperature fitted on part of the held-out exams raises the calibration error \
+                 of the rest ({own_ece:.4} -> {scaled_ece:.4}, {FOLDS}-fold): the model's own \
+                 probabilities are kept"
             )));
         }
         Ok(Self {
@@ -91,10 +110,20 @@ fn best_inverse(probabilities: &[Vec<f64>], actual: &[usize]) -> f64 {
     )
 }
 
-/// The log loss of each exam when a temperature is fitted on the folds without it, against its
-/// own: `[own, scaled]`, summed over the exams (folds by exam index modulo [`FOLDS`]).
-fn cross_validated(probabilities: &[Vec<f64>], actual: &[usize]) -> [f64; 2] {
+/// Each exam as a temperature fitted on the folds without it leaves it (folds by exam index
+/// modulo [`FOLDS`]).
+struct Unseen {
+    /// The log loss of its own probabilities and of the scaled ones, summed over the exams.
+    log_loss: [f64; 2],
+    /// Its own probabilities, in exam order.
+    own: Vec<Vec<f64>>,
+    /// Its probabilities under the temperature of the other folds, in exam order.
+    scaled: Vec<Vec<f64>>,
+}
+
+fn cross_validated(probabilities: &[Vec<f64>], actual: &[usize]) -> Unseen {
     let mut sums = [0.0, 0.0];
+    let mut scaled_rows = vec![Vec::new(); actual.len()];
     for fold in 0..FOLDS {
         let (fit, held): (Vec<usize>, Vec<usize>) =
             (0..actual.len()).partition(|i| i % FOLDS != fold);
@@ -109,8 +138,15 @@ fn cross_validated(probabilities: &[Vec<f64>], actual: &[usize]) -> [f64; 2] {
         let n = held.len() as f64;
         sums[0] += n * mean_nll(&held_p, &held_a, 1.0);
         sums[1] += n * mean_nll(&held_p, &held_a, inverse);
+        for &i in &held {
+            scaled_rows[i] = scaled(&probabilities[i], inverse);
+        }
     }
-    sums
+    Unseen {
+        log_loss: sums,
+        own: probabilities.to_vec(),
+        scaled: scaled_rows,
+    }
 }
 
 /// Checks that there is one true class, in range, per row of probabilities.
@@ -250,6 +286,39 @@ mod tests {
         assert!(err.to_string().contains("class 2"), "{err}");
         let err = Temperature::fit(&probabilities[..4], &actual[..4]).unwrap_err();
         assert!(err.to_string().contains("at least 10"), "{err}");
+    }
+
+    /// Half the exams called surely and rightly (0.99, every one right), half called 0.6 and
+    /// right on 30 of 50: sharpening lowers the log loss of unseen folds (0.3415 -> 0.3387),
+    /// but pulls the 0.6 calls away from their accuracy, and the calibration error of the
+    /// unseen folds rises (0.005 -> 0.016, computed by hand): no temperature is kept.
+    #[test]
+    fn a_temperature_that_raises_the_calibration_error_is_refused() {
+        let group_two: Vec<usize> = (0..50)
+            .map(|j| usize::from((j * 17 + 11) % 50 < 20))
+            .collect();
+        assert_eq!(group_two.iter().sum::<usize>(), 20);
+        let (probabilities, actual): (Vec<Vec<f64>>, Vec<usize>) = (0..100)
+            .map(|i| {
+                if i % 2 == 0 {
+                    (vec![0.99, 0.01], 0)
+                } else {
+                    (vec![0.6, 0.4], group_two[i / 2])
+                }
+            })
+            .unzip();
+        let [own, scaled] = cross_validated(&probabilities, &actual)
+            .log_loss
+            .map(|s| s / 100.0);
+        assert!(
+            scaled < own,
+            "the log loss alone would keep it: {own} -> {scaled}"
+        );
+        let err = Temperature::fit(&probabilities, &actual).unwrap_err();
+        assert!(
+            err.to_string().contains("raises the calibration error"),
+            "{err}"
+        );
     }
 
     /// 59 of 60 calls right: on all of them a sharper model fits better, but the fold that

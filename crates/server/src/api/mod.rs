@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod dicom;
 mod exams;
+mod fhir;
 mod identity;
 mod openapi;
 mod ops;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exams/{id}/sr.dcm", get(dicom::sr))
         .route("/exams/{id}/sc/{file}", get(dicom::sc))
         .route("/exams/{id}/dicom", get(dicom::status))
+        .route("/exams/{id}/fhir", get(fhir::report))
         .route("/exams/{id}/send", post(dicom::send))
         .route("/models", get(exams::models))
         .route("/me", get(admin::me))

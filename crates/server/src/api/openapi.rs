@@ -21,6 +21,7 @@ use super::Caller;
         super::exams::show_call,
         super::exams::models,
         super::dicom::sr,
+        super::fhir::report,
         super::dicom::sc,
         super::dicom::status,
         super::dicom::send,

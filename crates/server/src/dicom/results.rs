@@ -90,7 +90,9 @@ fn key_slices(slices: usize, first: usize, explanation: Option<&ExplanationSumma
     keys
 }
 
-async fn identity(
+/// The study and series of `exam` as the hospital knows them (re-linked after
+/// de-identification when it came by DICOM), and its slices' instances.
+pub(crate) async fn identity(
     store: &Store,
     exam: &ExamRow,
     result: &AnalysisResult,

@@ -1,0 +1,65 @@
+//! An analysed exam's result as an HL7 FHIR R4 `DiagnosticReport` (see `cruciate_fhir`): the
+//! call as the worklist shows it (none for an exam the input gate abstained on, unless an
+//! admin had it shown), the patient and study as the hospital knows them (re-linked after
+//! de-identification, as the DICOM results are).
+
+use cruciate_fhir::{ExamReport, FindingReport, ModelDevice, ShownCall};
+
+use crate::analysis::AnalysisResult;
+use crate::dicom::results::{identity, utc_date_time};
+use crate::store::{ExamRow, Store};
+
+/// An instant in FHIR's form from `ms` since the epoch: `2026-12-07T10:00:00Z`.
+pub fn instant(ms: i64) -> String {
+    let (date, time) = utc_date_time(ms);
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &date[..4],
+        &date[4..6],
+        &date[6..],
+        &time[..2],
+        &time[2..4],
+        &time[4..]
+    )
+}
+
+/// What the report of `exam` (analysed, with `result`) says.
+pub async fn exam_report(
+    store: &Store,
+    exam: &ExamRow,
+    result: &AnalysisResult,
+) -> Result<ExamReport, sqlx::Error> {
+    let (study, ..) = identity(store, exam, result).await?;
+    let from_dicom = result.exam.dicom.is_some();
+    let p = &result.prediction;
+    Ok(ExamReport {
+        exam_id: exam.id.clone(),
+        issued: instant(exam.finished_ms.unwrap_or(exam.created_ms)),
+        patient_id: from_dicom.then_some(study.patient_id.clone()),
+        study_uid: from_dicom.then_some(study.study_uid),
+        device: ModelDevice {
+            name: result.model.name.clone(),
+            version: result.software.clone(),
+            sha256: result.model.hash.clone(),
+        },
+        findings: vec![FindingReport {
+            finding: result.model.finding,
+            call: exam.call_shown().then(|| ShownCall {
+                label: p.label.clone(),
+                probability: p.injured_probability.clamp(0.0, 1.0),
+            }),
+            outside_domain: exam.not_analysed.clone(),
+            grade_set: p.grade_set.as_ref().map(|s| s.to_string()),
+        }],
+        notices: result.notices.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instants_are_written_as_fhir_asks() {
+        // 2026-11-27 18:30:05 UTC.
+        assert_eq!(super::instant(1_795_804_205_000), "2026-11-27T18:30:05Z");
+    }
+}
