@@ -1021,3 +1021,149 @@ fn the_gate_chooses_the_series_of_an_uploaded_study() {
         assert!(!notes.iter().any(|n| n.contains(uid.as_str())), "{notes:?}");
     }
 }
+
+/// One request a FHIR server received: its request line, headers (lower-case names) and body.
+struct Received {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A FHIR server on loopback that answers 503 to its first request and 201 to the rest,
+/// recording each: the post the service makes, and its retry.
+fn fhir_receiver() -> (String, std::sync::mpsc::Receiver<Received>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/fhir", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                std::io::BufRead::read_line(&mut reader, &mut h).unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (name, value) = h.split_once(':').unwrap();
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let answer = if n == 0 {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\ntry again\r\n"
+            } else {
+                "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            stream.write_all(answer.as_bytes()).unwrap();
+            if tx
+                .send(Received {
+                    line: line.trim_end().to_string(),
+                    headers,
+                    body,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (base, rx)
+}
+
+#[test]
+fn an_analysed_exam_is_posted_to_the_fhir_server_and_retried_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, received) = fhir_receiver();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed_exams = 0\n[dicom]\nretry_seconds = 1\n[fhir]\nendpoint = \"{base}\"\ntoken = \"ehr-secret\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let zip = phantom_dicom_zip(dir.path());
+    let (status, accepted) = server.upload(&zip, "knee.zip", &server.token.clone());
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    let wait = Duration::from_secs(60);
+    let first = received.recv_timeout(wait).expect("the report is posted");
+    let second = received
+        .recv_timeout(wait)
+        .expect("and posted again after a 503");
+    for post in [&first, &second] {
+        assert_eq!(post.line, "POST /fhir/DiagnosticReport HTTP/1.1");
+        let header = |name: &str| {
+            post.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("content-type"), Some("application/fhir+json"));
+        assert_eq!(header("authorization"), Some("Bearer ehr-secret"));
+        assert_eq!(
+            header("if-none-exist"),
+            Some(format!("identifier=urn:cruciate:exam|{id}").as_str())
+        );
+        if let Some(errors) = cruciate_testkit::fhir_report_errors(&post.body) {
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+    }
+    assert_eq!(first.body, second.body, "the same report, posted again");
+    let report: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
+    assert_eq!(report["id"], id.as_str());
+    assert_eq!(
+        report["contained"][0]["valueCodeableConcept"]["text"],
+        exam["call_label"]
+    );
+    // The send is recorded: sent at the second attempt, the failure in the audit log.
+    let started = Instant::now();
+    let sends = loop {
+        let status = server
+            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
+            .1;
+        if status["sends"][0]["status"] == "sent" {
+            break status;
+        }
+        assert!(started.elapsed() < wait, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(sends["sends"][0]["destination"], base.as_str(), "{sends}");
+    assert_eq!(sends["sends"][0]["attempts"], 2, "{sends}");
+    assert_eq!(sends["destinations"][0], base.as_str());
+    let audit = server
+        .get("/api/v1/audit?limit=1000", Some(&server.token))
+        .1;
+    let details: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "send" && r["exam_id"] == id.as_str())
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("answered 503: try again")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("1 objects to")),
+        "{details:?}"
+    );
+}

@@ -80,6 +80,47 @@ pub struct ServerConfig {
     /// How each site's recent exams are compared with the model's validation exams
     /// (`[drift]`: `window`, `min_exams`, `alpha`).
     pub drift: cruciate_infer::drift::DriftSettings,
+    /// The FHIR server each analysed exam's report is posted to (`[fhir]`).
+    pub fhir: FhirConfig,
+}
+
+/// Results for the RIS or EHR (`[fhir]` in the settings file): each analysed exam's FHIR R4
+/// DiagnosticReport posted to a FHIR server, through the same retried, recorded sends as the
+/// DICOM results (`send_attempts`, `retry_seconds`, `timeout_seconds` of `[dicom]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FhirConfig {
+    /// The server's base URL, `http://host[:port]/path`; reports go to `BASE/DiagnosticReport`.
+    /// None: nothing is posted (the report is still at `GET /api/v1/exams/{id}/fhir`).
+    #[serde(with = "option_text")]
+    pub endpoint: Option<cruciate_fhir::FhirEndpoint>,
+    /// A bearer token sent with each post; none: no `Authorization` header.
+    pub token: Option<String>,
+}
+
+/// An optional value kept as its text, parsed when the settings are read.
+mod option_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(item: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match item {
+            Some(v) => s.serialize_some(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Who sees the identity an exam arrived with (patient name, ID, birth date and sex, accession
@@ -194,12 +235,20 @@ mod as_text {
     }
 }
 
-impl DicomConfig {
-    /// The destinations as text, as the API and the audit log show them.
+impl ServerConfig {
+    /// Where results go, as text, as the API and the audit log show them: each DICOM
+    /// destination (`AE@host:port`), then the FHIR server (its base URL).
     pub fn destination_names(&self) -> Vec<String> {
-        self.destinations.iter().map(ToString::to_string).collect()
+        self.dicom
+            .destinations
+            .iter()
+            .map(ToString::to_string)
+            .chain(self.fhir.endpoint.iter().map(ToString::to_string))
+            .collect()
     }
+}
 
+impl DicomConfig {
     fn validate(&self) -> Result<(), ServerError> {
         let title_ok = |t: &str| {
             !t.trim().is_empty()
@@ -261,6 +310,7 @@ impl Default for ServerConfig {
             identity: IdentityConfig::default(),
             dicom: DicomConfig::default(),
             drift: cruciate_infer::drift::DriftSettings::default(),
+            fhir: FhirConfig::default(),
         }
     }
 }
@@ -382,11 +432,31 @@ mod tests {
     }
 
     #[test]
+    fn a_fhir_server_is_parsed_when_read_and_https_refused_with_the_way_round() {
+        let c: ServerConfig = toml::from_str(
+            "[dicom]\ndestinations = [\"PACS@10.0.0.5:104\"]\n[fhir]\nendpoint = \"http://ehr:8090/fhir/\"\ntoken = \"t\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.destination_names(),
+            ["PACS@10.0.0.5:104", "http://ehr:8090/fhir"]
+        );
+        assert_eq!(c.fhir.token.as_deref(), Some("t"));
+        let again: ServerConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+        let e = toml::from_str::<ServerConfig>("[fhir]\nendpoint = \"https://ehr/fhir\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TLS-terminating proxy"), "{e}");
+        assert_eq!(ServerConfig::default().fhir.endpoint, None);
+    }
+
+    #[test]
     fn dicom_settings_are_checked() {
         let mut c: ServerConfig =
             toml::from_str("[dicom]\ndestinations = [\"PACS@10.0.0.5:104\"]\n").unwrap();
         assert_eq!(c.dicom.destinations[0].port, 104);
-        assert_eq!(c.dicom.destination_names(), ["PACS@10.0.0.5:104"]);
+        assert_eq!(c.destination_names(), ["PACS@10.0.0.5:104"]);
         assert!(c.validate().is_ok());
         // A bad destination stops the settings file from being read at all.
         let e = toml::from_str::<ServerConfig>("[dicom]\ndestinations = [\"PACS\"]\n")

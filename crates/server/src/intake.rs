@@ -123,8 +123,15 @@ impl ServiceContext {
                     scanner: probe.scanner.clone(),
                     ..exam
                 };
+                let fhir: Vec<String> = self
+                    .config
+                    .fhir
+                    .endpoint
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
                 self.store
-                    .insert_exam(&exam, self.config.max_attempts)
+                    .insert_exam_sending(&exam, self.config.max_attempts, &fhir)
                     .await?;
                 self.wake.notify_one();
                 self.store

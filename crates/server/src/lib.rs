@@ -52,7 +52,7 @@ use std::time::Duration;
 use cruciate_infer::Registry;
 use tokio::sync::watch;
 
-pub use config::{DicomConfig, ServerConfig};
+pub use config::{DicomConfig, FhirConfig, ServerConfig};
 pub use context::ServiceContext;
 pub use error::{ApiError, ErrorBody, ServerError};
 

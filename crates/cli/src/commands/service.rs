@@ -107,6 +107,10 @@ pub struct ServeArgs {
     max_upload_mib: Option<u64>,
     #[command(flatten)]
     dicom: DicomNodeArgs,
+    /// A FHIR R4 server's base URL (http://host[:port]/path): each analysed exam's
+    /// DiagnosticReport is posted to BASE/DiagnosticReport [default: none].
+    #[arg(long, value_name = "URL")]
+    fhir_endpoint: Option<cruciate_fhir::FhirEndpoint>,
 }
 
 /// The DICOM node's flags (`[dicom]` in the settings file).
@@ -190,6 +194,9 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
         config.max_upload_bytes = mib << 20;
     }
     args.dicom.apply(&mut config.dicom);
+    if let Some(endpoint) = &args.fhir_endpoint {
+        config.fhir.endpoint = Some(endpoint.clone());
+    }
     config.analyser_flags = device.flags();
     let registry = registry(device);
     runtime()?.block_on(async move {

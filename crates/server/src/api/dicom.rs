@@ -28,7 +28,7 @@ async fn status_of(state: &AppState, id: &str) -> Result<DicomStatus, ApiError> 
     Ok(DicomStatus {
         source: state.store.dicom_exam(id).await?,
         sends: state.store.sends(id).await?,
-        destinations: state.config.dicom.destination_names(),
+        destinations: state.config.destination_names(),
     })
 }
 
@@ -120,22 +120,22 @@ pub async fn send(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_exam(&state, &caller, &id).await?;
-    if state.config.dicom.destinations.is_empty() {
+    let destinations = state.config.destination_names();
+    if destinations.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "no DICOM destination is configured".to_string(),
+            "no DICOM destination or FHIR server is configured".to_string(),
         ));
     }
-    state
-        .store
-        .queue_sends(&id, &state.config.dicom.destinations)
-        .await?;
+    for destination in &destinations {
+        state.store.queue_send(&id, destination).await?;
+    }
     state
         .store
         .audit(caller.audit(
             "send",
             Some(&id),
-            Some(state.config.dicom.destination_names().join(", ")),
+            Some(state.config.destination_names().join(", ")),
         ))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(status_of(&state, &id).await?)).into_response())

@@ -81,7 +81,10 @@ pub(crate) async fn start(
         ctx: service,
         receiving: Receiving::default(),
     };
-    if ctx.dicom().port.is_none() && ctx.dicom().destinations.is_empty() {
+    if ctx.dicom().port.is_none()
+        && ctx.dicom().destinations.is_empty()
+        && ctx.ctx.config.fhir.endpoint.is_none()
+    {
         return Ok(None);
     }
     let bound = match ctx.dicom().port {

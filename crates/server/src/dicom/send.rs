@@ -1,6 +1,7 @@
 //! Results sent back: for each analysed exam with destinations, its SR and Secondary Capture
-//! images by C-STORE, retried with a doubling pause until the attempts are used up; the state of
-//! each send is in the database for the API and the viewer.
+//! images by C-STORE to each PACS, and its FHIR DiagnosticReport by HTTP POST to the FHIR
+//! server, retried with a doubling pause until the attempts are used up; the state of each
+//! send is in the database for the API and the viewer.
 
 use std::time::Duration;
 
@@ -9,6 +10,26 @@ use cruciate_dimse::scu::{self, Outgoing};
 use super::NodeContext;
 use super::results::{ResultsError, result_objects};
 use crate::store::{AuditEntry, SendRow, now_ms};
+
+/// Where one send goes, parsed from its row.
+enum Target {
+    /// A DICOM peer, by C-STORE.
+    Dicom(cruciate_dimse::Destination),
+    /// A FHIR server, by HTTP POST.
+    Fhir(cruciate_fhir::FhirEndpoint),
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            Ok(Target::Fhir(text.parse()?))
+        } else {
+            Ok(Target::Dicom(text.parse()?))
+        }
+    }
+}
 
 /// Why one exam's results did not reach one destination.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +56,9 @@ enum SendError {
         /// The DIMSE status.
         status: u16,
     },
+    /// The FHIR server could not be reached, or did not take the report.
+    #[error("{0}")]
+    Fhir(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -99,14 +123,17 @@ impl NodeContext {
     }
 
     async fn send_one(&self, row: &SendRow) -> Result<usize, SendError> {
-        let to: cruciate_dimse::Destination =
-            row.destination.parse().map_err(SendError::Destination)?;
+        let target: Target = row.destination.parse().map_err(SendError::Destination)?;
         let exam = self
             .ctx
             .store
             .exam(&row.exam_id, None)
             .await?
             .ok_or(SendError::Deleted)?;
+        let to = match target {
+            Target::Dicom(to) => to,
+            Target::Fhir(endpoint) => return self.post_fhir(&exam, &endpoint).await,
+        };
         let objects = result_objects(&self.ctx.store, self.ctx.data(), &exam).await?;
         let outgoing: Vec<Outgoing> = std::iter::once(objects.sr)
             .chain(objects.sc)
@@ -122,5 +149,60 @@ impl NodeContext {
             }),
             None => Ok(outcomes.len()),
         }
+    }
+}
+
+impl NodeContext {
+    /// Posts the exam's FHIR DiagnosticReport to `endpoint` (a conditional create on the
+    /// exam's identifier, so that a retry after a lost answer makes no second report).
+    async fn post_fhir(
+        &self,
+        exam: &crate::store::ExamRow,
+        endpoint: &cruciate_fhir::FhirEndpoint,
+    ) -> Result<usize, SendError> {
+        let result: crate::analysis::AnalysisResult = exam
+            .result
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| ResultsError::NotDone(exam.id.clone()))?;
+        let report = crate::fhir::exam_report(&self.ctx.store, exam, &result).await?;
+        let body = serde_json::to_vec(&cruciate_fhir::diagnostic_report(&report))
+            .map_err(|e| SendError::Fhir(e.to_string()))?;
+        let url = endpoint.reports();
+        let condition = format!("identifier=urn:cruciate:exam|{}", exam.id);
+        let token = self.ctx.config.fhir.token.clone();
+        let timeout = Duration::from_secs(self.dicom().timeout_seconds);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut request = agent
+                .post(&url)
+                .header("Content-Type", cruciate_fhir::FHIR_JSON)
+                .header("Accept", cruciate_fhir::FHIR_JSON)
+                .header("If-None-Exist", &condition);
+            if let Some(token) = &token {
+                request = request.header("Authorization", &format!("Bearer {token}"));
+            }
+            let mut response = request
+                .send(&body[..])
+                .map_err(|e| SendError::Fhir(format!("{url}: {e}")))?;
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(1);
+            }
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(4096)
+                .read_to_string()
+                .unwrap_or_default();
+            let first = text.lines().next().unwrap_or("").trim();
+            Err(SendError::Fhir(format!("{url} answered {status}: {first}")))
+        })
+        .await
+        .map_err(|e| SendError::Fhir(e.to_string()))?
     }
 }

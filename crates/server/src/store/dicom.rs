@@ -71,7 +71,7 @@ pub struct DicomExam {
 pub struct SendRow {
     /// The exam.
     pub exam_id: String,
-    /// `AE@host:port`.
+    /// `AE@host:port`, or a FHIR server's `http://` base URL.
     pub destination: String,
     /// `waiting` (for the analysis, or for the next attempt), `sent` or `failed` (attempts
     /// used up).
@@ -305,17 +305,34 @@ impl Store {
         destinations: &[Destination],
     ) -> Result<(), sqlx::Error> {
         for d in destinations {
-            sqlx::query(
-                "INSERT INTO dicom_sends (exam_id, destination, status, attempts, next_ms) \
-                 VALUES ($1, $2, 'waiting', 0, $3) \
-                 ON CONFLICT (exam_id, destination) DO UPDATE SET status = 'waiting', attempts = 0, next_ms = $3",
-            )
-            .bind(exam_id)
-            .bind(d.to_string())
-            .bind(now_ms())
-            .execute(self.pool())
-            .await?;
+            self.queue_send(exam_id, &d.to_string()).await?;
         }
+        Ok(())
+    }
+
+    /// Queues the exam's results for one destination, `AE@host:port` or a FHIR server's
+    /// `http://` base URL (again, when already sent); they leave once the exam is analysed.
+    pub async fn queue_send(&self, exam_id: &str, destination: &str) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        Self::queue_send_on(&mut conn, exam_id, destination).await
+    }
+
+    /// [`Store::queue_send`] on one connection (a transaction's).
+    pub(crate) async fn queue_send_on(
+        conn: &mut sqlx::AnyConnection,
+        exam_id: &str,
+        destination: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO dicom_sends (exam_id, destination, status, attempts, next_ms) \
+             VALUES ($1, $2, 'waiting', 0, $3) \
+             ON CONFLICT (exam_id, destination) DO UPDATE SET status = 'waiting', attempts = 0, next_ms = $3",
+        )
+        .bind(exam_id)
+        .bind(destination)
+        .bind(now_ms())
+        .execute(conn)
+        .await?;
         Ok(())
     }
 

@@ -362,8 +362,30 @@ impl Query {
 impl Store {
     /// Queues `exam`.
     pub async fn insert_exam(&self, exam: &NewExam, max_attempts: u32) -> Result<(), sqlx::Error> {
-        self.insert(exam, JobStatus::Queued, i64::from(max_attempts), None)
-            .await
+        self.insert_exam_sending(exam, max_attempts, &[]).await
+    }
+
+    /// Queues exam `exam` and, in the same transaction, its results' sends to `destinations`
+    /// (`AE@host:port` or a FHIR server's base URL): an exam is never queued without them.
+    pub async fn insert_exam_sending(
+        &self,
+        exam: &NewExam,
+        max_attempts: u32,
+        destinations: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        Self::insert_row(
+            &mut tx,
+            exam,
+            JobStatus::Queued,
+            i64::from(max_attempts),
+            None,
+        )
+        .await?;
+        for d in destinations {
+            Self::queue_send_on(&mut tx, &exam.id, d).await?;
+        }
+        tx.commit().await
     }
 
     /// Records an upload that could not be read as a failed exam, so that it shows with its
@@ -374,6 +396,17 @@ impl Store {
 
     async fn insert(
         &self,
+        exam: &NewExam,
+        status: JobStatus,
+        max_attempts: i64,
+        error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        Self::insert_row(&mut conn, exam, status, max_attempts, error).await
+    }
+
+    async fn insert_row(
+        conn: &mut sqlx::AnyConnection,
         exam: &NewExam,
         status: JobStatus,
         max_attempts: i64,
@@ -399,7 +432,7 @@ impl Store {
         .bind(error.map(|_| now))
         .bind(error)
         .bind(&exam.scanner)
-        .execute(self.pool())
+        .execute(conn)
         .await?;
         Ok(())
     }

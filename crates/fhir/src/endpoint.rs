@@ -1,0 +1,82 @@
+//! Where reports are posted: a FHIR R4 server's base URL, parsed once.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A FHIR server's base URL (`http://host:port/fhir`), without a trailing slash: reports go
+/// to `BASE/DiagnosticReport`. Plain HTTP only: this build carries no TLS stack, so an `https`
+/// server is reached through a TLS-terminating proxy on the service's host or network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirEndpoint(String);
+
+impl FhirEndpoint {
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.0
+    }
+
+    /// Where a DiagnosticReport is posted.
+    pub fn reports(&self) -> String {
+        format!("{}/DiagnosticReport", self.0)
+    }
+}
+
+impl FromStr for FhirEndpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.starts_with("https://") {
+            return Err(format!(
+                "{text}: this build posts FHIR over plain HTTP only; reach an https server through a TLS-terminating proxy (an http:// URL on a trusted network)"
+            ));
+        }
+        let Some(rest) = text.strip_prefix("http://") else {
+            return Err(format!(
+                "{text:?}: expected a FHIR server's base URL, http://host[:port]/path"
+            ));
+        };
+        let host = rest.split('/').next().unwrap_or("");
+        if host.is_empty()
+            || text
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        {
+            return Err(format!(
+                "{text:?}: expected a FHIR server's base URL, http://host[:port]/path (no query, no spaces)"
+            ));
+        }
+        Ok(Self(text.trim_end_matches('/').to_string()))
+    }
+}
+
+impl fmt::Display for FhirEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_parsed_once_and_https_is_refused_with_the_way_round_it() {
+        let e: FhirEndpoint = "http://127.0.0.1:8090/fhir/".parse().unwrap();
+        assert_eq!(e.base(), "http://127.0.0.1:8090/fhir");
+        assert_eq!(e.reports(), "http://127.0.0.1:8090/fhir/DiagnosticReport");
+        assert_eq!(e.to_string().parse::<FhirEndpoint>().unwrap(), e);
+        let err = "https://ehr.example/fhir"
+            .parse::<FhirEndpoint>()
+            .unwrap_err();
+        assert!(err.contains("TLS-terminating proxy"), "{err}");
+        for bad in [
+            "ehr.example/fhir",
+            "http:///fhir",
+            "http://a b/fhir",
+            "http://h/f?x=1",
+        ] {
+            assert!(bad.parse::<FhirEndpoint>().is_err(), "{bad}");
+        }
+    }
+}
