@@ -546,6 +546,44 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     for line in ["abnormality", "ACL tear", "meniscal tear", "synthetic"] {
         assert!(text.contains(line), "{line}: {text}");
     }
+    // Explained finding by finding, plane by plane, each network on its own series.
+    let explained = dir.path().join("knee-explained");
+    let said = succeeded(&cruciate(&[
+        "explain",
+        "--run",
+        knee.to_str().unwrap(),
+        "--force",
+        "--out",
+        explained.to_str().unwrap(),
+        file("sagittal").to_str().unwrap(),
+        file("coronal").to_str().unwrap(),
+    ]));
+    for finding in ["abnormal", "acl", "meniscus"] {
+        for plane in ["sagittal", "coronal"] {
+            let e: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(explained.join(format!("{finding}-{plane}/explain.json")))
+                    .unwrap(),
+            )
+            .unwrap();
+            assert!(
+                e["slice_importance"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty()),
+                "{finding}-{plane}: {e}"
+            );
+            assert!(
+                explained
+                    .join(format!("{finding}-{plane}/slice_importance.svg"))
+                    .is_file()
+            );
+        }
+        assert!(
+            said.contains(&format!("{finding}-axial: no axial series in the study")),
+            "{said}"
+        );
+        assert!(!explained.join(format!("{finding}-axial")).exists());
+    }
+
     // Every finding scored on the test split, with the macro AUC over them.
     let report_dir = dir.path().join("knee-report");
     let said = succeeded(&cruciate(&[

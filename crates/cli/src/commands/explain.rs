@@ -1,13 +1,16 @@
 //! `cruciate explain`: where a trained run's call on one exam came from, drawn on the exam's own
-//! slices at their native resolution.
+//! slices at their native resolution. A reading or a combined run explains each plane network of
+//! each finding on its own series of the study, in a folder each (`FINDING-PLANE`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use cruciate_eval::charts::bar_chart;
-use cruciate_infer::{Classifier, ExplainMethod, ExplainRequest, Gated, Verdict};
+use cruciate_infer::reading::FindingModel;
+use cruciate_infer::{Classifier, ExplainMethod, ExplainRequest, Gated, ReadingModel, Verdict};
 use cruciate_models::Compute;
+use cruciate_volume::Volume;
 use cruciate_volume::export::{Window, slice_image};
 use cruciate_volume::heat::heat_figure;
 
@@ -16,7 +19,8 @@ use super::{ExamArgs, registry, write_text};
 /// Arguments of `cruciate explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The run folder written by `cruciate train`.
+    /// The run folder written by `cruciate train`, or a reading (`cruciate reading`) or a
+    /// combined run (`cruciate combine`): then every plane network of every finding.
     #[arg(long, value_name = "RUN")]
     run: PathBuf,
     #[command(flatten)]
@@ -38,8 +42,44 @@ pub struct ExplainArgs {
 
 /// Runs `cruciate explain`.
 pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
-    let model = Gated::open(registry(device).open_model(&args.run)?, &args.run)?;
-    let volume = args.exam.read_for(model.gate())?;
+    let registry = registry(device);
+    let findings = match cruciate_infer::ReadingRun::read(&args.run)? {
+        Some(reading) => Some(ReadingModel::open(&registry, &args.run, &reading)?.into_models()),
+        None => match cruciate_infer::CombinedRun::read(&args.run)? {
+            Some(_) => Some(vec![FindingModel::open(&registry, &args.run)?]),
+            None => None,
+        },
+    };
+    let Some(findings) = findings else {
+        let model = Gated::open(registry.open_model(&args.run)?, &args.run)?;
+        let volume = args.exam.read_for(model.gate())?;
+        return explain_volume(&model, &volume, args, &args.out);
+    };
+    // The study is read once; each plane network explains its own series of it.
+    let study = args.exam.study()?;
+    for finding in &findings {
+        for (plane, model) in finding.plane_models() {
+            let name = format!("{}-{plane}", finding.finding());
+            let of_plane = study.of_plane(plane);
+            if of_plane.series.is_empty() {
+                println!("{name}: no {plane} series in the study");
+                continue;
+            }
+            let volume = model.gate().choose(of_plane, None)?;
+            explain_volume(model, &volume, args, &args.out.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Explains `model`'s call on `volume` into folder `out`: a picture per slice seen, the
+/// slices' shares, `explain.json`.
+fn explain_volume(
+    model: &Gated,
+    volume: &Volume,
+    args: &ExplainArgs,
+    out: &Path,
+) -> anyhow::Result<()> {
     // The gate's rules first: an exam outside the model's domain is not explained unless
     // forced.
     let refused = |verdict: &Verdict| {
@@ -52,11 +92,11 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         }
         refused
     };
-    if refused(&model.gate().check(&volume)) {
+    if refused(&model.gate().check(volume)) {
         return Ok(());
     }
     let e = model.explain(
-        &volume,
+        volume,
         &ExplainRequest {
             method: args.method,
             class: args.class,
@@ -67,7 +107,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
     if refused(&verdict) {
         return Ok(());
     }
-    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let p = &e.prediction;
     let target = &p.classes[e.target];
     let window = Window::from_percentiles(&volume.data);
@@ -89,7 +129,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         caption_tail = format!("OUTSIDE THE MODEL'S DOMAIN; {caption_tail}");
     }
     for s in p.slices[0]..p.slices[1] {
-        let Some(grey) = slice_image(&volume, s, window) else {
+        let Some(grey) = slice_image(volume, s, window) else {
             continue;
         };
         let picture = heat_figure(
@@ -100,7 +140,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
                 caption_tail.clone(),
             ],
         );
-        let path = args.out.join(format!("slice_{s:03}.png"));
+        let path = out.join(format!("slice_{s:03}.png"));
         picture
             .save_png(&path)
             .with_context(|| path.display().to_string())?;
@@ -119,9 +159,9 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         &bars,
         Some(key),
     )?;
-    write_text(&args.out.join("slice_importance.svg"), &chart)?;
+    write_text(&out.join("slice_importance.svg"), &chart)?;
     write_text(
-        &args.out.join("explain.json"),
+        &out.join("explain.json"),
         &serde_json::to_string_pretty(&e)?,
     )?;
     println!(
@@ -135,7 +175,7 @@ pub fn run(args: &ExplainArgs, device: Compute) -> anyhow::Result<()> {
         p.slices[1],
         volume.slices(),
         e.key_slice() + 1,
-        args.out.display()
+        out.display()
     );
     if let Some(set) = &p.grade_set {
         println!("grade set (conformal): {set}");

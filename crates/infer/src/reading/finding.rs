@@ -117,9 +117,14 @@ impl FindingModel {
 
     /// The planes it reads.
     pub fn planes(&self) -> Vec<Plane> {
+        self.plane_models().into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// The network of each plane it reads, behind its gate.
+    pub fn plane_models(&self) -> Vec<(Plane, &Gated)> {
         match self {
-            Self::Single(model) => vec![model.info().plane()],
-            Self::Combined { planes, .. } => planes.iter().map(|(p, _)| *p).collect(),
+            Self::Single(model) => vec![(model.info().plane(), model.as_ref())],
+            Self::Combined { planes, .. } => planes.iter().map(|(p, m)| (*p, m)).collect(),
         }
     }
 

@@ -124,6 +124,11 @@ impl ReadingModel {
         &self.models
     }
 
+    /// Each finding's model, owned.
+    pub fn into_models(self) -> Vec<FindingModel> {
+        self.models
+    }
+
     /// True when any model was trained on synthetic exams.
     pub fn synthetic(&self) -> bool {
         self.models.iter().any(FindingModel::synthetic)
