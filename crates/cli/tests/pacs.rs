@@ -620,10 +620,33 @@ struct Orthanc {
     http: String,
 }
 
+/// Debian's orthanc-dicomweb plugin, which `.ci/run` installs.
+const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
 impl Orthanc {
     fn start(program: &Path, dir: &Path, dicom_port: u16, cruciate_port: u16) -> Self {
+        Self::start_with(program, dir, dicom_port, cruciate_port, None)
+    }
+
+    /// Orthanc with its DICOMweb plugin and Cruciate's DICOMweb as its server `cruciate`
+    /// (`base`, with `token`).
+    fn with_dicomweb(program: &Path, dir: &Path, base: &str, token: &str) -> Self {
+        let cruciate = serde_json::json!({
+            "Url": format!("{base}/dicomweb/"),
+            "HttpHeaders": { "Authorization": format!("Bearer {token}") }
+        });
+        Self::start_with(program, dir, free_port(), free_port(), Some(cruciate))
+    }
+
+    fn start_with(
+        program: &Path,
+        dir: &Path,
+        dicom_port: u16,
+        cruciate_port: u16,
+        dicomweb: Option<Value>,
+    ) -> Self {
         let http_port = free_port();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "Name": "cruciate-test",
             "StorageDirectory": dir.join("storage"),
             "IndexDirectory": dir.join("storage"),
@@ -641,6 +664,14 @@ impl Orthanc {
             "StableAge": 1,
             "DicomModalities": { "cruciate": ["CRUCIATE", "127.0.0.1", cruciate_port] }
         });
+        if let Some(cruciate) = dicomweb {
+            config["Plugins"] = serde_json::json!([DICOMWEB_PLUGIN]);
+            config["DicomWeb"] = serde_json::json!({
+                "Enable": true,
+                "Root": "/dicom-web/",
+                "Servers": { "cruciate": cruciate }
+            });
+        }
         let path = dir.join("orthanc.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let child = Command::new(program)
@@ -861,4 +892,180 @@ fn an_uploaded_exam_is_sent_to_a_destination_on_request_without_a_dicom_port() {
             .any(|c| c == uids::SECONDARY_CAPTURE_IMAGE_STORAGE),
         "{got:?}"
     );
+}
+
+/// A `multipart/related` body of `parts` (content type, bytes) on `boundary`.
+fn multipart(parts: &[(&str, Vec<u8>)], boundary: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (kind, bytes) in parts {
+        body.extend(format!("--{boundary}\r\nContent-Type: {kind}\r\n\r\n").as_bytes());
+        body.extend(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[test]
+fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = phantom_dicom_series(dir.path());
+    let files = dicom_files(&series);
+    let original_patient = text_of(&files[0], tags::PATIENT_ID);
+    let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let boundary = "cruciate-stow-boundary";
+    let kind = format!("multipart/related; type=\"application/dicom\"; boundary={boundary}");
+    let mut parts: Vec<(&str, Vec<u8>)> = files
+        .iter()
+        .map(|f| ("application/dicom", std::fs::read(f).unwrap()))
+        .collect();
+    parts.push(("text/plain", b"not an instance".to_vec()));
+    let (status, headers, body) = server.post_bytes(
+        "/dicomweb/studies",
+        &server.token,
+        &kind,
+        &multipart(&parts, boundary),
+    );
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 202, "one part was not DICOM: {answer}");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "application/dicom+json");
+    let stored = answer["00081199"]["Value"].as_array().unwrap();
+    assert_eq!(stored.len(), files.len(), "{answer}");
+    let sent: std::collections::BTreeSet<String> = files
+        .iter()
+        .map(|f| text_of(f, tags::SOP_INSTANCE_UID))
+        .collect();
+    let listed: std::collections::BTreeSet<String> = stored
+        .iter()
+        .map(|i| i["00081155"]["Value"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, sent, "the instances as sent");
+    assert_eq!(
+        answer["00081198"]["Value"][0]["00081197"]["Value"][0],
+        0xC000
+    );
+    let id = header("x-cruciate-exam");
+    let exam = server.wait_for_exam(&id, &server.token, LIMIT);
+    assert_eq!(exam["status"], "done", "{exam}");
+    // Stored de-identified, as every input; the results go back to the original study.
+    let kept = dicom_files(&server.data.join("exams").join(&id).join("upload"));
+    assert_eq!(kept.len(), files.len());
+    assert!(text_of(&kept[0], tags::PATIENT_ID).starts_with("ANON-"));
+    let (code, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let sr_path = dir.path().join("stow-sr.dcm");
+    std::fs::write(&sr_path, &sr).unwrap();
+    assert_eq!(text_of(&sr_path, tags::PATIENT_ID), original_patient);
+    assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
+
+    // Refused in DICOMweb's terms: another media type (415), nothing DICOM (409), two studies
+    // in one request (409, every instance failed, the reason in the Warning header).
+    let (status, _, body) =
+        server.post_bytes("/dicomweb/studies", &server.token, "application/zip", b"PK");
+    assert_eq!(status, 415, "{}", String::from_utf8_lossy(&body));
+    let text_only = multipart(&[("text/plain", b"x".to_vec())], boundary);
+    let (status, headers, _) =
+        server.post_bytes("/dicomweb/studies", &server.token, &kind, &text_only);
+    assert_eq!(status, 409);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "warning" && v.contains("no DICOM instance"))
+    );
+    let mut moved = dicom_object::open_file(&files[1]).unwrap();
+    moved.put(dicom_core::DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from("1.2.826.0.1.3680043.10.1"),
+    ));
+    let moved_path = dir.path().join("moved.dcm");
+    moved.write_to_file(&moved_path).unwrap();
+    let two: Vec<(&str, Vec<u8>)> = [&files[0], &moved_path]
+        .iter()
+        .map(|f| ("application/dicom", std::fs::read(f).unwrap()))
+        .collect();
+    let (status, headers, body) = server.post_bytes(
+        "/dicomweb/studies",
+        &server.token,
+        &kind,
+        &multipart(&two, boundary),
+    );
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["00081198"]["Value"].as_array().unwrap().len(), 2);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "warning" && v.contains("one study per request"))
+    );
+    let (status, _, _) = server.post_bytes("/dicomweb/studies", "not-a-token", &kind, &text_only);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
+    let Some(program) = system_tool("Orthanc") else {
+        return;
+    };
+    assert!(
+        Path::new(DICOMWEB_PLUGIN).is_file() || std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+        "{DICOMWEB_PLUGIN} is missing: .ci/run installs orthanc-dicomweb"
+    );
+    if !Path::new(DICOMWEB_PLUGIN).is_file() {
+        eprintln!("skipped: orthanc-dicomweb is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dicom_files(&phantom_dicom_series(dir.path()));
+    let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let orthanc_dir = dir.path().join("orthanc");
+    std::fs::create_dir_all(&orthanc_dir).unwrap();
+    let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, &server.base, &server.token);
+    let mut study = String::new();
+    for f in &files {
+        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    // Orthanc's DICOMweb client stores the study in Cruciate by STOW-RS.
+    let body = serde_json::json!({ "Resources": [study] }).to_string();
+    orthanc.post("/dicom-web/servers/cruciate/stow", body.into_bytes());
+    let started = Instant::now();
+    let exam = loop {
+        let list = server
+            .get("/api/v1/exams?per_page=100", Some(&server.token))
+            .1;
+        let found = list["exams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["filename"] == "STOW-RS" && e["status"] == "done")
+            .cloned();
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "no STOW-RS exam analysed: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let id = exam["id"].as_str().unwrap();
+    let kept = dicom_files(&server.data.join("exams").join(id).join("upload"));
+    assert_eq!(kept.len(), files.len(), "every instance Orthanc held");
+    let (code, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let sr_path = dir.path().join("sr.dcm");
+    std::fs::write(&sr_path, &sr).unwrap();
+    assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
 }

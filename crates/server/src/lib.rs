@@ -40,6 +40,7 @@ pub mod pool;
 pub mod seed;
 mod storage;
 pub mod store;
+pub mod stow;
 mod sweep;
 mod ui;
 pub mod worker;

@@ -208,6 +208,30 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// A POST of `body` as `content_type`: the status, the response's headers (lower-case
+    /// names) and its body.
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut response = agent()
+            .post(&self.url(path))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", content_type)
+            .send(body)
+            .unwrap();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = response.body_mut().read_to_vec().unwrap_or_default();
+        (response.status().as_u16(), headers, bytes)
+    }
+
     /// A POST (declared as JSON) written by hand on a socket: `declared` as its Content-Length (then only the
     /// headers are sent), else `body` chunked. Returns the status.
     pub fn raw_post_status(

@@ -52,7 +52,7 @@ pub struct Refused {
 /// Removes a folder when dropped, unless emptied first: an upload's folder until its exam is
 /// recorded, so that an upload that ends in any other way (a client gone mid-way included)
 /// leaves nothing behind.
-struct RemoveOnDrop(Option<std::path::PathBuf>);
+pub(super) struct RemoveOnDrop(pub(super) Option<std::path::PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -66,7 +66,11 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Streams the request body into `path`, refusing more than `max` bytes.
-async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, ApiError> {
+pub(super) async fn save_body(
+    body: Body,
+    path: &std::path::Path,
+    max: u64,
+) -> Result<u64, ApiError> {
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(ApiError::internal)?;
@@ -90,7 +94,7 @@ async fn save_body(body: Body, path: &std::path::Path, max: u64) -> Result<u64, 
     Ok(total)
 }
 
-fn too_large(max: u64) -> ApiError {
+pub(super) fn too_large(max: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the upload is larger than {} MiB", max >> 20),

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod dicom;
+mod dicomweb;
 mod exams;
 mod fhir;
 mod identity;
@@ -41,10 +42,15 @@ async fn unknown_route() -> crate::ApiError {
 /// route lacks) as the API's JSON error, so that a client sees one error shape everywhere.
 async fn errors_as_json(response: Response) -> Response {
     let status = response.status();
+    // JSON of any kind: the API's errors, DICOMweb's `application/dicom+json` answers.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media == "application/json" || media.ends_with("+json")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -86,8 +92,14 @@ pub fn router(state: AppState) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
+    // DICOMweb streams its bodies under the upload's limit, as the upload does.
+    let dicomweb = Router::new()
+        .route("/studies", post(dicomweb::store))
+        .fallback(unknown_route)
+        .layer(axum::middleware::map_response(errors_as_json));
     Router::new()
         .nest("/api/v1", api)
+        .nest("/dicomweb", dicomweb)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

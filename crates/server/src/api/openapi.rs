@@ -22,6 +22,7 @@ use super::Caller;
         super::exams::models,
         super::dicom::sr,
         super::fhir::report,
+        super::dicomweb::store,
         super::dicom::sc,
         super::dicom::status,
         super::dicom::send,
