@@ -628,14 +628,10 @@ impl Orthanc {
         Self::start_with(program, dir, dicom_port, cruciate_port, None)
     }
 
-    /// Orthanc with its DICOMweb plugin and Cruciate's DICOMweb as its server `cruciate`
-    /// (`base`, with `token`).
-    fn with_dicomweb(program: &Path, dir: &Path, base: &str, token: &str) -> Self {
-        let cruciate = serde_json::json!({
-            "Url": format!("{base}/dicomweb/"),
-            "HttpHeaders": { "Authorization": format!("Bearer {token}") }
-        });
-        Self::start_with(program, dir, free_port(), free_port(), Some(cruciate))
+    /// Orthanc with its DICOMweb plugin (at `/dicom-web/`) and `servers` as its DICOMweb
+    /// servers.
+    fn with_dicomweb(program: &Path, dir: &Path, servers: Value) -> Self {
+        Self::start_with(program, dir, free_port(), free_port(), Some(servers))
     }
 
     fn start_with(
@@ -643,7 +639,7 @@ impl Orthanc {
         dir: &Path,
         dicom_port: u16,
         cruciate_port: u16,
-        dicomweb: Option<Value>,
+        dicomweb_servers: Option<Value>,
     ) -> Self {
         let http_port = free_port();
         let mut config = serde_json::json!({
@@ -664,12 +660,12 @@ impl Orthanc {
             "StableAge": 1,
             "DicomModalities": { "cruciate": ["CRUCIATE", "127.0.0.1", cruciate_port] }
         });
-        if let Some(cruciate) = dicomweb {
+        if let Some(servers) = dicomweb_servers {
             config["Plugins"] = serde_json::json!([DICOMWEB_PLUGIN]);
             config["DicomWeb"] = serde_json::json!({
                 "Enable": true,
                 "Root": "/dicom-web/",
-                "Servers": { "cruciate": cruciate }
+                "Servers": servers
             });
         }
         let path = dir.join("orthanc.json");
@@ -1010,26 +1006,36 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     assert_eq!(status, 401);
 }
 
-#[test]
-fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
-    let Some(program) = system_tool("Orthanc") else {
-        return;
-    };
+/// Orthanc, where its DICOMweb plugin is installed (as `.ci/run` does).
+fn orthanc_with_dicomweb() -> Option<PathBuf> {
+    let program = system_tool("Orthanc")?;
     assert!(
         Path::new(DICOMWEB_PLUGIN).is_file() || std::env::var_os("CRUCIATE_FIXTURES").is_none(),
         "{DICOMWEB_PLUGIN} is missing: .ci/run installs orthanc-dicomweb"
     );
     if !Path::new(DICOMWEB_PLUGIN).is_file() {
         eprintln!("skipped: orthanc-dicomweb is not installed");
-        return;
+        return None;
     }
+    Some(program)
+}
+
+#[test]
+fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
+    let Some(program) = orthanc_with_dicomweb() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let files = dicom_files(&phantom_dicom_series(dir.path()));
     let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
     let server = Server::start(&dir.path().join("data"), &[]);
     let orthanc_dir = dir.path().join("orthanc");
     std::fs::create_dir_all(&orthanc_dir).unwrap();
-    let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, &server.base, &server.token);
+    let cruciate = serde_json::json!({ "cruciate": {
+        "Url": format!("{}/dicomweb/", server.base),
+        "HttpHeaders": { "Authorization": format!("Bearer {}", server.token) }
+    }});
+    let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, cruciate);
     let mut study = String::new();
     for f in &files {
         study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
@@ -1068,4 +1074,115 @@ fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
     let sr_path = dir.path().join("sr.dcm");
     std::fs::write(&sr_path, &sr).unwrap();
     assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
+}
+
+#[test]
+fn a_study_found_on_a_dicomweb_pacs_is_retrieved_analysed_and_its_results_stored_back() {
+    let Some(program) = orthanc_with_dicomweb() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = dicom_files(&phantom_dicom_series(dir.path()));
+    let original_study = text_of(&files[0], tags::STUDY_INSTANCE_UID);
+    let patient = text_of(&files[0], tags::PATIENT_ID);
+    let orthanc_dir = dir.path().join("orthanc");
+    std::fs::create_dir_all(&orthanc_dir).unwrap();
+    let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, serde_json::json!({}));
+    let mut study = String::new();
+    for f in &files {
+        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed_exams = 0\n[dicom]\nretry_seconds = 1\n[dicomweb]\npacs = \"{}/dicom-web\"\n",
+            orthanc.http
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    // Found on the PACS (QIDO-RS) by patient.
+    let (code, found) = server.get(
+        &format!("/api/v1/pacs/studies?PatientID={patient}"),
+        Some(&server.token),
+    );
+    assert_eq!(code, 200, "{found}");
+    let studies = found.as_array().unwrap();
+    assert_eq!(studies.len(), 1, "{found}");
+    assert_eq!(studies[0]["study_uid"], original_study.as_str());
+    assert_eq!(studies[0]["patient_id"], patient.as_str());
+    let (code, none) = server.get(
+        "/api/v1/pacs/studies?PatientID=NOBODY-HERE",
+        Some(&server.token),
+    );
+    assert_eq!(code, 200);
+    assert!(none.as_array().unwrap().is_empty(), "{none}");
+
+    // Retrieved (WADO-RS), analysed, stored de-identified.
+    let (code, accepted) = server.post_json(
+        &format!("/api/v1/pacs/studies/{original_study}/analyse"),
+        &server.token,
+        Value::Null,
+    );
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let exam = server.wait_for_exam(id, &server.token, LIMIT);
+    assert_eq!(exam["status"], "done", "{exam}");
+    let kept = dicom_files(&server.data.join("exams").join(id).join("upload"));
+    assert_eq!(kept.len(), files.len());
+    assert!(text_of(&kept[0], tags::PATIENT_ID).starts_with("ANON-"));
+
+    // The results go back to the PACS by STOW-RS, into the same study.
+    let started = Instant::now();
+    let sends = loop {
+        let status = server
+            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
+            .1;
+        if status["sends"][0]["status"] == "sent" {
+            break status;
+        }
+        assert_ne!(status["sends"][0]["status"], "failed", "{status}");
+        assert!(started.elapsed() < LIMIT, "{status}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        sends["sends"][0]["destination"],
+        format!("dicomweb:{}/dicom-web", orthanc.http)
+    );
+    let series = orthanc.get(&format!("/studies/{study}/series"));
+    let modalities: Vec<&str> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["MainDicomTags"]["Modality"].as_str())
+        .collect();
+    assert!(
+        modalities.contains(&"SR") && modalities.contains(&"OT"),
+        "{modalities:?}"
+    );
+    assert_eq!(orthanc.get("/studies").as_array().unwrap().len(), 1);
+
+    // Refused in words: a key QIDO does not take, a UID that is not one, an unknown study.
+    let (code, body) = server.get("/api/v1/pacs/studies?Bogus=1", Some(&server.token));
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = server.post_json(
+        "/api/v1/pacs/studies/1..2/analyse",
+        &server.token,
+        Value::Null,
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = server.post_json(
+        "/api/v1/pacs/studies/1.2.3.4.5/analyse",
+        &server.token,
+        Value::Null,
+    );
+    assert!(code == 404 || code == 502, "{code} {body}");
 }

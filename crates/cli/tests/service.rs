@@ -1143,9 +1143,14 @@ fn an_analysed_exam_is_posted_to_the_fhir_server_and_retried_when_it_fails() {
         assert!(started.elapsed() < wait, "{status}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(sends["sends"][0]["destination"], base.as_str(), "{sends}");
+    let destination = format!("fhir:{base}");
+    assert_eq!(
+        sends["sends"][0]["destination"],
+        destination.as_str(),
+        "{sends}"
+    );
     assert_eq!(sends["sends"][0]["attempts"], 2, "{sends}");
-    assert_eq!(sends["destinations"][0], base.as_str());
+    assert_eq!(sends["destinations"][0], destination.as_str());
     let audit = server
         .get("/api/v1/audit?limit=1000", Some(&server.token))
         .1;

@@ -6,7 +6,6 @@
 //!   that a report cannot hold a field R4 lacks.
 //! - [`resources`]: the three resources.
 //! - [`report`]: a report built from what the service knows of an exam ([`ExamReport`]).
-//! - [`endpoint`]: the FHIR server reports are posted to.
 //!
 //! Written here rather than taken from a crate: Rust's FHIR model crates generate every R4
 //! resource (over a million lines, minutes of build) where Cruciate writes three; the tests
@@ -19,12 +18,10 @@
 
 #![warn(missing_docs)]
 
-pub mod endpoint;
 pub mod report;
 pub mod resources;
 pub mod types;
 
-pub use endpoint::FhirEndpoint;
 pub use report::{ExamReport, FindingReport, ModelDevice, ShownCall, diagnostic_report};
 pub use resources::{Contained, Device, DiagnosticReport, Observation};
 

@@ -82,6 +82,23 @@ pub struct ServerConfig {
     pub drift: cruciate_infer::drift::DriftSettings,
     /// The FHIR server each analysed exam's report is posted to (`[fhir]`).
     pub fhir: FhirConfig,
+    /// The PACS's DICOMweb root: studies found and retrieved for analysis, results stored
+    /// back (`[dicomweb]`).
+    pub dicomweb: DicomWebConfig,
+}
+
+/// A PACS reached by DICOMweb (`[dicomweb]` in the settings file): clinicians and admins find
+/// a study on it (QIDO-RS) and have it analysed (WADO-RS retrieve into the intake); the
+/// results of those exams go back to it by STOW-RS, through the retried, recorded sends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DicomWebConfig {
+    /// The PACS's DICOMweb root, `http://host[:port]/path` (Orthanc's: `/dicom-web`); none:
+    /// no PACS search.
+    #[serde(with = "option_text")]
+    pub pacs: Option<crate::http_base::HttpBase>,
+    /// A bearer token sent with each request; none: no `Authorization` header.
+    pub token: Option<String>,
 }
 
 /// Results for the RIS or EHR (`[fhir]` in the settings file): each analysed exam's FHIR R4
@@ -93,7 +110,7 @@ pub struct FhirConfig {
     /// The server's base URL, `http://host[:port]/path`; reports go to `BASE/DiagnosticReport`.
     /// None: nothing is posted (the report is still at `GET /api/v1/exams/{id}/fhir`).
     #[serde(with = "option_text")]
-    pub endpoint: Option<cruciate_fhir::FhirEndpoint>,
+    pub endpoint: Option<crate::http_base::HttpBase>,
     /// A bearer token sent with each post; none: no `Authorization` header.
     pub token: Option<String>,
 }
@@ -236,14 +253,26 @@ mod as_text {
 }
 
 impl ServerConfig {
-    /// Where results go, as text, as the API and the audit log show them: each DICOM
-    /// destination (`AE@host:port`), then the FHIR server (its base URL).
-    pub fn destination_names(&self) -> Vec<String> {
+    /// Where results go when sent on request: each DICOM destination, the PACS's DICOMweb
+    /// root, the FHIR server.
+    pub fn destinations(&self) -> Vec<crate::destination::ResultDestination> {
+        use crate::destination::ResultDestination;
         self.dicom
             .destinations
             .iter()
+            .cloned()
+            .map(ResultDestination::Dicom)
+            .chain(self.dicomweb.pacs.clone().map(ResultDestination::DicomWeb))
+            .chain(self.fhir.endpoint.clone().map(ResultDestination::Fhir))
+            .collect()
+    }
+
+    /// [`ServerConfig::destinations`] as text, as the API, the sends and the audit log show
+    /// them (`AE@host:port`, `dicomweb:http://...`, `fhir:http://...`).
+    pub fn destination_names(&self) -> Vec<String> {
+        self.destinations()
+            .iter()
             .map(ToString::to_string)
-            .chain(self.fhir.endpoint.iter().map(ToString::to_string))
             .collect()
     }
 }
@@ -311,6 +340,7 @@ impl Default for ServerConfig {
             dicom: DicomConfig::default(),
             drift: cruciate_infer::drift::DriftSettings::default(),
             fhir: FhirConfig::default(),
+            dicomweb: DicomWebConfig::default(),
         }
     }
 }
@@ -439,7 +469,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.destination_names(),
-            ["PACS@10.0.0.5:104", "http://ehr:8090/fhir"]
+            ["PACS@10.0.0.5:104", "fhir:http://ehr:8090/fhir"]
         );
         assert_eq!(c.fhir.token.as_deref(), Some("t"));
         let again: ServerConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();

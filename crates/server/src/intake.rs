@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::analysis::Probe;
 use crate::context::ServiceContext;
 use crate::deidentify::DeidentifiedUpload;
+use crate::destination::ResultDestination;
 use crate::job::{Answer, DeidentifyInto, FailureKind, Job, JobError};
 use crate::store::{AuditEntry, NewExam};
 
@@ -34,6 +35,9 @@ pub struct Submission {
     /// Whether it may still carry the patient's identity (an upload; a study the DICOM node
     /// received was de-identified instance by instance on arrival).
     pub identified: bool,
+    /// Where its results go besides the FHIR server (a PACS it was retrieved from by
+    /// DICOMweb), queued with the exam.
+    pub results_to: Vec<crate::destination::ResultDestination>,
 }
 
 /// How an admission ended.
@@ -123,15 +127,21 @@ impl ServiceContext {
                     scanner: probe.scanner.clone(),
                     ..exam
                 };
-                let fhir: Vec<String> = self
-                    .config
-                    .fhir
-                    .endpoint
+                let sends: Vec<String> = submission
+                    .results_to
                     .iter()
-                    .map(ToString::to_string)
+                    .cloned()
+                    .chain(
+                        self.config
+                            .fhir
+                            .endpoint
+                            .clone()
+                            .map(ResultDestination::Fhir),
+                    )
+                    .map(|d| d.to_string())
                     .collect();
                 self.store
-                    .insert_exam_sending(&exam, self.config.max_attempts, &fhir)
+                    .insert_exam_sending(&exam, self.config.max_attempts, &sends)
                     .await?;
                 self.wake.notify_one();
                 self.store

@@ -110,7 +110,7 @@ pub struct ServeArgs {
     /// A FHIR R4 server's base URL (http://host[:port]/path): each analysed exam's
     /// DiagnosticReport is posted to BASE/DiagnosticReport [default: none].
     #[arg(long, value_name = "URL")]
-    fhir_endpoint: Option<cruciate_fhir::FhirEndpoint>,
+    fhir_endpoint: Option<cruciate_server::http_base::HttpBase>,
 }
 
 /// The DICOM node's flags (`[dicom]` in the settings file).

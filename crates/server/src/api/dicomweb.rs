@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::exams::{RemoveOnDrop, UploadQuery, save_body, too_large};
 use super::{AppState, Caller};
+use crate::dicomweb::multipart::MultipartError;
+use crate::dicomweb::{CANNOT_UNDERSTAND, Outcome, PROCESSING_FAILURE};
 use crate::error::{ApiError, ErrorBody};
 use crate::intake::{Admission, AdmitError, Submission};
 use crate::store::random_hex;
-use crate::stow::{CANNOT_UNDERSTAND, Outcome, PROCESSING_FAILURE, StowError};
 
 /// Instances one request may carry, at most.
 const MAX_INSTANCES: usize = 5_000;
@@ -50,7 +51,7 @@ fn answer(
     let mut response = (
         status,
         [(header::CONTENT_TYPE, DICOM_JSON)],
-        crate::stow::response(outcomes).to_string(),
+        crate::dicomweb::response(outcomes).to_string(),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -91,7 +92,7 @@ pub async fn store(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let boundary = crate::stow::boundary(content_type)
+    let boundary = crate::dicomweb::multipart::boundary(content_type)
         .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
     let max = state.config.max_upload_bytes;
     if headers
@@ -120,7 +121,8 @@ pub async fn store(
     let input = files.upload_path("stow");
     let (parts_at, body_at) = (input.clone(), received.clone());
     let parts = tokio::task::spawn_blocking(move || {
-        let parts = crate::stow::split(&body_at, &boundary, &parts_at, MAX_INSTANCES);
+        let parts =
+            crate::dicomweb::multipart::split(&body_at, &boundary, &parts_at, MAX_INSTANCES);
         let _ = std::fs::remove_file(&body_at);
         // Each part read for its UIDs; what is not a DICOM instance is left out.
         parts.map(|parts| {
@@ -141,8 +143,8 @@ pub async fn store(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
-        StowError::Request(m) => ApiError::bad_request(m),
-        StowError::Io(m) => ApiError::internal(m),
+        MultipartError::Request(m) => ApiError::bad_request(m),
+        MultipartError::Io(m) => ApiError::internal(m),
     })?;
     let mut outcomes: Vec<Outcome> = parts
         .iter()
@@ -191,6 +193,7 @@ pub async fn store(
         model: model.name.clone(),
         audit: caller.audit("upload", None, Some("STOW-RS".into())),
         identified: true,
+        results_to: Vec::new(),
     };
     let admitted = match state.admit(submission).await {
         Ok(a) => a,

@@ -145,11 +145,23 @@ pub async fn upload(
         model: model.name.clone(),
         audit: caller.audit("upload", None, None),
         identified: true,
+        results_to: Vec::new(),
     };
     // Whatever ends this request before the exam is recorded (a refusal, a client gone
     // mid-upload, an error) leaves nothing under the data folder.
-    let mut guard = RemoveOnDrop(Some(files.dir.clone()));
+    let guard = RemoveOnDrop(Some(files.dir.clone()));
     save_body(body, &input, max).await?;
+    admit_and_answer(&state, submission, guard).await
+}
+
+/// Admits `submission` (its files in a folder `guard` removes unless the exam is recorded):
+/// 202 with the exam queued, or its refusal with the id it is listed under.
+pub(super) async fn admit_and_answer(
+    state: &AppState,
+    submission: Submission,
+    mut guard: RemoveOnDrop,
+) -> Result<Response, ApiError> {
+    let id = submission.id.clone();
     let admitted = match state.admit(submission).await {
         Ok(a) => a,
         Err(AdmitError::Analyser(e)) if e.kind.retry() => {

@@ -10,6 +10,7 @@ mod fhir;
 mod identity;
 mod openapi;
 mod ops;
+mod pacs;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/exams/{id}/fhir", get(fhir::report))
         .route("/exams/{id}/send", post(dicom::send))
         .route("/models", get(exams::models))
+        .route("/pacs/studies", get(pacs::search))
+        .route("/pacs/studies/{uid}/analyse", post(pacs::analyse))
         .route("/me", get(admin::me))
         .route("/tokens", post(admin::create_token).get(admin::tokens))
         .route("/tokens/{id}", delete(admin::revoke_token))

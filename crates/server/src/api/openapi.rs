@@ -23,6 +23,8 @@ use super::Caller;
         super::dicom::sr,
         super::fhir::report,
         super::dicomweb::store,
+        super::pacs::search,
+        super::pacs::analyse,
         super::dicom::sc,
         super::dicom::status,
         super::dicom::send,

@@ -256,6 +256,7 @@ impl NodeContext {
                 ..AuditEntry::default()
             },
             identified: false,
+            results_to: Vec::new(),
         };
         self.ctx.admit(submission).await?;
         Ok(())

@@ -84,6 +84,7 @@ pub(crate) async fn start(
     if ctx.dicom().port.is_none()
         && ctx.dicom().destinations.is_empty()
         && ctx.ctx.config.fhir.endpoint.is_none()
+        && ctx.ctx.config.dicomweb.pacs.is_none()
     {
         return Ok(None);
     }

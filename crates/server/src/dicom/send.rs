@@ -9,27 +9,8 @@ use cruciate_dimse::scu::{self, Outgoing};
 
 use super::NodeContext;
 use super::results::{ResultsError, result_objects};
+use crate::destination::ResultDestination;
 use crate::store::{AuditEntry, SendRow, now_ms};
-
-/// Where one send goes, parsed from its row.
-enum Target {
-    /// A DICOM peer, by C-STORE.
-    Dicom(cruciate_dimse::Destination),
-    /// A FHIR server, by HTTP POST.
-    Fhir(cruciate_fhir::FhirEndpoint),
-}
-
-impl std::str::FromStr for Target {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        if text.starts_with("http://") || text.starts_with("https://") {
-            Ok(Target::Fhir(text.parse()?))
-        } else {
-            Ok(Target::Dicom(text.parse()?))
-        }
-    }
-}
 
 /// Why one exam's results did not reach one destination.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +40,12 @@ enum SendError {
     /// The FHIR server could not be reached, or did not take the report.
     #[error("{0}")]
     Fhir(String),
+    /// The task sending it ended abnormally.
+    #[error("sending: {0}")]
+    Task(String),
+    /// The DICOMweb root could not be reached, or did not store the objects.
+    #[error(transparent)]
+    DicomWeb(#[from] crate::dicomweb::client::ClientError),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -123,18 +110,25 @@ impl NodeContext {
     }
 
     async fn send_one(&self, row: &SendRow) -> Result<usize, SendError> {
-        let target: Target = row.destination.parse().map_err(SendError::Destination)?;
+        let target: ResultDestination = row.destination.parse().map_err(SendError::Destination)?;
         let exam = self
             .ctx
             .store
             .exam(&row.exam_id, None)
             .await?
             .ok_or(SendError::Deleted)?;
-        let to = match target {
-            Target::Dicom(to) => to,
-            Target::Fhir(endpoint) => return self.post_fhir(&exam, &endpoint).await,
+        let objects = match target {
+            ResultDestination::Fhir(endpoint) => return self.post_fhir(&exam, &endpoint).await,
+            ResultDestination::DicomWeb(base) => {
+                let objects = result_objects(&self.ctx.store, self.ctx.data(), &exam).await?;
+                return self.stow(objects, base).await;
+            }
+            ResultDestination::Dicom(to) => (
+                to,
+                result_objects(&self.ctx.store, self.ctx.data(), &exam).await?,
+            ),
         };
-        let objects = result_objects(&self.ctx.store, self.ctx.data(), &exam).await?;
+        let (to, objects) = objects;
         let outgoing: Vec<Outgoing> = std::iter::once(objects.sr)
             .chain(objects.sc)
             .map(|o| Outgoing::Object(Box::new(o)))
@@ -158,7 +152,7 @@ impl NodeContext {
     async fn post_fhir(
         &self,
         exam: &crate::store::ExamRow,
-        endpoint: &cruciate_fhir::FhirEndpoint,
+        endpoint: &crate::http_base::HttpBase,
     ) -> Result<usize, SendError> {
         let result: crate::analysis::AnalysisResult = exam
             .result
@@ -168,7 +162,7 @@ impl NodeContext {
         let report = crate::fhir::exam_report(&self.ctx.store, exam, &result).await?;
         let body = serde_json::to_vec(&cruciate_fhir::diagnostic_report(&report))
             .map_err(|e| SendError::Fhir(e.to_string()))?;
-        let url = endpoint.reports();
+        let url = endpoint.join("DiagnosticReport");
         let condition = format!("identifier=urn:cruciate:exam|{}", exam.id);
         let token = self.ctx.config.fhir.token.clone();
         let timeout = Duration::from_secs(self.dicom().timeout_seconds);
@@ -203,6 +197,31 @@ impl NodeContext {
             Err(SendError::Fhir(format!("{url} answered {status}: {first}")))
         })
         .await
-        .map_err(|e| SendError::Fhir(e.to_string()))?
+        .map_err(|e| SendError::Task(e.to_string()))?
+    }
+}
+
+impl NodeContext {
+    /// Stores the SR and Secondary Captures at DICOMweb root `base` by STOW-RS.
+    async fn stow(
+        &self,
+        objects: super::results::ResultObjects,
+        base: crate::http_base::HttpBase,
+    ) -> Result<usize, SendError> {
+        let instances = std::iter::once(objects.sr)
+            .chain(objects.sc)
+            .map(cruciate_dicom_results::part10_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SendError::Results(ResultsError::Damaged(e.to_string())))?;
+        let pacs = crate::dicomweb::client::Pacs {
+            base,
+            token: self.ctx.config.dicomweb.token.clone(),
+            timeout: Duration::from_secs(self.dicom().timeout_seconds),
+        };
+        let count = instances.len();
+        tokio::task::spawn_blocking(move || pacs.store(&instances))
+            .await
+            .map_err(|e| SendError::Task(e.to_string()))??;
+        Ok(count)
     }
 }

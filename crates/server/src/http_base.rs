@@ -1,39 +1,40 @@
-//! Where reports are posted: a FHIR R4 server's base URL, parsed once.
+//! A peer's HTTP base URL (a FHIR server's, a PACS's DICOMweb root), parsed once when the
+//! settings are read.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// A FHIR server's base URL (`http://host:port/fhir`), without a trailing slash: reports go
-/// to `BASE/DiagnosticReport`. Plain HTTP only: this build carries no TLS stack, so an `https`
-/// server is reached through a TLS-terminating proxy on the service's host or network.
+/// A base URL (`http://host:port/fhir`), without a trailing slash. Plain HTTP only: this build
+/// carries no TLS stack, so an `https` peer is reached through a TLS-terminating proxy on the
+/// service's host or network.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FhirEndpoint(String);
+pub struct HttpBase(String);
 
-impl FhirEndpoint {
+impl HttpBase {
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.0
     }
 
-    /// Where a DiagnosticReport is posted.
-    pub fn reports(&self) -> String {
-        format!("{}/DiagnosticReport", self.0)
+    /// `BASE/path`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}/{}", self.0, path.trim_start_matches('/'))
     }
 }
 
-impl FromStr for FhirEndpoint {
+impl FromStr for HttpBase {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.starts_with("https://") {
             return Err(format!(
-                "{text}: this build posts FHIR over plain HTTP only; reach an https server through a TLS-terminating proxy (an http:// URL on a trusted network)"
+                "{text}: this build speaks plain HTTP only; reach an https server through a TLS-terminating proxy (an http:// URL on a trusted network)"
             ));
         }
         let Some(rest) = text.strip_prefix("http://") else {
             return Err(format!(
-                "{text:?}: expected a FHIR server's base URL, http://host[:port]/path"
+                "{text:?}: expected a base URL, http://host[:port]/path"
             ));
         };
         let host = rest.split('/').next().unwrap_or("");
@@ -43,14 +44,14 @@ impl FromStr for FhirEndpoint {
                 .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
         {
             return Err(format!(
-                "{text:?}: expected a FHIR server's base URL, http://host[:port]/path (no query, no spaces)"
+                "{text:?}: expected a base URL, http://host[:port]/path (no query, no spaces)"
             ));
         }
         Ok(Self(text.trim_end_matches('/').to_string()))
     }
 }
 
-impl fmt::Display for FhirEndpoint {
+impl fmt::Display for HttpBase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -62,13 +63,14 @@ mod tests {
 
     #[test]
     fn base_urls_are_parsed_once_and_https_is_refused_with_the_way_round_it() {
-        let e: FhirEndpoint = "http://127.0.0.1:8090/fhir/".parse().unwrap();
+        let e: HttpBase = "http://127.0.0.1:8090/fhir/".parse().unwrap();
         assert_eq!(e.base(), "http://127.0.0.1:8090/fhir");
-        assert_eq!(e.reports(), "http://127.0.0.1:8090/fhir/DiagnosticReport");
-        assert_eq!(e.to_string().parse::<FhirEndpoint>().unwrap(), e);
-        let err = "https://ehr.example/fhir"
-            .parse::<FhirEndpoint>()
-            .unwrap_err();
+        assert_eq!(
+            e.join("/DiagnosticReport"),
+            "http://127.0.0.1:8090/fhir/DiagnosticReport"
+        );
+        assert_eq!(e.to_string().parse::<HttpBase>().unwrap(), e);
+        let err = "https://ehr.example/fhir".parse::<HttpBase>().unwrap_err();
         assert!(err.contains("TLS-terminating proxy"), "{err}");
         for bad in [
             "ehr.example/fhir",
@@ -76,7 +78,7 @@ mod tests {
             "http://a b/fhir",
             "http://h/f?x=1",
         ] {
-            assert!(bad.parse::<FhirEndpoint>().is_err(), "{bad}");
+            assert!(bad.parse::<HttpBase>().is_err(), "{bad}");
         }
     }
 }

@@ -1,6 +1,5 @@
-//! DICOMweb STOW-RS (PS3.18 10.5): a `multipart/related; type="application/dicom"` request
-//! body split into its instances, and the store response in DICOM JSON. The instances then go
-//! through the service's one intake as an upload does (de-identified, probed, queued).
+//! `multipart/related; type="application/dicom"` bodies (PS3.18 8.6): a STOW-RS request's, a
+//! WADO-RS answer's, split into their instances on disk; and made, for the results stored back.
 //!
 //! The splitter is written here rather than taken from a crate: the multipart crates of the
 //! ecosystem parse `multipart/form-data` (named fields), not `multipart/related`, and this one
@@ -9,8 +8,6 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
 /// Bytes read from the body at a time.
 const CHUNK: usize = 1 << 20;
 /// Longest header block of one part.
@@ -18,7 +15,7 @@ const MAX_PART_HEADERS: usize = 16 << 10;
 
 /// Why a body cannot be split.
 #[derive(Debug, thiserror::Error)]
-pub enum StowError {
+pub enum MultipartError {
     /// The request is not `multipart/related` of DICOM instances, or its body is malformed.
     #[error("{0}")]
     Request(String),
@@ -28,12 +25,12 @@ pub enum StowError {
 }
 
 /// The boundary of a `multipart/related; type="application/dicom"; boundary=...` content type.
-pub fn boundary(content_type: &str) -> Result<String, StowError> {
+pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
     let mut parts = content_type.split(';').map(str::trim);
     let media = parts.next().unwrap_or("").to_ascii_lowercase();
     if media != "multipart/related" {
-        return Err(StowError::Request(format!(
-            "Content-Type {content_type:?}: STOW-RS takes multipart/related; type=\"application/dicom\""
+        return Err(MultipartError::Request(format!(
+            "Content-Type {content_type:?}: expected multipart/related; type=\"application/dicom\""
         )));
     }
     let mut boundary = None;
@@ -49,7 +46,7 @@ pub fn boundary(content_type: &str) -> Result<String, StowError> {
         }
     }
     if kind.as_deref().is_some_and(|k| k != "application/dicom") {
-        return Err(StowError::Request(format!(
+        return Err(MultipartError::Request(format!(
             "type {:?}: this service stores application/dicom instances only",
             kind.unwrap_or_default()
         )));
@@ -58,7 +55,7 @@ pub fn boundary(content_type: &str) -> Result<String, StowError> {
     // line carries is taken.
     match boundary {
         Some(b) if !b.is_empty() && b.len() <= 200 => Ok(b),
-        _ => Err(StowError::Request(
+        _ => Err(MultipartError::Request(
             "the Content-Type has no boundary (1 to 200 characters)".into(),
         )),
     }
@@ -80,9 +77,9 @@ pub fn split(
     boundary: &str,
     out: &Path,
     max_parts: usize,
-) -> Result<Vec<Part>, StowError> {
-    let io = |e: std::io::Error| StowError::Io(e.to_string());
-    let bad = |m: &str| StowError::Request(format!("the multipart body is malformed: {m}"));
+) -> Result<Vec<Part>, MultipartError> {
+    let io = |e: std::io::Error| MultipartError::Io(e.to_string());
+    let bad = |m: &str| MultipartError::Request(format!("the multipart body is malformed: {m}"));
     std::fs::create_dir_all(out).map_err(io)?;
     let mut reader = std::fs::File::open(body).map_err(io)?;
     let delimiter = format!("\r\n--{boundary}").into_bytes();
@@ -91,7 +88,7 @@ pub fn split(
     // delimiter lacks, so that every delimiter reads alike.
     let mut buffer: Vec<u8> = b"\r\n".to_vec();
     let mut eof = false;
-    let mut fill = |buffer: &mut Vec<u8>, eof: &mut bool| -> Result<(), StowError> {
+    let mut fill = |buffer: &mut Vec<u8>, eof: &mut bool| -> Result<(), MultipartError> {
         let start = buffer.len();
         buffer.resize(start + CHUNK, 0);
         let n = reader.read(&mut buffer[start..]).map_err(io)?;
@@ -138,7 +135,7 @@ pub fn split(
                 let headers = String::from_utf8_lossy(&buffer[..headers_end]).to_string();
                 buffer.drain(..headers_end + 4);
                 if parts.len() == max_parts {
-                    return Err(StowError::Request(format!(
+                    return Err(MultipartError::Request(format!(
                         "more than {max_parts} instances in one request"
                     )));
                 }
@@ -177,53 +174,20 @@ pub fn split(
     }
 }
 
-/// One instance of a store request as it was answered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// SOP Class UID, where the instance could be read.
-    pub class_uid: Option<String>,
-    /// SOP Instance UID, where the instance could be read.
-    pub instance_uid: Option<String>,
-    /// `None`: stored; else the failure reason (PS3.18 Table 10.5.3-2 / PS3.4 C.4.2.1.4).
-    pub failure: Option<u16>,
-}
-
-/// The failure reason "Processing failure" (PS3.4 Annex C).
-pub const PROCESSING_FAILURE: u16 = 0x0110;
-/// The failure reason "Cannot understand".
-pub const CANNOT_UNDERSTAND: u16 = 0xC000;
-
-/// The store response (PS3.18 Table 10.5.3-1) in DICOM JSON: the instances stored
-/// (ReferencedSOPSequence) and those not (FailedSOPSequence, with their reasons).
-pub fn response(outcomes: &[Outcome]) -> Value {
-    let uid = |v: &Option<String>| json!({"vr": "UI", "Value": v.iter().collect::<Vec<_>>()});
-    let item = |o: &Outcome| {
-        let mut item = serde_json::Map::new();
-        item.insert("00081150".into(), uid(&o.class_uid));
-        item.insert("00081155".into(), uid(&o.instance_uid));
-        if let Some(reason) = o.failure {
-            item.insert("00081197".into(), json!({"vr": "US", "Value": [reason]}));
-        }
-        Value::Object(item)
-    };
-    let stored: Vec<Value> = outcomes
-        .iter()
-        .filter(|o| o.failure.is_none())
-        .map(item)
-        .collect();
-    let failed: Vec<Value> = outcomes
-        .iter()
-        .filter(|o| o.failure.is_some())
-        .map(item)
-        .collect();
-    let mut body = serde_json::Map::new();
-    if !stored.is_empty() {
-        body.insert("00081199".into(), json!({"vr": "SQ", "Value": stored}));
+/// A `multipart/related; type="application/dicom"` body of `instances` (Part 10 bytes) on
+/// `boundary`, and its Content-Type.
+pub fn body(instances: &[Vec<u8>], boundary: &str) -> (Vec<u8>, String) {
+    let mut out = Vec::new();
+    for bytes in instances {
+        out.extend(format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes());
+        out.extend(bytes);
+        out.extend(b"\r\n");
     }
-    if !failed.is_empty() {
-        body.insert("00081198".into(), json!({"vr": "SQ", "Value": failed}));
-    }
-    Value::Object(body)
+    out.extend(format!("--{boundary}--\r\n").as_bytes());
+    (
+        out,
+        format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+    )
 }
 
 #[cfg(test)]
@@ -277,6 +241,28 @@ mod tests {
     }
 
     #[test]
+    fn a_body_made_here_splits_back_into_its_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let instances = vec![b"DICM one\r\n".to_vec(), Vec::new(), vec![0u8; 3000]];
+        let (made, content_type) = super::body(&instances, "bnd-42");
+        let path = dir.path().join("made");
+        std::fs::write(&path, made).unwrap();
+        let parts = split(
+            &path,
+            &boundary(&content_type).unwrap(),
+            &dir.path().join("o"),
+            9,
+        )
+        .unwrap();
+        let back: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|p| std::fs::read(&p.path).unwrap())
+            .collect();
+        assert_eq!(back, instances);
+        assert!(parts.iter().all(|p| p.content_type == "application/dicom"));
+    }
+
+    #[test]
     fn malformed_bodies_and_content_types_are_refused_in_words() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("body");
@@ -299,29 +285,5 @@ mod tests {
         assert!(boundary("multipart/form-data; boundary=x").is_err());
         assert!(boundary("multipart/related; type=\"application/dicom+xml\"; boundary=x").is_err());
         assert!(boundary("multipart/related; type=\"application/dicom\"").is_err());
-    }
-
-    #[test]
-    fn the_response_lists_stored_and_failed_instances_with_reasons() {
-        let r = response(&[
-            Outcome {
-                class_uid: Some("1.2.840.10008.5.1.4.1.1.4".into()),
-                instance_uid: Some("1.2.3".into()),
-                failure: None,
-            },
-            Outcome {
-                class_uid: None,
-                instance_uid: None,
-                failure: Some(CANNOT_UNDERSTAND),
-            },
-        ]);
-        assert_eq!(r["00081199"]["Value"][0]["00081155"]["Value"][0], "1.2.3");
-        assert_eq!(r["00081198"]["Value"][0]["00081197"]["Value"][0], 0xC000);
-        assert!(
-            r["00081198"]["Value"][0]["00081155"]["Value"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
     }
 }
