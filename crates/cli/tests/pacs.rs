@@ -6,11 +6,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Server, agent, free_port, phantom_dicom_series, phantom_dicom_zip, slow_analyser_config,
+    Orthanc, Server, free_port, orthanc_with_dicomweb, phantom_dicom_series, phantom_dicom_zip,
+    slow_analyser_config,
 };
 use cruciate_dimse::command::SUCCESS;
 use cruciate_dimse::scu::{self, Destination, Outgoing};
@@ -614,111 +615,6 @@ fn damaged_instances_are_refused_one_by_one_and_the_node_keeps_serving() {
     assert_eq!(incoming.len(), 1, "{incoming:?}");
 }
 
-/// An Orthanc server on loopback with a test configuration.
-struct Orthanc {
-    child: Child,
-    http: String,
-}
-
-/// Debian's orthanc-dicomweb plugin, which `.ci/run` installs.
-const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
-
-impl Orthanc {
-    fn start(program: &Path, dir: &Path, dicom_port: u16, cruciate_port: u16) -> Self {
-        Self::start_with(program, dir, dicom_port, cruciate_port, None)
-    }
-
-    /// Orthanc with its DICOMweb plugin (at `/dicom-web/`) and `servers` as its DICOMweb
-    /// servers.
-    fn with_dicomweb(program: &Path, dir: &Path, servers: Value) -> Self {
-        Self::start_with(program, dir, free_port(), free_port(), Some(servers))
-    }
-
-    fn start_with(
-        program: &Path,
-        dir: &Path,
-        dicom_port: u16,
-        cruciate_port: u16,
-        dicomweb_servers: Option<Value>,
-    ) -> Self {
-        let http_port = free_port();
-        let mut config = serde_json::json!({
-            "Name": "cruciate-test",
-            "StorageDirectory": dir.join("storage"),
-            "IndexDirectory": dir.join("storage"),
-            "HttpPort": http_port,
-            "DicomPort": dicom_port,
-            "DicomAet": "ORTHANC",
-            "RemoteAccessAllowed": false,
-            "AuthenticationEnabled": false,
-            "HttpServerEnabled": true,
-            "DicomServerEnabled": true,
-            "DicomCheckCalledAet": false,
-            "DicomAlwaysAllowStore": true,
-            "DicomAlwaysAllowEcho": true,
-            "Plugins": [],
-            "StableAge": 1,
-            "DicomModalities": { "cruciate": ["CRUCIATE", "127.0.0.1", cruciate_port] }
-        });
-        if let Some(servers) = dicomweb_servers {
-            config["Plugins"] = serde_json::json!([DICOMWEB_PLUGIN]);
-            config["DicomWeb"] = serde_json::json!({
-                "Enable": true,
-                "Root": "/dicom-web/",
-                "Servers": servers
-            });
-        }
-        let path = dir.join("orthanc.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-        let child = Command::new(program)
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let orthanc = Self {
-            child,
-            http: format!("http://127.0.0.1:{http_port}"),
-        };
-        let started = Instant::now();
-        while agent()
-            .get(format!("{}/system", orthanc.http))
-            .call()
-            .is_err()
-        {
-            assert!(started.elapsed() < LIMIT, "Orthanc did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        orthanc
-    }
-
-    fn get(&self, path: &str) -> Value {
-        agent()
-            .get(format!("{}{path}", self.http))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap()
-    }
-
-    fn post(&self, path: &str, body: Vec<u8>) -> Value {
-        let mut r = agent()
-            .post(format!("{}{path}", self.http))
-            .send(&body[..])
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.body_mut().read_json().unwrap()
-    }
-}
-
-impl Drop for Orthanc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn orthanc_sends_a_study_and_gets_the_sr_and_secondary_captures_back_in_it() {
     let Some(program) = system_tool("Orthanc") else {
@@ -1004,20 +900,6 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     );
     let (status, _, _) = server.post_bytes("/dicomweb/studies", "not-a-token", &kind, &text_only);
     assert_eq!(status, 401);
-}
-
-/// Orthanc, where its DICOMweb plugin is installed (as `.ci/run` does).
-fn orthanc_with_dicomweb() -> Option<PathBuf> {
-    let program = system_tool("Orthanc")?;
-    assert!(
-        Path::new(DICOMWEB_PLUGIN).is_file() || std::env::var_os("CRUCIATE_FIXTURES").is_none(),
-        "{DICOMWEB_PLUGIN} is missing: .ci/run installs orthanc-dicomweb"
-    );
-    if !Path::new(DICOMWEB_PLUGIN).is_file() {
-        eprintln!("skipped: orthanc-dicomweb is not installed");
-        return None;
-    }
-    Some(program)
 }
 
 #[test]

@@ -21,6 +21,42 @@ impl Drop for Driver {
     }
 }
 
+/// A headless Chromium session through a fresh chromedriver.
+async fn browser() -> (Driver, fantoccini::Client) {
+    let (driver, port) = chromedriver();
+    let mut caps = serde_json::map::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run"]}),
+    );
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    (driver, client)
+}
+
+/// Signs in at `server` with its admin token.
+async fn sign_in(client: &fantoccini::Client, server: &Server) {
+    client.goto(&server.base).await.unwrap();
+    let token = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    token.send_keys(&server.token).await.unwrap();
+    client
+        .find(Locator::Css("#signin-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 fn chromedriver() -> (Driver, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -75,36 +111,10 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     server.wait_for_done(4, Duration::from_secs(120));
-    let (_driver, port) = chromedriver();
-    let mut caps = serde_json::map::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run"]}),
-    );
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    let (_driver, client) = browser().await;
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui");
     std::fs::create_dir_all(&shots).unwrap();
-
-    client.goto(&server.base).await.unwrap();
-    let token = client
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
-    token.send_keys(&server.token).await.unwrap();
-    client
-        .find(Locator::Css("#signin-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&client, &server).await;
     // The worklist: four analysed synthetic exams, each marked synthetic.
     client
         .wait()
@@ -323,5 +333,96 @@ async fn a_radiologist_signs_in_reads_the_worklist_and_scrolls_an_exam_with_its_
         on > 2000 && off * 10 < on,
         "heat colours: {on} with the overlay, {off} without"
     );
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clinician_finds_a_study_on_the_pacs_and_has_it_analysed_from_the_worklist() {
+    let Some(program) = common::orthanc_with_dicomweb() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let series = common::phantom_dicom_series(dir.path());
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&series)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let orthanc_dir = dir.path().join("orthanc");
+    std::fs::create_dir_all(&orthanc_dir).unwrap();
+    let orthanc = common::Orthanc::with_dicomweb(&program, &orthanc_dir, serde_json::json!({}));
+    for f in &files {
+        orthanc.post("/instances", std::fs::read(f).unwrap());
+    }
+    let patient = orthanc.get("/patients")[0].clone();
+    let patient_id = orthanc.get(&format!("/patients/{}", patient.as_str().unwrap()))
+        ["MainDicomTags"]["PatientID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed_exams = 0\n[dicomweb]\npacs = \"{}/dicom-web\"\n",
+            orthanc.http
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (_driver, client) = browser().await;
+    sign_in(&client, &server).await;
+    // The PACS panel is there for a role that sees identities; a search by patient lists the
+    // study, and "Analyse" retrieves it into the worklist, where it is analysed.
+    let field = client
+        .wait()
+        .for_element(Locator::Id("pacs-patient"))
+        .await
+        .unwrap();
+    assert!(
+        field.is_displayed().await.unwrap(),
+        "the PACS panel is shown"
+    );
+    field.send_keys(&patient_id).await.unwrap();
+    client
+        .find(Locator::Css("#pacs-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let analyse = client
+        .wait()
+        .for_element(Locator::Css("#pacs-studies button.pacs-analyse"))
+        .await
+        .unwrap();
+    let listed = text_at(&client, Locator::Id("pacs-studies")).await;
+    assert!(
+        listed.contains(&patient_id) && listed.contains("MR"),
+        "{listed}"
+    );
+    analyse.click().await.unwrap();
+    let started = Instant::now();
+    loop {
+        let table = text_at(&client, Locator::Id("worklist")).await;
+        if table.contains("PACS ") && table.contains("done") {
+            break;
+        }
+        let state = analyse.text().await.unwrap_or_default();
+        assert_ne!(
+            state,
+            "Not analysed",
+            "{}",
+            text_at(&client, Locator::Id("pacs-error")).await
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not in the worklist: {table}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     client.close().await.unwrap();
 }

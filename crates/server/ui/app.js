@@ -36,6 +36,7 @@ async function signIn(token) {
     const me = await json("/me");
     sessionStorage.setItem("cruciate-token", token);
     state.role = me.role;
+    $("pacs-panel").hidden = !me.pacs_search;
     $("who").textContent = me.name + " (" + me.role + ", site " + me.site + ")";
     $("signin").hidden = true;
     $("app").hidden = false;
@@ -105,6 +106,55 @@ async function loadDrift() {
     body.append(row);
   }
   $("drift-panel").hidden = false;
+}
+
+// The PACS by DICOMweb: its studies found by patient, accession or date, one analysed on request.
+async function searchPacs(event) {
+  event.preventDefault();
+  $("pacs-error").textContent = "";
+  const query = new URLSearchParams({ limit: "50" });
+  for (const [key, id] of [["PatientID", "pacs-patient"], ["AccessionNumber", "pacs-accession"],
+    ["StudyDate", "pacs-date"]]) {
+    const value = $(id).value.trim();
+    if (value) query.set(key, value);
+  }
+  const body = $("pacs-studies").querySelector("tbody");
+  body.replaceChildren();
+  try {
+    const studies = await json("/pacs/studies?" + query.toString());
+    if (studies.length === 0) $("pacs-error").textContent = "No study on the PACS matches.";
+    for (const s of studies) {
+      const row = document.createElement("tr");
+      cell(row, [s.patient_name, s.patient_id].filter(Boolean).join(", "));
+      cell(row, dicomDate(s.study_date));
+      cell(row, s.accession_number || "");
+      cell(row, s.description || "");
+      cell(row, (s.modalities || []).join(" "));
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Analyse";
+      button.className = "pacs-analyse";
+      button.addEventListener("click", () => analysePacs(s.study_uid, button));
+      cell(row, button);
+      body.append(row);
+    }
+  } catch (e) {
+    if (e.message !== "unauthorised") $("pacs-error").textContent = e.message;
+  }
+}
+
+async function analysePacs(uid, button) {
+  button.disabled = true;
+  button.textContent = "Retrieving\u2026";
+  const r = await api("/pacs/studies/" + encodeURIComponent(uid) + "/analyse", { method: "POST" });
+  const body = await r.json().catch(() => ({}));
+  if (r.status === 202) {
+    button.textContent = "Queued";
+    loadWorklist();
+  } else {
+    button.textContent = "Not analysed";
+    $("pacs-error").textContent = body.error || r.statusText;
+  }
 }
 
 async function loadWorklist() {
@@ -390,6 +440,7 @@ const PRESETS = { soft: [0.35, 0.6], bright: [0.6, 0.5], wide: [0.5, 1.2] };
 
 function setup() {
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); });
+  $("pacs-form").addEventListener("submit", searchPacs);
   $("filter-status").addEventListener("change", () => loadWorklist());
   $("filter-sort").addEventListener("change", () => loadWorklist());
   $("back").addEventListener("click", showWorklist);

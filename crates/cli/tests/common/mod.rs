@@ -553,3 +553,129 @@ pub fn zip_folder(folder: &Path, path: &Path) {
     }
     zip.finish().unwrap();
 }
+
+/// An Orthanc server on loopback with a test configuration.
+pub struct Orthanc {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub http: String,
+}
+
+/// Debian's orthanc-dicomweb plugin, which `.ci/run` installs.
+pub const DICOMWEB_PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+impl Orthanc {
+    /// Orthanc sending to Cruciate's DICOM port `cruciate_port`, listening on `dicom_port`.
+    pub fn start(program: &Path, dir: &Path, dicom_port: u16, cruciate_port: u16) -> Self {
+        Self::start_with(program, dir, dicom_port, cruciate_port, None)
+    }
+
+    /// Orthanc with its DICOMweb plugin (at `/dicom-web/`) and `servers` as its DICOMweb
+    /// servers.
+    pub fn with_dicomweb(program: &Path, dir: &Path, servers: Value) -> Self {
+        Self::start_with(program, dir, free_port(), free_port(), Some(servers))
+    }
+
+    fn start_with(
+        program: &Path,
+        dir: &Path,
+        dicom_port: u16,
+        cruciate_port: u16,
+        dicomweb_servers: Option<Value>,
+    ) -> Self {
+        let http_port = free_port();
+        let mut config = serde_json::json!({
+            "Name": "cruciate-test",
+            "StorageDirectory": dir.join("storage"),
+            "IndexDirectory": dir.join("storage"),
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": false,
+            "HttpServerEnabled": true,
+            "DicomServerEnabled": true,
+            "DicomCheckCalledAet": false,
+            "DicomAlwaysAllowStore": true,
+            "DicomAlwaysAllowEcho": true,
+            "Plugins": [],
+            "StableAge": 1,
+            "DicomModalities": { "cruciate": ["CRUCIATE", "127.0.0.1", cruciate_port] }
+        });
+        if let Some(servers) = dicomweb_servers {
+            config["Plugins"] = serde_json::json!([DICOMWEB_PLUGIN]);
+            config["DicomWeb"] = serde_json::json!({
+                "Enable": true,
+                "Root": "/dicom-web/",
+                "Servers": servers
+            });
+        }
+        let path = dir.join("orthanc.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let child = Command::new(program)
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let orthanc = Self {
+            child,
+            http: format!("http://127.0.0.1:{http_port}"),
+        };
+        let started = Instant::now();
+        while agent()
+            .get(format!("{}/system", orthanc.http))
+            .call()
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "Orthanc did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        orthanc
+    }
+
+    /// GET `path` of its REST API, as JSON.
+    pub fn get(&self, path: &str) -> Value {
+        agent()
+            .get(format!("{}{path}", self.http))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    /// POST `body` to `path` of its REST API (200 expected), as JSON.
+    pub fn post(&self, path: &str, body: Vec<u8>) -> Value {
+        let mut r = agent()
+            .post(format!("{}{path}", self.http))
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.body_mut().read_json().unwrap()
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Orthanc, where its DICOMweb plugin is installed (as `.ci/run` does).
+pub fn orthanc_with_dicomweb() -> Option<PathBuf> {
+    let program = cruciate_testkit::system_tool("Orthanc")?;
+    assert!(
+        Path::new(DICOMWEB_PLUGIN).is_file() || std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+        "{DICOMWEB_PLUGIN} is missing: .ci/run installs orthanc-dicomweb"
+    );
+    if !Path::new(DICOMWEB_PLUGIN).is_file() {
+        eprintln!("skipped: orthanc-dicomweb is not installed");
+        return None;
+    }
+    Some(program)
+}

@@ -10,10 +10,25 @@ use super::{AppState, Caller};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{AuditRow, Revoked, Role, TokenRow};
 
+/// Who the caller is, and what the service offers them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// Their token.
+    #[serde(flatten)]
+    pub token: TokenRow,
+    /// Whether they may search the PACS by DICOMweb and have its studies analysed (a PACS
+    /// is configured, and their role sees identities at their site).
+    pub pacs_search: bool,
+}
+
 /// Who the caller is.
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = TokenRow)), security(("token" = [])))]
-pub async fn me(caller: Caller) -> Json<TokenRow> {
-    Json(caller.token)
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me)), security(("token" = [])))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Json<Me> {
+    let pacs_search = super::pacs::client_for(&state, &caller).is_ok();
+    Json(Me {
+        token: caller.token,
+        pacs_search,
+    })
 }
 
 /// A token to make.

@@ -71,7 +71,7 @@ impl PacsStudy {
 }
 
 /// The PACS client, for a caller who may see whose studies they are.
-fn pacs(state: &AppState, caller: &Caller) -> Result<Pacs, ApiError> {
+pub(super) fn client_for(state: &AppState, caller: &Caller) -> Result<Pacs, ApiError> {
     let base = state.config.dicomweb.pacs.clone().ok_or_else(|| {
         ApiError::new(StatusCode::CONFLICT, "no PACS DICOMweb root is configured")
     })?;
@@ -110,7 +110,7 @@ pub async fn search(
     caller: Caller,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<PacsStudy>>, ApiError> {
-    let pacs = pacs(&state, &caller)?;
+    let pacs = client_for(&state, &caller)?;
     let found = tokio::task::spawn_blocking(move || pacs.search_studies(&query))
         .await
         .map_err(ApiError::internal)?
@@ -138,7 +138,7 @@ pub async fn analyse(
     Path(uid): Path<String>,
     Query(query): Query<UploadQuery>,
 ) -> Result<Response, ApiError> {
-    let pacs = pacs(&state, &caller)?;
+    let pacs = client_for(&state, &caller)?;
     let model = match &query.model {
         Some(name) => state
             .models
