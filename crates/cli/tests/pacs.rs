@@ -858,6 +858,58 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     assert_eq!(text_of(&sr_path, tags::PATIENT_ID), original_patient);
     assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
 
+    // Cruciate's own QIDO-RS and WADO-RS show the study as kept: de-identified.
+    let stored_study = text_of(&kept[0], tags::STUDY_INSTANCE_UID);
+    let (code, studies) = server.get("/dicomweb/studies", Some(&server.token));
+    assert_eq!(code, 200, "{studies}");
+    let study = studies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["0020000D"]["Value"][0] == stored_study.as_str())
+        .unwrap_or_else(|| panic!("{studies}"));
+    assert!(
+        study["00100020"]["Value"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("ANON-")
+    );
+    assert_eq!(study["00201208"]["Value"][0], files.len() as u64, "{study}");
+    let (code, series) = server.get(
+        &format!("/dicomweb/studies/{stored_study}/series"),
+        Some(&server.token),
+    );
+    assert_eq!(code, 200);
+    let series_uid = series[0]["0020000E"]["Value"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, instances) = server.get(
+        &format!("/dicomweb/studies/{stored_study}/series/{series_uid}/instances"),
+        Some(&server.token),
+    );
+    assert_eq!(instances.as_array().unwrap().len(), files.len());
+    let (_, metadata) = server.get(
+        &format!("/dicomweb/studies/{stored_study}/metadata"),
+        Some(&server.token),
+    );
+    let metadata = metadata.as_array().unwrap();
+    assert_eq!(metadata.len(), files.len());
+    assert!(
+        metadata.iter().all(|m| m.get("7FE00010").is_none()),
+        "no pixel data"
+    );
+    let (code, retrieved) =
+        server.get_bytes(&format!("/dicomweb/studies/{stored_study}"), &server.token);
+    assert_eq!(code, 200);
+    let parts = retrieved
+        .windows(b"Content-Type: application/dicom".len())
+        .filter(|w| *w == b"Content-Type: application/dicom")
+        .count();
+    assert_eq!(parts, files.len());
+    let (code, _) = server.get("/dicomweb/studies/1.2.3/series", Some(&server.token));
+    assert_eq!(code, 404);
+
     // Refused in DICOMweb's terms: another media type (415), nothing DICOM (409), two studies
     // in one request (409, every instance failed, the reason in the Warning header).
     let (status, _, body) =
@@ -951,6 +1003,42 @@ fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
     let id = exam["id"].as_str().unwrap();
     let kept = dicom_files(&server.data.join("exams").join(id).join("upload"));
     assert_eq!(kept.len(), files.len(), "every instance Orthanc held");
+    // And back the other way: Orthanc's DICOMweb client finds the study as Cruciate keeps it
+    // (QIDO-RS) and retrieves it (WADO-RS), de-identified.
+    let stored_study = text_of(&kept[0], tags::STUDY_INSTANCE_UID);
+    let qido = orthanc.post(
+        "/dicom-web/servers/cruciate/qido",
+        serde_json::json!({ "Uri": "/studies" })
+            .to_string()
+            .into_bytes(),
+    );
+    assert!(qido.to_string().contains(&stored_study), "{qido}");
+    orthanc.post(
+        "/dicom-web/servers/cruciate/retrieve",
+        serde_json::json!({ "Resources": [{ "Study": stored_study }] })
+            .to_string()
+            .into_bytes(),
+    );
+    let studies = orthanc.get("/studies");
+    assert_eq!(
+        studies.as_array().unwrap().len(),
+        2,
+        "the original and Cruciate's copy"
+    );
+    let copy = studies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| orthanc.get(&format!("/studies/{}", s.as_str().unwrap())))
+        .find(|s| s["MainDicomTags"]["StudyInstanceUID"] == stored_study.as_str())
+        .expect("the retrieved study");
+    assert!(
+        copy["PatientMainDicomTags"]["PatientID"]
+            .as_str()
+            .unwrap()
+            .starts_with("ANON-"),
+        "{copy}"
+    );
     let (code, sr) = server.get_bytes(&format!("/api/v1/exams/{id}/sr.dcm"), &server.token);
     assert_eq!(code, 200);
     let sr_path = dir.path().join("sr.dcm");

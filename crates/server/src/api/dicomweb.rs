@@ -1,8 +1,9 @@
 //! DICOMweb under `/dicomweb`, with the API's tokens and sites: STOW-RS stores a study
-//! through the service's one intake (de-identified, probed and queued as an upload is).
+//! through the service's one intake (de-identified, probed and queued as an upload is);
+//! QIDO-RS and WADO-RS show the studies held, as they were kept (de-identified).
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -223,4 +224,239 @@ pub async fn store(
             answer(StatusCode::CONFLICT, &outcomes, Some(&e.message), Some(&id))
         }
     })
+}
+
+/// The paging of a QIDO-RS search, and the study-level keys Cruciate matches on.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct StudySearch {
+    /// Only this study.
+    #[serde(rename = "StudyInstanceUID")]
+    pub study_instance_uid: Option<String>,
+    /// Only this (stored, de-identified) patient ID.
+    #[serde(rename = "PatientID")]
+    pub patient_id: Option<String>,
+    /// At most this many studies (default 100).
+    pub limit: Option<i64>,
+    /// After skipping this many.
+    pub offset: Option<i64>,
+}
+
+/// `http://HOST/dicomweb`, as the caller reached it.
+fn root(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}/dicomweb")
+}
+
+fn dicom_json(values: Vec<serde_json::Value>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, DICOM_JSON)],
+        serde_json::Value::Array(values).to_string(),
+    )
+        .into_response()
+}
+
+/// The stored instances of study `uid`, for a caller who may see its exam.
+async fn held_study(
+    state: &AppState,
+    caller: &Caller,
+    uid: &str,
+) -> Result<Vec<crate::dicomweb::archive::Stored>, ApiError> {
+    let exam = state
+        .store
+        .dicom_studies(Some(uid), caller.site_filter(), (1, 0))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found(&format!("study {uid}")))?;
+    let upload = state.exam_files(&exam.id).dir.join("upload");
+    tokio::task::spawn_blocking(move || crate::dicomweb::archive::stored(&upload))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// QIDO-RS: the studies the caller may see (their exams' stored, de-identified instances).
+#[utoipa::path(get, path = "/dicomweb/studies", params(StudySearch),
+    responses((status = 200, content_type = "application/dicom+json")), security(("token" = [])))]
+pub async fn search_studies(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(search): Query<StudySearch>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let exams = state
+        .store
+        .dicom_studies(
+            search.study_instance_uid.as_deref(),
+            caller.site_filter(),
+            (search.limit.unwrap_or(100), search.offset.unwrap_or(0)),
+        )
+        .await?;
+    let root = root(&headers);
+    let data = state.data().to_path_buf();
+    let patient = search.patient_id.clone();
+    let studies = tokio::task::spawn_blocking(move || {
+        exams
+            .iter()
+            .filter_map(|e| {
+                let held = crate::dicomweb::archive::stored(
+                    &crate::storage::ExamFiles::new(&data, &e.id)
+                        .dir
+                        .join("upload"),
+                );
+                let uid = e.study_uid.as_deref()?;
+                let found =
+                    crate::dicomweb::archive::study(&held, &format!("{root}/studies/{uid}"))?;
+                let pid = found["00100020"]["Value"][0].as_str().unwrap_or("");
+                patient.as_deref().is_none_or(|p| p == pid).then_some(found)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(dicom_json(studies))
+}
+
+/// QIDO-RS: the series of study `study`.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series", params(("study" = String, Path, description = "StudyInstanceUID")),
+    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn search_series(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(study): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    let root = root(&headers);
+    Ok(dicom_json(crate::dicomweb::archive::series(&held, |s| {
+        format!("{root}/studies/{study}/series/{s}")
+    })))
+}
+
+/// QIDO-RS: the instances of series `series` of study `study`.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID")),
+    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn search_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    let members = of_series(&held, &series)?;
+    let root = root(&headers);
+    Ok(dicom_json(crate::dicomweb::archive::instances(
+        &members,
+        |i| {
+            format!(
+                "{root}/studies/{study}/series/{series}/instances/{}",
+                i.instance_uid().unwrap_or_default()
+            )
+        },
+    )))
+}
+
+fn of_series<'a>(
+    held: &'a [crate::dicomweb::archive::Stored],
+    series: &str,
+) -> Result<Vec<&'a crate::dicomweb::archive::Stored>, ApiError> {
+    let members: Vec<_> = held
+        .iter()
+        .filter(|i| i.series_uid().as_deref() == Some(series))
+        .collect();
+    if members.is_empty() {
+        return Err(ApiError::not_found(&format!("series {series}")));
+    }
+    Ok(members)
+}
+
+/// `instances` as a `multipart/related; type="application/dicom"` answer.
+async fn multipart_answer(
+    instances: Vec<&crate::dicomweb::archive::Stored>,
+) -> Result<Response, ApiError> {
+    let paths: Vec<std::path::PathBuf> = instances.iter().map(|i| i.path.clone()).collect();
+    let (body, content_type) = tokio::task::spawn_blocking(move || {
+        let files = paths
+            .iter()
+            .map(std::fs::read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let boundary = format!("cruciate-{}", random_hex(16));
+        Ok::<_, std::io::Error>(crate::dicomweb::multipart::body(&files, &boundary))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// WADO-RS: every instance of study `study`.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}", params(("study" = String, Path, description = "StudyInstanceUID")),
+    responses((status = 200, content_type = "multipart/related"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn retrieve_study(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(study): Path<String>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    state
+        .store
+        .audit(caller.audit("export", None, Some(format!("WADO-RS study {study}"))))
+        .await?;
+    multipart_answer(held.iter().collect()).await
+}
+
+/// WADO-RS: every instance of series `series`.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID")),
+    responses((status = 200, content_type = "multipart/related"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn retrieve_series(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    multipart_answer(of_series(&held, &series)?).await
+}
+
+/// WADO-RS: one instance.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances/{instance}",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID"),
+        ("instance" = String, Path, description = "SOPInstanceUID")),
+    responses((status = 200, content_type = "multipart/related"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn retrieve_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series, instance)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    let one: Vec<_> = of_series(&held, &series)?
+        .into_iter()
+        .filter(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
+        .collect();
+    if one.is_empty() {
+        return Err(ApiError::not_found(&format!("instance {instance}")));
+    }
+    multipart_answer(one).await
+}
+
+/// WADO-RS metadata: every instance's header of study `study` in DICOM JSON.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/metadata", params(("study" = String, Path, description = "StudyInstanceUID")),
+    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn study_metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(study): Path<String>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    Ok(dicom_json(crate::dicomweb::archive::metadata(
+        &held.iter().collect::<Vec<_>>(),
+    )))
 }

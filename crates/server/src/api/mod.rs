@@ -97,7 +97,25 @@ pub fn router(state: AppState) -> Router {
     };
     // DICOMweb streams its bodies under the upload's limit, as the upload does.
     let dicomweb = Router::new()
-        .route("/studies", post(dicomweb::store))
+        .route(
+            "/studies",
+            post(dicomweb::store).get(dicomweb::search_studies),
+        )
+        .route("/studies/{study}", get(dicomweb::retrieve_study))
+        .route("/studies/{study}/metadata", get(dicomweb::study_metadata))
+        .route("/studies/{study}/series", get(dicomweb::search_series))
+        .route(
+            "/studies/{study}/series/{series}",
+            get(dicomweb::retrieve_series),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances",
+            get(dicomweb::search_instances),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}",
+            get(dicomweb::retrieve_instance),
+        )
         .fallback(unknown_route)
         .layer(axum::middleware::map_response(errors_as_json));
     Router::new()

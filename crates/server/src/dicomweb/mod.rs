@@ -1,6 +1,7 @@
 //! DICOMweb (PS3.18): the server side under `/dicomweb` (STOW-RS, in `crate::api`) and the
 //! client of a PACS's DICOMweb (QIDO-RS search, WADO-RS retrieve, STOW-RS of the results).
 
+pub mod archive;
 pub mod client;
 pub mod multipart;
 

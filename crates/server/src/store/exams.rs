@@ -437,6 +437,34 @@ impl Store {
         Ok(())
     }
 
+    /// The exams holding a DICOM study (`study_uid` set: the stored, de-identified UID), of
+    /// `site` when given and of study `study_uid` when given, newest first: the studies
+    /// DICOMweb lists.
+    pub async fn dicom_studies(
+        &self,
+        study_uid: Option<&str>,
+        site: Option<&str>,
+        (limit, offset): (i64, i64),
+    ) -> Result<Vec<ExamRow>, sqlx::Error> {
+        let mut q = Query::new(&format!(
+            "SELECT {COLUMNS} FROM exams WHERE study_uid IS NOT NULL AND format = 'dicom'"
+        ));
+        if let Some(uid) = study_uid {
+            q.push(" AND study_uid = ?", Arg::Text(uid.into()));
+        }
+        if let Some(site) = site {
+            q.push(" AND site = ?", Arg::Text(site.into()));
+        }
+        q.sql += " ORDER BY created_ms DESC, id DESC";
+        q.push(" LIMIT ?", Arg::Int(limit.clamp(1, 1000)));
+        q.push(" OFFSET ?", Arg::Int(offset.max(0)));
+        q.fetch(self)
+            .await?
+            .iter()
+            .map(exam)
+            .collect::<Result<_, _>>()
+    }
+
     /// Exam `id`, if it exists and (when `site` is given) belongs to that site.
     pub async fn exam(&self, id: &str, site: Option<&str>) -> Result<Option<ExamRow>, sqlx::Error> {
         let row = sqlx::query(AssertSqlSafe(format!(

@@ -1,0 +1,253 @@
+//! The studies Cruciate holds, as DICOMweb shows them (QIDO-RS search, WADO-RS retrieve and
+//! metadata): each exam's stored instances, de-identified as they were kept (their UIDs are
+//! the stored ones; the hospital's identity stays in the database), read from disk on request.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
+use serde_json::Value;
+
+/// One stored instance: its file and its header (everything before the pixel data).
+pub struct Stored {
+    /// The file, Part 10.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: DefaultDicomObject,
+}
+
+impl Stored {
+    fn text(&self, tag: Tag) -> Option<String> {
+        self.header
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches('\0').trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Its SeriesInstanceUID.
+    pub fn series_uid(&self) -> Option<String> {
+        self.text(tags::SERIES_INSTANCE_UID)
+    }
+
+    /// Its SOPInstanceUID.
+    pub fn instance_uid(&self) -> Option<String> {
+        self.text(tags::SOP_INSTANCE_UID)
+    }
+}
+
+/// The instances stored in folder `upload` (an exam's), in file order; files that are not
+/// DICOM are passed over.
+pub fn stored(upload: &Path) -> Vec<Stored> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(upload)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let header = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .open_file(&path)
+                .ok()?;
+            Some(Stored { path, header })
+        })
+        .collect()
+}
+
+/// Attributes `wanted` copied from `from` where it has them.
+fn copied(from: &Stored, wanted: &[Tag], into: &mut InMemDicomObject) {
+    for &tag in wanted {
+        if let Ok(e) = from.header.element(tag) {
+            into.put(e.clone());
+        }
+    }
+}
+
+fn put_text(into: &mut InMemDicomObject, tag: Tag, vr: VR, value: String) {
+    into.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+}
+
+fn json(obj: &InMemDicomObject) -> Value {
+    fixed(dicom_json::to_value(obj).unwrap_or(Value::Null))
+}
+
+fn fixed(mut value: Value) -> Value {
+    numbers_as_numbers(&mut value);
+    value
+}
+
+/// DICOM JSON gives IS and DS values as numbers (PS3.18 F.2.3); dicom-json 0.10 writes the
+/// text they were read as. Each such value that parses is made a number, at any depth.
+fn numbers_as_numbers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let numeric = matches!(map.get("vr").and_then(Value::as_str), Some("IS" | "DS"));
+            for (key, v) in map.iter_mut() {
+                if numeric && key == "Value" {
+                    if let Value::Array(items) = v {
+                        for item in items.iter_mut() {
+                            let parsed = item.as_str().and_then(|s| s.trim().parse::<f64>().ok());
+                            if let Some(n) = parsed {
+                                *item = if n.fract() == 0.0 && n.abs() < 9e15 {
+                                    Value::from(n as i64)
+                                } else {
+                                    Value::from(n)
+                                };
+                            }
+                        }
+                    }
+                } else {
+                    numbers_as_numbers(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(numbers_as_numbers),
+        _ => {}
+    }
+}
+
+/// The study-level attributes of `instances` (PS3.18 Table 10.6.3-3), with its retrieve URL.
+pub fn study(instances: &[Stored], retrieve: &str) -> Option<Value> {
+    let first = instances.first()?;
+    let mut obj = InMemDicomObject::new_empty();
+    copied(
+        first,
+        &[
+            tags::STUDY_DATE,
+            tags::STUDY_TIME,
+            tags::ACCESSION_NUMBER,
+            tags::PATIENT_NAME,
+            tags::PATIENT_ID,
+            tags::PATIENT_BIRTH_DATE,
+            tags::PATIENT_SEX,
+            tags::STUDY_INSTANCE_UID,
+            tags::STUDY_ID,
+            tags::STUDY_DESCRIPTION,
+            tags::REFERRING_PHYSICIAN_NAME,
+        ],
+        &mut obj,
+    );
+    let mut modalities: Vec<String> = instances
+        .iter()
+        .filter_map(|i| i.text(tags::MODALITY))
+        .collect();
+    modalities.sort();
+    modalities.dedup();
+    obj.put(DataElement::new(
+        tags::MODALITIES_IN_STUDY,
+        VR::CS,
+        PrimitiveValue::Strs(modalities.into_iter().collect()),
+    ));
+    let mut series: Vec<String> = instances.iter().filter_map(Stored::series_uid).collect();
+    series.sort();
+    series.dedup();
+    put_text(
+        &mut obj,
+        tags::NUMBER_OF_STUDY_RELATED_SERIES,
+        VR::IS,
+        series.len().to_string(),
+    );
+    put_text(
+        &mut obj,
+        tags::NUMBER_OF_STUDY_RELATED_INSTANCES,
+        VR::IS,
+        instances.len().to_string(),
+    );
+    put_text(&mut obj, tags::RETRIEVE_URL, VR::UR, retrieve.to_string());
+    Some(json(&obj))
+}
+
+/// The series of `instances`, each with its series-level attributes (PS3.18 Table
+/// 10.6.3-4) and its retrieve URL from `retrieve(series_uid)`.
+pub fn series(instances: &[Stored], retrieve: impl Fn(&str) -> String) -> Vec<Value> {
+    let mut uids: Vec<String> = instances.iter().filter_map(Stored::series_uid).collect();
+    uids.dedup();
+    uids.iter()
+        .filter_map(|uid| {
+            let members: Vec<&Stored> = instances
+                .iter()
+                .filter(|i| i.series_uid().as_deref() == Some(uid))
+                .collect();
+            let mut obj = InMemDicomObject::new_empty();
+            copied(
+                members.first()?,
+                &[
+                    tags::MODALITY,
+                    tags::SERIES_DESCRIPTION,
+                    tags::SERIES_NUMBER,
+                    tags::SERIES_INSTANCE_UID,
+                    tags::PERFORMED_PROCEDURE_STEP_START_DATE,
+                ],
+                &mut obj,
+            );
+            put_text(
+                &mut obj,
+                tags::NUMBER_OF_SERIES_RELATED_INSTANCES,
+                VR::IS,
+                members.len().to_string(),
+            );
+            put_text(&mut obj, tags::RETRIEVE_URL, VR::UR, retrieve(uid));
+            Some(json(&obj))
+        })
+        .collect()
+}
+
+/// The instance-level attributes of `instances` (PS3.18 Table 10.6.3-5).
+pub fn instances(instances: &[&Stored], retrieve: impl Fn(&Stored) -> String) -> Vec<Value> {
+    instances
+        .iter()
+        .map(|i| {
+            let mut obj = InMemDicomObject::new_empty();
+            copied(
+                i,
+                &[
+                    tags::SOP_CLASS_UID,
+                    tags::SOP_INSTANCE_UID,
+                    tags::INSTANCE_NUMBER,
+                    tags::ROWS,
+                    tags::COLUMNS,
+                    tags::NUMBER_OF_FRAMES,
+                    tags::SERIES_INSTANCE_UID,
+                    tags::STUDY_INSTANCE_UID,
+                ],
+                &mut obj,
+            );
+            put_text(&mut obj, tags::RETRIEVE_URL, VR::UR, retrieve(i));
+            json(&obj)
+        })
+        .collect()
+}
+
+/// Each instance's whole header in DICOM JSON (WADO-RS metadata: no pixel data).
+pub fn metadata(instances: &[&Stored]) -> Vec<Value> {
+    instances
+        .iter()
+        .map(|i| fixed(dicom_json::to_value(&i.header).unwrap_or(Value::Null)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integer_and_decimal_strings_become_numbers_at_any_depth() {
+        let mut v = serde_json::json!({
+            "00201208": {"vr": "IS", "Value": ["20"]},
+            "00280030": {"vr": "DS", "Value": ["0.5", " 1.25 "]},
+            "00080060": {"vr": "CS", "Value": ["MR"]},
+            "00081115": {"vr": "SQ", "Value": [{"00200013": {"vr": "IS", "Value": ["7"]}}]}
+        });
+        super::numbers_as_numbers(&mut v);
+        assert_eq!(v["00201208"]["Value"][0], 20);
+        assert_eq!(v["00280030"]["Value"], serde_json::json!([0.5, 1.25]));
+        assert_eq!(v["00080060"]["Value"][0], "MR");
+        assert_eq!(v["00081115"]["Value"][0]["00200013"]["Value"][0], 7);
+    }
+}
