@@ -907,6 +907,17 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         .filter(|w| *w == b"Content-Type: application/dicom")
         .count();
     assert_eq!(parts, files.len());
+    let first_instance = instances[0]["00080018"]["Value"][0].as_str().unwrap();
+    let (code, png) = server.get_bytes(
+        &format!(
+            "/dicomweb/studies/{stored_study}/series/{series_uid}/instances/{first_instance}/rendered"
+        ),
+        &server.token,
+    );
+    assert_eq!(code, 200);
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    // PNG's IHDR: width and height, big-endian, at bytes 16..24 (the phantom's 128 x 128).
+    assert_eq!(&png[16..24], &[0, 0, 0, 128, 0, 0, 0, 128]);
     let (code, _) = server.get("/dicomweb/studies/1.2.3/series", Some(&server.token));
     assert_eq!(code, 404);
 

@@ -460,3 +460,46 @@ pub async fn study_metadata(
         &held.iter().collect::<Vec<_>>(),
     )))
 }
+
+/// WADO-RS rendered: one instance's first frame as a PNG, windowed on its own 1st to 99th
+/// percentiles (PNG whatever the `Accept`: the one rendered form this service makes).
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances/{instance}/rendered",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID"),
+        ("instance" = String, Path, description = "SOPInstanceUID")),
+    responses((status = 200, content_type = "image/png"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn rendered_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series, instance)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    let path = of_series(&held, &series)?
+        .into_iter()
+        .find(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
+        .map(|i| i.path.clone())
+        .ok_or_else(|| ApiError::not_found(&format!("instance {instance}")))?;
+    let png = tokio::task::spawn_blocking(move || {
+        let volume = cruciate_volume::read_path(&path, &cruciate_volume::ReadOptions::default())
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let window = cruciate_volume::export::Window::from_percentiles(&volume.data);
+        let grey = cruciate_volume::export::slice_image(&volume, 0, window).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the instance has no frame",
+            )
+        })?;
+        let mut out = Vec::new();
+        cruciate_volume::export::encode_png(
+            &mut out,
+            grey.width,
+            grey.height,
+            cruciate_volume::export::PngColour::Grey,
+            &grey.pixels,
+        )
+        .map_err(ApiError::internal)?;
+        Ok::<_, ApiError>(out)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "image/png")], png).into_response())
+}

@@ -116,6 +116,10 @@ pub fn router(state: AppState) -> Router {
             "/studies/{study}/series/{series}/instances/{instance}",
             get(dicomweb::retrieve_instance),
         )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/rendered",
+            get(dicomweb::rendered_instance),
+        )
         .fallback(unknown_route)
         .layer(axum::middleware::map_response(errors_as_json));
     Router::new()

@@ -30,6 +30,7 @@ use super::Caller;
         super::dicomweb::retrieve_series,
         super::dicomweb::retrieve_instance,
         super::dicomweb::study_metadata,
+        super::dicomweb::rendered_instance,
         super::pacs::search,
         super::pacs::analyse,
         super::dicom::sc,
