@@ -647,29 +647,11 @@ fn orthanc_sends_a_study_and_gets_the_sr_and_secondary_captures_back_in_it() {
         orthanc_port,
         server.dicom_port.unwrap(),
     );
-    let mut study = String::new();
-    for f in &files {
-        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    }
+    let study = orthanc.store_files(&files);
     // Orthanc pushes the study to Cruciate by C-STORE.
     orthanc.post("/modalities/cruciate/store", study.clone().into_bytes());
     let id = wait_for_dicom_exam(&server, "ORTHANC");
-    let started = Instant::now();
-    let sends = loop {
-        let status = server
-            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
-            .1;
-        let send = status["sends"][0].clone();
-        if send["status"] == "sent" {
-            break status["sends"].clone();
-        }
-        assert_ne!(send["status"], "failed", "{status}");
-        assert!(started.elapsed() < LIMIT, "results not sent: {status}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let sends = server.wait_for_sent(&id, LIMIT)["sends"].clone();
     assert_eq!(sends[0]["destination"], destination);
     // Orthanc lists the SR and the Secondary Captures in the same study as the MR series.
     let series = orthanc.get(&format!("/studies/{study}/series"));
@@ -759,18 +741,7 @@ fn an_uploaded_exam_is_sent_to_a_destination_on_request_without_a_dicom_port() {
         Value::Null,
     );
     assert_eq!(code, 202);
-    let started = Instant::now();
-    loop {
-        let status = server
-            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
-            .1;
-        if status["sends"][0]["status"] == "sent" {
-            break;
-        }
-        assert_ne!(status["sends"][0]["status"], "failed", "{status}");
-        assert!(started.elapsed() < LIMIT, "not sent: {status}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    server.wait_for_sent(id, LIMIT);
     let got = sink.0.lock().unwrap().clone();
     assert_eq!(
         got.iter()
@@ -981,13 +952,7 @@ fn orthanc_stores_a_study_in_cruciate_by_stow_rs() {
         "HttpHeaders": { "Authorization": format!("Bearer {}", server.token) }
     }});
     let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, cruciate);
-    let mut study = String::new();
-    for f in &files {
-        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    }
+    let study = orthanc.store_files(&files);
     // Orthanc's DICOMweb client stores the study in Cruciate by STOW-RS.
     let body = serde_json::json!({ "Resources": [study] }).to_string();
     orthanc.post("/dicom-web/servers/cruciate/stow", body.into_bytes());
@@ -1069,13 +1034,7 @@ fn a_study_found_on_a_dicomweb_pacs_is_retrieved_analysed_and_its_results_stored
     let orthanc_dir = dir.path().join("orthanc");
     std::fs::create_dir_all(&orthanc_dir).unwrap();
     let orthanc = Orthanc::with_dicomweb(&program, &orthanc_dir, serde_json::json!({}));
-    let mut study = String::new();
-    for f in &files {
-        study = orthanc.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    }
+    let study = orthanc.store_files(&files);
     let config = dir.path().join("serve.toml");
     std::fs::write(
         &config,
@@ -1122,18 +1081,7 @@ fn a_study_found_on_a_dicomweb_pacs_is_retrieved_analysed_and_its_results_stored
     assert!(text_of(&kept[0], tags::PATIENT_ID).starts_with("ANON-"));
 
     // The results go back to the PACS by STOW-RS, into the same study.
-    let started = Instant::now();
-    let sends = loop {
-        let status = server
-            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
-            .1;
-        if status["sends"][0]["status"] == "sent" {
-            break status;
-        }
-        assert_ne!(status["sends"][0]["status"], "failed", "{status}");
-        assert!(started.elapsed() < LIMIT, "{status}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let sends = server.wait_for_sent(id, LIMIT);
     assert_eq!(
         sends["sends"][0]["destination"],
         format!("dicomweb:{}/dicom-web", orthanc.http)

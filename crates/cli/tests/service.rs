@@ -1132,17 +1132,7 @@ fn an_analysed_exam_is_posted_to_the_fhir_server_and_retried_when_it_fails() {
         exam["call_label"]
     );
     // The send is recorded: sent at the second attempt, the failure in the audit log.
-    let started = Instant::now();
-    let sends = loop {
-        let status = server
-            .get(&format!("/api/v1/exams/{id}/dicom"), Some(&server.token))
-            .1;
-        if status["sends"][0]["status"] == "sent" {
-            break status;
-        }
-        assert!(started.elapsed() < wait, "{status}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let sends = server.wait_for_sent(&id, wait);
     let destination = format!("fhir:{base}");
     assert_eq!(
         sends["sends"][0]["destination"],

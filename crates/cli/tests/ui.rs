@@ -351,9 +351,7 @@ async fn a_clinician_finds_a_study_on_the_pacs_and_has_it_analysed_from_the_work
     let orthanc_dir = dir.path().join("orthanc");
     std::fs::create_dir_all(&orthanc_dir).unwrap();
     let orthanc = common::Orthanc::with_dicomweb(&program, &orthanc_dir, serde_json::json!({}));
-    for f in &files {
-        orthanc.post("/instances", std::fs::read(f).unwrap());
-    }
+    orthanc.store_files(&files);
     let patient = orthanc.get("/patients")[0].clone();
     let patient_id = orthanc.get(&format!("/patients/{}", patient.as_str().unwrap()))
         ["MainDicomTags"]["PatientID"]

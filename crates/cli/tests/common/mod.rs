@@ -232,6 +232,24 @@ impl Server {
         (response.status().as_u16(), headers, bytes)
     }
 
+    /// The results' sends of exam `id` (`GET /api/v1/exams/{id}/dicom`) once the first is
+    /// sent; fails when it fails for good or `limit` passes.
+    pub fn wait_for_sent(&self, id: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let status = self
+                .get(&format!("/api/v1/exams/{id}/dicom"), Some(&self.token))
+                .1;
+            let state = &status["sends"][0]["status"];
+            if state == "sent" {
+                return status;
+            }
+            assert_ne!(state, "failed", "{status}");
+            assert!(started.elapsed() < limit, "not sent: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A POST (declared as JSON) written by hand on a socket: `declared` as its Content-Length (then only the
     /// headers are sent), else `body` chunked. Returns the status.
     pub fn raw_post_status(
@@ -635,6 +653,18 @@ impl Orthanc {
             std::thread::sleep(Duration::from_millis(200));
         }
         orthanc
+    }
+
+    /// Stores `files` through its REST API; the Orthanc id of their study.
+    pub fn store_files(&self, files: &[PathBuf]) -> String {
+        let mut study = String::new();
+        for f in files {
+            study = self.post("/instances", std::fs::read(f).unwrap())["ParentStudy"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        study
     }
 
     /// GET `path` of its REST API, as JSON.

@@ -7,12 +7,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::exams::{RemoveOnDrop, UploadQuery, save_body, too_large};
+use super::exams::{Incoming, UploadQuery, admitted, save_body};
 use super::{AppState, Caller};
 use crate::dicomweb::multipart::MultipartError;
 use crate::dicomweb::{CANNOT_UNDERSTAND, Outcome, PROCESSING_FAILURE};
 use crate::error::{ApiError, ErrorBody};
-use crate::intake::{Admission, AdmitError, Submission};
+use crate::intake::{Admission, Submission};
 use crate::store::random_hex;
 
 /// Instances one request may carry, at most.
@@ -95,30 +95,10 @@ pub async fn store(
         .unwrap_or("");
     let boundary = crate::dicomweb::multipart::boundary(content_type)
         .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
-    let max = state.config.max_upload_bytes;
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > max)
-    {
-        return Err(too_large(max));
-    }
-    let model = match &query.model {
-        Some(name) => state
-            .models
-            .get(name)
-            .ok_or_else(|| ApiError::bad_request(format!("no model named {name:?} is served")))?,
-        None => state.models.default_model(),
-    };
-    let id = random_hex(12);
-    let files = state.exam_files(&id);
-    tokio::fs::create_dir_all(&files.dir)
-        .await
-        .map_err(ApiError::internal)?;
-    let mut guard = RemoveOnDrop(Some(files.dir.clone()));
+    let incoming = Incoming::start(&state, &headers, query.model.as_deref()).await?;
+    let files = &incoming.files;
     let received = files.dir.join("stow.body");
-    save_body(body, &received, max).await?;
+    save_body(body, &received, state.config.max_upload_bytes).await?;
     let input = files.upload_path("stow");
     let (parts_at, body_at) = (input.clone(), received.clone());
     let parts = tokio::task::spawn_blocking(move || {
@@ -185,27 +165,20 @@ pub async fn store(
             ));
         }
     }
+    let id = incoming.id.clone();
     let submission = Submission {
         id: id.clone(),
         input,
         name: "STOW-RS".into(),
         site: caller.token.site.clone(),
         submitted_by: caller.token.name.clone(),
-        model: model.name.clone(),
+        model: incoming.model.clone(),
         audit: caller.audit("upload", None, Some("STOW-RS".into())),
         identified: true,
         results_to: Vec::new(),
     };
-    let admitted = match state.admit(submission).await {
-        Ok(a) => a,
-        Err(AdmitError::Analyser(e)) if e.kind.retry() => {
-            return Err(ApiError::new(
-                e.kind.status(),
-                format!("{e}; try again later"),
-            ));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let admitted = admitted(&state, submission).await?;
+    let mut guard = incoming.guard;
     guard.0 = None;
     Ok(match admitted {
         Admission::Queued(_) if outcomes.iter().all(|o| o.failure.is_none()) => {

@@ -101,6 +101,56 @@ pub(super) fn too_large(max: u64) -> ApiError {
     )
 }
 
+/// An exam on its way in: the model asked for (the default when none), its new id, and its
+/// folder, made and removed again unless the exam is recorded.
+pub(super) struct Incoming {
+    /// The served model that will analyse it.
+    pub model: String,
+    /// Its id.
+    pub id: String,
+    /// Its files.
+    pub files: crate::storage::ExamFiles,
+    /// Removes its folder unless emptied (once the exam is recorded).
+    pub guard: RemoveOnDrop,
+}
+
+impl Incoming {
+    /// Refuses a body declared larger than the upload limit, the model asked for when it is
+    /// not served; else makes the exam's folder.
+    pub async fn start(
+        state: &AppState,
+        headers: &HeaderMap,
+        model: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let max = state.config.max_upload_bytes;
+        if headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > max)
+        {
+            return Err(too_large(max));
+        }
+        let model = match model {
+            Some(name) => state.models.get(name).ok_or_else(|| {
+                ApiError::bad_request(format!("no model named {name:?} is served"))
+            })?,
+            None => state.models.default_model(),
+        };
+        let id = random_hex(12);
+        let files = state.exam_files(&id);
+        tokio::fs::create_dir_all(&files.dir)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Self {
+            model: model.name.clone(),
+            guard: RemoveOnDrop(Some(files.dir.clone())),
+            id,
+            files,
+        })
+    }
+}
+
 /// Uploads an exam: a zip of DICOM files, a DICOM file, a NIfTI file or an MRNet `.npy`.
 #[utoipa::path(post, path = "/api/v1/exams", params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -114,44 +164,39 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let max = state.config.max_upload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large(max));
-    }
-    let model = match &query.model {
-        Some(name) => state
-            .models
-            .get(name)
-            .ok_or_else(|| ApiError::bad_request(format!("no model named {name:?} is served")))?,
-        None => state.models.default_model(),
-    };
-    let id = random_hex(12);
+    // Whatever ends this request before the exam is recorded (a refusal, a client gone
+    // mid-upload, an error) leaves nothing under the data folder.
+    let incoming = Incoming::start(&state, &headers, query.model.as_deref()).await?;
     let name = bounded_name(query.filename.as_deref().unwrap_or("upload"));
-    let files = state.exam_files(&id);
-    tokio::fs::create_dir_all(&files.dir)
-        .await
-        .map_err(ApiError::internal)?;
-    let input = files.upload_path(&name);
+    let input = incoming.files.upload_path(&name);
     let submission = Submission {
-        id: id.clone(),
+        id: incoming.id.clone(),
         input: input.clone(),
-        name: name.clone(),
+        name,
         site: caller.token.site.clone(),
         submitted_by: caller.token.name.clone(),
-        model: model.name.clone(),
+        model: incoming.model.clone(),
         audit: caller.audit("upload", None, None),
         identified: true,
         results_to: Vec::new(),
     };
-    // Whatever ends this request before the exam is recorded (a refusal, a client gone
-    // mid-upload, an error) leaves nothing under the data folder.
-    let guard = RemoveOnDrop(Some(files.dir.clone()));
-    save_body(body, &input, max).await?;
-    admit_and_answer(&state, submission, guard).await
+    save_body(body, &input, state.config.max_upload_bytes).await?;
+    admit_and_answer(&state, submission, incoming.guard).await
+}
+
+/// Admits `submission`; an analyser that is busy or starting is a 503 to try again later.
+pub(super) async fn admitted(
+    state: &AppState,
+    submission: Submission,
+) -> Result<Admission, ApiError> {
+    match state.admit(submission).await {
+        Ok(a) => Ok(a),
+        Err(AdmitError::Analyser(e)) if e.kind.retry() => Err(ApiError::new(
+            e.kind.status(),
+            format!("{e}; try again later"),
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 /// Admits `submission` (its files in a folder `guard` removes unless the exam is recorded):
@@ -162,16 +207,7 @@ pub(super) async fn admit_and_answer(
     mut guard: RemoveOnDrop,
 ) -> Result<Response, ApiError> {
     let id = submission.id.clone();
-    let admitted = match state.admit(submission).await {
-        Ok(a) => a,
-        Err(AdmitError::Analyser(e)) if e.kind.retry() => {
-            return Err(ApiError::new(
-                e.kind.status(),
-                format!("{e}; try again later"),
-            ));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let admitted = admitted(state, submission).await?;
     // Queued: its files are the exam's now. Refused: `admit` removed them already.
     guard.0 = None;
     Ok(match admitted {

@@ -3,18 +3,17 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::exams::{RemoveOnDrop, UploadQuery, admit_and_answer};
+use super::exams::{Incoming, UploadQuery, admit_and_answer};
 use super::{AppState, Caller};
 use crate::destination::ResultDestination;
 use crate::dicomweb::client::{ClientError, Pacs};
 use crate::error::{ApiError, ErrorBody};
 use crate::intake::Submission;
-use crate::store::random_hex;
 
 /// A study on the PACS, as a search lists it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,21 +136,11 @@ pub async fn analyse(
     caller: Caller,
     Path(uid): Path<String>,
     Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pacs = client_for(&state, &caller)?;
-    let model = match &query.model {
-        Some(name) => state
-            .models
-            .get(name)
-            .ok_or_else(|| ApiError::bad_request(format!("no model named {name:?} is served")))?,
-        None => state.models.default_model(),
-    };
-    let id = random_hex(12);
-    let files = state.exam_files(&id);
-    tokio::fs::create_dir_all(&files.dir)
-        .await
-        .map_err(ApiError::internal)?;
-    let guard = RemoveOnDrop(Some(files.dir.clone()));
+    let incoming = Incoming::start(&state, &headers, query.model.as_deref()).await?;
+    let files = &incoming.files;
     let (into, max) = (files.dir.join("retrieving"), state.config.max_upload_bytes);
     let base = pacs.base.clone();
     let study = uid.clone();
@@ -168,12 +157,12 @@ pub async fn analyse(
         .map_err(ApiError::internal)?;
     let _ = tokio::fs::remove_dir_all(files.dir.join("retrieving")).await;
     let submission = Submission {
-        id,
+        id: incoming.id.clone(),
         input,
         name: format!("PACS {uid}"),
         site: caller.token.site.clone(),
         submitted_by: caller.token.name.clone(),
-        model: model.name.clone(),
+        model: incoming.model.clone(),
         audit: caller.audit(
             "upload",
             None,
@@ -182,5 +171,5 @@ pub async fn analyse(
         identified: true,
         results_to: vec![ResultDestination::DicomWeb(base)],
     };
-    admit_and_answer(&state, submission, guard).await
+    admit_and_answer(&state, submission, incoming.guard).await
 }
