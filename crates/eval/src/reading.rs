@@ -163,11 +163,7 @@ pub fn comparison_table(named: &[(String, ReadingReport)]) -> Table {
 
 /// A finding's AUC with its interval, as tables print it.
 pub fn auc_text(f: &FindingFigure) -> String {
-    match (f.auc, f.interval) {
-        (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
-        (Some(a), None) => format!("{a:.3}"),
-        _ => "n/a (one class)".into(),
-    }
+    crate::report::auc_with_interval(f.auc, f.interval)
 }
 
 /// The figures of one finding from its `(probability, present)` pairs.

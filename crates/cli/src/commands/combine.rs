@@ -152,11 +152,7 @@ pub fn relative_to(out: &Path, run: &Path) -> anyhow::Result<PathBuf> {
 
 /// A figure with its interval, as the table prints it.
 pub fn auc_text(figure: &CombinedFigure) -> String {
-    match (figure.auc, figure.interval) {
-        (Some(auc), Some([lo, hi])) => format!("{auc:.3} ({lo:.3}-{hi:.3})"),
-        (Some(auc), None) => format!("{auc:.3}"),
-        _ => "n/a (one class)".into(),
-    }
+    cruciate_eval::report::auc_with_interval(figure.auc, figure.interval)
 }
 
 /// The report as a text table.

@@ -25,9 +25,6 @@ use super::write_text;
 /// MRNet's recipe as the paper trained it (`configs/mrnet.toml`).
 const MRNET_RECIPE: &str = include_str!("../../../../configs/mrnet.toml");
 
-/// The three planes MRNet reads, in the paper's order.
-const PLANES: [Plane; 3] = [Plane::Sagittal, Plane::Coronal, Plane::Axial];
-
 /// The paper's validation-set AUC per finding with its 95 % interval (Bien et al. 2018,
 /// PLOS Medicine, table 2).
 pub const PUBLISHED: [(Finding, f64, [f64; 2]); 3] = [
@@ -124,7 +121,7 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for finding in Finding::ALL {
         let mut runs = Vec::new();
-        for plane in PLANES {
+        for plane in Plane::ACQUIRED {
             let run = args.out.join("runs").join(run_name(finding, plane));
             train_plane(args, &recipe, &manifest, finding, plane, &run, device)?;
             runs.push(run);

@@ -23,22 +23,12 @@ const DICOM_JSON: &str = "application/dicom+json";
 
 /// A part's SOP Class, SOP Instance and Study Instance UIDs, where it is a DICOM instance.
 fn uids_of(path: &std::path::Path) -> Option<(String, String, String)> {
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
-        .open_file(path)
-        .ok()?;
-    let text = |tag| {
-        obj.element(tag)
-            .ok()
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches('\0').trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
     use dicom_dictionary_std::tags;
+    let instance = crate::dicomweb::archive::Stored::read(path)?;
     Some((
-        text(tags::SOP_CLASS_UID)?,
-        text(tags::SOP_INSTANCE_UID)?,
-        text(tags::STUDY_INSTANCE_UID)?,
+        instance.text(tags::SOP_CLASS_UID)?,
+        instance.text(tags::SOP_INSTANCE_UID)?,
+        instance.text(tags::STUDY_INSTANCE_UID)?,
     ))
 }
 

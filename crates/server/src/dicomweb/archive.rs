@@ -18,7 +18,21 @@ pub struct Stored {
 }
 
 impl Stored {
-    fn text(&self, tag: Tag) -> Option<String> {
+    /// The instance in file `path`, its header read (up to the pixel data); `None` when the
+    /// file is not a DICOM instance.
+    pub fn read(path: &Path) -> Option<Self> {
+        let header = dicom_object::OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(path)
+            .ok()?;
+        Some(Self {
+            path: path.to_path_buf(),
+            header,
+        })
+    }
+
+    /// The value of `tag` as text, where the header has one.
+    pub fn text(&self, tag: Tag) -> Option<String> {
         self.header
             .element(tag)
             .ok()
@@ -50,16 +64,7 @@ pub fn stored(upload: &Path) -> Vec<Stored> {
         })
         .unwrap_or_default();
     paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|path| {
-            let header = dicom_object::OpenFileOptions::new()
-                .read_until(tags::PIXEL_DATA)
-                .open_file(&path)
-                .ok()?;
-            Some(Stored { path, header })
-        })
-        .collect()
+    paths.iter().filter_map(|p| Stored::read(p)).collect()
 }
 
 /// Attributes `wanted` copied from `from` where it has them.
