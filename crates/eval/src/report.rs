@@ -113,6 +113,16 @@ document.body.setAttribute('data-images-loaded',i.filter(x=>x.complete&&x.natura
     }
 }
 
+/// An AUC with its interval as tables print it: `0.912 (0.870-0.950)`, the AUC alone where
+/// there is no interval, `n/a (one class)` where it is undefined.
+pub fn auc_with_interval(auc: Option<f64>, interval: Option<[f64; 2]>) -> String {
+    match (auc, interval) {
+        (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
+        (Some(a), None) => format!("{a:.3}"),
+        _ => "n/a (one class)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,15 +152,5 @@ mod tests {
         assert!(html.contains("data:image/png;base64,AQID"));
         assert!(html.contains("<h2>errors &lt;3&gt;</h2>"));
         assert!(!html.contains("http://") && !html.contains("https://"));
-    }
-}
-
-/// An AUC with its interval as tables print it: `0.912 (0.870-0.950)`, the AUC alone where
-/// there is no interval, `n/a (one class)` where it is undefined.
-pub fn auc_with_interval(auc: Option<f64>, interval: Option<[f64; 2]>) -> String {
-    match (auc, interval) {
-        (Some(a), Some([lo, hi])) => format!("{a:.3} ({lo:.3}-{hi:.3})"),
-        (Some(a), None) => format!("{a:.3}"),
-        _ => "n/a (one class)".into(),
     }
 }
