@@ -870,6 +870,11 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         metadata.iter().all(|m| m.get("7FE00010").is_none()),
         "no pixel data"
     );
+    assert!(
+        metadata.iter().all(|m| m.get("00020010").is_none()),
+        "no file meta information"
+    );
+    assert!(metadata.iter().all(|m| m.get("00080018").is_some()));
     let (code, retrieved) =
         server.get_bytes(&format!("/dicomweb/studies/{stored_study}"), &server.token);
     assert_eq!(code, 200);

@@ -380,10 +380,15 @@ async fn a_clinician_finds_a_study_on_the_pacs_and_has_it_analysed_from_the_work
         .for_element(Locator::Id("pacs-patient"))
         .await
         .unwrap();
-    assert!(
-        field.is_displayed().await.unwrap(),
-        "the PACS panel is shown"
-    );
+    // It is in the page hidden, and shown once `/me` says the caller may search.
+    let started = Instant::now();
+    while !field.is_displayed().await.unwrap() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the PACS panel is never shown"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     field.send_keys(&patient_id).await.unwrap();
     client
         .find(Locator::Css("#pacs-form button"))

@@ -231,12 +231,10 @@ pub fn instances(instances: &[&Stored], retrieve: impl Fn(&Stored) -> String) ->
         .collect()
 }
 
-/// Each instance's whole header in DICOM JSON (WADO-RS metadata: no pixel data).
+/// Each instance's data set in DICOM JSON (WADO-RS metadata): no pixel data, and not the
+/// file meta information (group 0002), which belongs to the file, not to the instance.
 pub fn metadata(instances: &[&Stored]) -> Vec<Value> {
-    instances
-        .iter()
-        .map(|i| fixed(dicom_json::to_value(&i.header).unwrap_or(Value::Null)))
-        .collect()
+    instances.iter().map(|i| json(&i.header)).collect()
 }
 
 #[cfg(test)]
