@@ -839,12 +839,35 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         .iter()
         .find(|s| s["0020000D"]["Value"][0] == stored_study.as_str())
         .unwrap_or_else(|| panic!("{studies}"));
-    assert!(
-        study["00100020"]["Value"][0]
-            .as_str()
+    let pseudonym = study["00100020"]["Value"][0].as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("ANON-"));
+    // Matched as QIDO-RS asks: wildcards, a modality (date ranges in the unit tests: the
+    // phantom has no study date); unknown keys said.
+    let count = |query: &str| {
+        let (code, found) = server.get(&format!("/dicomweb/studies?{query}"), Some(&server.token));
+        assert_eq!(code, 200, "{query}: {found}");
+        found
+            .as_array()
             .unwrap()
-            .starts_with("ANON-")
-    );
+            .iter()
+            .filter(|s| s["0020000D"]["Value"][0] == stored_study.as_str())
+            .count()
+    };
+    assert_eq!(count(&format!("PatientID={}*", &pseudonym[..7])), 1);
+    assert_eq!(count("PatientID=NOBODY*"), 0);
+    assert_eq!(count("ModalitiesInStudy=MR"), 1);
+    assert_eq!(count("ModalitiesInStudy=CT"), 0);
+    let response = common::agent()
+        .get(&server.url("/dicomweb/studies?Bogus=1"))
+        .header("Authorization", &format!("Bearer {}", server.token))
+        .call()
+        .unwrap();
+    let warning = response
+        .headers()
+        .get("warning")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(warning.contains("not matched on: Bogus"), "{warning:?}");
     assert_eq!(study["00201208"]["Value"][0], files.len() as u64, "{study}");
     let (code, series) = server.get(
         &format!("/dicomweb/studies/{stored_study}/series"),

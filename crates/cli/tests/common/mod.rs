@@ -127,7 +127,8 @@ impl Server {
             .unwrap()
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The server's URL of `path`.
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::exams::{Incoming, UploadQuery, admitted, save_body};
 use super::{AppState, Caller};
+use crate::dicomweb::matching::{Key, StudyQuery};
 use crate::dicomweb::multipart::MultipartError;
 use crate::dicomweb::{CANNOT_UNDERSTAND, Outcome, PROCESSING_FAILURE};
 use crate::error::{ApiError, ErrorBody};
@@ -189,21 +190,6 @@ pub async fn store(
     })
 }
 
-/// The paging of a QIDO-RS search, and the study-level keys Cruciate matches on.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-pub struct StudySearch {
-    /// Only this study.
-    #[serde(rename = "StudyInstanceUID")]
-    pub study_instance_uid: Option<String>,
-    /// Only this (stored, de-identified) patient ID.
-    #[serde(rename = "PatientID")]
-    pub patient_id: Option<String>,
-    /// At most this many studies (default 100).
-    pub limit: Option<i64>,
-    /// After skipping this many.
-    pub offset: Option<i64>,
-}
-
 /// `http://HOST/dicomweb`, as the caller reached it.
 fn root(headers: &HeaderMap) -> String {
     let host = headers
@@ -245,26 +231,32 @@ async fn held_study(
         .map_err(ApiError::internal)
 }
 
-/// QIDO-RS: the studies the caller may see (their exams' stored, de-identified instances).
-#[utoipa::path(get, path = "/dicomweb/studies", params(StudySearch),
-    responses((status = 200, content_type = "application/dicom+json")), security(("token" = [])))]
+/// QIDO-RS: the studies the caller may see (their exams' stored, de-identified instances),
+/// matched on StudyInstanceUID (a list), PatientID, PatientName, AccessionNumber (wildcards),
+/// StudyDate (ranges) and ModalitiesInStudy, `fuzzymatching` of names, `limit` and `offset`;
+/// other keys are ignored and named in a `Warning`.
+#[utoipa::path(get, path = "/dicomweb/studies",
+    responses((status = 200, content_type = "application/dicom+json"), (status = 400, body = ErrorBody)), security(("token" = [])))]
 pub async fn search_studies(
     State(state): State<AppState>,
     caller: Caller,
-    Query(search): Query<StudySearch>,
+    Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = StudyQuery::parse(&pairs).map_err(ApiError::bad_request)?;
+    let uid = query
+        .keys
+        .iter()
+        .find(|(k, v)| *k == Key::StudyUid && !v.contains(','))
+        .map(|(_, v)| v.clone());
+    // The newest studies first, matched here on what their headers say.
     let exams = state
         .store
-        .dicom_studies(
-            search.study_instance_uid.as_deref(),
-            caller.site_filter(),
-            (search.limit.unwrap_or(100), search.offset.unwrap_or(0)),
-        )
+        .dicom_studies(uid.as_deref(), caller.site_filter(), (1000, 0))
         .await?;
     let root = root(&headers);
     let data = state.data().to_path_buf();
-    let patient = search.patient_id.clone();
+    let wanted = query.clone();
     let studies = tokio::task::spawn_blocking(move || {
         exams
             .iter()
@@ -275,16 +267,25 @@ pub async fn search_studies(
                         .join("upload"),
                 );
                 let uid = e.study_uid.as_deref()?;
-                let found =
-                    crate::dicomweb::archive::study(&held, &format!("{root}/studies/{uid}"))?;
-                let pid = found["00100020"]["Value"][0].as_str().unwrap_or("");
-                patient.as_deref().is_none_or(|p| p == pid).then_some(found)
+                crate::dicomweb::archive::study(&held, &format!("{root}/studies/{uid}"))
             })
+            .filter(|s| wanted.matches(s))
+            .skip(wanted.offset)
+            .take(wanted.limit)
             .collect::<Vec<_>>()
     })
     .await
     .map_err(ApiError::internal)?;
-    Ok(dicom_json(studies))
+    let mut response = dicom_json(studies);
+    if !query.ignored.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "299 cruciate \"not matched on: {}\"",
+            query.ignored.join(", ")
+        ))
+    {
+        response.headers_mut().insert(header::WARNING, v);
+    }
+    Ok(response)
 }
 
 /// QIDO-RS: the series of study `study`.

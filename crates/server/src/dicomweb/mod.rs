@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod client;
+pub mod matching;
 pub mod multipart;
 
 use serde_json::{Value, json};
