@@ -57,6 +57,27 @@ impl fmt::Display for HttpBase {
     }
 }
 
+/// `response` where the peer at `url` answered 2xx; else the peer's answer in one line
+/// (`URL answered 503: its first line`), or why it could not be reached.
+pub fn answered_2xx(
+    url: &str,
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut response = response.map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(response);
+    }
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_string()
+        .unwrap_or_default();
+    let first = text.lines().next().unwrap_or("").trim().to_string();
+    Err(format!("{url} answered {status}: {first}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,21 +180,9 @@ impl NodeContext {
             if let Some(token) = &token {
                 request = request.header("Authorization", &format!("Bearer {token}"));
             }
-            let mut response = request
-                .send(&body[..])
-                .map_err(|e| SendError::Fhir(format!("{url}: {e}")))?;
-            let status = response.status().as_u16();
-            if (200..300).contains(&status) {
-                return Ok(1);
-            }
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(4096)
-                .read_to_string()
-                .unwrap_or_default();
-            let first = text.lines().next().unwrap_or("").trim();
-            Err(SendError::Fhir(format!("{url} answered {status}: {first}")))
+            crate::http_base::answered_2xx(&url, request.send(&body[..]))
+                .map(|_| 1)
+                .map_err(SendError::Fhir)
         })
         .await
         .map_err(|e| SendError::Task(e.to_string()))?

@@ -79,21 +79,7 @@ impl Pacs {
         url: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
-        let mut response = response.map_err(|e| ClientError::Pacs(format!("{url}: {e}")))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(response);
-        }
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(4096)
-            .read_to_string()
-            .unwrap_or_default();
-        let first = text.lines().next().unwrap_or("").trim().to_string();
-        Err(ClientError::Pacs(format!(
-            "{url} answered {status}: {first}"
-        )))
+        crate::http_base::answered_2xx(url, response).map_err(ClientError::Pacs)
     }
 
     /// The studies matching `query` (keys of [`SEARCH_KEYS`]), as DICOM JSON objects.
