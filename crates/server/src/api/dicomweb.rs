@@ -346,19 +346,27 @@ fn of_series<'a>(
 async fn multipart_answer(
     instances: Vec<&crate::dicomweb::archive::Stored>,
 ) -> Result<Response, ApiError> {
+    use crate::dicomweb::multipart;
+    use futures_util::StreamExt;
+    // Streamed, one instance read at a time: a study never sits whole in memory.
     let paths: Vec<std::path::PathBuf> = instances.iter().map(|i| i.path.clone()).collect();
-    let (body, content_type) = tokio::task::spawn_blocking(move || {
-        let files = paths
-            .iter()
-            .map(std::fs::read)
-            .collect::<Result<Vec<_>, _>>()?;
-        let boundary = format!("cruciate-{}", random_hex(16));
-        Ok::<_, std::io::Error>(crate::dicomweb::multipart::body(&files, &boundary))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+    let boundary = format!("cruciate-{}", random_hex(16));
+    let closing = multipart::closing(&boundary);
+    let content_type = multipart::content_type(&boundary);
+    let parts = futures_util::stream::iter(paths).then(move |path| {
+        let boundary = boundary.clone();
+        async move {
+            let bytes = tokio::fs::read(&path).await?;
+            Ok::<_, std::io::Error>(axum::body::Bytes::from(multipart::part(&bytes, &boundary)))
+        }
+    });
+    let end = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(closing)) });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(parts.chain(end)),
+    )
+        .into_response())
 }
 
 /// WADO-RS: every instance of study `study`.

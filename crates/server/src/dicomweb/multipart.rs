@@ -179,15 +179,28 @@ pub fn split(
 pub fn body(instances: &[Vec<u8>], boundary: &str) -> (Vec<u8>, String) {
     let mut out = Vec::new();
     for bytes in instances {
-        out.extend(format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes());
-        out.extend(bytes);
-        out.extend(b"\r\n");
+        out.extend(part(bytes, boundary));
     }
-    out.extend(format!("--{boundary}--\r\n").as_bytes());
-    (
-        out,
-        format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
-    )
+    out.extend(closing(boundary));
+    (out, content_type(boundary))
+}
+
+/// One instance as a part of a body on `boundary`: its delimiter and headers, its bytes, CRLF.
+pub fn part(instance: &[u8], boundary: &str) -> Vec<u8> {
+    let mut out = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
+    out.extend(instance);
+    out.extend(b"\r\n");
+    out
+}
+
+/// The close of a body on `boundary`.
+pub fn closing(boundary: &str) -> Vec<u8> {
+    format!("--{boundary}--\r\n").into_bytes()
+}
+
+/// The Content-Type of a body of DICOM instances on `boundary`.
+pub fn content_type(boundary: &str) -> String {
+    format!("multipart/related; type=\"application/dicom\"; boundary={boundary}")
 }
 
 #[cfg(test)]
