@@ -109,22 +109,11 @@ impl CombinedRun {
 
     /// The combined run in folder `dir`, or `None` when it holds no `combined.json`.
     pub fn read(dir: &Path) -> Result<Option<Self>, InferError> {
-        let path = dir.join(COMBINED_FILE);
-        let Some(text) = crate::json_file::read_if_present(&path)? else {
-            return Ok(None);
-        };
-        let run: Self =
-            serde_json::from_str(&text).map_err(|e| InferError::run(&path, e.to_string()))?;
-        if run.format > COMBINED_FORMAT {
-            return Err(InferError::run(
-                &path,
-                format!(
-                    "format {} is newer than this build reads ({COMBINED_FORMAT}): update Cruciate",
-                    run.format
-                ),
-            ));
-        }
-        Ok(Some(run))
+        crate::json_file::read_versioned(
+            &dir.join(COMBINED_FILE),
+            |r: &Self| r.format,
+            COMBINED_FORMAT,
+        )
     }
 
     /// Writes `combined.json` into folder `dir` (atomically).

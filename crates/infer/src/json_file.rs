@@ -16,6 +16,27 @@ pub(crate) fn read_if_present(path: &Path) -> Result<Option<String>, InferError>
     }
 }
 
+/// The file at `path` parsed, or `None` when there is none; refused, with the way out, when
+/// its `format(&value)` is newer than `supported` (a file written by a later build).
+pub(crate) fn read_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    format: impl Fn(&T) -> u32,
+    supported: u32,
+) -> Result<Option<T>, InferError> {
+    let Some(text) = read_if_present(path)? else {
+        return Ok(None);
+    };
+    let value: T = serde_json::from_str(&text).map_err(|e| InferError::run(path, e.to_string()))?;
+    let found = format(&value);
+    if found > supported {
+        return Err(InferError::run(
+            path,
+            format!("format {found} is newer than this build reads ({supported}): update Cruciate"),
+        ));
+    }
+    Ok(Some(value))
+}
+
 /// Writes `value` as JSON (indented when `pretty`) to `path`, atomically.
 pub(crate) fn write(path: &Path, value: &impl Serialize, pretty: bool) -> Result<(), InferError> {
     let text = if pretty {

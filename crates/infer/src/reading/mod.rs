@@ -42,22 +42,11 @@ pub struct ReadingRun {
 impl ReadingRun {
     /// The reading in folder `dir`, or `None` when it holds no `reading.json`.
     pub fn read(dir: &Path) -> Result<Option<Self>, InferError> {
-        let path = dir.join(READING_FILE);
-        let Some(text) = crate::json_file::read_if_present(&path)? else {
-            return Ok(None);
-        };
-        let run: Self =
-            serde_json::from_str(&text).map_err(|e| InferError::run(&path, e.to_string()))?;
-        if run.format > READING_FORMAT {
-            return Err(InferError::run(
-                &path,
-                format!(
-                    "format {} is newer than this build reads ({READING_FORMAT}): update Cruciate",
-                    run.format
-                ),
-            ));
-        }
-        Ok(Some(run))
+        crate::json_file::read_versioned(
+            &dir.join(READING_FILE),
+            |r: &Self| r.format,
+            READING_FORMAT,
+        )
     }
 
     /// Writes `reading.json` into folder `dir` (atomically).
