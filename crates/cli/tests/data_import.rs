@@ -356,25 +356,7 @@ fn an_mrnet_folder_becomes_a_manifest_with_its_test_set_kept() {
 #[test]
 fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let synth = dir.path().join("synth");
-    let layout = dir.path().join("mrnet");
-    let said = succeeded(&cruciate(&[
-        "synth",
-        "--out",
-        synth.to_str().unwrap(),
-        "--exams",
-        "60",
-        "--size",
-        "64",
-        "--slices",
-        "12..14",
-        "--seed",
-        "3",
-        "--planes",
-        "sagittal,coronal,axial",
-        "--mrnet-layout",
-        layout.to_str().unwrap(),
-    ]));
+    let (layout, said) = common::phantom_mrnet_layout(dir.path(), 60);
     assert!(said.contains("laid out as MRNet's dataset"), "{said}");
     for file in ["train-acl.csv", "valid-meniscus.csv", "dataset.json"] {
         assert!(layout.join(file).is_file(), "{file}");
@@ -390,25 +372,7 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         assert_eq!(cases("sagittal"), cases("coronal"));
     }
     let out = dir.path().join("reproduced");
-    let reproduce = || {
-        cruciate(&[
-            "reproduce",
-            "mrnet",
-            layout.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "model.name=\"small\"",
-            "--set",
-            "data.size=32",
-            "--set",
-            "data.slices=4",
-            "--set",
-            "train.epochs=1",
-            "--valid",
-            "0.25",
-        ])
-    };
+    let reproduce = || common::reproduce_small(&layout, &out);
     let said = succeeded(&reproduce());
     assert!(said.contains("no --weights"), "{said}");
     for row in [

@@ -429,3 +429,131 @@ async fn a_clinician_finds_a_study_on_the_pacs_and_has_it_analysed_from_the_work
     }
     client.close().await.unwrap();
 }
+
+/// The value `script` returns once it is true-ish, waiting up to 20 s.
+async fn wait_for_script(client: &fantoccini::Client, script: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let value = client.execute(script, vec![]).await.unwrap();
+        if !(value.is_null() || value == serde_json::Value::Bool(false)) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never true: {script}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reading_shows_a_column_per_finding_and_the_viewer_switches_planes_and_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let reading = common::trained_reading(dir.path());
+    let study = common::three_plane_studies(dir.path()).remove(0);
+    let zip = dir.path().join("knee.zip");
+    common::zip_folder(&study, &zip);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--model", reading.to_str().unwrap()],
+    );
+    let (code, body) = server.upload(&zip, "knee.zip", &server.token);
+    assert_eq!(code, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    let (_driver, client) = browser().await;
+    sign_in(&client, &server).await;
+    // A column per finding, each holding its probability.
+    wait_for_script(
+        &client,
+        "return document.querySelectorAll('#worklist th.finding-col').length === 3;",
+    )
+    .await;
+    let mut headers = Vec::new();
+    for th in client
+        .find_all(Locator::Css("#worklist th.finding-col"))
+        .await
+        .unwrap()
+    {
+        headers.push(th.text().await.unwrap());
+    }
+    assert_eq!(headers, ["Abnormality", "ACL tear", "Meniscal tear"]);
+    let row = text_at(&client, Locator::Css("#worklist tbody tr")).await;
+    for f in exam["findings"].as_array().unwrap() {
+        let p = f["probability"].as_f64().unwrap();
+        assert!(row.contains(&format!("{p:.2}")), "{p:.2} in {row}");
+    }
+
+    // The viewer: every finding listed, the plane and finding switches.
+    client
+        .find(Locator::Css("#worklist tbody tr"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_script(
+        &client,
+        "return document.querySelectorAll('#findings li').length === 3;",
+    )
+    .await;
+    let listed = text_at(&client, Locator::Id("findings")).await;
+    for f in ["Abnormality: ", "ACL tear: ", "Meniscal tear: "] {
+        assert!(listed.contains(f), "{f} in {listed}");
+    }
+    assert!(
+        client
+            .find(Locator::Id("view-switch"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    let detail = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
+        .1;
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (plane, finding) in [("coronal", "meniscus"), ("axial", "abnormal")] {
+        client
+            .execute(
+                &format!(
+                    "document.getElementById('plane-select').value = '{plane}';
+                     document.getElementById('finding-select').value = '{finding}';
+                     document.getElementById('finding-select').dispatchEvent(new Event('change'));"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let series = detail["result"]["planes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plane"] == plane)
+            .unwrap();
+        let [slices, rows, cols] = [0, 1, 2].map(|k| series["exam"]["shape"][k].as_u64().unwrap());
+        // The plane's own slices, at its own size, with the finding's heat over them.
+        let label = wait_for_script(
+            &client,
+            &format!(
+                "const l = document.getElementById('slice-label').textContent;
+                 const s = document.getElementById('slice-img'), c = document.getElementById('cam-img');
+                 return l.startsWith('{plane} slice') && s.complete && s.naturalWidth === {cols}
+                   && s.naturalHeight === {rows} && !c.hidden && c.complete && c.naturalWidth === {cols} && l;"
+            ),
+        )
+        .await;
+        assert!(
+            label.as_str().unwrap().contains(&format!(" of {slices}")),
+            "{label}"
+        );
+        std::fs::write(
+            shots.join(format!("reading-{plane}.png")),
+            client.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+}

@@ -90,6 +90,22 @@ impl ResultContext {
         derived_uid(&format!("{}/{what}", self.exam_id))
     }
 
+    /// The same context with another source series (a reading's other plane): its UID, frame
+    /// of reference and the instance of each slice.
+    pub fn with_series(
+        &self,
+        series_uid: Option<String>,
+        frame_of_reference_uid: Option<String>,
+        slice_sources: Vec<SliceSource>,
+    ) -> Self {
+        Self {
+            source_series_uid: series_uid,
+            frame_of_reference_uid,
+            slice_sources,
+            ..self.clone()
+        }
+    }
+
     /// The slice's source instance, when the exam came as DICOM.
     pub fn source_of(&self, slice: usize) -> Option<&SliceSource> {
         self.slice_sources.get(slice)

@@ -1,9 +1,10 @@
 //! Cruciate's results as DICOM objects, for the PACS where the radiologist reads:
 //!
-//! - [`sr`]: a Comprehensive SR document in the shape of TID 1500 (Measurement Report): the
-//!   call as a coded finding of the model's finding (the anterior cruciate ligament's grade, a
-//!   meniscal tear, an abnormal knee), its probability as a numeric measurement, references to the key slices and to the Secondary Capture images, the
-//!   algorithm's name and version, the notices.
+//! - [`sr`]: a Comprehensive SR document in the shape of TID 1500 (Measurement Report): for
+//!   each finding reported (one model's, or each of a reading's), the call as a coded finding
+//!   (the anterior cruciate ligament's grade, a meniscal tear, an abnormal knee), its
+//!   probability as a numeric measurement, references to the key slices and to the Secondary
+//!   Capture images, the algorithm's name and version, the notices.
 //! - [`sc`]: Secondary Capture images (RGB) of the key slices with the explanation and the
 //!   notices already burned in by the caller.
 //! - [`context`]: what every object shares: the patient and study they belong to (the
@@ -23,7 +24,7 @@ pub mod sr;
 
 pub use context::{Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, part10_bytes};
 pub use sc::secondary_capture;
-pub use sr::{read_finding, structured_report};
+pub use sr::{Evidence, read_finding, read_findings, structured_report, structured_report_of};
 
 /// Why an object could not be made or read.
 #[derive(Debug, thiserror::Error)]

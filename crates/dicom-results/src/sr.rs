@@ -1,7 +1,8 @@
 //! The Comprehensive SR report of one exam, in the shape of TID 1500 (Measurement Report): one
-//! measurement group for the model's finding (the anterior cruciate ligament, a meniscal tear,
-//! an abnormal knee) holding the coded call, its probability, the algorithm and the notices,
-//! inferred from the key slices.
+//! measurement group per finding reported (the anterior cruciate ligament, a meniscal tear, an
+//! abnormal knee; a reading of the whole knee has several) holding the coded call, its
+//! probability, the algorithm and the notices, inferred from the key slices of the series it
+//! was seen on.
 //!
 //! Codes: DICOM's own (DCM) for the report's structure; SNOMED CT (SCT) for the finding sites
 //! that DICOM PS3.16 lists (knee joint 49076000, meniscus 74135004: checked against the
@@ -136,6 +137,18 @@ fn finding_code(ctx: &crate::Finding) -> Code {
     }
 }
 
+/// One finding of a report, with where it was seen.
+pub struct Evidence<'a> {
+    /// The finding.
+    pub finding: &'a crate::Finding,
+    /// The context whose series its key slices are of (a reading's finding seen on another
+    /// plane than the report's context: [`ResultContext::with_series`]).
+    pub seen: &'a ResultContext,
+    /// The numbers of the Secondary Capture images of its key slices (made by
+    /// [`crate::secondary_capture`] with the report's context's exam).
+    pub pictures: Vec<usize>,
+}
+
 /// The SR document of the exam; `sc_count` Secondary Capture images (made by
 /// [`crate::secondary_capture`] with the same context) are referenced.
 pub fn structured_report(
@@ -143,20 +156,76 @@ pub fn structured_report(
     finding: &crate::Finding,
     sc_count: usize,
 ) -> Result<InMemDicomObject, ResultError> {
-    let shown = finding.call_shown();
-    let codes = codes(finding.about);
+    structured_report_of(
+        ctx,
+        &[Evidence {
+            finding,
+            seen: ctx,
+            pictures: (0..sc_count).collect(),
+        }],
+    )
+}
+
+/// Checks that `finding` can be reported.
+fn check(finding: &crate::Finding) -> Result<(), ResultError> {
     if finding.grade.is_some() && finding.about != cruciate_data::Finding::Acl {
         return Err(ResultError::Invalid(format!(
             "a grade for {}: only the ACL is graded",
             finding.about.describe()
         )));
     }
-    if shown && !(0.0..=1.0).contains(&finding.injured_probability) {
+    if finding.call_shown() && !(0.0..=1.0).contains(&finding.injured_probability) {
         return Err(ResultError::Invalid(format!(
             "probability {} outside 0..1",
             finding.injured_probability
         )));
     }
+    Ok(())
+}
+
+/// A referenced source image: its series, class, instance and frame.
+type Source = (String, String, String, Option<u32>);
+
+/// The source images of `e`'s key slices (none for a report with no call, which infers nothing
+/// from any image).
+fn sources_of(e: &Evidence<'_>) -> Vec<Source> {
+    let Some(series) = e.seen.source_series_uid.as_ref() else {
+        return Vec::new();
+    };
+    let keys: &[usize] = if e.finding.call_shown() {
+        &e.finding.key_slices
+    } else {
+        &[]
+    };
+    keys.iter()
+        .filter_map(|&s| e.seen.source_of(s))
+        .map(|s| {
+            (
+                series.clone(),
+                s.sop_class_uid.clone(),
+                s.sop_instance_uid.clone(),
+                (s.frame > 1).then_some(s.frame),
+            )
+        })
+        .collect()
+}
+
+/// The SR document of the exam reporting each of `findings` in a measurement group of its own
+/// (a reading of the whole knee), every referenced image listed as evidence.
+pub fn structured_report_of(
+    ctx: &ResultContext,
+    findings: &[Evidence<'_>],
+) -> Result<InMemDicomObject, ResultError> {
+    if findings.is_empty() {
+        return Err(ResultError::Invalid("a report of no finding".into()));
+    }
+    for e in findings {
+        check(e.finding)?;
+    }
+    let title = match findings {
+        [one] => codes(one.finding.about).title,
+        _ => "Cruciate knee report (not for diagnostic use)",
+    };
     let mut doc = InMemDicomObject::new_empty();
     ctx.common(&mut doc, "SR", &ctx.uid("sr-series"), SR_SERIES_NUMBER);
     doc.put(text(
@@ -165,7 +234,7 @@ pub fn structured_report(
         uids::COMPREHENSIVE_SR_STORAGE,
     ));
     doc.put(text(tags::SOP_INSTANCE_UID, VR::UI, &ctx.uid("sr")));
-    doc.put(text(tags::SERIES_DESCRIPTION, VR::LO, codes.title));
+    doc.put(text(tags::SERIES_DESCRIPTION, VR::LO, title));
     doc.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
     doc.put(text(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"));
     doc.put(text(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"));
@@ -179,40 +248,53 @@ pub fn structured_report(
     ));
 
     // Every instance referenced in the tree, grouped by series, as evidence.
-    // A report with no call infers nothing from any image.
-    let keys: &[usize] = if shown { &finding.key_slices } else { &[] };
-    let sources: Vec<(String, String, Option<u32>)> = keys
+    let sources: Vec<Vec<Source>> = findings.iter().map(sources_of).collect();
+    let pictures: Vec<Vec<String>> = findings
         .iter()
-        .filter_map(|&s| ctx.source_of(s))
-        .map(|s| {
-            (
-                s.sop_class_uid.clone(),
-                s.sop_instance_uid.clone(),
-                (s.frame > 1).then_some(s.frame),
-            )
+        .map(|e| {
+            let shown = e.finding.call_shown();
+            e.pictures
+                .iter()
+                .filter(|_| shown)
+                .map(|&n| sc_instance_uid(ctx, n))
+                .collect()
         })
         .collect();
-    let pictures: Vec<String> = (0..sc_count).map(|n| sc_instance_uid(ctx, n)).collect();
-    let mut series = Vec::new();
-    if let (Some(uid), false) = (&ctx.source_series_uid, sources.is_empty()) {
-        let mut refs: Vec<InMemDicomObject> = Vec::new();
-        let mut seen = Vec::new();
-        for (class, instance, _) in &sources {
-            if !seen.contains(instance) {
-                seen.push(instance.clone());
-                refs.push(sop_reference(class, instance, None));
+    let mut series: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let all_pictures = pictures.iter().flatten().map(|p| {
+        (
+            sc_series_uid(ctx),
+            uids::SECONDARY_CAPTURE_IMAGE_STORAGE.to_string(),
+            p.clone(),
+        )
+    });
+    let all_sources = sources
+        .iter()
+        .flatten()
+        .map(|(s, c, i, _)| (s.clone(), c.clone(), i.clone()));
+    for (uid, class, instance) in all_sources.chain(all_pictures) {
+        let at = match series.iter().position(|(s, _)| *s == uid) {
+            Some(at) => at,
+            None => {
+                series.push((uid, Vec::new()));
+                series.len() - 1
             }
+        };
+        if !series[at].1.iter().any(|(_, i)| *i == instance) {
+            series[at].1.push((class, instance));
         }
-        series.push(series_evidence(uid, refs));
-    }
-    if !pictures.is_empty() {
-        let refs = pictures
-            .iter()
-            .map(|p| sop_reference(uids::SECONDARY_CAPTURE_IMAGE_STORAGE, p, None))
-            .collect();
-        series.push(series_evidence(&sc_series_uid(ctx), refs));
     }
     if !series.is_empty() {
+        let series = series
+            .iter()
+            .map(|(uid, refs)| {
+                let refs = refs
+                    .iter()
+                    .map(|(c, i)| sop_reference(c, i, None))
+                    .collect();
+                series_evidence(uid, refs)
+            })
+            .collect();
         let study = InMemDicomObject::from_element_iter([
             text(tags::STUDY_INSTANCE_UID, VR::UI, &ctx.study.study_uid),
             sequence(tags::REFERENCED_SERIES_SEQUENCE, series),
@@ -223,14 +305,14 @@ pub fn structured_report(
         ));
     }
 
-    let image_refs = |relationship: &str| -> Vec<Item> {
-        let mut items: Vec<Item> = sources
+    let image_refs = |k: usize, relationship: &str| -> Vec<Item> {
+        let mut items: Vec<Item> = sources[k]
             .iter()
-            .map(|(class, instance, frame)| {
+            .map(|(_, class, instance, frame)| {
                 Item::image(relationship, KEY_SLICE, class, instance, *frame)
             })
             .collect();
-        items.extend(pictures.iter().map(|p| {
+        items.extend(pictures[k].iter().map(|p| {
             Item::image(
                 relationship,
                 KEY_PICTURE,
@@ -241,13 +323,76 @@ pub fn structured_report(
         }));
         items
     };
-
-    let mut finding_item = Item::code("CONTAINS", FINDING, finding_code(finding));
-    for r in image_refs("INFERRED FROM") {
-        finding_item = finding_item.with(r);
+    let mut measurements = Item::container(
+        Some("CONTAINS"),
+        Code("126010", "DCM", "Imaging Measurements"),
+    );
+    for (k, e) in findings.iter().enumerate() {
+        let group = measurement_group(ctx, e.finding, || image_refs(k, "INFERRED FROM"));
+        measurements = measurements.with(group);
     }
+    let mut library = Item::container(Some("CONTAINS"), Code("111028", "DCM", "Image Library"));
+    let mut listed: Vec<String> = Vec::new();
+    for k in 0..findings.len() {
+        let uids = sources[k]
+            .iter()
+            .map(|s| s.2.clone())
+            .chain(pictures[k].iter().cloned());
+        for (r, uid) in image_refs(k, "CONTAINS").into_iter().zip(uids) {
+            if !listed.contains(&uid) {
+                listed.push(uid);
+                library = library.with(r);
+            }
+        }
+    }
+    let root = Item::container(None, Code("126000", "DCM", "Imaging Measurement Report"))
+        .with(Item::code(
+            "HAS CONCEPT MOD",
+            Code("121049", "DCM", "Language of Content Item and Descendants"),
+            Code("eng", "RFC5646", "English"),
+        ))
+        .with(Item::code(
+            "HAS OBS CONTEXT",
+            Code("121005", "DCM", "Observer Type"),
+            Code("121007", "DCM", "Device"),
+        ))
+        .with(Item::uid(
+            "HAS OBS CONTEXT",
+            Code("121012", "DCM", "Device Observer UID"),
+            &derived_uid(&format!("device/{}", ctx.algorithm.name)),
+        ))
+        .with(Item::text(
+            "HAS OBS CONTEXT",
+            Code("121013", "DCM", "Device Observer Name"),
+            &ctx.algorithm.name,
+        ))
+        .with(Item::code(
+            "HAS CONCEPT MOD",
+            Code("121058", "DCM", "Procedure reported"),
+            Code("KNEE-MR", LOCAL, "MR of the knee"),
+        ))
+        .with(library)
+        .with(measurements);
+    root.into_root(&mut doc);
+    Ok(doc)
+}
+
+/// The measurement group of `finding`: its tracking identifiers, finding site, coded call,
+/// probability and grade set (each inferred from the images `refs` gives), the algorithm and
+/// the notices.
+fn measurement_group(
+    ctx: &ResultContext,
+    finding: &crate::Finding,
+    refs: impl Fn() -> Vec<Item>,
+) -> Item {
+    let shown = finding.call_shown();
+    let codes = codes(finding.about);
+    let finding_item = refs().into_iter().fold(
+        Item::code("CONTAINS", FINDING, finding_code(finding)),
+        Item::with,
+    );
     let probability = shown.then(|| {
-        image_refs("INFERRED FROM").into_iter().fold(
+        refs().into_iter().fold(
             Item::num(
                 "CONTAINS",
                 codes.probability,
@@ -291,7 +436,7 @@ pub fn structured_report(
         Some(set) => group.with(Item::text("CONTAINS", codes.set, set)),
         None => group,
     };
-    let group = group
+    group
         .with(Item::text(
             "CONTAINS",
             Code("111001", "DCM", "Algorithm Name"),
@@ -306,47 +451,7 @@ pub fn structured_report(
             "CONTAINS",
             Code("121106", "DCM", "Comment"),
             &comment,
-        ));
-    let mut library = Item::container(Some("CONTAINS"), Code("111028", "DCM", "Image Library"));
-    for r in image_refs("CONTAINS") {
-        library = library.with(r);
-    }
-    let root = Item::container(None, Code("126000", "DCM", "Imaging Measurement Report"))
-        .with(Item::code(
-            "HAS CONCEPT MOD",
-            Code("121049", "DCM", "Language of Content Item and Descendants"),
-            Code("eng", "RFC5646", "English"),
         ))
-        .with(Item::code(
-            "HAS OBS CONTEXT",
-            Code("121005", "DCM", "Observer Type"),
-            Code("121007", "DCM", "Device"),
-        ))
-        .with(Item::uid(
-            "HAS OBS CONTEXT",
-            Code("121012", "DCM", "Device Observer UID"),
-            &derived_uid(&format!("device/{}", ctx.algorithm.name)),
-        ))
-        .with(Item::text(
-            "HAS OBS CONTEXT",
-            Code("121013", "DCM", "Device Observer Name"),
-            &ctx.algorithm.name,
-        ))
-        .with(Item::code(
-            "HAS CONCEPT MOD",
-            Code("121058", "DCM", "Procedure reported"),
-            Code("KNEE-MR", LOCAL, "MR of the knee"),
-        ))
-        .with(library)
-        .with(
-            Item::container(
-                Some("CONTAINS"),
-                Code("126010", "DCM", "Imaging Measurements"),
-            )
-            .with(group),
-        );
-    root.into_root(&mut doc);
-    Ok(doc)
 }
 
 fn series_evidence(series_uid: &str, refs: Vec<InMemDicomObject>) -> InMemDicomObject {
@@ -372,14 +477,38 @@ pub struct ReportedFinding {
     pub grade_set: Option<String>,
 }
 
-/// Reads the finding back from an SR document's bytes (Part 10).
+/// Reads the finding back from an SR document's bytes (Part 10): its first measurement
+/// group's.
 pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
+    read_findings(bytes)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ResultError::Invalid("no Finding in the document".into()))
+}
+
+/// Reads every finding back from an SR document's bytes (Part 10), one per measurement group,
+/// in order.
+pub fn read_findings(bytes: &[u8]) -> Result<Vec<ReportedFinding>, ResultError> {
     // Part 10: a 128-byte preamble, then `DICM` and the meta group.
     let body = match bytes.get(128..132) {
         Some(b"DICM") => &bytes[128..],
         _ => bytes,
     };
     let obj = dicom_object::from_reader(body).map_err(|e| ResultError::Encoding(e.to_string()))?;
+    let mut groups = Vec::new();
+    visit(&obj, &mut |item| {
+        if concept_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref() == Some("125007") {
+            groups.push(item.clone());
+        }
+    });
+    if groups.is_empty() {
+        return Err(ResultError::Invalid("no Finding in the document".into()));
+    }
+    groups.iter().map(group_finding).collect()
+}
+
+/// The finding one measurement group reports.
+fn group_finding(group: &InMemDicomObject) -> Result<ReportedFinding, ResultError> {
     let mut code = None;
     let mut probability = None;
     let mut comment = String::new();
@@ -389,7 +518,7 @@ pub fn read_finding(bytes: &[u8]) -> Result<ReportedFinding, ResultError> {
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim().to_string())
     };
-    visit(&obj, &mut |item| {
+    visit(group, &mut |item| {
         let concept = concept_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
         match concept.as_deref() {
             Some("121071") => code = first_code(item, tags::CONCEPT_CODE_SEQUENCE),

@@ -255,3 +255,76 @@ fn a_meniscus_models_report_codes_a_meniscal_tear_at_the_meniscus() {
     };
     assert!(structured_report(&ctx, &graded, 0).is_err());
 }
+
+/// A reading's report: a measurement group per finding, each inferred from the series it was
+/// seen on, every series listed as evidence; valid, and every finding reads back in order.
+#[test]
+fn a_report_of_several_findings_seen_on_several_series_is_valid_and_reads_back() {
+    if system_tool("dciodvfy").is_none() {
+        return;
+    }
+    let ctx = context();
+    let coronal = ctx.with_series(
+        Some("1.2.826.0.1.3680043.10.1234.77".into()),
+        None,
+        (0..4)
+            .map(|k| SliceSource {
+                sop_class_uid: "1.2.840.10008.5.1.4.1.1.4".into(),
+                sop_instance_uid: format!("1.2.826.0.1.3680043.10.1234.77.{k}"),
+                frame: 1,
+            })
+            .collect(),
+    );
+    let finding = |about, p: f64| Finding {
+        about,
+        grade: None,
+        injured: p >= 0.5,
+        injured_probability: p,
+        key_slices: vec![1, 2],
+        outside_domain: None,
+        grade_set: None,
+    };
+    let acl = finding(cruciate_data::Finding::Acl, 0.8);
+    let meniscus = finding(cruciate_data::Finding::Meniscus, 0.3);
+    let sr = cruciate_dicom_results::structured_report_of(
+        &ctx,
+        &[
+            cruciate_dicom_results::Evidence {
+                finding: &acl,
+                seen: &ctx,
+                pictures: vec![0, 1],
+            },
+            cruciate_dicom_results::Evidence {
+                finding: &meniscus,
+                seen: &coronal,
+                pictures: vec![2],
+            },
+        ],
+    )
+    .unwrap();
+    let bytes = part10_bytes(sr).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sr.dcm");
+    std::fs::write(&path, &bytes).unwrap();
+    let errors = dciodvfy_errors(&path).unwrap();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let back = cruciate_dicom_results::read_findings(&bytes).unwrap();
+    let codes: Vec<&str> = back.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["ACL-INJURED", "MEN-NO-TEAR"]);
+    assert_eq!(back[1].injured_probability, Some(0.3));
+    // Both source series and the pictures' series are evidence.
+    let obj = dicom_object::from_reader(&bytes[128..]).unwrap();
+    let evidence = obj
+        .element(dicom_dictionary_std::tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0]
+        .element(dicom_dictionary_std::tags::REFERENCED_SERIES_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()
+        .len();
+    assert_eq!(evidence, 3);
+    // No finding, no report.
+    assert!(cruciate_dicom_results::structured_report_of(&ctx, &[]).is_err());
+}

@@ -61,7 +61,9 @@ pub use localiser::Localiser;
 pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
-pub use reading::{ExamReading, FindingCall, ReadingModel, ReadingRun};
+pub use reading::{
+    ExamReading, FindingCall, FindingModel, PlaneCall, PlaneReading, ReadingModel, ReadingRun,
+};
 pub use registry::{ClassifierOpener, LegacyReader, LocaliserOpener, Registry, RunKind};
 pub use roi_crop::{Cropped, RoiCrop, RoiSource, region_text};
 pub use run::{EpochRecord, RunInfo};

@@ -12,24 +12,37 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use cruciate_infer::{Classifier, Registry};
+use cruciate_infer::{Classifier, ReadingModel, ReadingRun, Registry};
 
 use crate::job::{Answer, FailureKind, Job, JobError, Reply, Request};
 use crate::{analysis, deidentify};
 
+/// A served model, open.
+enum OpenModel {
+    /// One run.
+    Run(Box<dyn Classifier>),
+    /// A reading of several findings.
+    Reading(ReadingModel),
+}
+
 /// Models kept open between jobs, by run folder.
 struct OpenModels<'r> {
     registry: &'r Registry,
-    open: HashMap<PathBuf, Box<dyn Classifier>>,
+    open: HashMap<PathBuf, OpenModel>,
 }
 
 impl OpenModels<'_> {
-    fn get(&mut self, run: &Path) -> Result<&dyn Classifier, JobError> {
+    fn get(&mut self, run: &Path) -> Result<&OpenModel, JobError> {
         if !self.open.contains_key(run) {
-            let model = self.registry.open_run(run)?;
+            let model = match ReadingRun::read(run)? {
+                Some(reading) => {
+                    OpenModel::Reading(ReadingModel::open(self.registry, run, &reading)?)
+                }
+                None => OpenModel::Run(self.registry.open_run(run)?),
+            };
             self.open.insert(run.to_path_buf(), model);
         }
-        Ok(self.open[run].as_ref())
+        Ok(&self.open[run])
     }
 }
 
@@ -40,16 +53,26 @@ fn answer(models: &mut OpenModels<'_>, job: &Job) -> Result<Answer, JobError> {
             decoded,
             deidentify,
             gate,
+            plane_gates,
         } => analysis::probe(
             input,
             decoded.as_deref(),
             deidentify.as_ref(),
             gate.as_deref(),
+            plane_gates,
         )
         .map(Answer::Probed),
         Job::Analyse { run, input, out } => {
-            let model = models.get(run)?;
-            analysis::analyse(model, input, out).map(|r| Answer::Analysed(Box::new(r)))
+            let result = match models.get(run)? {
+                OpenModel::Run(model) => analysis::analyse(model.as_ref(), input, out),
+                OpenModel::Reading(reading) => {
+                    let name = run
+                        .file_name()
+                        .map_or_else(|| "reading".into(), |n| n.to_string_lossy().into_owned());
+                    analysis::reading::analyse(reading, &name, input, out)
+                }
+            };
+            result.map(|r| Answer::Analysed(Box::new(r)))
         }
         Job::Receive {
             input,
@@ -133,6 +156,7 @@ mod tests {
                     decoded: None,
                     deidentify: None,
                     gate: None,
+                    plane_gates: Vec::new(),
                 },
             },
             Request {

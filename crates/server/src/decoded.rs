@@ -4,11 +4,14 @@
 //! The analysis reads that folder instead of decoding the upload again, and the analysis
 //! folder's `volume.f32`, which the viewer reads one slice at a time, is a hard link to the same
 //! file: an exam is decoded once and its voxels written once.
+//!
+//! For a reading of several planes, the probe keeps each plane's chosen series in a decoded
+//! folder of its own, `decoded/PLANE/`, and lists them in `decoded/planes.json`, written last.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use cruciate_volume::Volume;
+use cruciate_volume::{Plane, Volume};
 
 use crate::job::JobError;
 
@@ -17,9 +20,43 @@ pub const VOXELS: &str = "volume.f32";
 /// The description's file; written last, so that its presence says the folder is whole.
 pub const HEADER: &str = "volume.json";
 
-/// Whether `path` is a whole decoded folder.
+/// The list of a study's decoded planes; written last, so that its presence says all are whole.
+pub const PLANES: &str = "planes.json";
+
+/// Whether `path` is a whole decoded folder (of one volume, or of a study's planes).
 pub fn is_decoded(path: &Path) -> bool {
-    path.join(HEADER).is_file()
+    path.join(HEADER).is_file() || path.join(PLANES).is_file()
+}
+
+/// Writes each of `volumes` (one per plane) as the decoded folder `dir/PLANE`, then the list.
+pub fn write_planes(volumes: &[Volume], dir: &Path) -> Result<(), JobError> {
+    std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    let list = dir.join(PLANES);
+    let _ = std::fs::remove_file(&list);
+    for volume in volumes {
+        write(volume, &dir.join(volume.plane.as_str()))?;
+    }
+    let planes: Vec<Plane> = volumes.iter().map(|v| v.plane).collect();
+    let json = serde_json::to_vec(&planes).map_err(JobError::internal)?;
+    cruciate_volume::atomic::write_atomically(&list, |w| w.write_all(&json))
+        .map_err(|e| failed(&list, e))
+}
+
+/// The planes of the decoded study `dir`, each with its folder, or `None` when `dir` is not a
+/// study's.
+pub fn planes(dir: &Path) -> Result<Option<Vec<(Plane, PathBuf)>>, JobError> {
+    let list = dir.join(PLANES);
+    if !list.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read(&list).map_err(|e| failed(&list, e))?;
+    let planes: Vec<Plane> = serde_json::from_slice(&text).map_err(|e| failed(&list, e))?;
+    Ok(Some(
+        planes
+            .into_iter()
+            .map(|p| (p, dir.join(p.as_str())))
+            .collect(),
+    ))
 }
 
 fn failed(path: &Path, e: impl std::fmt::Display) -> JobError {
@@ -126,5 +163,30 @@ mod tests {
         );
         std::fs::write(folder.join(VOXELS), [0u8; 10]).unwrap();
         assert!(read(&folder).is_err());
+        assert_eq!(planes(&folder).unwrap(), None);
+    }
+
+    #[test]
+    fn a_studys_planes_are_decoded_each_in_its_folder_and_listed_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = |plane: Plane, value: f32| {
+            let meta = cruciate_volume::SourceMetadata::new(cruciate_volume::Format::Npy, "x");
+            let mut v = Volume::new(vec![value; 2 * 3 * 4], [2, 3, 4], meta).unwrap();
+            v.plane = plane;
+            v
+        };
+        let volumes = [volume(Plane::Sagittal, 1.0), volume(Plane::Axial, 2.0)];
+        let folder = dir.path().join("decoded");
+        write_planes(&volumes, &folder).unwrap();
+        assert!(is_decoded(&folder));
+        let planes = planes(&folder).unwrap().unwrap();
+        assert_eq!(
+            planes.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [Plane::Sagittal, Plane::Axial]
+        );
+        assert_eq!(read(&planes[1].1).unwrap(), volumes[1]);
+        // Without its list the folder is not whole.
+        std::fs::remove_file(folder.join(PLANES)).unwrap();
+        assert!(!is_decoded(&folder));
     }
 }

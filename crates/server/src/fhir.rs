@@ -1,7 +1,8 @@
 //! An analysed exam's result as an HL7 FHIR R4 `DiagnosticReport` (see `cruciate_fhir`): the
 //! call as the worklist shows it (none for an exam the input gate abstained on, unless an
 //! admin had it shown), the patient and study as the hospital knows them (re-linked after
-//! de-identification, as the DICOM results are).
+//! de-identification, as the DICOM results are); a reading's report holds an Observation for
+//! each of its findings.
 
 use cruciate_fhir::{ExamReport, FindingReport, ModelDevice, ShownCall};
 
@@ -42,15 +43,49 @@ pub async fn exam_report(
             version: result.software.clone(),
             sha256: result.model.hash.clone(),
         },
-        findings: vec![FindingReport {
-            finding: result.model.finding,
-            call: exam.call_shown().then(|| ShownCall {
-                label: p.label.clone(),
-                probability: p.injured_probability.clamp(0.0, 1.0),
-            }),
-            outside_domain: exam.not_analysed.clone(),
-            grade_set: p.grade_set.as_ref().map(|s| s.to_string()),
-        }],
+        findings: if result.findings.is_empty() {
+            vec![FindingReport {
+                finding: result.model.finding,
+                call: exam.call_shown().then(|| ShownCall {
+                    label: p.label.clone(),
+                    probability: p.injured_probability.clamp(0.0, 1.0),
+                }),
+                outside_domain: exam.not_analysed.clone(),
+                grade_set: p.grade_set.as_ref().map(|s| s.to_string()),
+            }]
+        } else {
+            // A reading: each finding's call, the headline's as a one-model call.
+            result
+                .findings
+                .iter()
+                .map(|f| {
+                    let headline = f.finding == result.model.finding;
+                    let probability = f.call.probability.filter(|_| exam.call_shown());
+                    FindingReport {
+                        finding: f.finding,
+                        call: probability.map(|probability| ShownCall {
+                            label: if headline {
+                                p.label.clone()
+                            } else {
+                                f.finding.class_names(cruciate_data::Task::Binary)
+                                    [usize::from(probability >= 0.5)]
+                                .clone()
+                            },
+                            probability: probability.clamp(0.0, 1.0),
+                        }),
+                        outside_domain: exam
+                            .not_analysed
+                            .clone()
+                            .or_else(|| (!f.analysed()).then(|| f.text.clone())),
+                        grade_set: p
+                            .grade_set
+                            .as_ref()
+                            .filter(|_| headline)
+                            .map(|s| s.to_string()),
+                    }
+                })
+                .collect()
+        },
         notices: result.notices.clone(),
     })
 }

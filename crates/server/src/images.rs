@@ -2,12 +2,15 @@
 //! and the explanation's heat as a translucent colour layer to lay over it (or burned into the
 //! slice with the notices, for export).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use cruciate_data::Finding;
+use cruciate_volume::Plane;
 
 use cruciate_volume::export::{GreyImage, PngColour, Window, encode_png};
 use cruciate_volume::heat::{RgbImage, heat_figure, jet};
 
-use crate::analysis::{AnalysisFiles, AnalysisResult, NOT_FOR_DIAGNOSIS};
+use crate::analysis::{AnalysisFiles, AnalysisResult, ExamSummary, NOT_FOR_DIAGNOSIS};
 
 /// Why a picture cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,9 @@ pub enum ImageError {
     /// The model gave no heat map.
     #[error("this model gives no heat map")]
     NoHeat,
+    /// The result has no such plane or finding.
+    #[error("{0}")]
+    NoView(String),
     /// The stored files do not match their description.
     #[error("stored analysis is damaged: {0}")]
     Damaged(String),
@@ -47,21 +53,74 @@ fn read_range(path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> 
     Ok(out)
 }
 
-/// Reads slice `n` of the analysis in `dir` (described by `result`): only that slice's bytes
-/// of `volume.f32` and `heat.u8`, so that a slice of a large exam costs a slice's memory; the
-/// window is the exam's own, from `result.json`.
-pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<SliceData, ImageError> {
+/// Which series and which finding's heat a picture is of: a reading's plane and finding, the
+/// result's headline (its first) where not named.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct View {
+    /// The plane's series.
+    pub plane: Option<Plane>,
+    /// The finding whose heat is laid over it.
+    pub finding: Option<Finding>,
+}
+
+/// The voxels' file, the heat's file and the series' summary of `view` of the analysis in
+/// `files` (described by `result`).
+fn view_files<'r>(
+    files: &AnalysisFiles,
+    result: &'r AnalysisResult,
+    view: View,
+) -> Result<(PathBuf, PathBuf, &'r ExamSummary), ImageError> {
+    let plane = view.plane.unwrap_or(result.exam.plane);
+    let finding = view.finding.unwrap_or(result.model.finding);
+    if result.planes.is_empty() || view == View::default() {
+        if plane != result.exam.plane || finding != result.model.finding {
+            return Err(ImageError::NoView(format!(
+                "this result is of the {} on the {} series alone",
+                result.model.finding.describe(),
+                result.exam.plane
+            )));
+        }
+        return Ok((files.volume(), files.heat(), &result.exam));
+    }
+    let series = result
+        .planes
+        .iter()
+        .find(|p| p.plane == plane)
+        .ok_or_else(|| ImageError::NoView(format!("this exam has no {plane} series read")))?;
+    if !result.findings.iter().any(|f| f.finding == finding) {
+        return Err(ImageError::NoView(format!(
+            "this reading does not read {}",
+            finding.describe()
+        )));
+    }
+    Ok((
+        files.plane_volume(plane),
+        files.plane_heat(finding, plane),
+        &series.exam,
+    ))
+}
+
+/// Reads slice `n` of `view` of the analysis in `dir` (described by `result`): only that
+/// slice's bytes of the voxels and the heat, so that a slice of a large exam costs a slice's
+/// memory; the window is the series' own, from `result.json`.
+pub fn load_slice(
+    dir: &Path,
+    result: &AnalysisResult,
+    view: View,
+    n: usize,
+) -> Result<SliceData, ImageError> {
     let files = AnalysisFiles {
         dir: dir.to_path_buf(),
     };
-    let [slices, rows, cols] = result.exam.shape;
+    let (volume, heat_file, exam) = view_files(&files, result, view)?;
+    let [slices, rows, cols] = exam.shape;
     if n >= slices {
         return Err(ImageError::NoSlice(n, slices));
     }
     let per = rows * cols;
     let damaged = |what: &str, e: std::io::Error| ImageError::Damaged(format!("{what}: {e}"));
     let expected = (slices * per * 4) as u64;
-    let size = std::fs::metadata(files.volume())
+    let size = std::fs::metadata(&volume)
         .map_err(|e| damaged("volume.f32", e))?
         .len();
     if size != expected {
@@ -69,16 +128,16 @@ pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<Slice
             "volume.f32 holds {size} bytes, expected {expected}"
         )));
     }
-    let bytes = read_range(&files.volume(), (n * per * 4) as u64, per * 4)
-        .map_err(|e| damaged("volume.f32", e))?;
+    let bytes =
+        read_range(&volume, (n * per * 4) as u64, per * 4).map_err(|e| damaged("volume.f32", e))?;
     let values = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let heat = match std::fs::metadata(files.heat()) {
-        Ok(m) if m.len() == (slices * per) as u64 => Some(
-            read_range(&files.heat(), (n * per) as u64, per).map_err(|e| damaged("heat.u8", e))?,
-        ),
+    let heat = match std::fs::metadata(&heat_file) {
+        Ok(m) if m.len() == (slices * per) as u64 => {
+            Some(read_range(&heat_file, (n * per) as u64, per).map_err(|e| damaged("heat.u8", e))?)
+        }
         Ok(_) => {
             return Err(ImageError::Damaged(
                 "heat.u8 does not match the volume".into(),
@@ -86,7 +145,7 @@ pub fn load_slice(dir: &Path, result: &AnalysisResult, n: usize) -> Result<Slice
         }
         Err(_) => None,
     };
-    let [low, high] = result.exam.intensity_range;
+    let [low, high] = exam.intensity_range;
     Ok(SliceData {
         rows,
         cols,

@@ -10,6 +10,7 @@ use crate::context::ServiceContext;
 use crate::deidentify::DeidentifiedUpload;
 use crate::destination::ResultDestination;
 use crate::job::{Answer, DeidentifyInto, FailureKind, Job, JobError};
+use crate::models::Served;
 use crate::store::{AuditEntry, NewExam};
 
 /// The longest exam name kept (the worklist, captions and audit rows show it).
@@ -86,10 +87,14 @@ impl ServiceContext {
                     out: staged.clone(),
                     deid: self.deidentification(),
                 }),
-                gate: self
-                    .models
-                    .get(&submission.model)
-                    .map(|m| Box::new(cruciate_infer::Gate::for_run(&m.info))),
+                gate: match self.models.get(&submission.model).map(|m| &m.what) {
+                    Some(Served::Run(info)) => Some(Box::new(cruciate_infer::Gate::for_run(info))),
+                    _ => None,
+                },
+                plane_gates: match self.models.get(&submission.model).map(|m| &m.what) {
+                    Some(Served::Reading(reading)) => reading.plane_gates(),
+                    _ => Vec::new(),
+                },
             })
             .await;
         let exam = NewExam {

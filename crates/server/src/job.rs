@@ -36,6 +36,10 @@ pub enum Job {
         /// one its rules accept is read (the reader's own choice without it).
         #[serde(default)]
         gate: Option<Box<Gate>>,
+        /// For a reading of several planes: each plane's series is chosen by its gate and kept
+        /// under `decoded/PLANE/` (a plane the study lacks is left out; `gate` is then unused).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        plane_gates: Vec<Gate>,
     },
     /// Analyse the exam at `input` with the run folder `run` and write the analysis folder
     /// `out` (`result.json`, `volume.f32`, `heat.u8`).

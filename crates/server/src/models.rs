@@ -1,10 +1,13 @@
-//! The models a service runs: run folders given with `--model`, or the demo model bundled in
+//! The models a service runs: run folders or readings (`reading.json`: several findings of the
+//! whole knee, each from its plane networks) given with `--model`, or the demo model bundled in
 //! this crate (a `small` network trained on synthetic phantoms, `demo/`), written into the data
 //! folder at the first start.
 
 use std::path::{Path, PathBuf};
 
-use cruciate_infer::{Registry, RunInfo, write_cascade};
+use cruciate_data::Finding;
+use cruciate_infer::{Gate, ReadingRun, Registry, RunInfo, write_cascade};
+use cruciate_volume::Plane;
 
 use crate::ServerError;
 
@@ -27,10 +30,102 @@ pub struct ServedModel {
     /// Its run folder.
     pub run: PathBuf,
     /// What it is.
-    pub info: RunInfo,
+    pub what: Served,
     /// Its validation exams' signals, which each site's recent exams are compared with; `None`
-    /// for a run without `drift.json` (its streams are listed, not compared).
+    /// for a run without `drift.json` and for readings (their streams are listed, not
+    /// compared).
     pub drift: Option<std::sync::Arc<cruciate_infer::drift::DriftReference>>,
+}
+
+/// What a served model is.
+#[derive(Debug, Clone)]
+pub enum Served {
+    /// One run: a model of one finding on one plane's series.
+    Run(Box<RunInfo>),
+    /// A reading of several findings, each by the networks of its planes.
+    Reading(ServedReading),
+}
+
+/// A served reading, as the service sees it without opening its networks.
+#[derive(Debug, Clone)]
+pub struct ServedReading {
+    /// Its findings, in order.
+    pub findings: Vec<Finding>,
+    /// Each plane network's run: `(finding, plane, run folder, run.json)`.
+    pub plane_runs: Vec<(Finding, Plane, PathBuf, RunInfo)>,
+}
+
+impl ServedReading {
+    /// The gate that chooses each plane's series, once per exam: the first network of the
+    /// plane's (in the reading's order).
+    pub fn plane_gates(&self) -> Vec<Gate> {
+        let mut gates: Vec<Gate> = Vec::new();
+        for (_, plane, _, info) in &self.plane_runs {
+            if !gates.iter().any(|g| g.plane() == *plane) {
+                gates.push(Gate::for_run(info));
+            }
+        }
+        gates
+    }
+}
+
+impl Served {
+    /// Whether any of its networks was trained on synthetic exams.
+    pub fn synthetic(&self) -> bool {
+        match self {
+            Served::Run(info) => info.synthetic(),
+            Served::Reading(r) => r.plane_runs.iter().any(|(.., info)| info.synthetic()),
+        }
+    }
+
+    /// Its runs: the one, or each plane network of a reading.
+    pub fn runs<'a>(&'a self, run: &'a Path) -> Vec<(&'a Path, &'a RunInfo)> {
+        match self {
+            Served::Run(info) => vec![(run, info.as_ref())],
+            Served::Reading(r) => r
+                .plane_runs
+                .iter()
+                .map(|(_, _, folder, info)| (folder.as_path(), info))
+                .collect(),
+        }
+    }
+
+    /// Its kind in the API: the run's kind, or `reading`.
+    pub fn kind(&self) -> &str {
+        match self {
+            Served::Run(info) => &info.kind,
+            Served::Reading(_) => "reading",
+        }
+    }
+}
+
+/// The run or reading in folder `run`, with each of its runs' kinds known to `registry`.
+fn served(run: &Path, registry: &Registry) -> Result<Served, ServerError> {
+    let what = match ReadingRun::read(run)? {
+        Some(reading) => {
+            let mut plane_runs = Vec::new();
+            for (finding, plane, folder) in reading.plane_runs(run)? {
+                let info = registry.run_info(&folder)?;
+                plane_runs.push((finding, plane, folder, info));
+            }
+            Served::Reading(ServedReading {
+                findings: reading.findings.iter().map(|f| f.finding).collect(),
+                plane_runs,
+            })
+        }
+        None => Served::Run(Box::new(registry.run_info(run)?)),
+    };
+    for (folder, info) in what.runs(run) {
+        if !registry.kinds().contains(&info.kind.as_str()) {
+            return Err(ServerError::Config(format!(
+                "{}: run kind {:?} is not known to this build (known: {})",
+                folder.display(),
+                info.kind,
+                registry.kinds().join(", ")
+            )));
+        }
+    }
+    Ok(what)
 }
 
 /// The models a service runs; the first is the default.
@@ -62,15 +157,7 @@ impl ServedModels {
         }
         let mut models = Vec::new();
         for run in runs {
-            let info = registry.run_info(&run)?;
-            if !registry.kinds().contains(&info.kind.as_str()) {
-                return Err(ServerError::Config(format!(
-                    "{}: run kind {:?} is not known to this build (known: {})",
-                    run.display(),
-                    info.kind,
-                    registry.kinds().join(", ")
-                )));
-            }
+            let what = served(&run, registry)?;
             let name = run
                 .file_name()
                 .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
@@ -79,11 +166,16 @@ impl ServedModels {
                     "two models are named {name:?}: give their run folders different names"
                 )));
             }
-            let drift = cruciate_infer::drift::DriftReference::read(&run)?.map(std::sync::Arc::new);
+            let drift = match what {
+                Served::Run(_) => {
+                    cruciate_infer::drift::DriftReference::read(&run)?.map(std::sync::Arc::new)
+                }
+                Served::Reading(_) => None,
+            };
             models.push(ServedModel {
                 name,
                 run,
-                info,
+                what,
                 drift,
             });
         }
@@ -116,6 +208,12 @@ fn behind_localiser(
     let name = run
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    if ReadingRun::read(run)?.is_some() {
+        return Err(ServerError::Config(format!(
+            "{}: a reading cannot be put behind the localiser; serve it without --region",
+            run.display()
+        )));
+    }
     let out = data.join("models").join("roi").join(format!("{name}-roi"));
     write_cascade(registry, (localiser, run), margin, &out).map_err(|e| {
         ServerError::Config(format!(

@@ -332,6 +332,7 @@ mod tests {
             decoded: None,
             deidentify: None,
             gate: None,
+            plane_gates: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 "use strict";
 
 const state = { token: sessionStorage.getItem("cruciate-token") || "", exam: null, slice: 0,
-  window: null, autoWindow: null, refresh: null, imageSeq: 0 };
+  window: null, autoWindow: null, refresh: null, imageSeq: 0, view: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -81,6 +81,33 @@ function callClass(classIndex) {
 
 // What a result's probability is of, by the model's finding.
 const POSITIVE = { acl: "Injured", meniscus: "Meniscal tear", abnormal: "Abnormality" };
+const FINDING_NAMES = { acl: "ACL tear", meniscus: "Meniscal tear", abnormal: "Abnormality" };
+
+// The worklist's columns per finding: one for each finding that a listed exam's reading has,
+// before the Model column.
+function findingColumns(exams) {
+  const findings = [...new Set(exams.flatMap((e) => (e.findings || []).map((f) => f.finding)))];
+  const header = $("worklist").querySelector("thead tr");
+  header.querySelectorAll(".finding-col").forEach((th) => th.remove());
+  const model = [...header.children].find((th) => th.textContent === "Model");
+  for (const f of findings) {
+    const th = document.createElement("th");
+    th.className = "finding-col";
+    th.textContent = FINDING_NAMES[f] || f;
+    header.insertBefore(th, model);
+  }
+  return findings;
+}
+
+function findingCell(row, exam, finding) {
+  const call = (exam.findings || []).find((f) => f.finding === finding);
+  if (!call) { cell(row, ""); return; }
+  const shown = call.probability == null
+    ? text("not analysed", "not-analysed")
+    : text(call.probability.toFixed(2), call.probability >= 0.5 ? "injured" : "healthy");
+  shown.title = call.text + (call.planes.length ? " (" + call.planes.join(", ") + ")" : "");
+  cell(row, shown);
+}
 
 // Admins see each stream (model, site, scanner) against the model's validation exams.
 async function loadDrift() {
@@ -164,6 +191,7 @@ async function loadWorklist() {
   const list = await json("/exams?" + params);
   const body = $("worklist").querySelector("tbody");
   body.replaceChildren();
+  const findings = findingColumns(list.exams);
   for (const exam of list.exams) {
     const row = document.createElement("tr");
     row.dataset.id = exam.id;
@@ -184,6 +212,7 @@ async function loadWorklist() {
     if (exam.synthetic_model) callCell.append(text("synthetic", "tag"));
     cell(row, callCell);
     cell(row, exam.injured_probability == null ? "" : exam.injured_probability.toFixed(2));
+    for (const f of findings) findingCell(row, exam, f);
     cell(row, exam.model);
     cell(row, exam.read_grade == null ? "" : "grade " + exam.read_grade);
     if (exam.error) row.title = exam.error;
@@ -228,8 +257,59 @@ async function blobUrl(path) {
   return URL.createObjectURL(await r.blob());
 }
 
-function windowParam() {
-  return state.window ? "?window=" + state.window.c.toFixed(2) + "," + state.window.w.toFixed(2) : "";
+// The query of an image: the window, and a reading's plane and finding.
+function imageQuery(withWindow, extra) {
+  const params = new URLSearchParams(extra || {});
+  if (withWindow && state.window) params.set("window", state.window.c.toFixed(2) + "," + state.window.w.toFixed(2));
+  if (state.view) { params.set("plane", state.view.plane); params.set("finding", state.view.finding); }
+  const q = params.toString();
+  return q ? "?" + q : "";
+}
+
+// The series shown: a reading's chosen plane, else the exam's one series.
+function shownSeries(exam) {
+  const planes = exam.result ? exam.result.planes : [];
+  const series = state.view && planes.find((p) => p.plane === state.view.plane);
+  return series ? series.exam : { shape: exam.volume.shape, intensity_range: exam.volume.intensity_range };
+}
+
+// The slices the model of the shown finding saw on the shown plane, and its key slice there.
+function shownExplanation(exam) {
+  const r = exam.result;
+  if (!r) return null;
+  if (!state.view) return r.explanation ? { slices: r.slices, key: r.explanation.key_slice } : { slices: r.slices, key: null };
+  const f = r.findings.find((x) => x.finding === state.view.finding);
+  const e = f && f.explanations.find((x) => x.plane === state.view.plane);
+  return e ? { slices: e.slices, key: e.explanation.key_slice } : null;
+}
+
+// A reading's plane and finding switches.
+function renderViewSwitch(exam) {
+  const r = exam.result;
+  const reading = r && r.planes && r.planes.length > 0;
+  $("view-switch").hidden = !reading;
+  state.view = null;
+  if (!reading) return;
+  state.view = { plane: r.planes[0].plane, finding: r.finding };
+  const head = r.findings.find((f) => f.finding === r.finding);
+  const used = head && head.call.planes_used.length ? head.call.planes_used[0] : null;
+  if (used && r.planes.some((p) => p.plane === used)) state.view.plane = used;
+  $("plane-select").replaceChildren(...r.planes.map((p) => new Option(p.plane, p.plane)));
+  $("finding-select").replaceChildren(...r.findings.map((f) => new Option(FINDING_NAMES[f.finding] || f.finding, f.finding)));
+  $("plane-select").value = state.view.plane;
+  $("finding-select").value = state.view.finding;
+}
+
+function switchView() {
+  if (!state.exam || !state.view) return;
+  state.view = { plane: $("plane-select").value, finding: $("finding-select").value };
+  const series = shownSeries(state.exam);
+  state.exam.window_range = series.intensity_range;
+  $("slice-slider").max = series.shape[0] - 1;
+  const seen = shownExplanation(state.exam);
+  state.slice = seen && seen.key != null ? seen.key : Math.floor(series.shape[0] / 2);
+  renderKeyMarks(state.exam);
+  showSlice();
 }
 
 async function showSlice() {
@@ -239,13 +319,15 @@ async function showSlice() {
   const n = state.slice;
   $("slice-slider").value = n;
   // A not-analysed exam shows its slices with no heat map.
-  const seen = exam.result ? exam.result.slices : null;
+  const explained = shownExplanation(exam);
+  const seen = explained ? explained.slices : null;
   const inModel = !seen || (n >= seen[0] && n < seen[1]) ? "" : " (not seen by the model)";
+  const series = shownSeries(exam);
   // Slices are counted from 1, as radiologists count them (the API's indices start at 0).
-  $("slice-label").textContent = "slice " + (n + 1) + " of " + exam.volume.shape[0] + inModel;
+  $("slice-label").textContent = (state.view ? state.view.plane + " " : "") + "slice " + (n + 1) + " of " + series.shape[0] + inModel;
   const [slice, cam] = await Promise.all([
-    blobUrl("/exams/" + exam.id + "/slices/" + n + ".png" + windowParam()),
-    exam.result && $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png") : Promise.resolve(null),
+    blobUrl("/exams/" + exam.id + "/slices/" + n + ".png" + imageQuery(true)),
+    exam.result && $("cam-toggle").checked ? blobUrl("/exams/" + exam.id + "/cam/" + n + ".png" + imageQuery(false)) : Promise.resolve(null),
   ]);
   if (seq !== state.imageSeq) return;
   for (const [img, url] of [[$("slice-img"), slice], [$("cam-img"), cam]]) {
@@ -254,7 +336,7 @@ async function showSlice() {
   }
   $("cam-img").style.opacity = $("cam-opacity").value / 100;
   // The ACL region a cascade's classifier was given, on the slices it spans.
-  const region = exam.result ? exam.result.region : null;
+  const region = exam.result && !state.view ? exam.result.region : null;
   const box = $("region-box");
   box.hidden = !(region && n >= region[0] && n < region[1]);
   if (!box.hidden) {
@@ -300,6 +382,8 @@ function renderResult(exam) {
   const call = document.createElement("div");
   call.className = "call " + callClass(r.classes.indexOf(r.label));
   call.textContent = r.grade == null ? r.label : "grade " + r.grade + ": " + r.label;
+  // A reading's headline is one of its findings: say which.
+  if (r.findings && r.findings.length) call.textContent = (FINDING_NAMES[r.finding] || r.finding) + ": " + call.textContent;
   box.append(call);
   if (r.grade_set_text) {
     const set = text("Grade set (conformal): " + r.grade_set_text, "grade-set");
@@ -329,6 +413,20 @@ function renderResult(exam) {
     ". " + exam.notices.join(" ");
   box.append(meta);
   for (const w of r.warnings || []) box.append(text(w, "warning"));
+  if (r.findings && r.findings.length) {
+    // A reading: every finding's call, with the planes it comes from.
+    const list = document.createElement("ul");
+    list.id = "findings";
+    for (const f of r.findings) {
+      const li = document.createElement("li");
+      li.dataset.finding = f.finding;
+      li.className = f.call.probability == null ? "not-analysed" : f.call.probability >= 0.5 ? "injured" : "healthy";
+      const planes = f.call.planes_used.length ? " (from " + f.call.planes_used.join(", ") + ")" : "";
+      li.textContent = (FINDING_NAMES[f.finding] || f.finding) + ": " + f.text + planes;
+      list.append(li);
+    }
+    box.append(list);
+  }
   if (r.spacing_known === false) {
     const note = text("Voxel spacing unknown: the file carries none (1 x 1 x 1 mm assumed).", "meta");
     note.id = "spacing-unknown";
@@ -343,7 +441,9 @@ function renderKeyMarks(exam) {
   marks.replaceChildren();
   if (!exam.result) return;
   const r = exam.result;
-  const last = Math.max(1, r.shape[0] - 1);
+  const shape = shownSeries(exam).shape;
+  const explained = shownExplanation(exam);
+  const last = Math.max(1, shape[0] - 1);
   const mark = (k, kind, title) => {
     const m = document.createElement("div");
     m.className = "slice-mark " + kind;
@@ -353,10 +453,11 @@ function renderKeyMarks(exam) {
     marks.append(m);
   };
   mark(0, "end", "first slice");
-  mark(r.shape[0] - 1, "end", "last slice");
-  if (r.explanation) {
-    mark(r.explanation.key_slice, "key", "key slice: the largest share of the heat map");
+  mark(shape[0] - 1, "end", "last slice");
+  if (explained && explained.key != null) {
+    mark(explained.key, "key", "key slice: the largest share of the heat map");
   }
+  if (state.view) return;
   r.classes.forEach((name, c) => {
     const k = r.strongest_slices[c];
     if (!r.explanation || k !== r.explanation.key_slice) mark(k, "strongest", "strongest slice for " + name);
@@ -378,15 +479,18 @@ async function openExam(id) {
     .filter(Boolean).join(" · ");
   $("exam-status").replaceChildren(text(exam.status, "status " + exam.status));
   renderResult(exam);
+  renderViewSwitch(exam);
+  if (state.view) state.exam.window_range = shownSeries(exam).intensity_range;
   renderKeyMarks(exam);
   renderDicom(exam);
   $("read-form").hidden = !exam.result;
   $("read-state").textContent = exam.read ? "Recorded: grade " + exam.read.grade +
     (exam.read.agrees ? " (agrees)" : " (differs)") + " by " + (exam.read.by || "?") : "";
   if (exam.volume) {
-    $("slice-slider").max = exam.volume.shape[0] - 1;
-    state.slice = exam.result && exam.result.explanation ? exam.result.explanation.key_slice
-      : Math.floor(exam.volume.shape[0] / 2);
+    const shape = shownSeries(exam).shape;
+    const explained = shownExplanation(exam);
+    $("slice-slider").max = shape[0] - 1;
+    state.slice = explained && explained.key != null ? explained.key : Math.floor(shape[0] / 2);
     await showSlice();
   } else {
     $("slice-img").hidden = true;
@@ -424,7 +528,7 @@ async function renderDicom(exam) {
 
 function step(delta) {
   if (!state.exam || !state.exam.volume) return;
-  const max = state.exam.volume.shape[0] - 1;
+  const max = shownSeries(state.exam).shape[0] - 1;
   state.slice = Math.max(0, Math.min(max, state.slice + delta));
   showSlice();
 }
@@ -458,6 +562,8 @@ function setup() {
     if (e.key === "Escape") showWorklist();
   });
   $("cam-toggle").addEventListener("change", showSlice);
+  $("plane-select").addEventListener("change", switchView);
+  $("finding-select").addEventListener("change", switchView);
   $("cam-opacity").addEventListener("input", () => { $("cam-img").style.opacity = $("cam-opacity").value / 100; });
   $("window-preset").addEventListener("change", async (e) => {
     const preset = PRESETS[e.target.value];
@@ -499,7 +605,7 @@ function setup() {
     record(chosen, false);
   });
   $("export").addEventListener("click", async () => {
-    const url = await blobUrl("/exams/" + state.exam.id + "/cam/" + state.slice + ".png?burned=true");
+    const url = await blobUrl("/exams/" + state.exam.id + "/cam/" + state.slice + ".png" + imageQuery(false, { burned: "true" }));
     if (!url) return;
     const a = document.createElement("a");
     a.href = url; a.download = state.exam.id + "-slice-" + state.slice + ".png"; a.click();

@@ -149,6 +149,15 @@ impl StudySeries {
 }
 
 impl Study {
+    /// A study of volumes already read, one series each (an exam's planes decoded once and
+    /// kept, read again by the models of several findings).
+    pub fn of_read(source: PathBuf, volumes: Vec<Volume>) -> Study {
+        Study {
+            source,
+            series: volumes.into_iter().map(StudySeries::of_volume).collect(),
+        }
+    }
+
     /// The study as a model of one plane sees it: a copy holding only the series of `plane`
     /// (none decoded; DICOM series keep their parsed instances), for several models reading one
     /// study.

@@ -217,8 +217,18 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
         println!(
             "model {} ({}){}",
             model.name,
-            model.info.model.name,
-            if model.info.synthetic() {
+            match &model.what {
+                cruciate_server::models::Served::Run(info) => info.model.name.clone(),
+                cruciate_server::models::Served::Reading(r) => format!(
+                    "a reading of {}",
+                    r.findings
+                        .iter()
+                        .map(|f| f.describe())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            if model.what.synthetic() {
                 ": demo model trained on synthetic data, not for clinical use"
             } else {
                 ""

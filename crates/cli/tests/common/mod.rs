@@ -710,3 +710,84 @@ pub fn orthanc_with_dicomweb() -> Option<PathBuf> {
     }
     Some(program)
 }
+
+/// `exams` phantoms of three planes (64 px, 12 to 14 slices, seed 3) written to `dir/synth`
+/// and laid out as MRNet's dataset in `dir/mrnet`; the layout's folder and what `synth` said.
+pub fn phantom_mrnet_layout(dir: &Path, exams: usize) -> (PathBuf, String) {
+    let layout = dir.join("mrnet");
+    let said = succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        dir.join("synth").to_str().unwrap(),
+        "--exams",
+        &exams.to_string(),
+        "--size",
+        "64",
+        "--slices",
+        "12..14",
+        "--seed",
+        "3",
+        "--planes",
+        "sagittal,coronal,axial",
+        "--mrnet-layout",
+        layout.to_str().unwrap(),
+    ]));
+    (layout, said)
+}
+
+/// `cruciate reproduce mrnet` of `layout` into `out`, small: `small` networks on 32 px and 4
+/// slices, one epoch, a quarter of the training cases held out for the combiners.
+pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
+    cruciate(&[
+        "reproduce",
+        "mrnet",
+        layout.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "model.name=\"small\"",
+        "--set",
+        "data.size=32",
+        "--set",
+        "data.slices=4",
+        "--set",
+        "train.epochs=1",
+        "--valid",
+        "0.25",
+    ])
+}
+
+/// A reading of abnormality, the ACL and the menisci, each combining sagittal, coronal and
+/// axial networks, trained by `reproduce mrnet` on 40 small phantoms.
+pub fn trained_reading(dir: &Path) -> PathBuf {
+    let (layout, _) = phantom_mrnet_layout(dir, 40);
+    let out = dir.join("reproduced");
+    succeeded(&reproduce_small(&layout, &out));
+    out.join("knee")
+}
+
+/// Two synthetic three-plane DICOM studies (one folder each, a series per plane).
+pub fn three_plane_studies(dir: &Path) -> Vec<PathBuf> {
+    let out = dir.join("studies");
+    succeeded(&cruciate(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "dicom",
+        "--planes",
+        "sagittal,coronal,axial",
+        "--exams",
+        "2",
+        "--size",
+        "64",
+        "--slices",
+        "12..14",
+        "--seed",
+        "9",
+    ]));
+    ["00000", "00001"]
+        .iter()
+        .map(|id| out.join("exams").join(id))
+        .collect()
+}

@@ -85,6 +85,11 @@ impl Gate {
         }
     }
 
+    /// The plane the model reads.
+    pub fn plane(&self) -> cruciate_volume::Plane {
+        self.settings.plane
+    }
+
     /// The same gate, also refusing exams unlike the training exams of `reference`.
     pub fn with_reference(mut self, reference: Option<DomainReference>) -> Self {
         self.reference = reference;

@@ -8,7 +8,11 @@ use cruciate_data::Finding;
 use cruciate_volume::{Plane, Study};
 use serde::{Deserialize, Serialize};
 
-use crate::{Classifier, CombinedRun, Gated, InferError, Prediction, Registry};
+use cruciate_volume::Volume;
+
+use crate::{
+    Classifier, CombinedRun, ExplainRequest, Explanation, Gated, InferError, Prediction, Registry,
+};
 
 /// One plane's part in a finding's call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,43 +135,71 @@ impl FindingModel {
     /// Reads `study`: each plane's network its plane's series (chosen by its gate), a missing
     /// or refused plane left out and said, the planes read combined where there are several.
     pub fn read(&self, study: &Study) -> Result<FindingCall, InferError> {
-        match self {
-            Self::Single(model) => {
-                let (call, prediction) = plane_call(model, model.info().plane(), study)?;
-                Ok(FindingCall {
+        self.read_shown(study, None).map(|(call, _)| call)
+    }
+
+    /// As [`FindingModel::read`], with what each plane's network read kept for showing it: its
+    /// series, its prediction and, with `explain`, where its call came from (a network that
+    /// cannot explain itself that way gives its prediction alone).
+    pub fn read_shown(
+        &self,
+        study: &Study,
+        explain: Option<&ExplainRequest>,
+    ) -> Result<(FindingCall, Vec<PlaneReading>), InferError> {
+        let mut calls = Vec::new();
+        let mut shown = Vec::new();
+        for (plane, model) in self.plane_models() {
+            let (call, reading) = plane_call(model, plane, study, explain)?;
+            calls.push(call);
+            shown.extend(reading);
+        }
+        let call = match self {
+            Self::Single(_) => {
+                let call = calls.remove(0);
+                FindingCall {
                     finding: self.finding(),
                     probability: call.probability,
                     planes_used: call.probability.map(|_| call.plane).into_iter().collect(),
                     planes: vec![call],
-                    prediction,
-                })
+                    prediction: shown.first().map(|r| r.prediction.clone()),
+                }
             }
-            Self::Combined { run, planes } => {
-                let calls = planes
-                    .iter()
-                    .map(|(plane, model)| Ok(plane_call(model, *plane, study)?.0))
-                    .collect::<Result<Vec<_>, InferError>>()?;
+            Self::Combined { run, .. } => {
                 let by_plane: Vec<_> = calls.iter().map(|c| (c.plane, c.probability)).collect();
                 let combination = run.probability(&by_plane);
-                Ok(FindingCall {
+                FindingCall {
                     finding: run.finding,
                     probability: combination.as_ref().map(|c| c.0),
                     planes_used: combination.map_or(Vec::new(), |c| c.1),
                     planes: calls,
                     prediction: None,
-                })
+                }
             }
-        }
+        };
+        Ok((call, shown))
     }
 }
 
-/// `model`'s call on its plane `plane` of `study`, with its whole prediction where the series
-/// was read.
+/// What one plane's network of a finding read: its series, its call and where it came from.
+pub struct PlaneReading {
+    /// The plane.
+    pub plane: Plane,
+    /// The series its gate chose.
+    pub volume: Volume,
+    /// Its call on it.
+    pub prediction: Prediction,
+    /// Where the call came from, when asked and the network explains itself.
+    pub explanation: Option<Explanation>,
+}
+
+/// `model`'s call on its plane `plane` of `study`, with what it read where the plane has a
+/// series.
 fn plane_call(
     model: &Gated,
     plane: Plane,
     study: &Study,
-) -> Result<(PlaneCall, Option<Prediction>), InferError> {
+    explain: Option<&ExplainRequest>,
+) -> Result<(PlaneCall, Option<PlaneReading>), InferError> {
     let of_plane = study.of_plane(plane);
     if of_plane.series.is_empty() {
         let call = PlaneCall {
@@ -182,7 +214,15 @@ fn plane_call(
         .gate()
         .choose(of_plane, None)
         .map_err(|e| InferError::Input(e.to_string()))?;
-    let prediction = model.predict(&volume)?;
+    let explanation = match explain.map(|request| model.explain(&volume, request)) {
+        Some(Ok(e)) => Some(e),
+        None | Some(Err(InferError::Request(_))) => None,
+        Some(Err(e)) => return Err(e),
+    };
+    let prediction = match &explanation {
+        Some(e) => e.prediction.clone(),
+        None => model.predict(&volume)?,
+    };
     let accepted = prediction.verdict.is_accepted();
     let call = PlaneCall {
         plane,
@@ -190,5 +230,11 @@ fn plane_call(
         not_used: (!accepted).then(|| prediction.verdict.to_string()),
         notes: volume.meta.notes.clone(),
     };
-    Ok((call, Some(prediction)))
+    let reading = PlaneReading {
+        plane,
+        volume,
+        prediction,
+        explanation,
+    };
+    Ok((call, Some(reading)))
 }

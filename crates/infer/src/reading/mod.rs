@@ -9,12 +9,12 @@ mod finding;
 use std::path::{Path, PathBuf};
 
 use cruciate_data::Finding;
-use cruciate_volume::Study;
+use cruciate_volume::{Plane, Study};
 use serde::{Deserialize, Serialize};
 
-pub use finding::{FindingCall, FindingModel, PlaneCall};
+pub use finding::{FindingCall, FindingModel, PlaneCall, PlaneReading};
 
-use crate::{InferError, Registry};
+use crate::{CombinedRun, ExplainRequest, InferError, Registry};
 
 /// The file in a reading's folder.
 pub const READING_FILE: &str = "reading.json";
@@ -47,6 +47,30 @@ impl ReadingRun {
             |r: &Self| r.format,
             READING_FORMAT,
         )
+    }
+
+    /// Each finding's plane runs, as folders: `(finding, plane, run folder)` in the reading's
+    /// order (a one-plane finding's run is its own), read from their files without opening a
+    /// model.
+    pub fn plane_runs(&self, dir: &Path) -> Result<Vec<(Finding, Plane, PathBuf)>, InferError> {
+        let mut out = Vec::new();
+        for entry in &self.findings {
+            let folder = crate::combined::resolve(dir, &entry.run);
+            match CombinedRun::read(&folder)? {
+                Some(run) => out.extend(
+                    run.runs
+                        .iter()
+                        .map(|p| (entry.finding, p.plane, CombinedRun::run_folder(&folder, p))),
+                ),
+                None => {
+                    let info = crate::RunInfo::read(&folder)?.ok_or_else(|| {
+                        InferError::run(&folder, "holds neither run.json nor combined.json")
+                    })?;
+                    out.push((entry.finding, info.plane(), folder));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes `reading.json` into folder `dir` (atomically).
@@ -125,16 +149,29 @@ impl ReadingModel {
 
     /// Reads every finding from `study`.
     pub fn read(&self, study: &Study) -> Result<ExamReading, InferError> {
-        let findings = self
-            .models
-            .iter()
-            .map(|m| m.read(study))
-            .collect::<Result<_, _>>()?;
+        self.read_shown(study, None).map(|(reading, _)| reading)
+    }
+
+    /// As [`ReadingModel::read`], with what each finding's plane networks read kept for
+    /// showing it (see [`FindingModel::read_shown`]), in the order of the findings.
+    pub fn read_shown(
+        &self,
+        study: &Study,
+        explain: Option<&ExplainRequest>,
+    ) -> Result<(ExamReading, Vec<Vec<PlaneReading>>), InferError> {
+        let mut findings = Vec::new();
+        let mut shown = Vec::new();
+        for model in &self.models {
+            let (call, planes) = model.read_shown(study, explain)?;
+            findings.push(call);
+            shown.push(planes);
+        }
         let synthetic = self.synthetic();
-        Ok(ExamReading {
+        let reading = ExamReading {
             findings,
             synthetic_model: synthetic,
             notice: crate::run::model_notice(synthetic).to_string(),
-        })
+        };
+        Ok((reading, shown))
     }
 }

@@ -14,8 +14,9 @@ use super::identity::{PatientView, patient};
 use super::{AppState, Caller};
 use crate::analysis::{AnalysisResult, NOT_FOR_DIAGNOSIS};
 use crate::error::{ApiError, ErrorBody};
-use crate::images::{ImageError, load_slice};
+use crate::images::{ImageError, View, load_slice};
 use crate::intake::{Admission, AdmitError, Submission, bounded_name};
+use crate::models::Served;
 use crate::store::{ExamFilter, ExamRow, JobStatus, Read, random_hex};
 
 /// Upload options.
@@ -272,6 +273,44 @@ pub struct ExamItem {
     /// True when an admin had the call on a not-analysed exam shown: it lies outside the
     /// model's domain.
     pub outside_domain: bool,
+    /// A reading's calls, one per finding (the worklist's columns per finding), where its
+    /// call is shown; empty for one model's result.
+    pub findings: Vec<FindingItem>,
+}
+
+/// One finding's call on the worklist.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FindingItem {
+    /// The finding.
+    #[schema(value_type = String)]
+    pub finding: cruciate_data::Finding,
+    /// The probability that it is present; none where it was not analysed.
+    pub probability: Option<f64>,
+    /// The call in words ("meniscal tear 0.912", "not analysed (axial: no axial series)").
+    pub text: String,
+    /// The planes the probability comes from.
+    #[schema(value_type = Vec<String>)]
+    pub planes: Vec<cruciate_volume::Plane>,
+}
+
+/// The findings of `exam`'s reading, where it has one and its call is shown.
+fn finding_items(exam: &ExamRow) -> Vec<FindingItem> {
+    if !exam.call_shown() {
+        return Vec::new();
+    }
+    let Ok(Some(result)) = result_of(exam) else {
+        return Vec::new();
+    };
+    result
+        .findings
+        .into_iter()
+        .map(|f| FindingItem {
+            finding: f.finding,
+            probability: f.call.probability,
+            planes: f.call.planes_used,
+            text: f.text,
+        })
+        .collect()
 }
 
 impl From<&ExamRow> for ExamItem {
@@ -294,6 +333,7 @@ impl From<&ExamRow> for ExamItem {
             patient: None,
             not_analysed: e.not_analysed.clone(),
             outside_domain: e.not_analysed.is_some() && e.shown_by.is_some(),
+            findings: finding_items(e),
         }
     }
 }
@@ -426,6 +466,11 @@ pub struct ResultView {
     pub grade_set: Option<cruciate_infer::GradeSet>,
     /// The same in words ("partial or complete, 90 %").
     pub grade_set_text: Option<String>,
+    /// A reading's findings: each call, its planes and explanations (empty for one model's
+    /// result, whose call the fields above are; a reading's headline finding fills those).
+    pub findings: Vec<crate::analysis::FindingResult>,
+    /// A reading's planes, each series as read (`?plane=` of the slice and heat images).
+    pub planes: Vec<crate::analysis::PlaneSummary>,
     /// The model's own probabilities, where a temperature calibrated `probabilities`.
     pub uncalibrated_probabilities: Option<Vec<f64>>,
     /// False when the exam's file gave no voxel spacing (MRNet's `.npy`).
@@ -463,6 +508,8 @@ impl From<AnalysisResult> for ResultView {
             shape: r.exam.shape,
             intensity_range: r.exam.intensity_range,
             explanation: r.explanation,
+            findings: r.findings,
+            planes: r.planes,
         }
     }
 }
@@ -563,6 +610,41 @@ pub struct ImageQuery {
     /// For heat maps: the slice with the heat burned in and the notices written on it
     /// (an export, audited) instead of the translucent layer.
     pub burned: Option<bool>,
+    /// A reading's plane to show (`sagittal`, `coronal`, `axial`; the headline's plane by
+    /// default).
+    pub plane: Option<String>,
+    /// A reading's finding whose heat to show (`acl`, `meniscus`, `abnormal`; the headline's
+    /// by default).
+    pub finding: Option<String>,
+}
+
+impl ImageQuery {
+    /// The plane and finding asked for.
+    fn view(&self) -> Result<View, ApiError> {
+        let plane = self
+            .plane
+            .as_deref()
+            .map(|p| {
+                cruciate_volume::Plane::ACQUIRED
+                    .into_iter()
+                    .find(|a| a.as_str() == p)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "plane {p:?}: expected sagittal, coronal or axial"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let finding = self
+            .finding
+            .as_deref()
+            .map(|f| {
+                f.parse::<cruciate_data::Finding>()
+                    .map_err(|e| ApiError::bad_request(format!("finding: {e}")))
+            })
+            .transpose()?;
+        Ok(View { plane, finding })
+    }
 }
 
 fn slice_number(file: &str) -> Result<usize, ApiError> {
@@ -662,7 +744,7 @@ fn png(bytes: Vec<u8>) -> Response {
 
 fn image_error(e: ImageError) -> ApiError {
     match e {
-        ImageError::NoSlice(..) => ApiError::not_found(&e.to_string()),
+        ImageError::NoSlice(..) | ImageError::NoView(_) => ApiError::not_found(&e.to_string()),
         ImageError::NoHeat => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
         ImageError::Damaged(_) => ApiError::internal(e),
     }
@@ -688,10 +770,11 @@ pub async fn slice(
 ) -> Result<Response, ApiError> {
     let n = slice_number(&file)?;
     let window = window(&query)?;
+    let view = query.view()?;
     let (_, result) = analysed(&state, &caller, &id).await?;
     let dir = state.exam_files(&id).result();
     let bytes = off_the_runtime(move || {
-        let data = load_slice(&dir, &result, n).map_err(image_error)?;
+        let data = load_slice(&dir, &result, view, n).map_err(image_error)?;
         Ok(data.slice_png(window))
     })
     .await?;
@@ -710,20 +793,20 @@ pub async fn cam(
 ) -> Result<Response, ApiError> {
     let n = slice_number(&file)?;
     let window = window(&query)?;
+    let view = query.view()?;
     let (exam, result) = called(&state, &caller, &id).await?;
     let dir = state.exam_files(&id).result();
     let burned = query.burned == Some(true);
     let bytes = off_the_runtime(move || {
-        let data = load_slice(&dir, &result, n).map_err(image_error)?;
+        let data = load_slice(&dir, &result, view, n).map_err(image_error)?;
         if !burned {
             return data.heat_png().map_err(image_error);
         }
         let caption = format!(
-            "{} slice {}: {} P={:.2}",
+            "{} slice {}: {}",
             bounded_name(&exam.filename),
             n + 1,
-            result.prediction.label,
-            result.prediction.confidence()
+            result.call_text(view.finding)
         );
         data.burned_png(window, &caption, result.model.synthetic)
             .map_err(image_error)
@@ -775,12 +858,15 @@ pub async fn read(
 pub struct ModelView {
     /// Its name (for `?model=`).
     pub name: String,
-    /// Its run kind.
+    /// Its run kind (`reading` for a reading of several findings).
     pub kind: String,
-    /// Binary or grade.
+    /// Binary or grade (a reading: its first run's).
     pub task: String,
-    /// Its class names.
+    /// Its class names (a reading: its first run's).
     pub classes: Vec<String>,
+    /// What it reads: one finding, or a reading's several.
+    #[schema(value_type = Vec<String>)]
+    pub findings: Vec<cruciate_data::Finding>,
     /// Its file's SHA-256.
     pub hash: Option<String>,
     /// Whether it was trained on synthetic data.
@@ -798,14 +884,25 @@ pub async fn models(State(state): State<AppState>, _caller: Caller) -> Json<Vec<
             .models
             .all()
             .iter()
-            .map(|m| ModelView {
-                name: m.name.clone(),
-                kind: m.info.kind.clone(),
-                task: m.info.task.to_string(),
-                classes: m.info.classes.clone(),
-                hash: m.info.model.sha256.clone(),
-                synthetic: m.info.synthetic(),
-                default: m.name == default,
+            .map(|m| {
+                let runs = m.what.runs(&m.run);
+                let first = runs[0].1;
+                ModelView {
+                    name: m.name.clone(),
+                    kind: m.what.kind().to_string(),
+                    task: first.task.to_string(),
+                    classes: first.classes.clone(),
+                    findings: match &m.what {
+                        Served::Run(info) => vec![info.finding],
+                        Served::Reading(r) => r.findings.clone(),
+                    },
+                    hash: match &m.what {
+                        Served::Run(info) => info.model.sha256.clone(),
+                        Served::Reading(_) => None,
+                    },
+                    synthetic: m.what.synthetic(),
+                    default: m.name == default,
+                }
             })
             .collect(),
     )

@@ -21,11 +21,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         );
     }
     for m in state.models.all() {
-        if let Err(e) = m.info.model_path(&m.run) {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("model {}: {e}\n", m.name),
-            );
+        for (run, info) in m.what.runs(&m.run) {
+            if let Err(e) = info.model_path(run) {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("model {}: {e}\n", m.name),
+                );
+            }
         }
     }
     (StatusCode::OK, "ready\n".into())

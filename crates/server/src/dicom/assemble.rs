@@ -116,32 +116,38 @@ fn move_files(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Gathers the study into the exam's `received/` (from `incoming/`, and back from an earlier
 /// attempt's filing), chooses the series and files it: the chosen one in `upload/`, the others
-/// in `other-series/N/`. Idempotent: a replay after a crash at any point ends the same way.
+/// in `other-series/N/`; for a model that reads the `whole` study (a reading of several
+/// planes), every series in `upload/N/`, each marked chosen. Idempotent: a replay after a
+/// crash at any point ends the same way.
 fn gather_and_file(
     incoming: &Path,
     exam: &ExamFiles,
     preference: &[String],
+    whole: bool,
 ) -> std::io::Result<Vec<FoundSeries>> {
     let received = exam.dir.join("received");
     let upload = exam.dir.join("upload");
     let others = exam.dir.join("other-series");
     move_files(incoming, &received)?;
-    move_files(&upload, &received)?;
-    if let Ok(entries) = std::fs::read_dir(&others) {
-        for entry in entries.flatten() {
-            move_files(&entry.path(), &received)?;
+    for filed in [&upload, &others] {
+        if let Ok(entries) = std::fs::read_dir(filed) {
+            for entry in entries.flatten() {
+                move_files(&entry.path(), &received)?;
+            }
         }
     }
+    move_files(&upload, &received)?;
     let mut series = series_of(&received);
     let Some(chosen) = choose(&mut series, preference) else {
         return Ok(series);
     };
     for (i, s) in series.iter_mut().enumerate() {
-        let target = if i == chosen {
-            upload.clone()
-        } else {
-            others.join(i.to_string())
+        let target = match (whole, i == chosen) {
+            (true, _) => upload.join(i.to_string()),
+            (false, true) => upload.clone(),
+            (false, false) => others.join(i.to_string()),
         };
+        s.entry.chosen |= whole;
         std::fs::create_dir_all(&target)?;
         for f in &mut s.files {
             let moved = target.join(f.file_name().unwrap_or_default());
@@ -219,9 +225,13 @@ impl NodeContext {
         let incoming = self.incoming.join(&arrival.folder);
         let preference = self.dicom().series_preference.clone();
         let dir = exam.dir.clone();
+        let whole = matches!(
+            self.ctx.models.default_model().what,
+            crate::models::Served::Reading(_)
+        );
         let series = tokio::task::spawn_blocking(move || {
             let exam = ExamFiles { dir };
-            let series = gather_and_file(&incoming, &exam, &preference)?;
+            let series = gather_and_file(&incoming, &exam, &preference, whole)?;
             let entries: Vec<&SeriesEntry> = series.iter().map(|s| &s.entry).collect();
             let json = serde_json::to_vec(&entries).map_err(std::io::Error::other)?;
             cruciate_volume::atomic::write_atomically(&exam.dir.join(SERIES_FILE), |w| {
@@ -232,7 +242,13 @@ impl NodeContext {
         .await
         .map_err(|e| AssembleError::Files(std::io::Error::other(e)))??;
         let chosen = series.iter().find(|s| s.entry.chosen);
+        let images: usize = series.iter().map(|s| s.entry.instances).sum();
         let name = match chosen {
+            Some(_) if whole => format!(
+                "study of {} series ({images} images from {})",
+                series.len(),
+                arrival.calling_ae
+            ),
             Some(s) if !s.entry.description.is_empty() => format!(
                 "{} ({} images from {})",
                 s.entry.description, s.entry.instances, arrival.calling_ae

@@ -1,17 +1,18 @@
 //! An analysed exam's results as DICOM: the SR document and the Secondary Capture images of its
-//! key slices, in the exam's original study (re-linked through the pseudonym map when the exam
+//! key slices (a reading's: each finding's, on the series it was seen on), in the exam's
+//! original study (re-linked through the pseudonym map when the exam
 //! came by DICOM and was de-identified).
 
 use cruciate_dicom_results::sc::RgbPicture;
 use cruciate_dicom_results::{
-    Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, secondary_capture,
-    structured_report,
+    Algorithm, Evidence, Finding, OutsideDomain, ResultContext, StudyIdentity, secondary_capture,
+    structured_report_of,
 };
 use cruciate_volume::SliceSource;
 use dicom_object::InMemDicomObject;
 
-use crate::analysis::{AnalysisResult, ExplanationSummary};
-use crate::images::load_slice;
+use crate::analysis::{AnalysisResult, DicomSource, ExplanationSummary};
+use crate::images::{View, load_slice};
 use crate::storage::ExamFiles;
 use crate::store::{ExamRow, Store};
 
@@ -97,33 +98,21 @@ pub(crate) async fn identity(
     exam: &ExamRow,
     result: &AnalysisResult,
 ) -> Result<(StudyIdentity, Option<String>, Vec<SliceSource>), sqlx::Error> {
-    let source = result.exam.dicom.clone();
-    let mut slices = source
-        .as_ref()
-        .map(|s| s.slices.clone())
-        .unwrap_or_default();
-    let mut series = source.as_ref().and_then(|s| s.series_uid.clone());
-    let stored_study = source.as_ref().and_then(|s| s.study_uid.clone());
+    let source = result.exam.dicom.as_ref();
+    let stored_study = source.and_then(|s| s.study_uid.clone());
     let original = match &stored_study {
         Some(uid) => store.study_identity(uid).await?,
         None => None,
     };
-    let study = match original.and_then(|j| serde_json::from_str::<StudyIdentity>(&j).ok()) {
-        Some(o) => {
-            // Came by DICOM: back to the original study, series and instances.
-            for s in &mut slices {
-                s.sop_instance_uid = store.original_uid(&s.sop_instance_uid).await?;
-            }
-            if let Some(uid) = &series {
-                series = Some(store.original_uid(uid).await?);
-            }
-            o
-        }
+    let original = original.and_then(|j| serde_json::from_str::<StudyIdentity>(&j).ok());
+    let (series, slices) = source_series(store, source, original.is_some()).await?;
+    let study = match original {
+        // Came by DICOM: back to the original study.
+        Some(o) => o,
         None => {
             let (date, time) = utc_date_time(exam.created_ms);
             StudyIdentity {
                 patient_id: source
-                    .as_ref()
                     .and_then(|s| s.patient_id.clone())
                     .unwrap_or_else(|| exam.id.clone()),
                 study_uid: stored_study.unwrap_or_else(|| {
@@ -139,7 +128,142 @@ pub(crate) async fn identity(
     Ok((study, series, slices))
 }
 
-/// The results of exam `exam` (analysed) as DICOM objects.
+/// The series `source` was read from and its slices' instances, back to the original UIDs
+/// where the exam came by DICOM and was de-identified (`relinked`).
+async fn source_series(
+    store: &Store,
+    source: Option<&DicomSource>,
+    relinked: bool,
+) -> Result<(Option<String>, Vec<SliceSource>), sqlx::Error> {
+    let mut slices = source.map(|s| s.slices.clone()).unwrap_or_default();
+    let mut series = source.and_then(|s| s.series_uid.clone());
+    if relinked {
+        for s in &mut slices {
+            s.sop_instance_uid = store.original_uid(&s.sop_instance_uid).await?;
+        }
+        if let Some(uid) = &series {
+            series = Some(store.original_uid(uid).await?);
+        }
+    }
+    Ok((series, slices))
+}
+
+/// One finding to report, as seen on one series.
+struct Reported {
+    /// The finding.
+    finding: Finding,
+    /// The context of the series it was seen on.
+    seen: ResultContext,
+    /// The series and heat its pictures are of.
+    view: View,
+    /// The series' slices.
+    slices: usize,
+    /// The call in words, for the pictures' captions.
+    call: String,
+}
+
+/// The findings of `result`: its one call, or each of a reading's on the plane that explains
+/// it best (the first plane it used).
+async fn reported(
+    store: &Store,
+    exam: &ExamRow,
+    result: &AnalysisResult,
+    ctx: &ResultContext,
+) -> Result<Vec<Reported>, sqlx::Error> {
+    let outside_domain = exam.not_analysed.as_ref().map(|reasons| OutsideDomain {
+        reasons: reasons.clone(),
+        call_shown: exam.call_shown(),
+    });
+    if result.findings.is_empty() {
+        let finding = Finding {
+            about: result.model.finding,
+            grade: result.grade,
+            injured: result.prediction.class != 0,
+            injured_probability: result.prediction.injured_probability.clamp(0.0, 1.0),
+            key_slices: key_slices(
+                result.exam.shape[0],
+                result.prediction.slices[0],
+                result.explanation.as_ref(),
+            ),
+            outside_domain,
+            grade_set: result.prediction.grade_set.as_ref().map(|s| s.to_string()),
+        };
+        return Ok(vec![Reported {
+            finding,
+            seen: ctx.clone(),
+            view: View::default(),
+            slices: result.exam.shape[0],
+            call: format!(
+                "{} (P {} {:.2})",
+                result.prediction.label,
+                result.model.finding.positive(),
+                result.prediction.injured_probability
+            ),
+        }]);
+    }
+    let stored_study = result
+        .exam
+        .dicom
+        .as_ref()
+        .and_then(|d| d.study_uid.as_deref());
+    let relinked = match stored_study {
+        Some(uid) => store.study_identity(uid).await?.is_some(),
+        None => false,
+    };
+    let mut out = Vec::new();
+    for f in &result.findings {
+        let plane = f
+            .call
+            .planes_used
+            .first()
+            .copied()
+            .or(f.explanations.first().map(|e| e.plane))
+            .unwrap_or(result.exam.plane);
+        let Some(series) = result.planes.iter().find(|p| p.plane == plane) else {
+            continue;
+        };
+        let explained = f.explanations.iter().find(|e| e.plane == plane);
+        let first = explained.map_or(0, |e| e.slices[0]);
+        let explanation = explained.map(|e| &e.explanation);
+        let dicom = series.exam.dicom.as_ref();
+        let (series_uid, slices) = source_series(store, dicom, relinked).await?;
+        let headline = f.finding == result.model.finding;
+        let finding = Finding {
+            about: f.finding,
+            grade: result.grade.filter(|_| headline),
+            injured: f.call.positive() == Some(true),
+            injured_probability: f.call.probability.unwrap_or(0.0).clamp(0.0, 1.0),
+            key_slices: key_slices(series.exam.shape[0], first, explanation),
+            outside_domain: match (&outside_domain, f.analysed()) {
+                (Some(o), _) => Some(o.clone()),
+                (None, true) => None,
+                (None, false) => Some(OutsideDomain {
+                    reasons: f.text.clone(),
+                    call_shown: false,
+                }),
+            },
+            grade_set: None,
+        };
+        out.push(Reported {
+            finding,
+            seen: ctx.with_series(
+                series_uid,
+                dicom.and_then(|d| d.frame_of_reference_uid.clone()),
+                slices,
+            ),
+            view: View {
+                plane: Some(plane),
+                finding: Some(f.finding),
+            },
+            slices: series.exam.shape[0],
+            call: format!("{} ({plane})", f.text),
+        });
+    }
+    Ok(out)
+}
+
+/// The results of exam `exam` (analysed) as DICOM objects: for a reading, a measurement group
+/// and key-slice pictures per finding.
 pub async fn result_objects(
     store: &Store,
     data: &std::path::Path,
@@ -155,11 +279,6 @@ pub async fn result_objects(
     let (study, series, slice_sources) = identity(store, exam, &result)
         .await
         .map_err(|e| damaged(e.to_string()))?;
-    let keys = key_slices(
-        result.exam.shape[0],
-        result.prediction.slices[0],
-        result.explanation.as_ref(),
-    );
     let version = match &result.model.hash {
         Some(h) => format!(
             "{} (model sha256 {})",
@@ -186,42 +305,28 @@ pub async fn result_objects(
         notices: result.notices.clone(),
         content_date_time: utc_date_time(exam.finished_ms.unwrap_or(exam.created_ms)),
     };
-    let finding = Finding {
-        about: result.model.finding,
-        grade: result.grade,
-        injured: result.prediction.class != 0,
-        injured_probability: result.prediction.injured_probability.clamp(0.0, 1.0),
-        key_slices: keys.clone(),
-        outside_domain: exam.not_analysed.as_ref().map(|reasons| OutsideDomain {
-            reasons: reasons.clone(),
-            call_shown: exam.call_shown(),
-        }),
-        grade_set: result.prediction.grade_set.as_ref().map(|s| s.to_string()),
-    };
+    let reported = reported(store, exam, &result, &ctx)
+        .await
+        .map_err(|e| damaged(e.to_string()))?;
     // No pictures of a call that is not shown.
-    let keys = if finding.call_shown() {
-        keys
-    } else {
-        Vec::new()
-    };
+    let wanted: Vec<(usize, View, usize, String)> = reported
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.finding.call_shown())
+        .flat_map(|(k, r)| {
+            r.finding.key_slices.iter().map(move |&s| {
+                let caption = format!("Slice {} of {}: {}", s + 1, r.slices, r.call);
+                (k, r.view, s, caption)
+            })
+        })
+        .collect();
     let dir = ExamFiles::new(data, &exam.id).result();
+    let synthetic = result.model.synthetic;
     let pictures = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
-        for (n, &s) in keys.iter().enumerate() {
-            let slice = load_slice(&dir, &result, s).map_err(|e| e.to_string())?;
-            let caption = format!(
-                "Slice {} of {}: {} (P {} {:.2})",
-                s + 1,
-                result.exam.shape[0],
-                result.prediction.label,
-                result.model.finding.positive(),
-                result.prediction.injured_probability
-            );
-            out.push((
-                n,
-                s,
-                slice.burned_figure(None, &caption, result.model.synthetic),
-            ));
+        for (k, view, s, caption) in wanted {
+            let slice = load_slice(&dir, &result, view, s).map_err(|e| e.to_string())?;
+            out.push((k, s, slice.burned_figure(None, &caption, synthetic)));
         }
         Ok::<_, String>(out)
     })
@@ -229,15 +334,28 @@ pub async fn result_objects(
     .map_err(|e| damaged(e.to_string()))?
     .map_err(damaged)?;
     let mut sc = Vec::new();
-    for (n, s, figure) in &pictures {
+    let mut numbers: Vec<Vec<usize>> = vec![Vec::new(); reported.len()];
+    for (n, (k, s, figure)) in pictures.iter().enumerate() {
         let picture = RgbPicture {
             width: figure.width,
             height: figure.height,
             pixels: &figure.pixels,
         };
-        sc.push(secondary_capture(&ctx, *n, *s, &picture).map_err(|e| damaged(e.to_string()))?);
+        let made = secondary_capture(&reported[*k].seen, n, *s, &picture)
+            .map_err(|e| damaged(e.to_string()))?;
+        sc.push(made);
+        numbers[*k].push(n);
     }
-    let sr = structured_report(&ctx, &finding, sc.len()).map_err(|e| damaged(e.to_string()))?;
+    let evidence: Vec<Evidence<'_>> = reported
+        .iter()
+        .zip(numbers)
+        .map(|(r, pictures)| Evidence {
+            finding: &r.finding,
+            seen: &r.seen,
+            pictures,
+        })
+        .collect();
+    let sr = structured_report_of(&ctx, &evidence).map_err(|e| damaged(e.to_string()))?;
     Ok(ResultObjects { sr, sc })
 }
 

@@ -11,6 +11,19 @@
 //! heat.u8       the explanation's heat over the same voxels, 0..255 (when the model explains)
 //! ```
 //!
+//! A reading of several findings ([`reading`]) also writes each plane's voxels and each
+//! finding's heat on each plane:
+//!
+//! ```text
+//! planes/PLANE.f32            the plane's series, as `volume.f32`
+//! heat/FINDING-PLANE.u8       the finding's heat over that series
+//! ```
+//!
+//! and its `result.json` holds the calls of every finding; its headline (the ACL's call where
+//! the reading has one and it was analysed, else the first finding analysed) fills the fields
+//! a one-model result has, so that every consumer of one call (the worklist's columns, reads,
+//! drift) works on it unchanged.
+//!
 //! Running in an analyser process under a memory limit and a timeout, a reader that a crafted
 //! file drives into a huge allocation or a crash takes down that process alone.
 
@@ -18,9 +31,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cruciate_data::Task;
-use cruciate_infer::{Classifier, ExplainRequest, Gate, InferError, Prediction};
+use cruciate_infer::{Classifier, ExplainRequest, Explanation, Gate, InferError, Prediction};
 use cruciate_volume::{Format, Limits, Plane, ReadOptions, Volume};
 use serde::{Deserialize, Serialize};
+
+pub mod reading;
+
+pub use reading::{FindingResult, PlaneExplanation, PlaneSummary};
 
 use crate::deidentify::{DeidentifiedUpload, deidentify_upload};
 use crate::job::{DeidentifyInto, FailureKind, JobError};
@@ -96,6 +113,31 @@ pub struct DicomSource {
     pub slices: Vec<cruciate_volume::SliceSource>,
 }
 
+impl ExamSummary {
+    /// The summary of `volume` as read.
+    pub fn of(volume: &Volume) -> Self {
+        Self {
+            format: volume.meta.format,
+            shape: volume.shape,
+            spacing: volume.spacing,
+            spacing_known: !volume.meta.spacing_unknown,
+            plane: volume.plane,
+            intensity_range: {
+                let w = cruciate_volume::export::Window::from_percentiles(&volume.data);
+                [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
+            },
+            notes: volume
+                .meta
+                .notes
+                .iter()
+                .cloned()
+                .chain(volume.spacing_note().map(String::from))
+                .collect(),
+            dicom: DicomSource::of(volume),
+        }
+    }
+}
+
 impl DicomSource {
     fn of(volume: &Volume) -> Option<Self> {
         let m = &volume.meta;
@@ -122,6 +164,18 @@ pub struct ExplanationSummary {
     pub slice_importance: Vec<f64>,
 }
 
+impl ExplanationSummary {
+    /// The summary of `explanation`.
+    pub fn of(explanation: &Explanation) -> Self {
+        Self {
+            method: explanation.method.title().into(),
+            target: explanation.target,
+            key_slice: explanation.key_slice(),
+            slice_importance: explanation.slice_importance.clone(),
+        }
+    }
+}
+
 /// `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnalysisResult {
@@ -140,9 +194,34 @@ pub struct AnalysisResult {
     pub explanation: Option<ExplanationSummary>,
     /// "Not for diagnostic use", and the synthetic-model notice when it applies.
     pub notices: Vec<String>,
+    /// A reading's planes, each series as read (empty for one model's result, whose one
+    /// series is `exam`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planes: Vec<PlaneSummary>,
+    /// A reading's findings, each call with its planes and explanations (empty for one
+    /// model's result, whose one call is `prediction`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingResult>,
 }
 
 impl AnalysisResult {
+    /// The call on `finding` (the headline's by default) in words, as captions read it:
+    /// "injured P=0.91", a reading's "meniscal tear 0.912".
+    pub fn call_text(&self, finding: Option<cruciate_data::Finding>) -> String {
+        match self
+            .findings
+            .iter()
+            .find(|f| Some(f.finding) == finding && f.finding != self.model.finding)
+        {
+            Some(f) => f.text.clone(),
+            None => format!(
+                "{} P={:.2}",
+                self.prediction.label,
+                self.prediction.confidence()
+            ),
+        }
+    }
+
     /// The call as the worklist's columns hold it.
     pub fn call(&self) -> crate::store::Call {
         crate::store::Call {
@@ -197,6 +276,11 @@ fn read_upload(input: &Path, gate: Option<&Gate>) -> Result<Volume, JobError> {
         None => cruciate_volume::read_path(input, &options),
     }
     .map_err(JobError::bad_exam)?;
+    all_numbers(volume, input)
+}
+
+/// `volume`, refused where any of its voxels is not a number (NaN, infinities).
+fn all_numbers(volume: Volume, input: &Path) -> Result<Volume, JobError> {
     let bad = volume.data.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
         return Err(JobError::bad_exam(format!(
@@ -210,7 +294,8 @@ fn read_upload(input: &Path, gate: Option<&Gate>) -> Result<Volume, JobError> {
 
 /// Reads the upload at `input` and says what it is (or why it cannot be read); keeps the
 /// volume read in `decoded` when given; of a study's series, reads the one `gate` chooses
-/// where given. With `deidentify`, the upload's DICOM instances are
+/// where given, or with `plane_gates` (a reading's) one series of each plane the study has,
+/// each chosen by its plane's gate and kept under `decoded/PLANE`. With `deidentify`, the upload's DICOM instances are
 /// de-identified first and the volume is read from them, so that nothing kept of it (the
 /// decoded volume's description included) names the patient.
 pub fn probe(
@@ -218,6 +303,7 @@ pub fn probe(
     decoded: Option<&Path>,
     deidentify: Option<&DeidentifyInto>,
     gate: Option<&Gate>,
+    plane_gates: &[Gate],
 ) -> Result<Probe, JobError> {
     let deidentified = match deidentify {
         Some(into) => match deidentify_upload(input, &into.deid, &into.out) {
@@ -232,10 +318,22 @@ pub fn probe(
         None => None,
     };
     let source = deidentified.as_ref().map_or(input, |(_, out)| out);
-    let volume = read_upload(source, gate)?;
-    if let Some(dir) = decoded {
-        crate::decoded::write(&volume, dir)?;
-    }
+    let volume = if plane_gates.is_empty() {
+        let volume = read_upload(source, gate)?;
+        if let Some(dir) = decoded {
+            crate::decoded::write(&volume, dir)?;
+        }
+        volume
+    } else {
+        let volumes = reading::read_planes(source, plane_gates)?;
+        if let Some(dir) = decoded {
+            crate::decoded::write_planes(&volumes, dir)?;
+        }
+        volumes
+            .into_iter()
+            .next()
+            .expect("read_planes gives one or more")
+    };
     let meta = volume.meta;
     Ok(Probe {
         scanner: meta.scanner().map(|s| crate::intake::bounded_name(&s)),
@@ -268,6 +366,26 @@ impl AnalysisFiles {
     pub fn heat(&self) -> PathBuf {
         self.dir.join("heat.u8")
     }
+    /// A reading's voxels of `plane`.
+    pub fn plane_volume(&self, plane: Plane) -> PathBuf {
+        self.dir.join("planes").join(format!("{plane}.f32"))
+    }
+    /// A reading's heat of `finding` over its series of `plane`.
+    pub fn plane_heat(&self, finding: cruciate_data::Finding, plane: Plane) -> PathBuf {
+        self.dir
+            .join("heat")
+            .join(format!("{}-{plane}.u8", finding.name()))
+    }
+}
+
+/// The heat of `explanation` as `heat.u8` holds it, 0..255 per voxel.
+fn heat_bytes(explanation: &Explanation) -> Vec<u8> {
+    explanation
+        .heat
+        .values
+        .iter()
+        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), JobError> {
@@ -300,13 +418,7 @@ pub fn analyse(
     };
     crate::decoded::place_voxels(&volume, decoded, &files.volume())?;
     if let Some(e) = &explanation {
-        let heat: Vec<u8> = e
-            .heat
-            .values
-            .iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect();
-        write(&files.heat(), &heat)?;
+        write(&files.heat(), &heat_bytes(e))?;
     }
     let notices = vec![NOT_FOR_DIAGNOSIS.to_string(), info.notice().to_string()];
     let result = AnalysisResult {
@@ -320,35 +432,19 @@ pub fn analyse(
             synthetic: info.synthetic(),
         },
         software: format!("{} {}", info.software.name, env!("CARGO_PKG_VERSION")),
-        exam: ExamSummary {
-            format: volume.meta.format,
-            shape: volume.shape,
-            spacing: volume.spacing,
-            spacing_known: !volume.meta.spacing_unknown,
-            plane: volume.plane,
-            intensity_range: {
-                let w = cruciate_volume::export::Window::from_percentiles(&volume.data);
-                [w.centre - w.width / 2.0, w.centre + w.width / 2.0]
-            },
-            notes: volume
-                .meta
-                .notes
-                .iter()
-                .cloned()
-                .chain(volume.spacing_note().map(String::from))
-                .collect(),
-            dicom: DicomSource::of(&volume),
-        },
-        explanation: explanation.as_ref().map(|e| ExplanationSummary {
-            method: e.method.title().into(),
-            target: e.target,
-            key_slice: e.key_slice(),
-            slice_importance: e.slice_importance.clone(),
-        }),
+        exam: ExamSummary::of(&volume),
+        explanation: explanation.as_ref().map(ExplanationSummary::of),
         prediction,
         notices,
+        planes: Vec::new(),
+        findings: Vec::new(),
     };
-    let json = serde_json::to_vec_pretty(&result).map_err(JobError::internal)?;
-    write(&files.result(), &json)?;
+    write_result(&files, &result)?;
     Ok(result)
+}
+
+/// Writes `result.json`, last: its presence says the folder is whole.
+fn write_result(files: &AnalysisFiles, result: &AnalysisResult) -> Result<(), JobError> {
+    let json = serde_json::to_vec_pretty(result).map_err(JobError::internal)?;
+    write(&files.result(), &json)
 }
