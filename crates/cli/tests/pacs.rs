@@ -184,6 +184,37 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     assert_eq!(text_of(&sr_path, tags::PATIENT_ID), original_patient);
     assert_eq!(text_of(&sr_path, tags::STUDY_INSTANCE_UID), original_study);
     assert_eq!(text_of(&sc_path, tags::STUDY_INSTANCE_UID), original_study);
+    // The heat map as a fractional Segmentation over the original series: valid, read back by
+    // highdicom, each frame derived from an instance that was sent.
+    let (code, seg) = server.get_bytes(&format!("/api/v1/exams/{id}/seg/1.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let seg_path = dir.path().join("seg1.dcm");
+    std::fs::write(&seg_path, &seg).unwrap();
+    let errors = dciodvfy_errors(&seg_path).unwrap();
+    assert!(errors.is_empty(), "SEG: {errors:#?}");
+    assert_eq!(text_of(&seg_path, tags::STUDY_INSTANCE_UID), original_study);
+    assert_eq!(
+        text_of(&seg_path, tags::FRAME_OF_REFERENCE_UID),
+        text_of(&files[0], tags::FRAME_OF_REFERENCE_UID)
+    );
+    if let Some(read) = cruciate_testkit::segmentation_read_back(&seg_path) {
+        let read: Value = serde_json::from_str(&read.unwrap()).unwrap();
+        assert_eq!(read["type"], "FRACTIONAL", "{read}");
+        let sent: Vec<String> = files
+            .iter()
+            .map(|f| text_of(f, tags::SOP_INSTANCE_UID))
+            .collect();
+        for source in read["sources"].as_array().unwrap() {
+            assert_eq!(source[1], text_of(&files[0], tags::SERIES_INSTANCE_UID));
+            assert!(sent.contains(&source[2].as_str().unwrap().to_string()));
+        }
+        assert!(read["max"].as_u64().unwrap() > 0, "{read}");
+    }
+    let (missing, _) = server.get_bytes(&format!("/api/v1/exams/{id}/seg/2.dcm"), &server.token);
+    assert_eq!(
+        missing, 404,
+        "one heat map, no region from a model without a localiser"
+    );
     let dump = Command::new(&dsrdump).arg(&sr_path).output().unwrap();
     let dump = String::from_utf8_lossy(&dump.stdout).to_string();
     let label = exam["call_label"].as_str().unwrap();

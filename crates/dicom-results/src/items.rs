@@ -107,6 +107,20 @@ impl Item {
         item
     }
 
+    /// An IMAGE item referencing segment `segment` of the Segmentation `instance`.
+    pub fn segment(relationship: &str, concept: Code, instance: &str, segment: u16) -> Self {
+        let mut item = Self::new(Some(relationship), "IMAGE", concept);
+        let mut reference = sop_reference(crate::seg::SEGMENTATION_STORAGE, instance, None);
+        reference.put(DataElement::new(
+            tags::REFERENCED_SEGMENT_NUMBER,
+            VR::US,
+            PrimitiveValue::from(segment),
+        ));
+        item.obj
+            .put(sequence(tags::REFERENCED_SOP_SEQUENCE, vec![reference]));
+        item
+    }
+
     /// Adds a child item.
     pub fn with(mut self, child: Item) -> Self {
         self.children.push(child.build());

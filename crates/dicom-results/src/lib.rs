@@ -7,6 +7,8 @@
 //!   Capture images, the algorithm's name and version, the notices.
 //! - [`sc`]: Secondary Capture images (RGB) of the key slices with the explanation and the
 //!   notices already burned in by the caller.
+//! - [`seg`]: DICOM Segmentations of the ACL region (binary) and of the heat map (fractional),
+//!   frame by frame derived from the source slices; the SR references their segments.
 //! - [`context`]: what every object shares: the patient and study they belong to (the
 //!   original study, re-linked after de-identification), new series UIDs made from the exam.
 //!
@@ -20,6 +22,7 @@
 pub mod context;
 mod items;
 pub mod sc;
+pub mod seg;
 pub mod sr;
 
 pub use context::{Algorithm, Finding, OutsideDomain, ResultContext, StudyIdentity, part10_bytes};

@@ -19,6 +19,7 @@ use crate::ResultError;
 use crate::context::{ResultContext, derived_uid};
 use crate::items::{Code, Item, LOCAL, sequence, sop_reference, text};
 use crate::sc::{sc_instance_uid, sc_series_uid};
+use crate::seg::{SEGMENTATION_STORAGE, SegmentKind, seg_instance_uid};
 use dicom_core::VR;
 
 /// The series number of the SR document.
@@ -147,6 +148,9 @@ pub struct Evidence<'a> {
     /// The numbers of the Secondary Capture images of its key slices (made by
     /// [`crate::secondary_capture`] with the report's context's exam).
     pub pictures: Vec<usize>,
+    /// The Segmentations made of it on the series it was seen on (by
+    /// [`crate::seg::segmentation`] with `seen`), referenced as its segments.
+    pub segmentations: Vec<SegmentKind>,
 }
 
 /// The SR document of the exam; `sc_count` Secondary Capture images (made by
@@ -162,6 +166,7 @@ pub fn structured_report(
             finding,
             seen: ctx,
             pictures: (0..sc_count).collect(),
+            segmentations: Vec::new(),
         }],
     )
 }
@@ -272,7 +277,16 @@ pub fn structured_report_of(
         .iter()
         .flatten()
         .map(|(s, c, i, _)| (s.clone(), c.clone(), i.clone()));
-    for (uid, class, instance) in all_sources.chain(all_pictures) {
+    let all_segmentations = findings.iter().flat_map(|e| {
+        e.segmentations.iter().map(|&kind| {
+            (
+                crate::seg::seg_series_uid(e.seen, kind),
+                SEGMENTATION_STORAGE.to_string(),
+                seg_instance_uid(e.seen, kind, e.finding.about),
+            )
+        })
+    });
+    for (uid, class, instance) in all_sources.chain(all_pictures).chain(all_segmentations) {
         let at = match series.iter().position(|(s, _)| *s == uid) {
             Some(at) => at,
             None => {
@@ -329,7 +343,7 @@ pub fn structured_report_of(
     );
     for (k, e) in findings.iter().enumerate() {
         let group = measurement_group(ctx, e.finding, || image_refs(k, "INFERRED FROM"));
-        measurements = measurements.with(group);
+        measurements = measurements.with(segment_references(e, group));
     }
     let mut library = Item::container(Some("CONTAINS"), Code("111028", "DCM", "Image Library"));
     let mut listed: Vec<String> = Vec::new();
@@ -375,6 +389,30 @@ pub fn structured_report_of(
         .with(measurements);
     root.into_root(&mut doc);
     Ok(doc)
+}
+
+/// `group` with a reference to each segment made of its finding (TID 1411's Referenced
+/// Segment, with the source series the segmentation is of).
+fn segment_references(e: &Evidence<'_>, group: Item) -> Item {
+    let Some(series) = e.seen.source_series_uid.as_deref() else {
+        return group;
+    };
+    if e.segmentations.is_empty() {
+        return group;
+    }
+    let group = e.segmentations.iter().fold(group, |group, &kind| {
+        group.with(Item::segment(
+            "CONTAINS",
+            Code("121214", "DCM", "Referenced Segment"),
+            &seg_instance_uid(e.seen, kind, e.finding.about),
+            1,
+        ))
+    });
+    group.with(Item::uid(
+        "CONTAINS",
+        Code("121232", "DCM", "Source series for segmentation"),
+        series,
+    ))
 }
 
 /// The measurement group of `finding`: its tracking identifiers, finding site, coded call,

@@ -293,11 +293,13 @@ fn a_report_of_several_findings_seen_on_several_series_is_valid_and_reads_back()
                 finding: &acl,
                 seen: &ctx,
                 pictures: vec![0, 1],
+                segmentations: Vec::new(),
             },
             cruciate_dicom_results::Evidence {
                 finding: &meniscus,
                 seen: &coronal,
                 pictures: vec![2],
+                segmentations: Vec::new(),
             },
         ],
     )
@@ -327,4 +329,121 @@ fn a_report_of_several_findings_seen_on_several_series_is_valid_and_reads_back()
     assert_eq!(evidence, 3);
     // No finding, no report.
     assert!(cruciate_dicom_results::structured_report_of(&ctx, &[]).is_err());
+}
+
+/// The region as a binary Segmentation and a heat map as a fractional one, over the source
+/// series, valid to dciodvfy and read back by highdicom; the SR references their segments.
+#[test]
+fn segmentations_of_the_region_and_the_heat_map_validate_and_read_back() {
+    use cruciate_dicom_results::seg::{
+        SegmentKind, Segmentation, SeriesGeometry, box_frames, segmentation,
+    };
+    if system_tool("dciodvfy").is_none() {
+        return;
+    }
+    let mut ctx = context();
+    ctx.frame_of_reference_uid = Some("1.2.826.0.1.3680043.9.1.3".into());
+    let geometry = SeriesGeometry {
+        rows: 16,
+        cols: 20,
+        pixel_spacing: [0.5, 0.5],
+        slice_spacing: 3.0,
+        orientation: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+        positions: (0..12)
+            .map(|k| [-18.0 + 3.0 * k as f64, -4.0, 4.0])
+            .collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let region = Segmentation {
+        kind: SegmentKind::AclRegion,
+        finding: cruciate_data::Finding::Acl,
+        method: "the cascade's ACL localiser",
+        frames: box_frames(&geometry, [4, 7, 2, 10, 5, 15]),
+    };
+    let heat = Segmentation {
+        kind: SegmentKind::HeatMap,
+        finding: cruciate_data::Finding::Acl,
+        method: "Grad-CAM",
+        frames: (3..9)
+            .map(|s| (s, (0..16 * 20).map(|p| ((p * 7 + s) % 256) as u8).collect()))
+            .collect(),
+    };
+    for (seg, kind, sum) in [
+        (&region, "BINARY", 3 * 8 * 10),
+        (
+            &heat,
+            "FRACTIONAL",
+            heat.frames
+                .iter()
+                .flat_map(|f| f.1.iter().map(|&v| usize::from(v)))
+                .sum(),
+        ),
+    ] {
+        let obj = segmentation(&ctx, &geometry, seg).unwrap();
+        let path = dir.path().join(format!("{kind}.dcm"));
+        std::fs::write(&path, part10_bytes(obj).unwrap()).unwrap();
+        let errors = dciodvfy_errors(&path).unwrap();
+        assert!(errors.is_empty(), "{kind}: {errors:#?}");
+        let Some(read) = cruciate_testkit::segmentation_read_back(&path) else {
+            continue;
+        };
+        let read = read.unwrap_or_else(|e| panic!("highdicom refused the {kind} SEG: {e}"));
+        assert!(read.contains(&format!("\"type\": \"{kind}\"")), "{read}");
+        assert!(
+            read.contains(&format!("\"sum\": {sum},")),
+            "{kind}: {sum} in {read}"
+        );
+        assert!(
+            read.contains(&format!("\"frames\": {},", seg.frames.len())),
+            "{read}"
+        );
+        // Each frame's source is the slice's own instance.
+        let first = &ctx.slice_sources[seg.frames[0].0].sop_instance_uid;
+        assert!(read.contains(first.as_str()), "{first} in {read}");
+    }
+    // Refused: no frame of reference, no frame, a frame of the wrong size.
+    let mut bare = ctx.clone();
+    bare.frame_of_reference_uid = None;
+    assert!(segmentation(&bare, &geometry, &region).is_err());
+    let empty = Segmentation {
+        frames: Vec::new(),
+        ..region
+    };
+    assert!(segmentation(&ctx, &geometry, &empty).is_err());
+    let wrong = Segmentation {
+        kind: SegmentKind::HeatMap,
+        finding: cruciate_data::Finding::Acl,
+        method: "Grad-CAM",
+        frames: vec![(3, vec![0; 5])],
+    };
+    assert!(segmentation(&ctx, &geometry, &wrong).is_err());
+    // The SR names both segments and their source series, and stays valid.
+    let finding = Finding {
+        about: cruciate_data::Finding::Acl,
+        grade: Some(2),
+        injured: true,
+        injured_probability: 0.7,
+        key_slices: vec![5],
+        outside_domain: None,
+        grade_set: None,
+    };
+    let sr = cruciate_dicom_results::structured_report_of(
+        &ctx,
+        &[cruciate_dicom_results::Evidence {
+            finding: &finding,
+            seen: &ctx,
+            pictures: Vec::new(),
+            segmentations: vec![SegmentKind::AclRegion, SegmentKind::HeatMap],
+        }],
+    )
+    .unwrap();
+    let path = dir.path().join("sr.dcm");
+    std::fs::write(&path, part10_bytes(sr).unwrap()).unwrap();
+    let errors = dciodvfy_errors(&path).unwrap();
+    assert!(errors.is_empty(), "SR: {errors:#?}");
+    let dump = Command::new("dsrdump").arg(&path).output();
+    if let Ok(dump) = dump {
+        let text = String::from_utf8_lossy(&dump.stdout);
+        assert!(text.matches("Referenced Segment").count() == 2, "{text}");
+    }
 }

@@ -197,24 +197,33 @@ pub fn dciodvfy_errors(file: &Path) -> Option<Vec<String>> {
     )
 }
 
-/// The Python with the independent FHIR validator (the `fhir.resources` R4 models, pinned in
-/// `.ci/run`): `target/fhir-python`, as `.ci/run` makes it.
+/// The Python with the independent checkers, pinned in `.ci/run`: the FHIR validator (the
+/// `fhir.resources` R4 models) and highdicom (DICOM Segmentations): `target/fhir-python`, as
+/// `.ci/run` makes it.
 pub const FHIR_PYTHON: &str = "target/fhir-python/bin/python";
+
+/// The checkers' Python ([`FHIR_PYTHON`]), for the checker `what`; `None` (the test skips)
+/// when it is not set up and `CRUCIATE_FIXTURES` is unset; with it set, a missing one fails
+/// the test.
+fn checkers_python(what: &str) -> Option<PathBuf> {
+    let python = workspace_root().join(FHIR_PYTHON);
+    if !python.is_file() {
+        assert!(
+            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+            "{} is missing: .ci/run makes it (python3 -m venv, pip install)",
+            python.display()
+        );
+        eprintln!("skipped: {what} is not set up");
+        return None;
+    }
+    Some(python)
+}
 
 /// What the independent FHIR R4 validator says of `json`, a DiagnosticReport: empty when it
 /// is valid, else its lines. `None` (the test skips) when the validator is not set up and
 /// `CRUCIATE_FIXTURES` is unset; with it set, a missing validator fails the test.
 pub fn fhir_report_errors(json: &[u8]) -> Option<Vec<String>> {
-    let python = workspace_root().join(FHIR_PYTHON);
-    if !python.is_file() {
-        assert!(
-            std::env::var_os("CRUCIATE_FIXTURES").is_none(),
-            "{} is missing: .ci/run makes it (python3 -m venv, pip install fhir.resources)",
-            python.display()
-        );
-        eprintln!("skipped: the FHIR validator is not set up");
-        return None;
-    }
+    let python = checkers_python("the FHIR validator")?;
     let script = "import sys, json\n\
 from fhir.resources.diagnosticreport import DiagnosticReport\n\
 try:\n    DiagnosticReport.parse_obj(json.load(sys.stdin))\n\
@@ -234,6 +243,36 @@ except Exception as e:\n    print(e)\n";
             .map(str::to_string)
             .collect(),
     )
+}
+
+/// What highdicom (an independent reader of DICOM Segmentations, in the same venv as the FHIR
+/// validator) reads of the Segmentation at `path`: one JSON line with its `type` (BINARY or
+/// FRACTIONAL), its `segments`' labels, its `sources` (study, series and instance UIDs of each
+/// source image), its `frames`, and the `sum` and `max` of its pixels as highdicom decodes
+/// them. `Err` with highdicom's words when it refuses the object; `None` (the test skips) as
+/// for [`fhir_report_errors`].
+pub fn segmentation_read_back(path: &Path) -> Option<Result<String, String>> {
+    let python = checkers_python("highdicom")?;
+    let script = "import sys, json\n\
+import highdicom as hd\n\
+seg = hd.seg.segread(sys.argv[1])\n\
+pixels = seg.pixel_array\n\
+print(json.dumps({'type': seg.segmentation_type.value,\n\
+  'segments': [seg.get_segment_description(n).segment_label for n in seg.segment_numbers],\n\
+  'sources': [list(s) for s in seg.get_source_image_uids()],\n\
+  'frames': int(seg.NumberOfFrames), 'sum': int(pixels.astype('int64').sum()),\n\
+  'max': int(pixels.max())}))\n";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("highdicom starts");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Some(if out.status.success() {
+        Ok(said)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    })
 }
 
 /// `count` values of white noise (a fixed linear congruential sequence from `seed`, its high

@@ -95,6 +95,11 @@ pub struct ExamSummary {
     /// Where the slices came from, when the exam was DICOM (results reference them).
     #[serde(default)]
     pub dicom: Option<DicomSource>,
+    /// Where the slices lie in the patient, when the headers say (segmentations of the result
+    /// are placed by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub orientation: Option<cruciate_volume::Orientation>,
 }
 
 /// The DICOM series an exam was read from.
@@ -134,7 +139,30 @@ impl ExamSummary {
                 .chain(volume.spacing_note().map(String::from))
                 .collect(),
             dicom: DicomSource::of(volume),
+            orientation: volume.orientation,
         }
+    }
+
+    /// The series' geometry as a segmentation needs it, where its headers gave one.
+    pub fn geometry(&self) -> Option<cruciate_dicom_results::seg::SeriesGeometry> {
+        let o = self.orientation.as_ref()?;
+        let [slices, rows, cols] = self.shape;
+        let step = self.spacing[0];
+        let positions = (0..slices)
+            .map(|k| {
+                let d = k as f64 * step;
+                [0, 1, 2].map(|i| o.origin[i] + d * o.slice_direction[i])
+            })
+            .collect();
+        let [r, c] = [o.row_direction, o.column_direction];
+        Some(cruciate_dicom_results::seg::SeriesGeometry {
+            rows,
+            cols,
+            pixel_spacing: [self.spacing[1], self.spacing[2]],
+            slice_spacing: step,
+            orientation: [r[0], r[1], r[2], c[0], c[1], c[2]],
+            positions,
+        })
     }
 }
 

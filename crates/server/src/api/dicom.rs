@@ -1,5 +1,5 @@
-//! An exam's results as DICOM (the SR document and the Secondary Capture images), where it came
-//! from when it came by DICOM, and the state of sending its results to the PACS.
+//! An exam's results as DICOM (the SR document, the Secondary Capture images and the
+//! Segmentations), where it came from when it came by DICOM, and the state of sending its results to the PACS.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,6 +12,7 @@ use super::{AppState, Caller};
 use crate::dicom::results::{ResultObjects, ResultsError, result_objects};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{DicomExam, SendRow};
+use dicom_object::InMemDicomObject;
 
 /// Where an exam came from over DICOM and where its results went.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -32,7 +33,11 @@ async fn status_of(state: &AppState, id: &str) -> Result<DicomStatus, ApiError> 
     })
 }
 
-async fn objects(state: &AppState, caller: &Caller, id: &str) -> Result<ResultObjects, ApiError> {
+async fn objects_of(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ResultObjects, ApiError> {
     let (exam, _) = analysed(state, caller, id).await?;
     result_objects(&state.store, state.data(), &exam)
         .await
@@ -66,12 +71,35 @@ pub async fn sr(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let o = objects(&state, &caller, &id).await?;
+    let o = objects_of(&state, &caller, &id).await?;
     state
         .store
         .audit(caller.audit("export", Some(&id), Some("DICOM SR".into())))
         .await?;
     dicom_file(o.sr, &format!("{id}-sr.dcm"))
+}
+
+/// Object N (from 1) of `objects` of the exam, called `what` ("Secondary Capture"), as a
+/// file named `ID-{short}N.dcm`; the export audited.
+async fn numbered_object(
+    state: &AppState,
+    caller: &Caller,
+    (id, file): (&str, &str),
+    (what, short): (&str, &str),
+    objects: impl FnOnce(ResultObjects) -> Vec<InMemDicomObject>,
+) -> Result<Response, ApiError> {
+    let n = numbered(file, "dcm")?;
+    let all = objects(objects_of(state, caller, id).await?);
+    let count = all.len();
+    let obj = n
+        .checked_sub(1)
+        .and_then(|i| all.into_iter().nth(i))
+        .ok_or_else(|| ApiError::not_found(&format!("{what} {n} (the exam has {count})")))?;
+    state
+        .store
+        .audit(caller.audit("export", Some(id), Some(format!("DICOM {short} {n}"))))
+        .await?;
+    dicom_file(obj, &format!("{id}-{}{n}.dcm", short.to_ascii_lowercase()))
 }
 
 /// Secondary Capture image N (from 1) of the exam's key slices, the explanation and notices
@@ -83,20 +111,33 @@ pub async fn sc(
     caller: Caller,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let n = numbered(&file, "dcm")?;
-    let o = objects(&state, &caller, &id).await?;
-    let count = o.sc.len();
-    let obj = n
-        .checked_sub(1)
-        .and_then(|i| o.sc.into_iter().nth(i))
-        .ok_or_else(|| {
-            ApiError::not_found(&format!("Secondary Capture {n} (the exam has {count})"))
-        })?;
-    state
-        .store
-        .audit(caller.audit("export", Some(&id), Some(format!("DICOM SC {n}"))))
-        .await?;
-    dicom_file(obj, &format!("{id}-sc{n}.dcm"))
+    numbered_object(
+        &state,
+        &caller,
+        (&id, &file),
+        ("Secondary Capture", "SC"),
+        |o| o.sc,
+    )
+    .await
+}
+
+/// Segmentation N (from 1) of the exam: the ACL region (where a cascade found one), then each
+/// heat map, over the source series.
+#[utoipa::path(get, path = "/api/v1/exams/{id}/seg/{n}.dcm", params(("id" = String, Path, description = "exam id"), ("n" = usize, Path, description = "segmentation, from 1")),
+    responses((status = 200, content_type = "application/dicom"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn seg(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    numbered_object(
+        &state,
+        &caller,
+        (&id, &file),
+        ("Segmentation", "SEG"),
+        |o| o.seg,
+    )
+    .await
 }
 
 /// Where the exam came from over DICOM and the state of its results' sends.

@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exams/{id}/show-call", post(exams::show_call))
         .route("/exams/{id}/sr.dcm", get(dicom::sr))
         .route("/exams/{id}/sc/{file}", get(dicom::sc))
+        .route("/exams/{id}/seg/{file}", get(dicom::seg))
         .route("/exams/{id}/dicom", get(dicom::status))
         .route("/exams/{id}/fhir", get(fhir::report))
         .route("/exams/{id}/send", post(dicom::send))

@@ -34,6 +34,7 @@ use super::Caller;
         super::pacs::search,
         super::pacs::analyse,
         super::dicom::sc,
+        super::dicom::seg,
         super::dicom::status,
         super::dicom::send,
         super::admin::me,

@@ -4,6 +4,9 @@
 //! came by DICOM and was de-identified).
 
 use cruciate_dicom_results::sc::RgbPicture;
+use cruciate_dicom_results::seg::{
+    SegmentKind, Segmentation, SeriesGeometry, box_frames, segmentation,
+};
 use cruciate_dicom_results::{
     Algorithm, Evidence, Finding, OutsideDomain, ResultContext, StudyIdentity, secondary_capture,
     structured_report_of,
@@ -25,6 +28,19 @@ pub struct ResultObjects {
     pub sr: InMemDicomObject,
     /// The Secondary Capture images, most telling slice first.
     pub sc: Vec<InMemDicomObject>,
+    /// The Segmentations: the ACL region where a cascade found one, and each heat map over
+    /// the DICOM series it lies on.
+    pub seg: Vec<InMemDicomObject>,
+}
+
+impl ResultObjects {
+    /// Every object, the SR first, as they are sent.
+    pub fn into_instances(self) -> Vec<InMemDicomObject> {
+        std::iter::once(self.sr)
+            .chain(self.seg)
+            .chain(self.sc)
+            .collect()
+    }
 }
 
 /// Why an exam's results cannot be given as DICOM.
@@ -97,7 +113,7 @@ pub(crate) async fn identity(
     store: &Store,
     exam: &ExamRow,
     result: &AnalysisResult,
-) -> Result<(StudyIdentity, Option<String>, Vec<SliceSource>), sqlx::Error> {
+) -> Result<(StudyIdentity, SourceSeries), sqlx::Error> {
     let source = result.exam.dicom.as_ref();
     let stored_study = source.and_then(|s| s.study_uid.clone());
     let original = match &stored_study {
@@ -105,7 +121,7 @@ pub(crate) async fn identity(
         None => None,
     };
     let original = original.and_then(|j| serde_json::from_str::<StudyIdentity>(&j).ok());
-    let (series, slices) = source_series(store, source, original.is_some()).await?;
+    let series = source_series(store, source, original.is_some()).await?;
     let study = match original {
         // Came by DICOM: back to the original study.
         Some(o) => o,
@@ -125,27 +141,43 @@ pub(crate) async fn identity(
             }
         }
     };
-    Ok((study, series, slices))
+    Ok((study, series))
 }
 
-/// The series `source` was read from and its slices' instances, back to the original UIDs
-/// where the exam came by DICOM and was de-identified (`relinked`).
+/// A source series as the hospital knows it.
+pub(crate) struct SourceSeries {
+    /// Its SeriesInstanceUID.
+    pub series_uid: Option<String>,
+    /// Its FrameOfReferenceUID.
+    pub frame_of_reference_uid: Option<String>,
+    /// The instance of each slice.
+    pub slices: Vec<SliceSource>,
+}
+
+/// The series `source` was read from, its frame of reference and its slices' instances, back
+/// to the original UIDs where the exam came by DICOM and was de-identified (`relinked`).
 async fn source_series(
     store: &Store,
     source: Option<&DicomSource>,
     relinked: bool,
-) -> Result<(Option<String>, Vec<SliceSource>), sqlx::Error> {
-    let mut slices = source.map(|s| s.slices.clone()).unwrap_or_default();
-    let mut series = source.and_then(|s| s.series_uid.clone());
+) -> Result<SourceSeries, sqlx::Error> {
+    let mut out = SourceSeries {
+        series_uid: source.and_then(|s| s.series_uid.clone()),
+        frame_of_reference_uid: source.and_then(|s| s.frame_of_reference_uid.clone()),
+        slices: source.map(|s| s.slices.clone()).unwrap_or_default(),
+    };
     if relinked {
-        for s in &mut slices {
+        for s in &mut out.slices {
             s.sop_instance_uid = store.original_uid(&s.sop_instance_uid).await?;
         }
-        if let Some(uid) = &series {
-            series = Some(store.original_uid(uid).await?);
+        for uid in [&mut out.series_uid, &mut out.frame_of_reference_uid]
+            .into_iter()
+            .flatten()
+        {
+            *uid = store.original_uid(uid).await?;
         }
     }
-    Ok((series, slices))
+    Ok(out)
 }
 
 /// One finding to report, as seen on one series.
@@ -160,6 +192,12 @@ struct Reported {
     slices: usize,
     /// The call in words, for the pictures' captions.
     call: String,
+    /// Where the series lies, for its segmentations (a DICOM series with its geometry).
+    geometry: Option<SeriesGeometry>,
+    /// The ACL region the classifier was given, `[s0, s1, r0, r1, c0, c1)`.
+    region: Option<[usize; 6]>,
+    /// How the heat map was made, where there is one.
+    method: Option<String>,
 }
 
 /// The findings of `result`: its one call, or each of a reading's on the plane that explains
@@ -192,6 +230,12 @@ async fn reported(
             finding,
             seen: ctx.clone(),
             view: View::default(),
+            geometry: result.exam.geometry(),
+            region: result
+                .prediction
+                .region
+                .map(|b| [b.s0, b.s1, b.r0, b.r1, b.c0, b.c1]),
+            method: result.explanation.as_ref().map(|e| e.method.clone()),
             slices: result.exam.shape[0],
             call: format!(
                 "{} (P {} {:.2})",
@@ -226,7 +270,7 @@ async fn reported(
         let first = explained.map_or(0, |e| e.slices[0]);
         let explanation = explained.map(|e| &e.explanation);
         let dicom = series.exam.dicom.as_ref();
-        let (series_uid, slices) = source_series(store, dicom, relinked).await?;
+        let source = source_series(store, dicom, relinked).await?;
         let headline = f.finding == result.model.finding;
         let finding = Finding {
             about: f.finding,
@@ -247,14 +291,17 @@ async fn reported(
         out.push(Reported {
             finding,
             seen: ctx.with_series(
-                series_uid,
-                dicom.and_then(|d| d.frame_of_reference_uid.clone()),
-                slices,
+                source.series_uid,
+                source.frame_of_reference_uid,
+                source.slices,
             ),
             view: View {
                 plane: Some(plane),
                 finding: Some(f.finding),
             },
+            geometry: series.exam.geometry(),
+            region: None,
+            method: explanation.map(|e| e.method.clone()),
             slices: series.exam.shape[0],
             call: format!("{} ({plane})", f.text),
         });
@@ -276,7 +323,7 @@ pub async fn result_objects(
         .filter(|_| exam.status == crate::store::JobStatus::Done)
         .ok_or_else(|| ResultsError::NotDone(exam.id.clone()))?;
     let result: AnalysisResult = serde_json::from_str(text).map_err(|e| damaged(e.to_string()))?;
-    let (study, series, slice_sources) = identity(store, exam, &result)
+    let (study, source) = identity(store, exam, &result)
         .await
         .map_err(|e| damaged(e.to_string()))?;
     let version = match &result.model.hash {
@@ -290,13 +337,9 @@ pub async fn result_objects(
     let ctx = ResultContext {
         exam_id: exam.id.clone(),
         study,
-        source_series_uid: series,
-        frame_of_reference_uid: result
-            .exam
-            .dicom
-            .as_ref()
-            .and_then(|d| d.frame_of_reference_uid.clone()),
-        slice_sources,
+        source_series_uid: source.series_uid,
+        frame_of_reference_uid: source.frame_of_reference_uid,
+        slice_sources: source.slices,
         algorithm: Algorithm {
             name: result.model.name.clone(),
             version,
@@ -320,19 +363,72 @@ pub async fn result_objects(
             })
         })
         .collect();
+    // Segmentations of DICOM series whose call is shown: the region, and the heat map.
+    let heat_maps: Vec<(usize, View, usize)> = reported
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.finding.call_shown() && r.geometry.is_some() && r.method.is_some())
+        .map(|(k, r)| (k, r.view, r.slices))
+        .collect();
     let dir = ExamFiles::new(data, &exam.id).result();
     let synthetic = result.model.synthetic;
-    let pictures = tokio::task::spawn_blocking(move || {
+    let (pictures, heat_frames) = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for (k, view, s, caption) in wanted {
             let slice = load_slice(&dir, &result, view, s).map_err(|e| e.to_string())?;
             out.push((k, s, slice.burned_figure(None, &caption, synthetic)));
         }
-        Ok::<_, String>(out)
+        let mut heat = Vec::new();
+        for (k, view, slices) in heat_maps {
+            let mut frames = Vec::new();
+            for s in 0..slices {
+                let slice = load_slice(&dir, &result, view, s).map_err(|e| e.to_string())?;
+                if let Some(h) = slice.heat.filter(|h| h.iter().any(|&v| v > 0)) {
+                    frames.push((s, h));
+                }
+            }
+            heat.push((k, frames));
+        }
+        Ok::<_, String>((out, heat))
     })
     .await
     .map_err(|e| damaged(e.to_string()))?
     .map_err(damaged)?;
+    let mut seg = Vec::new();
+    let mut segmented: Vec<Vec<SegmentKind>> = vec![Vec::new(); reported.len()];
+    let region_frames = reported.iter().enumerate().filter_map(|(k, r)| {
+        let geometry = r.geometry.as_ref().filter(|_| r.finding.call_shown())?;
+        let frames = box_frames(geometry, r.region?);
+        Some((k, SegmentKind::AclRegion, frames))
+    });
+    let heat = heat_frames
+        .into_iter()
+        .map(|(k, frames)| (k, SegmentKind::HeatMap, frames));
+    for (k, kind, frames) in region_frames.collect::<Vec<_>>().into_iter().chain(heat) {
+        let r = &reported[k];
+        let (Some(geometry), false) = (&r.geometry, frames.is_empty()) else {
+            continue;
+        };
+        let method = match kind {
+            SegmentKind::AclRegion => "the cascade's ACL localiser".to_string(),
+            SegmentKind::HeatMap => r.method.clone().unwrap_or_default(),
+        };
+        let made = segmentation(
+            &r.seen,
+            geometry,
+            &Segmentation {
+                kind,
+                finding: r.finding.about,
+                method: &method,
+                frames,
+            },
+        );
+        // A source the segmentation cannot lie on (no frame of reference) has none.
+        if let Ok(made) = made {
+            seg.push(made);
+            segmented[k].push(kind);
+        }
+    }
     let mut sc = Vec::new();
     let mut numbers: Vec<Vec<usize>> = vec![Vec::new(); reported.len()];
     for (n, (k, s, figure)) in pictures.iter().enumerate() {
@@ -349,14 +445,16 @@ pub async fn result_objects(
     let evidence: Vec<Evidence<'_>> = reported
         .iter()
         .zip(numbers)
-        .map(|(r, pictures)| Evidence {
+        .zip(segmented)
+        .map(|((r, pictures), segmentations)| Evidence {
             finding: &r.finding,
             seen: &r.seen,
             pictures,
+            segmentations,
         })
         .collect();
     let sr = structured_report_of(&ctx, &evidence).map_err(|e| damaged(e.to_string()))?;
-    Ok(ResultObjects { sr, sc })
+    Ok(ResultObjects { sr, sc, seg })
 }
 
 #[cfg(test)]

@@ -129,21 +129,43 @@ impl NodeContext {
             ),
         };
         let (to, objects) = objects;
-        let outgoing: Vec<Outgoing> = std::iter::once(objects.sr)
-            .chain(objects.sc)
+        let outgoing: Vec<Outgoing> = objects
+            .into_instances()
+            .into_iter()
             .map(|o| Outgoing::Object(Box::new(o)))
             .collect();
         let timeout = Duration::from_secs(self.dicom().timeout_seconds);
         let outcomes = scu::store(&self.dicom().ae_title, &to, &outgoing, timeout).await?;
-        match outcomes.iter().find(|o| !o.stored()) {
+        // A destination that takes no Segmentations (many archives predate them) still gets
+        // the SR and the pictures; the SR's references to the SEGs then point at what Cruciate
+        // offers for download.
+        let segmentation = |o: &scu::StoreOutcome| {
+            o.status == cruciate_dimse::command::SOP_CLASS_NOT_SUPPORTED
+                && outgoing.iter().any(|g| {
+                    matches!(g, Outgoing::Object(obj) if is_segmentation(obj, &o.sop_instance_uid))
+                })
+        };
+        match outcomes.iter().find(|o| !o.stored() && !segmentation(o)) {
             Some(refused) => Err(SendError::Refused {
                 to: to.to_string(),
                 uid: refused.sop_instance_uid.clone(),
                 status: refused.status,
             }),
-            None => Ok(outcomes.len()),
+            None => Ok(outcomes.iter().filter(|o| o.stored()).count()),
         }
     }
+}
+
+/// Whether `obj` is the Segmentation with SOPInstanceUID `uid`.
+fn is_segmentation(obj: &dicom_object::InMemDicomObject, uid: &str) -> bool {
+    let text = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+    };
+    text(dicom_dictionary_std::tags::SOP_CLASS_UID).as_deref()
+        == Some(cruciate_dicom_results::seg::SEGMENTATION_STORAGE)
+        && text(dicom_dictionary_std::tags::SOP_INSTANCE_UID).as_deref() == Some(uid)
 }
 
 impl NodeContext {
@@ -196,8 +218,9 @@ impl NodeContext {
         objects: super::results::ResultObjects,
         base: crate::http_base::HttpBase,
     ) -> Result<usize, SendError> {
-        let instances = std::iter::once(objects.sr)
-            .chain(objects.sc)
+        let instances = objects
+            .into_instances()
+            .into_iter()
             .map(cruciate_dicom_results::part10_bytes)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SendError::Results(ResultsError::Damaged(e.to_string())))?;
