@@ -950,6 +950,53 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     assert_eq!(&png[16..24], &[0, 0, 0, 128, 0, 0, 0, 128]);
     let (code, _) = server.get("/dicomweb/studies/1.2.3/series", Some(&server.token));
     assert_eq!(code, 404);
+    // Series and instances matched on their own keys, paged.
+    let listed = |path: &str| -> usize {
+        let (code, found) = server.get(path, Some(&server.token));
+        assert_eq!(code, 200, "{path}: {found}");
+        found.as_array().unwrap().len()
+    };
+    let series_path = format!("/dicomweb/studies/{stored_study}/series");
+    assert_eq!(listed(&format!("{series_path}?Modality=MR")), 1);
+    assert_eq!(listed(&format!("{series_path}?Modality=SEG")), 0);
+    assert_eq!(
+        listed(&format!("{series_path}?SeriesInstanceUID={series_uid}")),
+        1
+    );
+    assert_eq!(listed(&format!("{series_path}?SeriesDescription=SAG*")), 1);
+    let instances_path = format!("{series_path}/{series_uid}/instances");
+    assert_eq!(
+        listed(&format!("{instances_path}?SOPInstanceUID={first_instance}")),
+        1
+    );
+    assert_eq!(listed(&format!("{instances_path}?limit=2")), 2);
+    assert_eq!(listed(&format!("{instances_path}?InstanceNumber=99999")), 0);
+    // Frames: the instance's own pixel bytes, uncompressed.
+    let frames = format!("{instances_path}/{first_instance}/frames");
+    let (code, body) = server.get_bytes(&format!("{frames}/1"), &server.token);
+    assert_eq!(code, 200);
+    let (_, whole) = server.get_bytes(&format!("{instances_path}/{first_instance}"), &server.token);
+    let at = whole.windows(4).position(|w| w == b"DICM").unwrap() - 128;
+    let end = whole[at..]
+        .windows(4)
+        .rposition(|w| w == b"\r\n--")
+        .unwrap()
+        + at;
+    let obj = dicom_object::from_reader(&whole[at + 128..end]).unwrap();
+    let pixels = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+    assert!(
+        body.windows(pixels.len()).any(|w| w == &pixels[..]),
+        "frame 1 holds the instance's {} pixel bytes",
+        pixels.len()
+    );
+    assert!(
+        String::from_utf8_lossy(&body[..200]).contains("Content-Type: application/octet-stream"),
+        "a frame's part is octet-stream"
+    );
+    let (code, _) = server.get(&format!("{frames}/2"), Some(&server.token));
+    assert_eq!(code, 404, "a single-frame instance has no frame 2");
+    let (code, _) = server.get(&format!("{frames}/0,x"), Some(&server.token));
+    assert_eq!(code, 400);
 
     // Refused in DICOMweb's terms: another media type (415), nothing DICOM (409), two studies
     // in one request (409, every instance failed, the reason in the Warning header).

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::exams::{Incoming, UploadQuery, admitted, save_body};
 use super::{AppState, Caller};
-use crate::dicomweb::matching::{Key, StudyQuery};
+use crate::dicomweb::matching::{Key, Level, Search};
 use crate::dicomweb::multipart::MultipartError;
 use crate::dicomweb::{CANNOT_UNDERSTAND, Outcome, PROCESSING_FAILURE};
 use crate::error::{ApiError, ErrorBody};
@@ -243,7 +243,7 @@ pub async fn search_studies(
     Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = StudyQuery::parse(&pairs).map_err(ApiError::bad_request)?;
+    let query = Search::parse(&pairs, Level::Study).map_err(ApiError::bad_request)?;
     let uid = query
         .keys
         .iter()
@@ -269,6 +269,7 @@ pub async fn search_studies(
                 let uid = e.study_uid.as_deref()?;
                 crate::dicomweb::archive::study(&held, &format!("{root}/studies/{uid}"))
             })
+            // Lazily: reading stops at the page's last study.
             .filter(|s| wanted.matches(s))
             .skip(wanted.offset)
             .take(wanted.limit)
@@ -276,7 +277,12 @@ pub async fn search_studies(
     })
     .await
     .map_err(ApiError::internal)?;
-    let mut response = dicom_json(studies);
+    Ok(searched(studies, &query))
+}
+
+/// A search's answer: `found` in DICOM JSON, with a `Warning` naming the keys not matched on.
+fn searched(found: Vec<serde_json::Value>, query: &Search) -> Response {
+    let mut response = dicom_json(found);
     if !query.ignored.is_empty()
         && let Ok(v) = HeaderValue::from_str(&format!(
             "299 cruciate \"not matched on: {}\"",
@@ -285,47 +291,61 @@ pub async fn search_studies(
     {
         response.headers_mut().insert(header::WARNING, v);
     }
-    Ok(response)
+    response
 }
 
-/// QIDO-RS: the series of study `study`.
+/// `found` matched by `query`, paged.
+fn matched(found: Vec<serde_json::Value>, query: &Search) -> Vec<serde_json::Value> {
+    found
+        .into_iter()
+        .filter(|f| query.matches(f))
+        .skip(query.offset)
+        .take(query.limit)
+        .collect()
+}
+
+/// QIDO-RS: the series of study `study`, matched on SeriesInstanceUID (a list), Modality,
+/// SeriesNumber and SeriesDescription (wildcards), `limit` and `offset`.
 #[utoipa::path(get, path = "/dicomweb/studies/{study}/series", params(("study" = String, Path, description = "StudyInstanceUID")),
-    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 200, content_type = "application/dicom+json"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn search_series(
     State(state): State<AppState>,
     caller: Caller,
     Path(study): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = Search::parse(&pairs, Level::Series).map_err(ApiError::bad_request)?;
     let held = held_study(&state, &caller, &study).await?;
     let root = root(&headers);
-    Ok(dicom_json(crate::dicomweb::archive::series(&held, |s| {
-        format!("{root}/studies/{study}/series/{s}")
-    })))
+    let series =
+        crate::dicomweb::archive::series(&held, |s| format!("{root}/studies/{study}/series/{s}"));
+    Ok(searched(matched(series, &query), &query))
 }
 
-/// QIDO-RS: the instances of series `series` of study `study`.
+/// QIDO-RS: the instances of series `series` of study `study`, matched on SOPInstanceUID and
+/// SOPClassUID (lists) and InstanceNumber, `limit` and `offset`.
 #[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances",
     params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID")),
-    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 200, content_type = "application/dicom+json"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn search_instances(
     State(state): State<AppState>,
     caller: Caller,
     Path((study, series)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = Search::parse(&pairs, Level::Instance).map_err(ApiError::bad_request)?;
     let held = held_study(&state, &caller, &study).await?;
     let members = of_series(&held, &series)?;
     let root = root(&headers);
-    Ok(dicom_json(crate::dicomweb::archive::instances(
-        &members,
-        |i| {
-            format!(
-                "{root}/studies/{study}/series/{series}/instances/{}",
-                i.instance_uid().unwrap_or_default()
-            )
-        },
-    )))
+    let instances = crate::dicomweb::archive::instances(&members, |i| {
+        format!(
+            "{root}/studies/{study}/series/{series}/instances/{}",
+            i.instance_uid().unwrap_or_default()
+        )
+    });
+    Ok(searched(matched(instances, &query), &query))
 }
 
 fn of_series<'a>(
@@ -431,6 +451,75 @@ pub async fn study_metadata(
     Ok(dicom_json(crate::dicomweb::archive::metadata(
         &held.iter().collect::<Vec<_>>(),
     )))
+}
+
+/// The frame numbers of a WADO-RS frame list (`1,3,5`, from 1).
+fn frame_list(list: &str) -> Result<Vec<usize>, ApiError> {
+    list.split(',')
+        .map(|f| {
+            f.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "frame list {list:?}: expected frame numbers from 1, comma-separated"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// WADO-RS frames: frames `frames` (a list, from 1) of one instance, each its uncompressed
+/// pixel bytes as a part of `multipart/related; type="application/octet-stream"`; 406 for an
+/// instance whose pixel data is compressed.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID"),
+        ("instance" = String, Path, description = "SOPInstanceUID"), ("frames" = String, Path, description = "frame numbers from 1, comma-separated")),
+    responses((status = 200, content_type = "multipart/related"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 406, body = ErrorBody)), security(("token" = [])))]
+pub async fn retrieve_frames(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series, instance, frames)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    use crate::dicomweb::archive::FrameError;
+    use crate::dicomweb::multipart;
+    let wanted = frame_list(&frames)?;
+    let held = held_study(&state, &caller, &study).await?;
+    let path = of_series(&held, &series)?
+        .into_iter()
+        .find(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
+        .map(|i| i.path.clone())
+        .ok_or_else(|| ApiError::not_found(&format!("instance {instance}")))?;
+    let pixels =
+        tokio::task::spawn_blocking(move || crate::dicomweb::archive::frames(&path, &wanted))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| match e {
+                FrameError::NoFrame(..) => ApiError::not_found(&e.to_string()),
+                FrameError::Compressed(_) => {
+                    ApiError::new(StatusCode::NOT_ACCEPTABLE, e.to_string())
+                }
+                FrameError::Unreadable(_) => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+                }
+            })?;
+    let media = "application/octet-stream";
+    let boundary = format!("cruciate-{}", random_hex(16));
+    let mut body: Vec<u8> = pixels
+        .iter()
+        .flat_map(|p| multipart::part_of(p, &boundary, media))
+        .collect();
+    body.extend(multipart::closing(&boundary));
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            multipart::content_type_of(&boundary, media),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// WADO-RS rendered: one instance's first frame as a PNG, windowed on its own 1st to 99th

@@ -121,6 +121,10 @@ pub fn router(state: AppState) -> Router {
             "/studies/{study}/series/{series}/instances/{instance}/rendered",
             get(dicomweb::rendered_instance),
         )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+            get(dicomweb::retrieve_frames),
+        )
         .fallback(unknown_route)
         .layer(axum::middleware::map_response(errors_as_json));
     Router::new()

@@ -31,6 +31,7 @@ use super::Caller;
         super::dicomweb::retrieve_instance,
         super::dicomweb::study_metadata,
         super::dicomweb::rendered_instance,
+        super::dicomweb::retrieve_frames,
         super::pacs::search,
         super::pacs::analyse,
         super::dicom::sc,

@@ -52,19 +52,77 @@ impl Stored {
     }
 }
 
-/// The instances stored in folder `upload` (an exam's), in file order; files that are not
-/// DICOM are passed over.
+/// The instances stored below folder `upload` (an exam's; a whole study kept for a reading
+/// has a folder per series), in path order; files that are not DICOM are passed over.
 pub fn stored(upload: &Path) -> Vec<Stored> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(upload)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut paths = Vec::new();
+    let mut pending = vec![upload.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(path),
+                Ok(t) if t.is_file() => paths.push(path),
+                _ => {}
+            }
+        }
+    }
     paths.sort();
     paths.iter().filter_map(|p| Stored::read(p)).collect()
+}
+
+/// A frame of an instance could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The instance has no such frame.
+    #[error("frame {0} (the instance has {1})")]
+    NoFrame(usize, usize),
+    /// Its pixel data is compressed (encapsulated), and frames are given uncompressed only.
+    #[error("the instance's pixel data is compressed ({0}); frames are offered uncompressed only")]
+    Compressed(String),
+    /// The file or its pixel data cannot be read.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Frames `wanted` (from 1) of the instance in file `path`, each its native pixel bytes.
+pub fn frames(path: &Path, wanted: &[usize]) -> Result<Vec<Vec<u8>>, FrameError> {
+    let unreadable = |e: &dyn std::fmt::Display| FrameError::Unreadable(e.to_string());
+    let obj = dicom_object::open_file(path).map_err(|e| unreadable(&e))?;
+    let number = |tag| {
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .map(|v| v as usize)
+    };
+    let pixel = obj.element(tags::PIXEL_DATA).map_err(|e| unreadable(&e))?;
+    if let dicom_core::value::Value::PixelSequence(_) = pixel.value() {
+        return Err(FrameError::Compressed(
+            obj.meta()
+                .transfer_syntax()
+                .trim_end_matches('\0')
+                .to_string(),
+        ));
+    }
+    let bytes = pixel.to_bytes().map_err(|e| unreadable(&e))?;
+    let [rows, cols] = [tags::ROWS, tags::COLUMNS].map(|t| number(t).unwrap_or(0));
+    let samples = number(tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let bits = number(tags::BITS_ALLOCATED).unwrap_or(16);
+    let count = number(tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    let size = (rows * cols * samples * bits).div_ceil(8);
+    if size == 0 || bytes.len() < size * count {
+        return Err(FrameError::Unreadable(format!(
+            "{} bytes of pixel data for {count} frames of {size}",
+            bytes.len()
+        )));
+    }
+    wanted
+        .iter()
+        .map(|&f| match f {
+            1.. if f <= count => Ok(bytes[(f - 1) * size..f * size].to_vec()),
+            _ => Err(FrameError::NoFrame(f, count)),
+        })
+        .collect()
 }
 
 /// Attributes `wanted` copied from `from` where it has them.

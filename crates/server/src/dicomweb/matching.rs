@@ -1,13 +1,25 @@
-//! QIDO-RS matching of study-level attributes (PS3.18 8.3.4, PS3.4 C.2.2.2): single values,
-//! wildcards (`*`, `?`), UID lists, date ranges, a modality among a study's, and `fuzzymatching`
-//! of person names. Keys Cruciate does not match on are listed, for the answer's `Warning`.
+//! QIDO-RS matching of study-, series- and instance-level attributes (PS3.18 8.3.4, PS3.4
+//! C.2.2.2): single values, wildcards (`*`, `?`), UID lists, date ranges, a modality among a
+//! study's, and `fuzzymatching` of person names. Keys Cruciate does not match on at the level
+//! searched are listed, for the answer's `Warning`.
 
 use serde_json::Value;
 
-/// A study search, parsed from the query.
+/// What a search lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Studies.
+    Study,
+    /// The series of a study.
+    Series,
+    /// The instances of a series.
+    Instance,
+}
+
+/// A search, parsed from the query.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct StudyQuery {
-    /// `(tag, pattern)` pairs every study must match.
+pub struct Search {
+    /// `(tag, pattern)` pairs every result must match.
     pub keys: Vec<(Key, String)>,
     /// Person names matched loosely: case, and any name component by its start.
     pub fuzzy: bool,
@@ -19,7 +31,7 @@ pub struct StudyQuery {
     pub ignored: Vec<String>,
 }
 
-/// A study-level attribute Cruciate matches on.
+/// An attribute Cruciate matches on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     /// StudyInstanceUID: one UID or a comma-separated list.
@@ -34,17 +46,38 @@ pub enum Key {
     StudyDate,
     /// ModalitiesInStudy: the study holds a series of this modality.
     Modality,
+    /// SeriesInstanceUID: one UID or a list.
+    SeriesUid,
+    /// Modality of a series.
+    SeriesModality,
+    /// SeriesNumber.
+    SeriesNumber,
+    /// SeriesDescription: wildcards.
+    SeriesDescription,
+    /// SOPInstanceUID: one UID or a list.
+    InstanceUid,
+    /// SOPClassUID: one UID or a list.
+    SopClassUid,
+    /// InstanceNumber.
+    InstanceNumber,
 }
 
 impl Key {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "StudyInstanceUID" | "0020000D" => Key::StudyUid,
-            "PatientID" | "00100020" => Key::PatientId,
-            "PatientName" | "00100010" => Key::PatientName,
-            "AccessionNumber" | "00080050" => Key::Accession,
-            "StudyDate" | "00080020" => Key::StudyDate,
-            "ModalitiesInStudy" | "00080061" => Key::Modality,
+    fn parse(name: &str, level: Level) -> Option<Self> {
+        Some(match (level, name) {
+            (Level::Study, "StudyInstanceUID" | "0020000D") => Key::StudyUid,
+            (Level::Study, "PatientID" | "00100020") => Key::PatientId,
+            (Level::Study, "PatientName" | "00100010") => Key::PatientName,
+            (Level::Study, "AccessionNumber" | "00080050") => Key::Accession,
+            (Level::Study, "StudyDate" | "00080020") => Key::StudyDate,
+            (Level::Study, "ModalitiesInStudy" | "00080061") => Key::Modality,
+            (Level::Series, "SeriesInstanceUID" | "0020000E") => Key::SeriesUid,
+            (Level::Series, "Modality" | "00080060") => Key::SeriesModality,
+            (Level::Series, "SeriesNumber" | "00200011") => Key::SeriesNumber,
+            (Level::Series, "SeriesDescription" | "0008103E") => Key::SeriesDescription,
+            (Level::Instance, "SOPInstanceUID" | "00080018") => Key::InstanceUid,
+            (Level::Instance, "SOPClassUID" | "00080016") => Key::SopClassUid,
+            (Level::Instance, "InstanceNumber" | "00200013") => Key::InstanceNumber,
             _ => return None,
         })
     }
@@ -57,16 +90,23 @@ impl Key {
             Key::Accession => "00080050",
             Key::StudyDate => "00080020",
             Key::Modality => "00080061",
+            Key::SeriesUid => "0020000E",
+            Key::SeriesModality => "00080060",
+            Key::SeriesNumber => "00200011",
+            Key::SeriesDescription => "0008103E",
+            Key::InstanceUid => "00080018",
+            Key::SopClassUid => "00080016",
+            Key::InstanceNumber => "00200013",
         }
     }
 }
 
-impl StudyQuery {
-    /// The search of query `pairs`; `limit` defaults to 100 (at most 1000).
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
-        let mut q = StudyQuery {
+impl Search {
+    /// The search at `level` of query `pairs`; `limit` defaults to 100 (at most 1000).
+    pub fn parse(pairs: &[(String, String)], level: Level) -> Result<Self, String> {
+        let mut q = Search {
             limit: 100,
-            ..StudyQuery::default()
+            ..Search::default()
         };
         let number = |name: &str, v: &str| {
             v.parse::<usize>()
@@ -79,7 +119,7 @@ impl StudyQuery {
                 "fuzzymatching" => q.fuzzy = value == "true",
                 // Every attribute Cruciate has is returned anyway.
                 "includefield" => {}
-                other => match Key::parse(other) {
+                other => match Key::parse(other, level) {
                     Some(key) if !value.is_empty() => q.keys.push((key, value.clone())),
                     Some(_) => {}
                     None => q.ignored.push(other.to_string()),
@@ -89,16 +129,18 @@ impl StudyQuery {
         Ok(q)
     }
 
-    /// Whether study `study` (DICOM JSON) matches every key.
-    pub fn matches(&self, study: &Value) -> bool {
+    /// Whether `found` (a study, series or instance in DICOM JSON) matches every key.
+    pub fn matches(&self, found: &Value) -> bool {
         self.keys.iter().all(|(key, pattern)| {
-            let values = texts(study, key.tag());
+            let values = texts(found, key.tag());
             match key {
-                Key::StudyUid => pattern
+                Key::StudyUid | Key::SeriesUid | Key::InstanceUid | Key::SopClassUid => pattern
                     .split(',')
                     .any(|u| values.iter().any(|v| v == u.trim())),
                 Key::StudyDate => values.iter().any(|v| in_dates(v, pattern)),
-                Key::Modality => values.iter().any(|v| v == pattern),
+                Key::Modality | Key::SeriesModality | Key::SeriesNumber | Key::InstanceNumber => {
+                    values.iter().any(|v| v == pattern)
+                }
                 Key::PatientName if self.fuzzy => values.iter().any(|v| fuzzy_name(v, pattern)),
                 _ => values.iter().any(|v| wildcard(v, pattern)),
             }
@@ -184,12 +226,52 @@ mod tests {
         })
     }
 
-    fn q(pairs: &[(&str, &str)]) -> StudyQuery {
+    fn q_at(pairs: &[(&str, &str)], level: Level) -> Search {
         let owned: Vec<(String, String)> = pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        StudyQuery::parse(&owned).unwrap()
+        Search::parse(&owned, level).unwrap()
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> Search {
+        q_at(pairs, Level::Study)
+    }
+
+    #[test]
+    fn series_and_instance_keys_match_at_their_level_and_are_ignored_elsewhere() {
+        let series = serde_json::json!({
+            "0020000E": {"vr": "UI", "Value": ["1.2.3.4"]},
+            "00080060": {"vr": "CS", "Value": ["MR"]},
+            "00200011": {"vr": "IS", "Value": [3]},
+            "0008103E": {"vr": "LO", "Value": ["SAG PD FS"]}
+        });
+        for (pairs, hit) in [
+            (vec![("Modality", "MR")], true),
+            (vec![("Modality", "SEG")], false),
+            (vec![("SeriesNumber", "3")], true),
+            (vec![("SeriesNumber", "4")], false),
+            (vec![("SeriesDescription", "SAG*")], true),
+            (vec![("SeriesInstanceUID", "9,1.2.3.4")], true),
+            (vec![("0020000E", "1.2.3")], false),
+        ] {
+            assert_eq!(
+                q_at(&pairs, Level::Series).matches(&series),
+                hit,
+                "{pairs:?}"
+            );
+        }
+        let instance = serde_json::json!({
+            "00080018": {"vr": "UI", "Value": ["5.6"]},
+            "00080016": {"vr": "UI", "Value": ["1.2.840.10008.5.1.4.1.1.4"]},
+            "00200013": {"vr": "IS", "Value": [1]}
+        });
+        assert!(q_at(&[("InstanceNumber", "1")], Level::Instance).matches(&instance));
+        assert!(!q_at(&[("SOPInstanceUID", "5.7")], Level::Instance).matches(&instance));
+        // A study key asked of series is not matched on, and said.
+        let mixed = q_at(&[("PatientID", "X"), ("Modality", "MR")], Level::Series);
+        assert_eq!(mixed.ignored, ["PatientID"]);
+        assert!(mixed.matches(&series));
     }
 
     #[test]
@@ -231,7 +313,7 @@ mod tests {
         ]);
         assert_eq!((query.limit, query.offset), (1000, 2));
         assert_eq!(query.ignored, ["Bogus"]);
-        assert!(StudyQuery::parse(&[("limit".into(), "-1".into())]).is_err());
+        assert!(Search::parse(&[("limit".into(), "-1".into())], Level::Study).is_err());
         assert!(wildcard("abc", "*") && wildcard("", "*") && !wildcard("abc", "ab"));
     }
 }

@@ -187,8 +187,14 @@ pub fn body(instances: &[Vec<u8>], boundary: &str) -> (Vec<u8>, String) {
 
 /// One instance as a part of a body on `boundary`: its delimiter and headers, its bytes, CRLF.
 pub fn part(instance: &[u8], boundary: &str) -> Vec<u8> {
-    let mut out = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
-    out.extend(instance);
+    part_of(instance, boundary, "application/dicom")
+}
+
+/// One part of `media_type` holding `bytes`, on `boundary` (a frame's pixels are
+/// `application/octet-stream`).
+pub fn part_of(bytes: &[u8], boundary: &str, media_type: &str) -> Vec<u8> {
+    let mut out = format!("--{boundary}\r\nContent-Type: {media_type}\r\n\r\n").into_bytes();
+    out.extend(bytes);
     out.extend(b"\r\n");
     out
 }
@@ -200,7 +206,12 @@ pub fn closing(boundary: &str) -> Vec<u8> {
 
 /// The Content-Type of a body of DICOM instances on `boundary`.
 pub fn content_type(boundary: &str) -> String {
-    format!("multipart/related; type=\"application/dicom\"; boundary={boundary}")
+    content_type_of(boundary, "application/dicom")
+}
+
+/// The Content-Type of a body of parts of `media_type` on `boundary`.
+pub fn content_type_of(boundary: &str, media_type: &str) -> String {
+    format!("multipart/related; type=\"{media_type}\"; boundary={boundary}")
 }
 
 #[cfg(test)]
