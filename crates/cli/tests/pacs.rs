@@ -899,7 +899,13 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     assert!(warning.contains("not matched on: Bogus"), "{warning:?}");
-    assert_eq!(study["00201208"]["Value"][0], files.len() as u64, "{study}");
+    // The study's results are in it too: the SR, the heat map's SEG, the key slices' SCs.
+    let modalities = study["00080061"]["Value"].as_array().unwrap();
+    for m in ["MR", "SR", "SEG", "OT"] {
+        assert!(modalities.iter().any(|v| v == m), "{m} in {study}");
+    }
+    let held = study["00201208"]["Value"][0].as_u64().unwrap() as usize;
+    assert!(held >= files.len() + 3, "{study}");
     let (code, series) = server.get(
         &format!("/dicomweb/studies/{stored_study}/series"),
         Some(&server.token),
@@ -919,7 +925,23 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         Some(&server.token),
     );
     let metadata = metadata.as_array().unwrap();
-    assert_eq!(metadata.len(), files.len());
+    assert_eq!(metadata.len(), held);
+    let images = metadata
+        .iter()
+        .filter(|m| m["00080060"]["Value"][0] == "MR")
+        .count();
+    assert_eq!(images, files.len());
+    // The held study's results reference its own (de-identified) instances, not the
+    // hospital's: the SR's evidence names the held series.
+    let seg = metadata
+        .iter()
+        .find(|m| m["00080060"]["Value"][0] == "SEG")
+        .unwrap();
+    assert_eq!(
+        seg["00081115"]["Value"][0]["0020000E"]["Value"][0],
+        series_uid.as_str(),
+        "{seg}"
+    );
     assert!(
         metadata.iter().all(|m| m.get("7FE00010").is_none()),
         "no pixel data"
@@ -936,7 +958,7 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
         .windows(b"Content-Type: application/dicom".len())
         .filter(|w| *w == b"Content-Type: application/dicom")
         .count();
-    assert_eq!(parts, files.len());
+    assert_eq!(parts, held);
     let first_instance = instances[0]["00080018"]["Value"][0].as_str().unwrap();
     let (code, png) = server.get_bytes(
         &format!(
@@ -958,7 +980,8 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     };
     let series_path = format!("/dicomweb/studies/{stored_study}/series");
     assert_eq!(listed(&format!("{series_path}?Modality=MR")), 1);
-    assert_eq!(listed(&format!("{series_path}?Modality=SEG")), 0);
+    assert_eq!(listed(&format!("{series_path}?Modality=SEG")), 1);
+    assert_eq!(listed(&format!("{series_path}?Modality=CT")), 0);
     assert_eq!(
         listed(&format!("{series_path}?SeriesInstanceUID={series_uid}")),
         1

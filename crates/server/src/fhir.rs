@@ -7,7 +7,7 @@
 use cruciate_fhir::{ExamReport, FindingReport, ModelDevice, ShownCall};
 
 use crate::analysis::AnalysisResult;
-use crate::dicom::results::{identity, utc_date_time};
+use crate::dicom::results::{InStudy, identity, utc_date_time};
 use crate::store::{ExamRow, Store};
 
 /// An instant in FHIR's form from `ms` since the epoch: `2026-12-07T10:00:00Z`.
@@ -30,7 +30,7 @@ pub async fn exam_report(
     exam: &ExamRow,
     result: &AnalysisResult,
 ) -> Result<ExamReport, sqlx::Error> {
-    let (study, ..) = identity(store, exam, result).await?;
+    let (study, ..) = identity(store, exam, result, InStudy::Original).await?;
     let from_dicom = result.exam.dicom.is_some();
     let p = &result.prediction;
     Ok(ExamReport {

@@ -96,13 +96,27 @@ impl Worker {
         }
     }
 
-    /// What follows a recorded analysis: its stream watched for drift.
+    /// What follows a recorded analysis: its stream watched for drift, and for a DICOM study
+    /// its results made in the study held (for Cruciate's own DICOMweb).
     async fn after_analysis(&self, job: &ClaimedJob) {
         match self.store().exam(&job.id, None).await {
             Ok(Some(exam)) if exam.status == crate::store::JobStatus::Done => {
                 self.ctx
                     .watch_drift(&exam.model, &exam.site, exam.scanner.as_deref())
-                    .await
+                    .await;
+                if exam.format.as_deref() == Some("dicom") && exam.study_uid.is_some() {
+                    let dir = self.ctx.exam_files(&exam.id).dir;
+                    let made = crate::dicomweb::held::held_results(
+                        self.store(),
+                        self.ctx.data(),
+                        &exam,
+                        &dir,
+                    )
+                    .await;
+                    if let Err(e) = made {
+                        tracing::warn!(exam = %exam.id, "results in the held study: {e}");
+                    }
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::error!(exam = %job.id, "reading the exam back: {e}"),

@@ -212,7 +212,8 @@ fn dicom_json(values: Vec<serde_json::Value>) -> Response {
         .into_response()
 }
 
-/// The stored instances of study `uid`, for a caller who may see its exam.
+/// The stored instances of study `uid` and the results made in it, for a caller who may see
+/// its exam.
 async fn held_study(
     state: &AppState,
     caller: &Caller,
@@ -225,10 +226,21 @@ async fn held_study(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found(&format!("study {uid}")))?;
-    let upload = state.exam_files(&exam.id).dir.join("upload");
-    tokio::task::spawn_blocking(move || crate::dicomweb::archive::stored(&upload))
+    let dir = state.exam_files(&exam.id).dir;
+    let results = crate::dicomweb::held::held_results(&state.store, state.data(), &exam, &dir)
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let mut held = crate::dicomweb::archive::stored(&dir.join("upload"));
+        held.extend(
+            results
+                .iter()
+                .filter_map(|p| crate::dicomweb::archive::Stored::read(p)),
+        );
+        held
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// QIDO-RS: the studies the caller may see (their exams' stored, de-identified instances),
@@ -254,6 +266,13 @@ pub async fn search_studies(
         .store
         .dicom_studies(uid.as_deref(), caller.site_filter(), (1000, 0))
         .await?;
+    // Each analysed study's results, made where the analysis has not made them yet.
+    for exam in &exams {
+        let dir = state.exam_files(&exam.id).dir;
+        crate::dicomweb::held::held_results(&state.store, state.data(), exam, &dir)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     let root = root(&headers);
     let data = state.data().to_path_buf();
     let wanted = query.clone();
@@ -261,10 +280,13 @@ pub async fn search_studies(
         exams
             .iter()
             .filter_map(|e| {
-                let held = crate::dicomweb::archive::stored(
-                    &crate::storage::ExamFiles::new(&data, &e.id)
-                        .dir
-                        .join("upload"),
+                // The results made in the study.
+                let dir = crate::storage::ExamFiles::new(&data, &e.id).dir;
+                let mut held = crate::dicomweb::archive::stored(&dir.join("upload"));
+                held.extend(
+                    crate::dicomweb::held::existing(&dir.join(crate::dicomweb::held::FOLDER))
+                        .iter()
+                        .filter_map(|p| crate::dicomweb::archive::Stored::read(p)),
                 );
                 let uid = e.study_uid.as_deref()?;
                 crate::dicomweb::archive::study(&held, &format!("{root}/studies/{uid}"))

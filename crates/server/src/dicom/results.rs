@@ -107,18 +107,29 @@ fn key_slices(slices: usize, first: usize, explanation: Option<&ExplanationSumma
     keys
 }
 
+/// Which study an exam's results are made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InStudy {
+    /// The hospital's: re-linked after de-identification (what goes to the PACS and the RIS).
+    Original,
+    /// The de-identified study Cruciate holds (what its own DICOMweb shows).
+    Held,
+}
+
 /// The study and series of `exam` as the hospital knows them (re-linked after
-/// de-identification when it came by DICOM), and its slices' instances.
+/// de-identification when it came by DICOM, unless made `in_study` held), and its slices'
+/// instances.
 pub(crate) async fn identity(
     store: &Store,
     exam: &ExamRow,
     result: &AnalysisResult,
+    in_study: InStudy,
 ) -> Result<(StudyIdentity, SourceSeries), sqlx::Error> {
     let source = result.exam.dicom.as_ref();
     let stored_study = source.and_then(|s| s.study_uid.clone());
-    let original = match &stored_study {
-        Some(uid) => store.study_identity(uid).await?,
-        None => None,
+    let original = match (&stored_study, in_study) {
+        (Some(uid), InStudy::Original) => store.study_identity(uid).await?,
+        _ => None,
     };
     let original = original.and_then(|j| serde_json::from_str::<StudyIdentity>(&j).ok());
     let series = source_series(store, source, original.is_some()).await?;
@@ -206,7 +217,7 @@ async fn reported(
     store: &Store,
     exam: &ExamRow,
     result: &AnalysisResult,
-    ctx: &ResultContext,
+    (ctx, in_study): (&ResultContext, InStudy),
 ) -> Result<Vec<Reported>, sqlx::Error> {
     let outside_domain = exam.not_analysed.as_ref().map(|reasons| OutsideDomain {
         reasons: reasons.clone(),
@@ -250,9 +261,9 @@ async fn reported(
         .dicom
         .as_ref()
         .and_then(|d| d.study_uid.as_deref());
-    let relinked = match stored_study {
-        Some(uid) => store.study_identity(uid).await?.is_some(),
-        None => false,
+    let relinked = match (stored_study, in_study) {
+        (Some(uid), InStudy::Original) => store.study_identity(uid).await?.is_some(),
+        _ => false,
     };
     let mut out = Vec::new();
     for f in &result.findings {
@@ -309,12 +320,22 @@ async fn reported(
     Ok(out)
 }
 
-/// The results of exam `exam` (analysed) as DICOM objects: for a reading, a measurement group
-/// and key-slice pictures per finding.
+/// The results of exam `exam` (analysed) as DICOM objects in the hospital's study: for a
+/// reading, a measurement group and key-slice pictures per finding.
 pub async fn result_objects(
     store: &Store,
     data: &std::path::Path,
     exam: &ExamRow,
+) -> Result<ResultObjects, ResultsError> {
+    result_objects_in(store, data, exam, InStudy::Original).await
+}
+
+/// The results of exam `exam` (analysed) as DICOM objects made `in_study`.
+pub async fn result_objects_in(
+    store: &Store,
+    data: &std::path::Path,
+    exam: &ExamRow,
+    in_study: InStudy,
 ) -> Result<ResultObjects, ResultsError> {
     let damaged = |e: String| ResultsError::Damaged(format!("exam {}: {e}", exam.id));
     let text = exam
@@ -323,7 +344,7 @@ pub async fn result_objects(
         .filter(|_| exam.status == crate::store::JobStatus::Done)
         .ok_or_else(|| ResultsError::NotDone(exam.id.clone()))?;
     let result: AnalysisResult = serde_json::from_str(text).map_err(|e| damaged(e.to_string()))?;
-    let (study, source) = identity(store, exam, &result)
+    let (study, source) = identity(store, exam, &result, in_study)
         .await
         .map_err(|e| damaged(e.to_string()))?;
     let version = match &result.model.hash {
@@ -335,7 +356,12 @@ pub async fn result_objects(
         None => result.software.clone(),
     };
     let ctx = ResultContext {
-        exam_id: exam.id.clone(),
+        // New UIDs derive from it: the held study's results are other objects than the
+        // hospital's, with UIDs of their own.
+        exam_id: match in_study {
+            InStudy::Original => exam.id.clone(),
+            InStudy::Held => format!("{}/held", exam.id),
+        },
         study,
         source_series_uid: source.series_uid,
         frame_of_reference_uid: source.frame_of_reference_uid,
@@ -348,7 +374,7 @@ pub async fn result_objects(
         notices: result.notices.clone(),
         content_date_time: utc_date_time(exam.finished_ms.unwrap_or(exam.created_ms)),
     };
-    let reported = reported(store, exam, &result, &ctx)
+    let reported = reported(store, exam, &result, (&ctx, in_study))
         .await
         .map_err(|e| damaged(e.to_string()))?;
     // No pictures of a call that is not shown.

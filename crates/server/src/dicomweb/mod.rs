@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod client;
+pub mod held;
 pub mod matching;
 pub mod multipart;
 
