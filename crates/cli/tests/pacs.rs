@@ -210,11 +210,21 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
         }
         assert!(read["max"].as_u64().unwrap() > 0, "{read}");
     }
-    let (missing, _) = server.get_bytes(&format!("/api/v1/exams/{id}/seg/2.dcm"), &server.token);
-    assert_eq!(
-        missing, 404,
-        "one heat map, no region from a model without a localiser"
-    );
+    // And where it is at least one half, as a binary segmentation (for viewers that draw no
+    // fractional one).
+    let (code, seg) = server.get_bytes(&format!("/api/v1/exams/{id}/seg/2.dcm"), &server.token);
+    assert_eq!(code, 200);
+    let seg_path = dir.path().join("seg2.dcm");
+    std::fs::write(&seg_path, &seg).unwrap();
+    let errors = dciodvfy_errors(&seg_path).unwrap();
+    assert!(errors.is_empty(), "SEG: {errors:#?}");
+    if let Some(read) = cruciate_testkit::segmentation_read_back(&seg_path) {
+        let read: Value = serde_json::from_str(&read.unwrap()).unwrap();
+        assert_eq!(read["type"], "BINARY", "{read}");
+        assert_eq!(read["max"], 1, "{read}");
+    }
+    let (missing, _) = server.get_bytes(&format!("/api/v1/exams/{id}/seg/3.dcm"), &server.token);
+    assert_eq!(missing, 404, "no region from a model without a localiser");
     let dump = Command::new(&dsrdump).arg(&sr_path).output().unwrap();
     let dump = String::from_utf8_lossy(&dump.stdout).to_string();
     let label = exam["call_label"].as_str().unwrap();

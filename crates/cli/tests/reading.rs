@@ -208,8 +208,9 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
     let errors = dciodvfy_errors(&sc_path).unwrap();
     assert!(errors.is_empty(), "SC: {errors:#?}");
 
-    // A heat map Segmentation per finding, each over the series it was seen on.
-    for n in 1..=3 {
+    // A heat map Segmentation per finding (and its attention region), each over the series it
+    // was seen on.
+    for n in 1..=6 {
         let (code, seg) =
             server.get_bytes(&format!("/api/v1/exams/{id}/seg/{n}.dcm"), &server.token);
         assert_eq!(code, 200, "SEG {n}");
@@ -219,7 +220,8 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
         assert!(errors.is_empty(), "SEG {n}: {errors:#?}");
         if let Some(read) = cruciate_testkit::segmentation_read_back(&path) {
             let read = read.unwrap();
-            assert!(read.contains("FRACTIONAL"), "{read}");
+            let kind = if n % 2 == 1 { "FRACTIONAL" } else { "BINARY" };
+            assert!(read.contains(kind), "{n}: {read}");
         }
     }
     // FHIR: an Observation per finding, valid to an independent validator.

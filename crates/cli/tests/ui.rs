@@ -557,3 +557,212 @@ async fn a_reading_shows_a_column_per_finding_and_the_viewer_switches_planes_and
         .unwrap();
     }
 }
+
+/// OHIF Viewer's built files: `target/ohif/package/dist`, which `.ci/run` unpacks from the
+/// npm registry's `@ohif/app` package; `None` (the test skips) where absent and
+/// `CRUCIATE_FIXTURES` unset.
+fn ohif_dist() -> Option<std::path::PathBuf> {
+    let dist =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ohif/package/dist");
+    if dist.join("index.html").is_file() {
+        return Some(dist);
+    }
+    assert!(
+        std::env::var_os("CRUCIATE_FIXTURES").is_none(),
+        "{} is missing: .ci/run unpacks it (npm pack @ohif/app)",
+        dist.display()
+    );
+    eprintln!("skipped: OHIF's files are not unpacked");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ohif_served_beside_cruciate_shows_an_exam_with_its_segmentation_over_the_slices() {
+    let Some(dist) = ohif_dist() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ohif",
+            dist.to_str().unwrap(),
+            "--ohif-port",
+            "0",
+        ],
+    );
+    let ohif = server.ohif_port.unwrap();
+    let zip = common::phantom_dicom_zip(dir.path());
+    let (code, body) = server.upload(&zip, "knee.zip", &server.token);
+    assert_eq!(code, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let exam = server.wait_for_exam(&id, &server.token, Duration::from_secs(120));
+    assert_eq!(exam["status"], "done", "{exam}");
+    let (_, studies) = server.get("/dicomweb/studies", Some(&server.token));
+    let uid = studies[0]["0020000D"]["Value"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // OHIF's settings point at this service's DICOMweb, which answers OHIF's origin only.
+    let http_port = server.base.rsplit(':').next().unwrap().to_string();
+    let settings = common::agent()
+        .get(&format!("http://127.0.0.1:{ohif}/app-config.js"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        settings.contains(&format!(":{http_port}/dicomweb'")),
+        "{settings}"
+    );
+    let preflight = |origin: String| {
+        let response = common::agent()
+            .options(&server.url("/dicomweb/studies"))
+            .header("Origin", &origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .call()
+            .unwrap();
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let origin = format!("http://127.0.0.1:{ohif}");
+    assert_eq!(preflight(origin.clone()), Some(origin.clone()));
+    assert_eq!(preflight("http://evil.example:9".into()), None);
+
+    // A radiologist opens the exam in OHIF: the series, the SR and the SEG are listed.
+    let (_driver, client) = browser().await;
+    client
+        .goto(&format!(
+            "{origin}/viewer?StudyInstanceUIDs={uid}&token={}",
+            server.token
+        ))
+        .await
+        .unwrap();
+    let listed = |what: &'static str| {
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let body = client
+                    .find(Locator::Css("body"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap_or_default();
+                if body.contains(what) {
+                    return body;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "OHIF never listed {what}: {body}"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    listed("SAG PD FS").await;
+    listed("Cruciate ACL report").await;
+    listed("Cruciate heat map").await;
+    let body = listed("Cruciate attention region").await;
+    assert!(body.contains("SEG"), "{body}");
+    // OHIF's first-visit tour, out of the way.
+    let _ = client
+        .execute(
+            "const skip = [...document.querySelectorAll('button, span, div')] \
+               .find(e => e.children.length === 0 && e.textContent.trim() === 'Skip all'); \
+             if (skip) skip.click(); return true;",
+            vec![],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = client.screenshot().await.unwrap();
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("ohif-before.png"), &before).unwrap();
+    client
+        .execute(
+            "window.__log = []; const open = XMLHttpRequest.prototype.open; \
+             XMLHttpRequest.prototype.open = function(m, u) { const x = this; \
+               x.addEventListener('loadend', () => window.__log.push(m + ' ' + u + ' ' + x.status + ' ' + (x.getResponseHeader('content-type')||''))); \
+               return open.apply(this, arguments); }; \
+             const f = window.fetch; window.fetch = function(u, o) { return f.apply(this, arguments).then(r => { window.__log.push('fetch ' + u + ' ' + r.status); return r; }); }; \
+             const e = console.error; console.error = function() { window.__log.push('error ' + [...arguments].map(String).join(' ')); return e.apply(this, arguments); }; \
+             const w = console.warn; console.warn = function() { window.__log.push('warn ' + [...arguments].map(String).join(' ')); return w.apply(this, arguments); }; \
+             window.addEventListener('error', ev => window.__log.push('onerror ' + ev.message)); \
+             window.addEventListener('unhandledrejection', ev => window.__log.push('rejection ' + (ev.reason && (ev.reason.stack || ev.reason)))); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // The SEG opened over its series: a double click on it, then OHIF's "LOAD".
+    client
+        .execute(
+            "const seg = [...document.querySelectorAll('*')].filter(e => e.children.length === 0 \
+               && e.textContent.includes('Cruciate attention region'))[0]; \
+             const target = seg.closest('[data-cy]') || seg.parentElement; \
+             target.dispatchEvent(new MouseEvent('dblclick', {bubbles: true})); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let clicked = client
+            .execute(
+                "const load = [...document.querySelectorAll('button, div, span')] \
+                   .find(e => e.children.length === 0 && e.textContent.trim() === 'LOAD'); \
+                 if (load) { load.click(); return true; } return false;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if clicked == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "OHIF never offered to load the SEG"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The knee's middle, away from OHIF's own coloured controls.
+    let middle = (550, 150, 1150, 800);
+    let was = coloured_pixels(&before, middle);
+    let started = Instant::now();
+    let (_after, now) = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let shot = client.screenshot().await.unwrap();
+        let n = coloured_pixels(&shot, middle);
+        if n > was + 2000 || started.elapsed() > Duration::from_secs(60) {
+            break (shot, n);
+        }
+    };
+    let log = client
+        .execute("return window.__log;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        now > was + 2000,
+        "the SEG's overlay: {was} coloured pixels before, {now} after; OHIF said {log:#}"
+    );
+    // OHIF asks whether to keep the segmentation open: yes, for the picture.
+    let _ = client
+        .execute(
+            "const yes = [...document.querySelectorAll('button')] \
+               .find(e => e.textContent.trim() === 'Yes'); if (yes) yes.click(); return true;",
+            vec![],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::write(shots.join("ohif.png"), client.screenshot().await.unwrap()).unwrap();
+}

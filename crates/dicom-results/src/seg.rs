@@ -5,7 +5,10 @@
 //!   segment of the ligament (SNOMED CT 52082005 Ligament, in the knee joint 49076000);
 //! - the **explanation's heat map**, as a FRACTIONAL segment of type PROBABILITY (0..255 for
 //!   0..1), typed by the DICOM concept of its method (DCM 130402 Class activation, 130403
-//!   Gradient-weighted class activation, 130404 Saliency: CID 217, Visual Explanation).
+//!   Gradient-weighted class activation, 130404 Saliency: CID 217, Visual Explanation);
+//! - where the heat is at least one half, as a BINARY segment of the same type: the **attention
+//!   region**, for viewers that draw no fractional segmentation (OHIF 3.13's cornerstone
+//!   answers "Fractional segmentations are not yet supported").
 //!
 //! Codes were checked against the code dictionaries pydicom 3.0.2 ships (DICOM PS3.16): CID
 //! 7150's Anatomical Structure (SCT 91723000) and Spatial and Relational Concept (SCT
@@ -48,6 +51,8 @@ pub enum SegmentKind {
     AclRegion,
     /// The explanation's heat map, FRACTIONAL (probability).
     HeatMap,
+    /// Where the heat map is at least one half, BINARY.
+    AttentionRegion,
 }
 
 impl SegmentKind {
@@ -55,6 +60,7 @@ impl SegmentKind {
         match self {
             SegmentKind::AclRegion => "acl-region",
             SegmentKind::HeatMap => "heat-map",
+            SegmentKind::AttentionRegion => "attention-region",
         }
     }
 }
@@ -109,6 +115,20 @@ pub fn box_frames(geometry: &SeriesGeometry, region: [usize; 6]) -> Vec<(usize, 
         .collect()
 }
 
+/// The attention region of heat-map frames (0..255): 1 where the heat is at least one half;
+/// frames left with no pixel set are dropped.
+pub fn attention_frames(heat: &[(usize, Vec<u8>)]) -> Vec<(usize, Vec<u8>)> {
+    heat.iter()
+        .map(|(s, h)| {
+            (
+                *s,
+                h.iter().map(|&v| u8::from(v >= 128)).collect::<Vec<u8>>(),
+            )
+        })
+        .filter(|(_, f)| f.contains(&1))
+        .collect()
+}
+
 /// 1-bit pixels, packed little-end first as PS3.5 8.1.1 asks, frames back to back, the
 /// whole padded to an even length.
 fn packed_bits(frames: &[(usize, Vec<u8>)]) -> Vec<u8> {
@@ -137,6 +157,16 @@ fn ds_list(tag: dicom_core::Tag, values: &[f64]) -> DataElement<InMemDicomObject
     text(tag, VR::DS, &text_value.join("\\"))
 }
 
+/// CIELab lightness `l` (0..100) scaled to 0..65535.
+fn irradiance(l: f64) -> u16 {
+    (l / 100.0 * 65535.0).round() as u16
+}
+
+/// A CIELab colour coordinate (-128..127) scaled to 0..65535.
+fn lab(ab: f64) -> u16 {
+    ((ab + 128.0) / 255.0 * 65535.0).round() as u16
+}
+
 /// The segment's description: number 1, its label and codes, and `notices` in its
 /// description.
 fn segment_item(seg: &Segmentation<'_>, notices: &str) -> InMemDicomObject {
@@ -146,7 +176,7 @@ fn segment_item(seg: &Segmentation<'_>, notices: &str) -> InMemDicomObject {
             Code("91723000", "SCT", "Anatomical Structure"),
             Code("52082005", "SCT", "Ligament"),
         ),
-        SegmentKind::HeatMap => (
+        SegmentKind::HeatMap | SegmentKind::AttentionRegion => (
             seg.finding.describe(),
             Code("309825002", "SCT", "Spatial and Relational Concept"),
             match seg.method.to_ascii_lowercase().as_str() {
@@ -166,6 +196,10 @@ fn segment_item(seg: &Segmentation<'_>, notices: &str) -> InMemDicomObject {
             VR::ST,
             &match seg.kind {
                 SegmentKind::AclRegion => format!("{label}, by {}. {notices}", seg.method),
+                SegmentKind::AttentionRegion => format!(
+                    "Where the call on {label} came from most: heat at least 0.5, by {}. {notices}",
+                    seg.method
+                ),
                 SegmentKind::HeatMap => format!(
                     "Where the call on {label} came from, by {} (0..1 as 0..255). {notices}",
                     seg.method
@@ -183,6 +217,19 @@ fn segment_item(seg: &Segmentation<'_>, notices: &str) -> InMemDicomObject {
         text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC"),
         text(tags::SEGMENT_ALGORITHM_NAME, VR::LO, seg.method),
     ]);
+    // The colour viewers draw it in (CIELab scaled to 0..65535, PS3.3 C.10.7.1.1): the ACL
+    // region yellow, the heat's segments red.
+    let colour: [u16; 3] = match seg.kind {
+        SegmentKind::AclRegion => [irradiance(97.0), lab(-21.0), lab(94.0)],
+        SegmentKind::HeatMap | SegmentKind::AttentionRegion => {
+            [irradiance(54.0), lab(81.0), lab(70.0)]
+        }
+    };
+    item.put(DataElement::new(
+        tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+        VR::US,
+        PrimitiveValue::U16(colour.to_vec().into()),
+    ));
     if seg.kind == SegmentKind::AclRegion {
         item.put(sequence(
             tags::ANATOMIC_REGION_SEQUENCE,
@@ -226,13 +273,22 @@ pub fn segmentation(
         }
     }
     let mut obj = InMemDicomObject::new_empty();
-    let number = SEG_SERIES_NUMBER + u32::from(seg.kind == SegmentKind::HeatMap);
+    let number = SEG_SERIES_NUMBER
+        + match seg.kind {
+            SegmentKind::AclRegion => 0,
+            SegmentKind::HeatMap => 1,
+            SegmentKind::AttentionRegion => 2,
+        };
     ctx.common(&mut obj, "SEG", &seg_series_uid(ctx, seg.kind), number);
     let (content_label, description) = match seg.kind {
         SegmentKind::AclRegion => ("ACL_REGION", "Cruciate ACL region (not for diagnostic use)"),
         SegmentKind::HeatMap => ("HEAT_MAP", "Cruciate heat map (not for diagnostic use)"),
+        SegmentKind::AttentionRegion => (
+            "ATTENTION",
+            "Cruciate attention region (not for diagnostic use)",
+        ),
     };
-    let binary = seg.kind == SegmentKind::AclRegion;
+    let binary = seg.kind != SegmentKind::HeatMap;
     let mut put = |e: DataElement<InMemDicomObject>| {
         obj.put(e);
     };

@@ -85,6 +85,22 @@ pub struct ServerConfig {
     /// The PACS's DICOMweb root: studies found and retrieved for analysis, results stored
     /// back (`[dicomweb]`).
     pub dicomweb: DicomWebConfig,
+    /// OHIF Viewer served beside the service, reading its DICOMweb (`[ohif]`).
+    pub ohif: OhifConfig,
+}
+
+/// OHIF Viewer 3 served beside the service (`[ohif]` in the settings file): the built files of
+/// the npm package `@ohif/app` (its `dist` folder, which the admin obtains once; nothing is
+/// downloaded at run time), on a port of their own (OHIF's build expects to be served from an
+/// origin's root), configured to read the studies Cruciate holds through its DICOMweb, the
+/// caller's token handed over in the viewer's address (`?token=`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OhifConfig {
+    /// The folder holding OHIF's `index.html`; none: no OHIF.
+    pub folder: Option<PathBuf>,
+    /// Its port, on the HTTP address's host (0: any free one, printed at start).
+    pub port: u16,
 }
 
 /// A PACS reached by DICOMweb (`[dicomweb]` in the settings file): clinicians and admins find
@@ -341,6 +357,7 @@ impl Default for ServerConfig {
             drift: cruciate_infer::drift::DriftSettings::default(),
             fhir: FhirConfig::default(),
             dicomweb: DicomWebConfig::default(),
+            ohif: OhifConfig::default(),
         }
     }
 }
@@ -380,6 +397,15 @@ impl ServerConfig {
     /// Rejects settings no service can run with.
     pub fn validate(&self) -> Result<(), ServerError> {
         self.dicom.validate()?;
+        if let Some(folder) = &self.ohif.folder
+            && !folder.join("index.html").is_file()
+        {
+            return Err(ServerError::Config(format!(
+                "[ohif] folder {} holds no index.html: give the dist folder of the npm package \
+                 @ohif/app (docs/service.md, \"OHIF Viewer\")",
+                folder.display()
+            )));
+        }
         if self.max_attempts == 0 {
             return Err(ServerError::Config(
                 "max_attempts must be at least 1".into(),

@@ -39,6 +39,7 @@ pub mod images;
 pub mod intake;
 pub mod job;
 pub mod models;
+pub mod ohif;
 pub mod pool;
 pub mod seed;
 mod storage;
@@ -55,7 +56,7 @@ use std::time::Duration;
 use cruciate_infer::Registry;
 use tokio::sync::watch;
 
-pub use config::{DicomConfig, DicomWebConfig, FhirConfig, ServerConfig};
+pub use config::{DicomConfig, DicomWebConfig, FhirConfig, OhifConfig, ServerConfig};
 pub use context::ServiceContext;
 pub use error::{ApiError, ErrorBody, ServerError};
 
@@ -70,6 +71,8 @@ pub struct Listening {
     pub http: SocketAddr,
     /// The DICOM storage SCP, when configured.
     pub dicom: Option<SocketAddr>,
+    /// OHIF Viewer, when configured.
+    pub ohif: Option<SocketAddr>,
 }
 
 /// A service process: its database, models, settings and analysers.
@@ -175,8 +178,22 @@ impl Service {
             .map_err(|e| ServerError::io(Path::new("listener"), e))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let dicom = dicom::start(self.ctx.clone(), addr.ip(), stop_rx.clone()).await?;
-        let app = api::router(self.ctx.clone());
-        ready(Listening { http: addr, dicom });
+        let ohif = ohif::bind(&config.ohif, addr.ip()).await?;
+        let app = api::router(self.ctx.clone(), ohif.as_ref().map(|(_, at)| at.port()));
+        let ohif_at = ohif.as_ref().map(|(_, at)| *at);
+        if let (Some((listener, _)), Some(folder)) = (ohif, config.ohif.folder.as_deref()) {
+            tokio::spawn(http::serve(
+                listener,
+                ohif::router(folder, addr.port()),
+                config.http_limits(),
+                stop_rx.clone(),
+            ));
+        }
+        ready(Listening {
+            http: addr,
+            dicom,
+            ohif: ohif_at,
+        });
         let http = tokio::spawn(http::serve(
             listener,
             app,

@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// DiagnosticReport is posted to BASE/DiagnosticReport [default: none].
     #[arg(long, value_name = "URL")]
     fhir_endpoint: Option<cruciate_server::http_base::HttpBase>,
+    /// OHIF Viewer's built files (the dist folder of the npm package @ohif/app), served on
+    /// --ohif-port and reading this service's DICOMweb [default: none].
+    #[arg(long, value_name = "DIR")]
+    ohif: Option<std::path::PathBuf>,
+    /// OHIF's port, on the HTTP address's host (0: any free one) [default: 0].
+    #[arg(long, value_name = "PORT")]
+    ohif_port: Option<u16>,
 }
 
 /// The DICOM node's flags (`[dicom]` in the settings file).
@@ -197,6 +204,12 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
     if let Some(endpoint) = &args.fhir_endpoint {
         config.fhir.endpoint = Some(endpoint.clone());
     }
+    if let Some(folder) = &args.ohif {
+        config.ohif.folder = Some(folder.clone());
+    }
+    if let Some(port) = args.ohif_port {
+        config.ohif.port = port;
+    }
     config.analyser_flags = device.flags();
     let registry = registry(device);
     runtime()?.block_on(async move {
@@ -242,6 +255,12 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
                 );
                 if let Some(dicom) = at.dicom {
                     println!("DICOM storage SCP {} on {dicom}", ae_title);
+                }
+                if let Some(ohif) = at.ohif {
+                    println!(
+                        "OHIF Viewer on http://{ohif}/ (reads this service's DICOMweb; \
+                         not for diagnostic use)"
+                    );
                 }
             })
             .await?;

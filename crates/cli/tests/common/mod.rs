@@ -30,6 +30,8 @@ pub struct Server {
     pub token: String,
     /// The DICOM storage SCP's port, when started with `--dicom-port`.
     pub dicom_port: Option<u16>,
+    /// OHIF Viewer's port, when started with `--ohif`.
+    pub ohif_port: Option<u16>,
 }
 
 impl Server {
@@ -77,6 +79,18 @@ impl Server {
                 }
             }
         });
+        let ohif_port = extra.contains(&"--ohif").then(|| {
+            loop {
+                let line = lines
+                    .next()
+                    .unwrap_or_else(|| panic!("serve ended before OHIF listened"))
+                    .unwrap();
+                if let Some(rest) = line.split("OHIF Viewer on http://").nth(1) {
+                    let at = rest.split('/').next().unwrap();
+                    break at.rsplit(':').next().unwrap().parse().unwrap();
+                }
+            }
+        });
         // Keep reading its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let token = std::fs::read_to_string(data.join("admin-token"))
@@ -89,6 +103,7 @@ impl Server {
             data: data.to_path_buf(),
             token,
             dicom_port,
+            ohif_port,
         }
     }
 

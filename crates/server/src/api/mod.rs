@@ -65,8 +65,8 @@ async fn errors_as_json(response: Response) -> Response {
     crate::ApiError::new(status, message).into_response()
 }
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
+/// The whole application; with `ohif_port`, `/dicomweb` also answers OHIF served there.
+pub fn router(state: AppState, ohif_port: Option<u16>) -> Router {
     let api = Router::new()
         .route("/exams", post(exams::upload).get(exams::list))
         .route("/exams/{id}", get(exams::detail).delete(exams::remove))
@@ -127,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(unknown_route)
         .layer(axum::middleware::map_response(errors_as_json));
+    let dicomweb = match ohif_port {
+        Some(port) => dicomweb.layer(crate::ohif::cors(port)),
+        None => dicomweb,
+    };
     Router::new()
         .nest("/api/v1", api)
         .nest("/dicomweb", dicomweb)

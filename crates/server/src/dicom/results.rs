@@ -5,7 +5,7 @@
 
 use cruciate_dicom_results::sc::RgbPicture;
 use cruciate_dicom_results::seg::{
-    SegmentKind, Segmentation, SeriesGeometry, box_frames, segmentation,
+    SegmentKind, Segmentation, SeriesGeometry, attention_frames, box_frames, segmentation,
 };
 use cruciate_dicom_results::{
     Algorithm, Evidence, Finding, OutsideDomain, ResultContext, StudyIdentity, secondary_capture,
@@ -427,9 +427,13 @@ pub async fn result_objects_in(
         let frames = box_frames(geometry, r.region?);
         Some((k, SegmentKind::AclRegion, frames))
     });
-    let heat = heat_frames
-        .into_iter()
-        .map(|(k, frames)| (k, SegmentKind::HeatMap, frames));
+    let heat = heat_frames.into_iter().flat_map(|(k, frames)| {
+        let attention = attention_frames(&frames);
+        [
+            (k, SegmentKind::HeatMap, frames),
+            (k, SegmentKind::AttentionRegion, attention),
+        ]
+    });
     for (k, kind, frames) in region_frames.collect::<Vec<_>>().into_iter().chain(heat) {
         let r = &reported[k];
         let (Some(geometry), false) = (&r.geometry, frames.is_empty()) else {
@@ -437,7 +441,9 @@ pub async fn result_objects_in(
         };
         let method = match kind {
             SegmentKind::AclRegion => "the cascade's ACL localiser".to_string(),
-            SegmentKind::HeatMap => r.method.clone().unwrap_or_default(),
+            SegmentKind::HeatMap | SegmentKind::AttentionRegion => {
+                r.method.clone().unwrap_or_default()
+            }
         };
         let made = segmentation(
             &r.seen,
