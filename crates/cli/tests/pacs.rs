@@ -990,7 +990,8 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     };
     let series_path = format!("/dicomweb/studies/{stored_study}/series");
     assert_eq!(listed(&format!("{series_path}?Modality=MR")), 1);
-    assert_eq!(listed(&format!("{series_path}?Modality=SEG")), 1);
+    // The heat map and its attention region.
+    assert_eq!(listed(&format!("{series_path}?Modality=SEG")), 2);
     assert_eq!(listed(&format!("{series_path}?Modality=CT")), 0);
     assert_eq!(
         listed(&format!("{series_path}?SeriesInstanceUID={series_uid}")),
@@ -1004,6 +1005,19 @@ fn a_study_stored_by_stow_rs_is_deidentified_analysed_and_answered_in_dicom_json
     );
     assert_eq!(listed(&format!("{instances_path}?limit=2")), 2);
     assert_eq!(listed(&format!("{instances_path}?InstanceNumber=99999")), 0);
+    // Metadata of a series and of one instance.
+    let (code, series_metadata) = server.get(
+        &format!("{series_path}/{series_uid}/metadata"),
+        Some(&server.token),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(series_metadata.as_array().unwrap().len(), files.len());
+    let (code, one) = server.get(
+        &format!("{instances_path}/{first_instance}/metadata"),
+        Some(&server.token),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(one[0]["00080018"]["Value"][0], first_instance);
     // Frames: the instance's own pixel bytes, uncompressed.
     let frames = format!("{instances_path}/{first_instance}/frames");
     let (code, body) = server.get_bytes(&format!("{frames}/1"), &server.token);

@@ -359,17 +359,17 @@ async fn a_clinician_finds_a_study_on_the_pacs_and_has_it_analysed_from_the_work
         .unwrap()
         .to_string();
     let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "seed_exams = 0\n[dicomweb]\npacs = \"{}/dicom-web\"\n",
-            orthanc.http
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, "seed_exams = 0\n").unwrap();
+    // The PACS given by its flag (the PACS test gives it in the settings file).
+    let pacs = format!("{}/dicom-web", orthanc.http);
     let server = Server::start(
         &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--pacs-dicomweb",
+            &pacs,
+        ],
     );
     let (_driver, client) = browser().await;
     sign_in(&client, &server).await;

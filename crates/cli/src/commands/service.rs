@@ -111,6 +111,11 @@ pub struct ServeArgs {
     /// DiagnosticReport is posted to BASE/DiagnosticReport [default: none].
     #[arg(long, value_name = "URL")]
     fhir_endpoint: Option<cruciate_server::http_base::HttpBase>,
+    /// The PACS's DICOMweb root (http://host[:port]/path): studies found on it and analysed from
+    /// the API and the UI, their results stored back by STOW-RS; its token in `[dicomweb]`
+    /// [default: none].
+    #[arg(long, value_name = "URL")]
+    pacs_dicomweb: Option<cruciate_server::http_base::HttpBase>,
     /// OHIF Viewer's built files (the dist folder of the npm package @ohif/app), served on
     /// --ohif-port and reading this service's DICOMweb [default: none].
     #[arg(long, value_name = "DIR")]
@@ -203,6 +208,9 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
     args.dicom.apply(&mut config.dicom);
     if let Some(endpoint) = &args.fhir_endpoint {
         config.fhir.endpoint = Some(endpoint.clone());
+    }
+    if let Some(pacs) = &args.pacs_dicomweb {
+        config.dicomweb.pacs = Some(pacs.clone());
     }
     if let Some(folder) = &args.ohif {
         config.ohif.folder = Some(folder.clone());

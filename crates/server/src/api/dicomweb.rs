@@ -544,6 +544,42 @@ pub async fn retrieve_frames(
         .into_response())
 }
 
+/// WADO-RS metadata: every instance's header of series `series` in DICOM JSON.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/metadata",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID")),
+    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn series_metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    Ok(dicom_json(crate::dicomweb::archive::metadata(&of_series(
+        &held, &series,
+    )?)))
+}
+
+/// WADO-RS metadata: one instance's header in DICOM JSON.
+#[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata",
+    params(("study" = String, Path, description = "StudyInstanceUID"), ("series" = String, Path, description = "SeriesInstanceUID"),
+        ("instance" = String, Path, description = "SOPInstanceUID")),
+    responses((status = 200, content_type = "application/dicom+json"), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn instance_metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((study, series, instance)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let held = held_study(&state, &caller, &study).await?;
+    let one: Vec<_> = of_series(&held, &series)?
+        .into_iter()
+        .filter(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
+        .collect();
+    if one.is_empty() {
+        return Err(ApiError::not_found(&format!("instance {instance}")));
+    }
+    Ok(dicom_json(crate::dicomweb::archive::metadata(&one)))
+}
+
 /// WADO-RS rendered: one instance's first frame as a PNG, windowed on its own 1st to 99th
 /// percentiles (PNG whatever the `Accept`: the one rendered form this service makes).
 #[utoipa::path(get, path = "/dicomweb/studies/{study}/series/{series}/instances/{instance}/rendered",

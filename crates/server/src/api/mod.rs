@@ -118,6 +118,14 @@ pub fn router(state: AppState, ohif_port: Option<u16>) -> Router {
             get(dicomweb::retrieve_instance),
         )
         .route(
+            "/studies/{study}/series/{series}/metadata",
+            get(dicomweb::series_metadata),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/metadata",
+            get(dicomweb::instance_metadata),
+        )
+        .route(
             "/studies/{study}/series/{series}/instances/{instance}/rendered",
             get(dicomweb::rendered_instance),
         )

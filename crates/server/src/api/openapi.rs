@@ -30,6 +30,8 @@ use super::Caller;
         super::dicomweb::retrieve_series,
         super::dicomweb::retrieve_instance,
         super::dicomweb::study_metadata,
+        super::dicomweb::series_metadata,
+        super::dicomweb::instance_metadata,
         super::dicomweb::rendered_instance,
         super::dicomweb::retrieve_frames,
         super::pacs::search,
