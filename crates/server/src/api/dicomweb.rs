@@ -227,9 +227,13 @@ async fn held_study(
         .next()
         .ok_or_else(|| ApiError::not_found(&format!("study {uid}")))?;
     let dir = state.exam_files(&exam.id).dir;
+    // The study is shown without results that cannot be made (said in the log).
     let results = crate::dicomweb::held::held_results(&state.store, state.data(), &exam, &dir)
         .await
-        .map_err(ApiError::internal)?;
+        .unwrap_or_else(|e| {
+            tracing::warn!(exam = %exam.id, "results in the held study: {e}");
+            Vec::new()
+        });
     tokio::task::spawn_blocking(move || {
         let mut held = crate::dicomweb::archive::stored(&dir.join("upload"));
         held.extend(
@@ -266,12 +270,15 @@ pub async fn search_studies(
         .store
         .dicom_studies(uid.as_deref(), caller.site_filter(), (1000, 0))
         .await?;
-    // Each analysed study's results, made where the analysis has not made them yet.
+    // Each analysed study's results, made where the analysis has not made them yet (exams
+    // analysed before they were kept); one that cannot be made is listed without them.
     for exam in &exams {
         let dir = state.exam_files(&exam.id).dir;
-        crate::dicomweb::held::held_results(&state.store, state.data(), exam, &dir)
-            .await
-            .map_err(ApiError::internal)?;
+        if let Err(e) =
+            crate::dicomweb::held::held_results(&state.store, state.data(), exam, &dir).await
+        {
+            tracing::warn!(exam = %exam.id, "results in the held study: {e}");
+        }
     }
     let root = root(&headers);
     let data = state.data().to_path_buf();
