@@ -391,6 +391,18 @@ fn of_series<'a>(
     Ok(members)
 }
 
+/// Instance `instance` of series `series` among `held`.
+fn of_instance<'a>(
+    held: &'a [crate::dicomweb::archive::Stored],
+    series: &str,
+    instance: &str,
+) -> Result<&'a crate::dicomweb::archive::Stored, ApiError> {
+    of_series(held, series)?
+        .into_iter()
+        .find(|i| i.instance_uid().as_deref() == Some(instance))
+        .ok_or_else(|| ApiError::not_found(&format!("instance {instance}")))
+}
+
 /// `instances` as a `multipart/related; type="application/dicom"` answer.
 async fn multipart_answer(
     instances: Vec<&crate::dicomweb::archive::Stored>,
@@ -458,14 +470,7 @@ pub async fn retrieve_instance(
     Path((study, series, instance)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let held = held_study(&state, &caller, &study).await?;
-    let one: Vec<_> = of_series(&held, &series)?
-        .into_iter()
-        .filter(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
-        .collect();
-    if one.is_empty() {
-        return Err(ApiError::not_found(&format!("instance {instance}")));
-    }
-    multipart_answer(one).await
+    multipart_answer(vec![of_instance(&held, &series, &instance)?]).await
 }
 
 /// WADO-RS metadata: every instance's header of study `study` in DICOM JSON.
@@ -515,11 +520,7 @@ pub async fn retrieve_frames(
     use crate::dicomweb::multipart;
     let wanted = frame_list(&frames)?;
     let held = held_study(&state, &caller, &study).await?;
-    let path = of_series(&held, &series)?
-        .into_iter()
-        .find(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
-        .map(|i| i.path.clone())
-        .ok_or_else(|| ApiError::not_found(&format!("instance {instance}")))?;
+    let path = of_instance(&held, &series, &instance)?.path.clone();
     let pixels =
         tokio::task::spawn_blocking(move || crate::dicomweb::archive::frames(&path, &wanted))
             .await
@@ -577,14 +578,8 @@ pub async fn instance_metadata(
     Path((study, series, instance)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let held = held_study(&state, &caller, &study).await?;
-    let one: Vec<_> = of_series(&held, &series)?
-        .into_iter()
-        .filter(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
-        .collect();
-    if one.is_empty() {
-        return Err(ApiError::not_found(&format!("instance {instance}")));
-    }
-    Ok(dicom_json(crate::dicomweb::archive::metadata(&one)))
+    let one = of_instance(&held, &series, &instance)?;
+    Ok(dicom_json(crate::dicomweb::archive::metadata(&[one])))
 }
 
 /// WADO-RS rendered: one instance's first frame as a PNG, windowed on its own 1st to 99th
@@ -599,11 +594,7 @@ pub async fn rendered_instance(
     Path((study, series, instance)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let held = held_study(&state, &caller, &study).await?;
-    let path = of_series(&held, &series)?
-        .into_iter()
-        .find(|i| i.instance_uid().as_deref() == Some(instance.as_str()))
-        .map(|i| i.path.clone())
-        .ok_or_else(|| ApiError::not_found(&format!("instance {instance}")))?;
+    let path = of_instance(&held, &series, &instance)?.path.clone();
     let png = tokio::task::spawn_blocking(move || {
         let volume = cruciate_volume::read_path(&path, &cruciate_volume::ReadOptions::default())
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
