@@ -294,17 +294,27 @@ pub fn upload_limits() -> Limits {
 /// most suitable one its rules accept); a volume with values that are not numbers (NaN,
 /// infinities) is refused, since every normalisation after it would spread them.
 fn read_upload(input: &Path, gate: Option<&Gate>) -> Result<Volume, JobError> {
-    let options = ReadOptions {
+    let volume = match gate {
+        Some(gate) => gate
+            .choose(read_upload_study(input)?, None)
+            .map_err(JobError::bad_exam)?,
+        None => cruciate_volume::read_path(input, &upload_options()).map_err(JobError::bad_exam)?,
+    };
+    all_numbers(volume, input)
+}
+
+/// The reader's options for uploads: the [`upload_limits`].
+fn upload_options() -> ReadOptions {
+    ReadOptions {
         limits: upload_limits(),
         ..ReadOptions::default()
-    };
-    let volume = match gate {
-        Some(gate) => cruciate_volume::read_study(&[input.to_path_buf()], &options)
-            .and_then(|study| gate.choose(study, None)),
-        None => cruciate_volume::read_path(input, &options),
     }
-    .map_err(JobError::bad_exam)?;
-    all_numbers(volume, input)
+}
+
+/// Every series of the upload at `input` (none decoded yet), read under [`upload_limits`].
+fn read_upload_study(input: &Path) -> Result<cruciate_volume::Study, JobError> {
+    cruciate_volume::read_study(&[input.to_path_buf()], &upload_options())
+        .map_err(JobError::bad_exam)
 }
 
 /// `volume`, refused where any of its voxels is not a number (NaN, infinities).

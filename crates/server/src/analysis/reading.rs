@@ -12,12 +12,12 @@ use cruciate_infer::{
     ReadingModel, Verdict,
     gate::{Reason, Rule},
 };
-use cruciate_volume::{Plane, ReadOptions, Study, Volume};
+use cruciate_volume::{Plane, Study, Volume};
 use serde::{Deserialize, Serialize};
 
 use super::{
     AnalysisFiles, AnalysisResult, ExamSummary, ExplanationSummary, ModelSummary,
-    NOT_FOR_DIAGNOSIS, all_numbers, heat_bytes, upload_limits, write, write_result,
+    NOT_FOR_DIAGNOSIS, all_numbers, heat_bytes, read_upload_study, write, write_result,
 };
 use crate::job::JobError;
 
@@ -69,12 +69,7 @@ impl FindingResult {
 /// One series of each plane of `plane_gates` that the upload at `input` holds, chosen by that
 /// gate, in the order of the gates; a refusal when it holds none of them.
 pub fn read_planes(input: &Path, plane_gates: &[Gate]) -> Result<Vec<Volume>, JobError> {
-    let options = ReadOptions {
-        limits: upload_limits(),
-        ..ReadOptions::default()
-    };
-    let study = cruciate_volume::read_study(&[input.to_path_buf()], &options)
-        .map_err(JobError::bad_exam)?;
+    let study = read_upload_study(input)?;
     let mut volumes = Vec::new();
     for gate in plane_gates {
         let of_plane = study.of_plane(gate.plane());
@@ -115,15 +110,7 @@ fn study_of(input: &Path) -> Result<(Study, Option<DecodedPlanes>), JobError> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((Study::of_read(input.to_path_buf(), volumes), Some(planes)))
         }
-        None => {
-            let options = ReadOptions {
-                limits: upload_limits(),
-                ..ReadOptions::default()
-            };
-            let study = cruciate_volume::read_study(&[input.to_path_buf()], &options)
-                .map_err(JobError::bad_exam)?;
-            Ok((study, None))
-        }
+        None => Ok((read_upload_study(input)?, None)),
     }
 }
 
