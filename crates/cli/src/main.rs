@@ -62,7 +62,7 @@ enum Command {
     /// Grade one exam with a trained run.
     Predict(commands::predict::PredictArgs),
     /// Patient-level stratified k-fold cross-validation.
-    Cv(commands::train::CvArgs),
+    Cv(commands::cv::CvArgs),
     /// Show where a trained run's call on one exam came from, drawn on the exam's slices.
     Explain(commands::explain::ExplainArgs),
     /// Fit a run's domain reference: the input gate's check that an exam is like its training
@@ -226,7 +226,7 @@ fn run(command: Command, device: cruciate_models::Compute) -> anyhow::Result<()>
         Command::Bench(args) => commands::bench::run(&args, device),
         Command::Train(args) => commands::train::run(&args, device),
         Command::Predict(args) => commands::predict::run(&args, device),
-        Command::Cv(args) => commands::train::run_cv(&args, device),
+        Command::Cv(args) => commands::cv::run(&args, device),
         Command::Explain(args) => commands::explain::run(&args, device),
         Command::Domain(args) => commands::domain::run(&args, device),
         Command::Calibrate(args) => commands::calibrate::run(&args, device),

@@ -223,3 +223,247 @@ fn two_workers_on_postgresql_share_twenty_jobs_each_run_once() {
         20
     );
 }
+
+fn cruciate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cruciate"))
+        .args(args)
+        .env("CRUCIATE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn succeeded(o: std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `n` `cruciate worker --research` processes on the queue at `db`, each waiting for jobs.
+fn research_workers(db: &str, n: usize) -> Vec<std::process::Child> {
+    use std::io::BufRead as _;
+    (0..n)
+        .map(|_| {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_cruciate"))
+                .args(["worker", "--research", "--db", db])
+                .env("CRUCIATE_LOG", "warn")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.starts_with("research worker "), "{line}");
+            child
+        })
+        .collect()
+}
+
+/// Each finished trial's settings (as JSON text) and fold scores, from `trials.jsonl`.
+fn trials(out: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
+    std::fs::read_to_string(out.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let t: serde_json::Value = serde_json::from_str(l).unwrap();
+            let folds = t["folds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            (t["params"].to_string(), folds)
+        })
+        .collect()
+}
+
+#[test]
+fn two_research_workers_share_a_twelve_trial_search_each_trial_once_as_one_machine_scores_it() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    succeeded(cruciate(&[
+        "synth",
+        "--out",
+        &p("syn"),
+        "--exams",
+        "24",
+        "--size",
+        "32",
+        "--slices",
+        "4..4",
+        "--seed",
+        "3",
+    ]));
+    std::fs::write(
+        dir.path().join("base.toml"),
+        "[model]\nname = \"small\"\ntask = \"binary\"\n[data]\nslices = 4\nsize = 32\n\
+         [train]\nepochs = 1\n",
+    )
+    .unwrap();
+    // 3 x 2 x 2 = 12 trials, each a two-fold cross-validation of a network.
+    std::fs::write(
+        dir.path().join("space.toml"),
+        "path = \"network\"\nconfig = \"base.toml\"\n[search]\n\"optim.lr\" = [0.001, 0.003, 0.01]\n\
+         \"optim.optimizer\" = [\"adam\", \"sgd\"]\n\"optim.weight_decay\" = [0.0, 0.0001]\n",
+    )
+    .unwrap();
+    let search = |out: &str, extra: &[&str]| {
+        let manifest = p("syn/manifest.csv");
+        let space = p("space.toml");
+        let out = p(out);
+        let args = [
+            &[
+                "tune",
+                "--manifest",
+                &manifest,
+                "--space",
+                &space,
+                "--folds",
+                "2",
+            ][..],
+            &["--out", &out],
+            extra,
+        ]
+        .concat();
+        succeeded(cruciate(&args))
+    };
+    search("alone", &[]);
+    let alone = trials(&dir.path().join("alone"));
+    assert_eq!(alone.len(), 12);
+
+    // The same search spread: this process only queues and waits; two workers run it.
+    let db = pg.url();
+    let workers = research_workers(&db, 2);
+    let said = search("spread", &["--queue", &db, "--coordinate-only"]);
+    for mut w in workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert!(said.contains("12 job(s) on the research queue"), "{said}");
+    let rows = pg.query("SELECT worker, attempts, status FROM research_jobs");
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    let mut by_worker = std::collections::BTreeMap::new();
+    for row in &rows {
+        let parts: Vec<&str> = row.split('|').collect();
+        assert_eq!(
+            parts[1..],
+            ["1", "done"],
+            "{row}: every trial ran exactly once"
+        );
+        *by_worker.entry(parts[0].to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_worker.len(),
+        2,
+        "both workers took trials: {by_worker:?}"
+    );
+    let spread = trials(&dir.path().join("spread"));
+    assert_eq!(
+        spread, alone,
+        "the spread search scores every trial as one machine does"
+    );
+    let best = |out: &str| std::fs::read_to_string(dir.path().join(out).join("best.toml")).unwrap();
+    assert_eq!(best("spread"), best("alone"));
+    assert!(dir.path().join("spread/best-run/run.json").is_file());
+
+    // Started again with no worker left: every trial is found, none queued or run again.
+    let again = search("spread", &["--queue", &db, "--coordinate-only"]);
+    assert!(!again.contains("on the research queue"), "{again}");
+    assert_eq!(trials(&dir.path().join("spread")), alone);
+    assert_eq!(
+        pg.query("SELECT count(*), max(attempts) FROM research_jobs"),
+        ["12|1"]
+    );
+}
+
+#[test]
+fn two_research_workers_fit_the_folds_of_a_cross_validation_scored_as_on_one_machine() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    succeeded(cruciate(&[
+        "synth",
+        "--out",
+        &p("syn"),
+        "--exams",
+        "24",
+        "--size",
+        "32",
+        "--slices",
+        "4..4",
+        "--seed",
+        "5",
+    ]));
+    let cv = |out: &str, extra: &[&str]| {
+        let manifest = p("syn/manifest.csv");
+        let out = p(out);
+        let args = [
+            &[
+                "cv",
+                "--manifest",
+                &manifest,
+                "--model",
+                "small",
+                "--epochs",
+                "1",
+            ][..],
+            &[
+                "--set",
+                "data.size=32",
+                "--set",
+                "data.slices=4",
+                "--folds",
+                "4",
+            ],
+            &["--out", &out],
+            extra,
+        ]
+        .concat();
+        succeeded(cruciate(&args))
+    };
+    let alone = cv("alone", &[]);
+    let db = pg.url();
+    let workers = research_workers(&db, 2);
+    let spread = cv("spread", &["--queue", &db, "--coordinate-only"]);
+    for mut w in workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    assert!(
+        spread.contains("4 job(s) on the research queue"),
+        "{spread}"
+    );
+    let rows = pg.query("SELECT key, worker, attempts, status FROM research_jobs ORDER BY key");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let workers: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.split('|').nth(1).unwrap()).collect();
+    assert_eq!(workers.len(), 2, "both workers fitted folds: {rows:?}");
+    for (k, row) in rows.iter().enumerate() {
+        assert!(
+            row.starts_with("cv/") && row.contains(&format!("/fold-{}|", k + 1)),
+            "{row}"
+        );
+        assert!(row.ends_with("|1|done"), "{row}: each fold fitted once");
+    }
+    // Scored here from the workers' fits: the same figures, fold by fold, as one machine's.
+    let figures = |said: &str| -> Vec<String> {
+        said.lines()
+            .filter(|l| l.contains("accuracy"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(figures(&spread).len(), 5, "{spread}");
+    assert_eq!(figures(&spread), figures(&alone));
+    let cv_json = |out: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(out).join("cv.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(cv_json("spread")["pooled"], cv_json("alone")["pooled"]);
+}

@@ -2,17 +2,17 @@
 //! lands in the same fold, folds keep the class proportions, each fold is a fit by a
 //! [`ClassifierFactory`] (resumable), and the held-out calls of all folds are pooled.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use cruciate_data::folds::{assign_folds, fold_manifest};
 use cruciate_data::{Manifest, Split, Task};
-use cruciate_infer::{ClassifierFactory, Progress};
+use cruciate_infer::{Classifier, ClassifierFactory, Progress};
 use serde::Serialize;
 
 use crate::EvalError;
 use crate::scoring::{HeadlineFigures, ScoredExam, score_split};
-use cruciate_infer::Classifier as _;
 
 /// A cross-validation.
 pub struct CvRequest<'a> {
@@ -72,22 +72,63 @@ struct PooledCall<'a> {
     verdict: String,
 }
 
-/// Fits and scores every fold, pools their held-out calls, and writes `cv.json` and
-/// `predictions.csv`.
-pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<CvReport, EvalError> {
+/// The fold of each patient, after checking that there are at least two folds.
+fn assign(request: &CvRequest) -> Result<BTreeMap<String, usize>, EvalError> {
     if request.folds < 2 {
         return Err(EvalError::Request("--folds must be at least 2".into()));
     }
-    let folds = assign_folds(request.manifest, request.folds, request.task, request.seed);
+    Ok(assign_folds(
+        request.manifest,
+        request.folds,
+        request.task,
+        request.seed,
+    ))
+}
+
+/// Fits fold `fold` (0-based) with patients assigned as `folds` says: its manifest (the fold
+/// held out as the valid split) and its run folder `out/fold-K`.
+fn fit(
+    request: &CvRequest,
+    folds: &BTreeMap<String, usize>,
+    fold: usize,
+    progress: &dyn Progress,
+) -> Result<(Manifest, PathBuf, Box<dyn Classifier>), EvalError> {
+    let manifest = fold_manifest(request.manifest, folds, fold);
+    let out = request.out.join(format!("fold-{}", fold + 1));
+    tracing::info!("fold {} of {}", fold + 1, request.folds);
+    let classifier = request.factory.fit(&manifest, &out, progress)?;
+    Ok((manifest, out, classifier))
+}
+
+/// Fits fold `fold` (0-based) of `request` alone, as [`cross_validate`] fits it, into
+/// `out/fold-K`: folds fitted apart (on other machines) are then found there by the
+/// cross-validation, which scores them.
+pub fn fit_fold(
+    request: &CvRequest,
+    fold: usize,
+    progress: &dyn Progress,
+) -> Result<PathBuf, EvalError> {
+    let folds = assign(request)?;
+    if fold >= request.folds {
+        return Err(EvalError::Request(format!(
+            "fold {} of {}: no such fold",
+            fold + 1,
+            request.folds
+        )));
+    }
+    Ok(fit(request, &folds, fold, progress)?.1)
+}
+
+/// Fits and scores every fold, pools their held-out calls, and writes `cv.json` and
+/// `predictions.csv`.
+pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<CvReport, EvalError> {
+    let folds = assign(request)?;
     let mut reports = Vec::new();
     let mut pooled: Vec<(usize, ScoredExam)> = Vec::new();
     for fold in 0..request.folds {
-        let manifest = fold_manifest(request.manifest, &folds, fold);
-        let out = request.out.join(format!("fold-{}", fold + 1));
-        tracing::info!("fold {} of {}", fold + 1, request.folds);
+        let (manifest, out, fitted) = fit(request, &folds, fold, progress)?;
         // Behind the gate's rules, as every opened run.
-        let classifier =
-            cruciate_infer::Gated::new(request.factory.fit(&manifest, &out, progress)?);
+        let classifier = cruciate_infer::Gated::new(fitted);
         let held_out = score_split(&classifier, &manifest, Split::Valid, progress)?;
         reports.push(FoldReport {
             fold: fold + 1,

@@ -105,9 +105,28 @@ pub struct TrialResult {
     pub seconds: f64,
 }
 
+impl TrialResult {
+    /// Trial `trial` (1-based) with settings `params`, scored `folds`, which took `seconds`:
+    /// the mean and spread computed.
+    pub fn new(trial: usize, params: Params, folds: Vec<f64>, seconds: f64) -> Self {
+        let n = folds.len().max(1) as f64;
+        let mean = folds.iter().sum::<f64>() / n;
+        let sd = (folds.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Self {
+            trial,
+            params,
+            folds,
+            mean,
+            sd,
+            seconds,
+        }
+    }
+}
+
 const TRIALS: &str = "trials.jsonl";
 
-fn finished(out: &Path) -> Vec<TrialResult> {
+/// The trials finished in `out/trials.jsonl` (none where there is no such file).
+pub fn finished(out: &Path) -> Vec<TrialResult> {
     std::fs::read_to_string(out.join(TRIALS))
         .map(|text| {
             text.lines()
@@ -147,18 +166,8 @@ pub fn search(
             trial: k + 1,
             message: e,
         })?;
-        let n = folds.len().max(1) as f64;
-        let mean = folds.iter().sum::<f64>() / n;
-        let sd = (folds.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let result = TrialResult {
-            trial: k + 1,
-            params: params.clone(),
-            folds,
-            mean,
-            sd,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        append_line(&out.join(TRIALS), &result)?;
+        let result = TrialResult::new(k + 1, params.clone(), folds, start.elapsed().as_secs_f64());
+        record(out, &result)?;
         results.push(result);
         progress.set(k as u64 + 1);
     }
@@ -168,7 +177,10 @@ pub fn search(
     Ok(results)
 }
 
-fn append_line(path: &Path, result: &TrialResult) -> Result<(), EvalError> {
+/// Appends a finished trial to `out/trials.jsonl` (flushed to disk), where a search started
+/// again finds it.
+pub fn record(out: &Path, result: &TrialResult) -> Result<(), EvalError> {
+    let path = &out.join(TRIALS);
     let line = serde_json::to_string(result).expect("a trial serialises");
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -3,7 +3,8 @@
 use crate::{accuracy, argmax, class_report, roc_auc};
 
 /// What a search maximises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// ROC AUC of the injured probability (any grade above 0 vs healthy).
     Auc,

@@ -17,6 +17,8 @@
 //! - [`images`]: slice and heat-map PNGs for the viewer.
 //! - [`models`]: the served models, the bundled synthetic demo model among them.
 //! - [`seed`]: the first start (admin token, synthetic demo exams).
+//! - [`research`]: the research queue, where a hyperparameter search's trials wait for the
+//!   `cruciate worker --research` processes of any number of machines.
 
 #![warn(missing_docs)]
 
@@ -41,6 +43,7 @@ pub mod job;
 pub mod models;
 pub mod ohif;
 pub mod pool;
+pub mod research;
 pub mod seed;
 mod storage;
 pub mod store;

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod cascade;
 pub mod combine;
 pub mod compare;
+pub mod cv;
 pub mod data;
 pub mod dicom;
 pub mod domain;
@@ -18,6 +19,7 @@ pub mod localise;
 pub mod predict;
 pub mod reading;
 pub mod reproduce;
+pub mod research;
 pub mod service;
 pub mod svm;
 pub mod synth;
@@ -46,7 +48,10 @@ pub fn registry(device: Compute) -> Registry {
 }
 
 /// Where the ACL region an exam is cut to comes from (`--roi`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum RoiChoice {
     /// Whole exams: no cut.
     None,
@@ -57,7 +62,7 @@ pub enum RoiChoice {
 }
 
 /// Where exams are cut to their ACL region before a model sees them (`--roi`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct RoiArgs {
     /// Cut each exam to its ACL region first: none, manifest (the roi column's boxes) or auto
     /// (the boxes --localiser finds).

@@ -176,9 +176,15 @@ impl DicomNodeArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// Run research jobs (the trials of `cruciate tune --queue`) instead of analysing exams:
+    /// any number of such workers, on any machine that reaches the database (--db) and sees
+    /// the search's files at the same paths, share a search.
+    #[arg(long)]
+    pub research: bool,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The async runtime of a command that talks to the service's database.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -278,6 +284,9 @@ pub fn serve(args: &ServeArgs, device: Compute) -> anyhow::Result<()> {
 
 /// Runs `cruciate worker`.
 pub fn worker(args: &WorkerArgs, device: Compute) -> anyhow::Result<()> {
+    if args.research {
+        return research_worker(args, device);
+    }
     let mut config = args.service.config()?;
     config.analyser_flags = device.flags();
     let registry = registry(device);
@@ -381,4 +390,35 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Runs `cruciate worker --research`: research jobs until Ctrl-C or SIGTERM (a job in hand is
+/// finished first).
+fn research_worker(args: &WorkerArgs, device: Compute) -> anyhow::Result<()> {
+    use cruciate_server::research::{ResearchQueue, ResearchWorker};
+    let config = args.service.config()?;
+    if config.db.is_none() {
+        std::fs::create_dir_all(&config.data).with_context(|| config.data.display().to_string())?;
+    }
+    let url = config.database_url();
+    runtime()?.block_on(async move {
+        let queue = ResearchQueue::open(&url).await?;
+        let worker = ResearchWorker::new(
+            queue,
+            super::research::worker_name(),
+            std::sync::Arc::new(super::research::ResearchJobs { device }),
+        );
+        println!(
+            "research worker {} on {}",
+            worker.name(),
+            super::research::shown_url(&url)
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop.send(true);
+        });
+        worker.run(stopped).await;
+        anyhow::Ok(())
+    })
 }

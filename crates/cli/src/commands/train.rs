@@ -1,4 +1,4 @@
-//! `cruciate train` and `cruciate cv`: the run settings shared by both, and the two commands.
+//! `cruciate train`, and the run settings it shares with `cruciate cv`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,11 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use cruciate_data::Manifest;
-use cruciate_eval::cv::{CvRequest, cross_validate};
 use cruciate_models::{Compute, network_names};
-use cruciate_train::{NetworkFactory, TrainConfig, TrainRequest, train};
+use cruciate_train::{TrainConfig, TrainRequest, train};
 
-use super::figure;
 use crate::progress::Bars;
 
 /// Settings of a training run, from a TOML file, flags and `--set key=value`.
@@ -147,70 +145,4 @@ pub fn train_and_fit(
         super::beside::fit_beside(&run, &request.manifest, device)?;
     }
     Ok(summary)
-}
-
-/// Arguments of `cruciate cv`.
-#[derive(Debug, Args)]
-pub struct CvArgs {
-    #[command(flatten)]
-    settings: RunSettings,
-    /// Number of folds.
-    #[arg(long, default_value_t = 5)]
-    folds: usize,
-    /// Folder for the folds' runs, cv.json and predictions.csv.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
-/// Runs `cruciate cv`.
-pub fn run_cv(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
-    let config = args.settings.config()?;
-    let manifest = args.settings.manifest(&config)?;
-    let progress = Arc::new(Bars::default());
-    let factory = NetworkFactory {
-        config: config.clone(),
-        weights: args.settings.weights.clone(),
-        compute: device,
-        progress: progress.clone(),
-        roi: args.settings.roi.crop(device)?,
-    };
-    let report = cross_validate(
-        &CvRequest {
-            manifest: &manifest,
-            folds: args.folds,
-            seed: config.train.seed,
-            task: config.model.task,
-            out: args.out.clone(),
-            factory: &factory,
-        },
-        progress.as_ref(),
-    )
-    .context("cv")?;
-    for fold in &report.folds {
-        println!(
-            "fold {}: {} exams, accuracy {}, AUC {}{}",
-            fold.fold,
-            fold.figures.exams,
-            figure(fold.figures.accuracy),
-            figure(fold.figures.auc),
-            fold.epoch
-                .map_or(String::new(), |e| format!(" (best epoch {e})"))
-        );
-    }
-    println!(
-        "pooled: accuracy {}, AUC {}{}",
-        figure(report.pooled.accuracy),
-        figure(report.pooled.auc),
-        report
-            .fold_auc_mean_sd
-            .map_or(String::new(), |[m, s]| format!(
-                "; fold AUC {m:.3} ± {s:.3}"
-            ))
-    );
-    println!(
-        "input gate (rules): {} of {} held-out exams accepted",
-        report.gate.accepted,
-        report.gate.accepted + report.gate.abstained
-    );
-    Ok(())
 }

@@ -46,7 +46,7 @@ impl JobStatus {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, sqlx::Error> {
+    pub(crate) fn parse(text: &str) -> Result<Self, sqlx::Error> {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == text)

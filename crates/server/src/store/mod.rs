@@ -6,6 +6,7 @@ mod audit;
 mod dicom;
 mod drift;
 mod exams;
+mod research;
 mod tokens;
 
 use std::str::FromStr;
@@ -20,6 +21,7 @@ pub use drift::{DriftAlert, Stream, UNKNOWN_SCANNER};
 pub use exams::{
     Call, ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
 };
+pub use research::{ClaimedResearch, ResearchRow};
 pub use tokens::{Revoked, Role, TokenRow, random_hex};
 
 use crate::ServerError;
