@@ -11,8 +11,11 @@
 //!   service's upload-to-result latency with the demo model, phantom generation.
 //! - [`svm`]: the study's chosen system, an SVM grid on deep features, and VGG16 extraction.
 //! - [`service`]: a fresh service per run and analyser count, fed zipped DICOM exams over HTTP.
+//! - [`exam`]: whole-exam latency, a zipped DICOM exam to its result with the model open, on
+//!   zips another pipeline can time too.
 
 mod error;
+pub mod exam;
 pub mod inputs;
 mod machine;
 pub mod models;

@@ -285,6 +285,52 @@ fn synth_writes_a_manifest_and_exams_the_readers_take() {
 }
 
 #[test]
+fn bench_times_whole_exams_on_zips_another_pipeline_can_time_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let zips = dir.path().join("zips");
+    let demo = cruciate_testkit::workspace_root().join("crates/server/demo");
+    let bench = |exams: &str| {
+        let o = cruciate(&[
+            "bench",
+            "--exam",
+            "--run",
+            demo.to_str().unwrap(),
+            "--exams",
+            exams,
+            "--zips",
+            zips.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let lines = bench("2");
+    assert_eq!(lines[0]["side"], "cruciate");
+    assert_eq!(lines[0]["exams"], 2);
+    assert_eq!(lines.len(), 2, "one row per run: {lines:?}");
+    let row = &lines[1];
+    assert_eq!(
+        (row["kind"].as_str(), row["exams"].as_u64()),
+        (Some("network"), Some(2))
+    );
+    assert!(row["median_s"].as_f64().is_some_and(|s| s > 0.0), "{row}");
+    // The zips stay for the Python pipeline; a second run times the same ones.
+    let made: Vec<_> = std::fs::read_dir(&zips).unwrap().collect();
+    assert_eq!(made.len(), 2);
+    assert_eq!(
+        bench("5")[0]["exams"],
+        2,
+        "the zips there are timed, none made"
+    );
+    // Without a run there is nothing to time: refused by the flags.
+    let o = cruciate(&["bench", "--exam"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
 fn bench_reports_every_measurement() {
     let o = cruciate(&[
         "bench", "--slices", "1", "--repeat", "1", "--exams", "1", "--json",

@@ -28,9 +28,18 @@ pub struct BenchArgs {
     #[arg(long)]
     pub service: bool,
     /// With --service: the runs to serve, one after the other (repeat the flag); the bundled
-    /// demo model when none.
+    /// demo model when none. With --exam: the runs to time.
     #[arg(long = "run", value_name = "RUN")]
     pub runs: Vec<std::path::PathBuf>,
+    /// Measure whole-exam latency instead: each --run's analysis of zipped DICOM exams (read,
+    /// decode, choose the series, resample, forward, explanation, result files) with the model
+    /// open, per exam; `bench/exam_latency.sh` puts a Python pipeline beside it.
+    #[arg(long, requires = "runs")]
+    pub exam: bool,
+    /// With --exam: the zipped exams (`*.zip`); --exams synthetic DICOM phantoms are made and
+    /// zipped there when it holds none [default: a scratch folder].
+    #[arg(long, value_name = "DIR", requires = "exam")]
+    pub zips: Option<std::path::PathBuf>,
     /// Measure the SVM path instead: a 20-setting x 5-fold SVM grid on 500 x 1,024 features,
     /// and VGG16 feature extraction (8 central slices at 224x224) in exams/s on --exams phantoms.
     #[arg(long)]
@@ -45,6 +54,9 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
     }
     if args.svm {
         return svm(args, compute, &machine);
+    }
+    if args.exam {
+        return exam(args, compute, &machine);
     }
     let best = cruciate_bench::models::label(compute, compute.engine_choice().resolve()?);
     if args.json {
@@ -124,6 +136,40 @@ fn svm(args: &BenchArgs, compute: Compute, machine: &Machine) -> Result<()> {
         f.exams,
         f.extraction_s
     );
+    Ok(())
+}
+
+/// `cruciate bench --exam`.
+fn exam(args: &BenchArgs, compute: Compute, machine: &Machine) -> Result<()> {
+    let zips = cruciate_bench::exam::Zips::in_dir(args.zips.as_deref(), args.exams)?;
+    let rows = cruciate_bench::exam::run(&args.runs, &zips.paths, compute, super::registry)?;
+    if args.json {
+        let header = serde_json::json!({"side": "cruciate", "cpu": machine.cpu,
+            "threads": machine.threads, "onednn": machine.onednn, "isa": machine.isa,
+            "device": machine.device, "engine": compute.to_string(), "exams": zips.paths.len()});
+        println!("{header}");
+        for row in &rows {
+            println!("{}", serde_json::to_string(row)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "cruciate bench --exam on {compute} ({}, {} threads): {} zipped DICOM exams from {}",
+        machine.cpu,
+        machine.threads,
+        zips.paths.len(),
+        zips.dir.display()
+    );
+    println!(
+        "{:<24} {:<10} {:>16} {:>14}",
+        "model", "kind", "median (s/exam)", "mean (s/exam)"
+    );
+    for row in rows {
+        println!(
+            "{:<24} {:<10} {:>16.3} {:>14.3}",
+            row.model, row.kind, row.median_s, row.mean_s
+        );
+    }
     Ok(())
 }
 

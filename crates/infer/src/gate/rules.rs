@@ -17,8 +17,8 @@ pub struct GateSettings {
     pub plane: Plane,
     /// The DICOM Modality the model reads; exams whose headers say another are refused.
     pub modality: String,
-    /// Fewest slices an exam may have; by default half of the slices the model reads (at
-    /// least 2).
+    /// Fewest slices an exam may have; by default half of the slices the model reads, at
+    /// least 2 and at most [`DEFAULT_MIN_SLICES_CAP`].
     pub min_slices: Option<usize>,
     /// Fewest rows and columns a slice may have.
     pub min_in_plane: usize,
@@ -60,6 +60,12 @@ impl Default for GateSettings {
         }
     }
 }
+
+/// The most slices the default slice rule asks for. What a model "reads" is a cap on the
+/// central slices it takes (MRNet's recipe says 64 for "every slice"), pooled over however
+/// many there are; half of it would refuse MRNet's own exams (17 to 51 sagittal slices). A
+/// knee series of 3-4 mm slices has 20 to 45; the scouts the rule is for have 3 to 5.
+pub const DEFAULT_MIN_SLICES_CAP: usize = 12;
 
 /// A run's gate: its settings, what the model reads, and the training exams' features where
 /// the run holds them. It travels as JSON (to a service's analysers, which choose an upload's
@@ -138,7 +144,10 @@ impl Gate {
     pub fn min_slices(&self) -> usize {
         self.settings
             .min_slices
-            .unwrap_or_else(|| self.reads.map_or(2, |n| n.div_ceil(2)))
+            .unwrap_or_else(|| {
+                self.reads
+                    .map_or(2, |n| n.div_ceil(2).min(DEFAULT_MIN_SLICES_CAP))
+            })
             .max(2)
     }
 
@@ -358,6 +367,14 @@ mod tests {
             ..GateSettings::default()
         });
         assert_eq!(Gate::for_run(&info).min_slices(), 5);
+        // Half of what the model reads, but no more than a knee series of any protocol has:
+        // MRNet's recipe reads "every slice" (a cap of 64) and must take a 25-slice exam.
+        for (reads, least) in [(16, 8), (5, 3), (64, DEFAULT_MIN_SLICES_CAP)] {
+            assert_eq!(gate(reads).min_slices(), least, "reading {reads}");
+        }
+        let mut reasons = Vec::new();
+        gate(64).geometry(&exam([25, 32, 32], Format::Npy), &mut reasons);
+        assert!(reasons.is_empty(), "{reasons:?}");
         let parsed: GateSettings = serde_json::from_str(r#"{"max_aspect": 3.0}"#).unwrap();
         assert_eq!(parsed.max_aspect, 3.0);
         assert_eq!(parsed.plane, Plane::Sagittal);
