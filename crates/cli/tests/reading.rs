@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, three_plane_studies, trained_reading, zip_folder};
+use common::{Server, cruciate, succeeded, three_plane_studies, trained_reading, zip_folder};
 use cruciate_testkit::{dciodvfy_errors, system_tool};
 use serde_json::Value;
 
@@ -180,6 +180,76 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
         assert_eq!(code, 400, "{bad}: {body}");
         assert!(body["error"].as_str().is_some(), "{bad}: {body}");
     }
+
+    // The radiologist reads every finding: the headline with its grade (/read), each other
+    // finding as agreeing with its call or not; export-reads carries them into a manifest.
+    let read = |path: &str, body: Value| {
+        server.post_json(&format!("/api/v1/exams/{id}/{path}"), &server.token, body)
+    };
+    let meniscus_called = finding(&result["findings"], "meniscus")["call"]["probability"]
+        .as_f64()
+        .unwrap()
+        >= 0.5;
+    assert_eq!(
+        read(
+            "findings/meniscus/read",
+            serde_json::json!({"agrees": false})
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        read(
+            "findings/abnormal/read",
+            serde_json::json!({"agrees": true})
+        )
+        .0,
+        204
+    );
+    for (bad, why) in [
+        ("findings/acl/read", "headline"),
+        ("findings/cartilage/read", "unknown finding"),
+    ] {
+        let (code, body) = read(bad, serde_json::json!({"agrees": true}));
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{why}: {body}"
+        );
+    }
+    assert_eq!(
+        read("read", serde_json::json!({"grade": 3, "agrees": false})).0,
+        204
+    );
+    let exam = server
+        .get(&format!("/api/v1/exams/{id}"), Some(&server.token))
+        .1;
+    let reads = exam["finding_reads"].as_array().unwrap();
+    assert_eq!(reads.len(), 2, "{exam}");
+    assert_eq!(reads[1]["finding"], "meniscus");
+    assert_eq!(
+        reads[1]["present"], !meniscus_called,
+        "differs from the call"
+    );
+    assert_eq!(reads[1]["agrees"], false);
+    let manifest = dir.path().join("reads.csv");
+    let data = dir.path().join("data");
+    succeeded(&cruciate(&[
+        "export-reads",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        manifest.to_str().unwrap(),
+    ]));
+    let rows = cruciate_data::Manifest::read(&manifest).unwrap().rows;
+    let row = rows.iter().find(|r| r.exam_id == id).unwrap();
+    assert_eq!(row.label, 3);
+    assert_eq!(row.meniscus, Some(u8::from(!meniscus_called)));
+    let abnormal_called = finding(&result["findings"], "abnormal")["call"]["probability"]
+        .as_f64()
+        .unwrap()
+        >= 0.5;
+    assert_eq!(row.abnormal, Some(u8::from(abnormal_called)));
 
     // The SR holds the three findings, each with its probability, and passes dciodvfy; the
     // Secondary Captures are of each finding's key slices.

@@ -502,6 +502,32 @@ async fn a_reading_shows_a_column_per_finding_and_the_viewer_switches_planes_and
     for f in ["Abnormality: ", "ACL tear: ", "Meniscal tear: "] {
         assert!(listed.contains(f), "{f} in {listed}");
     }
+    // Each finding but the headline (the ACL, read with its grade below) is agreed with or not
+    // where it is listed; the read is shown there once recorded.
+    assert_eq!(
+        client
+            .find_all(Locator::Css("#findings li[data-finding='acl'] button"))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    client
+        .find(Locator::Css(
+            "#findings li[data-finding='meniscus'] .finding-differ",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let read = wait_for_script(
+        &client,
+        "const r = document.querySelector(\"#findings li[data-finding='meniscus'] .finding-read\");
+         return r && r.textContent;",
+    )
+    .await;
+    assert!(read.as_str().unwrap().contains("(differs)"), "{read}");
     assert!(
         client
             .find(Locator::Id("view-switch"))

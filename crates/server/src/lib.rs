@@ -224,7 +224,8 @@ impl Service {
     }
 }
 
-/// One row of `export-reads`' manifest: an exam a radiologist read, with their grade.
+/// One row of `export-reads`' manifest: an exam a radiologist read, with their grade (and, for
+/// a reading, their reads of its other findings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadExam {
     /// The exam's id.
@@ -233,6 +234,10 @@ pub struct ReadExam {
     pub path: std::path::PathBuf,
     /// The radiologist's grade.
     pub grade: u8,
+    /// Their read of a meniscal tear (1 present, 0 absent), where a reading asked it.
+    pub meniscus: Option<u8>,
+    /// Their read of abnormality (1 abnormal, 0 normal), where a reading asked it.
+    pub abnormal: Option<u8>,
     /// Its site (the manifest's patient column keeps a site's exams apart from nothing; the
     /// exam is its own patient).
     pub site: String,
@@ -242,6 +247,13 @@ pub struct ReadExam {
 pub async fn read_exams(config: &ServerConfig) -> Result<Vec<ReadExam>, ServerError> {
     let store = Store::open(&config.database_url()).await?;
     let rows = store.read_exams().await?;
+    let findings = store.all_finding_reads().await?;
+    let read_of = |exam: &str, finding: cruciate_data::Finding| {
+        findings
+            .iter()
+            .find(|r| r.exam_id == exam && r.finding == finding)
+            .map(|r| u8::from(r.present))
+    };
     let mut out = Vec::new();
     for e in rows {
         let files = storage::ExamFiles::new(&config.data, &e.id);
@@ -250,6 +262,8 @@ pub async fn read_exams(config: &ServerConfig) -> Result<Vec<ReadExam>, ServerEr
             continue;
         };
         out.push(ReadExam {
+            meniscus: read_of(&e.id, cruciate_data::Finding::Meniscus),
+            abnormal: read_of(&e.id, cruciate_data::Finding::Abnormal),
             exam_id: e.id,
             path,
             grade: e.read_grade.unwrap_or(0).clamp(0, 3) as u8,

@@ -423,6 +423,23 @@ function renderResult(exam) {
       li.className = f.call.probability == null ? "not-analysed" : f.call.probability >= 0.5 ? "injured" : "healthy";
       const planes = f.call.planes_used.length ? " (from " + f.call.planes_used.join(", ") + ")" : "";
       li.textContent = (FINDING_NAMES[f.finding] || f.finding) + ": " + f.text + planes;
+      // The headline's read is the form below (with the grade); each other finding analysed
+      // is agreed with or not here.
+      if (f.finding !== r.finding && f.call.probability != null) {
+        for (const [label, agrees] of [["Agree", true], ["Differ", false]]) {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.textContent = label;
+          b.className = agrees ? "finding-agree" : "finding-differ";
+          b.addEventListener("click", () => recordFinding(f.finding, agrees));
+          li.append(" ", b);
+        }
+      }
+      const read = (exam.finding_reads || []).find((x) => x.finding === f.finding);
+      if (read) {
+        li.append(text(" Read: " + (read.present ? "present" : "absent") +
+          (read.agrees ? " (agrees)" : " (differs)") + " by " + read.by, "finding-read"));
+      }
       list.append(li);
     }
     box.append(list);
@@ -537,6 +554,15 @@ async function record(grade, agrees) {
   const exam = state.exam;
   await json("/exams/" + exam.id + "/read", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ grade: grade == null ? null : Number(grade), agrees }) }).catch((e) => { $("read-state").textContent = e.message; });
+  openExam(exam.id);
+}
+
+// A reading's other finding read: whether the radiologist agrees with the call on it.
+async function recordFinding(finding, agrees) {
+  const exam = state.exam;
+  await json("/exams/" + exam.id + "/findings/" + finding + "/read", { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ agrees }) })
+    .catch((e) => { $("read-state").textContent = e.message; });
   openExam(exam.id);
 }
 

@@ -369,8 +369,8 @@ pub fn export_reads(args: &ExportReadsArgs) -> anyhow::Result<()> {
                 patient: None,
                 spacing: None,
                 side: None,
-                meniscus: None,
-                abnormal: None,
+                meniscus: r.meniscus,
+                abnormal: r.abnormal,
                 plane: None,
             })
             .collect(),

@@ -1,5 +1,5 @@
 //! Exams: upload (probed in a contained child, then queued), the worklist, one exam with its
-//! result, its slices and heat maps as PNG, the radiologist's read, deletion.
+//! result, its slices and heat maps as PNG, deletion (the radiologist's reads: [`super::reads`]).
 
 use axum::Json;
 use axum::body::Body;
@@ -17,7 +17,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::images::{ImageError, View, load_slice};
 use crate::intake::{Admission, AdmitError, Submission, bounded_name};
 use crate::models::Served;
-use crate::store::{ExamFilter, ExamRow, JobStatus, Read, random_hex};
+use crate::store::{ExamFilter, ExamRow, JobStatus, random_hex};
 
 /// Upload options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -401,8 +401,10 @@ pub struct ExamView {
     pub volume: Option<VolumeView>,
     /// The result, once done.
     pub result: Option<ResultView>,
-    /// The radiologist's read.
+    /// The radiologist's read (of a reading: of its headline finding, with the grade).
     pub read: Option<ReadView>,
+    /// A reading's other findings as the radiologist read them.
+    pub finding_reads: Vec<super::reads::FindingReadView>,
     /// "Not for diagnostic use", and the synthetic-model notice when it applies.
     pub notices: Vec<String>,
 }
@@ -568,6 +570,13 @@ pub async fn detail(
             by: exam.read_by.clone(),
             at_ms: exam.read_ms,
         }),
+        finding_reads: state
+            .store
+            .finding_reads(&id)
+            .await?
+            .into_iter()
+            .map(super::reads::FindingReadView::from)
+            .collect(),
         notices,
     }))
 }
@@ -823,34 +832,6 @@ pub async fn cam(
             .await?;
     }
     Ok(png(bytes))
-}
-
-/// Records the radiologist's read of an analysed exam: their grade, and whether they agree.
-#[utoipa::path(post, path = "/api/v1/exams/{id}/read", params(("id" = String, Path, description = "exam id")), request_body = Read,
-    responses((status = 204), (status = 409, body = ErrorBody)), security(("token" = [])))]
-pub async fn read(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Json(read): Json<Read>,
-) -> Result<StatusCode, ApiError> {
-    let (_, result) = called(&state, &caller, &id).await?;
-    let grade = read
-        .grade_for(result.prediction.class, result.grade.is_some())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state
-        .store
-        .record_read(&id, &caller.token.name, grade, read.agrees)
-        .await?;
-    state
-        .store
-        .audit(caller.audit(
-            "read",
-            Some(&id),
-            Some(format!("grade {grade}, agrees {}", read.agrees)),
-        ))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A model the service runs.

@@ -11,6 +11,7 @@ mod identity;
 mod openapi;
 mod ops;
 mod pacs;
+mod reads;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -72,7 +73,11 @@ pub fn router(state: AppState, ohif_port: Option<u16>) -> Router {
         .route("/exams/{id}", get(exams::detail).delete(exams::remove))
         .route("/exams/{id}/slices/{file}", get(exams::slice))
         .route("/exams/{id}/cam/{file}", get(exams::cam))
-        .route("/exams/{id}/read", post(exams::read))
+        .route("/exams/{id}/read", post(reads::read))
+        .route(
+            "/exams/{id}/findings/{finding}/read",
+            post(reads::read_finding),
+        )
         .route("/exams/{id}/show-call", post(exams::show_call))
         .route("/exams/{id}/sr.dcm", get(dicom::sr))
         .route("/exams/{id}/sc/{file}", get(dicom::sc))

@@ -6,6 +6,7 @@ mod audit;
 mod dicom;
 mod drift;
 mod exams;
+mod reads;
 mod research;
 mod tokens;
 
@@ -21,6 +22,7 @@ pub use drift::{DriftAlert, Stream, UNKNOWN_SCANNER};
 pub use exams::{
     Call, ClaimedJob, ExamFilter, ExamRow, Finished, JobStatus, NewExam, Read, ReadConflict,
 };
+pub use reads::FindingRead;
 pub use research::{ClaimedResearch, ResearchRow};
 pub use tokens::{Revoked, Role, TokenRow, random_hex};
 
