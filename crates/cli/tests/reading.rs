@@ -63,6 +63,23 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
     };
     let dir = tempfile::tempdir().unwrap();
     let reading = trained_reading(dir.path());
+    // Drift is watched on the ACL's sagittal network: give it a reference (its 40 phantoms hold
+    // too few held-out exams to fit one), the demo model's, whose signals are of the same kind.
+    let plane_runs = cruciate_infer::reading::ReadingRun::read(&reading)
+        .unwrap()
+        .unwrap()
+        .plane_runs(&reading)
+        .unwrap();
+    let (_, plane, acl_run) = plane_runs
+        .iter()
+        .find(|(f, ..)| *f == cruciate_data::Finding::Acl)
+        .unwrap();
+    assert_eq!(*plane, cruciate_volume::Plane::Sagittal);
+    std::fs::copy(
+        cruciate_testkit::workspace_root().join("crates/server/demo/drift.json"),
+        acl_run.join("drift.json"),
+    )
+    .unwrap();
     let studies = three_plane_studies(dir.path());
     let server = Server::start(
         &dir.path().join("data"),
@@ -128,6 +145,16 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
     }
     // The headline is the ACL's combined call.
     assert_eq!(result["finding"], "acl");
+    // The reading's stream is compared with its drift run's reference.
+    let (code, drift) = server.get("/api/v1/drift", Some(&server.token));
+    assert_eq!(code, 200, "{drift}");
+    let stream = drift["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["model"] == models[0]["name"])
+        .unwrap_or_else(|| panic!("no stream of the reading: {drift}"));
+    assert!(stream["check"].is_object(), "{stream}");
     let acl = finding(&result["findings"], "acl")["call"]["probability"]
         .as_f64()
         .unwrap();

@@ -31,9 +31,9 @@ pub struct ServedModel {
     pub run: PathBuf,
     /// What it is.
     pub what: Served,
-    /// Its validation exams' signals, which each site's recent exams are compared with; `None`
-    /// for a run without `drift.json` and for readings (their streams are listed, not
-    /// compared).
+    /// Its validation exams' signals, which each site's recent exams are compared with (a
+    /// reading's: those of its drift run, [`ServedReading::drift_run`]); `None` where that run
+    /// has no `drift.json`.
     pub drift: Option<std::sync::Arc<cruciate_infer::drift::DriftReference>>,
 }
 
@@ -56,6 +56,13 @@ pub struct ServedReading {
 }
 
 impl ServedReading {
+    /// The plane run whose drift reference the reading is watched against (see
+    /// [`cruciate_infer::reading::drift_finding`]): its finding's first plane network.
+    pub fn drift_run(&self) -> Option<&(Finding, Plane, PathBuf, RunInfo)> {
+        let finding = self.findings[cruciate_infer::reading::drift_finding(&self.findings)?];
+        self.plane_runs.iter().find(|(f, ..)| *f == finding)
+    }
+
     /// The gate that chooses each plane's series, once per exam: the first network of the
     /// plane's (in the reading's order).
     pub fn plane_gates(&self) -> Vec<Gate> {
@@ -166,11 +173,15 @@ impl ServedModels {
                     "two models are named {name:?}: give their run folders different names"
                 )));
             }
-            let drift = match what {
-                Served::Run(_) => {
-                    cruciate_infer::drift::DriftReference::read(&run)?.map(std::sync::Arc::new)
+            let reference = match &what {
+                Served::Run(_) => Some(run.as_path()),
+                Served::Reading(r) => r.drift_run().map(|(_, _, folder, _)| folder.as_path()),
+            };
+            let drift = match reference {
+                Some(folder) => {
+                    cruciate_infer::drift::DriftReference::read(folder)?.map(std::sync::Arc::new)
                 }
-                Served::Reading(_) => None,
+                None => None,
             };
             models.push(ServedModel {
                 name,

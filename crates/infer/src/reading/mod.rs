@@ -21,6 +21,16 @@ pub const READING_FILE: &str = "reading.json";
 /// Format of `reading.json` written by this build.
 pub const READING_FORMAT: u32 = 1;
 
+/// The finding whose network a reading's drift is watched on, by its place in `findings`: the
+/// ACL (the study's finding) where the reading has it, else the first. Its first plane's
+/// network gives the reference (its run's `drift.json`) and each exam's signals.
+pub fn drift_finding(findings: &[Finding]) -> Option<usize> {
+    findings
+        .iter()
+        .position(|f| *f == Finding::Acl)
+        .or((!findings.is_empty()).then_some(0))
+}
+
 /// One finding of a reading and the folder of its model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingEntry {

@@ -162,6 +162,21 @@ fn headline_prediction(call: &FindingCall, seen: Option<&Prediction>) -> Predict
     }
 }
 
+/// The signals drift is watched on: those of the drift finding's first plane network
+/// ([`cruciate_infer::reading::drift_finding`]), where that plane was read; `None` otherwise
+/// (the exam then leaves its stream's window as it was).
+fn drift_signals(
+    reading: &ReadingModel,
+    shown: &[Vec<PlaneReading>],
+) -> Option<cruciate_infer::drift::ExamSignals> {
+    let i = cruciate_infer::reading::drift_finding(&reading.findings())?;
+    let plane = *reading.models()[i].planes().first()?;
+    shown[i]
+        .iter()
+        .find(|r| r.plane == plane)
+        .and_then(|r| r.prediction.signals.clone())
+}
+
 /// Reads the exam at `input` (its decoded planes, or an upload) with `reading` and writes the
 /// result into `out`.
 pub fn analyse(
@@ -247,13 +262,14 @@ pub fn analyse(
     if let Some(e) = head_explanation {
         write(&files.heat(), &heat_bytes(e))?;
     }
-    let prediction = headline_prediction(
+    let mut prediction = headline_prediction(
         head_call,
         shown[head]
             .iter()
             .find(|r| r.plane == head_plane)
             .map(|r| &r.prediction),
     );
+    prediction.signals = drift_signals(reading, &shown);
     let task = match &reading.models()[head] {
         FindingModel::Single(model) => model.info().task,
         FindingModel::Combined { .. } => Task::Binary,
