@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -32,16 +31,7 @@ import torch.nn.functional as F
 import torchvision
 from sklearn.svm import SVC
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from pytorch_bench import cpu_name
 
 
 def sagittal_volume(path):

@@ -242,6 +242,13 @@ fn succeeded(o: std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// 24 tiny phantoms (32x32, 4 slices) in `out`, from dataset seed `seed`.
+fn small_phantoms(out: &str, seed: &str) {
+    succeeded(cruciate(&[
+        "synth", "--out", out, "--exams", "24", "--size", "32", "--slices", "4..4", "--seed", seed,
+    ]));
+}
+
 /// `n` `cruciate worker --research` processes on the queue at `db`, each waiting for jobs.
 fn research_workers(db: &str, n: usize) -> Vec<std::process::Child> {
     use std::io::BufRead as _;
@@ -286,19 +293,7 @@ fn two_research_workers_share_a_twelve_trial_search_each_trial_once_as_one_machi
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    succeeded(cruciate(&[
-        "synth",
-        "--out",
-        &p("syn"),
-        "--exams",
-        "24",
-        "--size",
-        "32",
-        "--slices",
-        "4..4",
-        "--seed",
-        "3",
-    ]));
+    small_phantoms(&p("syn"), "3");
     std::fs::write(
         dir.path().join("base.toml"),
         "[model]\nname = \"small\"\ntask = \"binary\"\n[data]\nslices = 4\nsize = 32\n\
@@ -386,19 +381,7 @@ fn two_research_workers_fit_the_folds_of_a_cross_validation_scored_as_on_one_mac
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    succeeded(cruciate(&[
-        "synth",
-        "--out",
-        &p("syn"),
-        "--exams",
-        "24",
-        "--size",
-        "32",
-        "--slices",
-        "4..4",
-        "--seed",
-        "5",
-    ]));
+    small_phantoms(&p("syn"), "5");
     let cv = |out: &str, extra: &[&str]| {
         let manifest = p("syn/manifest.csv");
         let out = p(out);

@@ -9,7 +9,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Backend, Store, now_ms};
+use super::{Store, now_ms};
 
 /// Where an exam is in its life as a job.
 #[derive(
@@ -536,10 +536,7 @@ impl Store {
         worker: &str,
         lease_until_ms: i64,
     ) -> Result<Option<ClaimedJob>, sqlx::Error> {
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.claim_lock();
         let sql = format!(
             "UPDATE exams SET status = 'running', attempts = attempts + 1, lease_until_ms = $1, worker = $2, started_ms = $3 \
              WHERE status = 'queued' AND id = (SELECT id FROM exams WHERE status = 'queued' ORDER BY created_ms, id LIMIT 1{lock}) \
@@ -710,23 +707,7 @@ impl Store {
     /// Jobs whose worker stopped renewing its lease: queued again, or failed once they have
     /// used their attempts. Returns how many were requeued.
     pub async fn recover_expired(&self) -> Result<u64, sqlx::Error> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE exams SET status = 'failed', finished_ms = $1, lease_until_ms = NULL, \
-             error = 'its worker stopped ' || attempts || ' times; given up' \
-             WHERE status = 'running' AND lease_until_ms < $1 AND attempts >= max_attempts",
-        )
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        let requeued = sqlx::query(
-            "UPDATE exams SET status = 'queued', worker = NULL, lease_until_ms = NULL \
-             WHERE status = 'running' AND lease_until_ms < $1",
-        )
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(requeued.rows_affected())
+        self.recover_expired_in(super::Leased::Exams).await
     }
 
     /// Records `who`'s read of exam `id`.

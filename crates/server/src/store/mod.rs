@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 pub use audit::{AuditEntry, AuditRow};
 pub use dicom::{Arrival, Claim, DicomExam, SendRow, SeriesEntry};
@@ -35,6 +35,24 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL.
     Postgres,
+}
+
+/// The tables whose rows are jobs that workers claim under a lease.
+#[derive(Debug, Clone, Copy)]
+enum Leased {
+    /// `exams`: each upload is its own analysis job.
+    Exams,
+    /// `research_jobs`: the research queue.
+    Research,
+}
+
+impl Leased {
+    fn table(self) -> &'static str {
+        match self {
+            Leased::Exams => "exams",
+            Leased::Research => "research_jobs",
+        }
+    }
 }
 
 /// The service's database.
@@ -93,6 +111,38 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What a claim's inner `SELECT` ends with: PostgreSQL skips the rows other workers are
+    /// claiming (SQLite has one writer at a time).
+    fn claim_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Jobs of `leased` whose worker stopped renewing its lease: queued again, or failed once
+    /// they have used their attempts. Returns how many were queued again.
+    async fn recover_expired_in(&self, leased: Leased) -> Result<u64, sqlx::Error> {
+        let table = leased.table();
+        let now = now_ms();
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET status = 'failed', finished_ms = $1, lease_until_ms = NULL, \
+             error = 'its worker stopped ' || attempts || ' times; given up' \
+             WHERE status = 'running' AND lease_until_ms < $1 AND attempts >= max_attempts"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let requeued = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET status = 'queued', worker = NULL, lease_until_ms = NULL \
+             WHERE status = 'running' AND lease_until_ms < $1"
+        )))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(requeued.rows_affected())
     }
 
     /// Whether the database answers.

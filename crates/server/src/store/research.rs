@@ -4,7 +4,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Backend, JobStatus, Store, now_ms};
+use super::{JobStatus, Store, now_ms};
 
 /// A research job as a worker claims it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,10 +71,7 @@ impl Store {
         lease_until_ms: i64,
         prefix: &str,
     ) -> Result<Option<ClaimedResearch>, sqlx::Error> {
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.claim_lock();
         let sql = format!(
             "UPDATE research_jobs SET status = 'running', attempts = attempts + 1, \
              lease_until_ms = $1, worker = $2, started_ms = $3 \
@@ -149,23 +146,7 @@ impl Store {
     /// Jobs whose worker stopped renewing its lease: queued again, or failed once they have
     /// used their attempts. Returns how many were queued again.
     pub async fn recover_expired_research(&self) -> Result<u64, sqlx::Error> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE research_jobs SET status = 'failed', finished_ms = $1, lease_until_ms = NULL, \
-             error = 'its worker stopped ' || attempts || ' times; given up' \
-             WHERE status = 'running' AND lease_until_ms < $1 AND attempts >= max_attempts",
-        )
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        let requeued = sqlx::query(
-            "UPDATE research_jobs SET status = 'queued', worker = NULL, lease_until_ms = NULL \
-             WHERE status = 'running' AND lease_until_ms < $1",
-        )
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(requeued.rows_affected())
+        self.recover_expired_in(super::Leased::Research).await
     }
 
     /// Every job whose key starts with `prefix`, by key.
