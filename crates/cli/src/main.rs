@@ -29,8 +29,8 @@ struct Cli {
     /// (Burn, the reference) or dnnl.
     #[arg(long, global = true, default_value = "auto", value_name = "ENGINE")]
     engine: cruciate_engine::EngineKind,
-    /// The engine's number format: auto (bf16 where the CPU has AMX or is an AMD one with
-    /// AVX-512 BF16, else f32, as measured fastest), f32 or bf16.
+    /// The engine's number format: auto (bf16 where the CPU has AMX, else f32, as measured
+    /// fastest), f32 or bf16.
     #[arg(long, global = true, default_value = "auto", value_name = "PRECISION", value_parser = precision_flag)]
     precision: PrecisionFlag,
     #[command(subcommand)]

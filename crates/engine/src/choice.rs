@@ -55,8 +55,7 @@ impl EngineChoice {
     };
 
     /// The engine this choice means on this machine: `Auto` takes oneDNN when built in, in
-    /// bf16 where the CPU has AMX or is an AMD one with AVX-512 BF16, and f32 elsewhere (see
-    /// [`dnnl::preferred_precision`]).
+    /// bf16 where the CPU has AMX and f32 elsewhere (see [`dnnl::preferred_precision`]).
     /// Asking for what the build or the CPU lacks is an error, not a silent fallback.
     pub fn resolve(self) -> Result<Resolved, EngineError> {
         let dnnl_precision = || self.precision.unwrap_or_else(dnnl::preferred_precision);

@@ -68,35 +68,16 @@ pub fn version() -> Option<String> {
     ffi::version().map(|v| format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100))
 }
 
-/// bf16 where the CPU has AMX, or AVX-512 BF16 on an AMD CPU; f32 elsewhere. Decided by
-/// measurement: on a Xeon with AMX, bf16 ran MRNet's convolutions 6-10x faster than f32; on a
-/// Xeon with AVX-512 BF16 but no AMX (2026-11-27, "Intel(R) Xeon(R) Processor", 2 cores, oneDNN
-/// 2.6.3), bf16 took 338 ms per MRNet exam against 185 ms in f32, and PyTorch's bf16 autocast
-/// was slower than its fp32 too; on an AMD EPYC with AVX-512 BF16 (2026-12-07, 2 cores), bf16
-/// took 57 ms per MRNet forward against 79 ms in f32 and 195 ms per training step against 361
-/// (PyTorch's bf16 autocast was its fastest variant there too).
+/// bf16 where the CPU has AMX, f32 elsewhere. Decided by measurement: on a Xeon with AMX,
+/// bf16 ran MRNet's convolutions 6-10x faster than f32; on a Xeon with AVX-512 BF16 but no AMX
+/// (2026-11-27, "Intel(R) Xeon(R) Processor", 2 cores, oneDNN 2.6.3), bf16 took 338 ms per
+/// MRNet exam against 185 ms in f32, and PyTorch's bf16 autocast was slower than its fp32 too.
 pub fn preferred_precision() -> Precision {
     match ffi::isa() {
         // dnnl_cpu_isa_avx512_core_amx's bits are set only where AMX is.
         Some(isa) if isa & 0x3e7 == 0x3e7 => Precision::Bf16,
-        Some(_) if amd_with_avx512_bf16() => Precision::Bf16,
         _ => Precision::F32,
     }
-}
-
-/// Whether this is an AMD CPU that computes bf16 dot products (AVX-512 BF16: Zen 4 and later).
-fn amd_with_avx512_bf16() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // CPUID leaf 0: the vendor string in EBX, EDX, ECX.
-        let leaf = std::arch::x86_64::__cpuid(0);
-        let vendor = [leaf.ebx, leaf.edx, leaf.ecx]
-            .map(u32::to_le_bytes)
-            .concat();
-        vendor == b"AuthenticAMD" && std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// A convolution stack run by oneDNN. Safe to share between threads: runs take turns (each
