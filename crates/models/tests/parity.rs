@@ -18,6 +18,20 @@ use cruciate_models::{Backbone, ExamModel, SlicePooling, load_torchvision};
 /// 1e-6 (conv1's weight gradient aside, see below).
 const TOLERANCE: f64 = 1e-5;
 
+/// bf16's unit roundoff: 8 significant bits, so a value rounds to within `2^-8` of itself.
+const BF16_UNIT_ROUNDOFF: f64 = 1.0 / 256.0;
+
+/// The relative L2 error that bf16 arithmetic allows a result reached through `roundings`
+/// roundings to bf16 on its path (oneDNN rounds each layer's input and weights to bf16 and
+/// accumulates in f32, so a layer costs two; a gradient adds the roundings of the gradients
+/// flowing back): independent relative errors of at most `u` each add in quadrature to
+/// `u * sqrt(roundings)`. This follows from the format and the network's depth, not from one
+/// fixture; it holds for results that f32 computes without cancellation (within 1e-6 of
+/// PyTorch's float64 on this fixture), which conv1's weight gradient is not.
+fn bf16_bound(roundings: usize) -> f64 {
+    BF16_UNIT_ROUNDOFF * (roundings as f64).sqrt()
+}
+
 /// The device these tests run on: `$CRUCIATE_DEVICE` (what `scripts/gpu-check.sh` sets to
 /// hold a GPU to the same fixtures), else the CPU. The engine tests below stay on the CPU.
 fn test_device() -> Device {
@@ -504,8 +518,8 @@ fn fast_engines() -> Vec<cruciate_engine::EngineChoice> {
 }
 
 /// The accuracy guard: MRNet's activations and logits through each fast engine against
-/// PyTorch's float64 results; f32 within the parity tolerance, bf16's logits within 5e-3
-/// (relative L2) of them.
+/// PyTorch's float64 results; f32 within the parity tolerance, bf16 within what its roundoff
+/// allows over AlexNet's five convolutions (and the head, for the logits).
 #[test]
 fn parity_engines_mrnet_activations_and_logits() {
     let Some(dir) = fixture_dir() else { return };
@@ -524,7 +538,7 @@ fn parity_engines_mrnet_activations_and_logits() {
         let out = model.from_activations(engine.forward(&model.backbone, input.clone()));
         let bf16 = choice.precision == Some(cruciate_engine::Precision::Bf16);
         let (activations, logits) = if bf16 {
-            (2e-2, 5e-3)
+            (bf16_bound(2 * 5), bf16_bound(2 * 6))
         } else {
             (TOLERANCE, TOLERANCE)
         };
@@ -570,15 +584,18 @@ fn parity_engines_vgg16_features() {
             &format!("{} vgg16 features", engine.resolved()),
             values(engine.forward(&backbone, input.clone())),
             npy(&need(&dir, "vgg_features.npy")),
-            if bf16 { 3e-2 } else { TOLERANCE },
+            if bf16 { bf16_bound(2 * 13) } else { TOLERANCE },
         );
     }
 }
 
 /// Training through each fast engine: the loss and the gradients of the head, conv5's bias and
 /// conv1's weights against PyTorch's float64 ones. f32 within the Flex tolerances above; bf16
-/// (activations and their gradients in bf16, weight gradients accumulated in f32) within the
-/// bounds stated here, as measured on the fixture with a margin.
+/// (activations and their gradients in bf16, weight gradients accumulated in f32) within what
+/// its roundoff allows along each result's path ([`bf16_bound`]), but for conv1's weight
+/// gradient, whose sum cancels so strongly that f32 itself lands 4.4e-4 from float64 (a
+/// roundoff bound scaled by that conditioning exceeds 1): its bound, 2e-1, is the measured
+/// 8.6e-2 with a margin, and a derived one needs PyTorch's own bf16 error on the fixture.
 #[test]
 fn parity_engines_mrnet_training_gradients() {
     let Some(dir) = fixture_dir() else { return };
@@ -607,7 +624,7 @@ fn parity_engines_mrnet_training_gradients() {
         let rel = (ours - meta.loss).abs() / meta.loss.abs();
         eprintln!("{name} loss: relative error {rel:.2e}");
         assert!(
-            rel < if bf16 { 5e-3 } else { TOLERANCE },
+            rel < if bf16 { bf16_bound(2 * 6) } else { TOLERANCE },
             "{name} loss {ours}"
         );
         let head: Tensor<2> = grads.get(model.head.weight.id).expect("head gradient");
@@ -615,7 +632,12 @@ fn parity_engines_mrnet_training_gradients() {
             &format!("{name} grad head weight"),
             values(head.transpose()),
             npy(&need(&dir, "grad_head_weight.npy")),
-            if bf16 { 1e-2 } else { TOLERANCE },
+            // The pooled features (five layers) times the logits' gradient (six).
+            if bf16 {
+                bf16_bound(2 * 5 + 2 * 6)
+            } else {
+                TOLERANCE
+            },
         );
         let conv5: Tensor<1> = grads
             .get(features.features[4].bias.as_ref().unwrap().id)
@@ -624,7 +646,12 @@ fn parity_engines_mrnet_training_gradients() {
             &format!("{name} grad conv5 bias"),
             values(conv5),
             npy(&need(&dir, "grad_conv5_bias.npy")),
-            if bf16 { 3e-2 } else { TOLERANCE },
+            // The logits (six layers), then back through the head's weights and gradient.
+            if bf16 {
+                bf16_bound(2 * 6 + 2)
+            } else {
+                TOLERANCE
+            },
         );
         let conv1: Tensor<4> = grads
             .get(features.features[0].weight.id)
