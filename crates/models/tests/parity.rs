@@ -108,7 +108,7 @@ fn assert_within(
     eprintln!("{what}: relative L2 error {rel:.2e}");
     assert!(
         rel < tolerance,
-        "{what}: relative L2 error {rel:.3e} (limit {tolerance:.0e})"
+        "{what}: relative L2 error {rel:.3e} (limit {tolerance:.3e})"
     );
 }
 
@@ -118,6 +118,31 @@ struct Meta {
     label: i64,
     class_weights: Vec<f32>,
     loss: f64,
+    /// PyTorch's own bf16-autocast error on the fixture (relative L2 against its float64
+    /// references), per array.
+    torch_bf16: serde_json::Value,
+}
+
+/// PyTorch's bf16-autocast errors on the shared fixture, whose meta.json predates the field:
+/// measured by `scripts/parity_fixture.py --check` with PyTorch 2.15.0 (2026-12-07).
+const SHARED_TORCH_BF16: &str =
+    r#"{"grad_head_weight": 4.113e-3, "grad_conv5_bias": 1.573e-2, "grad_conv1_weight": 1.215e-1}"#;
+
+/// How many times PyTorch's own bf16 error a bf16 gradient may be: oneDNN rounds to bf16 where
+/// PyTorch's autocast does (each convolution's inputs and weights), give or take a rounding per
+/// layer, so its error is of the same size (measured: 0.4 to 0.9 times PyTorch's on three
+/// fixtures); twice leaves room for the other rounding points without admitting a wrong result.
+const TORCH_BF16_FACTOR: f64 = 2.0;
+
+impl Meta {
+    /// The bound on a bf16 gradient: [`TORCH_BF16_FACTOR`] times PyTorch's own bf16 error on
+    /// the same array of the same fixture.
+    fn bf16_gradient_bound(&self, array: &str) -> f64 {
+        let torch = self.torch_bf16[array]
+            .as_f64()
+            .unwrap_or_else(|| panic!("meta.json has no PyTorch bf16 error for {array}"));
+        TORCH_BF16_FACTOR * torch
+    }
 }
 
 fn meta(dir: &Path) -> Meta {
@@ -134,6 +159,10 @@ fn meta(dir: &Path) -> Meta {
             .map(|w| w.as_f64().unwrap() as f32)
             .collect(),
         loss: v["loss"].as_f64().unwrap(),
+        torch_bf16: match &v["torch_bf16_autocast_relative_l2"] {
+            serde_json::Value::Null => serde_json::from_str(SHARED_TORCH_BF16).unwrap(),
+            errors => errors.clone(),
+        },
     }
 }
 
@@ -316,16 +345,20 @@ fn parity_vgg16_features_and_pooled_features() {
 fn wrong_weights_are_refused_with_the_keys_listed() {
     let Some(dir) = fixture_dir() else { return };
     let device = test_device();
-    // VGG16 weights into AlexNet: shapes differ.
-    let mut alexnet = AlexNetFeatures::new(&device);
-    let err = load_torchvision(
-        &mut alexnet,
-        &need(&dir, "vgg16_features_torchvision.safetensors"),
-        &[],
-    )
-    .unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("do not fit"), "{text}");
+    // VGG16 weights into AlexNet: shapes differ (another parity fixture may have no VGG16
+    // files; the shared one has them, and a missing one fails).
+    let vgg_weights = dir.join("vgg16_features_torchvision.safetensors");
+    if fixture_is_the_shared_one() || vgg_weights.is_file() {
+        let mut alexnet = AlexNetFeatures::new(&device);
+        let err = load_torchvision(
+            &mut alexnet,
+            &need(&dir, "vgg16_features_torchvision.safetensors"),
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("do not fit"), "{text}");
+    }
     // AlexNet weights into VGG16: most keys missing.
     let mut vgg = Vgg::new(&device, VggDepth::Vgg16, false);
     let remaps = vgg.torchvision_remaps();
@@ -591,11 +624,12 @@ fn parity_engines_vgg16_features() {
 
 /// Training through each fast engine: the loss and the gradients of the head, conv5's bias and
 /// conv1's weights against PyTorch's float64 ones. f32 within the Flex tolerances above; bf16
-/// (activations and their gradients in bf16, weight gradients accumulated in f32) within what
-/// its roundoff allows along each result's path ([`bf16_bound`]), but for conv1's weight
-/// gradient, whose sum cancels so strongly that f32 itself lands 4.4e-4 from float64 (a
-/// roundoff bound scaled by that conditioning exceeds 1): its bound, 2e-1, is the measured
-/// 8.6e-2 with a margin, and a derived one needs PyTorch's own bf16 error on the fixture.
+/// (activations and their gradients in bf16, weight gradients accumulated in f32): the loss
+/// within what bf16's roundoff allows over the forward pass ([`bf16_bound`]), the gradients
+/// within twice PyTorch's own bf16 error on the same fixture ([`Meta::bf16_gradient_bound`]):
+/// a roundoff bound does not hold for them (conv1's weight gradient is a sum that cancels so
+/// strongly that f32 itself lands 4.4e-4 from float64, and the backward pass's roundings are
+/// not independent of the forward's).
 #[test]
 fn parity_engines_mrnet_training_gradients() {
     let Some(dir) = fixture_dir() else { return };
@@ -632,9 +666,8 @@ fn parity_engines_mrnet_training_gradients() {
             &format!("{name} grad head weight"),
             values(head.transpose()),
             npy(&need(&dir, "grad_head_weight.npy")),
-            // The pooled features (five layers) times the logits' gradient (six).
             if bf16 {
-                bf16_bound(2 * 5 + 2 * 6)
+                meta.bf16_gradient_bound("grad_head_weight")
             } else {
                 TOLERANCE
             },
@@ -646,9 +679,8 @@ fn parity_engines_mrnet_training_gradients() {
             &format!("{name} grad conv5 bias"),
             values(conv5),
             npy(&need(&dir, "grad_conv5_bias.npy")),
-            // The logits (six layers), then back through the head's weights and gradient.
             if bf16 {
-                bf16_bound(2 * 6 + 2)
+                meta.bf16_gradient_bound("grad_conv5_bias")
             } else {
                 TOLERANCE
             },
@@ -660,7 +692,11 @@ fn parity_engines_mrnet_training_gradients() {
             &format!("{name} grad conv1 weight"),
             values(conv1),
             npy(&need(&dir, "grad_conv1_weight.npy")),
-            if bf16 { 2e-1 } else { 1e-3 },
+            if bf16 {
+                meta.bf16_gradient_bound("grad_conv1_weight")
+            } else {
+                1e-3
+            },
         );
     }
 }
