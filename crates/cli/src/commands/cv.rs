@@ -60,8 +60,9 @@ pub struct CvSettings {
 }
 
 impl CvSettings {
-    /// A short name of the settings, ending in `/`: the prefix of the folds' jobs in the research queue.
-    pub fn id(&self) -> String {
+    /// The prefix of the folds' jobs in the research queue: `cv/`, a short name of the
+    /// settings, `/`.
+    pub fn prefix(&self) -> String {
         let json = serde_json::to_string(self).expect("settings serialise");
         format!("cv/{}/", super::tune::short_digest(json.as_bytes()))
     }
@@ -128,7 +129,7 @@ impl ResearchJob for FoldJob {
 
     /// `cv/SETTINGS/fold-K`.
     fn key(&self) -> String {
-        format!("{}fold-{}", self.cv.id(), self.fold)
+        format!("{}fold-{}", self.cv.prefix(), self.fold)
     }
 
     fn describe(&self) -> String {
@@ -168,7 +169,7 @@ pub fn run(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
                 fold,
             })
             .collect();
-        spread.run(&jobs, &cv.id())?;
+        spread.run(&jobs, &cv.prefix())?;
     }
     let report =
         cross_validate(&cv.request(&manifest, &factory), progress.as_ref()).context("cv")?;
