@@ -401,6 +401,7 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
                     .unwrap();
             assert_eq!(info["finding"], finding);
             assert_eq!(info["training"]["synthetic"], true);
+            assert_eq!(info["settings"]["network"]["spatial"], "max", "as set");
             let gate_plane = info["gate"]["plane"].as_str().unwrap_or("sagittal");
             assert_eq!(gate_plane, plane);
         }

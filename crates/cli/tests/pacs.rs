@@ -231,7 +231,7 @@ fn storescu_sends_a_series_that_is_analysed_and_answered_with_valid_dicom_result
     let expected = if label == "healthy" {
         "ACL healthy"
     } else {
-        "ACL injured"
+        "Injury of anterior cruciate ligament"
     };
     assert!(dump.contains(expected), "{label}: {dump}");
     let finding = cruciate_dicom_results::read_finding(&sr).unwrap();

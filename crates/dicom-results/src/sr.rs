@@ -6,10 +6,13 @@
 //!
 //! Codes: DICOM's own (DCM) for the report's structure; SNOMED CT (SCT) for the finding sites
 //! that DICOM PS3.16 lists (knee joint 49076000, meniscus 74135004: checked against the
-//! standard's code dictionary as pydicom 3.0.2 ships it); local codes (99CRUCIATE) for the
-//! rest. PS3.16 has no concept for the anterior cruciate ligament or for a tear, and SNOMED CT
-//! itself was not available to check one against, so those stay local rather than be written
-//! from memory.
+//! standard's code dictionary as pydicom 3.0.2 ships it) and for the two disorders a positive
+//! call names, 444470001 "Injury of anterior cruciate ligament" and 239720000 "Tear of meniscus
+//! of knee" (as Synthea's injuries module codes them, concepts of the SNOMED CT International
+//! release; no release was at hand to check them in); local codes (99CRUCIATE) for the rest.
+//! PS3.16 has no concept for the anterior cruciate ligament as a structure nor for the medial
+//! and lateral menisci, and no checked concept was found for the ACL's grades, so those stay
+//! local rather than be written from memory.
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -35,8 +38,8 @@ const GRADES: [Code; 4] = [
 const KEY_SLICE: Code = Code("KEY-SLICE", LOCAL, "Key slice");
 const KEY_PICTURE: Code = Code("KEY-SLICE-SC", LOCAL, "Key slice with explanation");
 
-/// The codes of one finding's report (local codes: SNOMED CT's structures and disorders are
-/// not used until checked against a release; see the crate's notes).
+/// The codes of one finding's report (SNOMED CT where a concept could be checked; see the
+/// module's notes).
 struct FindingCodes {
     /// The report's series description.
     title: &'static str,
@@ -61,7 +64,7 @@ const ACL: FindingCodes = FindingCodes {
     site: Code("ACL", LOCAL, "Anterior cruciate ligament"),
     probability: Code("P-ACL-INJURY", LOCAL, "Probability of ACL injury"),
     negative: Code("ACL-HEALTHY", LOCAL, "ACL healthy"),
-    positive: Code("ACL-INJURED", LOCAL, "ACL injured"),
+    positive: Code("444470001", "SCT", "Injury of anterior cruciate ligament"),
     not_analysed: Code(
         "ACL-NOT-ANALYSED",
         LOCAL,
@@ -80,7 +83,7 @@ const MENISCUS: FindingCodes = FindingCodes {
     site: Code("74135004", "SCT", "Meniscus"),
     probability: Code("P-MEN-TEAR", LOCAL, "Probability of a meniscal tear"),
     negative: Code("MEN-NO-TEAR", LOCAL, "No meniscal tear"),
-    positive: Code("MEN-TEAR", LOCAL, "Meniscal tear"),
+    positive: Code("239720000", "SCT", "Tear of meniscus of knee"),
     not_analysed: Code(
         "MEN-NOT-ANALYSED",
         LOCAL,
@@ -502,8 +505,9 @@ fn series_evidence(series_uid: &str, refs: Vec<InMemDicomObject>) -> InMemDicomO
 /// The finding an SR document made by [`structured_report`] reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportedFinding {
-    /// The finding's code value (`ACL-G0`...`ACL-G3`, `ACL-HEALTHY`, `ACL-INJURED`,
-    /// `MEN-TEAR`, `KNEE-ABNORMAL`, ...).
+    /// The finding's code value (`ACL-G0`...`ACL-G3`, `ACL-HEALTHY`, SNOMED CT's `444470001`
+    /// for an injured ACL, `MEN-NO-TEAR`, SNOMED CT's `239720000` for a meniscal tear,
+    /// `KNEE-ABNORMAL`, ...).
     pub code: String,
     /// Its meaning.
     pub meaning: String,

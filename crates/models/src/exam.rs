@@ -1,5 +1,6 @@
-//! Exam models: a backbone on every slice, global average pooling per slice, pooling over the
-//! slices and a classification head (MRNet: AlexNet features, max over slices, `Linear(256, K)`).
+//! Exam models: a backbone on every slice, global pooling of each slice's feature maps (average
+//! by default, as MRNet; or maximum), pooling over the slices and a classification head (MRNet:
+//! AlexNet features, max over slices, `Linear(256, K)`).
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -19,6 +20,34 @@ pub enum SlicePooling {
     Mean,
     /// A learned softmax weighting of the slices.
     Attention,
+}
+
+/// How a slice's feature maps `[C, h, w]` become its feature vector `[C]`.
+///
+/// Global average pooling (MRNet's) suits findings that fill much of the field; a finding a
+/// few pixels across (a meniscal tear at 128 px is a line one pixel thick) is diluted by the
+/// average over every position, and a global maximum keeps it (as in multiple-instance
+/// learning). Measured on three-plane phantoms: `docs/study.md`, "Three planes, three findings".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpatialPooling {
+    /// Mean over every position (global average pooling; MRNet).
+    #[default]
+    Mean,
+    /// Maximum over every position (global max pooling).
+    Max,
+}
+
+impl SpatialPooling {
+    /// `[S, C, h, w]` feature maps to `[S, C]` slice features.
+    pub fn apply(self, maps: Tensor<4>) -> Tensor<2> {
+        let [s, c, _, _] = maps.dims();
+        match self {
+            SpatialPooling::Mean => maps.mean_dim(3).mean_dim(2),
+            SpatialPooling::Max => maps.max_dim(3).max_dim(2),
+        }
+        .reshape([s, c])
+    }
 }
 
 /// The non-linearity of a head's hidden layer.
@@ -85,6 +114,8 @@ pub struct ExamModel {
     #[module(skip)]
     pooling: SlicePooling,
     #[module(skip)]
+    spatial: SpatialPooling,
+    #[module(skip)]
     activation: HeadActivation,
 }
 
@@ -132,8 +163,20 @@ impl ExamModel {
             head: LinearConfig::new(last_in, classes).init(device),
             dropout: DropoutConfig::new(head.dropout).init(),
             pooling,
+            spatial: SpatialPooling::Mean,
             activation: head.activation,
         }
+    }
+
+    /// The same model with each slice's feature maps pooled by `spatial` (average by default).
+    pub fn with_spatial_pooling(mut self, spatial: SpatialPooling) -> Self {
+        self.spatial = spatial;
+        self
+    }
+
+    /// How each slice's feature maps are pooled.
+    pub fn spatial_pooling(&self) -> SpatialPooling {
+        self.spatial
     }
 
     /// Class scores of pooled features `[N, C]` (or of single slices' features).
@@ -160,8 +203,7 @@ impl ExamModel {
     /// Everything after the backbone: from its feature maps `[S, C, h, w]` to the logits
     /// (what explanations differentiate).
     pub fn from_activations(&self, activations: Tensor<4>) -> ExamOutput {
-        let [s, c, _, _] = activations.dims();
-        let slice_features = activations.clone().mean_dim(3).mean_dim(2).reshape([s, c]);
+        let slice_features = self.spatial.apply(activations.clone());
         let pooled = match (self.pooling, &self.attention) {
             (SlicePooling::Attention, Some(score)) => {
                 let weights = softmax(score.forward(slice_features.clone()), 0);
@@ -209,5 +251,37 @@ mod tests {
                 assert!(diff < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn spatial_max_pooling_keeps_a_one_pixel_finding_that_the_average_dilutes() {
+        let device = Device::flex();
+        // Two slices of one channel, 8x8: zero but for one bright pixel on the second slice.
+        let mut maps = vec![0.0f32; 2 * 8 * 8];
+        maps[64 + 3 * 8 + 5] = 6.4;
+        let maps = Tensor::<4>::from_data(TensorData::new(maps, [2, 1, 8, 8]), &device);
+        let features = |spatial: SpatialPooling| {
+            spatial
+                .apply(maps.clone())
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(features(SpatialPooling::Mean), vec![0.0, 0.1]);
+        assert_eq!(features(SpatialPooling::Max), vec![0.0, 6.4]);
+
+        let model = ExamModel::new(
+            BackboneKind::Small.init(&device),
+            1,
+            2,
+            SlicePooling::Max,
+            &device,
+        );
+        assert_eq!(model.spatial_pooling(), SpatialPooling::Mean, "MRNet's");
+        let model = model.with_spatial_pooling(SpatialPooling::Max);
+        let out = model.from_activations(maps);
+        let pooled: Vec<f32> = out.slice_features.into_data().to_vec().unwrap();
+        assert_eq!(pooled, vec![0.0, 6.4]);
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::checkpoints::model_epochs;
 use crate::network::{NETWORK_KIND, NetworkConfig, NetworkSettings, RecordLayout};
-use crate::{HeadActivation, SlicePooling};
+use crate::{HeadActivation, SlicePooling, SpatialPooling};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -66,6 +66,7 @@ fn describe(run: &Path, text: &str) -> Result<RunInfo, InferError> {
     let network = NetworkConfig {
         name: m.name.clone(),
         pooling: m.pooling,
+        spatial: SpatialPooling::Mean,
         hidden: m.hidden,
         activation: m.activation,
         dropout: m.dropout,

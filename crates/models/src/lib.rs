@@ -38,7 +38,7 @@ pub use backbone::{Backbone, BackboneKind};
 pub use device::{Compute, Target};
 pub use engine::BackboneEngine;
 pub use engine_training::BackboneTrainer;
-pub use exam::{ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling};
+pub use exam::{ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling, SpatialPooling};
 pub use network::{NetworkClassifier, NetworkConfig, network_names};
 pub use pretrained::load_pretrained;
 pub use run_kind::{network_kind, network_run_info};

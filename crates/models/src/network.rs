@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::explain::{class_activation_map, grad_cam, slice_importance};
 use crate::{
     BackboneEngine, BackboneKind, ExamModel, ExamOutput, HeadActivation, HeadConfig, SlicePooling,
+    SpatialPooling,
 };
 
 /// The kind name of network runs.
@@ -45,6 +46,9 @@ pub struct NetworkConfig {
     pub name: String,
     /// Pooling over slices.
     pub pooling: SlicePooling,
+    /// Pooling of each slice's feature maps (average in runs from before the choice).
+    #[serde(default)]
+    pub spatial: SpatialPooling,
     /// Hidden width of the head; 0 for MRNet's single linear layer.
     pub hidden: usize,
     /// Activation of the hidden layer.
@@ -77,7 +81,8 @@ impl NetworkConfig {
                 dropout: self.dropout,
             },
             device,
-        ))
+        )
+        .with_spatial_pooling(self.spatial))
     }
 }
 

@@ -2,7 +2,7 @@
 //! the command line (`--set optim.lr=3e-4`), and written back into the run folder as used.
 
 use cruciate_data::{DataError, Finding, Manifest, Task};
-use cruciate_models::{HeadActivation, NetworkConfig, SlicePooling, network_names};
+use cruciate_models::{HeadActivation, NetworkConfig, SlicePooling, SpatialPooling, network_names};
 use cruciate_prep::{AugmentConfig, InputConfig};
 use cruciate_volume::Plane;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,9 @@ pub struct ModelConfig {
     pub freeze_blocks: usize,
     /// Pooling over slices.
     pub pooling: SlicePooling,
+    /// Pooling of each slice's feature maps: `mean` (MRNet's) or `max` (for findings a few
+    /// pixels across, such as meniscal tears).
+    pub spatial_pooling: SpatialPooling,
     /// Hidden width of the head; 0 for MRNet's single linear layer.
     pub hidden: usize,
     /// Activation of the hidden layer.
@@ -87,6 +90,7 @@ impl ModelConfig {
         NetworkConfig {
             name: self.name.clone(),
             pooling: self.pooling,
+            spatial: self.spatial_pooling,
             hidden: self.hidden,
             activation: self.activation,
             dropout: self.dropout,
@@ -104,6 +108,7 @@ impl Default for ModelConfig {
             mode: Mode::Auto,
             freeze_blocks: 0,
             pooling: SlicePooling::Max,
+            spatial_pooling: SpatialPooling::Mean,
             hidden: 0,
             activation: HeadActivation::Relu,
             dropout: 0.0,
