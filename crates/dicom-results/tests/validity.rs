@@ -233,7 +233,10 @@ fn a_meniscus_models_report_codes_a_meniscal_tear_at_the_meniscus() {
         assert!(!text.contains("ACL"), "{text}");
     }
     let back = read_finding(&bytes).unwrap();
-    assert_eq!(back.code, "239720000", "SNOMED CT: Tear of meniscus of knee");
+    assert_eq!(
+        back.code, "239720000",
+        "SNOMED CT: Tear of meniscus of knee"
+    );
     assert_eq!(back.injured_probability, Some(0.75));
     assert_eq!(back.grade_set.as_deref(), Some("meniscal tear, 90 %"));
     let refused = Finding {

@@ -265,7 +265,7 @@ mod tests {
                 .apply(maps.clone())
                 .into_data()
                 .convert::<f32>()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         assert_eq!(features(SpatialPooling::Mean), vec![0.0, 0.1]);
@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(model.spatial_pooling(), SpatialPooling::Mean, "MRNet's");
         let model = model.with_spatial_pooling(SpatialPooling::Max);
         let out = model.from_activations(maps);
-        let pooled: Vec<f32> = out.slice_features.into_data().to_vec().unwrap();
+        let pooled: Vec<f32> = out.slice_features.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(pooled, vec![0.0, 6.4]);
     }
 }

@@ -70,19 +70,21 @@ impl NetworkConfig {
     /// The untrained network for `classes` classes on `device`; `None` for an unknown name.
     pub fn build(&self, classes: usize, device: &Device) -> Option<ExamModel> {
         let kind = self.backbone()?;
-        Some(ExamModel::with_head(
-            kind.init(device),
-            kind.channels(),
-            classes,
-            self.pooling,
-            HeadConfig {
-                hidden: self.hidden,
-                activation: self.activation,
-                dropout: self.dropout,
-            },
-            device,
+        Some(
+            ExamModel::with_head(
+                kind.init(device),
+                kind.channels(),
+                classes,
+                self.pooling,
+                HeadConfig {
+                    hidden: self.hidden,
+                    activation: self.activation,
+                    dropout: self.dropout,
+                },
+                device,
+            )
+            .with_spatial_pooling(self.spatial),
         )
-        .with_spatial_pooling(self.spatial))
     }
 }
 
