@@ -67,6 +67,11 @@ pub struct MrnetArgs {
     /// Override any setting, e.g. `--set train.epochs=10`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Override a setting for one finding's networks only, after `--set`, e.g.
+    /// `--set-for 'meniscus:model.spatial_pooling="max"'` (a tear is a few pixels; the ACL
+    /// and abnormality keep the rest).
+    #[arg(long = "set-for", value_name = "FINDING:KEY=VALUE", value_parser = parse_finding_setting)]
+    set_for: Vec<FindingSetting>,
     /// Share of MRNet's training cases kept out as the validation split (epoch choice and the
     /// regressions' fit).
     #[arg(long, default_value_t = 0.15)]
@@ -74,6 +79,28 @@ pub struct MrnetArgs {
     /// Seed of the validation split and of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// One `--set-for`: a setting for one finding's networks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingSetting {
+    /// The finding whose networks it applies to.
+    finding: Finding,
+    /// `KEY=VALUE`, as `--set` takes it.
+    setting: String,
+}
+
+fn parse_finding_setting(text: &str) -> Result<FindingSetting, String> {
+    let (finding, setting) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected FINDING:KEY=VALUE"))?;
+    if !setting.contains('=') {
+        return Err(format!("{text:?}: expected FINDING:KEY=VALUE"));
+    }
+    Ok(FindingSetting {
+        finding: finding.parse()?,
+        setting: setting.to_string(),
+    })
 }
 
 /// Runs `cruciate reproduce`.
@@ -182,6 +209,12 @@ fn train_plane(
         format!("model.plane=\"{plane}\""),
     ];
     overrides.extend(args.set.iter().cloned());
+    overrides.extend(
+        args.set_for
+            .iter()
+            .filter(|s| s.finding == finding)
+            .map(|s| s.setting.clone()),
+    );
     let config = TrainConfig::load(Some(recipe), &overrides)?;
     let request = TrainRequest {
         manifest: config.view(manifest)?,
@@ -239,4 +272,22 @@ fn side_by_side(reports: &[CombineReport]) -> String {
         "\nAUC with 95 % bootstrap intervals on the {exams} cases of MRNet's validation part (the paper's reported set); the published intervals are the paper's.\n"
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_for_one_finding_is_parsed_once() {
+        let parsed = parse_finding_setting("meniscus:model.spatial_pooling=\"max\"").unwrap();
+        assert_eq!(parsed.finding, Finding::Meniscus);
+        assert_eq!(parsed.setting, "model.spatial_pooling=\"max\"");
+        let err = parse_finding_setting("knee:data.size=128").unwrap_err();
+        assert!(err.contains("unknown finding"), "{err}");
+        for bad in ["meniscus", "meniscus:data.size"] {
+            let err = parse_finding_setting(bad).unwrap_err();
+            assert!(err.contains("FINDING:KEY=VALUE"), "{err}");
+        }
+    }
 }

@@ -751,8 +751,8 @@ pub fn phantom_mrnet_layout(dir: &Path, exams: usize) -> (PathBuf, String) {
 }
 
 /// `cruciate reproduce mrnet` of `layout` into `out`, small: `small` networks on 32 px and 4
-/// slices with global max pooling of each slice's maps, one epoch, a quarter of the training
-/// cases held out for the combiners.
+/// slices (the meniscus networks with global max pooling of each slice's maps), one epoch, a
+/// quarter of the training cases held out for the combiners.
 pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
     cruciate(&[
         "reproduce",
@@ -768,8 +768,8 @@ pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
         "data.slices=4",
         "--set",
         "train.epochs=1",
-        "--set",
-        "model.spatial_pooling=\"max\"",
+        "--set-for",
+        "meniscus:model.spatial_pooling=\"max\"",
         "--valid",
         "0.25",
     ])
