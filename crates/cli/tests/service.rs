@@ -949,6 +949,19 @@ fn an_axial_exam_is_not_analysed_and_an_admin_override_is_audited() {
         observation["valueCodeableConcept"]["text"], exam["call_label"],
         "{observation}"
     );
+    // The SR and the FHIR observation name the same disorder for a positive call.
+    let snomed = observation["valueCodeableConcept"]["coding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["system"] == "http://snomed.info/sct")
+        .map(|c| c["code"].as_str().unwrap().to_string());
+    let injured = finding.code == "444470001";
+    assert_eq!(
+        snomed.as_deref(),
+        injured.then_some("444470001"),
+        "{observation}"
+    );
     assert!(
         observation["note"][0]["text"]
             .as_str()

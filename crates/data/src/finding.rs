@@ -63,6 +63,18 @@ impl Finding {
         }
     }
 
+    /// The SNOMED CT disorder a positive call names, `(concept id, term)`: 444470001 "Injury
+    /// of anterior cruciate ligament" and 239720000 "Tear of meniscus of knee", as Synthea's
+    /// injuries module codes them (no SNOMED CT release was at hand to check them in); none
+    /// for an abnormal knee, which is no one disorder.
+    pub fn snomed_disorder(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Finding::Acl => Some(("444470001", "Injury of anterior cruciate ligament")),
+            Finding::Meniscus => Some(("239720000", "Tear of meniscus of knee")),
+            Finding::Abnormal => None,
+        }
+    }
+
     /// The class names of `task` for this finding, in class order.
     pub fn class_names(self, task: Task) -> Vec<String> {
         let names: &[&str] = match self {

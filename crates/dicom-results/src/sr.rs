@@ -622,6 +622,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_positive_call_is_coded_by_the_findings_snomed_disorder() {
+        for (codes, finding) in [
+            (&ACL, cruciate_data::Finding::Acl),
+            (&MENISCUS, cruciate_data::Finding::Meniscus),
+        ] {
+            let (id, term) = finding.snomed_disorder().unwrap();
+            assert_eq!(codes.positive.0, id);
+            assert_eq!(codes.positive.1, "SCT");
+            assert_eq!(codes.positive.2, term);
+        }
+        assert_eq!(cruciate_data::Finding::Abnormal.snomed_disorder(), None);
+    }
+
+    #[test]
     fn every_code_value_fits_the_short_string_of_16_characters() {
         for c in ALL {
             for code in [

@@ -65,6 +65,9 @@ pub struct ShownCall {
     pub label: String,
     /// The probability that the finding is present.
     pub probability: f64,
+    /// Whether the call says the finding is there (an injured ACL at any grade, a tear, an
+    /// abnormal knee).
+    pub present: bool,
 }
 
 /// Where a finding lies: SNOMED CT where DICOM PS3.16 lists the structure, else text.
@@ -78,6 +81,19 @@ fn body_site(finding: Finding) -> CodeableConcept {
 
 fn cruciate(code: &str, display: &str) -> CodeableConcept {
     CodeableConcept::coded(Coding::new(CRUCIATE_SYSTEM, code, display))
+}
+
+/// A call as a concept: Cruciate's code for the label, and for a positive call the SNOMED CT
+/// disorder where the finding has one.
+fn call_value(finding: Finding, call: &ShownCall) -> CodeableConcept {
+    let mut value = cruciate(
+        &format!("{}-{}", finding.name(), call.label.replace(' ', "-")),
+        &call.label,
+    );
+    if let Some((id, term)) = finding.snomed_disorder().filter(|_| call.present) {
+        value.coding.push(Coding::new(SNOMED, id, term));
+    }
+    value
 }
 
 /// The observation of one finding.
@@ -126,12 +142,7 @@ fn observation(report: &ExamReport, subject: &Option<Reference>, f: &FindingRepo
         code: cruciate(f.finding.name(), f.finding.describe()),
         subject: subject.clone(),
         issued: report.issued.clone(),
-        value: f.call.as_ref().map(|c| {
-            cruciate(
-                &format!("{}-{}", f.finding.name(), c.label.replace(' ', "-")),
-                &c.label,
-            )
-        }),
+        value: f.call.as_ref().map(|c| call_value(f.finding, c)),
         data_absent_reason: match (&f.call, &f.outside_domain) {
             (None, reasons) => Some(CodeableConcept {
                 coding: vec![Coding::new(
@@ -290,6 +301,7 @@ mod tests {
                 call: Some(ShownCall {
                     label: "partial rupture".into(),
                     probability: 0.81234,
+                    present: true,
                 }),
                 outside_domain: None,
                 grade_set: Some("partial or complete, 90 %".into()),
@@ -312,6 +324,10 @@ mod tests {
         assert_eq!(types, ["Observation", "Observation", "Device"]);
         let acl = &contained[0];
         assert_eq!(acl["valueCodeableConcept"]["text"], "partial rupture");
+        let codings = &acl["valueCodeableConcept"]["coding"];
+        assert_eq!(codings[0]["code"], "acl-partial-rupture");
+        assert_eq!(codings[1]["system"], "http://snomed.info/sct");
+        assert_eq!(codings[1]["code"], "444470001", "an injured ACL");
         assert_eq!(acl["component"][0]["valueQuantity"]["value"], 0.8123);
         assert_eq!(
             acl["component"][1]["valueString"],

@@ -49,6 +49,7 @@ pub async fn exam_report(
                 call: exam.call_shown().then(|| ShownCall {
                     label: p.label.clone(),
                     probability: p.injured_probability.clamp(0.0, 1.0),
+                    present: p.class > 0,
                 }),
                 outside_domain: exam.not_analysed.clone(),
                 grade_set: p.grade_set.as_ref().map(|s| s.to_string()),
@@ -63,15 +64,23 @@ pub async fn exam_report(
                     let probability = f.call.probability.filter(|_| exam.call_shown());
                     FindingReport {
                         finding: f.finding,
-                        call: probability.map(|probability| ShownCall {
-                            label: if headline {
-                                p.label.clone()
+                        call: probability.map(|probability| {
+                            let present = if headline {
+                                p.class > 0
                             } else {
-                                f.finding.class_names(cruciate_data::Task::Binary)
-                                    [usize::from(probability >= 0.5)]
-                                .clone()
-                            },
-                            probability: probability.clamp(0.0, 1.0),
+                                probability >= 0.5
+                            };
+                            ShownCall {
+                                label: if headline {
+                                    p.label.clone()
+                                } else {
+                                    f.finding.class_names(cruciate_data::Task::Binary)
+                                        [usize::from(present)]
+                                    .clone()
+                                },
+                                probability: probability.clamp(0.0, 1.0),
+                                present,
+                            }
                         }),
                         outside_domain: exam
                             .not_analysed
