@@ -145,6 +145,11 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     println!(
         "note: MRNet's .npy files carry no spacing: every exam is read with its spacing unknown, as the paper's networks read pixels only"
     );
+    // Every finding's settings are read before anything trains: a mistyped `--set-for` of the
+    // last finding fails now, not after the first six networks.
+    for finding in Finding::ALL {
+        plane_config(args, &recipe, finding, Plane::Sagittal)?;
+    }
     let mut reports = Vec::new();
     for finding in Finding::ALL {
         let mut runs = Vec::new();
@@ -203,6 +208,27 @@ fn train_plane(
         finding.describe(),
         run.display()
     );
+    let config = plane_config(args, recipe, finding, plane)?;
+    let request = TrainRequest {
+        manifest: config.view(manifest)?,
+        out: run.to_path_buf(),
+        weights: args.weights.clone(),
+        config,
+        compute: device,
+        roi: None,
+    };
+    super::train::train_and_fit(&request, None, device)?;
+    Ok(())
+}
+
+/// The settings of the network of `finding` on `plane`: the recipe, `--set`, then the
+/// finding's `--set-for`.
+fn plane_config(
+    args: &MrnetArgs,
+    recipe: &Path,
+    finding: Finding,
+    plane: Plane,
+) -> anyhow::Result<TrainConfig> {
     let mut overrides = vec![
         "model.task=\"binary\"".to_string(),
         format!("model.finding=\"{finding}\""),
@@ -215,17 +241,8 @@ fn train_plane(
             .filter(|s| s.finding == finding)
             .map(|s| s.setting.clone()),
     );
-    let config = TrainConfig::load(Some(recipe), &overrides)?;
-    let request = TrainRequest {
-        manifest: config.view(manifest)?,
-        out: run.to_path_buf(),
-        weights: args.weights.clone(),
-        config,
-        compute: device,
-        roi: None,
-    };
-    super::train::train_and_fit(&request, None, device)?;
-    Ok(())
+    TrainConfig::load(Some(recipe), &overrides)
+        .with_context(|| format!("the settings of the {finding} networks"))
 }
 
 /// The figures beside the paper's, as Markdown.
