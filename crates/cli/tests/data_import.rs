@@ -373,26 +373,21 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     }
     // A mistyped setting of the last finding is refused before any network trains.
     let early = dir.path().join("mistyped");
-    let err = refused(&[
-        "reproduce",
-        "mrnet",
-        layout.to_str().unwrap(),
-        "--out",
-        early.to_str().unwrap(),
-        "--set-for",
-        "meniscus:model.spatial_pooling=\"median\"",
-    ]);
+    let refused_setting = |setting: &str| {
+        refused(&[
+            "reproduce",
+            "mrnet",
+            layout.to_str().unwrap(),
+            "--out",
+            early.to_str().unwrap(),
+            "--set-for",
+            setting,
+        ])
+    };
+    let err = refused_setting("meniscus:model.spatial_pooling=\"median\"");
     assert!(err.contains("meniscus networks"), "{err}");
     assert!(!early.join("runs").exists(), "nothing trained: {err}");
-    let err = refused(&[
-        "reproduce",
-        "mrnet",
-        layout.to_str().unwrap(),
-        "--out",
-        early.to_str().unwrap(),
-        "--set-for",
-        "knee:data.size=32",
-    ]);
+    let err = refused_setting("knee:data.size=32");
     assert!(err.contains("unknown finding"), "{err}");
     let out = dir.path().join("reproduced");
     let reproduce = || common::reproduce_small(&layout, &out);
