@@ -716,6 +716,125 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     assert!(err.contains("two runs read the sagittal plane"), "{err}");
 }
 
+/// `reproduce mrnet --joint`: one network per plane with a head per finding, written as a run
+/// per finding that the regressions, the reading of the knee and `predict` read as any run;
+/// cross-validation and `--set-for`, which take one finding's networks, refuse it in one line.
+#[test]
+fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, _) = common::phantom_mrnet_layout(dir.path(), 40);
+    let out = dir.path().join("joint");
+    let err = refused(&[
+        "reproduce",
+        "mrnet",
+        layout.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--joint",
+        "--set-for",
+        "meniscus:data.size=64",
+    ]);
+    assert!(err.contains("share each plane's network"), "{err}");
+    let said = succeeded(&common::reproduce_tiny(&layout, &out, &["--joint"]));
+    for row in [
+        "| abnormality |",
+        "| ACL tear |",
+        "| meniscal tear |",
+        "synthetic data",
+    ] {
+        assert!(said.contains(row), "{row}: {said}");
+    }
+    let findings = ["abnormal", "acl", "meniscus"];
+    for plane in ["sagittal", "coronal", "axial"] {
+        let joint = out.join("runs").join(format!("joint-{plane}"));
+        assert!(joint.join("summary.json").is_file() && joint.join("model.bpk").is_file());
+        assert!(
+            !joint.join("run.json").exists(),
+            "the joint network is not a run to serve"
+        );
+        let mut sizes = Vec::new();
+        let mut digests = Vec::new();
+        for finding in findings {
+            let run = joint.join(finding);
+            let info: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap())
+                    .unwrap();
+            assert_eq!(info["finding"], finding);
+            assert_eq!(info["classes"].as_array().unwrap().len(), 2, "{info}");
+            let description = info["model"]["description"].as_str().unwrap();
+            assert!(
+                description.contains(&format!("the {finding} head of a joint network")),
+                "{description}"
+            );
+            assert_eq!(info["gate"]["plane"].as_str().unwrap_or("sagittal"), plane);
+            let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+            assert!(
+                config.contains(&format!("finding = \"{finding}\"")),
+                "{config}"
+            );
+            assert!(!config.contains("findings"), "{config}");
+            sizes.push(std::fs::metadata(run.join("model.bpk")).unwrap().len());
+            digests.push(info["model"]["sha256"].clone());
+        }
+        assert!(
+            sizes.windows(2).all(|w| w[0] == w[1]),
+            "one backbone, heads of one shape: {sizes:?}"
+        );
+        digests.dedup();
+        assert_eq!(digests.len(), 3, "each finding's own head");
+    }
+    for finding in findings {
+        let combined: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(finding).join("combined.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(combined["finding"], finding);
+        assert_eq!(
+            combined["runs"][0]["run"],
+            format!("../runs/joint-sagittal/{finding}")
+        );
+    }
+    let case = std::fs::read_dir(layout.join("valid/sagittal"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let file = |plane: &str| layout.join("valid").join(plane).join(&case);
+    let knee: serde_json::Value = serde_json::from_str(&succeeded(&cruciate(&[
+        "predict",
+        "--run",
+        out.join("knee").to_str().unwrap(),
+        "--json",
+        file("sagittal").to_str().unwrap(),
+        file("coronal").to_str().unwrap(),
+        file("axial").to_str().unwrap(),
+    ])))
+    .unwrap();
+    let called: Vec<&str> = knee["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["finding"].as_str().unwrap())
+        .collect();
+    assert_eq!(called, findings, "{knee}");
+    let err = refused(&[
+        "cv",
+        "--manifest",
+        out.join("manifest.csv").to_str().unwrap(),
+        "--set",
+        "model.findings=[\"acl\", \"meniscus\"]",
+        "--folds",
+        "2",
+        "--out",
+        dir.path().join("cv").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("cross-validation scores one finding's network"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_folder_of_dicom_studies_is_labelled_from_a_csv_of_reads() {
     let dir = tempfile::tempdir().unwrap();

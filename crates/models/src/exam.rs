@@ -2,6 +2,7 @@
 //! by default, as MRNet; or maximum), pooling over the slices and a classification head (MRNet:
 //! AlexNet features, max over slices, `Linear(256, K)`).
 
+use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{elu, gelu, leaky_relu, relu, softmax};
@@ -179,6 +180,22 @@ impl ExamModel {
         self.spatial
     }
 
+    /// The model giving only the scores `classes` of this one's head: the same backbone, slice
+    /// pooling and hidden layer, with those outputs of the last layer (one finding's head of a
+    /// joint network, whose findings' scores lie side by side).
+    pub fn answering(&self, classes: std::ops::Range<usize>) -> ExamModel {
+        let mut model = self.clone();
+        let weight = self.head.weight.val();
+        let [inputs, _] = weight.dims();
+        model.head.weight = Param::from_tensor(weight.slice([0..inputs, classes.clone()]));
+        model.head.bias = self
+            .head
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(b.val().slice([classes.clone()])));
+        model
+    }
+
     /// Class scores of pooled features `[N, C]` (or of single slices' features).
     pub fn classify(&self, pooled: Tensor<2>) -> Tensor<2> {
         let mut x = self.dropout.forward(pooled);
@@ -250,6 +267,33 @@ mod tests {
                 let diff = (direct - out.logits).abs().max().into_scalar::<f32>();
                 assert!(diff < 1e-6);
             }
+        }
+    }
+
+    /// A finding's head cut from a joint network scores as that head does inside it.
+    #[test]
+    fn a_head_cut_from_a_joint_model_gives_its_scores() {
+        let device = Device::flex();
+        let slices = Tensor::random(
+            [3, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let joint = ExamModel::new(
+            BackboneKind::Small.init(&device),
+            128,
+            6,
+            SlicePooling::Max,
+            &device,
+        );
+        let all = joint.forward(slices.clone()).logits;
+        for finding in 0..3 {
+            let one = joint.answering(2 * finding..2 * finding + 2);
+            assert_eq!(one.head.weight.val().dims(), [128, 2]);
+            let cut = one.forward(slices.clone()).logits;
+            let inside = all.clone().slice([0..1, 2 * finding..2 * finding + 2]);
+            let diff = (cut - inside).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-6, "finding {finding}: {diff}");
         }
     }
 

@@ -65,6 +65,11 @@ pub struct ModelConfig {
     /// What the model is asked about: the ACL (the study's finding), a meniscal tear or any
     /// abnormality (MRNet's findings; binary only).
     pub finding: Finding,
+    /// A joint network instead: one backbone with a head per finding named here (binary, two
+    /// or more findings; `finding` is then unused), trained on the sum of their losses and
+    /// written as one run per finding (`RUN/FINDING`). Empty: a single-finding network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
     /// The series the model reads: sagittal (the study's), coronal or axial.
     pub plane: Plane,
     /// Fine-tune, scratch or frozen.
@@ -96,6 +101,30 @@ impl ModelConfig {
             dropout: self.dropout,
         }
     }
+
+    /// The findings of a joint network, `None` for a single-finding one.
+    pub fn joint(&self) -> Option<&[Finding]> {
+        (!self.findings.is_empty()).then_some(self.findings.as_slice())
+    }
+
+    /// How many scores the network's head gives: the task's classes, or two per finding of a
+    /// joint network.
+    pub fn outputs(&self) -> usize {
+        match self.joint() {
+            Some(findings) => 2 * findings.len(),
+            None => self.task.classes(),
+        }
+    }
+
+    /// The settings of one finding's run of a joint network: this config asking that finding
+    /// alone.
+    pub fn for_finding(&self, finding: Finding) -> ModelConfig {
+        ModelConfig {
+            finding,
+            findings: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -104,6 +133,7 @@ impl Default for ModelConfig {
             name: "small".into(),
             task: Task::Binary,
             finding: Finding::Acl,
+            findings: Vec::new(),
             plane: Plane::Sagittal,
             mode: Mode::Auto,
             freeze_blocks: 0,
@@ -300,6 +330,27 @@ impl TrainConfig {
         if let Err(message) = self.model.finding.check_task(self.model.task) {
             return bad(format!("model.finding: {message}"));
         }
+        if let Some(findings) = self.model.joint() {
+            let distinct: std::collections::BTreeSet<_> = findings.iter().collect();
+            if findings.len() < 2 || distinct.len() != findings.len() {
+                return bad(
+                    "model.findings names two or more different findings (a joint network), or is left out"
+                        .into(),
+                );
+            }
+            if self.model.task != Task::Binary {
+                return bad(
+                    "a joint network (model.findings) answers each finding yes or no: set model.task = \"binary\""
+                        .into(),
+                );
+            }
+            if self.train.balance == Balance::Sampler {
+                return bad(
+                    "train.balance = \"sampler\" draws by one label; a joint network has one per finding: use \"weights\" or \"none\""
+                        .into(),
+                );
+            }
+        }
         if !matches!(
             self.model.plane,
             Plane::Sagittal | Plane::Coronal | Plane::Axial
@@ -339,8 +390,29 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// `manifest` as this run's model sees it: its finding's labels, its plane's series.
+    /// Refuses a joint network where `what` (cross-validation, a search) scores one finding's
+    /// network per run.
+    pub fn single_finding(&self, what: &str) -> Result<(), TrainError> {
+        match self.model.joint() {
+            None => Ok(()),
+            Some(_) => Err(TrainError::InvalidConfig(format!(
+                "{what} scores one finding's network per run: a joint network (model.findings) is \
+                 trained by `cruciate train` or `cruciate reproduce mrnet --joint`, and each of \
+                 its finding runs is evaluated as any run"
+            ))),
+        }
+    }
+
+    /// `manifest` as this run's model sees it: its finding's labels, its plane's series. For a
+    /// joint network, every exam must be labelled for each of its findings; the view keeps the
+    /// ACL's grade as `label` and the other findings in their columns.
     pub fn view(&self, manifest: &Manifest) -> Result<Manifest, DataError> {
+        if let Some(findings) = self.model.joint() {
+            for &finding in findings {
+                manifest.for_finding(finding, self.model.plane)?;
+            }
+            return manifest.for_finding(Finding::Acl, self.model.plane);
+        }
         manifest.for_finding(self.model.finding, self.model.plane)
     }
 
@@ -404,6 +476,51 @@ fn set_dotted(table: &mut toml::Table, item: &str) -> Result<(), TrainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A joint network names two or more different findings, answers each yes or no, and
+    /// balances by weights; a single-finding config writes no `findings` key (so that every
+    /// older run's config.toml reads back equal).
+    #[test]
+    fn joint_networks_are_checked_and_single_ones_unchanged() {
+        let all = "model.findings=[\"abnormal\", \"acl\", \"meniscus\"]".to_string();
+        let joint = TrainConfig::load(None, std::slice::from_ref(&all)).unwrap();
+        assert_eq!(joint.model.outputs(), 6);
+        assert_eq!(joint.model.joint().map(<[Finding]>::len), Some(3));
+        let one = joint.model.for_finding(Finding::Meniscus);
+        assert_eq!(
+            (one.finding, one.joint(), one.outputs()),
+            (Finding::Meniscus, None, 2)
+        );
+        let round: TrainConfig = toml::from_str(&joint.to_toml()).unwrap();
+        assert_eq!(round, joint);
+        let single = TrainConfig::load(None, &[]).unwrap();
+        assert!(
+            !single.to_toml().contains("findings"),
+            "{}",
+            single.to_toml()
+        );
+        assert_eq!(single.model.outputs(), 2);
+        assert!(single.single_finding("a search").is_ok());
+        let err = joint.single_finding("a search").unwrap_err().to_string();
+        assert!(
+            err.contains("a search scores one finding's network"),
+            "{err}"
+        );
+        for (extra, refused) in [
+            ("model.findings=[\"acl\"]", "two or more different findings"),
+            (
+                "model.findings=[\"acl\", \"acl\"]",
+                "two or more different findings",
+            ),
+            ("model.task=\"grade\"", "model.task = \"binary\""),
+            ("train.balance=\"sampler\"", "one per finding"),
+        ] {
+            let err = TrainConfig::load(None, &[all.clone(), extra.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(refused), "{extra}: {err}");
+        }
+    }
 
     #[test]
     fn overrides_reach_every_section_and_unknown_keys_fail() {

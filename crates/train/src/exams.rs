@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cruciate_data::{Manifest, Split, Task, read_exam};
+use cruciate_data::{Finding, Manifest, ManifestRow, Split, Task, read_exam};
 use cruciate_infer::{Progress, RoiCrop, RoiSource};
 use cruciate_prep::{InputConfig, PreparedInput, prepare_input};
 use rayon::prelude::*;
@@ -15,12 +15,61 @@ use crate::TrainError;
 pub struct PreparedExam {
     /// The exam's identifier.
     pub exam_id: String,
-    /// Its class for the task at hand.
-    pub class: usize,
+    /// Its class for each head: one for a single-finding network (the task's class), one per
+    /// finding of a joint network (0 or 1).
+    pub targets: Vec<usize>,
     /// Its ACL grade 0..3.
     pub grade: u8,
     /// The network input.
     pub input: PreparedInput,
+}
+
+/// What a network is asked of each exam: a task's class, or yes or no for each finding of a
+/// joint network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Labels<'a> {
+    /// One finding's class for `Task` (the manifest's `label`, viewed for that finding).
+    Task(Task),
+    /// Each of these findings yes or no.
+    Joint(&'a [Finding]),
+}
+
+impl Labels<'_> {
+    /// The labels a config's model is trained on.
+    pub fn of(model: &crate::config::ModelConfig) -> Labels<'_> {
+        match model.joint() {
+            Some(findings) => Labels::Joint(findings),
+            None => Labels::Task(model.task),
+        }
+    }
+
+    /// The network's heads and each head's classes.
+    pub fn heads(self) -> Vec<usize> {
+        match self {
+            Labels::Task(task) => vec![task.classes()],
+            Labels::Joint(findings) => vec![2; findings.len()],
+        }
+    }
+
+    fn targets(self, row: &ManifestRow) -> Result<Vec<usize>, TrainError> {
+        match self {
+            Labels::Task(task) => Ok(vec![task.class_of(row.label)]),
+            Labels::Joint(findings) => findings
+                .iter()
+                .map(|f| {
+                    f.grade_of(row)
+                        .map(|g| Task::Binary.class_of(g))
+                        .ok_or_else(|| {
+                            TrainError::Untrainable(format!(
+                                "exam {} has no {} label, which the joint network needs",
+                                row.exam_id,
+                                f.name()
+                            ))
+                        })
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The exams of `split`, read, cut to their ACL region when `roi` says so, and prepared in
@@ -29,7 +78,7 @@ pub struct PreparedExam {
 pub fn prepare_exams(
     manifest: &Manifest,
     split: Split,
-    task: Task,
+    labels: Labels,
     (input, roi): (&InputConfig, Option<&RoiCrop>),
     progress: &dyn Progress,
 ) -> Result<Vec<PreparedExam>, TrainError> {
@@ -39,6 +88,7 @@ pub fn prepare_exams(
     let out = rows
         .par_iter()
         .map(|row| {
+            let targets = labels.targets(row)?;
             let mut volume = read_exam(manifest, row)?;
             if let Some(crop) = roi {
                 let cropped = crop.apply(volume);
@@ -62,7 +112,7 @@ pub fn prepare_exams(
             progress.set(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok(PreparedExam {
                 exam_id: row.exam_id.clone(),
-                class: task.class_of(row.label),
+                targets,
                 grade: row.label,
                 input: prepared,
             })
@@ -72,22 +122,26 @@ pub fn prepare_exams(
     out
 }
 
-/// Class counts of `exams` for `classes` classes.
-pub fn class_counts(exams: &[PreparedExam], classes: usize) -> Vec<usize> {
-    let mut counts = vec![0; classes];
+/// Class counts of `exams` for each head (`heads`: each head's classes).
+pub fn class_counts(exams: &[PreparedExam], heads: &[usize]) -> Vec<Vec<usize>> {
+    let mut counts: Vec<Vec<usize>> = heads.iter().map(|&k| vec![0; k]).collect();
     for e in exams {
-        counts[e.class] += 1;
+        for (head, &class) in counts.iter_mut().zip(&e.targets) {
+            head[class] += 1;
+        }
     }
     counts
 }
 
 /// Whether injured-vs-healthy AUC is defined on `exams`: `None` when it is, else the one side
-/// they all lie on ("healthy" or "injured").
+/// they all lie on ("healthy" or "injured"). A joint network's AUC is pooled over its
+/// (exam, finding) pairs, and so are the sides.
 pub fn one_sided(exams: &[PreparedExam]) -> Option<&'static str> {
-    let injured = exams.iter().filter(|e| e.grade > 0).count();
+    let answers = exams.iter().flat_map(|e| &e.targets);
+    let injured = answers.clone().filter(|&&c| c > 0).count();
     match injured {
         0 => Some("healthy"),
-        n if n == exams.len() => Some("injured"),
+        n if n == answers.count() => Some("injured"),
         _ => None,
     }
 }
@@ -96,7 +150,7 @@ pub fn one_sided(exams: &[PreparedExam]) -> Option<&'static str> {
 pub fn check_splits(
     train: &[PreparedExam],
     valid: &[PreparedExam],
-    task: Task,
+    labels: Labels,
 ) -> Result<(), TrainError> {
     if train.is_empty() || valid.is_empty() {
         return Err(TrainError::Untrainable(format!(
@@ -105,11 +159,12 @@ pub fn check_splits(
             valid.len()
         )));
     }
-    let counts = class_counts(train, task.classes());
-    if counts.iter().filter(|&&c| c > 0).count() < 2 {
-        return Err(TrainError::Untrainable(format!(
-            "the train split has a single class (counts per class {counts:?}): nothing to learn"
-        )));
+    for counts in class_counts(train, &labels.heads()) {
+        if counts.iter().filter(|&&c| c > 0).count() < 2 {
+            return Err(TrainError::Untrainable(format!(
+                "the train split has a single class (counts per class {counts:?}): nothing to learn"
+            )));
+        }
     }
     Ok(())
 }

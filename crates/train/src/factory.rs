@@ -52,6 +52,9 @@ impl ClassifierFactory for NetworkFactory {
         let files = RunFiles {
             root: out.to_path_buf(),
         };
+        self.config
+            .single_finding("cross-validation")
+            .map_err(InferError::from)?;
         if !files.summary().exists() {
             train(
                 &TrainRequest {

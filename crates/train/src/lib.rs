@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 pub mod exams;
 pub mod factory;
+pub mod joint;
 pub mod loader;
 pub mod logger;
 pub mod optim;

@@ -26,7 +26,7 @@ use crate::exams::PreparedExam;
 pub struct ExamBatch {
     /// `[slices, 3, size, size]`, standardised.
     pub slices: Tensor<4>,
-    /// The exam's class, `[1]`.
+    /// The exam's class for each head, `[heads]` (`[1]` but for a joint network).
     pub targets: Tensor<1, Int>,
     /// Which exam, for error messages.
     pub exam_id: String,
@@ -96,7 +96,10 @@ impl ExamLoader {
                 let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> =
                     Default::default();
                 for i in indices {
-                    by_class.entry(self.exams[i].class).or_default().push(i);
+                    by_class
+                        .entry(self.exams[i].targets[0])
+                        .or_default()
+                        .push(i);
                 }
                 let classes: Vec<&Vec<usize>> = by_class.values().collect();
                 (0..self.range.len())
@@ -121,9 +124,11 @@ impl ExamLoader {
         }
         let [s, h, w] = shape;
         let data = exam.input.backbone_values(&values, self.scale);
+        let targets: Vec<i64> = exam.targets.iter().map(|&c| c as i64).collect();
+        let heads = targets.len();
         ExamBatch {
             slices: Tensor::from_data(TensorData::new(data, [s, 3, h, w]), &self.device),
-            targets: Tensor::from_data(TensorData::new(vec![exam.class as i64], [1]), &self.device),
+            targets: Tensor::from_data(TensorData::new(targets, [heads]), &self.device),
             exam_id: exam.exam_id.clone(),
             position: (epoch, position + 1),
         }
@@ -206,7 +211,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &class)| PreparedExam {
                     exam_id: format!("e{i}"),
-                    class,
+                    targets: vec![class],
                     grade: class as u8,
                     input: PreparedInput {
                         voxels: (0..2 * 4 * 4).map(|v| (v * 8 + i) as u8).collect(),
@@ -273,7 +278,7 @@ mod tests {
             &device,
         );
         let minority: usize = (1..=20)
-            .map(|ep| l.order(ep).iter().filter(|&&i| e[i].class == 1).count())
+            .map(|ep| l.order(ep).iter().filter(|&&i| e[i].targets == [1]).count())
             .sum();
         // 2000 draws, each from the minority class with probability 1/2: 1000 +- 3 sd (22.4).
         assert!((933..=1067).contains(&minority), "{minority}");

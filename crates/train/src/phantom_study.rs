@@ -12,7 +12,7 @@ use cruciate_eval::scoring::{HeadlineFigures, ScoredExam};
 use cruciate_infer::{Progress, RunInfo, Silent};
 use cruciate_models::{Compute, NetworkClassifier};
 
-use crate::exams::prepare_exams;
+use crate::exams::{Labels, prepare_exams};
 use crate::run::{RunSummary, TrainRequest, train};
 use crate::{TrainConfig, TrainError};
 
@@ -128,7 +128,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
     let exams = prepare_exams(
         &manifest,
         Split::Test,
-        config.model.task,
+        Labels::Task(config.model.task),
         (&config.data, None),
         progress.as_ref(),
     )?;
@@ -136,7 +136,7 @@ pub fn run_phantom_study(study: &PhantomStudy, out: &Path) -> Result<PhantomResu
         .iter()
         .map(|e| ScoredExam {
             exam_id: e.exam_id.clone(),
-            class: e.class,
+            class: e.targets[0],
             prediction: model.predict_prepared(&e.input),
         })
         .collect();

@@ -41,7 +41,7 @@ use crate::checkpoint::{
 };
 use crate::config::{Balance, Mode, Monitor, TrainConfig};
 use crate::events::ProgressRenderer;
-use crate::exams::{check_splits, class_counts, prepare_exams};
+use crate::exams::{Labels, check_splits, class_counts, prepare_exams};
 use crate::loader::{ExamLoader, Visit};
 use crate::logger::{EpochRecord, History, RunLogger, resume_history};
 use crate::step::{NanGuard, TrainingModel};
@@ -129,7 +129,7 @@ pub fn build_model(config: &TrainConfig, device: &Device) -> ExamModel {
     config
         .model
         .network()
-        .build(config.model.task.classes(), device)
+        .build(config.model.outputs(), device)
         .expect("a validated config names a network")
 }
 
@@ -236,19 +236,26 @@ pub fn train(
     )?));
 
     let task = config.model.task;
+    let labels = Labels::of(&config.model);
+    if labels != Labels::Task(task) && request.roi.is_some() {
+        return Err(TrainError::InvalidConfig(
+            "a joint network (model.findings) reads whole exams: drop --roi".into(),
+        ));
+    }
     let read = |split| {
         prepare_exams(
             &request.manifest,
             split,
-            task,
+            labels,
             (&config.data, request.roi.as_ref()),
             progress.as_ref(),
         )
     };
     let train_exams = Arc::new(read(DataSplit::Train)?);
     let valid_exams = Arc::new(read(DataSplit::Valid)?);
-    check_splits(&train_exams, &valid_exams, task)?;
-    let counts = class_counts(&train_exams, task.classes());
+    check_splits(&train_exams, &valid_exams, labels)?;
+    let heads = labels.heads();
+    let counts = class_counts(&train_exams, &heads);
     // Injured-vs-healthy AUC needs both in the valid split: without, it is not logged (Burn's
     // metric would say 0.5) and cannot be monitored.
     let auc_defined = match crate::exams::one_sided(&valid_exams) {
@@ -277,8 +284,14 @@ pub fn train(
     )?;
     let interrupter = Interrupter::new();
     let guard = NanGuard::new(interrupter.clone());
-    let weights = (config.train.balance == Balance::Weights)
-        .then(|| cruciate_models::loss::inverse_frequency_weights(&counts));
+    // Each head's classes weighed against each other: a joint network's weights are two per
+    // finding, side by side as its scores.
+    let weights = (config.train.balance == Balance::Weights).then(|| {
+        counts
+            .iter()
+            .flat_map(|c| cruciate_models::loss::inverse_frequency_weights(c))
+            .collect()
+    });
     let engine =
         cruciate_models::BackboneTrainer::new(&model.backbone, request.compute.engine_choice())
             .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
@@ -288,8 +301,9 @@ pub fn train(
             engine.resolved()
         );
     }
-    let trainable =
-        TrainingModel::new(model, weights, config.optim.l1, guard.clone()).with_engine(engine);
+    let trainable = TrainingModel::new(model, weights, config.optim.l1, guard.clone())
+        .with_heads(heads.len())
+        .with_engine(engine);
 
     let first_epoch = resume.unwrap_or(0) + 1;
     let visit = if config.train.balance == Balance::Sampler {
@@ -361,8 +375,18 @@ pub fn train(
     }
     prune(&dir, &[best.epoch, last_epoch]).map_err(|e| TrainError::io(&dir, e))?;
     let exams = [train_exams.len(), valid_exams.len()];
-    write_model(&files, config, best.epoch)?;
-    run_info(&files, request, mode, best.epoch, exams)?.write(&files.root)?;
+    let network = best_network(&files, config, best.epoch)?;
+    write_network(&files.model(), &network)?;
+    let finished = FinishedRun {
+        request,
+        mode,
+        epoch: best.epoch,
+        exams,
+    };
+    match config.model.joint() {
+        None => finished.run_info(&files, config)?.write(&files.root)?,
+        Some(findings) => crate::joint::write_finding_runs(&files, &network, findings, &finished)?,
+    }
     let summary = RunSummary {
         model: config.model.name.clone(),
         task,
@@ -446,9 +470,12 @@ fn supervised(
     training
 }
 
-/// Writes `model.bpk`: the network of checkpoint `epoch` alone, without the training wrapper,
-/// atomically.
-fn write_model(files: &RunFiles, config: &TrainConfig, epoch: usize) -> Result<(), TrainError> {
+/// The network of checkpoint `epoch` alone, without the training wrapper.
+fn best_network(
+    files: &RunFiles,
+    config: &TrainConfig,
+    epoch: usize,
+) -> Result<ExamModel, TrainError> {
     let path = record_path(&files.checkpoints(), "model", epoch);
     let record = ModuleRecord::load(&path)
         .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
@@ -457,47 +484,60 @@ fn write_model(files: &RunFiles, config: &TrainConfig, epoch: usize) -> Result<(
     let loaded = shell
         .try_load_record(record)
         .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
-    let bytes = loaded
-        .model
-        .valid()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| TrainError::Training(format!("{}: {e}", files.model().display())))?;
-    cruciate_volume::atomic::write_atomically(&files.model(), |w| w.write_all(&bytes))
-        .map_err(|e| TrainError::io(&files.model(), e))
+    Ok(loaded.model.valid())
 }
 
-/// `run.json` of a finished run.
-fn run_info(
-    files: &RunFiles,
-    request: &TrainRequest,
-    mode: Mode,
-    epoch: usize,
-    exams: [usize; 2],
-) -> Result<RunInfo, TrainError> {
-    let config = &request.config;
-    let mut info = network_run_info(config.model.task, &config.model.network(), &config.data);
-    info.model.description = config.describe();
-    info.finding = config.model.finding;
-    info.classes = config.model.finding.class_names(config.model.task);
-    if config.model.plane != cruciate_volume::Plane::Sagittal {
-        info.gate = Some(cruciate_infer::GateSettings {
-            plane: config.model.plane,
-            ..Default::default()
-        });
+/// Writes `network` as a run's `model.bpk` at `path`, atomically.
+pub(crate) fn write_network(path: &Path, network: &ExamModel) -> Result<(), TrainError> {
+    let bytes = network
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| TrainError::Training(format!("{}: {e}", path.display())))?;
+    cruciate_volume::atomic::write_atomically(path, |w| w.write_all(&bytes))
+        .map_err(|e| TrainError::io(path, e))
+}
+
+/// What a finished training records in the `run.json` of each run it writes.
+pub(crate) struct FinishedRun<'a> {
+    /// What was trained.
+    pub request: &'a TrainRequest,
+    /// The training mode, `auto` resolved.
+    pub mode: Mode,
+    /// The best epoch, whose network the run holds.
+    pub epoch: usize,
+    /// Training and validation exams.
+    pub exams: [usize; 2],
+}
+
+impl FinishedRun<'_> {
+    /// `run.json` of the run in `files`, whose network `config` describes (its own finding's,
+    /// for a run of a joint network).
+    pub fn run_info(&self, files: &RunFiles, config: &TrainConfig) -> Result<RunInfo, TrainError> {
+        let (request, mode, epoch, exams) = (self.request, self.mode, self.epoch, self.exams);
+        let mut info = network_run_info(config.model.task, &config.model.network(), &config.data);
+        info.model.description = config.describe();
+        info.finding = config.model.finding;
+        info.classes = config.model.finding.class_names(config.model.task);
+        if config.model.plane != cruciate_volume::Plane::Sagittal {
+            info.gate = Some(cruciate_infer::GateSettings {
+                plane: config.model.plane,
+                ..Default::default()
+            });
+        }
+        info.model.mode = Some(mode.name().into());
+        info.model.epoch = Some(epoch);
+        info.model.sha256 =
+            Some(sha256_file(&files.model()).map_err(|e| TrainError::io(&files.model(), e))?);
+        let dataset = DatasetInfo::read(&request.manifest.root);
+        info.training = TrainingInfo {
+            synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
+            exams: Some(exams),
+            dataset: dataset.map(|d| d.source),
+            region: request.roi.as_ref().map(|c| c.describe()),
+        };
+        Ok(info)
     }
-    info.model.mode = Some(mode.name().into());
-    info.model.epoch = Some(epoch);
-    info.model.sha256 =
-        Some(sha256_file(&files.model()).map_err(|e| TrainError::io(&files.model(), e))?);
-    let dataset = DatasetInfo::read(&request.manifest.root);
-    info.training = TrainingInfo {
-        synthetic: dataset.as_ref().is_some_and(|d| d.synthetic),
-        exams: Some(exams),
-        dataset: dataset.map(|d| d.source),
-        region: request.roi.as_ref().map(|c| c.describe()),
-    };
-    Ok(info)
 }
 
 /// The best epoch for `monitor`, the earliest among equals (as Burn's checkpoint strategy).

@@ -1,4 +1,4 @@
-//! The exam model as Burn's Learner trains it: a training step (class-weighted cross entropy,
+//! The exam model as Burn's Learner trains it: a training step (cross entropy weighted per exam,
 //! optional L1 penalty, a stop on a non-finite loss) and a validation step.
 
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::train::metric::{AccuracyInput, Adaptor, ConfusionStatsInput, LossInput};
 use burn::train::{InferenceStep, Interrupter, ItemLazy, TrainOutput, TrainStep};
-use cruciate_models::loss::weighted_cross_entropy;
+use cruciate_models::loss::exam_weighted_cross_entropy;
 use cruciate_models::{BackboneTrainer, ExamModel};
 
 use crate::loader::ExamBatch;
@@ -66,6 +66,9 @@ pub struct TrainingModel {
     guard: NanGuard,
     #[module(skip)]
     engine: Option<Arc<BackboneTrainer>>,
+    /// Two-class heads side by side in the logits of a joint network; 1 otherwise.
+    #[module(skip)]
+    heads: usize,
 }
 
 impl TrainingModel {
@@ -82,7 +85,15 @@ impl TrainingModel {
             l1,
             guard,
             engine: None,
+            heads: 1,
         }
+    }
+
+    /// The same for a joint network: `heads` two-class heads side by side in the logits (one per
+    /// finding), its loss the sum of theirs, `class_weights` two per head in the same order.
+    pub fn with_heads(mut self, heads: usize) -> Self {
+        self.heads = heads.max(1);
+        self
     }
 
     /// The same, with the backbone's passes on a fast engine (`None`: Burn alone). Runs with an
@@ -92,9 +103,35 @@ impl TrainingModel {
         self
     }
 
-    /// The loss of `logits` against the batch's targets.
+    /// The loss of `logits` against the batch's targets: for a joint network, the sum of each
+    /// finding's (so that every head learns at the scale it would alone).
     fn loss(&self, logits: Tensor<2>, batch: &ExamBatch) -> Tensor<1> {
-        weighted_cross_entropy(logits, batch.targets.clone(), self.class_weights.as_deref())
+        let weights = self.class_weights.as_deref();
+        if self.heads == 1 {
+            return exam_weighted_cross_entropy(logits, batch.targets.clone(), weights);
+        }
+        let answers = self.answers(logits);
+        (0..self.heads)
+            .map(|h| {
+                exam_weighted_cross_entropy(
+                    answers.clone().slice([h..h + 1, 0..2]),
+                    batch.targets.clone().slice([h..h + 1]),
+                    weights.map(|w| &w[2 * h..2 * h + 2]),
+                )
+            })
+            .reduce(|a, b| a + b)
+            .expect("a joint network has heads")
+    }
+
+    /// One row of scores per answer: the logits `[1, K]` of a single-finding network as they
+    /// are, those of a joint network as `[heads, 2]` (so that Burn's accuracy and AUROC pool
+    /// the (exam, finding) pairs).
+    fn answers(&self, logits: Tensor<2>) -> Tensor<2> {
+        if self.heads == 1 {
+            logits
+        } else {
+            logits.reshape([self.heads, 2])
+        }
     }
 
     /// Logits, loss and gradients with the backbone on the fast engine; `None` (after a log
@@ -151,9 +188,9 @@ fn l1_norm(module: &ExamModel) -> Option<Tensor<1>> {
 pub struct StepOutput {
     /// Loss of the step, `[1]`.
     pub loss: Tensor<1>,
-    /// Logits `[1, K]`.
+    /// Logits `[1, K]`; a joint network's `[heads, 2]`.
     pub logits: Tensor<2>,
-    /// Class `[1]`.
+    /// Class `[1]`; a joint network's `[heads]`.
     pub targets: Tensor<1, Int>,
 }
 
@@ -211,7 +248,7 @@ impl TrainStep for TrainingModel {
         let value = loss.clone().into_scalar::<f32>();
         let item = |loss: Tensor<1>| StepOutput {
             loss,
-            logits: logits.clone(),
+            logits: self.answers(logits.clone()),
             targets: batch.targets.clone(),
         };
         if !value.is_finite() {
@@ -244,7 +281,7 @@ impl InferenceStep for TrainingModel {
         let (logits, loss) = self.outputs(&batch, true);
         StepOutput {
             loss,
-            logits,
+            logits: self.answers(logits),
             targets: batch.targets,
         }
     }
@@ -254,10 +291,46 @@ impl InferenceStep for TrainingModel {
 mod tests {
     use burn::tensor::Distribution;
     use cruciate_engine::{EngineChoice, EngineKind, Precision, dnnl};
+    use cruciate_models::BackboneKind;
     use cruciate_models::backbone::AlexNetFeatures;
     use cruciate_models::{Backbone, SlicePooling};
 
     use super::*;
+
+    /// A joint network's loss is the sum of its findings' losses, each weighted by its own
+    /// classes' weights; its metrics see one row per finding.
+    #[test]
+    fn a_joint_loss_sums_the_findings_losses() {
+        let device = Device::flex();
+        let model = ExamModel::new(
+            BackboneKind::Small.init(&device),
+            128,
+            4,
+            SlicePooling::Max,
+            &device,
+        );
+        let weights = vec![1.0, 2.0, 1.0, 3.0];
+        let joint =
+            TrainingModel::new(model, Some(weights), 0.0, NanGuard::default()).with_heads(2);
+        let batch = ExamBatch {
+            slices: Tensor::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device),
+            targets: Tensor::from_data(TensorData::new(vec![1i64, 0], [2]), &device),
+            exam_id: "x".into(),
+            position: (1, 1),
+        };
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![0.5f32, -0.5, 0.2, 0.9], [1, 4]),
+            &device,
+        );
+        let loss = joint.loss(logits.clone(), &batch).into_scalar::<f32>();
+        let nll = |own: f32, other: f32| (1.0f32 + (other - own).exp()).ln();
+        // Finding 1 is positive (weight 2), finding 2 negative (weight 1).
+        let want = 2.0 * nll(-0.5, 0.5) + nll(0.2, 0.9);
+        assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
+        let out = InferenceStep::step(&joint, batch);
+        assert_eq!(out.logits.dims(), [2, 2]);
+        assert_eq!(out.targets.dims(), [2]);
+    }
 
     /// A training step with the backbone on oneDNN gives Burn's gradients for every parameter,
     /// head and convolutions alike, and the same loss; its validation step the same logits.

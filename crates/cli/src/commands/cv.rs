@@ -68,6 +68,7 @@ impl CvSettings {
     }
 
     fn of(args: &CvArgs, config: TrainConfig) -> anyhow::Result<Self> {
+        config.single_finding("cross-validation")?;
         let absolute = |p: &PathBuf| {
             std::path::absolute(p).with_context(|| format!("{}: no absolute path", p.display()))
         };

@@ -72,6 +72,11 @@ pub struct MrnetArgs {
     /// and abnormality keep the rest).
     #[arg(long = "set-for", value_name = "FINDING:KEY=VALUE", value_parser = parse_finding_setting)]
     set_for: Vec<FindingSetting>,
+    /// One network per plane with a head per finding (trained on the sum of the three losses),
+    /// in place of MRNet's network per plane and finding: `runs/joint-PLANE`, whose finding
+    /// runs the regressions combine as MRNet's.
+    #[arg(long)]
+    joint: bool,
     /// Share of MRNet's training cases kept out as the validation split (epoch choice and the
     /// regressions' fit).
     #[arg(long, default_value_t = 0.15)]
@@ -145,19 +150,37 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     println!(
         "note: MRNet's .npy files carry no spacing: every exam is read with its spacing unknown, as the paper's networks read pixels only"
     );
-    // Every finding's settings are read before anything trains: a mistyped `--set-for` of the
+    if args.joint && !args.set_for.is_empty() {
+        anyhow::bail!(
+            "--set-for sets one finding's networks; with --joint the findings share each plane's network: use --set"
+        );
+    }
+    let networks: Vec<Network> = if args.joint {
+        vec![Network::Joint]
+    } else {
+        Finding::ALL.into_iter().map(Network::Finding).collect()
+    };
+    // Every network's settings are read before anything trains: a mistyped `--set-for` of the
     // last finding fails now, not after the first six networks.
-    for finding in Finding::ALL {
-        plane_config(args, &recipe, finding, Plane::Sagittal)?;
+    for &network in &networks {
+        plane_config(args, &recipe, network, Plane::Sagittal)?;
+    }
+    for &network in &networks {
+        for plane in Plane::ACQUIRED {
+            let run = network.run(&args.out, plane);
+            train_plane(args, &recipe, &manifest, network, plane, &run, device)?;
+        }
     }
     let mut reports = Vec::new();
     for finding in Finding::ALL {
-        let mut runs = Vec::new();
-        for plane in Plane::ACQUIRED {
-            let run = args.out.join("runs").join(run_name(finding, plane));
-            train_plane(args, &recipe, &manifest, finding, plane, &run, device)?;
-            runs.push(run);
-        }
+        let network = match args.joint {
+            true => Network::Joint,
+            false => Network::Finding(finding),
+        };
+        let runs: Vec<PathBuf> = Plane::ACQUIRED
+            .into_iter()
+            .map(|plane| network.finding_run(&args.out, plane, finding))
+            .collect();
         let combine = CombineArgs {
             runs,
             manifest: manifest_path.clone(),
@@ -189,26 +212,74 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Trains the network of `finding` on `plane` into `run`, unless it is there already.
+/// The networks of each plane: one per finding (MRNet's) or one joint network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Network {
+    /// The network of one finding.
+    Finding(Finding),
+    /// One network with a head per finding.
+    Joint,
+}
+
+impl Network {
+    /// The run folder of this network on `plane`.
+    fn run(self, out: &Path, plane: Plane) -> PathBuf {
+        let name = match self {
+            Network::Finding(finding) => run_name(finding, plane),
+            Network::Joint => format!("joint-{plane}"),
+        };
+        out.join("runs").join(name)
+    }
+
+    /// The run that answers `finding` on `plane`.
+    fn finding_run(self, out: &Path, plane: Plane, finding: Finding) -> PathBuf {
+        match self {
+            Network::Finding(_) => self.run(out, plane),
+            Network::Joint => cruciate_train::joint::finding_run(&self.run(out, plane), finding),
+        }
+    }
+
+    /// What it is asked, for messages.
+    fn describe(self) -> String {
+        match self {
+            Network::Finding(finding) => finding.describe().to_string(),
+            Network::Joint => "every finding (one joint network)".into(),
+        }
+    }
+
+    /// The settings that make a plane's network this one.
+    fn settings(self) -> String {
+        match self {
+            Network::Finding(finding) => format!("model.finding=\"{finding}\""),
+            Network::Joint => format!(
+                "model.findings=[{}]",
+                Finding::ALL.map(|f| format!("\"{f}\"")).join(", ")
+            ),
+        }
+    }
+}
+
+/// Trains `network` on `plane` into `run`, unless it is there already.
 fn train_plane(
     args: &MrnetArgs,
     recipe: &Path,
     manifest: &Manifest,
-    finding: Finding,
+    network: Network,
     plane: Plane,
     run: &Path,
     device: Compute,
 ) -> anyhow::Result<()> {
-    if cruciate_infer::RunInfo::read(run)?.is_some() {
+    let last = network.finding_run(&args.out, plane, Finding::ALL[2]);
+    if cruciate_infer::RunInfo::read(&last)?.is_some() {
         println!("{}: trained already", run.display());
         return Ok(());
     }
     println!(
         "training {} on the {plane} plane: {}",
-        finding.describe(),
+        network.describe(),
         run.display()
     );
-    let config = plane_config(args, recipe, finding, plane)?;
+    let config = plane_config(args, recipe, network, plane)?;
     let request = TrainRequest {
         manifest: config.view(manifest)?,
         out: run.to_path_buf(),
@@ -221,28 +292,29 @@ fn train_plane(
     Ok(())
 }
 
-/// The settings of the network of `finding` on `plane`: the recipe, `--set`, then the
-/// finding's `--set-for`.
+/// The settings of `network` on `plane`: the recipe, `--set`, then the finding's `--set-for`.
 fn plane_config(
     args: &MrnetArgs,
     recipe: &Path,
-    finding: Finding,
+    network: Network,
     plane: Plane,
 ) -> anyhow::Result<TrainConfig> {
     let mut overrides = vec![
         "model.task=\"binary\"".to_string(),
-        format!("model.finding=\"{finding}\""),
+        network.settings(),
         format!("model.plane=\"{plane}\""),
     ];
     overrides.extend(args.set.iter().cloned());
     overrides.extend(
         args.set_for
             .iter()
-            .filter(|s| s.finding == finding)
+            .filter(|s| Network::Finding(s.finding) == network)
             .map(|s| s.setting.clone()),
     );
-    TrainConfig::load(Some(recipe), &overrides)
-        .with_context(|| format!("the settings of the {finding} networks"))
+    TrainConfig::load(Some(recipe), &overrides).with_context(|| match network {
+        Network::Finding(finding) => format!("the settings of the {finding} networks"),
+        Network::Joint => "the settings of the joint networks".into(),
+    })
 }
 
 /// The figures beside the paper's, as Markdown.

@@ -136,13 +136,28 @@ pub fn train_and_fit(
         }
     );
     // The input gate's reference: the trained network's features of the training exams; for
-    // a network of ACL regions, those of the cascade written beside it (whole exams in).
-    let gated = match roi {
-        Some(roi) if request.roi.is_some() => roi.cascade_beside(&request.out, device)?,
-        _ => Some(request.out.clone()),
+    // a network of ACL regions, those of the cascade written beside it (whole exams in); for a
+    // joint network, each finding's run with that finding's labels.
+    let model = &request.config.model;
+    let gated: Vec<(PathBuf, Manifest)> = match (model.joint(), roi) {
+        (Some(findings), _) => {
+            let mut runs = Vec::new();
+            for &finding in findings {
+                let run = cruciate_train::joint::finding_run(&request.out, finding);
+                println!("the {} run: {}", finding.describe(), run.display());
+                runs.push((run, request.manifest.for_finding(finding, model.plane)?));
+            }
+            runs
+        }
+        (None, Some(roi)) if request.roi.is_some() => roi
+            .cascade_beside(&request.out, device)?
+            .map(|run| (run, request.manifest.clone()))
+            .into_iter()
+            .collect(),
+        _ => vec![(request.out.clone(), request.manifest.clone())],
     };
-    if let Some(run) = gated {
-        super::beside::fit_beside(&run, &request.manifest, device)?;
+    for (run, manifest) in &gated {
+        super::beside::fit_beside(run, manifest, device)?;
     }
     Ok(summary)
 }

@@ -754,7 +754,17 @@ pub fn phantom_mrnet_layout(dir: &Path, exams: usize) -> (PathBuf, String) {
 /// slices (the meniscus networks with global max pooling of each slice's maps), one epoch, a
 /// quarter of the training cases held out for the combiners.
 pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
-    cruciate(&[
+    reproduce_tiny(
+        layout,
+        out,
+        &["--set-for", "meniscus:model.spatial_pooling=\"max\""],
+    )
+}
+
+/// `reproduce mrnet` with tiny networks (`small`, 32 px, 4 slices, one epoch) and `extra`
+/// arguments.
+pub fn reproduce_tiny(layout: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "reproduce",
         "mrnet",
         layout.to_str().unwrap(),
@@ -768,11 +778,11 @@ pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
         "data.slices=4",
         "--set",
         "train.epochs=1",
-        "--set-for",
-        "meniscus:model.spatial_pooling=\"max\"",
         "--valid",
         "0.25",
-    ])
+    ];
+    args.extend(extra);
+    cruciate(&args)
 }
 
 /// A reading of abnormality, the ACL and the menisci, each combining sagittal, coronal and

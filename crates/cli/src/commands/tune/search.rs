@@ -248,10 +248,9 @@ impl Search {
             .iter()
             .map(|(k, v)| format!("{k}={}", super::toml_text(v)))
             .collect();
-        Ok(TrainConfig::load(
-            self.relative(&self.space.config).as_deref(),
-            &overrides,
-        )?)
+        let config = TrainConfig::load(self.relative(&self.space.config).as_deref(), &overrides)?;
+        config.single_finding("a search")?;
+        Ok(config)
     }
 
     /// Fits the best settings `best` again on all the training data, into `out/best-run`.
