@@ -182,6 +182,57 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     assert!(sc.len() > 1000);
     drop(server);
 
+    // A reading behind the localiser: its sagittal ACL run as a cascade, the call the
+    // cascade's.
+    let knee = dir.path().join("knee");
+    succeeded(&cruciate(&[
+        "reading",
+        "--out",
+        knee.to_str().unwrap(),
+        demo.to_str().unwrap(),
+    ]));
+    let served = dir.path().join("service-reading");
+    let server = common::Server::start(
+        &served,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--model",
+            knee.to_str().unwrap(),
+            "--roi",
+            "auto",
+            "--localiser",
+            r,
+            "--roi-margin",
+            "1,8,8",
+        ],
+    );
+    // A reading reads each plane's series of a study: a DICOM series, whose plane is known.
+    let study = common::phantom_dicom_zip(dir.path());
+    let (code, accepted) = server.upload(&study, "knee.zip", &server.token);
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let done = server.wait_for_exam(id, &server.token, std::time::Duration::from_secs(120));
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["model"], "knee-roi", "{done}");
+    let acl = &done["result"]["findings"][0];
+    assert_eq!(acl["finding"], "acl", "{done}");
+    let alone: Value = json(&[
+        "predict",
+        "--run",
+        served.join("models/roi/knee-roi/acl-roi").to_str().unwrap(),
+        study.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(alone["kind"], "cascade");
+    assert_eq!(
+        acl["call"]["probability"], alone["injured_probability"],
+        "{acl} {alone}"
+    );
+    let prediction = &acl["call"]["prediction"];
+    assert_eq!(prediction["region"], alone["region"], "{acl} {alone}");
+    drop(server);
+
     // A network trained on the found regions, with its cascade written beside it.
     let roi_run = dir.path().join("small-roi");
     let roi_out = roi_run.to_str().unwrap();

@@ -209,7 +209,8 @@ impl ServedModels {
     }
 }
 
-/// The cascade run of `localiser` (with `margin`) and `run`, written under `data/models/roi/`.
+/// The cascade run of `localiser` (with `margin`) and `run`, written under `data/models/roi/`;
+/// for a reading, a reading under the same name whose ACL model is that cascade.
 fn behind_localiser(
     run: &Path,
     (localiser, margin): (&Path, [usize; 3]),
@@ -219,21 +220,85 @@ fn behind_localiser(
     let name = run
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    if ReadingRun::read(run)?.is_some() {
-        return Err(ServerError::Config(format!(
-            "{}: a reading cannot be put behind the localiser; serve it without --region",
-            run.display()
-        )));
-    }
     let out = data.join("models").join("roi").join(format!("{name}-roi"));
-    write_cascade(registry, (localiser, run), margin, &out).map_err(|e| {
-        ServerError::Config(format!(
-            "the localiser {} in front of {}: {e}",
-            localiser.display(),
-            run.display()
-        ))
-    })?;
+    let cascade = |classifier: &Path, out: &Path| {
+        write_cascade(registry, (localiser, classifier), margin, out).map_err(|e| {
+            ServerError::Config(format!(
+                "the localiser {} in front of {}: {e}",
+                localiser.display(),
+                classifier.display()
+            ))
+        })
+    };
+    match ReadingRun::read(run)? {
+        Some(reading) => {
+            reading_behind_localiser(run, &reading, &out, cascade)?;
+        }
+        None => {
+            cascade(run, &out)?;
+        }
+    }
     Ok(out)
+}
+
+/// Writes into `out` the reading `reading` (of folder `dir`) with its ACL model behind the
+/// localiser (`cascade` writes that cascade run) and every other finding's model as it is.
+/// The localiser finds the ACL on a sagittal series, so the reading's ACL model must be one
+/// sagittal run: a combined run is refused, its regression having been fitted on the
+/// probabilities of whole exams.
+fn reading_behind_localiser(
+    dir: &Path,
+    reading: &ReadingRun,
+    out: &Path,
+    cascade: impl Fn(&Path, &Path) -> Result<String, ServerError>,
+) -> Result<(), ServerError> {
+    let refuse = |why: String| {
+        Err(ServerError::Config(format!(
+            "{}: {why}; serve it without the localiser",
+            dir.display()
+        )))
+    };
+    let Some(acl) = reading.findings.iter().find(|e| e.finding == Finding::Acl) else {
+        return refuse("the reading has no ACL model for the localiser to go in front of".into());
+    };
+    let acl_folder = cruciate_infer::combined::resolve(dir, &acl.run);
+    if cruciate_infer::CombinedRun::read(&acl_folder)?.is_some() {
+        return refuse(format!(
+            "its ACL model {} combines planes by a regression fitted on the probabilities of \
+             whole exams, which a region would change; the localiser goes in front of one \
+             sagittal ACL run",
+            acl_folder.display()
+        ));
+    }
+    let plane = RunInfo::read(&acl_folder)?.map(|info| info.plane());
+    if plane != Some(Plane::Sagittal) {
+        return refuse(format!(
+            "its ACL model {} is not a sagittal run: the localiser finds the ACL on a sagittal series",
+            acl_folder.display()
+        ));
+    }
+    let acl_out = out.join("acl-roi");
+    cascade(&acl_folder, &acl_out)?;
+    let mut findings = Vec::new();
+    for entry in &reading.findings {
+        let run = if entry.finding == Finding::Acl {
+            PathBuf::from("acl-roi")
+        } else {
+            let folder = cruciate_infer::combined::resolve(dir, &entry.run);
+            std::fs::canonicalize(&folder).map_err(|e| ServerError::io(&folder, e))?
+        };
+        findings.push(cruciate_infer::reading::FindingEntry {
+            finding: entry.finding,
+            run,
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|e| ServerError::io(out, e))?;
+    ReadingRun {
+        format: reading.format,
+        findings,
+    }
+    .write(out)?;
+    Ok(())
 }
 
 /// Writes the bundled demo model into `data/models/demo` (again when its files differ) and
@@ -278,6 +343,83 @@ mod tests {
         assert!(
             path.ends_with("model.bpk"),
             "and its weights match their hash"
+        );
+    }
+
+    /// A reading goes behind the localiser with its ACL run as a cascade (written by the
+    /// `cascade` given) and every other finding's model as it was; a reading whose ACL model is
+    /// missing, not sagittal or combined over planes is refused in one line, nothing written.
+    #[test]
+    fn a_reading_goes_behind_the_localiser_through_its_sagittal_acl_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = install_demo(dir.path()).unwrap();
+        let coronal = dir.path().join("coronal");
+        std::fs::create_dir_all(&coronal).unwrap();
+        let mut info = RunInfo::read(&demo).unwrap().unwrap();
+        info.gate = Some(cruciate_infer::GateSettings {
+            plane: Plane::Coronal,
+            ..Default::default()
+        });
+        info.write(&coronal).unwrap();
+        let combined = dir.path().join("combined");
+        std::fs::create_dir_all(&combined).unwrap();
+        cruciate_infer::CombinedRun {
+            format: cruciate_infer::combined::COMBINED_FORMAT,
+            finding: Finding::Acl,
+            runs: Vec::new(),
+            combiners: Vec::new(),
+            fitted_on: "valid".into(),
+            synthetic: true,
+        }
+        .write(&combined)
+        .unwrap();
+        let entry = |finding, run: &Path| cruciate_infer::reading::FindingEntry {
+            finding,
+            run: run.to_path_buf(),
+        };
+        let reading = |entries| ReadingRun {
+            format: cruciate_infer::reading::READING_FORMAT,
+            findings: entries,
+        };
+        let cascaded = std::cell::RefCell::new(Vec::new());
+        let cascade = |classifier: &Path, out: &Path| {
+            cascaded
+                .borrow_mut()
+                .push((classifier.to_path_buf(), out.to_path_buf()));
+            Ok(String::new())
+        };
+        let out = dir.path().join("knee-roi");
+        for (entries, why) in [
+            (vec![entry(Finding::Meniscus, &demo)], "has no ACL model"),
+            (vec![entry(Finding::Acl, &coronal)], "is not a sagittal run"),
+            (vec![entry(Finding::Acl, &combined)], "combines planes"),
+        ] {
+            let err = reading_behind_localiser(dir.path(), &reading(entries), &out, cascade)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+            assert!(err.contains("serve it without the localiser") && !err.contains('\n'));
+            assert!(
+                !out.exists() && cascaded.borrow().is_empty(),
+                "nothing written"
+            );
+        }
+        let knee = reading(vec![
+            entry(Finding::Meniscus, Path::new("coronal")),
+            entry(Finding::Acl, Path::new("models/demo")),
+        ]);
+        reading_behind_localiser(dir.path(), &knee, &out, cascade).unwrap();
+        assert_eq!(
+            *cascaded.borrow(),
+            vec![(demo.clone(), out.join("acl-roi"))]
+        );
+        let written = ReadingRun::read(&out).unwrap().unwrap();
+        assert_eq!(
+            written.findings,
+            vec![
+                entry(Finding::Meniscus, &std::fs::canonicalize(&coronal).unwrap()),
+                entry(Finding::Acl, Path::new("acl-roi")),
+            ]
         );
     }
 }
