@@ -75,6 +75,18 @@ impl Finding {
         }
     }
 
+    /// The SNOMED CT body structure the finding lies in, `(concept id, term)`: 895007
+    /// "Anterior cruciate ligament of knee joint" (in FHIR R4's SNOMED CT body-site value set),
+    /// 74135004 "Meniscus" and 49076000 "Knee joint" (DICOM PS3.16). The medial and lateral
+    /// menisci are not told apart: the findings are a tear of either.
+    pub fn snomed_site(self) -> (&'static str, &'static str) {
+        match self {
+            Finding::Acl => ("895007", "Anterior cruciate ligament of knee joint"),
+            Finding::Meniscus => ("74135004", "Meniscus"),
+            Finding::Abnormal => ("49076000", "Knee joint"),
+        }
+    }
+
     /// The class names of `task` for this finding, in class order.
     pub fn class_names(self, task: Task) -> Vec<String> {
         let names: &[&str] = match self {
@@ -198,6 +210,52 @@ pub(crate) fn plane_file(path: &Path, plane: Plane) -> PathBuf {
 mod tests {
     use super::*;
     use crate::manifest::Split;
+
+    /// Whether `id`'s last digit is its Verhoeff check digit, as every SNOMED CT identifier's.
+    fn verhoeff_valid(id: &str) -> bool {
+        const D: [[u8; 10]; 10] = [
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+            [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+            [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+            [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+            [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+            [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+            [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+            [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+            [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+        ];
+        const P: [[u8; 10]; 8] = [
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+            [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+            [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+            [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+            [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+            [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+            [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+        ];
+        let mut check = 0u8;
+        for (i, digit) in id.bytes().rev().enumerate() {
+            check = D[check as usize][P[i % 8][(digit - b'0') as usize] as usize];
+        }
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && check == 0
+    }
+
+    /// Every SNOMED CT identifier a finding is coded with is well formed (its check digit
+    /// holds), the way a mistyped code would not be; the check itself refuses one.
+    #[test]
+    fn snomed_codes_carry_valid_check_digits() {
+        for finding in Finding::ALL {
+            let (site, _) = finding.snomed_site();
+            assert!(verhoeff_valid(site), "{finding}: {site}");
+            if let Some((disorder, _)) = finding.snomed_disorder() {
+                assert!(verhoeff_valid(disorder), "{finding}: {disorder}");
+            }
+        }
+        // A candidate once found for the ACL, and a neighbour of a valid code.
+        assert!(!verhoeff_valid("20453009") && !verhoeff_valid("895008"));
+    }
 
     fn row(id: &str, path: &str, acl: u8, meniscus: Option<u8>) -> ManifestRow {
         ManifestRow {

@@ -12,10 +12,10 @@
 //! - [`context`]: what every object shares: the patient and study they belong to (the
 //!   original study, re-linked after de-identification), new series UIDs made from the exam.
 //!
-//! Codes the standard's code sets do not offer (the four ACL grades, the probability of injury)
-//! use the local coding scheme `99CRUCIATE`; so do the structures and tears (the ACL, the
-//! menisci, a meniscal tear, an abnormal knee), whose SNOMED CT concepts are left out until
-//! they are checked against a SNOMED CT release, which this project does not have.
+//! Codes the standard's code sets do not offer (the four ACL grades, the probability of injury,
+//! an abnormal knee) use the local coding scheme `99CRUCIATE`; the structures (the ACL, the
+//! menisci, the knee joint) and the two disorders (an ACL injury, a meniscal tear) are SNOMED CT
+//! (`sr`'s module documentation says where each code was checked).
 
 #![warn(missing_docs)]
 

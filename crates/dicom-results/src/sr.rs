@@ -5,14 +5,15 @@
 //! was seen on.
 //!
 //! Codes: DICOM's own (DCM) for the report's structure; SNOMED CT (SCT) for the finding sites
-//! that DICOM PS3.16 lists (knee joint 49076000, meniscus 74135004: checked against the
-//! standard's code dictionary as pydicom 3.0.2 ships it) and for the two disorders a positive
+//! (`Finding::snomed_site`: knee joint 49076000 and meniscus 74135004, checked against DICOM
+//! PS3.16's code dictionary as pydicom 3.0.2 ships it; the anterior cruciate ligament of knee
+//! joint 895007, from FHIR R4's SNOMED CT body-site value set) and for the two disorders a positive
 //! call names, 444470001 "Injury of anterior cruciate ligament" and 239720000 "Tear of meniscus
 //! of knee" (as Synthea's injuries module codes them, concepts of the SNOMED CT International
 //! release; no release was at hand to check them in); local codes (99CRUCIATE) for the rest.
-//! PS3.16 has no concept for the anterior cruciate ligament as a structure nor for the medial
-//! and lateral menisci, and no checked concept was found for the ACL's grades, so those stay
-//! local rather than be written from memory.
+//! The medial and lateral menisci are not told apart (a tear of either is the finding), and no
+//! checked concept was found for the ACL's grades, which stay local rather than be written from
+//! memory. Every SNOMED CT identifier's check digit is tested.
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -61,7 +62,7 @@ struct FindingCodes {
 const ACL: FindingCodes = FindingCodes {
     title: "Cruciate ACL report (not for diagnostic use)",
     tracking: "ACL",
-    site: Code("ACL", LOCAL, "Anterior cruciate ligament"),
+    site: Code("895007", "SCT", "Anterior cruciate ligament of knee joint"),
     probability: Code("P-ACL-INJURY", LOCAL, "Probability of ACL injury"),
     negative: Code("ACL-HEALTHY", LOCAL, "ACL healthy"),
     positive: Code("444470001", "SCT", "Injury of anterior cruciate ligament"),
@@ -620,6 +621,21 @@ fn concept_value(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_finding_lies_in_its_snomed_body_structure() {
+        for (codes, finding) in [
+            (&ACL, cruciate_data::Finding::Acl),
+            (&MENISCUS, cruciate_data::Finding::Meniscus),
+            (&KNEE, cruciate_data::Finding::Abnormal),
+        ] {
+            let (id, term) = finding.snomed_site();
+            assert_eq!(
+                (codes.site.0, codes.site.1, codes.site.2),
+                (id, "SCT", term)
+            );
+        }
+    }
 
     #[test]
     fn a_positive_call_is_coded_by_the_findings_snomed_disorder() {

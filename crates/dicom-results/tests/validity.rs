@@ -107,6 +107,10 @@ fn sr_and_secondary_captures_validate_print_their_grade_and_read_back() {
         );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("ACL partial rupture (grade 2)"), "{text}");
+        assert!(
+            text.contains("(895007,SCT,\"Anterior cruciate ligament of knee joint\")"),
+            "the finding site: {text}"
+        );
         assert!(text.contains("0.8125"), "{text}");
         assert!(text.contains("partial or complete, 90 %"), "{text}");
         assert!(text.contains("Not for diagnostic use."), "{text}");

@@ -70,13 +70,10 @@ pub struct ShownCall {
     pub present: bool,
 }
 
-/// Where a finding lies: SNOMED CT where DICOM PS3.16 lists the structure, else text.
+/// Where a finding lies: its SNOMED CT body structure (the SR's finding site).
 fn body_site(finding: Finding) -> CodeableConcept {
-    match finding {
-        Finding::Acl => CodeableConcept::text("Anterior cruciate ligament of the knee"),
-        Finding::Meniscus => CodeableConcept::coded(Coding::new(SNOMED, "74135004", "Meniscus")),
-        Finding::Abnormal => CodeableConcept::coded(Coding::new(SNOMED, "49076000", "Knee joint")),
-    }
+    let (id, term) = finding.snomed_site();
+    CodeableConcept::coded(Coding::new(SNOMED, id, term))
 }
 
 fn cruciate(code: &str, display: &str) -> CodeableConcept {
@@ -341,6 +338,7 @@ mod tests {
             "not-performed"
         );
         assert_eq!(men["bodySite"]["coding"][0]["code"], "74135004");
+        assert_eq!(acl["bodySite"]["coding"][0]["code"], "895007");
         assert!(men.get("component").is_none(), "no figures without a call");
         assert_eq!(contained[2]["deviceName"][0]["type"], "model-name");
         assert_eq!(json["subject"]["identifier"]["value"], "P-7");
