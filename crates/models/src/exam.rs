@@ -185,14 +185,13 @@ impl ExamModel {
     /// joint network, whose findings' scores lie side by side).
     pub fn answering(&self, classes: std::ops::Range<usize>) -> ExamModel {
         let mut model = self.clone();
-        let weight = self.head.weight.val();
-        let [inputs, _] = weight.dims();
-        model.head.weight = Param::from_tensor(weight.slice([0..inputs, classes.clone()]));
+        let (start, len) = (classes.start, classes.len());
+        model.head.weight = Param::from_tensor(self.head.weight.val().narrow(1, start, len));
         model.head.bias = self
             .head
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().slice([classes.clone()])));
+            .map(|b| Param::from_tensor(b.val().narrow(0, start, len)));
         model
     }
 

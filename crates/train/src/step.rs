@@ -114,8 +114,8 @@ impl TrainingModel {
         (0..self.heads)
             .map(|h| {
                 exam_weighted_cross_entropy(
-                    answers.clone().slice([h..h + 1, 0..2]),
-                    batch.targets.clone().slice([h..h + 1]),
+                    answers.clone().narrow(0, h, 1),
+                    batch.targets.clone().narrow(0, h, 1),
                     weights.map(|w| &w[2 * h..2 * h + 2]),
                 )
             })
