@@ -143,6 +143,22 @@ fn a_reading_serves_three_findings_over_three_planes_and_says_what_a_missing_pla
         assert_eq!(listed["probability"].as_f64().unwrap(), p);
         assert_eq!(listed["text"], f["text"]);
     }
+    // An abnormal knee is at least as likely as the tears it includes, and says which raised it.
+    let called = |name: &str| finding(&result["findings"], name)["call"].clone();
+    let abnormal = called("abnormal");
+    let included = ["acl", "meniscus"].map(|n| called(n)["probability"].as_f64().unwrap());
+    let strongest = included.iter().copied().fold(0.0, f64::max);
+    assert!(
+        abnormal["probability"].as_f64().unwrap() >= strongest,
+        "{result}"
+    );
+    if let Some(by) = abnormal["raised_by"].as_str() {
+        assert_eq!(
+            called(by)["probability"],
+            abnormal["probability"],
+            "{result}"
+        );
+    }
     // The headline is the ACL's combined call.
     assert_eq!(result["finding"], "acl");
     // The reading's stream is compared with its drift run's reference.

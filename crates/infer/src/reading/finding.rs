@@ -44,9 +44,35 @@ pub struct FindingCall {
     /// Each plane the model reads, used or not and why.
     pub planes: Vec<PlaneCall>,
     /// A one-plane model's whole result (its classes, a graded ACL's grades, the grade set,
-    /// the gate's verdict); combined runs give the probability alone.
+    /// the gate's verdict); combined runs give the probability alone. It stays the model's own
+    /// where `raised_by` raised the probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<Prediction>,
+    /// The finding of the same reading whose probability an abnormality call was raised to,
+    /// where it was (an abnormal knee is at least as likely as any finding it includes:
+    /// [`keep_abnormality_consistent`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raised_by: Option<Finding>,
+}
+
+/// Raises a reading's abnormality probability to that of its most probable other finding
+/// where that is higher: every ACL injury and every meniscal tear is an abnormality (MRNet's
+/// abnormal knees include all of them), so `P(abnormal) >= P(finding)` for each, and a reading
+/// that called an ACL tear at 0.95 and an abnormal knee at 0.30 would contradict itself. An
+/// abnormality not analysed stays so; the other findings are not changed.
+pub fn keep_abnormality_consistent(calls: &mut [FindingCall]) {
+    let strongest = calls
+        .iter()
+        .filter(|c| c.finding != Finding::Abnormal)
+        .filter_map(|c| c.probability.map(|p| (p, c.finding)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let abnormal = calls.iter_mut().find(|c| c.finding == Finding::Abnormal);
+    if let (Some(call), Some((p, finding))) = (abnormal, strongest)
+        && call.probability.is_some_and(|own| p > own)
+    {
+        call.probability = Some(p);
+        call.raised_by = Some(finding);
+    }
 }
 
 impl FindingCall {
@@ -58,9 +84,12 @@ impl FindingCall {
     /// The call in words: "meniscal tear 0.912", "no meniscal tear 0.088", or "not analysed:
     /// why" (every plane's reason).
     pub fn describe(&self) -> String {
+        let raised = self
+            .raised_by
+            .map_or(String::new(), |f| format!(" (as the {}'s)", f.describe()));
         match self.probability {
-            Some(p) if p >= 0.5 => format!("{} {p:.3}", self.finding.positive()),
-            Some(p) => format!("no {} {p:.3}", self.finding.describe()),
+            Some(p) if p >= 0.5 => format!("{} {p:.3}{raised}", self.finding.positive()),
+            Some(p) => format!("no {} {p:.3}{raised}", self.finding.describe()),
             None => {
                 let why: Vec<String> = self
                     .planes
@@ -162,6 +191,7 @@ impl FindingModel {
                     planes_used: call.probability.map(|_| call.plane).into_iter().collect(),
                     planes: vec![call],
                     prediction: shown.first().map(|r| r.prediction.clone()),
+                    raised_by: None,
                 }
             }
             Self::Combined { run, .. } => {
@@ -173,6 +203,7 @@ impl FindingModel {
                     planes_used: combination.map_or(Vec::new(), |c| c.1),
                     planes: calls,
                     prediction: None,
+                    raised_by: None,
                 }
             }
         };
@@ -237,4 +268,65 @@ fn plane_call(
         explanation,
     };
     Ok((call, Some(reading)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(finding: Finding, probability: Option<f64>) -> FindingCall {
+        FindingCall {
+            finding,
+            probability,
+            planes_used: Vec::new(),
+            planes: Vec::new(),
+            prediction: None,
+            raised_by: None,
+        }
+    }
+
+    /// An abnormality below an included finding is raised to it and says so; one above it, or
+    /// not analysed, is kept; the other findings never change.
+    #[test]
+    fn an_abnormal_knee_is_at_least_as_likely_as_a_tear_it_includes() {
+        let mut calls = vec![
+            call(Finding::Acl, Some(0.95)),
+            call(Finding::Abnormal, Some(0.30)),
+            call(Finding::Meniscus, Some(0.60)),
+        ];
+        keep_abnormality_consistent(&mut calls);
+        assert_eq!(calls[1].probability, Some(0.95));
+        assert_eq!(calls[1].raised_by, Some(Finding::Acl));
+        assert_eq!(calls[1].describe(), "abnormal 0.950 (as the ACL tear's)");
+        assert_eq!(
+            (calls[0].probability, calls[2].probability),
+            (Some(0.95), Some(0.60))
+        );
+        assert_eq!(calls[0].raised_by, None);
+
+        let mut higher = vec![
+            call(Finding::Abnormal, Some(0.7)),
+            call(Finding::Meniscus, Some(0.6)),
+        ];
+        keep_abnormality_consistent(&mut higher);
+        assert_eq!(
+            (higher[0].probability, higher[0].raised_by),
+            (Some(0.7), None)
+        );
+        assert_eq!(higher[0].describe(), "abnormal 0.700");
+
+        let mut unread = vec![call(Finding::Abnormal, None), call(Finding::Acl, Some(0.9))];
+        keep_abnormality_consistent(&mut unread);
+        assert_eq!((unread[0].probability, unread[0].raised_by), (None, None));
+
+        let mut low = vec![
+            call(Finding::Abnormal, Some(0.1)),
+            call(Finding::Meniscus, Some(0.2)),
+        ];
+        keep_abnormality_consistent(&mut low);
+        assert_eq!(
+            low[0].describe(),
+            "no abnormality 0.200 (as the meniscal tear's)"
+        );
+    }
 }

@@ -12,7 +12,9 @@ use cruciate_data::Finding;
 use cruciate_volume::{Plane, Study};
 use serde::{Deserialize, Serialize};
 
-pub use finding::{FindingCall, FindingModel, PlaneCall, PlaneReading};
+pub use finding::{
+    FindingCall, FindingModel, PlaneCall, PlaneReading, keep_abnormality_consistent,
+};
 
 use crate::{CombinedRun, ExplainRequest, InferError, Registry};
 
@@ -176,6 +178,7 @@ impl ReadingModel {
             findings.push(call);
             shown.push(planes);
         }
+        keep_abnormality_consistent(&mut findings);
         let synthetic = self.synthetic();
         let reading = ExamReading {
             findings,

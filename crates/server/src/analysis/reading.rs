@@ -313,6 +313,7 @@ mod tests {
                 notes: Vec::new(),
             }],
             prediction: None,
+            raised_by: None,
         }
     }
 
