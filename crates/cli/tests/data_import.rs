@@ -819,6 +819,17 @@ fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
         .collect();
     assert_eq!(called, findings, "{knee}");
     let err = refused(&[
+        "predict",
+        "--run",
+        out.join("runs/joint-sagittal").to_str().unwrap(),
+        file("sagittal").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("holds a joint network of abnormal, acl, meniscus"),
+        "{err}"
+    );
+    assert!(err.contains("joint-sagittal/abnormal"), "{err}");
+    let err = refused(&[
         "cv",
         "--manifest",
         out.join("manifest.csv").to_str().unwrap(),

@@ -33,6 +33,8 @@ struct LegacyModel {
     hidden: usize,
     activation: HeadActivation,
     dropout: f64,
+    /// The findings of a joint network (whose folder holds one run per finding).
+    findings: Vec<String>,
 }
 
 impl Default for LegacyModel {
@@ -45,6 +47,7 @@ impl Default for LegacyModel {
             hidden: 0,
             activation: HeadActivation::Relu,
             dropout: 0.0,
+            findings: Vec::new(),
         }
     }
 }
@@ -61,8 +64,18 @@ fn describe(run: &Path, text: &str) -> Result<RunInfo, InferError> {
     let config_path = run.join("config.toml");
     let config: LegacyConfig =
         toml::from_str(text).map_err(|e| InferError::run(&config_path, e.message().to_string()))?;
-    let epoch = best_epoch(run)?;
     let m = &config.model;
+    if let Some(first) = m.findings.first() {
+        return Err(InferError::run(
+            run,
+            format!(
+                "holds a joint network of {}: open one finding's run, e.g. {}",
+                m.findings.join(", "),
+                run.join(first).display()
+            ),
+        ));
+    }
+    let epoch = best_epoch(run)?;
     let network = NetworkConfig {
         name: m.name.clone(),
         pooling: m.pooling,
