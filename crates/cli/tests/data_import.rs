@@ -18,6 +18,18 @@ fn refused(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The files of one case of an MRNet layout's `valid/` part, by plane.
+fn valid_case(layout: &Path) -> impl Fn(&str) -> PathBuf {
+    let case = std::fs::read_dir(layout.join("valid/sagittal"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let valid = layout.join("valid");
+    move |plane| valid.join(plane).join(&case)
+}
+
 /// One epoch of a small network on the manifest, into `dir/run`.
 fn trains_on(manifest: &Path, dir: &Path) {
     let run = dir.join("run");
@@ -447,13 +459,7 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     }
     // A study's planes each read by their network and combined; a missing plane is left out
     // and said.
-    let case = std::fs::read_dir(layout.join("valid/sagittal"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let file = |plane: &str| layout.join("valid").join(plane).join(&case);
+    let file = valid_case(&layout);
     let predict = |files: &[PathBuf]| -> serde_json::Value {
         let mut args = vec![
             "predict".to_string(),
@@ -794,13 +800,7 @@ fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
             format!("../runs/joint-sagittal/{finding}")
         );
     }
-    let case = std::fs::read_dir(layout.join("valid/sagittal"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let file = |plane: &str| layout.join("valid").join(plane).join(&case);
+    let file = valid_case(&layout);
     let knee: serde_json::Value = serde_json::from_str(&succeeded(&cruciate(&[
         "predict",
         "--run",
