@@ -150,21 +150,24 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
     // result and on the Secondary Capture.
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, "seed_exams = 0\n").unwrap();
-    let server = common::Server::start(
-        &dir.path().join("service"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--model",
-            demo.to_str().unwrap(),
-            "--roi",
-            "auto",
-            "--localiser",
-            r,
-            "--roi-margin",
-            "1,8,8",
-        ],
-    );
+    let serve_behind_localiser = |data: &std::path::Path, model: &std::path::Path| {
+        common::Server::start(
+            data,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+                "--roi",
+                "auto",
+                "--localiser",
+                r,
+                "--roi-margin",
+                "1,8,8",
+            ],
+        )
+    };
+    let server = serve_behind_localiser(&dir.path().join("service"), &demo);
     let (code, accepted) = server.upload(&exam, "knee.npy", &server.token);
     assert_eq!(code, 202, "{accepted}");
     let id = accepted["id"].as_str().unwrap();
@@ -192,21 +195,7 @@ fn a_localiser_is_trained_evaluated_and_cascaded_from_the_command_line() {
         demo.to_str().unwrap(),
     ]));
     let served = dir.path().join("service-reading");
-    let server = common::Server::start(
-        &served,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--model",
-            knee.to_str().unwrap(),
-            "--roi",
-            "auto",
-            "--localiser",
-            r,
-            "--roi-margin",
-            "1,8,8",
-        ],
-    );
+    let server = serve_behind_localiser(&served, &knee);
     // A reading reads each plane's series of a study: a DICOM series, whose plane is known.
     let study = common::phantom_dicom_zip(dir.path());
     let (code, accepted) = server.upload(&study, "knee.zip", &server.token);
