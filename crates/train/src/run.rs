@@ -237,7 +237,7 @@ pub fn train(
 
     let task = config.model.task;
     let labels = Labels::of(&config.model);
-    if labels != Labels::Task(task) && request.roi.is_some() {
+    if matches!(labels, Labels::Joint(_)) && request.roi.is_some() {
         return Err(TrainError::InvalidConfig(
             "a joint network (model.findings) reads whole exams: drop --roi".into(),
         ));
