@@ -414,6 +414,10 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         "0.847 (0.780-0.914)",
         "Macro AUC over the findings",
         "synthetic data",
+        // The whole knee as served, and with its findings informing each other.
+        "| reading | exams | abnormality AUC (95 % CI) | ACL tear AUC (95 % CI) | meniscal tear AUC (95 % CI) | macro AUC |",
+        "| knee (synthetic data) |",
+        "| knee-informed (synthetic data) |",
     ] {
         assert!(said.contains(row), "{row}: {said}");
     }
@@ -668,6 +672,89 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         out.join("manifest.csv").to_str().unwrap(),
     ]);
     assert!(mixed.contains("is not a reading"), "{mixed}");
+
+    // Findings that inform each other: per finding, a regression over every finding's own
+    // probability (each set of the others, for studies where one is not analysed), fitted on
+    // the validation exams; the call is that regression's, the model's own kept beside it.
+    let informed = dir.path().join("knee-informed");
+    let manifest_path = out.join("manifest.csv");
+    let said = succeeded(&cruciate(&[
+        "reading",
+        out.join("abnormal").to_str().unwrap(),
+        out.join("acl").to_str().unwrap(),
+        out.join("meniscus").to_str().unwrap(),
+        "--manifest",
+        manifest_path.to_str().unwrap(),
+        "--fit-on",
+        "valid",
+        "--out",
+        informed.to_str().unwrap(),
+    ]));
+    let valid_cases = Manifest::read(&manifest_path)
+        .unwrap()
+        .split(Split::Valid)
+        .count();
+    assert!(
+        said.contains(&format!(
+            "12 regressions fitted on {valid_cases} valid exams"
+        )),
+        "{said}"
+    );
+    let written = cruciate_infer::ReadingRun::read(&informed)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        written.format, 2,
+        "a reading older builds cannot apply is marked newer"
+    );
+    let across = written.across.unwrap();
+    let mut args = vec![
+        "predict".to_string(),
+        "--run".into(),
+        informed.to_str().unwrap().into(),
+        "--json".into(),
+    ];
+    args.extend(["sagittal", "coronal", "axial"].map(|p| file(p).to_str().unwrap().to_string()));
+    let read: serde_json::Value =
+        serde_json::from_str(&succeeded(&cruciate(&as_str(&args)))).unwrap();
+    let calls = read["findings"].as_array().unwrap();
+    let own = |name: &str| {
+        calls.iter().find(|f| f["finding"] == name).unwrap()["own_probability"]
+            .as_f64()
+            .unwrap()
+    };
+    for (call, uninformed) in calls.iter().zip(whole["findings"].as_array().unwrap()) {
+        let name = call["finding"].as_str().unwrap();
+        // The models' own calls are the reading's without the regressions (abnormality's
+        // where the plain reading did not raise it).
+        if uninformed.get("raised_by").is_none() {
+            assert_eq!(call["own_probability"], uninformed["probability"], "{call}");
+        }
+        assert_eq!(call["informed_by"].as_array().unwrap().len(), 2, "{call}");
+        let finding: cruciate_data::Finding = name.parse().unwrap();
+        let combiner = across
+            .combiner(finding, &cruciate_data::Finding::ALL)
+            .unwrap();
+        assert_eq!(combiner.inputs[0], finding);
+        let inputs: Vec<f64> = combiner.inputs.iter().map(|f| own(f.name())).collect();
+        let expected = combiner.probability(&inputs);
+        let got = call["probability"].as_f64().unwrap();
+        match call.get("raised_by") {
+            // Abnormality, raised to a finding it includes after the regressions.
+            Some(by) => assert!(got > expected && by.is_string(), "{call}: {expected}"),
+            None => assert!((got - expected).abs() < 1e-12, "{call}: {expected}"),
+        }
+    }
+    let one = refused(&[
+        "reading",
+        out.join("acl").to_str().unwrap(),
+        "--manifest",
+        manifest_path.to_str().unwrap(),
+        "--out",
+        dir.path().join("one-informed").to_str().unwrap(),
+    ]);
+    assert!(one.contains("no other finding to inform it"), "{one}");
+    assert!(!dir.path().join("one-informed").exists());
 
     // One model per finding; a folder that holds no model is refused, and nothing written.
     let twice = refused(&[

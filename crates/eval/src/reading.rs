@@ -3,12 +3,13 @@
 //! manifest's label, with a bootstrap interval, and the macro AUC over the findings (their
 //! mean, as RSNA's knee challenge and MRNet's paper average them).
 
-use cruciate_data::{Finding, Manifest, Split, read_exam_study};
-use cruciate_infer::{FindingCall, Progress, ReadingModel};
+use cruciate_data::{Finding, Manifest, ManifestRow, Split, read_exam_study};
+use cruciate_infer::reading::{FindingWeights, input_sets};
+use cruciate_infer::{AcrossFindings, FindingCall, Progress, ReadingModel};
 use serde::Serialize;
 
 use crate::EvalError;
-use crate::combine::RESAMPLES;
+use crate::combine::{RESAMPLES, fit_logistic};
 use crate::metrics::{bootstrap_auc_interval, roc_auc};
 use crate::report::Table;
 
@@ -64,25 +65,9 @@ pub fn score_reading(
     seed: u64,
     progress: &dyn Progress,
 ) -> Result<(ReadingReport, Vec<ReadExam>), EvalError> {
-    let rows: Vec<_> = manifest.split(split).collect();
-    if rows.is_empty() {
-        return Err(EvalError::EmptySplit(split));
-    }
-    progress.start(&format!("reading on {split}"), Some(rows.len() as u64));
-    let mut read = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let study = read_exam_study(manifest, row)?;
-        let reading = model.read(&study).map_err(|source| EvalError::OnExam {
-            exam_id: row.exam_id.clone(),
-            source,
-        })?;
-        read.push(ReadExam {
-            exam_id: row.exam_id.clone(),
-            calls: reading.findings,
-        });
-        progress.set(i as u64 + 1);
-    }
-    progress.finish();
+    let (rows, read) = read_split(manifest, split, progress, |study| {
+        model.read(study).map(|reading| reading.findings)
+    })?;
     let findings: Vec<FindingFigure> = model
         .findings()
         .into_iter()
@@ -109,6 +94,88 @@ pub fn score_reading(
         synthetic_model: model.synthetic(),
     };
     Ok((report, read))
+}
+
+/// The rows of `split` and each exam's calls by `read` from its study.
+fn read_split<'m>(
+    manifest: &'m Manifest,
+    split: Split,
+    progress: &dyn Progress,
+    read: impl Fn(&cruciate_volume::Study) -> Result<Vec<FindingCall>, cruciate_infer::InferError>,
+) -> Result<(Vec<&'m ManifestRow>, Vec<ReadExam>), EvalError> {
+    let rows: Vec<_> = manifest.split(split).collect();
+    if rows.is_empty() {
+        return Err(EvalError::EmptySplit(split));
+    }
+    progress.start(&format!("reading on {split}"), Some(rows.len() as u64));
+    let mut exams = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let study = read_exam_study(manifest, row)?;
+        let calls = read(&study).map_err(|source| EvalError::OnExam {
+            exam_id: row.exam_id.clone(),
+            source,
+        })?;
+        exams.push(ReadExam {
+            exam_id: row.exam_id.clone(),
+            calls,
+        });
+        progress.set(i as u64 + 1);
+    }
+    progress.finish();
+    Ok((rows, exams))
+}
+
+/// Fits the regressions by which a reading's findings inform each other
+/// ([`AcrossFindings`]) on the exams of `split` (none of the models' training exams): for each
+/// finding, over its own model's probability and those of every set of the other findings,
+/// on the exams labelled for it where each of those findings was analysed. L2-penalised with
+/// inverse strength `c`, as MRNet's combiner ([`crate::combine::fit_logistic`]).
+pub fn fit_across(
+    model: &ReadingModel,
+    manifest: &Manifest,
+    split: Split,
+    c: f64,
+    progress: &dyn Progress,
+) -> Result<AcrossFindings, EvalError> {
+    let findings = model.findings();
+    if findings.len() < 2 {
+        return Err(EvalError::Request(
+            "a reading of one finding has no other finding to inform it".into(),
+        ));
+    }
+    let (rows, exams) = read_split(manifest, split, progress, |study| model.read_own(study))?;
+    let mut combiners = Vec::new();
+    for (target, finding) in findings.iter().enumerate() {
+        for set in input_sets(&findings, target) {
+            let (inputs, positive): (Vec<Vec<f64>>, Vec<bool>) = rows
+                .iter()
+                .zip(&exams)
+                .filter_map(|(row, exam)| {
+                    let present = finding.grade_of(row)? > 0;
+                    let inputs: Option<Vec<f64>> =
+                        set.iter().map(|&i| exam.calls[i].probability).collect();
+                    Some((inputs?, present))
+                })
+                .unzip();
+            if !(positive.contains(&true) && positive.contains(&false)) {
+                return Err(EvalError::Request(format!(
+                    "the {split} exams analysed for {finding} hold one class only: no \
+                     regression across findings can be fitted"
+                )));
+            }
+            let (weights, bias) = fit_logistic(&inputs, &positive, c)?;
+            combiners.push(FindingWeights {
+                finding: *finding,
+                inputs: set.iter().map(|&i| findings[i]).collect(),
+                weights,
+                bias,
+            });
+        }
+    }
+    Ok(AcrossFindings {
+        combiners,
+        fitted_on: format!("{} {split} exams", rows.len()),
+    })
 }
 
 /// Readings side by side, best macro AUC first: a column per finding any of them reads (its

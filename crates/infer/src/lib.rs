@@ -62,7 +62,8 @@ pub use occlusion::{OCCLUSION_GRID, occlusion};
 pub use prediction::Prediction;
 pub use progress::{Progress, Silent};
 pub use reading::{
-    ExamReading, FindingCall, FindingModel, PlaneCall, PlaneReading, ReadingModel, ReadingRun,
+    AcrossFindings, ExamReading, FindingCall, FindingModel, PlaneCall, PlaneReading, ReadingModel,
+    ReadingRun,
 };
 pub use registry::{ClassifierOpener, LegacyReader, LocaliserOpener, Registry, RunKind};
 pub use roi_crop::{Cropped, RoiCrop, RoiSource, region_text};

@@ -261,6 +261,14 @@ fn reading_behind_localiser(
     let Some(acl) = reading.findings.iter().find(|e| e.finding == Finding::Acl) else {
         return refuse("the reading has no ACL model for the localiser to go in front of".into());
     };
+    if reading.across.is_some() {
+        return refuse(
+            "its findings inform each other by regressions fitted on the ACL model's \
+             probabilities of whole exams, which a region would change (assemble it without \
+             --fit-on to serve it so)"
+                .into(),
+        );
+    }
     let acl_folder = cruciate_infer::combined::resolve(dir, &acl.run);
     if cruciate_infer::CombinedRun::read(&acl_folder)?.is_some() {
         return refuse(format!(
@@ -293,11 +301,7 @@ fn reading_behind_localiser(
         });
     }
     std::fs::create_dir_all(out).map_err(|e| ServerError::io(out, e))?;
-    ReadingRun {
-        format: reading.format,
-        findings,
-    }
-    .write(out)?;
+    ReadingRun::new(findings, None).write(out)?;
     Ok(())
 }
 
@@ -348,7 +352,8 @@ mod tests {
 
     /// A reading goes behind the localiser with its ACL run as a cascade (written by the
     /// `cascade` given) and every other finding's model as it was; a reading whose ACL model is
-    /// missing, not sagittal or combined over planes is refused in one line, nothing written.
+    /// missing, not sagittal or combined over planes, or a reading whose findings inform each other,
+    /// is refused in one line, nothing written.
     #[test]
     fn a_reading_goes_behind_the_localiser_through_its_sagittal_acl_run() {
         let dir = tempfile::tempdir().unwrap();
@@ -377,10 +382,7 @@ mod tests {
             finding,
             run: run.to_path_buf(),
         };
-        let reading = |entries| ReadingRun {
-            format: cruciate_infer::reading::READING_FORMAT,
-            findings: entries,
-        };
+        let reading = |entries| ReadingRun::new(entries, None);
         let cascaded = std::cell::RefCell::new(Vec::new());
         let cascade = |classifier: &Path, out: &Path| {
             cascaded
@@ -389,12 +391,27 @@ mod tests {
             Ok(String::new())
         };
         let out = dir.path().join("knee-roi");
-        for (entries, why) in [
-            (vec![entry(Finding::Meniscus, &demo)], "has no ACL model"),
-            (vec![entry(Finding::Acl, &coronal)], "is not a sagittal run"),
-            (vec![entry(Finding::Acl, &combined)], "combines planes"),
+        let mut informed = reading(vec![entry(Finding::Acl, &demo)]);
+        informed.across = Some(cruciate_infer::AcrossFindings {
+            combiners: Vec::new(),
+            fitted_on: "valid".into(),
+        });
+        for (run, why) in [
+            (
+                reading(vec![entry(Finding::Meniscus, &demo)]),
+                "has no ACL model",
+            ),
+            (
+                reading(vec![entry(Finding::Acl, &coronal)]),
+                "is not a sagittal run",
+            ),
+            (
+                reading(vec![entry(Finding::Acl, &combined)]),
+                "combines planes",
+            ),
+            (informed, "inform each other"),
         ] {
-            let err = reading_behind_localiser(dir.path(), &reading(entries), &out, cascade)
+            let err = reading_behind_localiser(dir.path(), &run, &out, cascade)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(why), "{err}");

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use cruciate_data::{Manifest, Split};
-use cruciate_eval::reading::{ReadingReport, auc_text, score_reading};
-use cruciate_infer::reading::{FindingEntry, FindingModel, READING_FORMAT};
+use cruciate_eval::combine::DEFAULT_C;
+use cruciate_eval::reading::{ReadingReport, auc_text, fit_across, score_reading};
+use cruciate_infer::reading::{FindingEntry, FindingModel};
 use cruciate_infer::{ExamReading, ReadingModel, ReadingRun};
 use cruciate_models::Compute;
 use serde::Serialize;
@@ -31,21 +32,44 @@ pub struct ReadingArgs {
     /// Where `reading.json` goes.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Let the findings inform each other: per finding, a logistic regression over every
+    /// finding's probability, fitted on `--fit-on` of this manifest (exams none of the models
+    /// trained on).
+    #[arg(long, value_name = "CSV")]
+    manifest: Option<PathBuf>,
+    /// The exams those regressions are fitted on.
+    #[arg(long, default_value = "valid", requires = "manifest")]
+    fit_on: Split,
 }
 
 /// Runs `cruciate reading`.
 pub fn run(args: &ReadingArgs, device: Compute) -> anyhow::Result<()> {
-    let reading = assemble(&args.runs, &args.out, device)?;
+    let fit = args.manifest.as_deref().map(|m| (m, args.fit_on));
+    let reading = assemble(&args.runs, &args.out, fit, device)?;
     for entry in &reading.findings {
         println!("{:<9} {}", entry.finding.name(), entry.run.display());
+    }
+    if let Some(across) = &reading.across {
+        println!(
+            "findings informed by each other: {} regressions fitted on {}",
+            across.combiners.len(),
+            across.fitted_on
+        );
     }
     println!("reading: {}", args.out.display());
     Ok(())
 }
 
 /// Writes the reading of the models in `runs` (one per finding) into folder `out`, each
-/// opened and checked first: nothing is written for a reading that would not open.
-pub fn assemble(runs: &[PathBuf], out: &Path, device: Compute) -> anyhow::Result<ReadingRun> {
+/// opened and checked first, and with `fit` (a manifest and its split) the regressions by which
+/// its findings inform each other fitted on that split: nothing is written for a reading that
+/// would not open or fit.
+pub fn assemble(
+    runs: &[PathBuf],
+    out: &Path,
+    fit: Option<(&Path, Split)>,
+    device: Compute,
+) -> anyhow::Result<ReadingRun> {
     let registry = super::registry(device);
     let findings = runs
         .iter()
@@ -57,11 +81,21 @@ pub fn assemble(runs: &[PathBuf], out: &Path, device: Compute) -> anyhow::Result
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let reading = ReadingRun {
-        format: READING_FORMAT,
-        findings,
-    };
-    ReadingModel::open(&registry, out, &reading)?;
+    let mut reading = ReadingRun::new(findings, None);
+    let model = ReadingModel::open(&registry, out, &reading)?;
+    if let Some((manifest, split)) = fit {
+        let manifest = Manifest::read(manifest)?;
+        reading = ReadingRun::new(
+            reading.findings,
+            Some(fit_across(
+                &model,
+                &manifest,
+                split,
+                DEFAULT_C,
+                &Bars::default(),
+            )?),
+        );
+    }
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     reading.write(out)?;
     Ok(reading)

@@ -192,24 +192,56 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
         reports.push(super::combine::run(&combine, device)?);
     }
     let mut table = side_by_side(&reports);
+    // The three combined runs as one reading of the knee, for predict, evaluate; and the same
+    // with its findings informing each other, fitted on the exams the regressions were.
+    let combined: Vec<PathBuf> = Finding::ALL
+        .iter()
+        .map(|f| args.out.join(f.name()))
+        .collect();
+    let knee = args.out.join("knee");
+    let informed = args.out.join("knee-informed");
+    super::reading::assemble(&combined, &knee, None, device)?;
+    super::reading::assemble(
+        &combined,
+        &informed,
+        Some((&manifest_path, Split::Valid)),
+        device,
+    )?;
+    table += &readings_side_by_side(&[&knee, &informed], &manifest, device)?;
     if imported.synthetic {
         table += &format!("{}\n", cruciate_infer::run::model_notice(true));
     }
     print!("{table}");
     write_text(&args.out.join("reproduce.md"), &table)?;
     println!("written to {}", args.out.join("reproduce.md").display());
-    // The three combined runs as one reading of the knee, for predict, evaluate.
-    let combined: Vec<PathBuf> = Finding::ALL
-        .iter()
-        .map(|f| args.out.join(f.name()))
-        .collect();
-    let knee = args.out.join("knee");
-    super::reading::assemble(&combined, &knee, device)?;
     println!(
-        "the whole knee (every finding from one study): `cruciate predict --run {}`",
-        knee.display()
+        "the whole knee (every finding from one study): `cruciate predict --run {}`, or {} with its findings informing each other",
+        knee.display(),
+        informed.display()
     );
     Ok(())
+}
+
+/// The readings in `dirs` scored on MRNet's validation part (the manifest's test split) as the
+/// service reads a study: every finding, calls agreeing, with the macro AUC.
+fn readings_side_by_side(
+    dirs: &[&Path],
+    manifest: &Manifest,
+    device: Compute,
+) -> anyhow::Result<String> {
+    let mut named = Vec::new();
+    for dir in dirs {
+        let (report, _) = super::reading::score(dir, manifest, Split::Test, device)?;
+        let name = dir
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into());
+        named.push((name, report));
+    }
+    let table = cruciate_eval::reading::comparison_table(&named);
+    Ok(format!(
+        "\nThe whole knee read as the service reads a study (each finding's combined call, an abnormal knee at least as likely as a tear it includes); knee-informed: each finding's call a regression over every finding's, fitted on the validation exams:\n\n{}",
+        cruciate_eval::compare::to_markdown(&table)
+    ))
 }
 
 /// The networks of each plane: one per finding (MRNet's) or one joint network.

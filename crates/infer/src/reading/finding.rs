@@ -53,6 +53,13 @@ pub struct FindingCall {
     /// [`keep_abnormality_consistent`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raised_by: Option<Finding>,
+    /// The finding's own model's probability, where the reading's regression across findings
+    /// replaced it ([`super::AcrossFindings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_probability: Option<f64>,
+    /// The other findings whose probabilities that regression read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub informed_by: Vec<Finding>,
 }
 
 /// Raises a reading's abnormality probability to that of its most probable other finding
@@ -84,9 +91,13 @@ impl FindingCall {
     /// The call in words: "meniscal tear 0.912", "no meniscal tear 0.088", or "not analysed:
     /// why" (every plane's reason).
     pub fn describe(&self) -> String {
-        let raised = self
+        let mut raised = self
             .raised_by
             .map_or(String::new(), |f| format!(" (as the {}'s)", f.describe()));
+        if let (Some(own), false) = (self.own_probability, self.informed_by.is_empty()) {
+            let others: Vec<&str> = self.informed_by.iter().map(|f| f.describe()).collect();
+            raised += &format!(" (with the {}; its own {own:.3})", others.join(" and the "));
+        }
         match self.probability {
             Some(p) if p >= 0.5 => format!("{} {p:.3}{raised}", self.finding.positive()),
             Some(p) => format!("no {} {p:.3}{raised}", self.finding.describe()),
@@ -192,6 +203,8 @@ impl FindingModel {
                     planes: vec![call],
                     prediction: shown.first().map(|r| r.prediction.clone()),
                     raised_by: None,
+                    own_probability: None,
+                    informed_by: Vec::new(),
                 }
             }
             Self::Combined { run, .. } => {
@@ -204,6 +217,8 @@ impl FindingModel {
                     planes: calls,
                     prediction: None,
                     raised_by: None,
+                    own_probability: None,
+                    informed_by: Vec::new(),
                 }
             }
         };
@@ -271,10 +286,11 @@ fn plane_call(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn call(finding: Finding, probability: Option<f64>) -> FindingCall {
+    /// A call of `finding` holding a probability alone.
+    pub(crate) fn call(finding: Finding, probability: Option<f64>) -> FindingCall {
         FindingCall {
             finding,
             probability,
@@ -282,6 +298,8 @@ mod tests {
             planes: Vec::new(),
             prediction: None,
             raised_by: None,
+            own_probability: None,
+            informed_by: Vec::new(),
         }
     }
 

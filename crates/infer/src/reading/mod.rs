@@ -4,6 +4,7 @@
 //! recipe (`cruciate reproduce mrnet`) writes one over its three combined runs, and
 //! `cruciate reading` assembles one from any runs.
 
+mod across;
 mod finding;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use cruciate_data::Finding;
 use cruciate_volume::{Plane, Study};
 use serde::{Deserialize, Serialize};
 
+pub use across::{AcrossFindings, FindingWeights, input_sets};
 pub use finding::{
     FindingCall, FindingModel, PlaneCall, PlaneReading, keep_abnormality_consistent,
 };
@@ -20,8 +22,9 @@ use crate::{CombinedRun, ExplainRequest, InferError, Registry};
 
 /// The file in a reading's folder.
 pub const READING_FILE: &str = "reading.json";
-/// Format of `reading.json` written by this build.
-pub const READING_FORMAT: u32 = 1;
+/// Format of `reading.json` this build reads and writes for a reading whose findings inform
+/// each other; one without is written as format 1, which earlier builds read.
+pub const READING_FORMAT: u32 = 2;
 
 /// The finding whose network a reading's drift is watched on, by its place in `findings`: the
 /// ACL (the study's finding) where the reading has it, else the first. Its first plane's
@@ -49,9 +52,22 @@ pub struct ReadingRun {
     pub format: u32,
     /// One entry per finding, in the order they are reported.
     pub findings: Vec<FindingEntry>,
+    /// The regressions by which the findings inform each other, where fitted (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across: Option<AcrossFindings>,
 }
 
 impl ReadingRun {
+    /// A reading of `findings`, informed by each other where `across` is given, in the oldest
+    /// format that holds it.
+    pub fn new(findings: Vec<FindingEntry>, across: Option<AcrossFindings>) -> Self {
+        Self {
+            format: if across.is_some() { READING_FORMAT } else { 1 },
+            findings,
+            across,
+        }
+    }
+
     /// The reading in folder `dir`, or `None` when it holds no `reading.json`.
     pub fn read(dir: &Path) -> Result<Option<Self>, InferError> {
         crate::json_file::read_versioned(
@@ -94,6 +110,7 @@ impl ReadingRun {
 /// A reading's models, opened.
 pub struct ReadingModel {
     models: Vec<FindingModel>,
+    across: Option<AcrossFindings>,
 }
 
 /// What a study says about each finding of a reading.
@@ -136,7 +153,22 @@ impl ReadingModel {
             }
             models.push(model);
         }
-        Ok(Self { models })
+        if let Some(across) = &run.across
+            && let Some(stray) = across
+                .combiners
+                .iter()
+                .flat_map(|c| std::iter::once(&c.finding).chain(&c.inputs))
+                .find(|f| !run.findings.iter().any(|e| e.finding == **f))
+        {
+            return Err(InferError::run(
+                dir,
+                format!("its regressions across findings read {stray}, which it does not"),
+            ));
+        }
+        Ok(Self {
+            models,
+            across: run.across.clone(),
+        })
     }
 
     /// The findings, in order.
@@ -159,9 +191,20 @@ impl ReadingModel {
         self.models.iter().any(FindingModel::synthetic)
     }
 
+    /// The regressions by which its findings inform each other, where fitted.
+    pub fn across(&self) -> Option<&AcrossFindings> {
+        self.across.as_ref()
+    }
+
     /// Reads every finding from `study`.
     pub fn read(&self, study: &Study) -> Result<ExamReading, InferError> {
         self.read_shown(study, None).map(|(reading, _)| reading)
+    }
+
+    /// Each finding's own model's call on `study`, as the models give them: no regression
+    /// across findings, abnormality not raised (what those regressions are fitted on).
+    pub fn read_own(&self, study: &Study) -> Result<Vec<FindingCall>, InferError> {
+        self.models.iter().map(|m| m.read(study)).collect()
     }
 
     /// As [`ReadingModel::read`], with what each finding's plane networks read kept for
@@ -177,6 +220,9 @@ impl ReadingModel {
             let (call, planes) = model.read_shown(study, explain)?;
             findings.push(call);
             shown.push(planes);
+        }
+        if let Some(across) = &self.across {
+            across.apply(&mut findings);
         }
         keep_abnormality_consistent(&mut findings);
         let synthetic = self.synthetic();

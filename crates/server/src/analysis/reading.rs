@@ -314,6 +314,8 @@ mod tests {
             }],
             prediction: None,
             raised_by: None,
+            own_probability: None,
+            informed_by: Vec::new(),
         }
     }
 
