@@ -811,7 +811,8 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
 
 /// `reproduce mrnet --joint`: one network per plane with a head per finding, written as a run
 /// per finding that the regressions, the reading of the knee and `predict` read as any run;
-/// cross-validation and `--set-for`, which take one finding's networks, refuse it in one line.
+/// cross-validated and searched, each finding scored on its labels; `--set-for`, which sets
+/// one finding's networks, refuses it in one line.
 #[test]
 fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -916,21 +917,128 @@ fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
         "{err}"
     );
     assert!(err.contains("joint-sagittal/abnormal"), "{err}");
-    let err = refused(&[
+
+    // Cross-validated as one network answering two findings: each fold trained once, scored on
+    // each finding's labels, its figures their mean (the macro figures).
+    let manifest = out.join("manifest.csv");
+    let cv = dir.path().join("cv");
+    let tiny = [
+        "--set",
+        "model.name=\"small\"",
+        "--set",
+        "data.size=32",
+        "--set",
+        "data.slices=4",
+        "--set",
+        "train.epochs=1",
+    ];
+    let mut args = vec![
         "cv",
         "--manifest",
-        out.join("manifest.csv").to_str().unwrap(),
+        manifest.to_str().unwrap(),
         "--set",
         "model.findings=[\"acl\", \"meniscus\"]",
         "--folds",
         "2",
         "--out",
-        dir.path().join("cv").to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("cross-validation scores one finding's network"),
-        "{err}"
+        cv.to_str().unwrap(),
+    ];
+    args.extend(tiny);
+    let said = succeeded(&cruciate(&args));
+    for line in [
+        "pooled ACL tear",
+        "pooled meniscal tear",
+        "(mean over the findings)",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cv.join("cv.json")).unwrap()).unwrap();
+    let mean_of = |figures: &serde_json::Value, key: &str| -> Option<f64> {
+        let values: Option<Vec<f64>> = figures
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f[key].as_f64())
+            .collect();
+        values.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let pooled = &report["pooled_findings"];
+    let names: Vec<&str> = pooled
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["finding"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acl", "meniscus"], "{report}");
+    assert_eq!(
+        mean_of(pooled, "accuracy"),
+        report["pooled"]["accuracy"].as_f64()
     );
+    let exams = Manifest::read(&manifest)
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|r| r.split != Split::Test)
+        .count();
+    for (k, fold) in report["folds"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(fold["findings"].as_array().unwrap().len(), 2, "{fold}");
+        assert_eq!(
+            mean_of(&fold["findings"], "accuracy"),
+            fold["accuracy"].as_f64()
+        );
+        let run = cv.join(format!("fold-{}", k + 1));
+        assert!(!run.join("run.json").exists() && run.join("acl/run.json").is_file());
+        assert!(run.join("meniscus/run.json").is_file());
+    }
+    let mut calls = csv::Reader::from_path(cv.join("predictions.csv")).unwrap();
+    let findings: Vec<String> = calls.records().map(|r| r.unwrap()[1].to_string()).collect();
+    assert_eq!(
+        findings.len(),
+        2 * exams,
+        "every exam held out once per finding"
+    );
+    assert_eq!(findings.iter().filter(|f| *f == "meniscus").count(), exams);
+
+    // A search over joint networks: each trial cross-validated so, the best refitted as a joint
+    // run of both findings.
+    let space = dir.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "path = \"network\"\n[search]\n\"model.name\" = [\"small\"]\n\"train.epochs\" = [1]\n\
+         \"data.size\" = [32]\n\"data.slices\" = [4]\n\"model.findings\" = [[\"acl\", \"meniscus\"]]\n\
+         \"optim.lr\" = [0.001, 0.0001]\n",
+    )
+    .unwrap();
+    let tuned = dir.path().join("tune");
+    let said = succeeded(&cruciate(&[
+        "tune",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--space",
+        space.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]));
+    assert!(said.contains("2 trials x 2 folds"), "{said}");
+    for trial in ["001", "002"] {
+        let cv: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tuned.join(format!("trials/{trial}/cv.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cv["pooled_findings"].as_array().unwrap().len(), 2, "{cv}");
+    }
+    for finding in ["acl", "meniscus"] {
+        assert!(
+            tuned
+                .join("best-run")
+                .join(finding)
+                .join("run.json")
+                .is_file()
+        );
+    }
 }
 
 #[test]

@@ -77,8 +77,10 @@ impl Finding {
 
     /// The SNOMED CT body structure the finding lies in, `(concept id, term)`: 895007
     /// "Anterior cruciate ligament of knee joint" (in FHIR R4's SNOMED CT body-site value set),
-    /// 74135004 "Meniscus" and 49076000 "Knee joint" (DICOM PS3.16). The medial and lateral
-    /// menisci are not told apart: the findings are a tear of either.
+    /// 74135004 "Meniscus" and 49076000 "Knee joint" (DICOM PS3.16: the meniscus in CIDs 7151,
+    /// 7166 and 7191, which hold no medial or lateral meniscus). The site is the meniscus, not
+    /// the medial or lateral one: the meniscal-tear models (MRNet's label) say that a meniscus
+    /// is torn, not which, and a coded side would claim what no model said.
     pub fn snomed_site(self) -> (&'static str, &'static str) {
         match self {
             Finding::Acl => ("895007", "Anterior cruciate ligament of knee joint"),

@@ -1,13 +1,15 @@
 //! Patient-level stratified k-fold cross-validation of any model kind: every exam of a patient
 //! lands in the same fold, folds keep the class proportions, each fold is a fit by a
-//! [`ClassifierFactory`] (resumable), and the held-out calls of all folds are pooled.
+//! [`ClassifierFactory`] (resumable), and the held-out calls of all folds are pooled. A model
+//! answering several findings at once (a joint network) is scored on each finding's labels,
+//! its figures the mean over its findings (the macro figures, as RSNA's knee challenge scores).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use cruciate_data::folds::{assign_folds, fold_manifest};
-use cruciate_data::{Manifest, Split, Task};
+use cruciate_data::{Finding, Manifest, Split, Task};
 use cruciate_infer::{Classifier, ClassifierFactory, Progress};
 use serde::Serialize;
 
@@ -39,7 +41,20 @@ pub struct FoldReport {
     pub run: String,
     /// The epoch whose weights were scored, for models trained by epochs.
     pub epoch: Option<usize>,
-    /// Held-out accuracy and AUC.
+    /// Held-out accuracy and AUC (for a model of several findings, their mean over them).
+    #[serde(flatten)]
+    pub figures: HeadlineFigures,
+    /// Each finding's, for a model of several findings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingFigures>,
+}
+
+/// One finding's figures, for a model answering several.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingFigures {
+    /// The finding.
+    pub finding: Finding,
+    /// Its figures.
     #[serde(flatten)]
     pub figures: HeadlineFigures,
 }
@@ -51,8 +66,11 @@ pub struct CvReport {
     pub model: String,
     /// Per fold.
     pub folds: Vec<FoldReport>,
-    /// Over all held-out calls.
+    /// Over all held-out calls (for a model of several findings, the mean of theirs).
     pub pooled: HeadlineFigures,
+    /// Each finding's over all held-out calls, for a model of several findings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pooled_findings: Vec<FindingFigures>,
     /// Mean and standard deviation of the fold AUCs.
     pub fold_auc_mean_sd: Option<[f64; 2]>,
     /// What the input gate's rules made of the held-out exams (the figures above score every
@@ -64,6 +82,7 @@ pub struct CvReport {
 #[derive(Debug, Clone, Serialize)]
 struct PooledCall<'a> {
     fold: usize,
+    finding: Finding,
     exam_id: &'a str,
     class: usize,
     predicted: usize,
@@ -86,18 +105,18 @@ fn assign(request: &CvRequest) -> Result<BTreeMap<String, usize>, EvalError> {
 }
 
 /// Fits fold `fold` (0-based) with patients assigned as `folds` says: its manifest (the fold
-/// held out as the valid split) and its run folder `out/fold-K`.
+/// held out as the valid split), its run folder `out/fold-K` and every finding's classifier.
 fn fit(
     request: &CvRequest,
     folds: &BTreeMap<String, usize>,
     fold: usize,
     progress: &dyn Progress,
-) -> Result<(Manifest, PathBuf, Box<dyn Classifier>), EvalError> {
+) -> Result<(Manifest, PathBuf, Vec<Box<dyn Classifier>>), EvalError> {
     let manifest = fold_manifest(request.manifest, folds, fold);
     let out = request.out.join(format!("fold-{}", fold + 1));
     tracing::info!("fold {} of {}", fold + 1, request.folds);
-    let classifier = request.factory.fit(&manifest, &out, progress)?;
-    Ok((manifest, out, classifier))
+    let classifiers = request.factory.fit_findings(&manifest, &out, progress)?;
+    Ok((manifest, out, classifiers))
 }
 
 /// Fits fold `fold` (0-based) of `request` alone, as [`cross_validate`] fits it, into
@@ -119,26 +138,81 @@ pub fn fit_fold(
     Ok(fit(request, &folds, fold, progress)?.1)
 }
 
+/// Every finding's held-out calls in a fold, behind the gate's rules as every opened run;
+/// with several findings, each scored on its own labels.
+fn score_fold(
+    manifest: &Manifest,
+    fitted: Vec<Box<dyn Classifier>>,
+    progress: &dyn Progress,
+) -> Result<(Option<usize>, Vec<(Finding, Vec<ScoredExam>)>), EvalError> {
+    let several = fitted.len() > 1;
+    let mut epoch = None;
+    let mut scored = Vec::new();
+    for fitted in fitted {
+        let classifier = cruciate_infer::Gated::new(fitted);
+        let info = classifier.info();
+        epoch = epoch.or(info.model.epoch);
+        let view = match several {
+            true => info
+                .view(manifest)
+                .map_err(|e| EvalError::Request(e.to_string()))?,
+            false => manifest.clone(),
+        };
+        let held_out = score_split(&classifier, &view, Split::Valid, progress)?;
+        scored.push((info.finding, held_out));
+    }
+    Ok((epoch, scored))
+}
+
+/// The figures of each finding's calls, and the figures they make together: the finding's own
+/// where there is one, else the mean over them.
+fn figures_of<'a>(
+    by_finding: impl Iterator<Item = (Finding, &'a [ScoredExam])>,
+) -> (HeadlineFigures, Vec<FindingFigures>) {
+    let findings: Vec<FindingFigures> = by_finding
+        .map(|(finding, scored)| FindingFigures {
+            finding,
+            figures: HeadlineFigures::of(scored),
+        })
+        .collect();
+    if let [one] = &findings[..] {
+        return (one.figures, Vec::new());
+    }
+    let all: Vec<HeadlineFigures> = findings.iter().map(|f| f.figures).collect();
+    (HeadlineFigures::mean(&all), findings)
+}
+
 /// Fits and scores every fold, pools their held-out calls, and writes `cv.json` and
 /// `predictions.csv`.
 pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<CvReport, EvalError> {
     let folds = assign(request)?;
     let mut reports = Vec::new();
-    let mut pooled: Vec<(usize, ScoredExam)> = Vec::new();
+    // Per finding, every fold's held-out calls.
+    let mut pooled: Vec<(Finding, Vec<(usize, ScoredExam)>)> = Vec::new();
     for fold in 0..request.folds {
         let (manifest, out, fitted) = fit(request, &folds, fold, progress)?;
-        // Behind the gate's rules, as every opened run.
-        let classifier = cruciate_infer::Gated::new(fitted);
-        let held_out = score_split(&classifier, &manifest, Split::Valid, progress)?;
+        let (epoch, scored) = score_fold(&manifest, fitted, progress)?;
+        let (figures, findings) = figures_of(scored.iter().map(|(f, s)| (*f, &s[..])));
         reports.push(FoldReport {
             fold: fold + 1,
             run: out.display().to_string(),
-            epoch: classifier.info().model.epoch,
-            figures: HeadlineFigures::of(&held_out),
+            epoch,
+            figures,
+            findings,
         });
-        pooled.extend(held_out.into_iter().map(|s| (fold + 1, s)));
+        for (finding, held_out) in scored {
+            let calls = held_out.into_iter().map(|s| (fold + 1, s));
+            match pooled.iter_mut().find(|(f, _)| *f == finding) {
+                Some((_, all)) => all.extend(calls),
+                None => pooled.push((finding, calls.collect())),
+            }
+        }
     }
-    let all: Vec<ScoredExam> = pooled.iter().map(|(_, s)| s.clone()).collect();
+    let all: Vec<(Finding, Vec<ScoredExam>)> = pooled
+        .iter()
+        .map(|(f, calls)| (*f, calls.iter().map(|(_, s)| s.clone()).collect()))
+        .collect();
+    let (pooled_figures, pooled_findings) = figures_of(all.iter().map(|(f, s)| (*f, &s[..])));
     let aucs: Vec<f64> = reports.iter().filter_map(|r| r.figures.auc).collect();
     let fold_auc_mean_sd = (!aucs.is_empty()).then(|| {
         let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
@@ -146,14 +220,16 @@ pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<Cv
             aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (aucs.len().max(2) - 1) as f64;
         [mean, var.sqrt()]
     });
+    // Each exam once: the first finding's calls (every finding reads the same series).
     let mut gate = crate::evaluate::GateFigures::default();
-    for s in &all {
+    for s in all.first().map_or(&[][..], |(_, s)| &s[..]) {
         gate.count(&s.exam_id, &s.prediction.verdict);
     }
     let report = CvReport {
         model: request.factory.describe(),
         folds: reports,
-        pooled: HeadlineFigures::of(&all),
+        pooled: pooled_figures,
+        pooled_findings,
         fold_auc_mean_sd,
         gate,
     };
@@ -164,7 +240,7 @@ pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<Cv
 fn write_outputs(
     request: &CvRequest,
     report: &CvReport,
-    pooled: &[(usize, ScoredExam)],
+    pooled: &[(Finding, Vec<(usize, ScoredExam)>)],
 ) -> Result<(), EvalError> {
     let json_path = request.out.join("cv.json");
     let json = serde_json::to_string_pretty(report).expect("report serialises");
@@ -173,10 +249,14 @@ fn write_outputs(
     let csv_path = request.out.join("predictions.csv");
     cruciate_volume::atomic::write_atomically(&csv_path, |w| {
         let mut writer = csv::Writer::from_writer(w);
-        for (fold, s) in pooled {
+        for (fold, finding, s) in pooled
+            .iter()
+            .flat_map(|(f, calls)| calls.iter().map(move |(fold, s)| (fold, *f, s)))
+        {
             writer
                 .serialize(PooledCall {
                     fold: *fold,
+                    finding,
                     exam_id: &s.exam_id,
                     class: s.class,
                     predicted: s.prediction.class,

@@ -58,6 +58,23 @@ impl HeadlineFigures {
             .map(|r| r.weighted_avg.f1),
         }
     }
+
+    /// The mean of several sets' figures (of one model's findings on the same exams): each
+    /// figure where every set has it, the exams of the first.
+    pub fn mean(all: &[HeadlineFigures]) -> Self {
+        let mean = |pick: fn(&HeadlineFigures) -> Option<f64>| {
+            let values: Option<Vec<f64>> = all.iter().map(pick).collect();
+            values
+                .filter(|v| !v.is_empty())
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        Self {
+            exams: all.first().map_or(0, |f| f.exams),
+            accuracy: mean(|f| f.accuracy),
+            auc: mean(|f| f.auc),
+            weighted_f1: mean(|f| f.weighted_f1),
+        }
+    }
 }
 
 /// `classifier`'s calls on every exam of `split`; `progress` counts the exams.

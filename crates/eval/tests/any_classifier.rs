@@ -388,6 +388,7 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
         header.iter().collect::<Vec<_>>(),
         [
             "fold",
+            "finding",
             "exam_id",
             "class",
             "predicted",
@@ -397,12 +398,12 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), taking_part);
-    let right = rows.iter().filter(|r| r[2] == r[3]).count();
+    let right = rows.iter().filter(|r| r[3] == r[4]).count();
     assert_eq!(
         report.pooled.accuracy,
         Some(right as f64 / taking_part as f64)
     );
-    let mut ids: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
+    let mut ids: Vec<&str> = rows.iter().map(|r| &r[2]).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(
@@ -419,8 +420,8 @@ fn cross_validation_fits_any_factory_and_pools_the_folds() {
             .filter(|r| r[0] == *(i + 1).to_string())
             .collect();
         assert_eq!(fold.figures.exams, in_fold.len());
-        let score = |r: &&csv::StringRecord| r[4].parse::<f64>().unwrap();
-        let (injured, healthy): (Vec<_>, Vec<_>) = in_fold.iter().partition(|r| &r[2] != "0");
+        let score = |r: &&csv::StringRecord| r[5].parse::<f64>().unwrap();
+        let (injured, healthy): (Vec<_>, Vec<_>) = in_fold.iter().partition(|r| &r[3] != "0");
         let mut wins = 0.0;
         for a in &injured {
             for b in &healthy {

@@ -22,4 +22,16 @@ pub trait ClassifierFactory: Send + Sync {
         out: &Path,
         progress: &dyn Progress,
     ) -> Result<Box<dyn Classifier>, InferError>;
+
+    /// As [`ClassifierFactory::fit`], giving every finding's classifier: one for a model of one
+    /// finding (the default), one per finding for a model answering several at once (a joint
+    /// network's finding runs), each telling its finding by its [`crate::RunInfo`].
+    fn fit_findings(
+        &self,
+        manifest: &Manifest,
+        out: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Box<dyn Classifier>>, InferError> {
+        Ok(vec![self.fit(manifest, out, progress)?])
+    }
 }

@@ -390,15 +390,13 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Refuses a joint network where `what` (cross-validation, a search) scores one finding's
-    /// network per run.
+    /// Refuses a joint network where `what` takes one finding's network.
     pub fn single_finding(&self, what: &str) -> Result<(), TrainError> {
         match self.model.joint() {
             None => Ok(()),
             Some(_) => Err(TrainError::InvalidConfig(format!(
-                "{what} scores one finding's network per run: a joint network (model.findings) is \
-                 trained by `cruciate train` or `cruciate reproduce mrnet --joint`, and each of \
-                 its finding runs is evaluated as any run"
+                "{what} takes one finding's network: a joint network (model.findings) answers \
+                 several, each of its finding runs (RUN/FINDING) one"
             ))),
         }
     }
@@ -500,10 +498,13 @@ mod tests {
             single.to_toml()
         );
         assert_eq!(single.model.outputs(), 2);
-        assert!(single.single_finding("a search").is_ok());
-        let err = joint.single_finding("a search").unwrap_err().to_string();
+        assert!(single.single_finding("fitting one classifier").is_ok());
+        let err = joint
+            .single_finding("fitting one classifier")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("a search scores one finding's network"),
+            err.contains("fitting one classifier takes one finding's network"),
             "{err}"
         );
         for (extra, refused) in [

@@ -36,25 +36,13 @@ impl NetworkFactory {
             .with_engine(self.compute.engine_choice())?;
         Ok(Box::new(network))
     }
-}
 
-impl ClassifierFactory for NetworkFactory {
-    fn describe(&self) -> String {
-        format!("{}: {}", self.config.model.name, self.config.describe())
-    }
-
-    fn fit(
-        &self,
-        manifest: &Manifest,
-        out: &Path,
-        _progress: &dyn Progress,
-    ) -> Result<Box<dyn Classifier>, InferError> {
+    /// Trains the run `out` on `manifest`, unless it holds a finished run of these settings
+    /// (then kept; one of other settings is refused).
+    fn ensure_trained(&self, manifest: &Manifest, out: &Path) -> Result<(), InferError> {
         let files = RunFiles {
             root: out.to_path_buf(),
         };
-        self.config
-            .single_finding("cross-validation")
-            .map_err(InferError::from)?;
         if !files.summary().exists() {
             train(
                 &TrainRequest {
@@ -75,10 +63,47 @@ impl ClassifierFactory for NetworkFactory {
                 "holds a finished run with other settings: choose another --out",
             )));
         }
+        Ok(())
+    }
+}
+
+impl ClassifierFactory for NetworkFactory {
+    fn describe(&self) -> String {
+        format!("{}: {}", self.config.model.name, self.config.describe())
+    }
+
+    fn fit(
+        &self,
+        manifest: &Manifest,
+        out: &Path,
+        _progress: &dyn Progress,
+    ) -> Result<Box<dyn Classifier>, InferError> {
+        self.config
+            .single_finding("fitting one classifier")
+            .map_err(InferError::from)?;
+        self.ensure_trained(manifest, out)?;
         let network = self.open(out)?;
         Ok(match &self.roi {
             Some(crop) => Box::new(Cascade::with_crop(crop.clone(), network)),
             None => network,
         })
+    }
+
+    /// A joint network is trained once into `out` and each of its finding runs
+    /// (`out/FINDING`) opened; any other network as [`ClassifierFactory::fit`].
+    fn fit_findings(
+        &self,
+        manifest: &Manifest,
+        out: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Box<dyn Classifier>>, InferError> {
+        let Some(findings) = self.config.model.joint() else {
+            return Ok(vec![self.fit(manifest, out, progress)?]);
+        };
+        self.ensure_trained(manifest, out)?;
+        findings
+            .iter()
+            .map(|&finding| self.open(&crate::joint::finding_run(out, finding)))
+            .collect()
     }
 }

@@ -68,7 +68,6 @@ impl CvSettings {
     }
 
     fn of(args: &CvArgs, config: TrainConfig) -> anyhow::Result<Self> {
-        config.single_finding("cross-validation")?;
         let absolute = |p: &PathBuf| {
             std::path::absolute(p).with_context(|| format!("{}: no absolute path", p.display()))
         };
@@ -174,9 +173,14 @@ pub fn run(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
     }
     let report =
         cross_validate(&cv.request(&manifest, &factory), progress.as_ref()).context("cv")?;
+    let joint = if report.pooled_findings.is_empty() {
+        ""
+    } else {
+        " (mean over the findings)"
+    };
     for fold in &report.folds {
         println!(
-            "fold {}: {} exams, accuracy {}, AUC {}{}",
+            "fold {}: {} exams, accuracy {}, AUC {}{joint}{}",
             fold.fold,
             fold.figures.exams,
             figure(fold.figures.accuracy),
@@ -185,8 +189,16 @@ pub fn run(args: &CvArgs, device: Compute) -> anyhow::Result<()> {
                 .map_or(String::new(), |e| format!(" (best epoch {e})"))
         );
     }
+    for f in &report.pooled_findings {
+        println!(
+            "pooled {}: accuracy {}, AUC {}",
+            f.finding.describe(),
+            figure(f.figures.accuracy),
+            figure(f.figures.auc)
+        );
+    }
     println!(
-        "pooled: accuracy {}, AUC {}{}",
+        "pooled: accuracy {}, AUC {}{joint}{}",
         figure(report.pooled.accuracy),
         figure(report.pooled.auc),
         report

@@ -248,9 +248,10 @@ impl Search {
             .iter()
             .map(|(k, v)| format!("{k}={}", super::toml_text(v)))
             .collect();
-        let config = TrainConfig::load(self.relative(&self.space.config).as_deref(), &overrides)?;
-        config.single_finding("a search")?;
-        Ok(config)
+        Ok(TrainConfig::load(
+            self.relative(&self.space.config).as_deref(),
+            &overrides,
+        )?)
     }
 
     /// Fits the best settings `best` again on all the training data, into `out/best-run`.
