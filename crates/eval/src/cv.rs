@@ -104,6 +104,12 @@ fn assign(request: &CvRequest) -> Result<BTreeMap<String, usize>, EvalError> {
     ))
 }
 
+/// A fitted fold: its manifest, its run folder and every finding's classifier.
+type FittedFold = (Manifest, PathBuf, Vec<Box<dyn Classifier>>);
+
+/// Held-out calls, per finding.
+type ByFinding = Vec<(Finding, Vec<ScoredExam>)>;
+
 /// Fits fold `fold` (0-based) with patients assigned as `folds` says: its manifest (the fold
 /// held out as the valid split), its run folder `out/fold-K` and every finding's classifier.
 fn fit(
@@ -111,7 +117,7 @@ fn fit(
     folds: &BTreeMap<String, usize>,
     fold: usize,
     progress: &dyn Progress,
-) -> Result<(Manifest, PathBuf, Vec<Box<dyn Classifier>>), EvalError> {
+) -> Result<FittedFold, EvalError> {
     let manifest = fold_manifest(request.manifest, folds, fold);
     let out = request.out.join(format!("fold-{}", fold + 1));
     tracing::info!("fold {} of {}", fold + 1, request.folds);
@@ -144,7 +150,7 @@ fn score_fold(
     manifest: &Manifest,
     fitted: Vec<Box<dyn Classifier>>,
     progress: &dyn Progress,
-) -> Result<(Option<usize>, Vec<(Finding, Vec<ScoredExam>)>), EvalError> {
+) -> Result<(Option<usize>, ByFinding), EvalError> {
     let several = fitted.len() > 1;
     let mut epoch = None;
     let mut scored = Vec::new();
@@ -208,7 +214,7 @@ pub fn cross_validate(request: &CvRequest, progress: &dyn Progress) -> Result<Cv
             }
         }
     }
-    let all: Vec<(Finding, Vec<ScoredExam>)> = pooled
+    let all: ByFinding = pooled
         .iter()
         .map(|(f, calls)| (*f, calls.iter().map(|(_, s)| s.clone()).collect()))
         .collect();
