@@ -62,6 +62,39 @@ impl AcrossFindings {
         })
     }
 
+    /// Why these regressions cannot be applied to a reading of `findings`, if they cannot: one
+    /// that answers or reads a finding the reading lacks, one whose first input is not its own
+    /// finding, a weight per input missing, or a number that is not finite (a file edited by
+    /// hand).
+    pub fn check(&self, findings: &[Finding]) -> Result<(), String> {
+        for c in &self.combiners {
+            if let Some(stray) = std::iter::once(&c.finding)
+                .chain(&c.inputs)
+                .find(|f| !findings.contains(f))
+            {
+                return Err(format!(
+                    "its regressions across findings read {stray}, which it does not"
+                ));
+            }
+            if c.inputs.first() != Some(&c.finding) || c.weights.len() != c.inputs.len() {
+                return Err(format!(
+                    "its regression of {} across findings holds {} weights for the inputs {:?} \
+                     (its own finding first)",
+                    c.finding,
+                    c.weights.len(),
+                    c.inputs.iter().map(|f| f.name()).collect::<Vec<_>>()
+                ));
+            }
+            if !c.weights.iter().chain([&c.bias]).all(|w| w.is_finite()) {
+                return Err(format!(
+                    "its regression of {} across findings holds a weight that is not a number",
+                    c.finding
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces each analysed call's probability by its regression's over every finding
     /// analysed in `calls`, keeping the model's own in `own_probability` and naming the other
     /// findings read in `informed_by`. Each regression reads the models' own probabilities (no
@@ -115,6 +148,40 @@ pub fn input_sets(findings: &[Finding], target: usize) -> Vec<Vec<usize>> {
 mod tests {
     use super::*;
     use crate::reading::finding::tests::call;
+
+    /// Regressions that cannot be applied are found before a study is read.
+    #[test]
+    fn regressions_that_do_not_fit_the_reading_are_refused() {
+        let weights = |inputs: Vec<Finding>, weights: Vec<f64>| AcrossFindings {
+            combiners: vec![FindingWeights {
+                finding: Finding::Acl,
+                inputs,
+                weights,
+                bias: 0.0,
+            }],
+            fitted_on: "valid".into(),
+        };
+        let both = [Finding::Acl, Finding::Meniscus];
+        let good = weights(both.to_vec(), vec![1.0, 2.0]);
+        assert_eq!(good.check(&both), Ok(()));
+        for (across, why) in [
+            (good.clone(), "read meniscus, which it does not"),
+            (weights(both.to_vec(), vec![1.0]), "holds 1 weights"),
+            (
+                weights(vec![Finding::Meniscus, Finding::Acl], vec![1.0, 2.0]),
+                "its own finding first",
+            ),
+            (weights(both.to_vec(), vec![1.0, f64::NAN]), "not a number"),
+        ] {
+            let findings: &[Finding] = if why.contains("does not") {
+                &both[..1]
+            } else {
+                &both
+            };
+            let err = across.check(findings).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+    }
 
     #[test]
     fn every_set_of_the_other_findings_is_listed_with_the_finding_first() {

@@ -153,17 +153,11 @@ impl ReadingModel {
             }
             models.push(model);
         }
-        if let Some(across) = &run.across
-            && let Some(stray) = across
-                .combiners
-                .iter()
-                .flat_map(|c| std::iter::once(&c.finding).chain(&c.inputs))
-                .find(|f| !run.findings.iter().any(|e| e.finding == **f))
-        {
-            return Err(InferError::run(
-                dir,
-                format!("its regressions across findings read {stray}, which it does not"),
-            ));
+        if let Some(across) = &run.across {
+            let findings: Vec<Finding> = run.findings.iter().map(|e| e.finding).collect();
+            across
+                .check(&findings)
+                .map_err(|why| InferError::run(dir, why))?;
         }
         Ok(Self {
             models,
