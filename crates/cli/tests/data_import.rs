@@ -755,6 +755,24 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
     ]);
     assert!(one.contains("no other finding to inform it"), "{one}");
     assert!(!dir.path().join("one-informed").exists());
+    let unlabelled = dir.path().join("no-meniscus.csv");
+    let mut without = Manifest::read(&manifest_path).unwrap();
+    without.rows.iter_mut().for_each(|r| r.meniscus = None);
+    without.write(&unlabelled).unwrap();
+    let err = refused(&[
+        "reading",
+        out.join("acl").to_str().unwrap(),
+        out.join("meniscus").to_str().unwrap(),
+        "--manifest",
+        unlabelled.to_str().unwrap(),
+        "--out",
+        dir.path().join("no-meniscus").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("the valid exams carry no meniscal tear label"),
+        "{err}"
+    );
+    assert!(!dir.path().join("no-meniscus").exists());
 
     // One model per finding; a folder that holds no model is refused, and nothing written.
     let twice = refused(&[

@@ -143,6 +143,16 @@ pub fn fit_across(
             "a reading of one finding has no other finding to inform it".into(),
         ));
     }
+    if let Some(finding) = findings
+        .iter()
+        .find(|f| !manifest.split(split).any(|row| f.grade_of(row).is_some()))
+    {
+        return Err(EvalError::Request(format!(
+            "the {split} exams carry no {} label: add the `{}` column",
+            finding.describe(),
+            finding.name()
+        )));
+    }
     let (rows, exams) = read_split(manifest, split, progress, |study| model.read_own(study))?;
     let mut combiners = Vec::new();
     for (target, finding) in findings.iter().enumerate() {
