@@ -940,16 +940,6 @@ fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
     // each finding's labels, its figures their mean (the macro figures).
     let manifest = out.join("manifest.csv");
     let cv = dir.path().join("cv");
-    let tiny = [
-        "--set",
-        "model.name=\"small\"",
-        "--set",
-        "data.size=32",
-        "--set",
-        "data.slices=4",
-        "--set",
-        "train.epochs=1",
-    ];
     let mut args = vec![
         "cv",
         "--manifest",
@@ -961,7 +951,7 @@ fn mrnet_with_joint_networks_is_reproduced_and_read_as_any_runs() {
         "--out",
         cv.to_str().unwrap(),
     ];
-    args.extend(tiny);
+    args.extend(common::TINY_NETWORK);
     let said = succeeded(&cruciate(&args));
     for line in [
         "pooled ACL tear",

@@ -44,15 +44,14 @@ impl PlaneWeights {
     /// The combined probability of the positive class from the planes' probabilities, in the
     /// order of `planes`.
     pub fn probability(&self, plane_probabilities: &[f64]) -> f64 {
-        let z = self.bias
-            + self
-                .weights
-                .iter()
-                .zip(plane_probabilities)
-                .map(|(w, p)| w * p)
-                .sum::<f64>();
-        1.0 / (1.0 + (-z).exp())
+        logistic(&self.weights, self.bias, plane_probabilities)
     }
+}
+
+/// A logistic regression's probability: `1 / (1 + exp(-(bias + sum w_i x_i)))`.
+pub fn logistic(weights: &[f64], bias: f64, inputs: &[f64]) -> f64 {
+    let z = bias + weights.iter().zip(inputs).map(|(w, x)| w * x).sum::<f64>();
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// `combined.json`: a finding read on several planes.

@@ -761,8 +761,20 @@ pub fn reproduce_small(layout: &Path, out: &Path) -> std::process::Output {
     )
 }
 
-/// `reproduce mrnet` with tiny networks (`small`, 32 px, 4 slices, one epoch) and `extra`
-/// arguments.
+/// Settings of a network small and quick enough for tests: `small`, 4 slices at 32x32, one
+/// epoch.
+pub const TINY_NETWORK: [&str; 8] = [
+    "--set",
+    "model.name=\"small\"",
+    "--set",
+    "data.size=32",
+    "--set",
+    "data.slices=4",
+    "--set",
+    "train.epochs=1",
+];
+
+/// `reproduce mrnet` with tiny networks ([`TINY_NETWORK`]) and `extra` arguments.
 pub fn reproduce_tiny(layout: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "reproduce",
@@ -770,17 +782,10 @@ pub fn reproduce_tiny(layout: &Path, out: &Path, extra: &[&str]) -> std::process
         layout.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--set",
-        "model.name=\"small\"",
-        "--set",
-        "data.size=32",
-        "--set",
-        "data.slices=4",
-        "--set",
-        "train.epochs=1",
         "--valid",
         "0.25",
     ];
+    args.extend(TINY_NETWORK);
     args.extend(extra);
     cruciate(&args)
 }

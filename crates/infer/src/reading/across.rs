@@ -32,14 +32,7 @@ pub struct FindingWeights {
 impl FindingWeights {
     /// The combined probability from the inputs' probabilities, in the order of `inputs`.
     pub fn probability(&self, inputs: &[f64]) -> f64 {
-        let z = self.bias
-            + self
-                .weights
-                .iter()
-                .zip(inputs)
-                .map(|(w, p)| w * p)
-                .sum::<f64>();
-        1.0 / (1.0 + (-z).exp())
+        crate::combined::logistic(&self.weights, self.bias, inputs)
     }
 }
 
