@@ -631,6 +631,27 @@ fn mrnet_is_reproduced_in_one_command_on_a_phantom_layout() {
         }
         None => assert!(aucs.len() < 3, "{report}"),
     }
+    // reproduce's table scored the same reading, each study read once for it and its informed
+    // twin: the same figures as `evaluate` gives.
+    let reproduced = std::fs::read_to_string(out.join("reproduce.md")).unwrap();
+    let knee_row = reproduced
+        .lines()
+        .find(|l| l.starts_with("| knee (synthetic data) |"))
+        .unwrap_or_else(|| panic!("{reproduced}"));
+    let macro_text = report["macro_auc"]
+        .as_f64()
+        .map_or("n/a".to_string(), |m| format!("{m:.3}"));
+    assert!(
+        knee_row.ends_with(&format!("| {macro_text} |")),
+        "{knee_row} against {report}"
+    );
+    for row in rows {
+        let auc = row["auc"].as_f64().map(|a| format!("{a:.3}"));
+        assert!(
+            auc.is_none_or(|a| knee_row.contains(&format!("| {a} ("))),
+            "{knee_row}: {row}"
+        );
+    }
     // Readings side by side: every finding of each, "-" where one lacks it, the macro AUC.
     let two = dir.path().join("two-findings");
     succeeded(&cruciate(&[

@@ -68,6 +68,49 @@ pub fn score_reading(
     let (rows, read) = read_split(manifest, split, progress, |study| {
         model.read(study).map(|reading| reading.findings)
     })?;
+    let report = report_of(model, split, &rows, &read, seed);
+    Ok((report, read))
+}
+
+/// Scores `model` on the exams of `split` as it is and with each of `across` in place of its
+/// own regressions across findings (`None`: without any), each study read once for all: the
+/// models' own calls, finished each way. One report per entry of `across`.
+pub fn score_reading_variants(
+    model: &ReadingModel,
+    across: &[Option<&AcrossFindings>],
+    manifest: &Manifest,
+    split: Split,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Vec<ReadingReport>, EvalError> {
+    let (rows, own) = read_split(manifest, split, progress, |study| model.read_own(study))?;
+    Ok(across
+        .iter()
+        .map(|variant| {
+            let finished: Vec<ReadExam> = own
+                .iter()
+                .map(|exam| {
+                    let mut calls = exam.calls.clone();
+                    ReadingModel::finish(&mut calls, *variant);
+                    ReadExam {
+                        exam_id: exam.exam_id.clone(),
+                        calls,
+                    }
+                })
+                .collect();
+            report_of(model, split, &rows, &finished, seed)
+        })
+        .collect())
+}
+
+/// The figures of `model`'s calls `read` on `rows` of `split`.
+fn report_of(
+    model: &ReadingModel,
+    split: Split,
+    rows: &[&ManifestRow],
+    read: &[ReadExam],
+    seed: u64,
+) -> ReadingReport {
     let findings: Vec<FindingFigure> = model
         .findings()
         .into_iter()
@@ -75,7 +118,7 @@ pub fn score_reading(
         .map(|(k, finding)| {
             let labelled: Vec<(Option<f64>, bool)> = rows
                 .iter()
-                .zip(&read)
+                .zip(read)
                 .filter_map(|(row, exam)| {
                     let present = finding.grade_of(row)? > 0;
                     Some((exam.calls[k].probability, present))
@@ -85,15 +128,14 @@ pub fn score_reading(
         })
         .collect();
     let aucs: Vec<f64> = findings.iter().filter_map(|f| f.auc).collect();
-    let report = ReadingReport {
+    ReadingReport {
         split,
         exams: rows.len(),
         macro_auc: (aucs.len() == findings.len())
             .then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
         findings,
         synthetic_model: model.synthetic(),
-    };
-    Ok((report, read))
+    }
 }
 
 /// The rows of `split` and each exam's calls by `read` from its study.

@@ -15,6 +15,7 @@ use cruciate_data::import::SplitFractions;
 use cruciate_data::import::mrnet::{MrnetOptions, import_mrnet};
 use cruciate_data::{Finding, Manifest, Split};
 use cruciate_eval::combine::CombineReport;
+use cruciate_infer::{AcrossFindings, ReadingModel, ReadingRun};
 use cruciate_models::Compute;
 use cruciate_train::{TrainConfig, TrainRequest};
 use cruciate_volume::Plane;
@@ -201,13 +202,14 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     let knee = args.out.join("knee");
     let informed = args.out.join("knee-informed");
     super::reading::assemble(&combined, &knee, None, device)?;
-    super::reading::assemble(
+    let across = super::reading::assemble(
         &combined,
         &informed,
         Some((&manifest_path, Split::Valid)),
         device,
-    )?;
-    table += &readings_side_by_side(&[&knee, &informed], &manifest, device)?;
+    )?
+    .across;
+    table += &readings_side_by_side(&knee, across.as_ref(), &manifest, device)?;
     if imported.synthetic {
         table += &format!("{}\n", cruciate_infer::run::model_notice(true));
     }
@@ -222,21 +224,31 @@ fn mrnet(args: &MrnetArgs, device: Compute) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The readings in `dirs` scored on MRNet's validation part (the manifest's test split) as the
-/// service reads a study: every finding, calls agreeing, with the macro AUC.
+/// The reading in `knee` and the same with its findings informing each other by `across`,
+/// scored on MRNet's validation part (the manifest's test split) as the service reads a study
+/// (every finding, calls agreeing), each study read once for both, with the macro AUC.
 fn readings_side_by_side(
-    dirs: &[&Path],
+    knee: &Path,
+    across: Option<&AcrossFindings>,
     manifest: &Manifest,
     device: Compute,
 ) -> anyhow::Result<String> {
-    let mut named = Vec::new();
-    for dir in dirs {
-        let (report, _) = super::reading::score(dir, manifest, Split::Test, device)?;
-        let name = dir
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into());
-        named.push((name, report));
-    }
+    let run = ReadingRun::read(knee)?
+        .ok_or_else(|| anyhow::anyhow!("{}: no reading.json", knee.display()))?;
+    let model = ReadingModel::open(&super::registry(device), knee, &run)?;
+    let reports = cruciate_eval::reading::score_reading_variants(
+        &model,
+        &[None, across],
+        manifest,
+        Split::Test,
+        0,
+        &crate::progress::Bars::default(),
+    )?;
+    let named: Vec<(String, _)> = ["knee", "knee-informed"]
+        .into_iter()
+        .map(String::from)
+        .zip(reports)
+        .collect();
     let table = cruciate_eval::reading::comparison_table(&named);
     Ok(format!(
         "\nThe whole knee read as the service reads a study (each finding's combined call, an abnormal knee at least as likely as a tear it includes); knee-informed: each finding's call a regression over every finding's, fitted on the validation exams:\n\n{}",

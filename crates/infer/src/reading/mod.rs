@@ -201,6 +201,16 @@ impl ReadingModel {
         self.models.iter().map(|m| m.read(study)).collect()
     }
 
+    /// Finishes the models' own calls (from [`ReadingModel::read_own`]) as the reading does:
+    /// the regressions `across` applied (the reading's own are [`ReadingModel::across`]), then
+    /// abnormality kept at least as likely as a tear it includes.
+    pub fn finish(calls: &mut [FindingCall], across: Option<&AcrossFindings>) {
+        if let Some(across) = across {
+            across.apply(calls);
+        }
+        keep_abnormality_consistent(calls);
+    }
+
     /// As [`ReadingModel::read`], with what each finding's plane networks read kept for
     /// showing it (see [`FindingModel::read_shown`]), in the order of the findings.
     pub fn read_shown(
@@ -215,10 +225,7 @@ impl ReadingModel {
             findings.push(call);
             shown.push(planes);
         }
-        if let Some(across) = &self.across {
-            across.apply(&mut findings);
-        }
-        keep_abnormality_consistent(&mut findings);
+        Self::finish(&mut findings, self.across.as_ref());
         let synthetic = self.synthetic();
         let reading = ExamReading {
             findings,
