@@ -7,6 +7,10 @@ Workloads (random weights and inputs; speed does not depend on their values):
                         slices, Linear(256, 2); torch.inference_mode.
   MRNet training step:  the same, cross-entropy loss, backward and an Adam step.
   VGG16 forward:        VGG16 features on 8 images of 3x224x224.
+  ResNet-18/50 forward: torchvision's ResNet without its average pool and fc (eval mode), the
+                        same 8 images.
+  SqueezeNet forward:   SqueezeNet 1.1 features, the same 8 images.
+--backbones runs the last four alone (as `cruciate bench --backbones`).
 Variants: fp32 (PyTorch's default), fp32 channels-last, bf16 autocast + channels-last.
 Each figure is the median of --repeat timed runs after two warm-up runs.
 
@@ -106,6 +110,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N")
+    parser.add_argument("--backbones", action="store_true",
+                        help="only the backbones' forward passes on 8 x 224x224")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -127,16 +133,26 @@ def main():
             h.remove()
         return total / 1e9
     mrnet_shape = (args.slices, 3, 256, 256)
-    vgg_shape = (8, 3, 224, 224)
+    image_shape = (8, 3, 224, 224)
+    def resnet(make):
+        return lambda: torch.nn.Sequential(*list(make(weights=None).children())[:-2])
+    backbones = [
+        ("VGG16 forward", lambda: torchvision.models.vgg16(weights=None).features),
+        ("ResNet-18 forward", resnet(torchvision.models.resnet18)),
+        ("ResNet-50 forward", resnet(torchvision.models.resnet50)),
+        ("SqueezeNet forward", lambda: torchvision.models.squeezenet1_1(weights=None).features),
+    ]
     gflop_mrnet = conv_gflop(MRNet().eval(), mrnet_shape)
-    gflop_vgg = conv_gflop(torchvision.models.vgg16(weights=None).features.eval(), vgg_shape)
+    gflops = {what: conv_gflop(make().eval(), image_shape) for what, make in backbones}
     for name in ["fp32", "fp32 channels-last", "bf16 autocast channels-last"]:
-        model, x, dtype = variant(MRNet().eval().to(device), torch.randn(mrnet_shape), name)
-        rows.append(("MRNet forward", name, *median_ms(forward_runner(model, x, dtype, device), args.repeat), gflop_mrnet))
-        model, x, dtype = variant(MRNet().train().to(device), torch.randn(mrnet_shape), name)
-        rows.append(("MRNet training step", name, *median_ms(training_runner(model, x, dtype, device), args.repeat), 3 * gflop_mrnet))
-        model, x, dtype = variant(torchvision.models.vgg16(weights=None).features.eval().to(device), torch.randn(vgg_shape), name)
-        rows.append(("VGG16 forward", name, *median_ms(forward_runner(model, x.to(device), dtype, device), args.repeat), gflop_vgg))
+        if not args.backbones:
+            model, x, dtype = variant(MRNet().eval().to(device), torch.randn(mrnet_shape), name)
+            rows.append(("MRNet forward", name, *median_ms(forward_runner(model, x, dtype, device), args.repeat), gflop_mrnet))
+            model, x, dtype = variant(MRNet().train().to(device), torch.randn(mrnet_shape), name)
+            rows.append(("MRNet training step", name, *median_ms(training_runner(model, x, dtype, device), args.repeat), 3 * gflop_mrnet))
+        for what, make in backbones:
+            model, x, dtype = variant(make().eval().to(device), torch.randn(image_shape), name)
+            rows.append((what, name, *median_ms(forward_runner(model, x.to(device), dtype, device), args.repeat), gflops[what]))
     header = {"side": "pytorch", "torch": torch.__version__, "cpu": cpu_name(),
               "threads": torch.get_num_threads(), "slices": args.slices, "device": str(device)}
     if device.type == "cuda":

@@ -1,6 +1,6 @@
 //! The models on every engine and precision this build and CPU offer (or on the GPU the
 //! compute names): MRNet's forward pass and training step, less work (central slices, the ACL
-//! region), VGG16's forward pass, whole-exam feature extraction, the service's upload-to-result
+//! region), the other backbones' forward passes (VGG16, ResNet-18/50, SqueezeNet), whole-exam feature extraction, the service's upload-to-result
 //! latency with the demo model, and phantom generation for scale.
 //!
 //! Each figure is the median of `repeat` timed runs after one warm-up run (min and max kept).
@@ -14,7 +14,7 @@ use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
 use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
 use cruciate_models::loss::weighted_cross_entropy;
 use cruciate_models::{
-    Backbone, BackboneEngine, BackboneTrainer, Compute, ExamModel, SlicePooling,
+    Backbone, BackboneEngine, BackboneKind, BackboneTrainer, Compute, ExamModel, SlicePooling,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -117,7 +117,7 @@ pub fn run(
             .convert::<f32>()
             .try_into_vec::<f32>()
             .expect("f32 after convert");
-        let stack = model.backbone.conv_stack().expect("AlexNet is a stack");
+        let stack = model.backbone.conv_stack();
         let t = Timing::of(bench.repeat, || {
             let acts = engine.forward_values(&model.backbone, &exam, shape, &device);
             let _ = model.from_activations(acts).logits.into_data();
@@ -144,18 +144,7 @@ pub fn run(
 
     training_step(bench, compute, &mut emit)?;
 
-    let vgg = Backbone::Vgg(Vgg::new(&device, VggDepth::Vgg16, false));
-    let images = Tensor::<4>::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
-    let gflop = vgg.conv_stack().map_or(0.0, |s| s.gflop([8, 3, 224, 224]));
-    for choice in engines(compute) {
-        let engine = BackboneEngine::new(&vgg, choice)?;
-        let t = Timing::of(bench.repeat, || {
-            let _ = engine.forward(&vgg, images.clone()).into_data();
-        });
-        let name = label(compute, engine.resolved());
-        emit("VGG16 forward, 8 x 224x224", name, t, gflop);
-    }
-
+    backbone_forwards(bench, compute, &mut emit)?;
     feature_extraction(bench, compute, &mut emit)?;
     gate(bench, &mut emit)?;
     service_latency(compute, registry, &mut emit)?;
@@ -165,6 +154,67 @@ pub fn run(
 
 /// What a measurement hands on: workload, engine column, timing, GFLOP.
 type Emit<'a> = dyn FnMut(&str, String, Timing, f64) + 'a;
+
+/// Makes a randomly initialised backbone on a device.
+type MakeBackbone = fn(&Device) -> Backbone;
+
+/// The backbones of the study besides MRNet's AlexNet, on 8 images of 224x224 (ImageNet's
+/// size, as `bench/pytorch_bench.py` runs them): the workload name and the backbone (VGG16 as
+/// torchvision's `vgg16().features`, without batch norms; the others as torchvision's).
+const BACKBONES: [(&str, MakeBackbone); 4] = [
+    ("VGG16 forward, 8 x 224x224", |d| {
+        Backbone::Vgg(Vgg::new(d, VggDepth::Vgg16, false))
+    }),
+    ("ResNet-18 forward, 8 x 224x224", |d| {
+        BackboneKind::ResNet18.init(d)
+    }),
+    ("ResNet-50 forward, 8 x 224x224", |d| {
+        BackboneKind::ResNet50.init(d)
+    }),
+    ("SqueezeNet forward, 8 x 224x224", |d| {
+        BackboneKind::SqueezeNet.init(d)
+    }),
+];
+
+/// Each of [`BACKBONES`]' forward passes on every engine, handing each row to `row`: what
+/// `cruciate bench --backbones` measures alone.
+pub fn backbones(
+    bench: &ModelBench,
+    compute: Compute,
+    row: &mut dyn FnMut(Row),
+) -> Result<(), BenchError> {
+    let mut emit = |workload: &str, variant: String, timing: Timing, gflop: f64| {
+        row(Row {
+            workload: workload.to_string(),
+            variant,
+            timing,
+            gflop,
+        })
+    };
+    backbone_forwards(bench, compute, &mut emit)
+}
+
+fn backbone_forwards(
+    bench: &ModelBench,
+    compute: Compute,
+    emit: &mut Emit,
+) -> Result<(), BenchError> {
+    let device = compute.device();
+    let shape = [8, 3, 224, 224];
+    let images = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    for (what, make) in BACKBONES {
+        let backbone = make(&device);
+        let gflop = backbone.conv_stack().gflop(shape);
+        for choice in engines(compute) {
+            let engine = BackboneEngine::new(&backbone, choice)?;
+            let t = Timing::of(bench.repeat, || {
+                let _ = engine.forward(&backbone, images.clone()).into_data();
+            });
+            emit(what, label(compute, engine.resolved()), t, gflop);
+        }
+    }
+    Ok(())
+}
 
 /// One Adam step of MRNet on one exam: Burn's autodiff alone (Flex), and with the backbone's
 /// passes on each oneDNN precision.
@@ -179,8 +229,7 @@ fn training_step(bench: &ModelBench, compute: Compute, emit: &mut Emit) -> Resul
         let mut trained = Some(mrnet(&train_device));
         let gflop = trained
             .as_ref()
-            .and_then(|m| m.backbone.conv_stack())
-            .map_or(0.0, |s| 3.0 * s.gflop(shape));
+            .map_or(0.0, |m| 3.0 * m.backbone.conv_stack().gflop(shape));
         let engine = match &trained {
             Some(m) => BackboneTrainer::new(&m.backbone, choice)?,
             None => None,

@@ -8,10 +8,15 @@
 #include <stdio.h>
 
 typedef struct {
-    int kind; /* 0: convolution (+ ReLU), 1: max pooling */
+    int kind; /* 0: convolution (+ residual, + ReLU), 1: max pooling, 2: concatenation */
     int cin, cout, kernel, stride, pad, relu, ceil_mode;
     const float *weights; /* [cout, cin, kernel, kernel] */
     const float *bias;    /* [cout] or NULL */
+    int input;            /* the earlier layer a convolution reads; -1: the one before it */
+    int residual;         /* the earlier layer added before the ReLU; -1: none */
+    int last_read;        /* the last layer reading this one's output (n: the stack's output) */
+    int n_from;           /* a concatenation's sources, */
+    const size_t *from;   /* earlier layers, in channel order */
 } cr_layer;
 
 /* On a failed oneDNN call: the call, its status and the layer into `err`, then `fail:`. Needs

@@ -102,6 +102,10 @@ cr_train *cr_train_create(const cr_layer *layers, int n, const int64_t *dims, in
     for (layer = 0; layer < n; layer++) {
         const cr_layer *l = &layers[layer];
         cr_tstep *s = &t->steps[layer];
+        if (l->kind > 1 || l->input >= 0 || l->residual >= 0) {
+            snprintf(err, errlen, "layer %d: training takes a plain chain of layers", layer);
+            goto fail;
+        }
         s->kind = l->kind;
         s->relu = l->relu;
         s->cout = l->cout;

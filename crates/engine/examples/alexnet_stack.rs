@@ -26,6 +26,8 @@ fn main() {
             relu: true,
             weights: vec![0.01; cout * cin * kernel * kernel],
             bias: Some(vec![0.0; cout]),
+            input: None,
+            residual: None,
         })
     };
     let stack = ConvStack {

@@ -1,6 +1,10 @@
-//! What an engine runs: a stack of convolutions (each with its ReLU) and max pools, the shape
-//! every backbone Cruciate can accelerate reduces to (AlexNet, VGG with batch norms folded
-//! into the convolutions, the compact CNN).
+//! What an engine runs: a backbone as a list of layers (convolutions with their ReLU, max
+//! pools, channel concatenations), each reading the output of the layer before it or of a
+//! named earlier one. That covers every backbone of the study: AlexNet, VGG and the compact CNN
+//! are plain chains; ResNet's blocks add their shortcut to the last convolution's output
+//! (`Conv::residual`, before its ReLU) and read the block's input twice (`Conv::input`);
+//! SqueezeNet's Fire modules join their two expand convolutions (`Layer::Concat`). Batch norms
+//! are folded into the convolutions they follow, which is exact in inference.
 
 use crate::EngineError;
 
@@ -23,9 +27,15 @@ pub struct Conv {
     pub weights: Vec<f32>,
     /// Bias, `[cout]`.
     pub bias: Option<Vec<f32>>,
+    /// The earlier layer whose output it reads; `None`: the layer just before it (the image
+    /// for the first layer).
+    pub input: Option<usize>,
+    /// An earlier layer whose output (of this convolution's output shape) is added to the
+    /// convolution's before the ReLU: a residual connection.
+    pub residual: Option<usize>,
 }
 
-/// A square max pool.
+/// A square max pool, reading the layer just before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxPool {
     /// Window size.
@@ -41,10 +51,26 @@ pub struct MaxPool {
 /// One layer of a stack.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
-    /// Convolution (+ ReLU).
+    /// Convolution (+ residual, + ReLU).
     Conv(Conv),
     /// Max pooling.
     MaxPool(MaxPool),
+    /// The outputs of these earlier layers joined along the channels, in this order (their
+    /// batch and spatial sizes equal).
+    Concat(Vec<usize>),
+}
+
+impl Layer {
+    /// The earlier layers whose outputs it reads (`None` standing for the layer before it).
+    fn reads(&self) -> Vec<Option<usize>> {
+        match self {
+            Layer::Conv(c) => std::iter::once(c.input)
+                .chain(c.residual.map(Some))
+                .collect(),
+            Layer::MaxPool(_) => vec![None],
+            Layer::Concat(from) => from.iter().copied().map(Some).collect(),
+        }
+    }
 }
 
 /// Output size along one axis, with PyTorch's rule for `ceil_mode` (the last window must start
@@ -68,30 +94,63 @@ pub fn out_size(
     Some(out)
 }
 
-/// A backbone as a sequence of layers, `[N, C, H, W]` in, `[N, C', h, w]` out.
+/// A backbone as a sequence of layers, `[N, C, H, W]` in, the last layer's `[N, C', h, w]`
+/// out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConvStack {
-    /// The layers in order; the first is a convolution.
+    /// The layers in the order they run; the first is a convolution reading the image.
     pub layers: Vec<Layer>,
 }
 
 impl ConvStack {
-    /// Checks that the layers fit together (channels, weight sizes, a convolution first).
+    /// Whether every layer reads only the layer before it (no shortcut, no concatenation):
+    /// what the training engine takes.
+    pub fn is_chain(&self) -> bool {
+        self.layers.iter().all(|layer| match layer {
+            Layer::Conv(c) => c.input.is_none() && c.residual.is_none(),
+            Layer::MaxPool(_) => true,
+            Layer::Concat(_) => false,
+        })
+    }
+
+    /// For each layer, the last layer that reads its output (itself when none does; the
+    /// stack's length for the last layer, whose output is the stack's).
+    pub fn last_reads(&self) -> Vec<usize> {
+        let n = self.layers.len();
+        let mut last: Vec<usize> = (0..n).collect();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for from in layer.reads() {
+                match from {
+                    Some(j) if j < i => last[j] = i,
+                    None if i > 0 => last[i - 1] = i,
+                    _ => {}
+                }
+            }
+        }
+        if let Some(end) = last.last_mut() {
+            *end = n;
+        }
+        last
+    }
+
+    /// Checks that the layers fit together (references to earlier layers, channels, weight
+    /// sizes, a convolution first).
     pub fn validate(&self) -> Result<(), EngineError> {
         let bad = |what: String| Err(EngineError::Stack(what));
-        if !matches!(self.layers.first(), Some(Layer::Conv(_))) {
-            return bad("a stack starts with a convolution".into());
+        if !matches!(self.layers.first(), Some(Layer::Conv(c)) if c.input.is_none() && c.residual.is_none())
+        {
+            return bad("a stack starts with a convolution reading the image".into());
         }
-        let mut channels = None;
         for (i, layer) in self.layers.iter().enumerate() {
+            if layer
+                .reads()
+                .iter()
+                .any(|from| from.is_some_and(|j| j >= i))
+            {
+                return bad(format!("layer {i} reads a layer that is not before it"));
+            }
             match layer {
                 Layer::Conv(c) => {
-                    if channels.is_some_and(|ch| ch != c.cin) {
-                        return bad(format!(
-                            "layer {i} takes {} channels, gets {channels:?}",
-                            c.cin
-                        ));
-                    }
                     if c.kernel == 0 || c.stride == 0 || c.cin == 0 || c.cout == 0 {
                         return bad(format!("layer {i} has a zero size"));
                     }
@@ -100,36 +159,99 @@ impl ConvStack {
                     {
                         return bad(format!("layer {i}'s weights do not match its shape"));
                     }
-                    channels = Some(c.cout);
                 }
                 Layer::MaxPool(p) if p.kernel == 0 || p.stride == 0 => {
                     return bad(format!("layer {i} has a zero size"));
                 }
                 Layer::MaxPool(_) => {}
+                Layer::Concat(from) if from.len() < 2 => {
+                    return bad(format!("layer {i} joins fewer than two layers"));
+                }
+                Layer::Concat(_) => {}
             }
         }
-        Ok(())
+        // Channels (with a nominal image large enough for any window: sizes are checked per
+        // input by `output_shape`).
+        self.shapes([1, self.input_channels(), 0, 0], false)
+            .map(|_| ())
+            .map_err(EngineError::Stack)
+    }
+
+    /// The channels of the image the first convolution reads.
+    pub fn input_channels(&self) -> usize {
+        match self.layers.first() {
+            Some(Layer::Conv(c)) => c.cin,
+            _ => 0,
+        }
+    }
+
+    /// Every layer's output shape for an input of shape `input`, or the first misfit; with
+    /// `spatial` false only batch and channels are followed.
+    fn shapes(&self, input: [usize; 4], spatial: bool) -> Result<Vec<[usize; 4]>, String> {
+        let mut out: Vec<[usize; 4]> = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let source = |from: Option<usize>| match from {
+                Some(j) => out[j],
+                None if i == 0 => input,
+                None => out[i - 1],
+            };
+            let window = |[n, c, h, w]: [usize; 4], k, s, p, ceil| -> Result<[usize; 4], String> {
+                if !spatial {
+                    return Ok([n, c, h, w]);
+                }
+                match (out_size(h, k, s, p, ceil), out_size(w, k, s, p, ceil)) {
+                    (Some(h), Some(w)) => Ok([n, c, h, w]),
+                    _ => Err(format!("layer {i}: the input is too small for its window")),
+                }
+            };
+            let shape = match layer {
+                Layer::Conv(conv) => {
+                    let [n, c, h, w] = source(conv.input);
+                    if c != conv.cin {
+                        return Err(format!("layer {i} takes {} channels, gets {c}", conv.cin));
+                    }
+                    let shape = window(
+                        [n, conv.cout, h, w],
+                        conv.kernel,
+                        conv.stride,
+                        conv.pad,
+                        false,
+                    )?;
+                    if let Some(r) = conv.residual
+                        && out[r] != shape
+                    {
+                        return Err(format!(
+                            "layer {i} adds layer {r}'s output of another shape"
+                        ));
+                    }
+                    shape
+                }
+                Layer::MaxPool(p) => window(source(None), p.kernel, p.stride, p.pad, p.ceil)?,
+                Layer::Concat(from) => {
+                    let first = out[from[0]];
+                    if from
+                        .iter()
+                        .any(|&j| out[j][0] != first[0] || (spatial && out[j][2..] != first[2..]))
+                    {
+                        return Err(format!("layer {i} joins outputs of different sizes"));
+                    }
+                    [
+                        first[0],
+                        from.iter().map(|&j| out[j][1]).sum(),
+                        first[2],
+                        first[3],
+                    ]
+                }
+            };
+            out.push(shape);
+        }
+        Ok(out)
     }
 
     /// The output shape for an input of shape `input` (`[N, C, H, W]`); `None` when the image
     /// is too small for a layer or the channels do not match.
     pub fn output_shape(&self, input: [usize; 4]) -> Option<[usize; 4]> {
-        let [n, mut c, mut h, mut w] = input;
-        for layer in &self.layers {
-            let (kernel, stride, pad, ceil) = match layer {
-                Layer::Conv(conv) => {
-                    if conv.cin != c {
-                        return None;
-                    }
-                    c = conv.cout;
-                    (conv.kernel, conv.stride, conv.pad, false)
-                }
-                Layer::MaxPool(p) => (p.kernel, p.stride, p.pad, p.ceil),
-            };
-            h = out_size(h, kernel, stride, pad, ceil)?;
-            w = out_size(w, kernel, stride, pad, ceil)?;
-        }
-        Some([n, c, h, w])
+        self.shapes(input, true).ok()?.last().copied()
     }
 
     /// The output shape for `input` values of shape `shape`, or why they do not fit.
@@ -147,21 +269,20 @@ impl ConvStack {
     }
 
     /// Convolution work for an input of shape `input`, in GFLOP (2 multiply-adds per weight
-    /// and output pixel; other layers not counted).
+    /// and output pixel; other layers not counted; 0 when the input does not fit).
     pub fn gflop(&self, input: [usize; 4]) -> f64 {
-        let [n, _, mut h, mut w] = input;
-        let mut flop = 0.0;
-        for layer in &self.layers {
-            let (kernel, stride, pad, ceil) = match layer {
-                Layer::Conv(c) => (c.kernel, c.stride, c.pad, false),
-                Layer::MaxPool(p) => (p.kernel, p.stride, p.pad, p.ceil),
-            };
-            h = out_size(h, kernel, stride, pad, ceil).unwrap_or(0);
-            w = out_size(w, kernel, stride, pad, ceil).unwrap_or(0);
-            if let Layer::Conv(c) = layer {
-                flop += 2.0 * (n * c.cin * c.cout * c.kernel * c.kernel * h * w) as f64;
-            }
-        }
+        let Ok(shapes) = self.shapes(input, true) else {
+            return 0.0;
+        };
+        let flop: f64 = self
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(layer, [n, _, h, w])| match layer {
+                Layer::Conv(c) => 2.0 * (n * c.cin * c.cout * c.kernel * c.kernel * h * w) as f64,
+                _ => 0.0,
+            })
+            .sum();
         flop / 1e9
     }
 }
@@ -193,6 +314,8 @@ mod tests {
                 relu: true,
                 weights: vec![0.0; cin * cout],
                 bias: None,
+                input: None,
+                residual: None,
             })
         };
         let good = ConvStack {
@@ -214,5 +337,67 @@ mod tests {
             })],
         };
         assert!(pool_first.validate().is_err());
+    }
+
+    #[test]
+    fn shortcuts_and_concatenations_are_followed() {
+        let conv = |cin, cout, stride, input, residual| {
+            Layer::Conv(Conv {
+                cin,
+                cout,
+                kernel: 1,
+                stride,
+                pad: 0,
+                relu: true,
+                weights: vec![0.0; cin * cout],
+                bias: None,
+                input,
+                residual,
+            })
+        };
+        // A residual block with a strided projection (layer 1), then a Fire-like join.
+        let block = ConvStack {
+            layers: vec![
+                conv(3, 4, 1, None, None),
+                conv(4, 8, 2, Some(0), None),
+                conv(4, 8, 2, Some(0), Some(1)),
+                conv(8, 2, 1, None, None),
+                conv(8, 3, 1, Some(2), None),
+                Layer::Concat(vec![3, 4]),
+            ],
+        };
+        assert!(!block.is_chain());
+        block.validate().unwrap();
+        assert_eq!(block.output_shape([2, 3, 8, 8]), Some([2, 5, 4, 4]));
+        assert_eq!(block.last_reads(), vec![2, 2, 4, 5, 5, 6]);
+        // 2 x (3x4 at 8x8, 4x8 twice at 4x4, 8x2 and 8x3 at 4x4) multiply-adds.
+        let flop = 2.0 * 2.0 * (12.0 * 64.0 + 2.0 * 32.0 * 16.0 + 40.0 * 16.0);
+        assert!((block.gflop([2, 3, 8, 8]) * 1e9 - flop).abs() < 1e-6);
+
+        let mut forward_ref = block.clone();
+        forward_ref.layers[2] = conv(4, 8, 2, Some(0), Some(3));
+        assert!(
+            forward_ref
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("layer 2")
+        );
+        let mut wrong_add = block.clone();
+        wrong_add.layers[2] = conv(4, 8, 2, Some(0), Some(0));
+        assert!(
+            wrong_add
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("another shape")
+        );
+        let mut lone = block.clone();
+        lone.layers[5] = Layer::Concat(vec![3]);
+        assert!(lone.validate().is_err());
+        let mut mismatched = block;
+        mismatched.layers[5] = Layer::Concat(vec![0, 4]);
+        assert!(mismatched.validate().is_ok(), "channels alone fit");
+        assert_eq!(mismatched.output_shape([2, 3, 8, 8]), None, "sizes do not");
     }
 }

@@ -32,16 +32,42 @@ fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, seed:
             .map(|v| v / (cin * kernel * kernel) as f32)
             .collect(),
         bias: Some(values(cout, seed + 1)),
+        input: None,
+        residual: None,
     })
 }
 
 /// The layers computed directly from their definitions.
 fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
-    let (mut x, [n, mut c, mut h, mut w]) = (input.to_vec(), shape);
-    for layer in &stack.layers {
+    let mut outputs: Vec<(Vec<f32>, [usize; 4])> = Vec::new();
+    for (index, layer) in stack.layers.iter().enumerate() {
+        let source = |from: Option<usize>| match from {
+            Some(j) => outputs[j].clone(),
+            None if index == 0 => (input.to_vec(), shape),
+            None => outputs[index - 1].clone(),
+        };
+        let from = match layer {
+            Layer::Conv(l) => l.input,
+            _ => None,
+        };
+        let (x, [n, c, h, w]) = source(from);
         let (k, s, p, ceil) = match layer {
             Layer::Conv(l) => (l.kernel, l.stride, l.pad, false),
             Layer::MaxPool(l) => (l.kernel, l.stride, l.pad, l.ceil),
+            Layer::Concat(from) => {
+                // Channel blocks one after the other, per image.
+                let parts: Vec<_> = from.iter().map(|&j| &outputs[j]).collect();
+                let (n, h, w) = (parts[0].1[0], parts[0].1[2], parts[0].1[3]);
+                let channels = parts.iter().map(|p| p.1[1]).sum();
+                let mut y = Vec::with_capacity(n * channels * h * w);
+                for b in 0..n {
+                    for (values, [_, c, _, _]) in &parts {
+                        y.extend_from_slice(&values[b * c * h * w..(b + 1) * c * h * w]);
+                    }
+                }
+                outputs.push((y, [n, channels, h, w]));
+                continue;
+            }
         };
         let (oh, ow) = (
             out_size(h, k, s, p, ceil).unwrap(),
@@ -49,7 +75,11 @@ fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, 
         );
         let oc = match layer {
             Layer::Conv(l) => l.cout,
-            Layer::MaxPool(_) => c,
+            _ => c,
+        };
+        let residual = match layer {
+            Layer::Conv(l) => l.residual.map(|r| &outputs[r].0),
+            _ => None,
         };
         let mut y = vec![0.0f32; n * oc * oh * ow];
         for b in 0..n {
@@ -60,6 +90,7 @@ fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, 
                             let (r, q) = ((i * s + r).checked_sub(p)?, (j * s + q).checked_sub(p)?);
                             (r < h && q < w).then(|| x[((b * c + ch) * h + r) * w + q])
                         };
+                        let here = ((b * oc + o) * oh + i) * ow + j;
                         let v = match layer {
                             Layer::Conv(l) => {
                                 let mut acc = l.bias.as_ref().map_or(0.0, |bias| bias[o]);
@@ -71,35 +102,76 @@ fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, 
                                         }
                                     }
                                 }
+                                acc += residual.map_or(0.0, |r| r[here]);
                                 if l.relu { acc.max(0.0) } else { acc }
                             }
-                            Layer::MaxPool(_) => (0..k)
+                            _ => (0..k)
                                 .flat_map(|r| (0..k).map(move |q| (r, q)))
                                 .filter_map(|(r, q)| at(o, r, q))
                                 .fold(f32::NEG_INFINITY, f32::max),
                         };
-                        y[((b * oc + o) * oh + i) * ow + j] = v;
+                        y[here] = v;
                     }
                 }
             }
         }
-        (x, c, h, w) = (y, oc, oh, ow);
+        outputs.push((y, [n, oc, oh, ow]));
     }
-    (x, [n, c, h, w])
+    outputs.pop().expect("a stack has layers")
 }
 
 fn engine_required() -> bool {
     std::env::var("CRUCIATE_DNNL").is_ok_and(|v| v == "required")
 }
 
-#[test]
-fn dnnl_matches_the_direct_computation_in_f32_and_bf16() {
+/// Whether the engine is there to test; fails when it is required and missing.
+fn engine_present() -> bool {
     if !dnnl::available() {
         assert!(
             !engine_required(),
             "CRUCIATE_DNNL=required, but this build has no oneDNN"
         );
         eprintln!("skipped: this build has no oneDNN");
+    }
+    dnnl::available()
+}
+
+/// `stack` on oneDNN against [`reference`] on `shape`, f32 within 1e-5 of the output scale
+/// (rounding of sums of a few hundred terms) and bf16 within 2e-2 (its 8-bit significand,
+/// 2^-8 per rounding, over a few roundings); run twice, with another batch size between, as
+/// the compiled stacks are cached per shape.
+fn agrees_with_reference(stack: &ConvStack, shape: [usize; 4]) {
+    let input = values(shape.iter().product(), 9);
+    let (expected, expected_shape) = reference(stack, &input, shape);
+    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.1, "the reference output is not trivial");
+    let one = shape[1..].iter().product::<usize>();
+    for (precision, tolerance) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2)] {
+        let engine = DnnlBackbone::new(stack.clone(), precision).unwrap();
+        for round in 0..2 {
+            let (got, got_shape) = engine.run(&input, shape).unwrap();
+            assert_eq!(got_shape, expected_shape);
+            let worst = got
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst / scale < tolerance,
+                "{precision} round {round}: worst error {worst} on outputs up to {scale}"
+            );
+            let (first, other) = engine
+                .run(&input[..one], [1, shape[1], shape[2], shape[3]])
+                .unwrap();
+            assert_eq!(other[1..], expected_shape[1..]);
+            assert_eq!(first.len(), expected.len() / shape[0]);
+        }
+    }
+}
+
+#[test]
+fn dnnl_matches_the_direct_computation_in_f32_and_bf16() {
+    if !engine_present() {
         return;
     }
     let stack = ConvStack {
@@ -121,33 +193,60 @@ fn dnnl_matches_the_direct_computation_in_f32_and_bf16() {
             }),
         ],
     };
-    let shape = [3, 3, 37, 29];
-    let input = values(shape.iter().product(), 9);
-    let (expected, expected_shape) = reference(&stack, &input, shape);
-    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.1, "the reference output is not trivial");
-    for (precision, tolerance) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2)] {
-        let engine = DnnlBackbone::new(stack.clone(), precision).unwrap();
-        // Twice, and with another shape in between: the compiled stacks are cached per shape.
-        for round in 0..2 {
-            let (got, got_shape) = engine.run(&input, shape).unwrap();
-            assert_eq!(got_shape, expected_shape);
-            let worst = got
-                .iter()
-                .zip(&expected)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            assert!(
-                worst / scale < tolerance,
-                "{precision} round {round}: worst error {worst} on outputs up to {scale}"
-            );
-            let (_, other) = engine.run(&input[..3 * 37 * 29], [1, 3, 37, 29]).unwrap();
-            assert_eq!(
-                other,
-                [1, expected_shape[1], expected_shape[2], expected_shape[3]]
-            );
-        }
+    agrees_with_reference(&stack, [3, 3, 37, 29]);
+}
+
+/// A convolution reading layer `input` (the one before when `None`), adding layer `residual`.
+fn wired(layer: Layer, input: Option<usize>, residual: Option<usize>, relu: bool) -> Layer {
+    let Layer::Conv(c) = layer else {
+        unreachable!("a convolution")
+    };
+    Layer::Conv(Conv {
+        input,
+        residual,
+        relu,
+        ..c
+    })
+}
+
+/// ResNet's and SqueezeNet's shapes of graph: shortcuts summed in place and by copy (when the
+/// shortcut is read again later), a projection on a branch, Fire modules' concatenations,
+/// ceil-mode pools after them.
+#[test]
+fn dnnl_runs_shortcuts_and_concatenations_like_the_direct_computation() {
+    if !engine_present() {
+        return;
     }
+    let pool = |ceil| {
+        Layer::MaxPool(MaxPool {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            ceil,
+        })
+    };
+    let stack = ConvStack {
+        layers: vec![
+            conv(3, 16, 7, 2, 3, 20),                               // 0 stem
+            pool(false),                                            // 1
+            wired(conv(16, 16, 3, 1, 1, 21), None, None, true),     // 2 basic block
+            wired(conv(16, 16, 3, 1, 1, 22), None, Some(1), true),  // 3 = relu(conv + 1)
+            wired(conv(16, 32, 1, 2, 0, 23), Some(3), None, false), // 4 projection
+            wired(conv(16, 8, 1, 1, 0, 24), Some(3), None, true),   // 5 bottleneck
+            wired(conv(8, 8, 3, 2, 1, 25), None, None, true),       // 6
+            wired(conv(8, 32, 1, 1, 0, 26), None, Some(4), true),   // 7 = relu(conv + 4)
+            wired(conv(32, 32, 3, 1, 1, 27), None, Some(7), true),  // 8: 7 is read again (10)
+            conv(32, 8, 1, 1, 0, 28),                               // 9 squeeze
+            Layer::Concat(vec![8, 7]),                              // 10
+            wired(conv(64, 8, 1, 1, 0, 29), None, None, true),      // 11 Fire squeeze
+            conv(8, 16, 1, 1, 0, 30),                               // 12 expand 1x1
+            wired(conv(8, 16, 3, 1, 1, 31), Some(11), None, true),  // 13 expand 3x3
+            Layer::Concat(vec![12, 13]),                            // 14
+            pool(true),                                             // 15
+        ],
+    };
+    stack.validate().unwrap();
+    agrees_with_reference(&stack, [2, 3, 45, 38]);
 }
 
 #[test]
@@ -177,11 +276,7 @@ fn bad_inputs_are_errors() {
 /// the loss `sum(output * r)`, a sample of weights and every bias of each convolution.
 #[test]
 fn dnnl_training_gradients_match_finite_differences() {
-    if !dnnl::available() {
-        assert!(
-            !engine_required(),
-            "CRUCIATE_DNNL=required, but this build has no oneDNN"
-        );
+    if !engine_present() {
         return;
     }
     let stack = ConvStack {

@@ -1,10 +1,9 @@
-//! Which engine runs a backbone's forward pass: Burn (on the compute device) or, for the
-//! backbones that are convolution stacks, a faster engine from [`cruciate_engine`] fed the
-//! same weights. Everything after the backbone (pooling, head, explanations) stays in Burn,
+//! Which engine runs a backbone's forward pass: Burn (on the compute device) or a faster
+//! engine from [`cruciate_engine`] fed the same weights. Everything after the backbone (pooling, head, explanations) stays in Burn,
 //! so one checkpoint serves every engine.
 
 use burn::prelude::*;
-use cruciate_engine::{DnnlBackbone, EngineChoice, EngineError, EngineKind, Resolved};
+use cruciate_engine::{DnnlBackbone, EngineChoice, EngineError, Resolved};
 
 use crate::Backbone;
 
@@ -23,24 +22,16 @@ impl BackboneEngine {
         }
     }
 
-    /// The engine `choice` means for `backbone` on this machine. `auto` falls back to Burn
-    /// for backbones no engine accelerates; asking for an engine by name is an error then.
+    /// The engine `choice` means for `backbone` on this machine (every backbone runs on
+    /// oneDNN, with its batch norms folded in).
     pub fn new(backbone: &Backbone, choice: EngineChoice) -> Result<Self, EngineError> {
         let Resolved::Dnnl(precision) = choice.resolve()? else {
             return Ok(Self::burn());
         };
-        match backbone.conv_stack() {
-            Some(stack) => Ok(Self {
-                dnnl: Some(DnnlBackbone::new(stack, precision)?),
-                resolved: Resolved::Dnnl(precision),
-            }),
-            None if choice.engine == EngineKind::Auto => Ok(Self::burn()),
-            None => Err(EngineError::Unsupported(
-                "the dnnl engine runs AlexNet (MRNet), VGG and small backbones; ResNet and \
-                 SqueezeNet run on flex"
-                    .into(),
-            )),
-        }
+        Ok(Self {
+            dnnl: Some(DnnlBackbone::new(backbone.conv_stack(), precision)?),
+            resolved: Resolved::Dnnl(precision),
+        })
     }
 
     /// What computes: `flex f32`, `dnnl bf16`, ...

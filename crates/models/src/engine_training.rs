@@ -96,10 +96,7 @@ impl BackboneTrainer {
         model: &ExamModel,
         slices: Tensor<4>,
     ) -> Result<(Tensor<4>, ConvStack), EngineError> {
-        let stack = model
-            .backbone
-            .conv_stack()
-            .ok_or_else(|| EngineError::Unsupported("not a convolution stack".into()))?;
+        let stack = model.backbone.conv_stack();
         let device = slices.device();
         let shape = slices.dims();
         let (maps, out_shape) = trainer.forward(&stack, &floats(slices)?, shape)?;

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// and VGG16 feature extraction (8 central slices at 224x224) in exams/s on --exams phantoms.
     #[arg(long)]
     pub svm: bool,
+    /// Measure the backbones' forward passes alone (VGG16, ResNet-18, ResNet-50, SqueezeNet on
+    /// 8 x 224x224), on every engine: `bench/compare.sh --backbones` puts PyTorch beside them.
+    #[arg(long)]
+    pub backbones: bool,
 }
 
 /// Runs `cruciate bench`.
@@ -80,9 +84,12 @@ pub fn run(args: &BenchArgs, compute: Compute) -> Result<()> {
         exams: args.exams,
     };
     let json = args.json;
-    cruciate_bench::models::run(&bench, compute, super::registry, &mut |row| {
-        print_row(&row, json)
-    })?;
+    let mut print = |row: Row| print_row(&row, json);
+    if args.backbones {
+        cruciate_bench::models::backbones(&bench, compute, &mut print)?;
+    } else {
+        cruciate_bench::models::run(&bench, compute, super::registry, &mut print)?;
+    }
     Ok(())
 }
 

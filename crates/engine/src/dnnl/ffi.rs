@@ -16,39 +16,72 @@ struct RawLayer {
     ceil_mode: i32,
     weights: *const f32,
     bias: *const f32,
+    input: i32,
+    residual: i32,
+    last_read: i32,
+    n_from: i32,
+    from: *const usize,
 }
 
 #[cfg_attr(not(cruciate_dnnl), allow(dead_code))]
 fn raw_layers(stack: &ConvStack) -> Vec<RawLayer> {
     let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    let index = |v: Option<usize>| v.map_or(-1, int);
+    let plain = RawLayer {
+        kind: 0,
+        cin: 0,
+        cout: 0,
+        kernel: 0,
+        stride: 0,
+        pad: 0,
+        relu: 0,
+        ceil_mode: 0,
+        weights: std::ptr::null(),
+        bias: std::ptr::null(),
+        input: -1,
+        residual: -1,
+        last_read: 0,
+        n_from: 0,
+        from: std::ptr::null(),
+    };
     stack
         .layers
         .iter()
-        .map(|layer| match layer {
-            Layer::Conv(c) => RawLayer {
-                kind: 0,
-                cin: int(c.cin),
-                cout: int(c.cout),
-                kernel: int(c.kernel),
-                stride: int(c.stride),
-                pad: int(c.pad),
-                relu: c.relu.into(),
-                ceil_mode: 0,
-                weights: c.weights.as_ptr(),
-                bias: c.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr()),
-            },
-            Layer::MaxPool(p) => RawLayer {
-                kind: 1,
-                cin: 0,
-                cout: 0,
-                kernel: int(p.kernel),
-                stride: int(p.stride),
-                pad: int(p.pad),
-                relu: 0,
-                ceil_mode: p.ceil.into(),
-                weights: std::ptr::null(),
-                bias: std::ptr::null(),
-            },
+        .zip(stack.last_reads())
+        .map(|(layer, last_read)| {
+            let last_read = int(last_read);
+            match layer {
+                Layer::Conv(c) => RawLayer {
+                    cin: int(c.cin),
+                    cout: int(c.cout),
+                    kernel: int(c.kernel),
+                    stride: int(c.stride),
+                    pad: int(c.pad),
+                    relu: c.relu.into(),
+                    weights: c.weights.as_ptr(),
+                    bias: c.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr()),
+                    input: index(c.input),
+                    residual: index(c.residual),
+                    last_read,
+                    ..plain
+                },
+                Layer::MaxPool(p) => RawLayer {
+                    kind: 1,
+                    kernel: int(p.kernel),
+                    stride: int(p.stride),
+                    pad: int(p.pad),
+                    ceil_mode: p.ceil.into(),
+                    last_read,
+                    ..plain
+                },
+                Layer::Concat(from) => RawLayer {
+                    kind: 2,
+                    last_read,
+                    n_from: int(from.len()),
+                    from: from.as_ptr(),
+                    ..plain
+                },
+            }
         })
         .collect()
 }

@@ -55,6 +55,13 @@ impl DnnlTrainer {
         shape: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), EngineError> {
         stack.validate()?;
+        if !stack.is_chain() {
+            return Err(EngineError::Unsupported(
+                "the dnnl engine trains plain chains of layers (no shortcuts or \
+                 concatenations); this backbone trains on flex"
+                    .into(),
+            ));
+        }
         let out_shape = stack.check_input(input, shape)?;
         let mut output = vec![0.0; out_shape.iter().product()];
         // The most recent first: `backward` uses the first.
@@ -92,7 +99,7 @@ impl DnnlTrainer {
             .iter()
             .map(|layer| match layer {
                 Layer::Conv(c) => (vec![0.0; c.weights.len()], vec![0.0; c.cout]),
-                Layer::MaxPool(_) => (Vec::new(), Vec::new()),
+                Layer::MaxPool(_) | Layer::Concat(_) => (Vec::new(), Vec::new()),
             })
             .collect();
         training.backward(stack, diff_output, &mut buffers)?;
