@@ -17,6 +17,13 @@ typedef struct {
     int last_read;        /* the last layer reading this one's output (n: the stack's output) */
     int n_from;           /* a concatenation's sources, */
     const size_t *from;   /* earlier layers, in channel order */
+    /* A batch norm after a convolution (training only: inference takes it folded). */
+    int norm;              /* whether there is one */
+    int global_stats;      /* normalise by the running statistics (a frozen norm) */
+    float epsilon;
+    const float *gamma, *beta;    /* [cout] */
+    const float *running_mean;    /* [cout], read when global_stats */
+    const float *running_var;     /* [cout], read when global_stats */
 } cr_layer;
 
 /* On a failed oneDNN call: the call, its status and the layer into `err`, then `fail:`. Needs

@@ -28,6 +28,7 @@ fn main() {
             bias: Some(vec![0.0; cout]),
             input: None,
             residual: None,
+            norm: None,
         })
     };
     let stack = ConvStack {

@@ -16,6 +16,6 @@ mod stack;
 
 pub use choice::{EngineChoice, EngineKind, Precision, Resolved, parse_precision};
 pub use denormals::flush_denormals;
-pub use dnnl::{ConvGrads, DnnlBackbone, DnnlTrainer};
+pub use dnnl::{BatchStatistics, ConvGrads, DnnlBackbone, DnnlTrainer, NormGrads, TrainingForward};
 pub use error::EngineError;
-pub use stack::{Conv, ConvStack, Layer, MaxPool, out_size};
+pub use stack::{Conv, ConvStack, Layer, MaxPool, Norm, out_size};

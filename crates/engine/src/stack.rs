@@ -33,6 +33,54 @@ pub struct Conv {
     /// An earlier layer whose output (of this convolution's output shape) is added to the
     /// convolution's before the ReLU: a residual connection.
     pub residual: Option<usize>,
+    /// A batch norm right after the convolution (before the residual and the ReLU); the
+    /// inference engine takes it folded into the weights ([`ConvStack::folded`]).
+    pub norm: Option<Norm>,
+}
+
+/// A batch norm over a convolution's output channels:
+/// `gamma * (x - mean) / sqrt(var + epsilon) + beta`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Norm {
+    /// Scale, `[cout]`.
+    pub gamma: Vec<f32>,
+    /// Shift, `[cout]`.
+    pub beta: Vec<f32>,
+    /// Running mean, `[cout]`: what inference normalises by.
+    pub running_mean: Vec<f32>,
+    /// Running (biased) variance, `[cout]`.
+    pub running_var: Vec<f32>,
+    /// Added to the variance.
+    pub epsilon: f32,
+    /// Whether training normalises by the batch's own statistics (a norm in training mode) or
+    /// by the running ones (a frozen norm).
+    pub batch_statistics: bool,
+}
+
+impl Conv {
+    /// The same convolution with its batch norm folded into the weights and bias (exact for
+    /// inference, which normalises by the running statistics).
+    pub fn folded(&self) -> Conv {
+        let Some(norm) = &self.norm else {
+            return self.clone();
+        };
+        let per_filter = self.cin * self.kernel * self.kernel;
+        let mut weights = self.weights.clone();
+        let mut bias = self.bias.clone().unwrap_or_else(|| vec![0.0; self.cout]);
+        for o in 0..self.cout {
+            let scale = norm.gamma[o] / (norm.running_var[o] + norm.epsilon).sqrt();
+            weights[o * per_filter..(o + 1) * per_filter]
+                .iter_mut()
+                .for_each(|w| *w *= scale);
+            bias[o] = (bias[o] - norm.running_mean[o]) * scale + norm.beta[o];
+        }
+        Conv {
+            weights,
+            bias: Some(bias),
+            norm: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// A square max pool, reading the layer just before it.
@@ -103,14 +151,27 @@ pub struct ConvStack {
 }
 
 impl ConvStack {
-    /// Whether every layer reads only the layer before it (no shortcut, no concatenation):
-    /// what the training engine takes.
+    /// Whether every layer reads only the layer before it (no shortcut, no concatenation).
     pub fn is_chain(&self) -> bool {
         self.layers.iter().all(|layer| match layer {
             Layer::Conv(c) => c.input.is_none() && c.residual.is_none(),
             Layer::MaxPool(_) => true,
             Layer::Concat(_) => false,
         })
+    }
+
+    /// The same stack with every batch norm folded into its convolution: what inference runs.
+    pub fn folded(&self) -> ConvStack {
+        ConvStack {
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| match layer {
+                    Layer::Conv(c) => Layer::Conv(c.folded()),
+                    other => other.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// For each layer, the last layer that reads its output (itself when none does; the
@@ -154,8 +215,14 @@ impl ConvStack {
                     if c.kernel == 0 || c.stride == 0 || c.cin == 0 || c.cout == 0 {
                         return bad(format!("layer {i} has a zero size"));
                     }
+                    let norm_fits = c.norm.as_ref().is_none_or(|n| {
+                        [&n.gamma, &n.beta, &n.running_mean, &n.running_var]
+                            .iter()
+                            .all(|v| v.len() == c.cout)
+                    });
                     if c.weights.len() != c.cout * c.cin * c.kernel * c.kernel
                         || c.bias.as_ref().is_some_and(|b| b.len() != c.cout)
+                        || !norm_fits
                     {
                         return bad(format!("layer {i}'s weights do not match its shape"));
                     }
@@ -316,6 +383,7 @@ mod tests {
                 bias: None,
                 input: None,
                 residual: None,
+                norm: None,
             })
         };
         let good = ConvStack {
@@ -353,6 +421,7 @@ mod tests {
                 bias: None,
                 input,
                 residual,
+                norm: None,
             })
         };
         // A residual block with a strided projection (layer 1), then a Fire-like join.

@@ -2,7 +2,9 @@
 //! agree to rounding, bf16 to its 8-bit mantissa. Fails (rather than skips) when
 //! `CRUCIATE_DNNL=required` is set and the build has no oneDNN.
 
-use cruciate_engine::{Conv, ConvStack, DnnlBackbone, Layer, MaxPool, Precision, dnnl, out_size};
+use cruciate_engine::{
+    Conv, ConvStack, DnnlBackbone, Layer, MaxPool, Norm, Precision, dnnl, out_size,
+};
 
 /// A reproducible pseudo-random sequence in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -34,16 +36,55 @@ fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, seed:
         bias: Some(values(cout, seed + 1)),
         input: None,
         residual: None,
+        norm: None,
     })
 }
 
-/// The layers computed directly from their definitions.
+/// The layers computed directly from their definitions, batch norms by their running
+/// statistics (inference).
 fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
-    let mut outputs: Vec<(Vec<f32>, [usize; 4])> = Vec::new();
+    let (y, shape) = computed(stack, input, shape, false);
+    (y.into_iter().map(|v| v as f32).collect(), shape)
+}
+
+/// `x` (`[n, c, h, w]`) normalised per channel by `norm`: by the batch's own statistics when
+/// `training` and the norm takes them, by the running ones otherwise.
+fn normalise(x: &mut [f64], [n, c, h, w]: [usize; 4], norm: &Norm, training: bool) {
+    for ch in 0..c {
+        let at = |b: usize| (b * c + ch) * h * w..(b * c + ch + 1) * h * w;
+        let (mean, var) = if training && norm.batch_statistics {
+            let values: Vec<f64> = (0..n).flat_map(|b| x[at(b)].to_vec()).collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+            (mean, var)
+        } else {
+            (
+                f64::from(norm.running_mean[ch]),
+                f64::from(norm.running_var[ch]),
+            )
+        };
+        let scale = f64::from(norm.gamma[ch]) / (var + f64::from(norm.epsilon)).sqrt();
+        for b in 0..n {
+            for v in &mut x[at(b)] {
+                *v = (*v - mean) * scale + f64::from(norm.beta[ch]);
+            }
+        }
+    }
+}
+
+/// The layers computed directly from their definitions, in f64 (so that central differences
+/// of it are not swamped by rounding); batch norms as in training when `training`.
+fn computed(
+    stack: &ConvStack,
+    input: &[f32],
+    shape: [usize; 4],
+    training: bool,
+) -> (Vec<f64>, [usize; 4]) {
+    let mut outputs: Vec<(Vec<f64>, [usize; 4])> = Vec::new();
     for (index, layer) in stack.layers.iter().enumerate() {
         let source = |from: Option<usize>| match from {
             Some(j) => outputs[j].clone(),
-            None if index == 0 => (input.to_vec(), shape),
+            None if index == 0 => (input.iter().map(|&v| f64::from(v)).collect(), shape),
             None => outputs[index - 1].clone(),
         };
         let from = match layer {
@@ -81,37 +122,50 @@ fn reference(stack: &ConvStack, input: &[f32], shape: [usize; 4]) -> (Vec<f32>, 
             Layer::Conv(l) => l.residual.map(|r| &outputs[r].0),
             _ => None,
         };
-        let mut y = vec![0.0f32; n * oc * oh * ow];
+        let mut y = vec![0.0f64; n * oc * oh * ow];
         for b in 0..n {
             for o in 0..oc {
                 for i in 0..oh {
                     for j in 0..ow {
-                        let at = |ch: usize, r: usize, q: usize| -> Option<f32> {
+                        let at = |ch: usize, r: usize, q: usize| -> Option<f64> {
                             let (r, q) = ((i * s + r).checked_sub(p)?, (j * s + q).checked_sub(p)?);
                             (r < h && q < w).then(|| x[((b * c + ch) * h + r) * w + q])
                         };
                         let here = ((b * oc + o) * oh + i) * ow + j;
                         let v = match layer {
                             Layer::Conv(l) => {
-                                let mut acc = l.bias.as_ref().map_or(0.0, |bias| bias[o]);
+                                let mut acc =
+                                    l.bias.as_ref().map_or(0.0, |bias| f64::from(bias[o]));
                                 for ch in 0..c {
                                     for r in 0..k {
                                         for q in 0..k {
-                                            let wt = l.weights[((o * c + ch) * k + r) * k + q];
+                                            let wt = f64::from(
+                                                l.weights[((o * c + ch) * k + r) * k + q],
+                                            );
                                             acc += wt * at(ch, r, q).unwrap_or(0.0);
                                         }
                                     }
                                 }
-                                acc += residual.map_or(0.0, |r| r[here]);
-                                if l.relu { acc.max(0.0) } else { acc }
+                                acc
                             }
                             _ => (0..k)
                                 .flat_map(|r| (0..k).map(move |q| (r, q)))
                                 .filter_map(|(r, q)| at(o, r, q))
-                                .fold(f32::NEG_INFINITY, f32::max),
+                                .fold(f64::NEG_INFINITY, f64::max),
                         };
                         y[here] = v;
                     }
+                }
+            }
+        }
+        if let Layer::Conv(l) = layer {
+            if let Some(norm) = &l.norm {
+                normalise(&mut y, [n, oc, oh, ow], norm, training);
+            }
+            for (i, v) in y.iter_mut().enumerate() {
+                *v += residual.map_or(0.0, |r| r[i]);
+                if l.relu {
+                    *v = v.max(0.0);
                 }
             }
         }
@@ -209,14 +263,37 @@ fn wired(layer: Layer, input: Option<usize>, residual: Option<usize>, relu: bool
     })
 }
 
-/// ResNet's and SqueezeNet's shapes of graph: shortcuts summed in place and by copy (when the
-/// shortcut is read again later), a projection on a branch, Fire modules' concatenations,
-/// ceil-mode pools after them.
-#[test]
-fn dnnl_runs_shortcuts_and_concatenations_like_the_direct_computation() {
-    if !engine_present() {
-        return;
-    }
+/// `layer` (a convolution) with a batch norm after it of its own statistics and affine map,
+/// normalising training batches by their statistics, or frozen.
+fn normed(layer: Layer, seed: u64, batch_statistics: bool) -> Layer {
+    let Layer::Conv(c) = layer else {
+        unreachable!("a convolution")
+    };
+    let shifted = |k: u64, lo: f32, hi: f32| -> Vec<f32> {
+        values(c.cout, seed * 7 + k)
+            .into_iter()
+            .map(|v| lo + (hi - lo) * (v + 1.0) / 2.0)
+            .collect()
+    };
+    let norm = Norm {
+        gamma: shifted(1, 0.5, 1.5),
+        beta: shifted(2, -0.3, 0.3),
+        running_mean: shifted(3, -0.2, 0.2),
+        running_var: shifted(4, 0.5, 2.0),
+        epsilon: 1e-5,
+        batch_statistics,
+    };
+    Layer::Conv(Conv {
+        norm: Some(norm),
+        ..c
+    })
+}
+
+/// ResNet's and SqueezeNet's shapes of graph: batch norms (by the batch, and one frozen),
+/// shortcuts summed in place and by copy (when the shortcut is read again later, and when it
+/// is also the convolution's input), a projection on a branch, a branch nothing reads,
+/// concatenations, ceil-mode pools.
+fn resnet_and_fire_graph() -> ConvStack {
     let pool = |ceil| {
         Layer::MaxPool(MaxPool {
             kernel: 3,
@@ -227,26 +304,73 @@ fn dnnl_runs_shortcuts_and_concatenations_like_the_direct_computation() {
     };
     let stack = ConvStack {
         layers: vec![
-            conv(3, 16, 7, 2, 3, 20),                               // 0 stem
-            pool(false),                                            // 1
-            wired(conv(16, 16, 3, 1, 1, 21), None, None, true),     // 2 basic block
-            wired(conv(16, 16, 3, 1, 1, 22), None, Some(1), true),  // 3 = relu(conv + 1)
-            wired(conv(16, 32, 1, 2, 0, 23), Some(3), None, false), // 4 projection
-            wired(conv(16, 8, 1, 1, 0, 24), Some(3), None, true),   // 5 bottleneck
-            wired(conv(8, 8, 3, 2, 1, 25), None, None, true),       // 6
-            wired(conv(8, 32, 1, 1, 0, 26), None, Some(4), true),   // 7 = relu(conv + 4)
-            wired(conv(32, 32, 3, 1, 1, 27), None, Some(7), true),  // 8: 7 is read again (10)
-            conv(32, 8, 1, 1, 0, 28),                               // 9 squeeze
-            Layer::Concat(vec![8, 7]),                              // 10
-            wired(conv(64, 8, 1, 1, 0, 29), None, None, true),      // 11 Fire squeeze
-            conv(8, 16, 1, 1, 0, 30),                               // 12 expand 1x1
-            wired(conv(8, 16, 3, 1, 1, 31), Some(11), None, true),  // 13 expand 3x3
-            Layer::Concat(vec![12, 13]),                            // 14
-            pool(true),                                             // 15
+            normed(conv(3, 8, 5, 2, 2, 20), 1, true), // 0 stem
+            pool(false),                              // 1
+            normed(conv(8, 8, 3, 1, 1, 21), 2, true), // 2 basic block
+            normed(
+                wired(conv(8, 8, 3, 1, 1, 22), None, Some(1), true),
+                3,
+                false,
+            ), // 3
+            normed(
+                wired(conv(8, 16, 1, 2, 0, 23), Some(3), None, false),
+                4,
+                true,
+            ), // 4 projection
+            normed(wired(conv(8, 4, 1, 1, 0, 24), Some(3), None, true), 5, true), // 5 bottleneck
+            normed(conv(4, 4, 3, 2, 1, 25), 6, true), // 6
+            normed(
+                wired(conv(4, 16, 1, 1, 0, 26), None, Some(4), true),
+                7,
+                true,
+            ), // 7
+            wired(conv(16, 16, 3, 1, 1, 27), None, Some(7), true), // 8 = relu(conv(7) + 7)
+            conv(16, 4, 1, 1, 0, 28),                 // 9 read by nothing
+            Layer::Concat(vec![8, 7]),                // 10
+            wired(conv(32, 4, 1, 1, 0, 29), None, None, true), // 11 Fire squeeze
+            conv(4, 8, 1, 1, 0, 30),                  // 12 expand 1x1
+            wired(conv(4, 8, 3, 1, 1, 31), Some(11), None, true), // 13 expand 3x3
+            Layer::Concat(vec![12, 13]),              // 14
+            pool(true),                               // 15
         ],
     };
     stack.validate().unwrap();
-    agrees_with_reference(&stack, [2, 3, 45, 38]);
+    stack
+}
+
+#[test]
+fn dnnl_runs_shortcuts_and_concatenations_like_the_direct_computation() {
+    if !engine_present() {
+        return;
+    }
+    agrees_with_reference(&resnet_and_fire_graph(), [2, 3, 45, 38]);
+}
+
+/// The graph's training passes: batch norms by the batch's statistics (and a frozen one by
+/// its running ones), gradients flowing back along shortcuts, branches and concatenations and
+/// adding where an output has several readers.
+#[test]
+fn dnnl_trains_graphs_with_batch_norms_like_central_differences() {
+    if !engine_present() {
+        return;
+    }
+    let stack = resnet_and_fire_graph();
+    let checked = gradients_match_central_differences(&stack, [2, 3, 29, 25], 40);
+    assert!(checked > 150, "{checked} gradients checked");
+    // The branch nothing reads gets no gradient.
+    let input = values(2 * 3 * 29 * 25, 41);
+    let mut trainer = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+    let forward = trainer.forward(&stack, &input, [2, 3, 29, 25]).unwrap();
+    let norms: Vec<bool> = forward.statistics.iter().map(Option::is_some).collect();
+    assert_eq!(
+        &norms[..8],
+        &[true, false, true, false, true, true, true, true]
+    );
+    let grads = trainer
+        .backward(&stack, &values(forward.output.len(), 42))
+        .unwrap();
+    let dead = grads[9].as_ref().unwrap();
+    assert!(dead.weights.iter().chain(&dead.bias).all(|&g| g == 0.0));
 }
 
 #[test]
@@ -272,8 +396,109 @@ fn bad_inputs_are_errors() {
     assert!(channels.to_string().contains("channels"), "{channels}");
 }
 
-/// The training passes' gradients against central differences of the direct computation: for
-/// the loss `sum(output * r)`, a sample of weights and every bias of each convolution.
+/// The training passes of `stack` on `shape` against the direct computation in training mode:
+/// the forward output, then the gradients of the loss `sum(output * r)` against central
+/// differences for a sample of every convolution's weights and biases and every batch norm's
+/// scales and shifts. Gives the number of gradients checked.
+fn gradients_match_central_differences(stack: &ConvStack, shape: [usize; 4], seed: u64) -> usize {
+    let input: Vec<f32> = values(shape.iter().product(), seed);
+    let (out, _) = computed(stack, &input, shape, true);
+    let r = values(out.len(), seed + 1);
+    let loss = |s: &ConvStack| -> f64 {
+        let (o, _) = computed(s, &input, shape, true);
+        o.iter().zip(&r).map(|(a, b)| a * f64::from(*b)).sum()
+    };
+    let mut trainer = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+    let got = trainer.forward(stack, &input, shape).unwrap();
+    let scale = out.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got
+        .output
+        .iter()
+        .zip(&out)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0.0f64, f64::max);
+    assert!(
+        worst <= 1e-5 * scale.max(1.0),
+        "training forward differs from the direct one by {worst}"
+    );
+    let grads = trainer.backward(stack, &r).unwrap();
+    let step = 1e-5f32;
+    let mut checked = 0;
+    for (i, layer) in stack.layers.iter().enumerate() {
+        let Layer::Conv(c) = layer else {
+            assert!(grads[i].is_none(), "layer {i} has no parameters");
+            continue;
+        };
+        let g = grads[i].as_ref().unwrap();
+        assert_eq!(g.norm.is_some(), c.norm.is_some());
+        // (which parameter, index): 0 weight, 1 bias, 2 scale, 3 shift.
+        let sample =
+            |kind: usize, len: usize| (0..len).step_by(len / 5 + 1).map(move |k| (kind, k));
+        let norms = if c.norm.is_some() { c.cout } else { 0 };
+        // Each parameter's largest gradient.
+        let largest_of = |g: &[f32]| g.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+        let largest = [
+            largest_of(&g.weights),
+            largest_of(&g.bias),
+            g.norm.as_ref().map_or(0.0, |n| largest_of(&n.gamma)),
+            g.norm.as_ref().map_or(0.0, |n| largest_of(&n.beta)),
+        ];
+        let params = sample(0, c.weights.len())
+            .chain(sample(1, c.cout))
+            .chain(sample(2, norms))
+            .chain(sample(3, norms));
+        for (kind, k) in params {
+            // The loss with the parameter moved by `delta` (as the f32 parameter can hold it),
+            // and the move actually made.
+            let nudged = |delta: f32| {
+                let mut s = stack.clone();
+                let Layer::Conv(l) = &mut s.layers[i] else {
+                    unreachable!()
+                };
+                let norm = l.norm.as_mut();
+                let value = match kind {
+                    0 => &mut l.weights[k],
+                    1 => &mut l.bias.as_mut().unwrap()[k],
+                    2 => &mut norm.unwrap().gamma[k],
+                    _ => &mut norm.unwrap().beta[k],
+                };
+                let before = *value;
+                *value += delta;
+                let moved = f64::from(*value) - f64::from(before);
+                (loss(&s), moved)
+            };
+            let ((up, right), (down, left), (here, _)) = (nudged(step), nudged(-step), nudged(0.0));
+            let analytic = f64::from(match kind {
+                0 => g.weights[k],
+                1 => g.bias[k],
+                2 => g.norm.as_ref().unwrap().gamma[k],
+                _ => g.norm.as_ref().unwrap().beta[k],
+            });
+            // Central, right and left differences: where a ReLU or a pool's choice flips
+            // within the step, the loss has a kink there and the gradient is one side's slope.
+            let slopes = [
+                (up - down) / (right - left),
+                (up - here) / right,
+                (here - down) / -left,
+            ];
+            // Small gradients are measured against the layer's largest (a bias before a norm
+            // by the batch has none, and oneDNN's is the rounding of a cancelling sum).
+            let floor = 0.05 * largest.iter().fold(0.0f64, |m, v| m.max(*v));
+            let close =
+                |numeric: f64| (numeric - analytic).abs() <= 2e-2 * numeric.abs().max(floor);
+            assert!(
+                slopes.into_iter().any(close),
+                "layer {i} {} {k}: oneDNN {analytic}, differences {slopes:?}",
+                ["weight", "bias", "scale", "shift"][kind]
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The training passes' gradients against central differences of the direct computation, on
+/// a chain of convolutions and pools; bf16's gradients against f32's.
 #[test]
 fn dnnl_training_gradients_match_finite_differences() {
     if !engine_present() {
@@ -293,58 +518,8 @@ fn dnnl_training_gradients_match_finite_differences() {
         ],
     };
     let shape = [2, 3, 23, 19];
-    let input: Vec<f32> = values(shape.iter().product(), 14).into_iter().collect();
-    let (out, _) = reference(&stack, &input, shape);
-    let r = values(out.len(), 15);
-    let loss = |s: &ConvStack| -> f64 {
-        let (o, _) = reference(s, &input, shape);
-        o.iter().zip(&r).map(|(a, b)| f64::from(a * b)).sum()
-    };
-    let mut trainer = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
-    let (got, _) = trainer.forward(&stack, &input, shape).unwrap();
-    let worst = got
-        .iter()
-        .zip(&out)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(
-        worst < 1e-5,
-        "training forward differs from the direct one by {worst}"
-    );
-    let grads = trainer.backward(&stack, &r).unwrap();
-    assert!(grads[1].is_none(), "a pool has no gradients");
-    let step = 1e-2f32;
-    let mut checked = 0;
-    for (i, layer) in stack.layers.iter().enumerate() {
-        let Layer::Conv(c) = layer else { continue };
-        let g = grads[i].as_ref().unwrap();
-        let samples = (0..c.weights.len())
-            .step_by(c.weights.len() / 7 + 1)
-            .map(|k| (false, k));
-        for (bias, k) in samples.chain((0..c.cout).map(|k| (true, k))) {
-            let nudged = |delta: f32| {
-                let mut s = stack.clone();
-                let Layer::Conv(l) = &mut s.layers[i] else {
-                    unreachable!()
-                };
-                if bias {
-                    l.bias.as_mut().unwrap()[k] += delta;
-                } else {
-                    l.weights[k] += delta;
-                }
-                loss(&s)
-            };
-            let numeric = (nudged(step) - nudged(-step)) / (2.0 * f64::from(step));
-            let analytic = f64::from(if bias { g.bias[k] } else { g.weights[k] });
-            assert!(
-                (numeric - analytic).abs() <= 2e-2 * numeric.abs().max(1.0),
-                "layer {i} {} {k}: oneDNN {analytic}, central difference {numeric}",
-                if bias { "bias" } else { "weight" }
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked > 30);
+    assert!(gradients_match_central_differences(&stack, shape, 14) > 20);
+    let input: Vec<f32> = values(shape.iter().product(), 14);
     // bf16 activations: the same gradients to bf16's precision, on the convolutions alone (a
     // max pool routes each gradient to its window's largest input, and bf16's ties there
     // move gradients between positions legitimately: the MRNet parity test bounds that).

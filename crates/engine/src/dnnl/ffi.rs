@@ -21,6 +21,13 @@ struct RawLayer {
     last_read: i32,
     n_from: i32,
     from: *const usize,
+    norm: i32,
+    global_stats: i32,
+    epsilon: f32,
+    gamma: *const f32,
+    beta: *const f32,
+    running_mean: *const f32,
+    running_var: *const f32,
 }
 
 #[cfg_attr(not(cruciate_dnnl), allow(dead_code))]
@@ -43,6 +50,13 @@ fn raw_layers(stack: &ConvStack) -> Vec<RawLayer> {
         last_read: 0,
         n_from: 0,
         from: std::ptr::null(),
+        norm: 0,
+        global_stats: 0,
+        epsilon: 0.0,
+        gamma: std::ptr::null(),
+        beta: std::ptr::null(),
+        running_mean: std::ptr::null(),
+        running_var: std::ptr::null(),
     };
     stack
         .layers
@@ -52,6 +66,25 @@ fn raw_layers(stack: &ConvStack) -> Vec<RawLayer> {
             let last_read = int(last_read);
             match layer {
                 Layer::Conv(c) => RawLayer {
+                    norm: c.norm.is_some().into(),
+                    global_stats: c.norm.as_ref().is_some_and(|n| !n.batch_statistics).into(),
+                    epsilon: c.norm.as_ref().map_or(0.0, |n| n.epsilon),
+                    gamma: c
+                        .norm
+                        .as_ref()
+                        .map_or(std::ptr::null(), |n| n.gamma.as_ptr()),
+                    beta: c
+                        .norm
+                        .as_ref()
+                        .map_or(std::ptr::null(), |n| n.beta.as_ptr()),
+                    running_mean: c
+                        .norm
+                        .as_ref()
+                        .map_or(std::ptr::null(), |n| n.running_mean.as_ptr()),
+                    running_var: c
+                        .norm
+                        .as_ref()
+                        .map_or(std::ptr::null(), |n| n.running_var.as_ptr()),
                     cin: int(c.cin),
                     cout: int(c.cout),
                     kernel: int(c.kernel),
@@ -134,15 +167,20 @@ mod linked {
             layers: *const RawLayer,
             input: *const f32,
             output: *mut f32,
+            batch_mean: *const *mut f32,
+            batch_var: *const *mut f32,
             err: *mut c_char,
             errlen: usize,
         ) -> c_int;
+        #[allow(clippy::too_many_arguments)]
         fn cr_train_backward(
             train: *mut CrTrain,
             layers: *const RawLayer,
             diff_output: *const f32,
             diff_w: *const *mut f32,
             diff_b: *const *mut f32,
+            diff_gamma: *const *mut f32,
+            diff_beta: *const *mut f32,
             err: *mut c_char,
             errlen: usize,
         ) -> c_int;
@@ -287,23 +325,30 @@ mod linked {
         }
 
         /// `stack` must have the shapes the training was made for, `input` and `output` the
-        /// element counts of its input and output (checked by the caller).
+        /// element counts of its input and output, and `statistics` per layer the mean and
+        /// variance buffers of a batch norm that normalises by the batch (`cout` each; empty
+        /// elsewhere), all checked by the caller.
         pub fn forward(
             &mut self,
             stack: &ConvStack,
             input: &[f32],
             output: &mut [f32],
+            statistics: &mut [[Vec<f32>; 2]],
         ) -> Result<(), EngineError> {
             let layers = raw_layers(stack);
+            let [means, vars] = [0, 1].map(|k| Self::pointers(statistics, k));
             let mut err = [0 as c_char; 512];
-            // SAFETY: live handle; the weights, input and output outlive the call, which waits
-            // for the stream; the primitives copy the weights into their own buffers.
+            // SAFETY: live handle; the weights, norms, input, output and statistics buffers
+            // outlive the call, which waits for the stream; the primitives copy the weights
+            // into their own buffers and write only the statistics of the layers given one.
             let code = unsafe {
                 cr_train_forward(
                     self.raw,
                     layers.as_ptr(),
                     input.as_ptr(),
                     output.as_mut_ptr(),
+                    means.as_ptr(),
+                    vars.as_ptr(),
                     err.as_mut_ptr(),
                     err.len(),
                 )
@@ -311,20 +356,20 @@ mod linked {
             status(code, &err)
         }
 
-        /// `grads` holds, per layer, the weight and bias gradient buffers of its convolution
-        /// (empty for pools), of the convolution's sizes.
+        /// `grads` holds, per layer, the weight, bias, scale and shift gradient buffers of its
+        /// convolution and batch norm, of their sizes (empty where there is none).
         pub fn backward(
             &mut self,
             stack: &ConvStack,
             diff_output: &[f32],
-            grads: &mut [(Vec<f32>, Vec<f32>)],
+            grads: &mut [[Vec<f32>; 4]],
         ) -> Result<(), EngineError> {
             let layers = raw_layers(stack);
-            let weights: Vec<*mut f32> = grads.iter_mut().map(|(w, _)| w.as_mut_ptr()).collect();
-            let biases: Vec<*mut f32> = grads.iter_mut().map(|(_, b)| b.as_mut_ptr()).collect();
+            let [weights, biases, gammas, betas] = [0, 1, 2, 3].map(|k| Self::pointers(grads, k));
             let mut err = [0 as c_char; 512];
             // SAFETY: live handle after a forward pass; every convolution's buffers have its
-            // weight and bias sizes (pools' are not touched); all outlive the call.
+            // weight and bias sizes and every norm's its channels (null where there is none,
+            // which the module does not touch); all outlive the call.
             let code = unsafe {
                 cr_train_backward(
                     self.raw,
@@ -332,11 +377,27 @@ mod linked {
                     diff_output.as_ptr(),
                     weights.as_ptr(),
                     biases.as_ptr(),
+                    gammas.as_ptr(),
+                    betas.as_ptr(),
                     err.as_mut_ptr(),
                     err.len(),
                 )
             };
             status(code, &err)
+        }
+
+        /// The `k`-th buffer of every layer as a pointer, null where it is empty.
+        fn pointers<const K: usize>(buffers: &mut [[Vec<f32>; K]], k: usize) -> Vec<*mut f32> {
+            buffers
+                .iter_mut()
+                .map(|b| {
+                    if b[k].is_empty() {
+                        std::ptr::null_mut()
+                    } else {
+                        b[k].as_mut_ptr()
+                    }
+                })
+                .collect()
         }
     }
 
@@ -385,6 +446,7 @@ mod absent {
             _: &ConvStack,
             _: &[f32],
             _: &mut [f32],
+            _: &mut [[Vec<f32>; 2]],
         ) -> Result<(), EngineError> {
             Err(EngineError::Unavailable)
         }
@@ -393,7 +455,7 @@ mod absent {
             &mut self,
             _: &ConvStack,
             _: &[f32],
-            _: &mut [(Vec<f32>, Vec<f32>)],
+            _: &mut [[Vec<f32>; 4]],
         ) -> Result<(), EngineError> {
             Err(EngineError::Unavailable)
         }

@@ -14,7 +14,7 @@ mod train;
 
 use crate::{ConvStack, EngineError, Precision};
 
-pub use train::{ConvGrads, DnnlTrainer};
+pub use train::{BatchStatistics, ConvGrads, DnnlTrainer, NormGrads, TrainingForward};
 
 /// How many input shapes keep their compiled stack (MRNet exams differ in slice count).
 const CACHED_SHAPES: usize = 4;
@@ -98,12 +98,13 @@ impl std::fmt::Debug for DnnlBackbone {
 }
 
 impl DnnlBackbone {
-    /// The engine for `stack` at `precision`; primitives are built on the first run of each
-    /// input shape.
+    /// The engine for `stack` at `precision` (its batch norms folded in); primitives are built
+    /// on the first run of each input shape.
     pub fn new(stack: ConvStack, precision: Precision) -> Result<Self, EngineError> {
         if !available() {
             return Err(EngineError::Unavailable);
         }
+        let stack = stack.folded();
         stack.validate()?;
         Ok(Self {
             stack,
@@ -117,7 +118,7 @@ impl DnnlBackbone {
         self.precision
     }
 
-    /// The stack it runs.
+    /// The stack it runs (batch norms folded).
     pub fn stack(&self) -> &ConvStack {
         &self.stack
     }

@@ -1,5 +1,6 @@
-//! Training a convolution stack through oneDNN: forward, then the weight and bias gradients of
-//! every convolution from the gradient of the stack's output. The weights stay with the caller
+//! Training a backbone through oneDNN: forward (batch norms by the batch's statistics), then
+//! the gradients of every convolution's weights and bias and every batch norm's scale and
+//! shift from the gradient of the backbone's output. The weights stay with the caller
 //! (f32 master weights, updated by its optimiser); each pass takes them as they are now.
 
 use super::{ShapeCache, cached, ffi};
@@ -12,6 +13,38 @@ pub struct ConvGrads {
     pub weights: Vec<f32>,
     /// `[cout]`.
     pub bias: Vec<f32>,
+    /// Its batch norm's, when it has one.
+    pub norm: Option<NormGrads>,
+}
+
+/// A batch norm's gradients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormGrads {
+    /// Of the scale, `[cout]`.
+    pub gamma: Vec<f32>,
+    /// Of the shift, `[cout]`.
+    pub beta: Vec<f32>,
+}
+
+/// The statistics a batch norm normalised a training batch by (what its running statistics
+/// move towards).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchStatistics {
+    /// Per-channel mean, `[cout]`.
+    pub mean: Vec<f32>,
+    /// Per-channel biased variance (the mean squared deviation), `[cout]`.
+    pub var: Vec<f32>,
+}
+
+/// A training forward pass's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingForward {
+    /// The stack's output, row-major.
+    pub output: Vec<f32>,
+    /// Its shape, `[N, C, h, w]`.
+    pub shape: [usize; 4],
+    /// Per layer, the batch statistics of its batch norm when it normalised by them.
+    pub statistics: Vec<Option<BatchStatistics>>,
 }
 
 /// Forward and backward passes of one stack (one layer geometry) through oneDNN, at one
@@ -47,34 +80,46 @@ impl DnnlTrainer {
         self.precision
     }
 
-    /// The stack's output on `input` (`[N, C, H, W]`, row-major f32), kept for [`Self::backward`].
+    /// The stack's output on `input` (`[N, C, H, W]`, row-major f32), and its batch norms'
+    /// batch statistics; kept for [`Self::backward`].
     pub fn forward(
         &mut self,
         stack: &ConvStack,
         input: &[f32],
         shape: [usize; 4],
-    ) -> Result<(Vec<f32>, [usize; 4]), EngineError> {
+    ) -> Result<TrainingForward, EngineError> {
         stack.validate()?;
-        if !stack.is_chain() {
-            return Err(EngineError::Unsupported(
-                "the dnnl engine trains plain chains of layers (no shortcuts or \
-                 concatenations); this backbone trains on flex"
-                    .into(),
-            ));
-        }
         let out_shape = stack.check_input(input, shape)?;
         let mut output = vec![0.0; out_shape.iter().product()];
+        let mut statistics: Vec<[Vec<f32>; 2]> = stack
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Conv(c) if c.norm.as_ref().is_some_and(|n| n.batch_statistics) => {
+                    [vec![0.0; c.cout], vec![0.0; c.cout]]
+                }
+                _ => [Vec::new(), Vec::new()],
+            })
+            .collect();
         // The most recent first: `backward` uses the first.
         cached(&mut self.compiled, shape, || {
             ffi::Training::new(stack, shape, self.precision)
         })?
-        .forward(stack, input, &mut output)?;
-        Ok((output, out_shape))
+        .forward(stack, input, &mut output, &mut statistics)?;
+        Ok(TrainingForward {
+            output,
+            shape: out_shape,
+            statistics: statistics
+                .into_iter()
+                .map(|[mean, var]| (!mean.is_empty()).then_some(BatchStatistics { mean, var }))
+                .collect(),
+        })
     }
 
-    /// The gradients of every convolution (`None` for pools) given `diff_output`, the
-    /// gradient of the last forward pass's output; `stack` must hold the weights that pass
-    /// used.
+    /// The gradients of every convolution and its batch norm (`None` for pools and
+    /// concatenations) given `diff_output`, the gradient of the last forward pass's output;
+    /// `stack` must hold the weights that pass used. A layer whose output nothing reads gets
+    /// zeros.
     pub fn backward(
         &mut self,
         stack: &ConvStack,
@@ -94,12 +139,20 @@ impl DnnlTrainer {
                 format!("{} output gradients given", diff_output.len()),
             ));
         }
-        let mut buffers: Vec<(Vec<f32>, Vec<f32>)> = stack
+        let mut buffers: Vec<[Vec<f32>; 4]> = stack
             .layers
             .iter()
             .map(|layer| match layer {
-                Layer::Conv(c) => (vec![0.0; c.weights.len()], vec![0.0; c.cout]),
-                Layer::MaxPool(_) | Layer::Concat(_) => (Vec::new(), Vec::new()),
+                Layer::Conv(c) => {
+                    let norm = if c.norm.is_some() { c.cout } else { 0 };
+                    [
+                        vec![0.0; c.weights.len()],
+                        vec![0.0; c.cout],
+                        vec![0.0; norm],
+                        vec![0.0; norm],
+                    ]
+                }
+                Layer::MaxPool(_) | Layer::Concat(_) => Default::default(),
             })
             .collect();
         training.backward(stack, diff_output, &mut buffers)?;
@@ -107,8 +160,13 @@ impl DnnlTrainer {
             .layers
             .iter()
             .zip(buffers)
-            .map(|(layer, (weights, bias))| {
-                matches!(layer, Layer::Conv(_)).then_some(ConvGrads { weights, bias })
+            .map(|(layer, [weights, bias, gamma, beta])| {
+                let Layer::Conv(c) = layer else { return None };
+                Some(ConvGrads {
+                    weights,
+                    bias,
+                    norm: c.norm.is_some().then_some(NormGrads { gamma, beta }),
+                })
             })
             .collect())
     }
