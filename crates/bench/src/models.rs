@@ -230,10 +230,7 @@ fn training_step(bench: &ModelBench, compute: Compute, emit: &mut Emit) -> Resul
         let gflop = trained
             .as_ref()
             .map_or(0.0, |m| 3.0 * m.backbone.conv_stack().gflop(shape));
-        let engine = match &trained {
-            Some(m) => BackboneTrainer::new(&m.backbone, choice)?,
-            None => None,
-        };
+        let engine = BackboneTrainer::new(choice)?;
         let mut optimizer = AdamConfig::new().init();
         let mut failure = None;
         let t = Timing::of(bench.repeat, || {

@@ -558,3 +558,51 @@ fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
     let norm: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
     (diff / norm).sqrt()
 }
+
+/// A concatenation's gradient reaches each source exactly: with no ReLU after them, each
+/// source convolution's bias gradient is the sum of its channels of the output's gradient.
+#[test]
+fn dnnl_concatenation_hands_each_source_its_channels() {
+    if !engine_present() {
+        return;
+    }
+    for (width, size) in [(64, 3), (192, 3), (256, 3), (192, 7)] {
+        let stack = ConvStack {
+            layers: vec![
+                conv(3, 48, 3, 1, 1, 90),
+                wired(conv(48, width, 1, 1, 0, 91), None, None, false),
+                wired(conv(48, width, 3, 1, 1, 92), Some(0), None, false),
+                Layer::Concat(vec![1, 2]),
+            ],
+        };
+        let shape = [3, 3, size, size];
+        let input = values(shape.iter().product(), 93);
+        let mut trainer = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+        let out = trainer.forward(&stack, &input, shape).unwrap();
+        let r = values(out.output.len(), 94);
+        let grads = trainer.backward(&stack, &r).unwrap();
+        for (layer, first) in [(1, 0), (2, width)] {
+            let want: Vec<f64> = (0..width)
+                .map(|o| {
+                    (0..3)
+                        .flat_map(|b| {
+                            let at = (b * 2 * width + first + o) * size * size;
+                            r[at..at + size * size].to_vec()
+                        })
+                        .map(f64::from)
+                        .sum()
+                })
+                .collect();
+            let got = &grads[layer].as_ref().unwrap().bias;
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (f64::from(*g) - w).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst < 1e-4,
+                "width {width} at {size}: layer {layer}'s bias gradient off by {worst}"
+            );
+        }
+    }
+}

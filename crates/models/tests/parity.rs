@@ -646,7 +646,7 @@ fn parity_engines_mrnet_training_gradients() {
         unreachable!()
     };
     for choice in fast_engines() {
-        let trainer = cruciate_models::BackboneTrainer::new(&model.backbone, choice)
+        let trainer = cruciate_models::BackboneTrainer::new(choice)
             .unwrap()
             .expect("AlexNet trains on oneDNN");
         let name = trainer.resolved().to_string();

@@ -292,9 +292,8 @@ pub fn train(
             .flat_map(|c| cruciate_models::loss::inverse_frequency_weights(c))
             .collect()
     });
-    let engine =
-        cruciate_models::BackboneTrainer::new(&model.backbone, request.compute.engine_choice())
-            .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let engine = cruciate_models::BackboneTrainer::new(request.compute.engine_choice())
+        .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
     if let Some(engine) = &engine {
         tracing::info!(
             "the backbone's training passes run on {}",

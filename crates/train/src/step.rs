@@ -292,8 +292,7 @@ mod tests {
     use burn::tensor::Distribution;
     use cruciate_engine::{EngineChoice, EngineKind, Precision, dnnl};
     use cruciate_models::BackboneKind;
-    use cruciate_models::backbone::AlexNetFeatures;
-    use cruciate_models::{Backbone, SlicePooling};
+    use cruciate_models::SlicePooling;
 
     use super::*;
 
@@ -332,8 +331,65 @@ mod tests {
         assert_eq!(out.targets.dims(), [2]);
     }
 
-    /// A training step with the backbone on oneDNN gives Burn's gradients for every parameter,
-    /// head and convolutions alike, and the same loss; its validation step the same logits.
+    /// Relative L2 distance `|a - b| / |b|` of two tensors' values.
+    fn relative<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let values = |t: Tensor<D>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let (a, b) = (values(a), values(b));
+        let diff: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum();
+        let norm: f32 = b.iter().map(|q| q * q).sum();
+        (diff / norm.max(f32::MIN_POSITIVE)).sqrt()
+    }
+
+    /// Every float parameter's gradient in one set against another's: both present or both
+    /// absent, and within `tolerance` (relative L2) when present; counts those compared.
+    struct SameGradients<'a> {
+        ours: &'a GradientsParams,
+        reference: &'a GradientsParams,
+        tolerance: f32,
+        what: String,
+        compared: usize,
+    }
+
+    impl ModuleVisitor for SameGradients<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let ours = self.ours.get::<D>(param.id);
+            let theirs = self.reference.get::<D>(param.id);
+            let dims = param.val().dims();
+            assert_eq!(
+                ours.is_some(),
+                theirs.is_some(),
+                "{}: a {dims:?} gradient only one side has",
+                self.what
+            );
+            if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                let error = relative(ours, theirs);
+                assert!(
+                    error <= self.tolerance,
+                    "{}: a {dims:?} gradient differs by {error:.2e}",
+                    self.what
+                );
+                self.compared += 1;
+            }
+        }
+    }
+
+    /// Every batch norm's running mean and variance, in stack order.
+    fn running_statistics(model: &ExamModel) -> Vec<Tensor<1>> {
+        model
+            .backbone
+            .stack_params()
+            .into_iter()
+            .filter_map(|layer| layer?.norm)
+            .flat_map(|n| [n.running_mean.value_sync(), n.running_var.value_sync()])
+            .collect()
+    }
+
+    /// A training step with the backbone on oneDNN gives Burn's gradients for every parameter
+    /// (head, convolutions and batch norms alike), the same loss and the same running
+    /// statistics afterwards, for every kind of backbone: a plain chain (MRNet's AlexNet),
+    /// batch norms (`small`), shortcuts (ResNet-18) and concatenations (SqueezeNet); its
+    /// validation step the same logits. f32 on both sides: the sums differ only in the order
+    /// they round in, which 1e-4 relative covers.
     #[test]
     fn engine_steps_match_burns() {
         if !dnnl::available() {
@@ -344,79 +400,91 @@ mod tests {
             return;
         }
         let device = Device::flex().autodiff();
-        device.seed(3);
-        let model = ExamModel::new(
-            Backbone::AlexNet(AlexNetFeatures::new(&device)),
-            AlexNetFeatures::CHANNELS,
-            2,
-            SlicePooling::Max,
-            &device,
-        );
-        let batch = ExamBatch {
-            slices: Tensor::random([3, 3, 96, 96], Distribution::Normal(0.0, 1.0), &device),
-            targets: Tensor::from_data(TensorData::new(vec![1i64], [1]), &device),
-            exam_id: "x".into(),
-            position: (1, 1),
-        };
-        let burn = TrainingModel::new(
-            model.clone(),
-            Some(vec![1.0, 2.0]),
-            0.0,
-            NanGuard::default(),
-        );
-        let choice = EngineChoice {
-            engine: EngineKind::Dnnl,
-            precision: Some(Precision::F32),
-        };
-        let engine = cruciate_models::BackboneTrainer::new(&model.backbone, choice).unwrap();
-        let fast = burn.clone().with_engine(engine);
-        let reference = TrainStep::step(&burn, batch.clone());
-        let ours = TrainStep::step(&fast, batch.clone());
-        let scalar = |t: Tensor<1>| t.into_scalar::<f32>();
-        let (a, b) = (scalar(reference.item.loss), scalar(ours.item.loss));
-        assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "loss {a} vs {b}");
-        let Backbone::AlexNet(features) = &model.backbone else {
-            unreachable!()
-        };
-        let conv1 = features.features[0].weight.id;
-        let conv5 = features.features[4].bias.as_ref().unwrap().id;
-        let compare = |what: &str, x: Option<Vec<f32>>, y: Option<Vec<f32>>| {
-            let (x, y) = (x.expect(what), y.expect(what));
-            let diff: f32 = x.iter().zip(&y).map(|(p, q)| (p - q).powi(2)).sum();
-            let norm: f32 = x.iter().map(|p| p * p).sum();
+        for (kind, size) in [
+            (BackboneKind::AlexNet, 96),
+            (BackboneKind::Small, 64),
+            (BackboneKind::ResNet18, 64),
+            (BackboneKind::SqueezeNet, 64),
+        ] {
+            let what = format!("{kind:?}");
+            device.seed(3);
+            // The mean over slices: a maximum's gradient depends on which slice wins a tie,
+            // and SqueezeNet has exact ties (a 3x3 expand convolution over a squeeze map that
+            // its ReLU left all zero outputs its bias everywhere, in every slice), which the
+            // two engines may break apart; the mean has one gradient.
+            let make = || {
+                ExamModel::new(
+                    kind.init(&device),
+                    kind.channels(),
+                    2,
+                    SlicePooling::Mean,
+                    &device,
+                )
+            };
+            // Two models with the same values and running statistics of their own (a clone
+            // would share them).
+            let model = make();
+            let twin = make().load_record(model.clone().into_record());
+            let batch = ExamBatch {
+                slices: Tensor::random([3, 3, size, size], Distribution::Normal(0.0, 1.0), &device),
+                targets: Tensor::from_data(TensorData::new(vec![1i64], [1]), &device),
+                exam_id: "x".into(),
+                position: (1, 1),
+            };
+            let weights = Some(vec![1.0, 2.0]);
+            let burn = TrainingModel::new(model, weights.clone(), 0.0, NanGuard::default());
+            let choice = EngineChoice {
+                engine: EngineKind::Dnnl,
+                precision: Some(Precision::F32),
+            };
+            let engine = cruciate_models::BackboneTrainer::new(choice).unwrap();
+            let fast =
+                TrainingModel::new(twin, weights, 0.0, NanGuard::default()).with_engine(engine);
+            let reference = TrainStep::step(&burn, batch.clone());
+            let ours = TrainStep::step(&fast, batch.clone());
+            let scalar = |t: Tensor<1>| t.into_scalar::<f32>();
+            let (a, b) = (scalar(reference.item.loss), scalar(ours.item.loss));
             assert!(
-                diff.sqrt() <= 1e-4 * norm.sqrt(),
-                "{what}: {}",
-                (diff / norm).sqrt()
+                (a - b).abs() < 1e-5 * a.abs().max(1.0),
+                "{what}: loss {a} vs {b}"
             );
-        };
-        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
-        let values1 = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
-        let values2 = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().ok();
-        compare(
-            "conv1 weight",
-            reference.grads.get::<4>(conv1).and_then(values),
-            ours.grads.get::<4>(conv1).and_then(values),
-        );
-        compare(
-            "conv5 bias",
-            reference.grads.get::<1>(conv5).and_then(values1),
-            ours.grads.get::<1>(conv5).and_then(values1),
-        );
-        compare(
-            "head weight",
-            reference
-                .grads
-                .get::<2>(model.head.weight.id)
-                .and_then(values2),
-            ours.grads.get::<2>(model.head.weight.id).and_then(values2),
-        );
-        assert_eq!(
-            reference.grads.len(),
-            ours.grads.len(),
-            "every parameter has a gradient"
-        );
-        let valid = |m: &TrainingModel| values2(InferenceStep::step(m, batch.clone()).logits);
-        compare("validation logits", valid(&burn), valid(&fast));
+            let mut same = SameGradients {
+                ours: &ours.grads,
+                reference: &reference.grads,
+                tolerance: 1e-4,
+                what: what.clone(),
+                compared: 0,
+            };
+            burn.model.visit(&mut same);
+            assert_eq!(
+                same.compared,
+                reference.grads.len(),
+                "{what}: every gradient"
+            );
+            let (theirs, mine) = (
+                running_statistics(&burn.model),
+                running_statistics(&fast.model),
+            );
+            assert_eq!(theirs.len(), mine.len());
+            for (i, (a, b)) in mine.into_iter().zip(theirs).enumerate() {
+                let error = relative(a, b);
+                assert!(
+                    error <= 1e-5,
+                    "{what}: running statistic {i} differs by {error:.2e}"
+                );
+            }
+            // Validation as Burn's learner runs it: the model off the autodiff device, batch
+            // norms by their running statistics.
+            let theirs = burn
+                .model
+                .valid()
+                .forward(batch.slices.clone().without_autodiff())
+                .logits;
+            let error = relative(InferenceStep::step(&fast, batch.clone()).logits, theirs);
+            assert!(
+                error <= 1e-4,
+                "{what}: validation logits differ by {error:.2e}"
+            );
+        }
     }
 }

@@ -19,23 +19,24 @@ pub use train::{BatchStatistics, ConvGrads, DnnlTrainer, NormGrads, TrainingForw
 /// How many input shapes keep their compiled stack (MRNet exams differ in slice count).
 const CACHED_SHAPES: usize = 4;
 
-/// Primitives built per input shape, the most recently used first.
-type ShapeCache<T> = Vec<([usize; 4], T)>;
+/// Primitives built per input shape (and whatever else they were built for), the most
+/// recently used first.
+type ShapeCache<T, K = [usize; 4]> = Vec<(K, T)>;
 
-/// The entry for `shape`, made by `make` when absent (the least recently used one dropped when
+/// The entry for `key`, made by `make` when absent (the least recently used one dropped when
 /// the cache is full), moved to the front.
-fn cached<T>(
-    cache: &mut ShapeCache<T>,
-    shape: [usize; 4],
+fn cached<T, K: PartialEq>(
+    cache: &mut ShapeCache<T, K>,
+    key: K,
     make: impl FnOnce() -> Result<T, EngineError>,
 ) -> Result<&mut T, EngineError> {
-    let at = match cache.iter().position(|(s, _)| *s == shape) {
+    let at = match cache.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
             if cache.len() == CACHED_SHAPES {
                 cache.pop();
             }
-            cache.insert(0, (shape, make()?));
+            cache.insert(0, (key, make()?));
             0
         }
     };

@@ -51,7 +51,23 @@ pub struct TrainingForward {
 /// precision; primitives are built once per input shape.
 pub struct DnnlTrainer {
     precision: Precision,
-    compiled: ShapeCache<ffi::Training>,
+    compiled: ShapeCache<ffi::Training, TrainingKey>,
+}
+
+/// What training primitives are built for: the input shape and, per layer, whether its batch
+/// norm normalises by the batch (oneDNN bakes that into the primitive).
+type TrainingKey = ([usize; 4], Vec<bool>);
+
+fn training_key(stack: &ConvStack, shape: [usize; 4]) -> TrainingKey {
+    let by_batch = stack
+        .layers
+        .iter()
+        .map(|layer| match layer {
+            Layer::Conv(c) => c.norm.as_ref().is_some_and(|n| n.batch_statistics),
+            _ => false,
+        })
+        .collect();
+    (shape, by_batch)
 }
 
 impl std::fmt::Debug for DnnlTrainer {
@@ -102,7 +118,7 @@ impl DnnlTrainer {
             })
             .collect();
         // The most recent first: `backward` uses the first.
-        cached(&mut self.compiled, shape, || {
+        cached(&mut self.compiled, training_key(stack, shape), || {
             ffi::Training::new(stack, shape, self.precision)
         })?
         .forward(stack, input, &mut output, &mut statistics)?;
@@ -125,7 +141,7 @@ impl DnnlTrainer {
         stack: &ConvStack,
         diff_output: &[f32],
     ) -> Result<Vec<Option<ConvGrads>>, EngineError> {
-        let Some((shape, training)) = self.compiled.first_mut() else {
+        let Some(((shape, _), training)) = self.compiled.first_mut() else {
             return Err(EngineError::Unsupported(
                 "backward before any forward pass".into(),
             ));

@@ -15,6 +15,7 @@ pub use alexnet::AlexNetFeatures;
 pub use resnet::{ResNet, ResNetDepth};
 pub use small::SmallCnn;
 pub use squeezenet::SqueezeNet;
+pub use stack::LayerParams;
 pub use vgg::{Vgg, VggDepth};
 
 /// The backbones Cruciate offers, by name.

@@ -1,14 +1,15 @@
 //! Every backbone described for a fast engine ([`cruciate_engine`]) as a list of layers, with
-//! batch norms folded into the convolutions they follow (exact in inference): AlexNet, VGG and
-//! the compact CNN as chains; ResNet with each block's shortcut (the block's input, or its
-//! projection computed on a branch) added to its last convolution before the ReLU; SqueezeNet
-//! with each Fire module's expand convolutions reading the squeeze and joined along the
-//! channels.
+//! the Burn modules each layer's parameters live in: AlexNet, VGG and the compact CNN as
+//! chains; ResNet with each block's shortcut (the block's input, or its projection computed on
+//! a branch) added to its last convolution before the ReLU; SqueezeNet with each Fire module's
+//! expand convolutions reading the squeeze and joined along the channels. Batch norms stay
+//! beside their convolutions (the inference engine folds them in, the training engine
+//! normalises by the batch as Burn's training mode does).
 
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use cruciate_engine::{Conv, ConvStack, Layer, MaxPool};
+use cruciate_engine::{Conv, ConvStack, Layer, MaxPool, Norm};
 
 use super::{Backbone, ResNet, SqueezeNet};
 
@@ -19,33 +20,63 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 after convert")
 }
 
-/// `conv` (with the inference-mode batch norm `norm` after it folded in), reading the layer
-/// before it, and a ReLU.
-fn conv_layer(conv: &Conv2d, norm: Option<&BatchNorm>) -> Layer {
-    Layer::Conv(folded(conv, norm))
+/// The Burn modules holding one stack layer's parameters: a convolution and the batch norm
+/// after it.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerParams<'a> {
+    /// The convolution.
+    pub conv: &'a Conv2d,
+    /// Its batch norm, when it has one.
+    pub norm: Option<&'a BatchNorm>,
 }
 
-/// `conv` with `norm` folded in, reading the layer before it, then a ReLU.
-fn folded(conv: &Conv2d, norm: Option<&BatchNorm>) -> Conv {
-    let [cout, cin, k, _] = conv.weight.dims();
-    let mut weights = values(conv.weight.val());
-    let mut bias = conv.bias.as_ref().map(|b| values(b.val()));
-    if let Some(norm) = norm {
-        let gamma = values(norm.gamma.val());
-        let beta = values(norm.beta.val());
-        let mean = values(norm.running_mean.value());
-        let var = values(norm.running_var.value());
-        let per_filter = cin * k * k;
-        let mut folded = bias.unwrap_or_else(|| vec![0.0; cout]);
-        for o in 0..cout {
-            let scale = gamma[o] / (var[o] + norm.epsilon as f32).sqrt();
-            weights[o * per_filter..(o + 1) * per_filter]
-                .iter_mut()
-                .for_each(|w| *w *= scale);
-            folded[o] = (folded[o] - mean[o]) * scale + beta[o];
-        }
-        bias = Some(folded);
+/// A stack being described, with each layer's parameters.
+#[derive(Default)]
+struct Builder<'a> {
+    layers: Vec<Layer>,
+    params: Vec<Option<LayerParams<'a>>>,
+}
+
+impl<'a> Builder<'a> {
+    /// Appends `conv` with `norm` after it and a ReLU, reading the layer before it; its index.
+    fn conv(&mut self, conv: &'a Conv2d, norm: Option<&'a BatchNorm>) -> usize {
+        self.wired(conv, norm, |c| c)
     }
+
+    /// As [`Self::conv`], the engine's description changed by `wire` (its input, residual,
+    /// ReLU).
+    fn wired(
+        &mut self,
+        conv: &'a Conv2d,
+        norm: Option<&'a BatchNorm>,
+        wire: impl FnOnce(Conv) -> Conv,
+    ) -> usize {
+        self.layers.push(Layer::Conv(wire(described(conv, norm))));
+        self.params.push(Some(LayerParams { conv, norm }));
+        self.layers.len() - 1
+    }
+
+    /// Appends a layer without parameters; its index.
+    fn plain(&mut self, layer: Layer) -> usize {
+        self.layers.push(layer);
+        self.params.push(None);
+        self.layers.len() - 1
+    }
+
+    fn pool(&mut self, kernel: usize, stride: usize, pad: usize, ceil: bool) -> usize {
+        self.plain(Layer::MaxPool(MaxPool {
+            kernel,
+            stride,
+            pad,
+            ceil,
+        }))
+    }
+}
+
+/// `conv` with `norm` after it (by the batch's statistics in training unless frozen), reading
+/// the layer before it, then a ReLU.
+fn described(conv: &Conv2d, norm: Option<&BatchNorm>) -> Conv {
+    let [cout, cin, k, _] = conv.weight.dims();
     let pad = match conv.padding {
         burn::nn::PaddingConfig2d::Explicit(top, ..) => top,
         _ => 0,
@@ -57,129 +88,119 @@ fn folded(conv: &Conv2d, norm: Option<&BatchNorm>) -> Conv {
         stride: conv.stride[0],
         pad,
         relu: true,
-        weights,
-        bias,
+        weights: values(conv.weight.val()),
+        bias: conv.bias.as_ref().map(|b| values(b.val())),
         input: None,
         residual: None,
+        norm: norm.map(|n| Norm {
+            gamma: values(n.gamma.val()),
+            beta: values(n.beta.val()),
+            running_mean: values(n.running_mean.value()),
+            running_var: values(n.running_var.value()),
+            epsilon: n.epsilon as f32,
+            batch_statistics: n.training.is_enabled(),
+        }),
     }
-}
-
-fn pool(kernel: usize, stride: usize) -> Layer {
-    padded_pool(kernel, stride, 0, false)
-}
-
-fn padded_pool(kernel: usize, stride: usize, pad: usize, ceil: bool) -> Layer {
-    Layer::MaxPool(MaxPool {
-        kernel,
-        stride,
-        pad,
-        ceil,
-    })
-}
-
-/// Appends `layer` and gives its index.
-fn push(layers: &mut Vec<Layer>, layer: Layer) -> usize {
-    layers.push(layer);
-    layers.len() - 1
 }
 
 /// ResNet's layers: the stem, then per block its convolutions reading the block's input
 /// (`x`), the last one adding the shortcut.
-fn resnet_layers(m: &ResNet) -> Vec<Layer> {
-    let mut layers = vec![
-        conv_layer(&m.conv1, Some(&m.bn1)),
-        padded_pool(3, 2, 1, false),
-    ];
-    let mut x = layers.len() - 1;
+fn resnet_layers<'a>(m: &'a ResNet, b: &mut Builder<'a>) {
+    b.conv(&m.conv1, Some(&m.bn1));
+    let mut x = b.pool(3, 2, 1, false);
     for block in [&m.layer1, &m.layer2, &m.layer3, &m.layer4]
         .into_iter()
         .flatten()
     {
         let shortcut = match &block.downsample {
-            Some(d) => {
-                let projection = Conv {
-                    input: Some(x),
-                    relu: false,
-                    ..folded(&d.conv, Some(&d.bn))
-                };
-                push(&mut layers, Layer::Conv(projection))
-            }
+            Some(d) => b.wired(&d.conv, Some(&d.bn), |c| Conv {
+                input: Some(x),
+                relu: false,
+                ..c
+            }),
             None => x,
         };
-        let first = Conv {
+        b.wired(&block.conv1, Some(&block.bn1), |c| Conv {
             input: Some(x),
-            ..folded(&block.conv1, Some(&block.bn1))
+            ..c
+        });
+        let add = |c| Conv {
+            residual: Some(shortcut),
+            ..c
         };
-        push(&mut layers, Layer::Conv(first));
-        let mut last = folded(&block.conv2, Some(&block.bn2));
-        if let (Some(conv3), Some(bn3)) = (&block.conv3, &block.bn3) {
-            push(&mut layers, Layer::Conv(last));
-            last = folded(conv3, Some(bn3));
-        }
-        x = push(
-            &mut layers,
-            Layer::Conv(Conv {
-                residual: Some(shortcut),
-                ..last
-            }),
-        );
+        x = match (&block.conv3, &block.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                b.conv(&block.conv2, Some(&block.bn2));
+                b.wired(conv3, Some(bn3), add)
+            }
+            _ => b.wired(&block.conv2, Some(&block.bn2), add),
+        };
     }
-    layers
 }
 
 /// SqueezeNet's layers: the stem, then per Fire module the squeeze and its two expand
 /// convolutions joined, with the ceil-mode pools between.
-fn squeezenet_layers(m: &SqueezeNet) -> Vec<Layer> {
-    let pool = || padded_pool(3, 2, 0, true);
-    let mut layers = vec![conv_layer(&m.stem, None), pool()];
+fn squeezenet_layers<'a>(m: &'a SqueezeNet, b: &mut Builder<'a>) {
+    b.conv(&m.stem, None);
+    b.pool(3, 2, 0, true);
     for (i, fire) in m.fires.iter().enumerate() {
-        let squeeze = push(&mut layers, conv_layer(&fire.squeeze, None));
-        let wide = push(&mut layers, conv_layer(&fire.expand1x1, None));
-        let expand3x3 = Conv {
+        let squeeze = b.conv(&fire.squeeze, None);
+        let wide = b.conv(&fire.expand1x1, None);
+        let tall = b.wired(&fire.expand3x3, None, |c| Conv {
             input: Some(squeeze),
-            ..folded(&fire.expand3x3, None)
-        };
-        let tall = push(&mut layers, Layer::Conv(expand3x3));
-        layers.push(Layer::Concat(vec![wide, tall]));
+            ..c
+        });
+        b.plain(Layer::Concat(vec![wide, tall]));
         if i == 1 || i == 3 {
-            layers.push(pool());
+            b.pool(3, 2, 0, true);
         }
     }
-    layers
 }
 
 impl Backbone {
-    /// The backbone as a convolution stack with its current weights (batch norms folded in
-    /// with their running statistics: the inference-mode network).
+    /// The backbone as a stack of layers with its current weights and batch norms.
     pub fn conv_stack(&self) -> ConvStack {
-        let mut layers = Vec::new();
+        ConvStack {
+            layers: self.described().layers,
+        }
+    }
+
+    /// For each layer of [`Self::conv_stack`], the modules holding its parameters (`None` for
+    /// pools and concatenations): where the training engine's gradients and batch
+    /// statistics go.
+    pub fn stack_params(&self) -> Vec<Option<LayerParams<'_>>> {
+        self.described().params
+    }
+
+    fn described(&self) -> Builder<'_> {
+        let mut b = Builder::default();
         match self {
             Backbone::AlexNet(m) => {
                 for (i, conv) in m.features.iter().enumerate() {
-                    layers.push(conv_layer(conv, None));
+                    b.conv(conv, None);
                     if matches!(i, 0 | 1 | 4) {
-                        layers.push(pool(3, 2));
+                        b.pool(3, 2, 0, false);
                     }
                 }
             }
             Backbone::Vgg(m) => {
                 for (i, conv) in m.convs.iter().enumerate() {
-                    layers.push(conv_layer(conv, m.norms.get(i)));
+                    b.conv(conv, m.norms.get(i));
                     if m.block_ends().contains(&i) {
-                        layers.push(pool(2, 2));
+                        b.pool(2, 2, 0, false);
                     }
                 }
             }
             Backbone::Small(m) => {
                 for (conv, norm) in m.convs.iter().zip(&m.norms) {
-                    layers.push(conv_layer(conv, Some(norm)));
-                    layers.push(pool(2, 2));
+                    b.conv(conv, Some(norm));
+                    b.pool(2, 2, 0, false);
                 }
             }
-            Backbone::ResNet(m) => layers = resnet_layers(m),
-            Backbone::SqueezeNet(m) => layers = squeezenet_layers(m),
+            Backbone::ResNet(m) => resnet_layers(m, &mut b),
+            Backbone::SqueezeNet(m) => squeezenet_layers(m, &mut b),
         }
-        ConvStack { layers }
+        b
     }
 }
 
