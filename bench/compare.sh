@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Cruciate against PyTorch on this machine, back to back, in one sitting: the same workloads
 # (MRNet forward and training step on 32 x 256x256; VGG16, ResNet-18, ResNet-50 and SqueezeNet
-# forward on 8 x 224x224), medians of the same number of runs, merged into one Markdown table
-# with the CPU named.
+# forward on 8 x 224x224; ResNet-50's and `small`'s training steps), medians of the same number
+# of runs, merged into one Markdown table with the CPU named.
 #
 #   bench/compare.sh [--backbones] [PYTHON]   # PYTHON: an interpreter with torch and torchvision
 #
-# --backbones: the four backbones' forward passes alone.
+# --backbones: the backbones' forward passes and the two training steps alone.
 #
 # Writes target/bench/compare-DATE.md and prints it. Needs a release build of cruciate (built
 # here if missing) and, for the PyTorch side, `pip install torch torchvision`.

@@ -10,7 +10,11 @@ Workloads (random weights and inputs; speed does not depend on their values):
   ResNet-18/50 forward: torchvision's ResNet without its average pool and fc (eval mode), the
                         same 8 images.
   SqueezeNet forward:   SqueezeNet 1.1 features, the same 8 images.
---backbones runs the last four alone (as `cruciate bench --backbones`).
+  ResNet-50 training step: ResNet-50's features in Cruciate's exam model (global average pool,
+                        max over slices, Linear(2048, 2)) on 8 x 3x224x224, train mode (batch
+                        norms by the batch), cross-entropy, backward and an Adam step.
+  small training step:  the same with Cruciate's `small` CNN on 32 x 3x128x128.
+--backbones runs the last six alone (as `cruciate bench --backbones`).
 Variants: fp32 (PyTorch's default), fp32 channels-last, bf16 autocast + channels-last.
 Each figure is the median of --repeat timed runs after two warm-up runs.
 
@@ -43,16 +47,34 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-class MRNet(torch.nn.Module):
-    def __init__(self):
+class ExamNet(torch.nn.Module):
+    """A backbone's features per slice, global average pool, max over slices, a two-class
+    head: Cruciate's exam model (MRNet with AlexNet's features)."""
+
+    def __init__(self, features=None, channels=256):
         super().__init__()
-        self.features = torchvision.models.alexnet(weights=None).features
-        self.classifier = torch.nn.Linear(256, 2)
+        self.features = features if features is not None else torchvision.models.alexnet(weights=None).features
+        self.classifier = torch.nn.Linear(channels, 2)
 
     def forward(self, x):
         x = self.features(x)
         x = torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.classifier(torch.max(x, 0, keepdim=True)[0])
+
+
+def MRNet():
+    return ExamNet()
+
+
+def small_cnn():
+    """Cruciate's `small` backbone: four blocks of 3x3 convolution (no bias), batch norm, ReLU
+    and 2x2 max pool, 16 to 128 channels."""
+    layers, cin = [], 3
+    for width in [16, 32, 64, 128]:
+        layers += [torch.nn.Conv2d(cin, width, 3, padding=1, bias=False), torch.nn.BatchNorm2d(width),
+                   torch.nn.ReLU(inplace=True), torch.nn.MaxPool2d(2)]
+        cin = width
+    return torch.nn.Sequential(*layers)
 
 
 def median_ms(run, repeat):
@@ -142,6 +164,11 @@ def main():
         ("ResNet-50 forward", resnet(torchvision.models.resnet50)),
         ("SqueezeNet forward", lambda: torchvision.models.squeezenet1_1(weights=None).features),
     ]
+    # Batch-norm networks' training steps (train mode: batch norms by the batch).
+    trainings = [
+        ("ResNet-50 training step", resnet(torchvision.models.resnet50), 2048, (8, 3, 224, 224)),
+        ("small training step", small_cnn, 128, (32, 3, 128, 128)),
+    ]
     gflop_mrnet = conv_gflop(MRNet().eval(), mrnet_shape)
     gflops = {what: conv_gflop(make().eval(), image_shape) for what, make in backbones}
     for name in ["fp32", "fp32 channels-last", "bf16 autocast channels-last"]:
@@ -153,6 +180,10 @@ def main():
         for what, make in backbones:
             model, x, dtype = variant(make().eval().to(device), torch.randn(image_shape), name)
             rows.append((what, name, *median_ms(forward_runner(model, x.to(device), dtype, device), args.repeat), gflops[what]))
+        for what, make, channels, shape in trainings:
+            model, x, dtype = variant(ExamNet(make(), channels).train().to(device), torch.randn(shape), name)
+            rows.append((what, name, *median_ms(training_runner(model, x, dtype, device), args.repeat),
+                         3 * conv_gflop(ExamNet(make(), channels).eval(), shape)))
     header = {"side": "pytorch", "torch": torch.__version__, "cpu": cpu_name(),
               "threads": torch.get_num_threads(), "slices": args.slices, "device": str(device)}
     if device.type == "cuda":

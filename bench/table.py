@@ -37,7 +37,8 @@ def main():
     print("| workload | side | variant | median ms (min-max) | GFLOP/s | vs fastest PyTorch |")
     print("|---|---|---|---|---|---|")
     keys = ["MRNet forward", "MRNet training step", "VGG16 forward", "ResNet-18 forward",
-            "ResNet-50 forward", "SqueezeNet forward"]
+            "ResNet-50 forward", "SqueezeNet forward", "ResNet-50 training step",
+            "small training step"]
     def workload(row):
         return next((k for k in keys if row["workload"].startswith(k)), row["workload"])
     fastest = {}

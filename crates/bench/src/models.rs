@@ -11,7 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use cruciate_engine::{EngineChoice, EngineKind, Precision, Resolved, dnnl};
-use cruciate_models::backbone::{AlexNetFeatures, Vgg, VggDepth};
+use cruciate_models::backbone::{Vgg, VggDepth};
 use cruciate_models::loss::weighted_cross_entropy;
 use cruciate_models::{
     Backbone, BackboneEngine, BackboneKind, BackboneTrainer, Compute, ExamModel, SlicePooling,
@@ -80,13 +80,19 @@ pub fn label(compute: Compute, engine: Resolved) -> String {
 }
 
 fn mrnet(device: &Device) -> ExamModel {
-    ExamModel::new(
-        Backbone::AlexNet(AlexNetFeatures::new(device)),
-        AlexNetFeatures::CHANNELS,
-        2,
-        SlicePooling::Max,
-        device,
-    )
+    exam_model(BackboneKind::AlexNet, device)
+}
+
+/// A measurement's hand-over: each row, made from its parts, given to `row`.
+fn emitter(row: &mut dyn FnMut(Row)) -> impl FnMut(&str, String, Timing, f64) + '_ {
+    move |workload: &str, variant: String, timing: Timing, gflop: f64| {
+        row(Row {
+            workload: workload.to_string(),
+            variant,
+            timing,
+            gflop,
+        })
+    }
 }
 
 /// Runs every model measurement on `compute`, handing each row to `row` as it is measured;
@@ -98,14 +104,7 @@ pub fn run(
     row: &mut dyn FnMut(Row),
 ) -> Result<(), BenchError> {
     let device = compute.device();
-    let mut emit = |workload: &str, variant: String, timing: Timing, gflop: f64| {
-        row(Row {
-            workload: workload.to_string(),
-            variant,
-            timing,
-            gflop,
-        })
-    };
+    let mut emit = emitter(row);
 
     // MRNet forward on every engine, then on less work with the default engine.
     let model = mrnet(&device);
@@ -145,6 +144,9 @@ pub fn run(
     training_step(bench, compute, &mut emit)?;
 
     backbone_forwards(bench, compute, &mut emit)?;
+    for (what, make, shape) in TRAINING_STEPS {
+        model_training_step(bench, compute, &mut emit, what, make, shape)?;
+    }
     feature_extraction(bench, compute, &mut emit)?;
     gate(bench, &mut emit)?;
     service_latency(compute, registry, &mut emit)?;
@@ -176,22 +178,19 @@ const BACKBONES: [(&str, MakeBackbone); 4] = [
     }),
 ];
 
-/// Each of [`BACKBONES`]' forward passes on every engine, handing each row to `row`: what
-/// `cruciate bench --backbones` measures alone.
+/// Each of [`BACKBONES`]' forward passes and each of [`TRAINING_STEPS`] on every engine,
+/// handing each row to `row`: what `cruciate bench --backbones` measures alone.
 pub fn backbones(
     bench: &ModelBench,
     compute: Compute,
     row: &mut dyn FnMut(Row),
 ) -> Result<(), BenchError> {
-    let mut emit = |workload: &str, variant: String, timing: Timing, gflop: f64| {
-        row(Row {
-            workload: workload.to_string(),
-            variant,
-            timing,
-            gflop,
-        })
-    };
-    backbone_forwards(bench, compute, &mut emit)
+    let mut emit = emitter(row);
+    backbone_forwards(bench, compute, &mut emit)?;
+    for (what, make, shape) in TRAINING_STEPS {
+        model_training_step(bench, compute, &mut emit, what, make, shape)?;
+    }
+    Ok(())
 }
 
 fn backbone_forwards(
@@ -216,17 +215,58 @@ fn backbone_forwards(
     Ok(())
 }
 
-/// One Adam step of MRNet on one exam: Burn's autodiff alone (Flex), and with the backbone's
-/// passes on each oneDNN precision.
+/// One Adam step of MRNet on one exam.
 fn training_step(bench: &ModelBench, compute: Compute, emit: &mut Emit) -> Result<(), BenchError> {
-    let train_device = compute.device().autodiff();
+    let what = format!("MRNet training step (Adam), {} slices", bench.slices);
     let shape = [bench.slices, 3, 256, 256];
+    model_training_step(bench, compute, emit, &what, mrnet, shape)
+}
+
+/// The batch-norm networks' training steps beside PyTorch's (`bench/pytorch_bench.py` trains
+/// the same): the workload, the model (backbone, global average pool, max over slices, a
+/// two-class head) and the exam's shape.
+const TRAINING_STEPS: [(&str, MakeModel, [usize; 4]); 2] = [
+    (
+        "ResNet-50 training step (Adam), 8 x 224x224",
+        |d| exam_model(BackboneKind::ResNet50, d),
+        [8, 3, 224, 224],
+    ),
+    (
+        "small training step (Adam), 32 x 128x128",
+        |d| exam_model(BackboneKind::Small, d),
+        [32, 3, 128, 128],
+    ),
+];
+
+/// Makes a randomly initialised exam model on a device.
+type MakeModel = fn(&Device) -> ExamModel;
+
+fn exam_model(kind: BackboneKind, device: &Device) -> ExamModel {
+    ExamModel::new(
+        kind.init(device),
+        kind.channels(),
+        2,
+        SlicePooling::Max,
+        device,
+    )
+}
+
+/// One Adam step of the model `make` makes on one exam of `shape`: Burn's autodiff alone
+/// (Flex), and with the backbone's passes on each oneDNN precision.
+fn model_training_step(
+    bench: &ModelBench,
+    compute: Compute,
+    emit: &mut Emit,
+    what: &str,
+    make: MakeModel,
+    shape: [usize; 4],
+) -> Result<(), BenchError> {
+    let train_device = compute.device().autodiff();
     let exam = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
     let target = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64], [1]), &train_device);
     let loss = |logits| weighted_cross_entropy(logits, target.clone(), None);
-    let what = format!("MRNet training step (Adam), {} slices", bench.slices);
     for choice in engines(compute) {
-        let mut trained = Some(mrnet(&train_device));
+        let mut trained = Some(make(&train_device));
         let gflop = trained
             .as_ref()
             .map_or(0.0, |m| 3.0 * m.backbone.conv_stack().gflop(shape));
@@ -258,7 +298,7 @@ fn training_step(bench: &ModelBench, compute: Compute, emit: &mut Emit) -> Resul
         }
         // Backward costs about twice the forward: three times the forward work in all.
         let name = engine.map_or(Resolved::Flex, |e| e.resolved());
-        emit(&what, label(compute, name), t, gflop);
+        emit(what, label(compute, name), t, gflop);
     }
     Ok(())
 }

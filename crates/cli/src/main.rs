@@ -123,6 +123,16 @@ fn main() -> ExitCode {
         Command::Worker(a) => a.service.log_format == Some(LogFormat::Json),
         _ => false,
     };
+    if matches!(
+        cli.command,
+        Command::Train(_)
+            | Command::Tune(_)
+            | Command::Cv(_)
+            | Command::Reproduce(_)
+            | Command::Bench(_)
+    ) {
+        keep_freed_memory();
+    }
     if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
         // Network servers keep SIGPIPE ignored: a closed connection must not end them.
         restore_broken_pipe();
@@ -257,6 +267,24 @@ fn restore_broken_pipe() {
     // default disposition has no other effect on the process.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Keeps memory the process frees for its next allocations instead of handing it back to the
+/// kernel: a training step allocates and frees the same large buffers (weights handed to the
+/// engine, gradients, the optimiser's moments) every step, and glibc's defaults unmap or trim
+/// most of them, so that every step pays again for fresh zeroed pages. Measured on ResNet-50's
+/// training step (8 x 224x224, dnnl bf16, AMD EPYC, 2 cores, 2026-12-07): 470 ms a step with
+/// the defaults, 394 ms with these settings (`MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_`
+/// in the environment). For the commands that train or measure; the service keeps the
+/// defaults.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called from `main` before any thread starts; `mallopt` only changes glibc's
+    // thresholds for later allocations (32 MiB is the largest mmap threshold it takes on 64-bit).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 

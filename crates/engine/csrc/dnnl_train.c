@@ -42,6 +42,7 @@ typedef struct {
     dnnl_memory_t scratch;
     dnnl_primitive_t add_input, to_residual;
     int residual_first;
+    int relu_into_residual; /* the ReLU's gradient written straight into the shortcut's */
     /* A concatenation's sources and the reorders handing each its channels' gradient. */
     int n_from;
     int *from;
@@ -212,19 +213,22 @@ static dnnl_status_t make_conv(cr_train *t, const cr_layer *l, cr_tstep *s, int 
     TRY(dnnl_memory_desc_init_by_tag(&user_w_md, 4, wdims, dnnl_f32, dnnl_oihw));
     TRY(dnnl_memory_desc_init_by_tag(&stat_md, 1, bdims, dnnl_f32, dnnl_x));
     int relu_in_conv = s->relu && !s->norm && s->residual < 0;
+    /* A convolution without a bias (ResNet's, before their norms) computes none, nor its
+     * gradient. */
+    const dnnl_memory_desc_t *bias_md = l->bias ? &b_md : NULL;
     s->fuse_norm_relu = s->relu && s->norm && s->residual < 0;
 
     /* The convolution. */
     dnnl_convolution_desc_t cd;
     TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-                                           src_md, &w_any, &b_md, &dst_md, strides, pad_l,
+                                           src_md, &w_any, bias_md, &dst_md, strides, pad_l,
                                            pad_r));
     TRY(cr_relu_attr(relu_in_conv, &attr));
     TRY(dnnl_primitive_desc_create(&fwd_pd, &cd, attr, e, NULL));
     TRY(dnnl_memory_create(&s->user_w, &user_w_md, e, DNNL_MEMORY_NONE));
     TRY(alloc(&s->w_fwd, query(fwd_pd, dnnl_query_weights_md), e));
     TRY(cr_make_reorder(e, &user_w_md, query(fwd_pd, dnnl_query_weights_md), &s->w_fwd_reorder));
-    TRY(alloc(&s->bias, &b_md, e));
+    if (l->bias) TRY(alloc(&s->bias, &b_md, e));
     TRY(alloc(&s->conv_dst, &dst_md, e));
     s->out = s->conv_dst;
 
@@ -278,26 +282,46 @@ static dnnl_status_t make_conv(cr_train *t, const cr_layer *l, cr_tstep *s, int 
     }
 
     if (!live) goto forward;
-    /* Backward: the ReLU's (when it is not the norm's), then the shortcut's share. */
+    /* Backward: the ReLU's (when it is not the norm's), then the shortcut's share. Where this
+     * layer is the first to hand the shortcut a gradient, the ReLU's backward pass writes
+     * into the shortcut's gradient itself (this layer is done with it before any other
+     * reader adds to it), saving a copy. */
+    if (s->residual >= 0) s->residual_first = !accumulates(written, s->residual);
     if (s->relu && !s->fuse_norm_relu) {
         TRY(make_relu_bwd(e, &dst_md, &s->relu_bwd));
-        TRY(alloc(&s->diff_pre, &dst_md, e));
+        s->relu_into_residual = s->residual >= 0 && s->residual_first;
+        if (!s->relu_into_residual) TRY(alloc(&s->diff_pre, &dst_md, e));
     }
-    if (s->residual >= 0) {
-        s->residual_first = !accumulates(written, s->residual);
+    if (s->residual >= 0 && !s->relu_into_residual) {
         if (s->residual_first) TRY(cr_make_reorder(e, &dst_md, &dst_md, &s->to_residual));
         else TRY(make_add(e, &dst_md, &s->to_residual));
     }
-    /* Weight and bias gradients, in f32. */
+    /* Weight and bias gradients, in f32: straight into the caller's layout where one of
+     * oneDNN's optimised kernels takes it (a reorder a step saved), else in the kernel's own
+     * and reordered. */
+    dnnl_primitive_desc_t plain = NULL;
     TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, src_md,
-                                                    &wf_any, &b_md, &dst_md, strides, pad_l,
+                                                    &user_w_md, bias_md, &dst_md, strides, pad_l,
                                                     pad_r));
-    TRY(dnnl_primitive_desc_create(&pd, &cd, NULL, e, fwd_pd));
-    const dnnl_memory_desc_t *dw_md = query(pd, dnnl_query_diff_weights_md);
-    TRY(alloc(&s->diff_w, dw_md, e));
-    TRY(dnnl_memory_create(&s->user_diff_w, &user_w_md, e, DNNL_MEMORY_NONE));
-    TRY(cr_make_reorder(e, dw_md, &user_w_md, &s->diff_w_reorder));
-    TRY(alloc(&s->diff_b, &b_md, e));
+    if (dnnl_primitive_desc_create(&plain, &cd, NULL, e, fwd_pd) == dnnl_success) {
+        const char *impl = NULL;
+        dnnl_primitive_desc_query(plain, dnnl_query_impl_info_str, 0, &impl);
+        if (impl && (strncmp(impl, "jit", 3) == 0 || strncmp(impl, "brg", 3) == 0)) pd = plain;
+        else dnnl_primitive_desc_destroy(plain);
+    }
+    if (pd) {
+        TRY(dnnl_memory_create(&s->user_diff_w, &user_w_md, e, DNNL_MEMORY_NONE));
+    } else {
+        TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, src_md,
+                                                        &wf_any, bias_md, &dst_md, strides, pad_l,
+                                                        pad_r));
+        TRY(dnnl_primitive_desc_create(&pd, &cd, NULL, e, fwd_pd));
+        const dnnl_memory_desc_t *dw_md = query(pd, dnnl_query_diff_weights_md);
+        TRY(alloc(&s->diff_w, dw_md, e));
+        TRY(dnnl_memory_create(&s->user_diff_w, &user_w_md, e, DNNL_MEMORY_NONE));
+        TRY(cr_make_reorder(e, dw_md, &user_w_md, &s->diff_w_reorder));
+    }
+    if (l->bias) TRY(alloc(&s->diff_b, &b_md, e));
     TRY(finish(pd, &s->bwd_w));
     pd = NULL;
     /* The input's gradient, except for the image's. */
@@ -307,7 +331,9 @@ static dnnl_status_t make_conv(cr_train *t, const cr_layer *l, cr_tstep *s, int 
         TRY(dnnl_primitive_desc_create(&pd, &cd, NULL, e, fwd_pd));
         const dnnl_memory_desc_t *wb_md = query(pd, dnnl_query_weights_md);
         TRY(alloc(&s->w_bwd, wb_md, e));
-        TRY(cr_make_reorder(e, &user_w_md, wb_md, &s->w_bwd_reorder));
+        /* From the forward pass's copy (already in the activations' precision): half the
+         * reading in bf16. */
+        TRY(cr_make_reorder(e, query(fwd_pd, dnnl_query_weights_md), wb_md, &s->w_bwd_reorder));
         TRY(finish(pd, &s->bwd_d));
         pd = NULL;
         if (accumulates(written, s->input)) {
@@ -582,10 +608,10 @@ int cr_train_forward(cr_train *t, const cr_layer *layers, const float *input, fl
         }
         CHECK(dnnl_memory_set_data_handle(s->user_w, (void *)l->weights));
         CHECK(cr_run_reorder(t->stream, s->w_fwd_reorder, s->user_w, s->w_fwd));
-        CHECK(put(s->bias, l->bias, s->cout));
+        if (s->bias) CHECK(put(s->bias, l->bias, s->cout));
         dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, s->w_fwd},
-                                   {DNNL_ARG_BIAS, s->bias}, {DNNL_ARG_DST, s->conv_dst}};
-        CHECK(dnnl_primitive_execute(s->fwd, t->stream, 4, args));
+                                   {DNNL_ARG_DST, s->conv_dst}, {DNNL_ARG_BIAS, s->bias}};
+        CHECK(dnnl_primitive_execute(s->fwd, t->stream, s->bias ? 4 : 3, args));
         dnnl_memory_t cur = s->conv_dst;
         if (s->norm) {
             CHECK(put(s->scale, l->gamma, s->cout));
@@ -638,7 +664,8 @@ static dnnl_memory_t target(cr_train *t, cr_tstep *s) {
 /* The backward pass of the last forward pass: `diff_output` (f32, nchw) is the gradient of the
  * output; each convolution's weight and bias gradients go to `diff_w[i]` (oihw) and
  * `diff_b[i]`, each batch norm's scale and shift gradients to `diff_gamma[i]` and
- * `diff_beta[i]` (NULL entries elsewhere). The weights must be those of the forward pass. */
+ * `diff_beta[i]` (NULL entries elsewhere). The weights are the forward pass's (kept in its
+ * primitives' layout since). */
 int cr_train_backward(cr_train *t, const cr_layer *layers, const float *diff_output,
                       float **diff_w, float **diff_b, float **diff_gamma, float **diff_beta,
                       char *err, size_t errlen) {
@@ -664,12 +691,12 @@ int cr_train_backward(cr_train *t, const cr_layer *layers, const float *diff_out
         }
         dnnl_memory_t g = dd;
         if (s->relu_bwd) {
+            g = s->relu_into_residual ? t->steps[s->residual].diff : s->diff_pre;
             dnnl_exec_arg_t args[3] = {{DNNL_ARG_DST, s->out}, {DNNL_ARG_DIFF_DST, dd},
-                                       {DNNL_ARG_DIFF_SRC, s->diff_pre}};
+                                       {DNNL_ARG_DIFF_SRC, g}};
             CHECK(dnnl_primitive_execute(s->relu_bwd, t->stream, 3, args));
-            g = s->diff_pre;
         }
-        if (s->residual >= 0) {
+        if (s->to_residual) {
             dnnl_memory_t into = t->steps[s->residual].diff;
             if (s->residual_first)
                 CHECK(cr_run_reorder(t->stream, s->to_residual, g, into));
@@ -687,21 +714,22 @@ int cr_train_backward(cr_train *t, const cr_layer *layers, const float *diff_out
             g = s->diff_conv;
         }
         dnnl_memory_t src = output_of(t, s->input);
-        dnnl_exec_arg_t wargs[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, g},
-                                    {DNNL_ARG_DIFF_WEIGHTS, s->diff_w}, {DNNL_ARG_DIFF_BIAS, s->diff_b}};
-        CHECK(dnnl_primitive_execute(s->bwd_w, t->stream, 4, wargs));
         CHECK(dnnl_memory_set_data_handle(s->user_diff_w, diff_w[layer]));
-        CHECK(cr_run_reorder(t->stream, s->diff_w_reorder, s->diff_w, s->user_diff_w));
+        dnnl_exec_arg_t wargs[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, g},
+                                    {DNNL_ARG_DIFF_WEIGHTS, s->diff_w ? s->diff_w : s->user_diff_w},
+                                    {DNNL_ARG_DIFF_BIAS, s->diff_b}};
+        CHECK(dnnl_primitive_execute(s->bwd_w, t->stream, s->diff_b ? 4 : 3, wargs));
+        if (s->diff_w_reorder)
+            CHECK(cr_run_reorder(t->stream, s->diff_w_reorder, s->diff_w, s->user_diff_w));
         if (s->bwd_d) {
-            CHECK(dnnl_memory_set_data_handle(s->user_w, (void *)layers[layer].weights));
-            CHECK(cr_run_reorder(t->stream, s->w_bwd_reorder, s->user_w, s->w_bwd));
+            CHECK(cr_run_reorder(t->stream, s->w_bwd_reorder, s->w_fwd, s->w_bwd));
             dnnl_exec_arg_t dargs[3] = {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WEIGHTS, s->w_bwd},
                                         {DNNL_ARG_DIFF_SRC, target(t, s)}};
             CHECK(dnnl_primitive_execute(s->bwd_d, t->stream, 3, dargs));
             CHECK(deliver(t, s));
         }
         CHECK(dnnl_stream_wait(t->stream));
-        CHECK(take(s->diff_b, diff_b[layer], s->cout));
+        if (s->diff_b) CHECK(take(s->diff_b, diff_b[layer], s->cout));
         if (s->norm) {
             CHECK(take(s->diff_scale, diff_gamma ? diff_gamma[layer] : NULL, s->cout));
             CHECK(take(s->diff_shift, diff_beta ? diff_beta[layer] : NULL, s->cout));

@@ -135,8 +135,7 @@ impl BackboneTrainer {
         loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
     ) -> Result<(Tensor<2>, Tensor<1>, GradientsParams), EngineError> {
         let device = slices.device();
-        let stack = model.backbone.conv_stack();
-        let params = model.backbone.stack_params();
+        let (stack, params) = model.backbone.stack_with_params();
         let mut trainer = self.trainer.lock().unwrap_or_else(|p| p.into_inner());
         let (maps, forward) = Self::backbone_forward(&mut trainer, &stack, slices)?;
         for (layer, statistics) in params.iter().zip(forward.statistics) {

@@ -165,11 +165,12 @@ impl Backbone {
         }
     }
 
-    /// For each layer of [`Self::conv_stack`], the modules holding its parameters (`None` for
-    /// pools and concatenations): where the training engine's gradients and batch
-    /// statistics go.
-    pub fn stack_params(&self) -> Vec<Option<LayerParams<'_>>> {
-        self.described().params
+    /// [`Self::conv_stack`] and, for each of its layers, the modules holding the layer's
+    /// parameters (`None` for pools and concatenations): where the training engine's gradients
+    /// and batch statistics go.
+    pub fn stack_with_params(&self) -> (ConvStack, Vec<Option<LayerParams<'_>>>) {
+        let Builder { layers, params } = self.described();
+        (ConvStack { layers }, params)
     }
 
     fn described(&self) -> Builder<'_> {
