@@ -666,7 +666,7 @@ static dnnl_memory_t target(cr_train *t, cr_tstep *s) {
  * `diff_b[i]`, each batch norm's scale and shift gradients to `diff_gamma[i]` and
  * `diff_beta[i]` (NULL entries elsewhere). The weights are the forward pass's (kept in its
  * primitives' layout since). */
-int cr_train_backward(cr_train *t, const cr_layer *layers, const float *diff_output,
+int cr_train_backward(cr_train *t, const float *diff_output,
                       float **diff_w, float **diff_b, float **diff_gamma, float **diff_beta,
                       char *err, size_t errlen) {
     int layer = t->n;

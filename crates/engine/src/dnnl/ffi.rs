@@ -175,7 +175,6 @@ mod linked {
         #[allow(clippy::too_many_arguments)]
         fn cr_train_backward(
             train: *mut CrTrain,
-            layers: *const RawLayer,
             diff_output: *const f32,
             diff_w: *const *mut f32,
             diff_b: *const *mut f32,
@@ -360,11 +359,9 @@ mod linked {
         /// convolution and batch norm, of their sizes (empty where there is none).
         pub fn backward(
             &mut self,
-            stack: &ConvStack,
             diff_output: &[f32],
             grads: &mut [[Vec<f32>; 4]],
         ) -> Result<(), EngineError> {
-            let layers = raw_layers(stack);
             let [weights, biases, gammas, betas] = [0, 1, 2, 3].map(|k| Self::pointers(grads, k));
             let mut err = [0 as c_char; 512];
             // SAFETY: live handle after a forward pass; every convolution's buffers have its
@@ -373,7 +370,6 @@ mod linked {
             let code = unsafe {
                 cr_train_backward(
                     self.raw,
-                    layers.as_ptr(),
                     diff_output.as_ptr(),
                     weights.as_ptr(),
                     biases.as_ptr(),
@@ -451,12 +447,7 @@ mod absent {
             Err(EngineError::Unavailable)
         }
 
-        pub fn backward(
-            &mut self,
-            _: &ConvStack,
-            _: &[f32],
-            _: &mut [[Vec<f32>; 4]],
-        ) -> Result<(), EngineError> {
+        pub fn backward(&mut self, _: &[f32], _: &mut [[Vec<f32>; 4]]) -> Result<(), EngineError> {
             Err(EngineError::Unavailable)
         }
     }

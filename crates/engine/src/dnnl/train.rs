@@ -133,9 +133,9 @@ impl DnnlTrainer {
     }
 
     /// The gradients of every convolution and its batch norm (`None` for pools and
-    /// concatenations) given `diff_output`, the gradient of the last forward pass's output;
-    /// `stack` must hold the weights that pass used. A layer whose output nothing reads gets
-    /// zeros.
+    /// concatenations) given `diff_output`, the gradient of the last forward pass's output,
+    /// at the weights that pass used; `stack` is that pass's (for its shapes). A layer whose
+    /// output nothing reads gets zeros.
     pub fn backward(
         &mut self,
         stack: &ConvStack,
@@ -171,7 +171,7 @@ impl DnnlTrainer {
                 Layer::MaxPool(_) | Layer::Concat(_) => Default::default(),
             })
             .collect();
-        training.backward(stack, diff_output, &mut buffers)?;
+        training.backward(diff_output, &mut buffers)?;
         Ok(stack
             .layers
             .iter()
