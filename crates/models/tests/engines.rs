@@ -42,14 +42,21 @@ fn auc(scores: &[f64], positive: &[bool]) -> f64 {
     wins / pairs
 }
 
-#[test]
-fn fast_engines_keep_the_demo_models_phantom_auc() {
+/// Whether this build has oneDNN to test; fails when `CRUCIATE_DNNL=required` and it has not.
+fn engine_present() -> bool {
     if !dnnl::available() {
         assert!(
             std::env::var("CRUCIATE_DNNL").map_or(true, |v| v != "required"),
             "CRUCIATE_DNNL=required, but this build has no oneDNN"
         );
         eprintln!("skipped: this build has no oneDNN");
+    }
+    dnnl::available()
+}
+
+#[test]
+fn fast_engines_keep_the_demo_models_phantom_auc() {
+    if !engine_present() {
         return;
     }
     let exams: Vec<_> = (0..100)
@@ -159,12 +166,7 @@ fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
 fn every_backbone_on_the_engine_matches_burn() {
     use burn::prelude::*;
     use cruciate_models::{Backbone, BackboneEngine, BackboneKind};
-    if !dnnl::available() {
-        assert!(
-            std::env::var("CRUCIATE_DNNL").map_or(true, |v| v != "required"),
-            "CRUCIATE_DNNL=required, but this build has no oneDNN"
-        );
-        eprintln!("skipped: this build has no oneDNN");
+    if !engine_present() {
         return;
     }
     let device = Compute::FLEX.device();
