@@ -151,15 +151,6 @@ pub struct ConvStack {
 }
 
 impl ConvStack {
-    /// Whether every layer reads only the layer before it (no shortcut, no concatenation).
-    pub fn is_chain(&self) -> bool {
-        self.layers.iter().all(|layer| match layer {
-            Layer::Conv(c) => c.input.is_none() && c.residual.is_none(),
-            Layer::MaxPool(_) => true,
-            Layer::Concat(_) => false,
-        })
-    }
-
     /// The same stack with every batch norm folded into its convolution: what inference runs.
     pub fn folded(&self) -> ConvStack {
         ConvStack {
@@ -245,7 +236,7 @@ impl ConvStack {
     }
 
     /// The channels of the image the first convolution reads.
-    pub fn input_channels(&self) -> usize {
+    fn input_channels(&self) -> usize {
         match self.layers.first() {
             Some(Layer::Conv(c)) => c.cin,
             _ => 0,
@@ -435,7 +426,6 @@ mod tests {
                 Layer::Concat(vec![3, 4]),
             ],
         };
-        assert!(!block.is_chain());
         block.validate().unwrap();
         assert_eq!(block.output_shape([2, 3, 8, 8]), Some([2, 5, 4, 4]));
         assert_eq!(block.last_reads(), vec![2, 2, 4, 5, 5, 6]);

@@ -1,6 +1,6 @@
 //! Which engine runs a backbone's forward pass: Burn (on the compute device) or a faster
-//! engine from [`cruciate_engine`] fed the same weights. Everything after the backbone (pooling, head, explanations) stays in Burn,
-//! so one checkpoint serves every engine.
+//! engine from [`cruciate_engine`] fed the same weights. Everything after the backbone
+//! (pooling, head, explanations) stays in Burn, so one checkpoint serves every engine.
 
 use burn::prelude::*;
 use cruciate_engine::{DnnlBackbone, EngineChoice, EngineError, Resolved};

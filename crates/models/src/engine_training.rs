@@ -1,9 +1,9 @@
 //! Training an exam model with its backbone's passes on oneDNN: the forward pass (batch norms
 //! by the batch's statistics, their running statistics moved as Burn's training mode moves
 //! them) and the gradients of every convolution and batch norm come from [`DnnlTrainer`]; the
-//! rest of the model (slice
-//! pooling, head, loss) stays in Burn's autodiff, which hands back the gradient of the
-//! backbone's output. The parameters and the optimiser stay Burn's (f32 master weights).
+//! rest of the model (slice pooling, head, loss) stays in Burn's autodiff, which hands back
+//! the gradient of the backbone's output. The parameters and the optimiser stay Burn's (f32
+//! master weights).
 //!
 //! Why not a Burn backend decorator: Burn 0.22's tensors dispatch to backends at run time
 //! (`Tensor<D>` without a backend type), which leaves no seam to replace one operation's
