@@ -559,6 +559,23 @@ fail:
     return NULL;
 }
 
+static size_t size_of(dnnl_memory_t m) { return m ? dnnl_memory_desc_get_size(desc_of(m)) : 0; }
+
+/* The memory the training primitives hold: activations, their gradients, packed weights and
+ * their gradients, the scratch buffer (not the caller's). */
+size_t cr_train_bytes(const cr_train *t) {
+    size_t total = t->scratch_size + size_of(t->src0);
+    for (int i = 0; i < t->n; i++) {
+        const cr_tstep *s = &t->steps[i];
+        dnnl_memory_t owned[] = {s->w_fwd,    s->bias,     s->conv_dst,   s->norm_dst, s->add_dst,
+                                 s->ws,       s->mean,     s->var,        s->scale,    s->shift,
+                                 s->norm_ws,  s->diff,     s->diff_pre,   s->diff_conv,
+                                 s->diff_scale, s->diff_shift, s->diff_w, s->diff_b, s->w_bwd};
+        for (size_t k = 0; k < sizeof(owned) / sizeof(owned[0]); k++) total += size_of(owned[k]);
+    }
+    return total;
+}
+
 static dnnl_status_t put(dnnl_memory_t m, const float *values, int count) {
     void *data = NULL;
     dnnl_status_t s = dnnl_memory_get_data_handle(m, &data);

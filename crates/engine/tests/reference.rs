@@ -606,3 +606,46 @@ fn dnnl_concatenation_hands_each_source_its_channels() {
         }
     }
 }
+
+/// The training primitives of earlier input shapes are dropped once all it holds passes its
+/// memory budget, the latest shape's kept whatever their size.
+#[test]
+fn dnnl_trainer_keeps_earlier_shapes_within_its_memory_budget() {
+    if !engine_present() {
+        return;
+    }
+    let stack = resnet_and_fire_graph();
+    let run = |trainer: &mut cruciate_engine::DnnlTrainer, size: usize| {
+        let shape = [2, 3, size, size];
+        trainer
+            .forward(&stack, &values(shape.iter().product(), 7), shape)
+            .unwrap();
+        trainer.held()
+    };
+    let mut roomy = cruciate_engine::DnnlTrainer::new(Precision::F32).unwrap();
+    let (first, _) = run(&mut roomy, 29);
+    assert!(
+        first > 2 * 3 * 29 * 29 * 4,
+        "it holds at least its input: {first}"
+    );
+    let (both, shapes) = run(&mut roomy, 33);
+    assert_eq!(shapes, 2);
+    assert!(both > first);
+    let mut tight = cruciate_engine::DnnlTrainer::new(Precision::F32)
+        .unwrap()
+        .with_memory_budget(both - 1);
+    run(&mut tight, 29);
+    let (kept, shapes) = run(&mut tight, 33);
+    assert_eq!(shapes, 1, "the older shape went");
+    assert_eq!(kept, both - first);
+    // The latest shape stays whatever its size, and backward uses it.
+    let mut none = cruciate_engine::DnnlTrainer::new(Precision::F32)
+        .unwrap()
+        .with_memory_budget(0);
+    run(&mut none, 29);
+    let out = none
+        .forward(&stack, &values(2 * 3 * 33 * 33, 8), [2, 3, 33, 33])
+        .unwrap();
+    assert_eq!(none.held().1, 1);
+    assert!(none.backward(&stack, &values(out.output.len(), 9)).is_ok());
+}

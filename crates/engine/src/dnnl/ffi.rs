@@ -184,6 +184,7 @@ mod linked {
             errlen: usize,
         ) -> c_int;
         fn cr_train_destroy(train: *mut CrTrain);
+        fn cr_train_bytes(train: *const CrTrain) -> usize;
         fn cr_version() -> c_int;
     }
 
@@ -355,6 +356,12 @@ mod linked {
             status(code, &err)
         }
 
+        /// The bytes its primitives hold (activations, gradients, packed weights).
+        pub fn bytes(&self) -> usize {
+            // SAFETY: a live handle, only read.
+            unsafe { cr_train_bytes(self.raw) }
+        }
+
         /// `grads` holds, per layer, the weight, bias, scale and shift gradient buffers of its
         /// convolution and batch norm, of their sizes (empty where there is none).
         pub fn backward(
@@ -445,6 +452,10 @@ mod absent {
             _: &mut [[Vec<f32>; 2]],
         ) -> Result<(), EngineError> {
             Err(EngineError::Unavailable)
+        }
+
+        pub fn bytes(&self) -> usize {
+            0
         }
 
         pub fn backward(&mut self, _: &[f32], _: &mut [[Vec<f32>; 4]]) -> Result<(), EngineError> {
